@@ -1,0 +1,1163 @@
+/*
+ * config.c: the key table, the INI reader (inih, with our own line counting),
+ * typed value parsers, validation, the effective-config dump (-nv), the
+ * msgpack form sent to workers, and the diff that drives reload.
+ */
+#include "autoconf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <ini.h>
+
+#include "config.h"
+
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"
+#endif
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+enum ctype { T_STR, T_PATH, T_OPTPATH, T_LOG, T_INT, T_BOOL, T_DURATION, T_SIZE,
+	T_ENUM, T_LIST, T_HOSTPORT, T_URL, T_BROKERS };
+
+#define K_REQUIRED	0x01	/* no default: the file must set it */
+#define K_NORELOAD	0x02	/* read at start only; a change on HUP is reported */
+
+struct ckey {
+	const char		*section;
+	const char		*name;
+	enum ctype		 type;
+	const char		*defval;
+	int64_t			 min, max;
+	const char *const	*enums;		/* T_ENUM names; T_LIST allowed items */
+	unsigned		 flags;
+	size_t			 off;
+};
+
+static const char *const level_enum[] = { "debug", "info", "warn", "error", NULL };
+static const char *const facility_enum[] = { "daemon", "user", "local0", "local1",
+	"local2", "local3", "local4", "local5", "local6", "local7", NULL };
+static const int facility_val[] = { LOG_DAEMON, LOG_USER, LOG_LOCAL0, LOG_LOCAL1,
+	LOG_LOCAL2, LOG_LOCAL3, LOG_LOCAL4, LOG_LOCAL5, LOG_LOCAL6, LOG_LOCAL7 };
+static const char *const format_enum[] = { "msgpack", "json", NULL };
+/* The USDⓈ-M market stream kinds the market worker knows (FACTS §3). */
+static const char *const stream_enum[] = { "aggTrade", "markPrice", "markPrice@1s",
+	"kline_1m", "kline_3m", "kline_5m", "kline_15m", "kline_30m", "kline_1h",
+	"kline_2h", "kline_4h", "kline_6h", "kline_8h", "kline_12h", "kline_1d",
+	"kline_3d", "kline_1w", "kline_1M", "ticker", "miniTicker", "forceOrder",
+	"bookTicker", "trade", "depth", "depth@100ms", "depth@500ms", "depth5",
+	"depth10", "depth20", NULL };
+static const char *const exchange_names[] = { "binance-futures", "binance-spot",
+	"bybit", "okx", NULL };
+
+#define D(f)	offsetof(struct config, f)
+#define E(f)	offsetof(struct exchange_conf, f)
+#define HOUR_MS	(3600LL * 1000)
+
+static const struct ckey keys[] = {
+	{ "daemon", "user", T_STR, "exfeedd", 0, 0, NULL, K_NORELOAD, D(user) },
+	{ "daemon", "group", T_STR, "exfeedd", 0, 0, NULL, K_NORELOAD, D(group) },
+	{ "daemon", "runtime_dir", T_PATH, RUNSTATEDIR "/exfeedd", 0, 0, NULL, K_NORELOAD, D(runtime_dir) },
+	{ "daemon", "pidfile", T_PATH, RUNSTATEDIR "/exfeedd/exfeedd.pid", 0, 0, NULL, K_NORELOAD, D(pidfile) },
+	{ "daemon", "control_socket", T_PATH, RUNSTATEDIR "/exfeedd/control.sock", 0, 0, NULL, K_NORELOAD, D(control_socket) },
+	{ "daemon", "log", T_LOG, "syslog", 0, 0, NULL, 0, D(log) },
+	{ "daemon", "log_level", T_ENUM, "info", 0, 0, level_enum, 0, D(log_level) },
+	{ "daemon", "syslog_facility", T_ENUM, "daemon", 0, 0, facility_enum, 0, D(syslog_facility) },
+	{ "daemon", "account_shards", T_INT, "2", 1, 256, NULL, 0, D(account_shards) },
+	{ "daemon", "respawn_delay_min", T_DURATION, "250ms", 10, 10000, NULL, 0, D(respawn_delay_min_ms) },
+	{ "daemon", "respawn_delay_max", T_DURATION, "30s", 100, HOUR_MS, NULL, 0, D(respawn_delay_max_ms) },
+	{ "daemon", "respawn_throttle", T_DURATION, "5s", 0, HOUR_MS, NULL, 0, D(respawn_throttle_ms) },
+	{ "daemon", "respawn_stable", T_DURATION, "60s", 1000, 24 * HOUR_MS, NULL, 0, D(respawn_stable_ms) },
+	{ "daemon", "ready_timeout", T_DURATION, "30s", 100, HOUR_MS, NULL, 0, D(ready_timeout_ms) },
+	{ "daemon", "heartbeat_interval", T_DURATION, "1s", 50, 60000, NULL, 0, D(heartbeat_interval_ms) },
+	{ "daemon", "heartbeat_timeout", T_DURATION, "15s", 200, HOUR_MS, NULL, 0, D(heartbeat_timeout_ms) },
+	{ "daemon", "shutdown_timeout", T_DURATION, "10s", 100, 600000, NULL, 0, D(shutdown_timeout_ms) },
+	{ "database", "conninfo", T_STR, NULL, 0, 0, NULL, K_REQUIRED, D(db_conninfo) },
+	{ "crypto", "key_file", T_PATH, SYSCONFDIR "/exfeedd/master.key", 0, 0, NULL, 0, D(crypto_key_file) },
+	{ "kafka", "brokers", T_BROKERS, "embedded", 0, 0, NULL, K_NORELOAD, D(kafka_brokers) },
+	{ "kafka", "format", T_ENUM, "msgpack", 0, 0, format_enum, 0, D(kafka_format) },
+	{ "userdata", "listenkey_renewal", T_DURATION, "30m", 60000, 55 * 60000, NULL, 0, D(listenkey_renewal_ms) },
+	{ "userdata", "reconcile_interval", T_DURATION, "5m", 1000, 24 * HOUR_MS, NULL, 0, D(reconcile_interval_ms) },
+	{ "market", "symbols", T_LIST, "BTCUSDT, ETHUSDT", 0, 1024, NULL, 0, D(market_symbols) },
+	{ "market", "streams", T_LIST, "aggTrade, markPrice@1s, kline_1m, ticker, depth@100ms", 0, 1024, stream_enum, 0, D(market_streams) },
+	{ "gateway", "listen", T_HOSTPORT, "127.0.0.1:8480", 0, 0, NULL, K_NORELOAD, D(gateway_listen) },
+};
+#define NKEYS	(sizeof(keys) / sizeof(keys[0]))
+
+/* Keys of every [exchange.NAME] section; defaults depend on NAME. */
+static const struct ckey exkeys[] = {
+	{ "exchange.*", "rest_url", T_URL, NULL, 0, 0, NULL, 0, E(rest_url) },
+	{ "exchange.*", "ws_url", T_URL, NULL, 0, 0, NULL, 0, E(ws_url) },
+	{ "exchange.*", "ca_file", T_OPTPATH, "", 0, 0, NULL, 0, E(ca_file) },
+	{ "exchange.*", "rest_weight_budget", T_INT, NULL, 1, 1000000, NULL, 0, E(rest_weight_budget) },
+};
+#define NEXKEYS	(sizeof(exkeys) / sizeof(exkeys[0]))
+
+/* Production endpoints and 75% of each exchange's documented per-IP weight. */
+static const struct {
+	const char	*name, *rest_url, *ws_url, *weight;
+} ex_defaults[] = {
+	{ "binance-futures", "https://fapi.binance.com", "wss://fstream.binance.com", "1800" },
+	{ "binance-spot", "https://api.binance.com", "wss://ws-api.binance.com:443/ws-api/v3", "4500" },
+	{ "bybit", "https://api.bybit.com", "wss://stream.bybit.com/v5/private", "450" },
+	{ "okx", "https://www.okx.com", "wss://ws.okx.com:8443/ws/v5/private", "450" },
+};
+
+static const char *const sections[] = { "daemon", "database", "crypto", "kafka",
+	"userdata", "market", "gateway", NULL };
+
+/* ---------------------------------------------------------------- parsers */
+
+static char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+static int
+parse_int64(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (*s == '\0')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+config_parse_duration_ms(const char *s, int64_t *out)
+{
+	static const struct { const char *u; int64_t ms; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
+	};
+	char *end;
+	long long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].u) == 0) {
+			if (v > INT64_MAX / units[i].ms)
+				return -1;
+			*out = v * units[i].ms;
+			return 0;
+		}
+	return -1;
+}
+
+void
+config_format_duration(int64_t ms, char *buf, size_t len)
+{
+	static const struct { const char *u; int64_t ms; } units[] = {
+		{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
+	};
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (ms != 0 && ms % units[i].ms == 0) {
+			snprintf(buf, len, "%" PRId64 "%s", ms / units[i].ms, units[i].u);
+			return;
+		}
+	snprintf(buf, len, "%" PRId64 "ms", ms);
+}
+
+int
+config_parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t mul = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno)
+		return -1;
+	if (strcmp(end, "K") == 0)
+		mul = 1024;
+	else if (strcmp(end, "M") == 0)
+		mul = 1024 * 1024;
+	else if (strcmp(end, "G") == 0)
+		mul = 1024LL * 1024 * 1024;
+	else if (*end != '\0')
+		return -1;
+	if (v > INT64_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+int
+config_parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcmp(s, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcmp(s, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+config_parse_hostport(const char *s, struct hostport *hp, const char **why)
+{
+	const char *colon, *hstart, *hend;
+	int64_t port;
+
+	if (*s == '[') {
+		hstart = s + 1;
+		if ((hend = strchr(s, ']')) == NULL || hend[1] != ':') {
+			*why = "expected [ADDRESS]:PORT";
+			return -1;
+		}
+		colon = hend + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL) {
+			*why = "expected HOST:PORT";
+			return -1;
+		}
+		if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
+			*why = "an IPv6 address must be written [ADDRESS]:PORT";
+			return -1;
+		}
+		hstart = s;
+		hend = colon;
+	}
+	if (hend == hstart || (size_t)(hend - hstart) >= sizeof(hp->host)) {
+		*why = "missing or overlong host";
+		return -1;
+	}
+	if (parse_int64(colon + 1, &port) == -1 || port < 0 || port > 65535) {
+		*why = "port must be a number from 0 to 65535";
+		return -1;
+	}
+	memcpy(hp->host, hstart, (size_t)(hend - hstart));
+	hp->host[hend - hstart] = '\0';
+	hp->port = (uint16_t)port;
+	return 0;
+}
+
+static int
+enum_index(const char *const *names, const char *s)
+{
+	for (int i = 0; names[i] != NULL; i++)
+		if (strcmp(names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+static void
+strlist_free(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static void
+strlist_add(struct strlist *l, const char *s, size_t len)
+{
+	char **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+
+	if (nv == NULL)
+		abort();
+	l->v = nv;
+	if ((l->v[l->n] = strndup(s, len)) == NULL)
+		abort();
+	l->n++;
+}
+
+/* ------------------------------------------------------------- the loader */
+
+struct loader {
+	struct config		*cfg;
+	struct config_errors	*errs;
+	const char		*file;
+	FILE			*fp;
+	unsigned		 line;		/* line most recently handed to inih */
+	unsigned		 total_lines;
+	char			 cur_section[128];
+	int			 cur_ex;	/* index into cfg->ex, or -1 */
+	int			 section_ok;
+	unsigned		 section_line[sizeof(sections) / sizeof(sections[0])];
+	unsigned		*set_line;	/* per main key, 0 = unset */
+	int			 prev_key;	/* for continuation lines */
+	int			 prev_is_ex;
+	int			 line_continued;
+};
+
+static void
+err_add(struct config_errors *errs, const char *file, unsigned line, const char *fmt, ...)
+{
+	char msg[1024];
+	struct config_error *nv;
+	va_list ap;
+	int n;
+
+	n = snprintf(msg, sizeof(msg), "%s:%u: ", file, line);
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if ((nv = realloc(errs->v, (errs->n + 1) * sizeof(*nv))) == NULL)
+		abort();
+	errs->v = nv;
+	/* Keep the list in line order: the first line printed is the first error. */
+	size_t i = errs->n;
+	while (i > 0 && errs->v[i - 1].line > line) {
+		errs->v[i] = errs->v[i - 1];
+		i--;
+	}
+	errs->v[i].line = line;
+	errs->v[i].msg = xstrdup(msg);
+	errs->n++;
+}
+
+static void *
+slot(void *base, const struct ckey *k)
+{
+	return (char *)base + k->off;
+}
+
+static void
+value_free(void *base, const struct ckey *k)
+{
+	switch (k->type) {
+	case T_STR: case T_PATH: case T_OPTPATH: case T_LOG: case T_URL: case T_BROKERS: {
+		char **p = slot(base, k);
+		free(*p);
+		*p = NULL;
+		break;
+	}
+	case T_LIST:
+		strlist_free(slot(base, k));
+		break;
+	default:
+		break;
+	}
+}
+
+static int
+check_url(const char *v, const char **why)
+{
+	static const char *const schemes[] = { "http://", "https://", "ws://", "wss://" };
+	const char *host;
+
+	for (size_t i = 0; i < 4; i++)
+		if (strncmp(v, schemes[i], strlen(schemes[i])) == 0) {
+			host = v + strlen(schemes[i]);
+			if (*host == '\0' || *host == '/' || *host == ':') {
+				*why = "URL has no host";
+				return -1;
+			}
+			for (const char *c = v; *c; c++)
+				if (isspace((unsigned char)*c)) {
+					*why = "URL contains white space";
+					return -1;
+				}
+			return 0;
+		}
+	*why = "URL must start with http://, https://, ws:// or wss://";
+	return -1;
+}
+
+/*
+ * Parse one value into its slot.  Returns 0, or -1 with *why set (why may
+ * point into `whybuf`).
+ */
+static int
+value_set(void *base, const struct ckey *k, const char *v, int append,
+    char *whybuf, size_t whylen, const char **why)
+{
+	int64_t n;
+	int b, idx;
+
+	switch (k->type) {
+	case T_STR:
+		if (*v == '\0' && (k->flags & K_REQUIRED)) {
+			*why = "must not be empty";
+			return -1;
+		}
+		break;
+	case T_PATH:
+		if (v[0] != '/') {
+			*why = "must be an absolute path";
+			return -1;
+		}
+		break;
+	case T_OPTPATH:
+		if (v[0] != '\0' && v[0] != '/') {
+			*why = "must be empty or an absolute path";
+			return -1;
+		}
+		break;
+	case T_LOG:
+		if (strcmp(v, "syslog") != 0 && strcmp(v, "stderr") != 0 && v[0] != '/') {
+			*why = "must be syslog, stderr or an absolute file path";
+			return -1;
+		}
+		break;
+	case T_URL:
+		if (check_url(v, why) == -1)
+			return -1;
+		break;
+	case T_BROKERS:
+		if (strcmp(v, "embedded") != 0) {
+			struct hostport hp;
+			const char *p = v;
+			int bad = 0;
+
+			while (*p && !bad) {
+				size_t len = strcspn(p, ",");
+				char one[300];
+
+				while (len && isspace((unsigned char)*p)) { p++; len--; }
+				snprintf(one, sizeof(one), "%.*s", (int)len, p);
+				for (char *e = one + strlen(one); e > one && isspace((unsigned char)e[-1]); )
+					*--e = '\0';
+				if (config_parse_hostport(one, &hp, why) == -1 || hp.port == 0)
+					bad = 1;
+				p += len;
+				if (*p == ',')
+					p++;
+			}
+			if (bad || *v == '\0') {
+				*why = "must be \"embedded\" or a list of HOST:PORT";
+				return -1;
+			}
+		}
+		break;
+	case T_INT:
+		if (parse_int64(v, &n) == -1) {
+			snprintf(whybuf, whylen, "\"%s\" is not a whole number", v);
+			*why = whybuf;
+			return -1;
+		}
+		goto range;
+	case T_DURATION:
+		if (config_parse_duration_ms(v, &n) == -1) {
+			snprintf(whybuf, whylen, "\"%s\" is not a duration (a number with a unit: ms, s, m, h, d)", v);
+			*why = whybuf;
+			return -1;
+		}
+		goto range;
+	case T_SIZE:
+		if (config_parse_size(v, &n) == -1) {
+			snprintf(whybuf, whylen, "\"%s\" is not a size (bytes, or a number with K, M or G)", v);
+			*why = whybuf;
+			return -1;
+		}
+	range:
+		if (n < k->min || n > k->max) {
+			if (k->type == T_DURATION) {
+				char a[32], c[32];
+				config_format_duration(k->min, a, sizeof(a));
+				config_format_duration(k->max, c, sizeof(c));
+				snprintf(whybuf, whylen, "%s is out of range (%s to %s)", v, a, c);
+			} else
+				snprintf(whybuf, whylen, "%s is out of range (%" PRId64 " to %" PRId64 ")",
+				    v, k->min, k->max);
+			*why = whybuf;
+			return -1;
+		}
+		*(int64_t *)slot(base, k) = n;
+		return 0;
+	case T_BOOL:
+		if (config_parse_bool(v, &b) == -1) {
+			snprintf(whybuf, whylen, "\"%s\" is not a boolean (yes/no, true/false, on/off, 1/0)", v);
+			*why = whybuf;
+			return -1;
+		}
+		*(int *)slot(base, k) = b;
+		return 0;
+	case T_ENUM:
+		if ((idx = enum_index(k->enums, v)) == -1) {
+			int off = snprintf(whybuf, whylen, "\"%s\" is not one of:", v);
+			for (int i = 0; k->enums[i] && off < (int)whylen; i++)
+				off += snprintf(whybuf + off, whylen - (size_t)off, " %s", k->enums[i]);
+			*why = whybuf;
+			return -1;
+		}
+		*(int *)slot(base, k) = idx;
+		return 0;
+	case T_LIST: {
+		struct strlist *l = slot(base, k), nl = { NULL, 0 };
+		const char *p = v;
+
+		while (*p) {
+			size_t len;
+
+			while (isspace((unsigned char)*p) || *p == ',')
+				p++;
+			if (*p == '\0')
+				break;
+			len = strcspn(p, ", \t");
+			if (k->enums) {
+				char item[128];
+				snprintf(item, sizeof(item), "%.*s", (int)len, p);
+				if (enum_index(k->enums, item) == -1) {
+					snprintf(whybuf, whylen, "unknown item \"%s\"", item);
+					*why = whybuf;
+					strlist_free(&nl);
+					return -1;
+				}
+			}
+			strlist_add(&nl, p, len);
+			p += len;
+		}
+		if (!append)
+			strlist_free(l);
+		for (size_t i = 0; i < nl.n; i++)
+			strlist_add(l, nl.v[i], strlen(nl.v[i]));
+		strlist_free(&nl);
+		if ((int64_t)l->n > k->max) {
+			snprintf(whybuf, whylen, "too many items (%zu, at most %" PRId64 ")", l->n, k->max);
+			*why = whybuf;
+			return -1;
+		}
+		return 0;
+	}
+	case T_HOSTPORT:
+		if (config_parse_hostport(v, slot(base, k), why) == -1)
+			return -1;
+		return 0;
+	}
+	/* the string kinds */
+	{
+		char **p = slot(base, k);
+		free(*p);
+		*p = xstrdup(v);
+	}
+	return 0;
+}
+
+static int
+section_index(const char *name)
+{
+	return enum_index(sections, name);
+}
+
+static int
+key_index(const struct ckey *table, size_t n, const char *section, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((section == NULL || strcmp(table[i].section, section) == 0) &&
+		    strcmp(table[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* A "[...]" line: validated here, where we know its line number. */
+static void
+loader_section(struct loader *ld, const char *name, unsigned line)
+{
+	struct config *cfg = ld->cfg;
+	int si;
+
+	snprintf(ld->cur_section, sizeof(ld->cur_section), "%s", name);
+	ld->cur_ex = -1;
+	ld->section_ok = 0;
+	ld->prev_key = -1;
+	if ((si = section_index(name)) != -1) {
+		if (ld->section_line[si])
+			err_add(ld->errs, ld->file, line, "[%s]: section repeated (first at line %u)",
+			    name, ld->section_line[si]);
+		else
+			ld->section_line[si] = line;
+		ld->section_ok = 1;
+		return;
+	}
+	if (strncmp(name, "exchange.", 9) == 0) {
+		const char *ex = name + 9;
+
+		if (enum_index(exchange_names, ex) == -1) {
+			err_add(ld->errs, ld->file, line, "[%s]: unknown exchange \"%s\" "
+			    "(known: binance-futures, binance-spot, bybit, okx)", name, ex);
+			return;
+		}
+		for (int i = 0; i < cfg->nex; i++)
+			if (strcmp(cfg->ex[i].name, ex) == 0) {
+				err_add(ld->errs, ld->file, line, "[%s]: section repeated (first at line %u)",
+				    name, cfg->ex_header_line[i]);
+				return;
+			}
+		cfg->ex[cfg->nex].name = xstrdup(ex);
+		cfg->ex_header_line[cfg->nex] = line;
+		ld->cur_ex = cfg->nex++;
+		ld->section_ok = 1;
+		return;
+	}
+	err_add(ld->errs, ld->file, line, "[%s]: unknown section (known: daemon, database, "
+	    "crypto, kafka, userdata, market, gateway, exchange.NAME)", name);
+}
+
+static void
+loader_value(struct loader *ld, const char *name, const char *value, unsigned line)
+{
+	const struct ckey *k;
+	unsigned *seen;
+	void *base;
+	char whybuf[512];
+	const char *why = NULL;
+	int ki, cont;
+
+	if (!ld->section_ok)
+		return;			/* the section itself was reported */
+	if (ld->cur_ex >= 0) {
+		if ((ki = key_index(exkeys, NEXKEYS, NULL, name)) == -1) {
+			err_add(ld->errs, ld->file, line, "[%s] %s: unknown key", ld->cur_section, name);
+			return;
+		}
+		k = &exkeys[ki];
+		base = &ld->cfg->ex[ld->cur_ex];
+		seen = &ld->cfg->ex_lines[ld->cur_ex][ki];
+	} else {
+		if ((ki = key_index(keys, NKEYS, ld->cur_section, name)) == -1) {
+			err_add(ld->errs, ld->file, line, "[%s] %s: unknown key", ld->cur_section, name);
+			return;
+		}
+		k = &keys[ki];
+		base = ld->cfg;
+		seen = &ld->set_line[ki];
+	}
+	cont = ld->line_continued && ld->prev_key == ki && ld->prev_is_ex == (ld->cur_ex >= 0);
+	if (cont && k->type != T_LIST) {
+		err_add(ld->errs, ld->file, line, "[%s] %s: a continuation line is only allowed for lists",
+		    ld->cur_section, name);
+		return;
+	}
+	if (!cont && *seen) {
+		err_add(ld->errs, ld->file, line, "[%s] %s: key repeated (first set at line %u)",
+		    ld->cur_section, name, *seen);
+		return;
+	}
+	if (value_set(base, k, value, cont, whybuf, sizeof(whybuf), &why) == -1) {
+		err_add(ld->errs, ld->file, line, "[%s] %s: %s", ld->cur_section, name, why);
+		return;
+	}
+	if (!cont)
+		*seen = line;
+	ld->prev_key = ki;
+	ld->prev_is_ex = ld->cur_ex >= 0;
+}
+
+static int
+ini_handler_cb(void *arg, const char *section, const char *name, const char *value)
+{
+	struct loader *ld = arg;
+
+	loader_value(ld, name, value, ld->line);
+	return 1;		/* errors are collected, never stop inih */
+}
+
+/*
+ * inih reads through us, so we count lines and see section headers with
+ * their line numbers (Debian's inih has no INI_HANDLER_LINENO).
+ */
+static char *
+ini_reader_cb(char *buf, int size, void *arg)
+{
+	struct loader *ld = arg;
+	char *p, *end;
+	size_t len;
+
+	if (fgets(buf, size, ld->fp) == NULL)
+		return NULL;
+	ld->line++;
+	ld->total_lines = ld->line;
+	len = strlen(buf);
+	if (len == (size_t)size - 1 && buf[len - 1] != '\n' && !feof(ld->fp)) {
+		int c;
+
+		while ((c = fgetc(ld->fp)) != EOF && c != '\n')
+			;
+		err_add(ld->errs, ld->file, ld->line, "line too long (at most %d characters; "
+		    "split a list over indented continuation lines)", size - 2);
+		buf[0] = '\n';
+		buf[1] = '\0';
+		ld->prev_key = -1;
+		return buf;
+	}
+	ld->line_continued = len > 0 && (buf[0] == ' ' || buf[0] == '\t');
+	for (p = buf; isspace((unsigned char)*p); p++)
+		;
+	if (*p == '[' && (end = strchr(p, ']')) != NULL) {
+		char name[128];
+
+		snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);
+		loader_section(ld, name, ld->line);
+	} else if (*p == '\0' || *p == '#' || *p == ';')
+		ld->line_continued = 0;
+	return buf;
+}
+
+static void
+apply_default(struct config *cfg, void *base, const struct ckey *k, const char *defval)
+{
+	char whybuf[256];
+	const char *why = NULL;
+
+	(void)cfg;
+	if (value_set(base, k, defval, 0, whybuf, sizeof(whybuf), &why) == -1) {
+		fprintf(stderr, "exfeedd: built-in default for %s is invalid: %s\n", k->name, why);
+		abort();
+	}
+}
+
+/* Defaults, required keys and rules that involve more than one key. */
+static void
+loader_finish(struct loader *ld)
+{
+	struct config *cfg = ld->cfg;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct ckey *k = &keys[i];
+
+		if (ld->set_line[i])
+			continue;
+		if (k->flags & K_REQUIRED) {
+			int si = section_index(k->section);
+			unsigned line = ld->section_line[si] ? ld->section_line[si] : ld->total_lines;
+
+			err_add(ld->errs, ld->file, line, "[%s] %s: required key is missing%s",
+			    k->section, k->name, ld->section_line[si] ? "" : " (and so is its section)");
+			continue;
+		}
+		apply_default(cfg, cfg, k, k->defval);
+	}
+	for (int e = 0; e < cfg->nex; e++) {
+		size_t d;
+
+		for (d = 0; strcmp(ex_defaults[d].name, cfg->ex[e].name) != 0; d++)
+			;
+		for (size_t i = 0; i < NEXKEYS; i++) {
+			const char *def = exkeys[i].defval;
+
+			if (cfg->ex_lines[e][i])
+				continue;
+			if (exkeys[i].off == E(rest_url))
+				def = ex_defaults[d].rest_url;
+			else if (exkeys[i].off == E(ws_url))
+				def = ex_defaults[d].ws_url;
+			else if (exkeys[i].off == E(rest_weight_budget))
+				def = ex_defaults[d].weight;
+			apply_default(cfg, &cfg->ex[e], &exkeys[i], def);
+		}
+	}
+	if (cfg->lines) {
+		if (cfg->respawn_delay_max_ms < cfg->respawn_delay_min_ms)
+			err_add(ld->errs, ld->file, config_line_of(cfg, "daemon", "respawn_delay_max"),
+			    "[daemon] respawn_delay_max: must not be below respawn_delay_min");
+		if (cfg->heartbeat_timeout_ms < 2 * cfg->heartbeat_interval_ms)
+			err_add(ld->errs, ld->file, config_line_of(cfg, "daemon", "heartbeat_timeout"),
+			    "[daemon] heartbeat_timeout: must be at least twice heartbeat_interval");
+		if (cfg->ready_timeout_ms < cfg->heartbeat_interval_ms)
+			err_add(ld->errs, ld->file, config_line_of(cfg, "daemon", "ready_timeout"),
+			    "[daemon] ready_timeout: must not be below heartbeat_interval");
+	}
+}
+
+static void
+loader_begin(struct loader *ld, struct config *cfg, struct config_errors *errs, const char *file)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	memset(ld, 0, sizeof(*ld));
+	cfg->file = xstrdup(file);
+	if ((cfg->lines = calloc(NKEYS, sizeof(unsigned))) == NULL)
+		abort();
+	ld->cfg = cfg;
+	ld->errs = errs;
+	ld->file = cfg->file;
+	ld->set_line = cfg->lines;
+	ld->cur_ex = -1;
+	ld->prev_key = -1;
+}
+
+int
+config_load(const char *path, struct config *cfg, struct config_errors *errs)
+{
+	struct loader ld;
+	int rc;
+
+	memset(errs, 0, sizeof(*errs));
+	loader_begin(&ld, cfg, errs, path);
+	if ((ld.fp = fopen(path, "r")) == NULL) {
+		err_add(errs, path, 0, "cannot read the configuration file: %s", strerror(errno));
+		config_free(cfg);
+		return -1;
+	}
+	rc = ini_parse_stream(ini_reader_cb, &ld, ini_handler_cb, &ld);
+	if (ferror(ld.fp))
+		err_add(errs, path, ld.line, "read error: %s", strerror(errno));
+	fclose(ld.fp);
+	if (rc > 0)
+		err_add(errs, path, (unsigned)rc, "syntax error: expected \"[section]\" or \"key = value\"");
+	else if (rc < 0)
+		err_add(errs, path, 0, "out of memory while reading");
+	loader_finish(&ld);
+	if (errs->n) {
+		config_free(cfg);
+		return -1;
+	}
+	return 0;
+}
+
+void
+config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		value_free(cfg, &keys[i]);
+	for (int e = 0; e < cfg->nex; e++) {
+		for (size_t i = 0; i < NEXKEYS; i++)
+			value_free(&cfg->ex[e], &exkeys[i]);
+		free(cfg->ex[e].name);
+	}
+	free(cfg->lines);
+	free(cfg->file);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+void
+config_errors_print(const struct config_errors *errs, FILE *fp)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		fprintf(fp, "%s\n", errs->v[i].msg);
+}
+
+const char *
+config_errors_first(const struct config_errors *errs)
+{
+	return errs->n ? errs->v[0].msg : "";
+}
+
+void
+config_errors_free(struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		free(errs->v[i].msg);
+	free(errs->v);
+	memset(errs, 0, sizeof(*errs));
+}
+
+/* ------------------------------------------------------- dump, pack, diff */
+
+static void
+value_format(const void *base, const struct ckey *k, char *buf, size_t len)
+{
+	const void *p = (const char *)base + k->off;
+
+	switch (k->type) {
+	case T_INT: case T_SIZE:
+		snprintf(buf, len, "%" PRId64, *(const int64_t *)p);
+		break;
+	case T_DURATION:
+		config_format_duration(*(const int64_t *)p, buf, len);
+		break;
+	case T_BOOL:
+		snprintf(buf, len, "%s", *(const int *)p ? "yes" : "no");
+		break;
+	case T_ENUM:
+		snprintf(buf, len, "%s", k->enums[*(const int *)p]);
+		break;
+	case T_LIST: {
+		const struct strlist *l = p;
+		size_t off = 0;
+
+		buf[0] = '\0';
+		for (size_t i = 0; i < l->n && off < len; i++)
+			off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", l->v[i]);
+		break;
+	}
+	case T_HOSTPORT: {
+		const struct hostport *hp = p;
+		snprintf(buf, len, strchr(hp->host, ':') ? "[%s]:%u" : "%s:%u", hp->host, hp->port);
+		break;
+	}
+	default:
+		snprintf(buf, len, "%s", *(char *const *)p ? *(char *const *)p : "");
+		break;
+	}
+}
+
+/* Visit every key of the effective config in file order. */
+typedef void (*visit_fn)(const char *section, const struct ckey *, const void *base,
+    unsigned line, void *arg);
+
+static void
+config_visit(const struct config *cfg, visit_fn fn, void *arg)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		fn(keys[i].section, &keys[i], cfg, cfg->lines ? cfg->lines[i] : 0, arg);
+	for (int e = 0; e < cfg->nex; e++) {
+		char sec[64];
+
+		snprintf(sec, sizeof(sec), "exchange.%s", cfg->ex[e].name);
+		for (size_t i = 0; i < NEXKEYS; i++)
+			fn(sec, &exkeys[i], &cfg->ex[e], cfg->ex_lines[e][i], arg);
+	}
+}
+
+struct dump_state {
+	FILE		*fp;
+	char		 section[64];
+};
+
+static void
+dump_one(const char *section, const struct ckey *k, const void *base, unsigned line, void *arg)
+{
+	struct dump_state *ds = arg;
+	char val[8192];
+
+	(void)line;
+	if (strcmp(ds->section, section) != 0) {
+		fprintf(ds->fp, "%s[%s]\n", ds->section[0] ? "\n" : "", section);
+		snprintf(ds->section, sizeof(ds->section), "%s", section);
+	}
+	value_format(base, k, val, sizeof(val));
+	fprintf(ds->fp, "%s = %s\n", k->name, val);
+}
+
+void
+config_dump(const struct config *cfg, FILE *fp)
+{
+	struct dump_state ds = { fp, "" };
+
+	config_visit(cfg, dump_one, &ds);
+}
+
+static void
+pack_str(msgpack_packer *pk, const char *s)
+{
+	size_t len = strlen(s);
+
+	msgpack_pack_str(pk, len);
+	msgpack_pack_str_body(pk, s, len);
+}
+
+static void
+pack_one(const char *section, const struct ckey *k, const void *base, unsigned line, void *arg)
+{
+	msgpack_packer *pk = arg;
+	char val[8192];
+
+	value_format(base, k, val, sizeof(val));
+	msgpack_pack_array(pk, 4);
+	pack_str(pk, section);
+	pack_str(pk, k->name);
+	pack_str(pk, val);
+	msgpack_pack_uint32(pk, line);
+}
+
+static void
+count_one(const char *section, const struct ckey *k, const void *base, unsigned line, void *arg)
+{
+	(*(size_t *)arg)++;
+}
+
+/* The config travels as { "file": str, "keys": [[section, key, value, line], ...] }. */
+int
+config_pack(const struct config *cfg, msgpack_packer *pk)
+{
+	size_t n = 0;
+
+	config_visit(cfg, count_one, &n);
+	msgpack_pack_map(pk, 2);
+	pack_str(pk, "file");
+	pack_str(pk, cfg->file);
+	pack_str(pk, "keys");
+	msgpack_pack_array(pk, (uint32_t)n);
+	config_visit(cfg, pack_one, pk);
+	return 0;
+}
+
+static int
+obj_str(const msgpack_object *o, char *buf, size_t len)
+{
+	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= len)
+		return -1;
+	memcpy(buf, o->via.str.ptr, o->via.str.size);
+	buf[o->via.str.size] = '\0';
+	return 0;
+}
+
+int
+config_unpack(const msgpack_object *o, struct config *cfg, struct config_errors *errs)
+{
+	const msgpack_object *file = NULL, *list = NULL;
+	char fname[4096], last_section[128] = "";
+	struct loader ld;
+
+	memset(errs, 0, sizeof(*errs));
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return -1;
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		const msgpack_object_kv *kv = &o->via.map.ptr[i];
+		char key[16];
+
+		if (obj_str(&kv->key, key, sizeof(key)) == -1)
+			return -1;
+		if (strcmp(key, "file") == 0)
+			file = &kv->val;
+		else if (strcmp(key, "keys") == 0)
+			list = &kv->val;
+	}
+	if (file == NULL || list == NULL || list->type != MSGPACK_OBJECT_ARRAY ||
+	    obj_str(file, fname, sizeof(fname)) == -1)
+		return -1;
+	loader_begin(&ld, cfg, errs, fname);
+	for (uint32_t i = 0; i < list->via.array.size; i++) {
+		const msgpack_object *e = &list->via.array.ptr[i];
+		char section[128], key[128], *val;
+		unsigned line;
+
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 4 ||
+		    obj_str(&e->via.array.ptr[0], section, sizeof(section)) == -1 ||
+		    obj_str(&e->via.array.ptr[1], key, sizeof(key)) == -1 ||
+		    e->via.array.ptr[2].type != MSGPACK_OBJECT_STR ||
+		    e->via.array.ptr[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			config_free(cfg);
+			return -1;
+		}
+		line = (unsigned)e->via.array.ptr[3].via.u64;
+		if (strcmp(section, last_section) != 0) {
+			loader_section(&ld, section, line);
+			snprintf(last_section, sizeof(last_section), "%s", section);
+		}
+		val = strndup(e->via.array.ptr[2].via.str.ptr, e->via.array.ptr[2].via.str.size);
+		if (val == NULL)
+			abort();
+		ld.line_continued = 0;
+		/* Defaults travel with line 0 and are simply re-applied by loader_finish. */
+		loader_value(&ld, key, val, line);
+		free(val);
+	}
+	/* Keys that travelled with line 0 are defaults: this re-applies the same value. */
+	loader_finish(&ld);
+	if (errs->n) {
+		config_free(cfg);
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_diff(const struct config *old, const struct config *new, config_diff_cb cb, void *arg)
+{
+	char a[8192], b[8192];
+	int changed = 0;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		value_format(old, &keys[i], a, sizeof(a));
+		value_format(new, &keys[i], b, sizeof(b));
+		if (strcmp(a, b) != 0) {
+			cb(keys[i].section, keys[i].name, !(keys[i].flags & K_NORELOAD), a, b, arg);
+			changed++;
+		}
+	}
+	/* Exchange sections: compare by name; added or removed ones count too. */
+	for (int pass = 0; pass < 2; pass++) {
+		const struct config *x = pass ? new : old, *y = pass ? old : new;
+
+		for (int e = 0; e < x->nex; e++) {
+			int f;
+			char sec[64];
+
+			for (f = 0; f < y->nex && strcmp(y->ex[f].name, x->ex[e].name) != 0; f++)
+				;
+			snprintf(sec, sizeof(sec), "exchange.%s", x->ex[e].name);
+			if (f == y->nex) {
+				cb(sec, "(section)", 1, pass ? "(absent)" : "(present)",
+				    pass ? "(present)" : "(absent)", arg);
+				changed++;
+				continue;
+			}
+			if (pass)
+				continue;
+			for (size_t i = 0; i < NEXKEYS; i++) {
+				value_format(&x->ex[e], &exkeys[i], a, sizeof(a));
+				value_format(&y->ex[f], &exkeys[i], b, sizeof(b));
+				if (strcmp(a, b) != 0) {
+					cb(sec, exkeys[i].name, 1, a, b, arg);
+					changed++;
+				}
+			}
+		}
+	}
+	return changed;
+}
+
+/* Reload: keys that cannot change at runtime keep their running value. */
+int
+config_keep_static(struct config *new, const struct config *old)
+{
+	char val[8192], whybuf[256];
+	const char *why;
+	int kept = 0;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		char cur[8192];
+
+		if (!(keys[i].flags & K_NORELOAD))
+			continue;
+		value_format(old, &keys[i], val, sizeof(val));
+		value_format(new, &keys[i], cur, sizeof(cur));
+		if (strcmp(val, cur) == 0)
+			continue;
+		if (value_set(new, &keys[i], val, 0, whybuf, sizeof(whybuf), &why) == 0) {
+			new->lines[i] = old->lines[i];
+			kept++;
+		}
+	}
+	return kept;
+}
+
+int
+config_facility(int idx)
+{
+	return facility_val[idx];
+}
+
+int
+config_has_broker(const struct config *cfg)
+{
+	return strcmp(cfg->kafka_brokers, "embedded") == 0;
+}
+
+int
+config_line_of(const struct config *cfg, const char *section, const char *key)
+{
+	int ki = key_index(keys, NKEYS, section, key);
+
+	return ki >= 0 && cfg->lines ? (int)cfg->lines[ki] : 0;
+}

@@ -1,0 +1,121 @@
+/*
+ * config.h: the typed configuration every exfeedd process works from.
+ * Only the supervisor reads the file; workers receive the validated values
+ * over their control channel and rebuild the same structure with the same code.
+ */
+#ifndef EXFEEDD_CONFIG_H
+#define EXFEEDD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <msgpack.h>
+
+#define EX_CONFIG_STATUS	78	/* sysexits EX_CONFIG */
+#define CONF_MAX_EXCHANGES	4
+
+struct strlist {
+	char		**v;
+	size_t		  n;
+};
+
+struct hostport {
+	char		 host[256];
+	uint16_t	 port;
+};
+
+struct exchange_conf {
+	char		*name;
+	char		*rest_url;
+	char		*ws_url;
+	char		*ca_file;
+	int64_t		 rest_weight_budget;
+};
+
+enum conf_log_level { CONF_LOG_DEBUG, CONF_LOG_INFO, CONF_LOG_WARN, CONF_LOG_ERROR };
+enum conf_kafka_format { CONF_KAFKA_MSGPACK, CONF_KAFKA_JSON };
+
+struct config {
+	char		*file;
+	/* [daemon] */
+	char		*user;
+	char		*group;
+	char		*runtime_dir;
+	char		*pidfile;
+	char		*control_socket;
+	char		*log;			/* "syslog", "stderr" or an absolute path */
+	int		 log_level;		/* enum conf_log_level */
+	int		 syslog_facility;	/* index into config_facility() */
+	int64_t		 account_shards;
+	int64_t		 respawn_delay_min_ms;
+	int64_t		 respawn_delay_max_ms;
+	int64_t		 respawn_throttle_ms;
+	int64_t		 respawn_stable_ms;
+	int64_t		 ready_timeout_ms;
+	int64_t		 heartbeat_interval_ms;
+	int64_t		 heartbeat_timeout_ms;
+	int64_t		 shutdown_timeout_ms;
+	/* [database] */
+	char		*db_conninfo;
+	/* [crypto] */
+	char		*crypto_key_file;
+	/* [kafka] */
+	char		*kafka_brokers;		/* "embedded" or host:port list */
+	int		 kafka_format;		/* enum conf_kafka_format */
+	/* [userdata] */
+	int64_t		 listenkey_renewal_ms;
+	int64_t		 reconcile_interval_ms;
+	/* [market] */
+	struct strlist	 market_symbols;
+	struct strlist	 market_streams;
+	/* [gateway] */
+	struct hostport	 gateway_listen;
+
+	struct exchange_conf	ex[CONF_MAX_EXCHANGES];
+	int			nex;
+
+	/* Where each value came from (0 = default), for errors found later. */
+	unsigned	*lines;			/* per main key */
+	unsigned	 ex_lines[CONF_MAX_EXCHANGES][8];
+	unsigned	 ex_header_line[CONF_MAX_EXCHANGES];
+};
+
+/* Errors collected while loading, each "FILE:LINE: message". */
+struct config_errors {
+	struct config_error {
+		unsigned	 line;
+		char		*msg;
+	}		*v;
+	size_t		 n;
+};
+
+int	 config_load(const char *path, struct config *, struct config_errors *);
+void	 config_free(struct config *);
+void	 config_errors_print(const struct config_errors *, FILE *);
+void	 config_errors_free(struct config_errors *);
+const char *config_errors_first(const struct config_errors *);
+void	 config_dump(const struct config *, FILE *);
+
+/* Worker side: the supervisor sends the whole config as one message. */
+int	 config_pack(const struct config *, msgpack_packer *);
+int	 config_unpack(const msgpack_object *, struct config *, struct config_errors *);
+
+/* Reload: visit every key whose value differs. */
+typedef void (*config_diff_cb)(const char *section, const char *key, int reloadable,
+    const char *oldval, const char *newval, void *arg);
+int	 config_diff(const struct config *old, const struct config *new, config_diff_cb, void *);
+int	 config_keep_static(struct config *new, const struct config *old);
+
+int	 config_facility(int idx);
+int	 config_has_broker(const struct config *);
+int	 config_line_of(const struct config *, const char *section, const char *key);
+
+/* Value parsers, exported for the unit tests. */
+int	 config_parse_duration_ms(const char *, int64_t *);
+int	 config_parse_size(const char *, int64_t *);
+int	 config_parse_bool(const char *, int *);
+int	 config_parse_hostport(const char *, struct hostport *, const char **why);
+void	 config_format_duration(int64_t ms, char *, size_t);
+
+#endif

@@ -1,0 +1,181 @@
+/*
+ * daemon.c: becoming a daemon - the pidfile (an flock()ed file, so a stale
+ * one is told from a live one without trusting pids), detaching, the runtime
+ * directory, and dropping root for [daemon] user/group.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "exfeedd.h"
+#include "log.h"
+
+/*
+ * Returns 0 with the lock held, or -1: with *holder > 0 if a live process
+ * holds it, else errno describes the failure.
+ */
+int
+daemon_pidfile_acquire(const char *path, int *fdp, pid_t *holder)
+{
+	char buf[32];
+	ssize_t n;
+	int fd;
+
+	*holder = 0;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		int saved = errno;
+
+		if (saved == EWOULDBLOCK && (n = pread(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+			buf[n] = '\0';
+			*holder = (pid_t)atol(buf);
+		}
+		if (*holder <= 0)
+			*holder = -1;		/* locked, pid unknown yet */
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+		buf[n] = '\0';
+		log_info("pidfile %s: replacing stale pid %ld (no process holds it)", path, atol(buf));
+	}
+	*fdp = fd;
+	return 0;
+}
+
+int
+daemon_pidfile_write(int fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)n, 0) != n)
+		return -1;
+	return 0;
+}
+
+void
+daemon_pidfile_remove(const char *path, int fd)
+{
+	if (fd < 0)
+		return;
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("cannot remove pidfile %s", path);
+	close(fd);
+}
+
+/* Classic double fork; the caller keeps its pidfile lock (flock is per open file). */
+int
+daemon_detach(int keep_stderr)
+{
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() == -1)
+		return -1;
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") == -1)
+		return -1;
+	if ((fd = open("/dev/null", O_RDWR)) == -1)
+		return -1;
+	dup2(fd, 0);
+	dup2(fd, 1);
+	if (!keep_stderr)
+		dup2(fd, 2);
+	if (fd > 2)
+		close(fd);
+	return 0;
+}
+
+int
+daemon_runtime_dir(const char *dir, uid_t uid, gid_t gid)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(path, 0755) == -1 && errno != EEXIST)
+		return -1;
+	if (stat(path, &st) == -1)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != gid) && chown(path, uid, gid) == -1)
+		return -1;
+	return 0;
+}
+
+int
+daemon_lookup_ids(const struct config *cfg, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	if ((pw = getpwnam(cfg->user)) == NULL) {
+		snprintf(err, errlen, "%s:%d: [daemon] user: no such user \"%s\"", cfg->file,
+		    config_line_of(cfg, "daemon", "user"), cfg->user);
+		return -1;
+	}
+	if ((gr = getgrnam(cfg->group)) == NULL) {
+		snprintf(err, errlen, "%s:%d: [daemon] group: no such group \"%s\"", cfg->file,
+		    config_line_of(cfg, "daemon", "group"), cfg->group);
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	*gid = gr->gr_gid;
+	return 0;
+}
+
+int
+daemon_drop_privileges(uid_t uid, gid_t gid, const char *user)
+{
+	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1)
+		return -1;
+	/* Paranoia: it must be impossible to get root back. */
+	if (uid != 0 && (setuid(0) != -1 || seteuid(0) != -1)) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+/* Open the configured log target; in the foreground everything goes to stderr. */
+int
+daemon_log_open(const struct config *cfg, int foreground)
+{
+	log_set_level((enum log_level)cfg->log_level);
+	if (foreground || strcmp(cfg->log, "stderr") == 0)
+		return log_open(LOG_TO_STDERR, NULL, 0);
+	if (strcmp(cfg->log, "syslog") == 0)
+		return log_open(LOG_TO_SYSLOG, NULL, config_facility(cfg->syslog_facility));
+	return log_open(LOG_TO_FILE, cfg->log, 0);
+}

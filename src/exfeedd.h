@@ -1,0 +1,94 @@
+/*
+ * exfeedd.h: roles and the prototypes of the process plumbing, grouped by the
+ * file that defines them (OpenBSD style: one header, one section per file).
+ */
+#ifndef EXFEEDD_H
+#define EXFEEDD_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ev.h>
+#include <msgpack.h>
+
+#include "config.h"
+
+#define WORKER_CHANNEL_FD	3	/* the control socketpair, in every worker */
+#define EX_PROTOCOL_STATUS	76	/* sysexits EX_PROTOCOL: our peer broke the protocol */
+
+enum role { ROLE_ACCOUNT, ROLE_MARKET, ROLE_WRITER, ROLE_GATEWAY, ROLE_BROKER, ROLE_MAX };
+
+/* role.c */
+const char *role_name(enum role);
+int	 role_parse(const char *, enum role *);
+/* Shutdown order: gateway (0), market and account (1), writer (2), broker (3). */
+int	 role_stage(enum role);
+int	 role_count(enum role, const struct config *);
+
+/* proc.c: fork+exec of workers and the respawn arithmetic */
+struct proc_args {
+	const char	*exe;		/* the daemon binary, re-executed per worker */
+	int		 foreground;
+	int		 verbose;
+};
+pid_t	 proc_spawn(const struct proc_args *, enum role, int instance, int *chan_fd);
+int64_t	 proc_backoff_ms(unsigned consecutive_failures, int died_before_ready,
+	    int64_t min_ms, int64_t max_ms, int64_t throttle_ms, uint32_t rnd);
+void	 proc_describe_status(int status, char *, size_t);
+const char *proc_self_exe(void);
+
+/* proctitle.c */
+void	 proctitle_init(int argc, char **argv);
+void	 proctitle_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* daemon.c: detaching, pidfile, runtime dir, privileges */
+int	 daemon_pidfile_acquire(const char *path, int *fd, pid_t *holder);
+int	 daemon_pidfile_write(int fd);
+void	 daemon_pidfile_remove(const char *path, int fd);
+int	 daemon_detach(int keep_stderr);
+int	 daemon_runtime_dir(const char *dir, uid_t, gid_t);
+int	 daemon_lookup_ids(const struct config *, uid_t *, gid_t *, char *err, size_t errlen);
+int	 daemon_drop_privileges(uid_t, gid_t, const char *user);
+int	 daemon_log_open(const struct config *, int foreground);
+
+/* supervisor.c */
+int	 supervisor_main(const char *config_path, struct config *, int foreground, int verbose);
+
+/* ctl.c: the supervisor's control socket */
+struct ctl_server;
+typedef void (*ctl_request_fn)(struct ctl_server *, void *client, const char *cmd,
+    const msgpack_object *req, void *arg);
+struct ctl_server *ctl_listen(struct ev_loop *, const char *path, uid_t owner, gid_t group,
+	    ctl_request_fn, void *arg);
+int	 ctl_reply(struct ctl_server *, void *client, const msgpack_sbuffer *);
+int	 ctl_reply_error(struct ctl_server *, void *client, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	 ctl_close(struct ctl_server *);
+int	 ctl_client_alive(struct ctl_server *, void *client);
+
+/* worker.c: the runtime every worker role runs in */
+struct worker_role {
+	const char	*name;
+	/* First config received: set up, then call worker_ready() (now or later). */
+	void		(*start)(struct ev_loop *, const struct config *);
+	/* A reloaded config has been swapped in; `old` is still valid during the call. */
+	void		(*reconfigure)(const struct config *cfg, const struct config *old);
+	/* Supervisor asks to reconcile (HUP). */
+	void		(*reconcile)(void);
+	/* Pack role detail as one msgpack map. */
+	void		(*status)(msgpack_packer *);
+	/* Begin an orderly stop; call worker_stopped() when done. */
+	void		(*stop)(void);
+};
+int	 worker_main(enum role, int instance, int foreground, int verbose);
+void	 worker_ready(void);
+void	 worker_stopped(void);
+void	 worker_fatal(int status, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3), noreturn));
+int	 worker_instance(void);
+const struct config *worker_config(void);
+
+extern const struct worker_role account_role, market_role, writer_role, gateway_role,
+	    broker_role;
+
+#endif

@@ -1,0 +1,187 @@
+/*
+ * mpack.c: msgpack map helpers and the JSON printer used by exfeedctl --json.
+ * Lookups compare keys exactly (case-sensitive) and check types before use.
+ */
+#include "autoconf.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "mpack.h"
+
+void
+mp_str(msgpack_packer *pk, const char *s)
+{
+	size_t len = strlen(s);
+
+	msgpack_pack_str(pk, len);
+	msgpack_pack_str_body(pk, s, len);
+}
+
+void
+mp_kv_str(msgpack_packer *pk, const char *key, const char *val)
+{
+	mp_str(pk, key);
+	mp_str(pk, val);
+}
+
+void
+mp_kv_i64(msgpack_packer *pk, const char *key, int64_t val)
+{
+	mp_str(pk, key);
+	msgpack_pack_int64(pk, val);
+}
+
+void
+mp_kv_u64(msgpack_packer *pk, const char *key, uint64_t val)
+{
+	mp_str(pk, key);
+	msgpack_pack_uint64(pk, val);
+}
+
+void
+mp_kv_bool(msgpack_packer *pk, const char *key, int val)
+{
+	mp_str(pk, key);
+	if (val)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+}
+
+const msgpack_object *
+mp_get(const msgpack_object *map, const char *key)
+{
+	size_t klen = strlen(key);
+
+	if (map == NULL || map->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (uint32_t i = 0; i < map->via.map.size; i++) {
+		const msgpack_object *k = &map->via.map.ptr[i].key;
+
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == klen &&
+		    memcmp(k->via.str.ptr, key, klen) == 0)
+			return &map->via.map.ptr[i].val;
+	}
+	return NULL;
+}
+
+int
+mp_get_str(const msgpack_object *map, const char *key, char *buf, size_t len)
+{
+	const msgpack_object *o = mp_get(map, key);
+
+	if (o == NULL || o->type != MSGPACK_OBJECT_STR || o->via.str.size >= len)
+		return -1;
+	memcpy(buf, o->via.str.ptr, o->via.str.size);
+	buf[o->via.str.size] = '\0';
+	return 0;
+}
+
+int
+mp_get_i64(const msgpack_object *map, const char *key, int64_t *out)
+{
+	const msgpack_object *o = mp_get(map, key);
+
+	if (o == NULL)
+		return -1;
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX)
+		*out = (int64_t)o->via.u64;
+	else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+		*out = o->via.i64;
+	else
+		return -1;
+	return 0;
+}
+
+int
+mp_get_bool(const msgpack_object *map, const char *key, int *out)
+{
+	const msgpack_object *o = mp_get(map, key);
+
+	if (o == NULL || o->type != MSGPACK_OBJECT_BOOLEAN)
+		return -1;
+	*out = o->via.boolean;
+	return 0;
+}
+
+static void
+json_str(const char *s, size_t n, FILE *fp)
+{
+	fputc('"', fp);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\')
+			fprintf(fp, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", fp);
+		else if (c == '\t')
+			fputs("\\t", fp);
+		else if (c < 0x20)
+			fprintf(fp, "\\u%04x", c);
+		else
+			fputc(c, fp);
+	}
+	fputc('"', fp);
+}
+
+void
+mp_to_json(const msgpack_object *o, FILE *fp)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+		fputs("null", fp);
+		break;
+	case MSGPACK_OBJECT_BOOLEAN:
+		fputs(o->via.boolean ? "true" : "false", fp);
+		break;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		fprintf(fp, "%" PRIu64, o->via.u64);
+		break;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		fprintf(fp, "%" PRId64, o->via.i64);
+		break;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		fprintf(fp, "%.17g", o->via.f64);
+		break;
+	case MSGPACK_OBJECT_STR:
+		json_str(o->via.str.ptr, o->via.str.size, fp);
+		break;
+	case MSGPACK_OBJECT_BIN:
+		json_str(o->via.bin.ptr, o->via.bin.size, fp);
+		break;
+	case MSGPACK_OBJECT_ARRAY:
+		fputc('[', fp);
+		for (uint32_t i = 0; i < o->via.array.size; i++) {
+			if (i)
+				fputc(',', fp);
+			mp_to_json(&o->via.array.ptr[i], fp);
+		}
+		fputc(']', fp);
+		break;
+	case MSGPACK_OBJECT_MAP:
+		fputc('{', fp);
+		for (uint32_t i = 0; i < o->via.map.size; i++) {
+			const msgpack_object *k = &o->via.map.ptr[i].key;
+
+			if (i)
+				fputc(',', fp);
+			if (k->type == MSGPACK_OBJECT_STR)
+				json_str(k->via.str.ptr, k->via.str.size, fp);
+			else {
+				fputc('"', fp);
+				mp_to_json(k, fp);
+				fputc('"', fp);
+			}
+			fputc(':', fp);
+			mp_to_json(&o->via.map.ptr[i].val, fp);
+		}
+		fputc('}', fp);
+		break;
+	default:
+		fputs("null", fp);
+		break;
+	}
+}

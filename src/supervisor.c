@@ -1,0 +1,909 @@
+/*
+ * supervisor.c: the exfeedd master process.  It owns the configuration, the
+ * pidfile and the control socket, fork+execs one process per worker slot,
+ * respawns them with brakes, reloads on HUP and stops them in order on TERM.
+ * It links no PostgreSQL, Kafka or WebSocket code path: it must never crash.
+ *
+ * Order of work in the loop: signals (HUP, TERM/INT, USR1) and child exits
+ * arrive as libev watchers; worker and control messages as io watchers; one
+ * janitor timer enforces ready and heartbeat deadlines.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exfeedd.h"
+#include "ipc.h"
+#include "log.h"
+#include "mpack.h"
+
+#define STATUS_TIMEOUT_S	1.0	/* how long a status query waits for workers */
+#define RELOAD_ACK_TIMEOUT_S	5.0
+#define JANITOR_INTERVAL_S	0.1
+
+enum wstate { W_STARTING, W_READY, W_STOPPING, W_BACKOFF, W_FAILED };
+static const char *const wstate_names[] = { "starting", "ready", "stopping", "backoff", "failed" };
+
+struct worker {
+	struct worker	*next;
+	enum role	 role;
+	int		 instance;
+	int		 wanted;		/* part of the configured set */
+	pid_t		 pid;
+	enum wstate	 state;
+	unsigned	 restarts;
+	unsigned	 fails;			/* consecutive, reset once stable */
+	uint64_t	 started_ms;
+	uint64_t	 ready_ms;
+	uint64_t	 last_msg_ms;
+	uint64_t	 stop_ms;
+	int64_t		 next_delay_ms;
+	char		 name[32];		/* "account 2" */
+	char		 last_exit[96];
+	char		 reason[256];		/* from FATAL, or why we killed it */
+	struct ipc_conn	*chan;
+	ev_timer	 restart_timer;
+	unsigned	 config_gen;		/* last config generation acknowledged */
+	unsigned	 sent_gen;		/* last config generation sent */
+	unsigned	 status_id;		/* last status reply's id */
+	msgpack_sbuffer	 detail;		/* last status reply, re-packed */
+};
+
+struct status_query {
+	struct status_query	*next;
+	void			*client;
+	unsigned		 id;
+	ev_timer		 timer;
+};
+
+static struct {
+	struct ev_loop		*loop;
+	const char		*config_path;
+	struct config		 cfg;
+	struct proc_args	 pa;
+	int			 verbose;
+	struct worker		*workers;
+	struct ctl_server	*ctl;
+	int			 pidfd;
+	uid_t			 uid;
+	gid_t			 gid;
+	ev_signal		 sig_hup, sig_term, sig_int, sig_usr1;
+	ev_child		 child;
+	ev_timer		 janitor;
+	msgpack_sbuffer		 config_msg;
+	unsigned		 config_gen;
+	int			 reloading;
+	int			 reload_pending;
+	unsigned		 reload_coalesced;
+	ev_timer		 reload_timer;
+	int			 stopping;
+	int			 stage;
+	ev_timer		 stage_timer;
+	struct status_query	*queries;
+	unsigned		 status_seq;
+	uint64_t		 start_ms;
+	uint64_t		 rng;
+} sup;
+
+static void sup_spawn(struct worker *);
+static void sup_stage_advance(void);
+static void sup_queries_check(void);
+
+static uint32_t
+sup_random(void)
+{
+	/* splitmix64: jitter only, no secrecy needed */
+	uint64_t z = (sup.rng += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
+static void
+sup_pack_config(void)
+{
+	msgpack_packer pk;
+
+	msgpack_sbuffer_destroy(&sup.config_msg);
+	msgpack_sbuffer_init(&sup.config_msg);
+	msgpack_packer_init(&pk, &sup.config_msg, msgpack_sbuffer_write);
+	sup.config_gen++;
+	msgpack_pack_map(&pk, 2);
+	mp_kv_u64(&pk, "gen", sup.config_gen);
+	mp_str(&pk, "config");
+	config_pack(&sup.cfg, &pk);
+}
+
+/* ------------------------------------------------------------- worker slots */
+
+static struct worker *
+sup_worker_find(enum role r, int instance)
+{
+	for (struct worker *w = sup.workers; w; w = w->next)
+		if (w->role == r && w->instance == instance)
+			return w;
+	return NULL;
+}
+
+static struct worker *
+sup_worker_by_pid(pid_t pid)
+{
+	for (struct worker *w = sup.workers; w; w = w->next)
+		if (w->pid == pid)
+			return w;
+	return NULL;
+}
+
+static void
+sup_restart_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = t->data;
+
+	if (!sup.stopping && w->wanted && w->state == W_BACKOFF)
+		sup_spawn(w);
+}
+
+static struct worker *
+sup_worker_add(enum role r, int instance)
+{
+	struct worker *w, **pp;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		fatal(1, "calloc");
+	w->role = r;
+	w->instance = instance;
+	w->wanted = 1;
+	w->state = W_BACKOFF;
+	snprintf(w->name, sizeof(w->name), "%s %d", role_name(r), instance);
+	snprintf(w->last_exit, sizeof(w->last_exit), "-");
+	msgpack_sbuffer_init(&w->detail);
+	ev_timer_init(&w->restart_timer, sup_restart_cb, 0., 0.);
+	w->restart_timer.data = w;
+	/* Keep the list sorted by role, then instance: status reads in that order. */
+	for (pp = &sup.workers; *pp && ((*pp)->role < r ||
+	    ((*pp)->role == r && (*pp)->instance < instance)); pp = &(*pp)->next)
+		;
+	w->next = *pp;
+	*pp = w;
+	return w;
+}
+
+static void
+sup_worker_remove(struct worker *w)
+{
+	struct worker **pp;
+
+	for (pp = &sup.workers; *pp != w; pp = &(*pp)->next)
+		;
+	*pp = w->next;
+	ev_timer_stop(sup.loop, &w->restart_timer);
+	if (w->chan)
+		ipc_close(w->chan);
+	msgpack_sbuffer_destroy(&w->detail);
+	free(w);
+	sup_queries_check();
+}
+
+static void
+sup_worker_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_object *body,
+    void *arg)
+{
+	struct worker *w = arg;
+	char buf[256];
+	int64_t v;
+
+	w->last_msg_ms = monotonic_ms();
+	switch (h->type) {
+	case IPC_READY:
+		if (mp_get_i64(body, "pid", &v) == -1 || v != w->pid ||
+		    mp_get_str(body, "role", buf, sizeof(buf)) == -1 ||
+		    strcmp(buf, role_name(w->role)) != 0 ||
+		    mp_get_i64(body, "instance", &v) == -1 || v != w->instance) {
+			ipc_drop(c, "READY does not match the process we started");
+			return;
+		}
+		if (w->state == W_STARTING) {
+			w->state = W_READY;
+			w->ready_ms = w->last_msg_ms;
+			log_info("%s (pid %ld) ready after %llu ms", w->name, (long)w->pid,
+			    (unsigned long long)(w->ready_ms - w->started_ms));
+		}
+		break;
+	case IPC_HEARTBEAT:
+		break;
+	case IPC_STATUS: {
+		msgpack_packer pk;
+
+		if (mp_get_i64(body, "id", &v) == -1 || v < 0) {
+			ipc_drop(c, "STATUS without an id");
+			return;
+		}
+		w->status_id = (unsigned)v;
+		msgpack_sbuffer_clear(&w->detail);
+		msgpack_packer_init(&pk, &w->detail, msgpack_sbuffer_write);
+		msgpack_pack_object(&pk, *body);
+		sup_queries_check();
+		break;
+	}
+	case IPC_CONFIG_ACK: {
+		int ok = 0;
+
+		if (mp_get_i64(body, "gen", &v) == -1 || mp_get_bool(body, "ok", &ok) == -1) {
+			ipc_drop(c, "CONFIG_ACK without gen and ok");
+			return;
+		}
+		if (!ok) {
+			mp_get_str(body, "error", buf, sizeof(buf));
+			log_error("%s (pid %ld) rejected the configuration: %s", w->name,
+			    (long)w->pid, buf);
+		}
+		w->config_gen = (unsigned)v;
+		sup_queries_check();
+		break;
+	}
+	case IPC_FATAL:
+		if (mp_get_str(body, "reason", w->reason, sizeof(w->reason)) == -1)
+			snprintf(w->reason, sizeof(w->reason), "(no reason given)");
+		break;
+	}
+}
+
+static void
+sup_worker_close_cb(struct ipc_conn *c, const char *why, void *arg)
+{
+	struct worker *w = arg;
+
+	w->chan = NULL;
+	if (strcmp(why, "end of file") == 0)
+		return;			/* it is exiting; SIGCHLD follows */
+	log_warnx("%s (pid %ld): channel dropped: %s; killing it", w->name, (long)w->pid, why);
+	snprintf(w->reason, sizeof(w->reason), "killed by supervisor: %s", why);
+	if (w->pid > 0)
+		kill(w->pid, SIGKILL);
+}
+
+static void
+sup_spawn(struct worker *w)
+{
+	int fd;
+	pid_t pid;
+
+	pid = proc_spawn(&sup.pa, w->role, w->instance, &fd);
+	if (pid == -1) {
+		w->fails++;
+		w->next_delay_ms = proc_backoff_ms(w->fails, 1, sup.cfg.respawn_delay_min_ms,
+		    sup.cfg.respawn_delay_max_ms, sup.cfg.respawn_throttle_ms, sup_random());
+		log_warn("%s: cannot start; retry in %lld ms", w->name, (long long)w->next_delay_ms);
+		w->state = W_BACKOFF;
+		ev_timer_set(&w->restart_timer, (double)w->next_delay_ms / 1000., 0.);
+		ev_timer_start(sup.loop, &w->restart_timer);
+		return;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	w->pid = pid;
+	w->state = W_STARTING;
+	w->started_ms = w->last_msg_ms = monotonic_ms();
+	w->ready_ms = 0;
+	w->reason[0] = '\0';
+	w->config_gen = 0;
+	msgpack_sbuffer_clear(&w->detail);
+	w->chan = ipc_conn_new(sup.loop, fd, w->name, IPC_ACCEPT_SUPERVISOR,
+	    sup_worker_msg_cb, sup_worker_close_cb, w);
+	if (w->chan == NULL)
+		fatal(1, "ipc_conn_new");
+	log_info("%s started, pid %ld", w->name, (long)pid);
+	/* The first message a worker gets is its configuration. */
+	w->sent_gen = sup.config_gen;
+	ipc_send_sbuf(w->chan, IPC_CONFIG, &sup.config_msg);
+}
+
+static void
+sup_stop_worker(struct worker *w, const char *why)
+{
+	if (w->pid <= 0 || w->state == W_STOPPING)
+		return;
+	w->state = W_STOPPING;
+	w->stop_ms = monotonic_ms();
+	log_info("%s (pid %ld): stopping (%s)", w->name, (long)w->pid, why);
+	if (w->chan == NULL || ipc_send_empty(w->chan, IPC_SHUTDOWN) == -1)
+		kill(w->pid, SIGTERM);
+}
+
+/* Make the running set match the config: start missing slots, stop extra ones. */
+static void
+sup_apply_worker_set(void)
+{
+	struct worker *w, *next;
+
+	for (w = sup.workers; w; w = w->next)
+		w->wanted = w->instance < role_count(w->role, &sup.cfg);
+	for (int r = 0; r < ROLE_MAX; r++)
+		for (int i = 0; i < role_count((enum role)r, &sup.cfg); i++)
+			if (sup_worker_find((enum role)r, i) == NULL)
+				sup_spawn(sup_worker_add((enum role)r, i));
+	for (w = sup.workers; w; w = next) {
+		next = w->next;
+		if (w->wanted)
+			continue;
+		if (w->pid > 0)
+			sup_stop_worker(w, "no longer in the configuration");
+		else
+			sup_worker_remove(w);
+	}
+}
+
+/* -------------------------------------------------------------- child exits */
+
+static void
+sup_child_cb(struct ev_loop *loop, ev_child *cw, int revents)
+{
+	struct worker *w = sup_worker_by_pid(cw->rpid);
+	int status = cw->rstatus, died_before_ready;
+	uint64_t now = monotonic_ms();
+	char how[96];
+
+	if (w == NULL)
+		return;
+	if (w->chan) {
+		ipc_drain(w->chan);	/* read its last words (FATAL) before judging */
+		if (w->chan)
+			ipc_close(w->chan);
+		w->chan = NULL;
+	}
+	proc_describe_status(status, how, sizeof(how));
+	snprintf(w->last_exit, sizeof(w->last_exit), "%s", how);
+	w->pid = 0;
+
+	if (sup.stopping) {
+		log_info("%s (pid %ld) stopped: %s", w->name, (long)cw->rpid, how);
+		sup_worker_remove(w);
+		sup_stage_advance();
+		return;
+	}
+	if (!w->wanted) {
+		log_info("%s (pid %ld) stopped: %s; not restarting (no longer configured)",
+		    w->name, (long)cw->rpid, how);
+		sup_worker_remove(w);
+		return;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EX_CONFIG_STATUS) {
+		w->state = W_FAILED;
+		log_error("%s (pid %ld) %s (configuration error: %s); not restarting until "
+		    "the configuration is fixed and reloaded", w->name, (long)cw->rpid, how,
+		    w->reason[0] ? w->reason : "no reason given");
+		return;
+	}
+	died_before_ready = w->state == W_STARTING;
+	if (w->ready_ms && now - w->ready_ms >= (uint64_t)sup.cfg.respawn_stable_ms)
+		w->fails = 0;
+	w->fails++;
+	w->restarts++;
+	w->next_delay_ms = proc_backoff_ms(w->fails, died_before_ready,
+	    sup.cfg.respawn_delay_min_ms, sup.cfg.respawn_delay_max_ms,
+	    sup.cfg.respawn_throttle_ms, sup_random());
+	w->state = W_BACKOFF;
+	log_warnx("%s (pid %ld) %s after %llu ms%s%s%s; restart #%u in %lld ms%s", w->name,
+	    (long)cw->rpid, how, (unsigned long long)(now - w->started_ms),
+	    w->reason[0] ? " (" : "", w->reason, w->reason[0] ? ")" : "",
+	    w->restarts, (long long)w->next_delay_ms,
+	    died_before_ready ? ", throttled: it died before it was ready" : "");
+	ev_timer_set(&w->restart_timer, (double)w->next_delay_ms / 1000., 0.);
+	ev_timer_start(sup.loop, &w->restart_timer);
+}
+
+/* One timer enforces every deadline: ready, heartbeat, and stop (outside shutdown). */
+static void
+sup_janitor_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	uint64_t now = monotonic_ms();
+
+	for (struct worker *w = sup.workers; w; w = w->next) {
+		const char *why = NULL;
+		char buf[128];
+
+		if (w->pid <= 0)
+			continue;
+		if (w->state == W_STARTING && now - w->started_ms > (uint64_t)sup.cfg.ready_timeout_ms) {
+			snprintf(buf, sizeof(buf), "not ready within %lld ms",
+			    (long long)sup.cfg.ready_timeout_ms);
+			why = buf;
+		} else if (w->state == W_READY &&
+		    now - w->last_msg_ms > (uint64_t)sup.cfg.heartbeat_timeout_ms) {
+			snprintf(buf, sizeof(buf), "no heartbeat for %llu ms",
+			    (unsigned long long)(now - w->last_msg_ms));
+			why = buf;
+		} else if (w->state == W_STOPPING && !sup.stopping &&
+		    now - w->stop_ms > (uint64_t)sup.cfg.shutdown_timeout_ms) {
+			snprintf(buf, sizeof(buf), "did not stop within %lld ms",
+			    (long long)sup.cfg.shutdown_timeout_ms);
+			why = buf;
+		}
+		if (why && w->reason[0] == '\0') {
+			log_warnx("%s (pid %ld): %s; killing it", w->name, (long)w->pid, why);
+			snprintf(w->reason, sizeof(w->reason), "killed by supervisor: %s", why);
+			kill(w->pid, SIGKILL);
+		}
+	}
+}
+
+/* ----------------------------------------------------------------- shutdown */
+
+static void
+sup_stage_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	for (struct worker *w = sup.workers; w; w = w->next)
+		if (w->pid > 0 && role_stage(w->role) == sup.stage) {
+			log_warnx("%s (pid %ld) did not stop within %lld ms; sending SIGKILL",
+			    w->name, (long)w->pid, (long long)sup.cfg.shutdown_timeout_ms);
+			kill(w->pid, SIGKILL);
+		}
+}
+
+/* Stop the next stage that still has processes; when none has, leave the loop. */
+static void
+sup_stage_advance(void)
+{
+	static const char *const stage_names[] = { "gateway", "market and account",
+		"writer", "broker" };
+
+	for (; sup.stage < 4; sup.stage++) {
+		int n = 0;
+
+		for (struct worker *w = sup.workers; w; w = w->next) {
+			if (w->pid <= 0 || role_stage(w->role) != sup.stage)
+				continue;
+			n++;
+			if (w->state != W_STOPPING)
+				sup_stop_worker(w, "daemon shutdown");
+		}
+		if (n) {
+			if (!ev_is_active(&sup.stage_timer)) {
+				log_info("shutdown: stopping %s (%d process%s)", stage_names[sup.stage],
+				    n, n == 1 ? "" : "es");
+				ev_timer_set(&sup.stage_timer, (double)sup.cfg.shutdown_timeout_ms / 1000., 0.);
+				ev_timer_start(sup.loop, &sup.stage_timer);
+			}
+			return;
+		}
+		ev_timer_stop(sup.loop, &sup.stage_timer);
+	}
+	ev_break(sup.loop, EVBREAK_ALL);
+}
+
+static void
+sup_shutdown(const char *why)
+{
+	struct worker *w, *next;
+
+	if (sup.stopping) {
+		log_info("%s: shutdown already in progress", why);
+		return;
+	}
+	sup.stopping = 1;
+	log_info("shutting down (%s)", why);
+	for (w = sup.workers; w; w = next) {
+		next = w->next;
+		ev_timer_stop(sup.loop, &w->restart_timer);
+		if (w->pid <= 0)
+			sup_worker_remove(w);
+	}
+	ev_timer_stop(sup.loop, &sup.janitor);
+	sup.stage = 0;
+	sup_stage_advance();
+}
+
+/* ------------------------------------------------------------------- reload */
+
+static void
+sup_diff_cb(const char *section, const char *key, int reloadable, const char *oldval,
+    const char *newval, void *arg)
+{
+	if (reloadable)
+		log_info("reload: [%s] %s: \"%s\" -> \"%s\"", section, key, oldval, newval);
+	else
+		log_warnx("reload: [%s] %s cannot change at runtime: keeping \"%s\" "
+		    "(the file says \"%s\"; restart the daemon to apply it)", section, key,
+		    oldval, newval);
+}
+
+static void sup_reload(const char *why, char *err, size_t errlen);
+
+static void
+sup_reload_done(void)
+{
+	int acked = 0, total = 0;
+
+	for (struct worker *w = sup.workers; w; w = w->next)
+		if (w->pid > 0 && w->state != W_STOPPING) {
+			total++;
+			acked += w->config_gen == sup.config_gen;
+		}
+	ev_timer_stop(sup.loop, &sup.reload_timer);
+	sup.reloading = 0;
+	log_info("reload complete: %d of %d workers applied configuration %u", acked, total,
+	    sup.config_gen);
+	if (sup.reload_pending) {
+		sup.reload_pending = 0;
+		log_info("reload: %u more signal%s arrived meanwhile; reloading once more",
+		    sup.reload_coalesced, sup.reload_coalesced == 1 ? "" : "s");
+		sup.reload_coalesced = 0;
+		sup_reload("coalesced SIGHUP", NULL, 0);
+	}
+}
+
+static void
+sup_reload_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	sup_reload_done();
+}
+
+/*
+ * Build the new config whole; if it is invalid keep the running one and say
+ * why (FILE:LINE).  Otherwise swap, keep the keys that cannot change, apply
+ * log settings here and send every worker the config and a reconcile.
+ */
+static void
+sup_reload(const char *why, char *err, size_t errlen)
+{
+	struct config_errors errs;
+	struct config ncfg;
+	int changed;
+
+	if (err)
+		err[0] = '\0';
+	if (sup.stopping)
+		return;
+	if (sup.reloading) {
+		sup.reload_pending = 1;
+		sup.reload_coalesced++;
+		log_info("%s: a reload is in progress; this one will follow it", why);
+		return;
+	}
+	log_info("%s: reloading %s", why, sup.config_path);
+	if (config_load(sup.config_path, &ncfg, &errs) == -1) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_error("reload failed, configuration unchanged: %s", errs.v[i].msg);
+		if (err)
+			snprintf(err, errlen, "%s", config_errors_first(&errs));
+		config_errors_free(&errs);
+		return;
+	}
+	changed = config_diff(&sup.cfg, &ncfg, sup_diff_cb, NULL);
+	config_keep_static(&ncfg, &sup.cfg);
+	config_free(&sup.cfg);
+	sup.cfg = ncfg;
+	if (sup.verbose)
+		sup.cfg.log_level = CONF_LOG_DEBUG;
+	if (daemon_log_open(&sup.cfg, sup.pa.foreground) == -1)
+		log_warn("reload: cannot open log %s; keeping the previous one", sup.cfg.log);
+	sup_pack_config();
+	log_info("reload: %d setting%s changed", changed, changed == 1 ? "" : "s");
+
+	/* A worker that failed on configuration gets another chance. */
+	for (struct worker *w = sup.workers; w; w = w->next)
+		if (w->state == W_FAILED) {
+			log_info("%s: retrying after reload (it failed with: %s)", w->name, w->reason);
+			w->fails = 0;
+			sup_spawn(w);
+		}
+	sup_apply_worker_set();
+
+	sup.reloading = 1;
+	for (struct worker *w = sup.workers; w; w = w->next) {
+		if (w->chan == NULL || w->state == W_STOPPING || w->sent_gen == sup.config_gen)
+			continue;	/* new workers got this config at spawn */
+		w->sent_gen = sup.config_gen;
+		ipc_send_sbuf(w->chan, IPC_CONFIG, &sup.config_msg);
+		if (w->chan)
+			ipc_send_empty(w->chan, IPC_RECONCILE);
+	}
+	ev_timer_set(&sup.reload_timer, RELOAD_ACK_TIMEOUT_S, 0.);
+	ev_timer_start(sup.loop, &sup.reload_timer);
+	sup_queries_check();
+}
+
+/* ------------------------------------------------------ control and status */
+
+static void
+sup_pack_worker(msgpack_packer *pk, const struct worker *w, uint64_t now)
+{
+	msgpack_unpacked unp;
+	size_t off = 0;
+
+	msgpack_pack_map(pk, 10);
+	mp_kv_str(pk, "role", role_name(w->role));
+	mp_kv_i64(pk, "instance", w->instance);
+	mp_kv_i64(pk, "pid", w->pid);
+	mp_kv_str(pk, "state", wstate_names[w->state]);
+	mp_kv_u64(pk, "restarts", w->restarts);
+	mp_kv_i64(pk, "uptime_ms", w->pid > 0 ? (int64_t)(now - w->started_ms) : 0);
+	mp_kv_str(pk, "last_exit", w->last_exit);
+	mp_kv_str(pk, "reason", w->reason);
+	mp_kv_i64(pk, "next_restart_ms", w->state == W_BACKOFF ?
+	    (int64_t)(ev_timer_remaining(sup.loop, (ev_timer *)&w->restart_timer) * 1000) : 0);
+	mp_str(pk, "detail");
+	msgpack_unpacked_init(&unp);
+	if (w->pid > 0 && w->detail.size &&
+	    msgpack_unpack_next(&unp, w->detail.data, w->detail.size, &off) == MSGPACK_UNPACK_SUCCESS)
+		msgpack_pack_object(pk, unp.data);
+	else
+		msgpack_pack_nil(pk);
+	msgpack_unpacked_destroy(&unp);
+}
+
+static void
+sup_status_reply(struct status_query *q)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	uint64_t now = monotonic_ms();
+	int n = 0;
+
+	for (struct worker *w = sup.workers; w; w = w->next)
+		n++;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 7);
+	mp_kv_bool(&pk, "ok", 1);
+	mp_kv_i64(&pk, "pid", getpid());
+	mp_kv_str(&pk, "version", PACKAGE_VERSION);
+	mp_kv_str(&pk, "config", sup.config_path);
+	mp_kv_str(&pk, "state", sup.stopping ? "stopping" : sup.reloading ? "reloading" : "running");
+	mp_kv_i64(&pk, "uptime_ms", (int64_t)(now - sup.start_ms));
+	mp_str(&pk, "workers");
+	msgpack_pack_array(&pk, (uint32_t)n);
+	for (struct worker *w = sup.workers; w; w = w->next)
+		sup_pack_worker(&pk, w, now);
+	ctl_reply(sup.ctl, q->client, &sb);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void
+sup_query_finish(struct status_query *q)
+{
+	struct status_query **pp;
+
+	for (pp = &sup.queries; *pp != q; pp = &(*pp)->next)
+		;
+	*pp = q->next;
+	ev_timer_stop(sup.loop, &q->timer);
+	if (ctl_client_alive(sup.ctl, q->client))
+		sup_status_reply(q);
+	free(q);
+}
+
+/* A query is answered once every live, ready worker has replied to it. */
+static void
+sup_queries_check(void)
+{
+	struct status_query *q, *next;
+
+	for (q = sup.queries; q; q = next) {
+		int waiting = 0;
+
+		next = q->next;
+		for (struct worker *w = sup.workers; w; w = w->next)
+			if (w->pid > 0 && w->chan && w->state == W_READY && w->status_id < q->id)
+				waiting++;
+		if (!waiting)
+			sup_query_finish(q);
+	}
+	if (sup.reloading) {
+		int waiting = 0;
+
+		for (struct worker *w = sup.workers; w; w = w->next)
+			if (w->pid > 0 && w->chan && w->state != W_STOPPING &&
+			    w->config_gen != sup.config_gen && w->state == W_READY)
+				waiting++;
+		if (!waiting)
+			sup_reload_done();
+	}
+}
+
+static void
+sup_query_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	sup_query_finish(t->data);
+}
+
+static void
+sup_status_begin(void *client)
+{
+	struct status_query *q;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		ctl_reply_error(sup.ctl, client, "out of memory");
+		return;
+	}
+	q->client = client;
+	q->id = ++sup.status_seq;
+	ev_timer_init(&q->timer, sup_query_timer_cb, STATUS_TIMEOUT_S, 0.);
+	q->timer.data = q;
+	ev_timer_start(sup.loop, &q->timer);
+	q->next = sup.queries;
+	sup.queries = q;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	mp_kv_u64(&pk, "id", q->id);
+	for (struct worker *w = sup.workers; w; w = w->next)
+		if (w->chan && w->state == W_READY)
+			ipc_send_sbuf(w->chan, IPC_STATUS_REQ, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	sup_queries_check();
+}
+
+static void
+sup_ctl_request(struct ctl_server *srv, void *client, const char *cmd,
+    const msgpack_object *req, void *arg)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char err[1024];
+
+	if (strcmp(cmd, "status") == 0) {
+		sup_status_begin(client);
+		return;
+	}
+	if (strcmp(cmd, "reload") == 0) {
+		sup_reload("exfeedctl reload", err, sizeof(err));
+		if (err[0]) {
+			ctl_reply_error(srv, client, "%s", err);
+			return;
+		}
+	} else if (strcmp(cmd, "stop") == 0) {
+		/* reply first: the shutdown below may take a while */
+	} else {
+		ctl_reply_error(srv, client, "unknown command \"%s\" (known: status, reload, stop)", cmd);
+		return;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	mp_kv_bool(&pk, "ok", 1);
+	ctl_reply(srv, client, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	if (strcmp(cmd, "stop") == 0)
+		sup_shutdown("exfeedctl stop");
+}
+
+/* ------------------------------------------------------------------ signals */
+
+static void
+sup_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	switch (s->signum) {
+	case SIGHUP:
+		sup_reload("SIGHUP", NULL, 0);
+		break;
+	case SIGTERM:
+	case SIGINT:
+		sup_shutdown(s->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	case SIGUSR1:
+		if (log_reopen() == -1)
+			log_warn("SIGUSR1: cannot reopen %s; still writing to the old file", sup.cfg.log);
+		else
+			log_info("SIGUSR1: log reopened");
+		for (struct worker *w = sup.workers; w; w = w->next)
+			if (w->chan)
+				ipc_send_empty(w->chan, IPC_LOG_REOPEN);
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------- start */
+
+int
+supervisor_main(const char *config_path, struct config *cfg, int foreground, int verbose)
+{
+	char err[512];
+	pid_t holder;
+	int keep_stderr;
+
+	memset(&sup.config_msg, 0, sizeof(sup.config_msg));
+	sup.config_path = config_path;
+	sup.cfg = *cfg;
+	sup.verbose = verbose;
+	sup.pidfd = -1;
+	sup.pa.foreground = foreground;
+	sup.pa.verbose = verbose;
+	if (verbose)
+		sup.cfg.log_level = CONF_LOG_DEBUG;
+	if ((sup.pa.exe = proc_self_exe()) == NULL)
+		fatal(1, "cannot find my own executable");
+	sup.uid = geteuid();
+	sup.gid = getegid();
+	if (geteuid() == 0 && daemon_lookup_ids(&sup.cfg, &sup.uid, &sup.gid, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		return EX_CONFIG_STATUS;
+	}
+	if (daemon_runtime_dir(sup.cfg.runtime_dir, sup.uid, sup.gid) == -1) {
+		fprintf(stderr, "exfeedd: cannot create runtime directory %s: %s\n",
+		    sup.cfg.runtime_dir, strerror(errno));
+		return 1;
+	}
+	if (daemon_pidfile_acquire(sup.cfg.pidfile, &sup.pidfd, &holder) == -1) {
+		if (holder > 0)
+			fprintf(stderr, "exfeedd: already running as pid %ld (pidfile %s); not starting\n",
+			    (long)holder, sup.cfg.pidfile);
+		else if (holder == -1)
+			fprintf(stderr, "exfeedd: another instance holds %s; not starting\n",
+			    sup.cfg.pidfile);
+		else
+			fprintf(stderr, "exfeedd: cannot open pidfile %s: %s\n", sup.cfg.pidfile,
+			    strerror(errno));
+		return 1;
+	}
+	if (daemon_log_open(&sup.cfg, foreground) == -1) {
+		fprintf(stderr, "exfeedd: cannot open log file %s: %s\n", sup.cfg.log, strerror(errno));
+		return 1;
+	}
+	if (!foreground && log_fd() > 2 && geteuid() == 0 &&
+	    fchown(log_fd(), sup.uid, sup.gid) == -1)
+		log_warn("cannot hand log file %s to %s", sup.cfg.log, sup.cfg.user);
+	keep_stderr = strcmp(sup.cfg.log, "stderr") == 0;
+	if (!foreground && daemon_detach(keep_stderr) == -1)
+		fatal(1, "cannot detach");
+	if (daemon_pidfile_write(sup.pidfd) == -1)
+		fatal(1, "cannot write pidfile %s", sup.cfg.pidfile);
+	if (fchown(sup.pidfd, sup.uid, sup.gid) == -1 && geteuid() == 0)
+		log_warn("cannot chown pidfile");
+
+	sup.loop = ev_default_loop(EVFLAG_AUTO);
+	signal(SIGPIPE, SIG_IGN);
+	if ((sup.ctl = ctl_listen(sup.loop, sup.cfg.control_socket, sup.uid, sup.gid,
+	    sup_ctl_request, NULL)) == NULL)
+		fatal(1, "cannot listen on control socket %s", sup.cfg.control_socket);
+	if (geteuid() == 0 && sup.uid != 0) {
+		if (daemon_drop_privileges(sup.uid, sup.gid, sup.cfg.user) == -1)
+			fatal(1, "cannot drop privileges to %s:%s", sup.cfg.user, sup.cfg.group);
+		log_info("running as %s:%s", sup.cfg.user, sup.cfg.group);
+	}
+	proctitle_set("exfeedd: supervisor");
+	sup.rng = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+	sup.start_ms = monotonic_ms();
+
+	ev_signal_init(&sup.sig_hup, sup_signal_cb, SIGHUP);
+	ev_signal_init(&sup.sig_term, sup_signal_cb, SIGTERM);
+	ev_signal_init(&sup.sig_int, sup_signal_cb, SIGINT);
+	ev_signal_init(&sup.sig_usr1, sup_signal_cb, SIGUSR1);
+	ev_signal_start(sup.loop, &sup.sig_hup);
+	ev_signal_start(sup.loop, &sup.sig_term);
+	ev_signal_start(sup.loop, &sup.sig_int);
+	ev_signal_start(sup.loop, &sup.sig_usr1);
+	ev_child_init(&sup.child, sup_child_cb, 0, 0);
+	ev_child_start(sup.loop, &sup.child);
+	ev_timer_init(&sup.janitor, sup_janitor_cb, JANITOR_INTERVAL_S, JANITOR_INTERVAL_S);
+	ev_timer_start(sup.loop, &sup.janitor);
+	ev_timer_init(&sup.reload_timer, sup_reload_timer_cb, 0., 0.);
+	ev_timer_init(&sup.stage_timer, sup_stage_timer_cb, 0., 0.);
+
+	log_info("exfeedd %s starting: pid %ld, config %s, %lld account shard%s%s",
+	    PACKAGE_VERSION, (long)getpid(), config_path, (long long)sup.cfg.account_shards,
+	    sup.cfg.account_shards == 1 ? "" : "s",
+	    config_has_broker(&sup.cfg) ? ", embedded Kafka broker (in-memory: evaluation only)" : "");
+	sup_pack_config();
+	sup_apply_worker_set();
+
+	ev_run(sup.loop, 0);
+
+	ctl_close(sup.ctl);
+	daemon_pidfile_remove(sup.cfg.pidfile, sup.pidfd);
+	log_info("stopped");
+	msgpack_sbuffer_destroy(&sup.config_msg);
+	config_free(&sup.cfg);
+	*cfg = (struct config){ 0 };
+	return 0;
+}
