@@ -71,6 +71,7 @@ static const struct ckey keys[] = {
 	{ "daemon", "log", T_LOG, "syslog", 0, 0, NULL, 0, D(log) },
 	{ "daemon", "log_level", T_ENUM, "info", 0, 0, level_enum, 0, D(log_level) },
 	{ "daemon", "syslog_facility", T_ENUM, "daemon", 0, 0, facility_enum, 0, D(syslog_facility) },
+	{ "daemon", "core_dumps", T_BOOL, "no", 0, 0, NULL, 0, D(core_dumps) },
 	{ "daemon", "account_shards", T_INT, "2", 1, 256, NULL, 0, D(account_shards) },
 	{ "daemon", "respawn_delay_min", T_DURATION, "250ms", 10, 10000, NULL, 0, D(respawn_delay_min_ms) },
 	{ "daemon", "respawn_delay_max", T_DURATION, "30s", 100, HOUR_MS, NULL, 0, D(respawn_delay_max_ms) },
@@ -662,12 +663,13 @@ loader_value(struct loader *ld, const char *name, const char *value, unsigned li
 		    ld->cur_section, name, *seen);
 		return;
 	}
+	/* Present but invalid is reported once, not also as missing. */
+	if (!cont)
+		*seen = line;
 	if (value_set(base, k, value, cont, whybuf, sizeof(whybuf), &why) == -1) {
 		err_add(ld->errs, ld->file, line, "[%s] %s: %s", ld->cur_section, name, why);
 		return;
 	}
-	if (!cont)
-		*seen = line;
 	ld->prev_key = ki;
 	ld->prev_is_ex = ld->cur_ex >= 0;
 }
@@ -735,6 +737,21 @@ apply_default(struct config *cfg, void *base, const struct ckey *k, const char *
 	}
 }
 
+/*
+ * A rule between two [daemon] keys is reported at whichever of them the file
+ * set last (the one just written is the likely culprit), else at [daemon].
+ */
+static unsigned
+rule_line(const struct loader *ld, const char *a, const char *b)
+{
+	int ka = key_index(keys, NKEYS, "daemon", a), kb = key_index(keys, NKEYS, "daemon", b);
+	unsigned la = ld->set_line[ka], lb = ld->set_line[kb];
+
+	if (la || lb)
+		return la > lb ? la : lb;
+	return ld->section_line[section_index("daemon")];
+}
+
 /* Defaults, required keys and rules that involve more than one key. */
 static void
 loader_finish(struct loader *ld)
@@ -775,17 +792,15 @@ loader_finish(struct loader *ld)
 			apply_default(cfg, &cfg->ex[e], &exkeys[i], def);
 		}
 	}
-	if (cfg->lines) {
-		if (cfg->respawn_delay_max_ms < cfg->respawn_delay_min_ms)
-			err_add(ld->errs, ld->file, config_line_of(cfg, "daemon", "respawn_delay_max"),
-			    "[daemon] respawn_delay_max: must not be below respawn_delay_min");
-		if (cfg->heartbeat_timeout_ms < 2 * cfg->heartbeat_interval_ms)
-			err_add(ld->errs, ld->file, config_line_of(cfg, "daemon", "heartbeat_timeout"),
-			    "[daemon] heartbeat_timeout: must be at least twice heartbeat_interval");
-		if (cfg->ready_timeout_ms < cfg->heartbeat_interval_ms)
-			err_add(ld->errs, ld->file, config_line_of(cfg, "daemon", "ready_timeout"),
-			    "[daemon] ready_timeout: must not be below heartbeat_interval");
-	}
+	if (cfg->respawn_delay_max_ms < cfg->respawn_delay_min_ms)
+		err_add(ld->errs, ld->file, rule_line(ld, "respawn_delay_max", "respawn_delay_min"),
+		    "[daemon] respawn_delay_max: must not be below respawn_delay_min");
+	if (cfg->heartbeat_timeout_ms < 2 * cfg->heartbeat_interval_ms)
+		err_add(ld->errs, ld->file, rule_line(ld, "heartbeat_timeout", "heartbeat_interval"),
+		    "[daemon] heartbeat_timeout: must be at least twice heartbeat_interval");
+	if (cfg->ready_timeout_ms < cfg->heartbeat_interval_ms)
+		err_add(ld->errs, ld->file, rule_line(ld, "ready_timeout", "heartbeat_interval"),
+		    "[daemon] ready_timeout: must not be below heartbeat_interval");
 }
 
 static void
@@ -945,7 +960,7 @@ dump_one(const char *section, const struct ckey *k, const void *base, unsigned l
 		snprintf(ds->section, sizeof(ds->section), "%s", section);
 	}
 	value_format(base, k, val, sizeof(val));
-	fprintf(ds->fp, "%s = %s\n", k->name, val);
+	fprintf(ds->fp, "%s =%s%s\n", k->name, val[0] ? " " : "", val);
 }
 
 void
@@ -1140,6 +1155,47 @@ config_keep_static(struct config *new, const struct config *old)
 		}
 	}
 	return kept;
+}
+
+struct peek {
+	const char	*section, *key;
+	char		*buf;
+	size_t		 len;
+	int		 found;
+};
+
+static int
+peek_cb(void *arg, const char *section, const char *name, const char *value)
+{
+	struct peek *pk = arg;
+
+	if (strcmp(section, pk->section) == 0 && strcmp(name, pk->key) == 0) {
+		snprintf(pk->buf, pk->len, "%s", value);
+		pk->found = 1;
+	}
+	return 1;
+}
+
+/*
+ * One raw value, however broken the rest of the file is: exfeedctl must
+ * find the control socket to tell the daemon to reload a file being fixed.
+ */
+int
+config_peek(const char *path, const char *section, const char *key, char *buf, size_t len)
+{
+	struct peek pk = { section, key, buf, len, 0 };
+
+	if (ini_parse(path, peek_cb, &pk) < 0)
+		return -1;
+	return pk.found ? 0 : -1;
+}
+
+const char *
+config_default(const char *section, const char *key)
+{
+	int ki = key_index(keys, NKEYS, section, key);
+
+	return ki >= 0 ? keys[ki].defval : NULL;
 }
 
 int

@@ -47,6 +47,7 @@ struct config {
 	char		*log;			/* "syslog", "stderr" or an absolute path */
 	int		 log_level;		/* enum conf_log_level */
 	int		 syslog_facility;	/* index into config_facility() */
+	int		 core_dumps;		/* let crashed processes dump core */
 	int64_t		 account_shards;
 	int64_t		 respawn_delay_min_ms;
 	int64_t		 respawn_delay_max_ms;
@@ -108,6 +109,8 @@ int	 config_diff(const struct config *old, const struct config *new, config_diff
 int	 config_keep_static(struct config *new, const struct config *old);
 
 int	 config_facility(int idx);
+int	 config_peek(const char *path, const char *section, const char *key, char *, size_t);
+const char *config_default(const char *section, const char *key);
 int	 config_has_broker(const struct config *);
 int	 config_line_of(const struct config *, const char *section, const char *key);
 

@@ -127,7 +127,7 @@ ctl_listen(struct ev_loop *loop, const char *path, uid_t owner, gid_t group,
 	strcpy(sun.sun_path, path);
 	if ((srv = calloc(1, sizeof(*srv))) == NULL)
 		return NULL;
-	srv->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
+	srv->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 20);
 	if ((srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 		goto fail;
 	/* We hold the pidfile lock, so a socket left here is a dead instance's. */

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -166,6 +168,32 @@ daemon_drop_privileges(uid_t uid, gid_t gid, const char *user)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Off by default: a core of an account worker holds decrypted API secrets.
+ * After setuid() Linux makes a process non-dumpable anyway; an operator
+ * chasing a crash turns core_dumps on and gets cores from every process.
+ */
+void
+daemon_core_dumps(const struct config *cfg)
+{
+	struct rlimit rl;
+
+	if (cfg->core_dumps) {
+		rl.rlim_cur = rl.rlim_max = RLIM_INFINITY;
+		/* without privilege the hard limit stays: raise the soft one to it */
+		if (setrlimit(RLIMIT_CORE, &rl) == -1) {
+			getrlimit(RLIMIT_CORE, &rl);
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_CORE, &rl);
+		}
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	} else if (getrlimit(RLIMIT_CORE, &rl) == 0) {
+		/* the soft limit only, so a reload can turn cores back on */
+		rl.rlim_cur = 0;
+		setrlimit(RLIMIT_CORE, &rl);
+	}
 }
 
 /* Open the configured log target; in the foreground everything goes to stderr. */

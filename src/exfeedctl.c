@@ -6,6 +6,7 @@
 #include "autoconf.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -127,6 +128,23 @@ print_status(const msgpack_object *r)
 	}
 }
 
+/* Alive and not a zombie (a foreground daemon's parent may not have reaped it yet). */
+static int
+process_alive(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	FILE *fp;
+	int alive = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), fp) != NULL && (p = strrchr(buf, ')')) != NULL)
+		alive = p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+	fclose(fp);
+	return alive;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -136,8 +154,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *config_path = EXFEEDD_CONFIG_FILE, *sock = NULL, *cmd, *err = NULL;
-	struct config_errors errs;
-	struct config cfg;
+	static char sockbuf[4096];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_unpacked unp;
@@ -168,16 +185,16 @@ main(int argc, char *argv[])
 		fprintf(stderr, "exfeedctl: unknown command \"%s\"\n", cmd);
 		usage();
 	}
-	memset(&cfg, 0, sizeof(cfg));
 	if (sock == NULL) {
-		if (config_load(config_path, &cfg, &errs) == -1) {
-			config_errors_print(&errs, stderr);
-			fprintf(stderr, "exfeedctl: need the configuration to find the control socket "
-			    "(or give -s SOCKET)\n");
-			config_errors_free(&errs);
+		/* Only this one key: the file may be broken, and reload is how it gets fixed. */
+		if (access(config_path, R_OK) == -1) {
+			fprintf(stderr, "%s:0: cannot read the configuration file: %s (or give -s SOCKET)\n",
+			    config_path, strerror(errno));
 			return EX_CONFIG_STATUS;
 		}
-		sock = cfg.control_socket;
+		if (config_peek(config_path, "daemon", "control_socket", sockbuf, sizeof(sockbuf)) == -1)
+			snprintf(sockbuf, sizeof(sockbuf), "%s", config_default("daemon", "control_socket"));
+		sock = sockbuf;
 	}
 	if ((fd = ctl_connect(sock)) == -1) {
 		fprintf(stderr, "exfeedctl: cannot connect to %s: %s (is exfeedd running?)\n", sock,
@@ -216,8 +233,14 @@ main(int argc, char *argv[])
 		char c;
 		ssize_t n;
 
+		int64_t pid = 0;
+
 		while ((n = read(fd, &c, 1)) > 0 || (n == -1 && errno == EINTR))
 			;
+		/* ...and exits just after: wait for that too (at most 30 s). */
+		if (mp_get_i64(&unp.data, "pid", &pid) == 0 && pid > 0)
+			for (int i = 0; i < 3000 && process_alive((pid_t)pid); i++)
+				usleep(10000);
 		if (!json)
 			printf("exfeedd stopped\n");
 	} else if (ok && strcmp(cmd, "reload") == 0 && !json)
@@ -225,7 +248,5 @@ main(int argc, char *argv[])
 	msgpack_unpacked_destroy(&unp);
 	free(buf);
 	close(fd);
-	if (cfg.file)
-		config_free(&cfg);
 	return rc;
 }

@@ -50,6 +50,7 @@ int	 daemon_runtime_dir(const char *dir, uid_t, gid_t);
 int	 daemon_lookup_ids(const struct config *, uid_t *, gid_t *, char *err, size_t errlen);
 int	 daemon_drop_privileges(uid_t, gid_t, const char *user);
 int	 daemon_log_open(const struct config *, int foreground);
+void	 daemon_core_dumps(const struct config *);
 
 /* supervisor.c */
 int	 supervisor_main(const char *config_path, struct config *, int foreground, int verbose);

@@ -45,6 +45,7 @@ struct worker {
 	uint64_t	 ready_ms;
 	uint64_t	 last_msg_ms;
 	uint64_t	 stop_ms;
+	int		 killed;		/* the janitor sent SIGKILL */
 	int64_t		 next_delay_ms;
 	char		 name[32];		/* "account 2" */
 	char		 last_exit[96];
@@ -293,6 +294,7 @@ sup_spawn(struct worker *w)
 	w->state = W_STARTING;
 	w->started_ms = w->last_msg_ms = monotonic_ms();
 	w->ready_ms = 0;
+	w->killed = 0;
 	w->reason[0] = '\0';
 	w->config_gen = 0;
 	msgpack_sbuffer_clear(&w->detail);
@@ -427,7 +429,8 @@ sup_janitor_cb(struct ev_loop *loop, ev_timer *t, int revents)
 			    (long long)sup.cfg.shutdown_timeout_ms);
 			why = buf;
 		}
-		if (why && w->reason[0] == '\0') {
+		if (why && !w->killed) {
+			w->killed = 1;
 			log_warnx("%s (pid %ld): %s; killing it", w->name, (long)w->pid, why);
 			snprintf(w->reason, sizeof(w->reason), "killed by supervisor: %s", why);
 			kill(w->pid, SIGKILL);
@@ -585,6 +588,7 @@ sup_reload(const char *why, char *err, size_t errlen)
 		sup.cfg.log_level = CONF_LOG_DEBUG;
 	if (daemon_log_open(&sup.cfg, sup.pa.foreground) == -1)
 		log_warn("reload: cannot open log %s; keeping the previous one", sup.cfg.log);
+	daemon_core_dumps(&sup.cfg);
 	sup_pack_config();
 	log_info("reload: %d setting%s changed", changed, changed == 1 ? "" : "s");
 
@@ -770,8 +774,9 @@ sup_ctl_request(struct ctl_server *srv, void *client, const char *cmd,
 	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 1);
+	msgpack_pack_map(&pk, 2);
 	mp_kv_bool(&pk, "ok", 1);
+	mp_kv_i64(&pk, "pid", getpid());
 	ctl_reply(srv, client, &sb);
 	msgpack_sbuffer_destroy(&sb);
 	if (strcmp(cmd, "stop") == 0)
@@ -834,6 +839,10 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 		    sup.cfg.runtime_dir, strerror(errno));
 		return 1;
 	}
+	if (daemon_log_open(&sup.cfg, foreground) == -1) {
+		fprintf(stderr, "exfeedd: cannot open log file %s: %s\n", sup.cfg.log, strerror(errno));
+		return 1;
+	}
 	if (daemon_pidfile_acquire(sup.cfg.pidfile, &sup.pidfd, &holder) == -1) {
 		if (holder > 0)
 			fprintf(stderr, "exfeedd: already running as pid %ld (pidfile %s); not starting\n",
@@ -846,10 +855,7 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 			    strerror(errno));
 		return 1;
 	}
-	if (daemon_log_open(&sup.cfg, foreground) == -1) {
-		fprintf(stderr, "exfeedd: cannot open log file %s: %s\n", sup.cfg.log, strerror(errno));
-		return 1;
-	}
+
 	if (!foreground && log_fd() > 2 && geteuid() == 0 &&
 	    fchown(log_fd(), sup.uid, sup.gid) == -1)
 		log_warn("cannot hand log file %s to %s", sup.cfg.log, sup.cfg.user);
@@ -871,6 +877,7 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 			fatal(1, "cannot drop privileges to %s:%s", sup.cfg.user, sup.cfg.group);
 		log_info("running as %s:%s", sup.cfg.user, sup.cfg.group);
 	}
+	daemon_core_dumps(&sup.cfg);
 	proctitle_set("exfeedd: supervisor");
 	sup.rng = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
 	sup.start_ms = monotonic_ms();
@@ -899,9 +906,10 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 
 	ev_run(sup.loop, 0);
 
-	ctl_close(sup.ctl);
+	/* The pidfile goes first: exfeedctl stop returns when the socket closes. */
 	daemon_pidfile_remove(sup.cfg.pidfile, sup.pidfd);
 	log_info("stopped");
+	ctl_close(sup.ctl);
 	msgpack_sbuffer_destroy(&sup.config_msg);
 	config_free(&sup.cfg);
 	*cfg = (struct config){ 0 };

@@ -155,6 +155,7 @@ worker_apply_log(const struct config *cfg)
 		log_warn("cannot open log %s", cfg->log);
 	if (wk.verbose)
 		log_set_level(LOG_LVL_DEBUG);
+	daemon_core_dumps(cfg);
 }
 
 static void

@@ -108,7 +108,7 @@ gateway_start(struct ev_loop *loop, const struct config *cfg)
 	/* The libev plugin logs a NOTICE per I/O change: warnings and errors only. */
 	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
 	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.options = LWS_SERVER_OPTION_LIBEV;
 	info.foreign_loops = foreign_loops;
 	info.port = hp->port;
 	info.iface = hp->host;

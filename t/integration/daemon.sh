@@ -1,0 +1,64 @@
+#!/bin/sh
+# Acceptance: daemon mode with a pidfile; a second instance refuses with a
+# clear message; a stale pidfile is replaced; USR1 reopens the log file (the
+# supervisor's and the workers'); started as root, every process runs as
+# [daemon] user/group.
+. "$top_srcdir/t/lib.sh"
+
+LOG_TARGET="$T/exfeedd.log" write_config "$T/exfeedd.conf"
+mkdir -p "$T/run"
+echo 999999 > "$T/run/exfeedd.pid"		# stale: no process holds it
+"$EXFEEDD" -c "$T/exfeedd.conf"
+check "daemon mode: the starting command returns 0" [ $? -eq 0 ]
+check "daemon mode: pidfile written" wait_until 2 sh -c "[ \"\$(cat '$T/run/exfeedd.pid')\" != 999999 ]"
+DAEMON_PID=$(cat "$T/run/exfeedd.pid")
+check "daemon mode: all workers ready" wait_until 2 all_ready 6
+check "daemon mode: stale pidfile was replaced, and said so" grep -q "replacing stale pid 999999" "$T/exfeedd.log"
+check "daemon mode: detached (session leader is not our shell)" [ "$(ps -o sid= -p "$DAEMON_PID" | tr -d ' ')" != "$(ps -o sid= -p $$ | tr -d ' ')" ]
+check "daemon mode: log lines from the workers in the file" grep -q "account 0: info: ready" "$T/exfeedd.log"
+
+"$EXFEEDD" -c "$T/exfeedd.conf" > "$T/second.out" 2>&1
+rc=$?
+check "second instance refuses (exit 1)" [ "$rc" -eq 1 ]
+check "second instance says why" grep -q "^exfeedd: already running as pid $DAEMON_PID (pidfile $T/run/exfeedd.pid); not starting\$" "$T/second.out"
+check "first instance unaffected" kill -0 "$DAEMON_PID"
+
+# logrotate's way: move the file away, USR1, the daemon writes a new one.
+mv "$T/exfeedd.log" "$T/exfeedd.log.1"
+kill -USR1 "$DAEMON_PID"
+check "USR1: a new log file appears" wait_until 2 test -s "$T/exfeedd.log"
+kill -HUP "$DAEMON_PID"
+check "USR1: supervisor writes to the new file" wait_until 2 grep -q "SIGHUP: reloading" "$T/exfeedd.log"
+check "USR1: workers write to the new file" wait_until 2 grep -q "writer 0: info: configuration [0-9]* applied" "$T/exfeedd.log"
+check "USR1: nothing more went to the old file" sh -c "! grep -q 'SIGHUP: reloading' '$T/exfeedd.log.1'"
+
+ctl stop > "$T/stop.out"
+check "exfeedctl stop waits for the exit" grep -q "exfeedd stopped" "$T/stop.out"
+check "stopped: pid gone" gone "$DAEMON_PID"
+check "stopped: pidfile and socket removed" [ ! -e "$T/run/exfeedd.pid" -a ! -e "$T/run/control.sock" ]
+DAEMON_PID=
+
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+	# As root with user = nobody: the runtime dir, pidfile and socket are
+	# made as root, then every process runs as nobody.
+	LOG_TARGET="$T/exfeedd.log" write_config "$T/root.conf"
+	sed -i "s/^user = .*/user = nobody/; s/^group = .*/group = nogroup/" "$T/root.conf"
+	chmod 644 "$T/root.conf"
+	"$EXFEEDD" -c "$T/root.conf"
+	wait_until 2 test -s "$T/run/exfeedd.pid"
+	DAEMON_PID=$(cat "$T/run/exfeedd.pid")
+	check "as root: workers ready" wait_until 3 all_ready 6
+	users=$(ps -o user= -p "$DAEMON_PID"; ps -o user= --ppid "$DAEMON_PID")
+	check "as root: all 7 processes run as nobody" [ "$(echo "$users" | grep -c '^nobody$')" -eq 7 ]
+	check "as root: runtime dir owned by nobody" [ "$(stat -c %U "$T/run")" = nobody ]
+	check "as root: root may still use the control socket" ctl status
+	kill -HUP "$DAEMON_PID"
+	check "as root: reload works after the drop" wait_until 2 grep -q "reload complete" "$T/exfeedd.log"
+	kill -TERM "$DAEMON_PID"
+	stopped_clean() { gone "$DAEMON_PID" && [ ! -e "$T/run/exfeedd.pid" ]; }
+check "as root: stops cleanly, pidfile removed" wait_until 5 stopped_clean
+	DAEMON_PID=
+else
+	echo "# not root: privilege drop not exercised here (CI runs as root)"
+fi
+finish

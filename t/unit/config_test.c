@@ -1,0 +1,248 @@
+/* config_test.c: value parsers, error classes with FILE:LINE, and the msgpack round trip. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char path[] = "/tmp/exfeedd-config-test.XXXXXX";
+
+static int
+load_text(const char *text, struct config *cfg, struct config_errors *errs)
+{
+	int fd = mkstemp(path);
+	FILE *fp;
+
+	cr_assert(fd != -1);
+	fp = fdopen(fd, "w");
+	fputs(text, fp);
+	fclose(fp);
+	int rc = config_load(path, cfg, errs);
+	unlink(path);
+	strcpy(path + strlen(path) - 6, "XXXXXX");
+	return rc;
+}
+
+Test(config, durations)
+{
+	int64_t ms;
+	char buf[32];
+
+	cr_assert_eq(config_parse_duration_ms("500ms", &ms), 0); cr_assert_eq(ms, 500);
+	cr_assert_eq(config_parse_duration_ms("60s", &ms), 0); cr_assert_eq(ms, 60000);
+	cr_assert_eq(config_parse_duration_ms("30m", &ms), 0); cr_assert_eq(ms, 1800000);
+	cr_assert_eq(config_parse_duration_ms("2h", &ms), 0); cr_assert_eq(ms, 7200000);
+	cr_assert_eq(config_parse_duration_ms("1d", &ms), 0); cr_assert_eq(ms, 86400000);
+	cr_assert_eq(config_parse_duration_ms("10", &ms), -1, "a bare number has no unit");
+	cr_assert_eq(config_parse_duration_ms("10 s", &ms), -1);
+	cr_assert_eq(config_parse_duration_ms("-5s", &ms), -1);
+	cr_assert_eq(config_parse_duration_ms("5S", &ms), -1);
+	cr_assert_eq(config_parse_duration_ms("99999999999999999999s", &ms), -1);
+	config_format_duration(90000, buf, sizeof(buf)); cr_assert_str_eq(buf, "90s");
+	config_format_duration(1800000, buf, sizeof(buf)); cr_assert_str_eq(buf, "30m");
+	config_format_duration(250, buf, sizeof(buf)); cr_assert_str_eq(buf, "250ms");
+	config_format_duration(0, buf, sizeof(buf)); cr_assert_str_eq(buf, "0ms");
+}
+
+Test(config, sizes_and_booleans)
+{
+	int64_t n;
+	int b;
+
+	cr_assert_eq(config_parse_size("64K", &n), 0); cr_assert_eq(n, 65536);
+	cr_assert_eq(config_parse_size("2M", &n), 0); cr_assert_eq(n, 2 * 1024 * 1024);
+	cr_assert_eq(config_parse_size("1G", &n), 0); cr_assert_eq(n, 1024LL * 1024 * 1024);
+	cr_assert_eq(config_parse_size("100", &n), 0); cr_assert_eq(n, 100);
+	cr_assert_eq(config_parse_size("1T", &n), -1);
+	cr_assert_eq(config_parse_size("K", &n), -1);
+	for (const char *const *y = (const char *[]){ "yes", "true", "on", "1", NULL }; *y; y++) {
+		cr_assert_eq(config_parse_bool(*y, &b), 0); cr_assert_eq(b, 1);
+	}
+	for (const char *const *y = (const char *[]){ "no", "false", "off", "0", NULL }; *y; y++) {
+		cr_assert_eq(config_parse_bool(*y, &b), 0); cr_assert_eq(b, 0);
+	}
+	cr_assert_eq(config_parse_bool("Yes", &b), -1);
+	cr_assert_eq(config_parse_bool("maybe", &b), -1);
+}
+
+Test(config, hostport)
+{
+	struct hostport hp;
+	const char *why;
+
+	cr_assert_eq(config_parse_hostport("127.0.0.1:8080", &hp, &why), 0);
+	cr_assert_str_eq(hp.host, "127.0.0.1"); cr_assert_eq(hp.port, 8080);
+	cr_assert_eq(config_parse_hostport("[::1]:443", &hp, &why), 0);
+	cr_assert_str_eq(hp.host, "::1"); cr_assert_eq(hp.port, 443);
+	cr_assert_eq(config_parse_hostport("localhost:0", &hp, &why), 0);
+	cr_assert_eq(config_parse_hostport("::1:443", &hp, &why), -1);
+	cr_assert_eq(config_parse_hostport("host", &hp, &why), -1);
+	cr_assert_eq(config_parse_hostport(":80", &hp, &why), -1);
+	cr_assert_eq(config_parse_hostport("h:65536", &hp, &why), -1);
+	cr_assert_eq(config_parse_hostport("h:http", &hp, &why), -1);
+}
+
+Test(config, defaults_and_types)
+{
+	struct config cfg;
+	struct config_errors errs;
+
+	cr_assert_eq(load_text("[database]\nconninfo = dbname=x\n", &cfg, &errs), 0);
+	cr_assert_eq(cfg.account_shards, 2);
+	cr_assert_eq(cfg.respawn_delay_min_ms, 250);
+	cr_assert_eq(cfg.listenkey_renewal_ms, 30 * 60 * 1000);
+	cr_assert_eq(cfg.market_symbols.n, 2);
+	cr_assert_str_eq(cfg.market_symbols.v[1], "ETHUSDT");
+	cr_assert_eq(cfg.gateway_listen.port, 8480);
+	cr_assert_eq(cfg.core_dumps, 0);
+	cr_assert_eq(config_has_broker(&cfg), 1);
+	cr_assert_eq(cfg.nex, 0);
+	config_free(&cfg);
+}
+
+Test(config, exchange_defaults_depend_on_the_name)
+{
+	struct config cfg;
+	struct config_errors errs;
+
+	cr_assert_eq(load_text("[database]\nconninfo = x\n[exchange.binance-futures]\n"
+	    "rest_weight_budget = 1200\n[exchange.okx]\n", &cfg, &errs), 0);
+	cr_assert_eq(cfg.nex, 2);
+	cr_assert_str_eq(cfg.ex[0].rest_url, "https://fapi.binance.com");
+	cr_assert_eq(cfg.ex[0].rest_weight_budget, 1200);
+	cr_assert_str_eq(cfg.ex[1].ws_url, "wss://ws.okx.com:8443/ws/v5/private");
+	config_free(&cfg);
+}
+
+/* Every error class: the first error names FILE:LINE and the key. */
+static void
+expect_error(const char *text, unsigned line, const char *needle)
+{
+	struct config cfg;
+	struct config_errors errs;
+	char prefix[128];
+
+	cr_assert_eq(load_text(text, &cfg, &errs), -1, "accepted: %s", text);
+	cr_assert_geq(errs.n, 1);
+	snprintf(prefix, sizeof(prefix), ":%u: ", line);
+	cr_assert(strstr(errs.v[0].msg, prefix) != NULL, "wanted line %u in: %s", line, errs.v[0].msg);
+	cr_assert(strncmp(errs.v[0].msg, "/tmp/exfeedd-config-test.", 25) == 0, "no FILE: %s", errs.v[0].msg);
+	cr_assert(strstr(errs.v[0].msg, needle) != NULL, "wanted \"%s\" in: %s", needle, errs.v[0].msg);
+	config_errors_free(&errs);
+}
+
+#define DB "[database]\nconninfo = x\n"
+
+Test(config, error_classes)
+{
+	expect_error(DB "[bogus]\n", 3, "[bogus]: unknown section");
+	expect_error(DB "[daemon]\nfoo = 1\n", 4, "[daemon] foo: unknown key");
+	expect_error(DB "[daemon]\nready_timeout = 5\n", 4, "is not a duration");
+	expect_error(DB "[daemon]\naccount_shards = 2x\n", 4, "is not a whole number");
+	expect_error(DB "[daemon]\naccount_shards = 257\n", 4, "out of range (1 to 256)");
+	expect_error(DB "[daemon]\nrespawn_delay_min = 1ms\n", 4, "out of range (10ms to 10s)");
+	expect_error(DB "[daemon]\ncore_dumps = yep\n", 4, "is not a boolean");
+	expect_error("[daemon]\naccount_shards = 1\n", 2, "[database] conninfo: required key is missing");
+	expect_error("[database]\nconninfo =\n", 2, "must not be empty");
+	expect_error(DB "[daemon]\nlog = relative.log\n", 4, "must be syslog, stderr or an absolute file path");
+	expect_error(DB "[kafka]\nbrokers = kafka1\n", 4, "must be \"embedded\" or a list of HOST:PORT");
+	expect_error(DB "[kafka]\nformat = avro\n", 4, "is not one of: msgpack json");
+	expect_error(DB "[market]\nstreams = depth7\n", 4, "unknown item \"depth7\"");
+	expect_error(DB "[exchange.binance-futures]\nws_url = ftp://x\n", 4, "URL must start with");
+	expect_error(DB "[exchange.binance-futures]\n[exchange.binance-futures]\n", 4, "section repeated");
+	expect_error(DB "[daemon]\nrespawn_delay_min = 5s\nrespawn_delay_max = 1s\n", 5,
+	    "must not be below respawn_delay_min");
+	expect_error(DB "[market]\nsymbols = A\n[daemon]\n  B\n", 6, "syntax error");
+	expect_error(DB "[daemon]\nuser = a\n  b\n", 5, "continuation line is only allowed for lists");
+}
+
+Test(config, kafka_broker_lists)
+{
+	struct config cfg;
+	struct config_errors errs;
+
+	cr_assert_eq(load_text(DB "[kafka]\nbrokers = k1:9092, [::1]:9093\n", &cfg, &errs), 0);
+	cr_assert_eq(config_has_broker(&cfg), 0);
+	config_free(&cfg);
+}
+
+static void
+roundtrip(const char *text)
+{
+	struct config a, b;
+	struct config_errors errs;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked unp;
+	char *da = NULL, *db = NULL;
+	size_t la, lb;
+	FILE *fa, *fb;
+
+	cr_assert_eq(load_text(text, &a, &errs), 0);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	config_pack(&a, &pk);
+	msgpack_unpacked_init(&unp);
+	cr_assert_eq(msgpack_unpack_next(&unp, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
+	cr_assert_eq(config_unpack(&unp.data, &b, &errs), 0, "%s", config_errors_first(&errs));
+	fa = open_memstream(&da, &la);
+	fb = open_memstream(&db, &lb);
+	config_dump(&a, fa);
+	config_dump(&b, fb);
+	fclose(fa);
+	fclose(fb);
+	cr_assert_str_eq(da, db);
+	cr_assert_eq(config_line_of(&b, "daemon", "account_shards"),
+	    config_line_of(&a, "daemon", "account_shards"), "lines travel too");
+	free(da);
+	free(db);
+	msgpack_unpacked_destroy(&unp);
+	msgpack_sbuffer_destroy(&sb);
+	config_free(&a);
+	config_free(&b);
+}
+
+Test(config, msgpack_round_trip_gives_the_same_config)
+{
+	roundtrip(DB);
+	roundtrip(DB "[daemon]\naccount_shards = 7\nlog_level = debug\ncore_dumps = yes\n"
+	    "[market]\nsymbols = A, B,\n  C\n[gateway]\nlisten = [::1]:0\n"
+	    "[exchange.bybit]\nca_file = /etc/ssl/x.pem\n[exchange.binance-futures]\n");
+}
+
+Test(config, unpack_refuses_garbage)
+{
+	struct config cfg;
+	struct config_errors errs;
+	msgpack_object nil = { .type = MSGPACK_OBJECT_NIL };
+
+	cr_assert_eq(config_unpack(&nil, &cfg, &errs), -1);
+}
+
+static int ndiff, nstatic;
+static void
+diff_cb(const char *section, const char *key, int reloadable, const char *o, const char *n, void *arg)
+{
+	ndiff++;
+	nstatic += !reloadable;
+}
+
+Test(config, diff_and_static_keys)
+{
+	struct config a, b;
+	struct config_errors errs;
+
+	cr_assert_eq(load_text(DB "[daemon]\naccount_shards = 2\npidfile = /a.pid\n", &a, &errs), 0);
+	cr_assert_eq(load_text(DB "[daemon]\naccount_shards = 3\npidfile = /b.pid\n[exchange.okx]\n",
+	    &b, &errs), 0);
+	cr_assert_eq(config_diff(&a, &b, diff_cb, NULL), 3);
+	cr_assert_eq(ndiff, 3);
+	cr_assert_eq(nstatic, 1, "pidfile cannot change at runtime");
+	cr_assert_eq(config_keep_static(&b, &a), 1);
+	cr_assert_str_eq(b.pidfile, "/a.pid");
+	cr_assert_eq(b.account_shards, 3);
+	config_free(&a);
+	config_free(&b);
+}

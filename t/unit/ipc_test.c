@@ -1,0 +1,215 @@
+/* ipc_test.c: frame checks, and a framed connection on a real socketpair under libev. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "mpack.h"
+
+static size_t
+build(unsigned char *buf, unsigned type, const void *body, size_t len, uint32_t seq)
+{
+	ipc_hdr_encode(buf, type, (uint32_t)len, seq);
+	memcpy(buf + IPC_HDR_LEN, body, len);
+	return IPC_HDR_LEN + len;
+}
+
+static ssize_t
+parse(const unsigned char *buf, size_t len, uint32_t mask, uint32_t seq, const char **err)
+{
+	msgpack_unpacked unp;
+	struct ipc_hdr h;
+	ssize_t r;
+
+	msgpack_unpacked_init(&unp);
+	*err = NULL;
+	r = ipc_frame_parse(buf, len, mask, seq, &h, &unp, err);
+	msgpack_unpacked_destroy(&unp);
+	return r;
+}
+
+static const unsigned char status_body[] = { 0x81, 0xa3, 'c', 'm', 'd', 0xa6, 's', 't', 'a', 't', 'u', 's' };
+
+Test(ipc, a_good_frame_and_its_prefixes)
+{
+	unsigned char buf[64];
+	const char *err;
+	size_t n = build(buf, IPC_CTL_REQUEST, status_body, sizeof(status_body), 1);
+
+	cr_assert_eq(parse(buf, n, IPC_ACCEPT_CTL_SERVER, 1, &err), (ssize_t)n);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(parse(buf, i, IPC_ACCEPT_CTL_SERVER, 1, &err), 0, "prefix %zu", i);
+}
+
+Test(ipc, every_malformation_is_refused_with_a_reason)
+{
+	unsigned char buf[64];
+	const char *err;
+	size_t n;
+
+	n = build(buf, IPC_CTL_REQUEST, status_body, sizeof(status_body), 1);
+	buf[0] = 0x12;
+	cr_assert_eq(parse(buf, n, IPC_ACCEPT_CTL_SERVER, 1, &err), -1);
+	cr_assert(strstr(err, "bad magic"));
+
+	n = build(buf, 200, status_body, sizeof(status_body), 1);
+	cr_assert_eq(parse(buf, n, IPC_ACCEPT_CTL_SERVER, 1, &err), -1);
+	cr_assert(strstr(err, "unexpected message type 200"));
+
+	n = build(buf, IPC_READY, status_body, sizeof(status_body), 1);
+	cr_assert_eq(parse(buf, n, IPC_ACCEPT_CTL_SERVER, 1, &err), -1, "READY is not for the control socket");
+
+	ipc_hdr_encode(buf, IPC_CTL_REQUEST, 64 * 1024 + 1, 1);
+	cr_assert_eq(parse(buf, IPC_HDR_LEN, IPC_ACCEPT_CTL_SERVER, 1, &err), -1,
+	    "length is refused from the header alone, before any body arrives");
+	cr_assert(strstr(err, "exceeds the limit"));
+
+	n = build(buf, IPC_CTL_REQUEST, status_body, sizeof(status_body), 2);
+	cr_assert_eq(parse(buf, n, IPC_ACCEPT_CTL_SERVER, 1, &err), -1);
+	cr_assert(strstr(err, "sequence 2, expected 1"));
+
+	n = build(buf, IPC_CTL_REQUEST, status_body, 6, 1);	/* map header + half a key */
+	cr_assert_eq(parse(buf, n, IPC_ACCEPT_CTL_SERVER, 1, &err), -1);
+	cr_assert(strstr(err, "not one complete msgpack object"));
+
+	unsigned char trailing[sizeof(status_body) + 1];
+	memcpy(trailing, status_body, sizeof(status_body));
+	trailing[sizeof(status_body)] = 0xc0;
+	n = build(buf, IPC_CTL_REQUEST, trailing, sizeof(trailing), 1);
+	cr_assert_eq(parse(buf, n, IPC_ACCEPT_CTL_SERVER, 1, &err), -1, "trailing bytes");
+
+	n = build(buf, IPC_CTL_REQUEST, (const unsigned char[]){ 0x93, 1, 2, 3 }, 4, 1);
+	cr_assert_eq(parse(buf, n, IPC_ACCEPT_CTL_SERVER, 1, &err), -1);
+	cr_assert(strstr(err, "not a map"));
+
+	n = build(buf, IPC_CTL_REQUEST, (const unsigned char[]){ 0xc1 }, 1, 1);	/* never used */
+	cr_assert_eq(parse(buf, n, IPC_ACCEPT_CTL_SERVER, 1, &err), -1);
+}
+
+/* A conn on a socketpair: messages arrive whole even when written byte by byte. */
+static struct ev_loop *loop;
+static int got_msgs, got_close;
+static char close_why[200];
+static unsigned last_type;
+
+static void
+msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_object *body, void *arg)
+{
+	char cmd[32];
+
+	got_msgs++;
+	last_type = h->type;
+	cr_assert_eq(mp_get_str(body, "cmd", cmd, sizeof(cmd)), 0);
+	cr_assert_str_eq(cmd, "status");
+	if (got_msgs == 3)
+		ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+close_cb(struct ipc_conn *c, const char *why, void *arg)
+{
+	got_close++;
+	snprintf(close_why, sizeof(close_why), "%s", why);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+timeout_cb(struct ev_loop *l, ev_timer *t, int revents)
+{
+	ev_break(l, EVBREAK_ALL);
+}
+
+static struct ipc_conn *
+setup(int sv[2])
+{
+	ev_timer *t = malloc(sizeof(*t));
+
+	loop = ev_loop_new(EVFLAG_AUTO);
+	got_msgs = got_close = 0;
+	close_why[0] = '\0';
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	ev_timer_init(t, timeout_cb, 2., 0.);
+	ev_timer_start(loop, t);
+	return ipc_conn_new(loop, sv[0], "test peer", IPC_ACCEPT_CTL_SERVER, msg_cb, close_cb, NULL);
+}
+
+Test(ipc, conn_reassembles_frames_split_anywhere)
+{
+	unsigned char buf[256];
+	size_t n = 0;
+	int sv[2];
+	struct ipc_conn *c = setup(sv);
+
+	for (uint32_t seq = 1; seq <= 3; seq++)
+		n += build(buf + n, IPC_CTL_REQUEST, status_body, sizeof(status_body), seq);
+	/* first byte alone, then the rest in one go */
+	cr_assert_eq(write(sv[1], buf, 1), 1);
+	ev_run(loop, EVRUN_NOWAIT);
+	cr_assert_eq(write(sv[1], buf + 1, n - 1), (ssize_t)(n - 1));
+	ev_run(loop, 0);
+	cr_assert_eq(got_msgs, 3);
+	cr_assert_eq(got_close, 0);
+	ipc_close(c);
+	close(sv[1]);
+}
+
+Test(ipc, conn_drops_a_peer_that_sends_garbage)
+{
+	unsigned char buf[64];
+	int sv[2];
+	size_t n;
+
+	setup(sv);
+	n = build(buf, IPC_CTL_REQUEST, status_body, sizeof(status_body), 1);
+	buf[2] = 0x7f;	/* type 0x7fxx */
+	cr_assert_eq(write(sv[1], buf, n), (ssize_t)n);
+	ev_run(loop, 0);
+	cr_assert_eq(got_close, 1);
+	cr_assert(strstr(close_why, "malformed frame: unexpected message type"), "%s", close_why);
+	/* the conn closed its end: the peer sees EOF */
+	char c;
+	cr_assert_eq(read(sv[1], &c, 1), 0);
+	close(sv[1]);
+}
+
+Test(ipc, conn_reports_a_frame_cut_short_by_eof)
+{
+	unsigned char buf[64];
+	int sv[2];
+	size_t n;
+
+	setup(sv);
+	n = build(buf, IPC_CTL_REQUEST, status_body, sizeof(status_body), 1);
+	cr_assert_eq(write(sv[1], buf, n - 3), (ssize_t)(n - 3));
+	close(sv[1]);
+	ev_run(loop, 0);
+	cr_assert_eq(got_close, 1);
+	cr_assert(strstr(close_why, "truncated"), "%s", close_why);
+}
+
+Test(ipc, send_and_blocking_read_agree)
+{
+	int sv[2];
+	struct ipc_conn *c;
+	unsigned char *rbuf;
+	struct ipc_hdr h;
+	msgpack_unpacked unp;
+	const char *err;
+
+	c = setup(sv);
+	cr_assert_eq(ipc_send(c, IPC_CTL_REPLY, status_body, sizeof(status_body)), 0);
+	cr_assert_eq(ipc_send(c, IPC_CTL_REPLY, status_body, sizeof(status_body)), 0);
+	msgpack_unpacked_init(&unp);
+	cr_assert_eq(ipc_read_frame(sv[1], IPC_ACCEPT_CTL_CLIENT, 1, 1000, &rbuf, &h, &unp, &err), 0);
+	cr_assert_eq(h.type, IPC_CTL_REPLY);
+	cr_assert_eq(h.seq, 1);
+	free(rbuf);
+	cr_assert_eq(ipc_send(c, IPC_CTL_REPLY, status_body, ipc_max_body(IPC_CTL_REPLY) + 1), -1,
+	    "oversized sends are refused");
+	msgpack_unpacked_destroy(&unp);
+	ipc_close(c);
+	close(sv[1]);
+}

@@ -1,0 +1,76 @@
+/* proc_test.c: the respawn delay arithmetic and exit-status descriptions. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "exfeedd.h"
+
+#define MIN 250
+#define MAX 30000
+#define THROTTLE 5000
+
+Test(proc, first_restart_is_under_a_second_whatever_the_jitter)
+{
+	for (uint64_t r = 0; r <= UINT32_MAX; r += 65537) {
+		int64_t d = proc_backoff_ms(1, 0, MIN, MAX, THROTTLE, (uint32_t)r);
+
+		cr_assert(d >= MIN * 8 / 10 && d < MIN * 12 / 10, "delay %lld", (long long)d);
+		cr_assert_lt(d, 1000);
+	}
+}
+
+Test(proc, delays_double_then_cap)
+{
+	int64_t prev = 0;
+
+	for (unsigned f = 1; f <= 12; f++) {
+		int64_t d = proc_backoff_ms(f, 0, MIN, MAX, THROTTLE, 1u << 31);	/* mid jitter */
+
+		if (f <= 7)
+			cr_assert_eq(d, MIN << (f - 1), "f=%u d=%lld", f, (long long)d);
+		cr_assert_geq(d, prev);
+		cr_assert_leq(d, MAX);
+		prev = d;
+	}
+	cr_assert_eq(proc_backoff_ms(40, 0, MIN, MAX, THROTTLE, UINT32_MAX), MAX,
+	    "jitter never exceeds the cap");
+}
+
+Test(proc, a_worker_that_died_before_ready_is_throttled)
+{
+	cr_assert_eq(proc_backoff_ms(1, 1, MIN, MAX, THROTTLE, 0), THROTTLE);
+	cr_assert_eq(proc_backoff_ms(8, 1, MIN, MAX, THROTTLE, 1u << 31), MAX,
+	    "throttle is a floor, not a cap");
+}
+
+Test(proc, jitter_spreads_restarts)
+{
+	int64_t lo = proc_backoff_ms(3, 0, MIN, MAX, THROTTLE, 0);
+	int64_t hi = proc_backoff_ms(3, 0, MIN, MAX, THROTTLE, UINT32_MAX);
+
+	cr_assert_eq(lo, 800);
+	cr_assert(hi >= 1199 && hi <= 1200, "hi %lld", (long long)hi);
+}
+
+Test(proc, exit_descriptions)
+{
+	char buf[96];
+
+	proc_describe_status(78 << 8, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "exit 78");
+	proc_describe_status(SIGKILL, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "signal 9 (Killed)");
+}
+
+Test(proc, roles)
+{
+	enum role r;
+
+	cr_assert_eq(role_parse("gateway", &r), 0);
+	cr_assert_eq(r, ROLE_GATEWAY);
+	cr_assert_eq(role_parse("Gateway", &r), -1);
+	cr_assert(role_stage(ROLE_GATEWAY) < role_stage(ROLE_ACCOUNT));
+	cr_assert_eq(role_stage(ROLE_ACCOUNT), role_stage(ROLE_MARKET));
+	cr_assert(role_stage(ROLE_MARKET) < role_stage(ROLE_WRITER));
+	cr_assert(role_stage(ROLE_WRITER) < role_stage(ROLE_BROKER));
+}
