@@ -7,6 +7,7 @@
 #include "autoconf.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <netdb.h>
 #include <string.h>
@@ -21,7 +22,9 @@
 
 static struct {
 	struct lws_context	*ctx;
+	struct lws_vhost	*vhost;
 	struct ev_loop		*loop;
+	ev_io			 accept_io;
 	uint64_t		 health_requests;
 	int			 stopping;
 } gw;
@@ -62,12 +65,14 @@ static const struct lws_protocols gateway_protocols[] = {
 };
 
 /*
- * lws does not say why a listen socket failed, so try the address first:
- * an address we cannot bind is a configuration problem (exit 78), and the
- * operator needs the errno to fix it.
+ * We open the listening socket ourselves and hand accepted connections to
+ * lws: the address is bound exactly as configured (lws's own iface handling
+ * widens 127.0.0.1 to every address when IPv6 is on), and when it cannot be
+ * bound we know errno - an address we cannot use is a configuration problem
+ * (exit 78) that the operator must see.
  */
 static int
-gateway_probe_listen(const struct hostport *hp, char *err, size_t errlen)
+gateway_listen_socket(const struct hostport *hp, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
 	    .ai_socktype = SOCK_STREAM }, *res;
@@ -79,18 +84,37 @@ gateway_probe_listen(const struct hostport *hp, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", gai_strerror(rc));
 		return -1;
 	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 || listen(fd, 1) == -1) {
+	    (res->ai_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 || listen(fd, 511) == -1) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		if (fd != -1)
 			close(fd);
 		freeaddrinfo(res);
 		return -1;
 	}
-	close(fd);
 	freeaddrinfo(res);
-	return 0;
+	return fd;
+}
+
+static void
+gateway_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn("accept");
+			return;
+		}
+		if (lws_adopt_socket_vhost(gw.vhost, fd) == NULL) {
+			log_warnx("cannot hand a new connection to the WebSocket server");
+			close(fd);
+		}
+	}
 }
 
 static void
@@ -100,9 +124,10 @@ gateway_start(struct ev_loop *loop, const struct config *cfg)
 	const struct hostport *hp = &cfg->gateway_listen;
 	void *foreign_loops[1] = { loop };
 	char err[256];
+	int fd;
 
 	gw.loop = loop;
-	if (gateway_probe_listen(hp, err, sizeof(err)) == -1)
+	if ((fd = gateway_listen_socket(hp, err, sizeof(err))) == -1)
 		worker_fatal(EX_CONFIG_STATUS, "%s:%d: [gateway] listen: cannot listen on %s:%u: %s",
 		    cfg->file, config_line_of(cfg, "gateway", "listen"), hp->host, hp->port, err);
 	/* The libev plugin logs a NOTICE per I/O change: warnings and errors only. */
@@ -110,12 +135,14 @@ gateway_start(struct ev_loop *loop, const struct config *cfg)
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_LIBEV;
 	info.foreign_loops = foreign_loops;
-	info.port = hp->port;
-	info.iface = hp->host;
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = gateway_protocols;
 	info.vhost_name = "exfeedd-gateway";
-	if ((gw.ctx = lws_create_context(&info)) == NULL)
-		worker_fatal(1, "cannot create the WebSocket server on %s:%u", hp->host, hp->port);
+	if ((gw.ctx = lws_create_context(&info)) == NULL ||
+	    (gw.vhost = lws_get_vhost_by_name(gw.ctx, info.vhost_name)) == NULL)
+		worker_fatal(1, "cannot create the WebSocket server");
+	ev_io_init(&gw.accept_io, gateway_accept_cb, fd, EV_READ);
+	ev_io_start(loop, &gw.accept_io);
 	log_info("listening on %s:%u", hp->host, hp->port);
 	worker_ready();
 }
@@ -132,10 +159,15 @@ gateway_status(msgpack_packer *pk)
 	mp_kv_u64(pk, "health_requests", gw.health_requests);
 }
 
+/* First stage of the daemon's shutdown: stop accepting, then close what is open. */
 static void
 gateway_stop(void)
 {
 	gw.stopping = 1;
+	if (ev_is_active(&gw.accept_io)) {
+		ev_io_stop(gw.loop, &gw.accept_io);
+		close(gw.accept_io.fd);
+	}
 	if (gw.ctx)
 		lws_context_destroy(gw.ctx);
 	gw.ctx = NULL;
