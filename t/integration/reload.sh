@@ -45,6 +45,12 @@ check "broken exfeedctl reload: exit 1 with FILE:LINE" sh -c "
 '$EXFEEDCTL' -s '$T/run/control.sock' reload 2>&1 | grep -q '^exfeedctl: $T/exfeedd.conf:$line: ' ; [ \$? -eq 0 ] &&
 ! '$EXFEEDCTL' -s '$T/run/control.sock' reload 2>/dev/null"
 
+check "exfeedctl -c with the broken file still finds the socket and reports the daemon's error" sh -c "
+'$EXFEEDCTL' -c '$T/exfeedd.conf' reload 2>&1 | grep -q '^exfeedctl: $T/exfeedd.conf:$line: '"
+"$EXFEEDCTL" -c "$T/nonexistent.conf" status > "$T/ctl.out" 2>&1
+rc=$?
+check "exfeedctl -c with an unreadable file: exit 78, FILE:0:" sh -c "[ $rc -eq 78 ] && grep -q '^$T/nonexistent.conf:0: ' '$T/ctl.out'"
+
 # Log level changes live, in the supervisor and the workers.
 LOG_LEVEL=debug SHARDS=1 write_config "$T/exfeedd.conf"
 ctl reload >/dev/null
