@@ -752,8 +752,11 @@ rule_line(const struct loader *ld, const char *a, const char *b)
 	return ld->section_line[section_index("daemon")];
 }
 
-/* Defaults, required keys and rules that involve more than one key. */
-static void
+/*
+ * Defaults, required keys and rules that involve more than one key.  With
+ * any error collected the config is freed: -1.
+ */
+static int
 loader_finish(struct loader *ld)
 {
 	struct config *cfg = ld->cfg;
@@ -801,6 +804,11 @@ loader_finish(struct loader *ld)
 	if (cfg->ready_timeout_ms < cfg->heartbeat_interval_ms)
 		err_add(ld->errs, ld->file, rule_line(ld, "ready_timeout", "heartbeat_interval"),
 		    "[daemon] ready_timeout: must not be below heartbeat_interval");
+	if (ld->errs->n) {
+		config_free(cfg);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -840,12 +848,7 @@ config_load(const char *path, struct config *cfg, struct config_errors *errs)
 		err_add(errs, path, (unsigned)rc, "syntax error: expected \"[section]\" or \"key = value\"");
 	else if (rc < 0)
 		err_add(errs, path, 0, "out of memory while reading");
-	loader_finish(&ld);
-	if (errs->n) {
-		config_free(cfg);
-		return -1;
-	}
-	return 0;
+	return loader_finish(&ld);
 }
 
 void
@@ -1073,17 +1076,11 @@ config_unpack(const msgpack_object *o, struct config *cfg, struct config_errors 
 		if (val == NULL)
 			abort();
 		ld.line_continued = 0;
-		/* Defaults travel with line 0 and are simply re-applied by loader_finish. */
 		loader_value(&ld, key, val, line);
 		free(val);
 	}
 	/* Keys that travelled with line 0 are defaults: this re-applies the same value. */
-	loader_finish(&ld);
-	if (errs->n) {
-		config_free(cfg);
-		return -1;
-	}
-	return 0;
+	return loader_finish(&ld);
 }
 
 int

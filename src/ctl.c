@@ -118,13 +118,8 @@ ctl_listen(struct ev_loop *loop, const char *path, uid_t owner, gid_t group,
 	struct sockaddr_un sun;
 	mode_t omask;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		errno = ENAMETOOLONG;
+	if (ipc_unix_addr(path, &sun) == -1)
 		return NULL;
-	}
-	strcpy(sun.sun_path, path);
 	if ((srv = calloc(1, sizeof(*srv))) == NULL)
 		return NULL;
 	srv->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 20);

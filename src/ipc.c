@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "ipc.h"
@@ -388,6 +389,19 @@ ipc_send_empty(struct ipc_conn *c, unsigned type)
 	static const unsigned char empty_map = 0x80;
 
 	return ipc_send(c, type, &empty_map, 1);
+}
+
+int
+ipc_unix_addr(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun->sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sun->sun_path, path);
+	return 0;
 }
 
 int

@@ -77,6 +77,9 @@ int	 ipc_flush(struct ipc_conn *, int timeout_ms);
 const char *ipc_peer(const struct ipc_conn *);
 size_t	 ipc_pending(const struct ipc_conn *);
 
+struct sockaddr_un;
+int	 ipc_unix_addr(const char *path, struct sockaddr_un *);
+
 /* Blocking forms for short-lived clients (exfeedctl) and last words (FATAL). */
 int	 ipc_write_frame(int fd, unsigned type, uint32_t seq, const void *body, size_t len);
 int	 ipc_read_frame(int fd, uint32_t accept_mask, uint32_t expect_seq, int timeout_ms,
