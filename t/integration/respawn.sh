@@ -42,6 +42,16 @@ check "market 0 restarts counted in status" [ "$(worker_field market 0 restarts)
 check "status shows the last exit" [ "$(worker_field market 0 last_exit)" = "signal 9 (Killed)" ]
 check "supervisor alive" kill -0 "$DAEMON_PID"
 
+# A hung worker (stopped: no heartbeats) is killed after heartbeat_timeout (3s) and replaced.
+old=$(worker_pid writer 0)
+kill -STOP "$old"
+t0=$(date +%s%N)
+check "a hung writer is replaced" wait_until 6 new_pid writer 0 "$old"
+t1=$(date +%s%N)
+echo "# hung writer replaced after $(( (t1 - t0) / 1000000 )) ms (heartbeat_timeout 3 s)"
+check "... not before heartbeat_timeout" [ $(( (t1 - t0) / 1000000 )) -ge 2800 ]
+check "... and the kill was logged with its reason" grep -q "writer 0 (pid $old): no heartbeat for [0-9]* ms; killing it" "$T/log"
+
 # A worker that exits 78 (its configuration cannot work) stays down.
 # Here: the gateway's listen address is taken by another process when the
 # daemon starts.
