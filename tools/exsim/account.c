@@ -1,0 +1,205 @@
+/* account.c: the exchange's accounts, their API keys and listen keys
+ * (create, keepalive, close, expiry), and lookups into an account's truth. */
+#include "exsim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LISTEN_KEY_VALIDITY_MS (60LL * 60 * 1000)
+
+struct ex_account *
+acct_add(const char *api_key, const char *secret)
+{
+	struct ex_account *a = calloc(1, sizeof(*a));
+	uint64_t krng;
+	int i;
+
+	if (!a)
+		abort();
+	ex.accts = realloc(ex.accts, sizeof(*ex.accts) * (size_t)(ex.naccts + 1));
+	if (!ex.accts)
+		abort();
+	a->id = ex.naccts + 1;
+	/* keys come from their own stream per account so that the activity
+	 * sequence does not depend on how often clients ask for keys */
+	krng = ex.cfg.seed * 0x9e3779b97f4a7c15ULL + (uint64_t)a->id * 7919;
+	if (api_key && *api_key)
+		snprintf(a->api_key, sizeof(a->api_key), "%s", api_key);
+	else
+		hex_key(&krng, a->api_key, EX_KEY_LEN, true);
+	if (secret && *secret)
+		snprintf(a->secret, sizeof(a->secret), "%s", secret);
+	else
+		hex_key(&krng, a->secret, EX_KEY_LEN, false);
+	a->key_rng = krng ^ 0x5bd1e995ULL;
+	/* a fixed mix of account shapes: every third account trades in hedge
+	 * mode, every fourth pays fees in BNB */
+	a->hedge = (a->id % 3) == 0;
+	a->bnb_fees = (a->id % 4) == 0;
+	for (i = 0; i < EX_NSYM; i++) {
+		a->leverage[i] = 20;
+		a->pos[i][PS_BOTH].isolated = a->pos[i][PS_LONG].isolated =
+		    a->pos[i][PS_SHORT].isolated = (a->id % 5) == 0 && i == 1;
+	}
+	a->bal[0].wb = a->bal[0].cw = 10000 * FX_ONE;
+	if (a->bnb_fees)
+		a->bal[1].wb = a->bal[1].cw = 5 * FX_ONE;
+	ex.accts[ex.naccts++] = a;
+	return a;
+}
+
+struct ex_account *
+acct_by_id(int id)
+{
+	if (id < 1 || id > ex.naccts)
+		return NULL;
+	return ex.accts[id - 1];
+}
+
+struct ex_account *
+acct_by_api_key(const char *key)
+{
+	int i;
+
+	for (i = 0; i < ex.naccts; i++)
+		if (!strcmp(ex.accts[i]->api_key, key))
+			return ex.accts[i];
+	return NULL;
+}
+
+/* Matches any key the account ever had that is still active; expired and
+ * closed keys resolve to their account too, so a socket on a dead key is
+ * accepted and simply never delivers (as on the real exchange). */
+struct ex_account *
+acct_by_listen_key(const char *key)
+{
+	int i;
+
+	if (strlen(key) != EX_KEY_LEN)
+		return NULL;
+	for (i = 0; i < ex.naccts; i++)
+		if (!strcmp(ex.accts[i]->listen_key, key))
+			return ex.accts[i];
+	return NULL;
+}
+
+/* POST on an account with an active key returns that key and extends it
+ * (FACTS §1.1): there is one key per account. */
+const char *
+acct_listen_key_create(struct ex_account *a)
+{
+	int64_t now = ex_now_ms();
+
+	if (a->lk_state != LK_ACTIVE || now >= a->lk_expire_ms) {
+		hex_key(&a->key_rng, a->listen_key, EX_KEY_LEN, true);
+		a->lk_state = LK_ACTIVE;
+		a->lk_gen++;
+	}
+	a->lk_expire_ms = now + ex_scaled_ms(LISTEN_KEY_VALIDITY_MS);
+	return a->listen_key;
+}
+
+int
+acct_listen_key_keepalive(struct ex_account *a, const char *key)
+{
+	int64_t now = ex_now_ms();
+
+	if (a->lk_state != LK_ACTIVE || now >= a->lk_expire_ms)
+		return -1;
+	if (key && *key && strcmp(key, a->listen_key))
+		return -1;
+	a->lk_expire_ms = now + ex_scaled_ms(LISTEN_KEY_VALIDITY_MS);
+	return 0;
+}
+
+int
+acct_listen_key_close(struct ex_account *a, const char *key)
+{
+	if (a->lk_state != LK_ACTIVE)
+		return -1;
+	if (key && *key && strcmp(key, a->listen_key))
+		return -1;
+	a->lk_state = LK_CLOSED;
+	a->lk_gen++;
+	return 0;
+}
+
+/* The key in use expired: every socket on it gets listenKeyExpired (when
+ * its allow-list names it) and nothing more for that key. */
+void
+acct_listen_key_expire(struct ex_account *a)
+{
+	struct ex_sub *s;
+	int64_t now = ex_now_ms();
+	uint32_t gen = a->lk_gen;
+
+	if (a->lk_state != LK_ACTIVE)
+		return;
+	a->lk_state = LK_EXPIRED;
+	a->lk_gen++;
+	for (s = a->subs; s; s = s->anext)
+		if (s->gen == gen && !s->expired_sent) {
+			s->expired_sent = true;
+			uev_listen_key_expired(s, now);
+		}
+}
+
+void
+acct_tick(int64_t now_ms)
+{
+	int i;
+
+	for (i = 0; i < ex.naccts; i++) {
+		struct ex_account *a = ex.accts[i];
+
+		if (a->lk_state == LK_ACTIVE && now_ms >= a->lk_expire_ms)
+			acct_listen_key_expire(a);
+	}
+}
+
+struct ex_order *
+acct_order(struct ex_account *a, int64_t id)
+{
+	size_t lo = 0, hi = a->norders;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (a->orders[mid].id == id)
+			return &a->orders[mid];
+		if (a->orders[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+struct ex_algo *
+acct_algo(struct ex_account *a, int64_t aid)
+{
+	size_t lo = 0, hi = a->nalgos;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (a->algos[mid].aid == aid)
+			return &a->algos[mid];
+		if (a->algos[mid].aid < aid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+fx_t
+acct_unrealized(const struct ex_account *a, int sym, int ps)
+{
+	const struct ex_position *p = &a->pos[sym][ps];
+
+	if (!p->amt)
+		return 0;
+	return fx_mul(engine_price(sym) - p->entry, p->amt);
+}

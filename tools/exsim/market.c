@@ -1,0 +1,810 @@
+/* market.c: the market side. Per symbol an order book around the traded
+ * price whose diffs (U/u/pu) chain exactly onto /fapi/v1/depth snapshots,
+ * the public tape (trade, aggTrade), klines in all 15 intervals, mark
+ * price with funding, tickers, bookTicker and liquidation orders. */
+#include "exsim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BOOK_MAX 400
+#define BOOK_MIN 25
+#define TICK_MS 100
+#define FUNDING_PERIOD_MS (8LL * 3600 * 1000)
+#define NSPEED 3 /* @100ms, default 250ms, @500ms */
+
+struct lvl {
+	fx_t px, qty;
+};
+
+struct dirty {
+	struct {
+		fx_t px;
+		uint8_t bid;
+	} *v;
+	int n, cap;
+};
+
+struct kline {
+	int64_t t, T, f, L, n;
+	fx_t o, h, l, c, v, q, V, Q;
+};
+
+struct mkt {
+	struct lvl bid[BOOK_MAX], ask[BOOK_MAX];
+	int nbid, nask;
+	int64_t uid, last_u[NSPEED];
+	struct dirty dirty[NSPEED];
+	int64_t trade_id, agg_id;
+	fx_t last_px, last_qty, mark_avg;
+	fx_t top_b, top_bq, top_a, top_aq;
+	struct kline k[15];
+	fx_t t_open, t_high, t_low, t_vol, t_quote;
+	int64_t t_first_id, t_count;
+	fx_t fo_qty, fo_px;
+	int fo_side;
+	bool fo_pending;
+};
+
+static struct mkt mk[EX_NSYM];
+static uint64_t mrng;
+static ev_timer tick_timer;
+static int64_t next_250_ms, next_500_ms, next_1s_ms, next_2s_ms, next_3s_ms;
+
+static const int64_t kline_ms[15] = { 60000LL, 180000LL, 300000LL, 900000LL, 1800000LL,
+	3600000LL, 7200000LL, 14400000LL, 21600000LL, 28800000LL, 43200000LL, 86400000LL,
+	259200000LL, 604800000LL, 0 };
+static const char *const kline_iv[15] = { "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h",
+	"6h", "8h", "12h", "1d", "3d", "1w", "1M" };
+
+fx_t
+market_mark(int sym)
+{
+	return engine_price(sym);
+}
+
+static void
+kline_bounds(int i, int64_t t, int64_t *open, int64_t *close)
+{
+	if (i == 14) {
+		/* calendar months */
+		time_t s = (time_t)(t / 1000);
+		struct tm tm;
+
+		gmtime_r(&s, &tm);
+		tm.tm_mday = 1;
+		tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+		*open = (int64_t)timegm(&tm) * 1000;
+		tm.tm_mon++;
+		*close = (int64_t)timegm(&tm) * 1000 - 1;
+		return;
+	}
+	if (i == 13) {
+		/* weeks start on Monday; 1970-01-05 was one */
+		int64_t mon = 4LL * 86400000LL;
+
+		*open = (t - mon) / kline_ms[i] * kline_ms[i] + mon;
+	} else {
+		*open = t / kline_ms[i] * kline_ms[i];
+	}
+	*close = *open + kline_ms[i] - 1;
+}
+
+static void
+dirty_add(struct dirty *d, fx_t px, bool bid)
+{
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 64;
+		d->v = realloc(d->v, sizeof(*d->v) * (size_t)d->cap);
+		if (!d->v)
+			abort();
+	}
+	d->v[d->n].px = px;
+	d->v[d->n].bid = bid;
+	d->n++;
+}
+
+static fx_t
+level_qty(const struct mkt *m, fx_t px, bool bid)
+{
+	const struct lvl *v = bid ? m->bid : m->ask;
+	int n = bid ? m->nbid : m->nask, i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].px == px)
+			return v[i].qty;
+	return 0;
+}
+
+/* Set one level (qty 0 removes it); every change is one update id. */
+static void
+set_level(struct mkt *m, fx_t px, fx_t qty, bool bid)
+{
+	struct lvl *v = bid ? m->bid : m->ask;
+	int *n = bid ? &m->nbid : &m->nask, i, k;
+
+	for (i = 0; i < *n; i++) {
+		if (v[i].px == px)
+			break;
+		if (bid ? v[i].px < px : v[i].px > px) {
+			if (!qty)
+				return;
+			if (*n == BOOK_MAX)
+				return;
+			memmove(&v[i + 1], &v[i], sizeof(*v) * (size_t)(*n - i));
+			(*n)++;
+			v[i].px = px;
+			v[i].qty = qty;
+			goto changed;
+		}
+	}
+	if (i == *n) {
+		if (!qty || *n == BOOK_MAX)
+			return;
+		v[(*n)++] = (struct lvl){ px, qty };
+		goto changed;
+	}
+	if (v[i].qty == qty)
+		return;
+	if (!qty) {
+		memmove(&v[i], &v[i + 1], sizeof(*v) * (size_t)(*n - i - 1));
+		(*n)--;
+	} else {
+		v[i].qty = qty;
+	}
+changed:
+	m->uid++;
+	for (k = 0; k < NSPEED; k++)
+		dirty_add(&m->dirty[k], px, bid);
+}
+
+static fx_t
+rand_qty(int sym)
+{
+	const struct ex_symbol *s = &ex_symbols[sym];
+	fx_t q = fx_round(s->typical_qty * (fx_t)(1 + rng_below(&mrng, 200)) / 10, s->step);
+
+	return q < s->step ? s->step : q;
+}
+
+/* Move the book toward the traded price: levels on the wrong side of it
+ * go, a few random levels near the top change, and thin sides refill. */
+static void
+book_evolve(int sym)
+{
+	const struct ex_symbol *s = &ex_symbols[sym];
+	struct mkt *m = &mk[sym];
+	fx_t anchor = engine_price(sym) + s->tick * ((fx_t)rng_below(&mrng, 5) - 2);
+	int i, k = 1 + (int)rng_below(&mrng, 4);
+
+	while (m->nbid && m->bid[0].px >= anchor)
+		set_level(m, m->bid[0].px, 0, true);
+	while (m->nask && m->ask[0].px <= anchor)
+		set_level(m, m->ask[0].px, 0, false);
+	for (i = 0; i < k; i++) {
+		bool bid = rng_below(&mrng, 2);
+		fx_t off = s->tick * (fx_t)(1 + rng_below(&mrng, 30));
+		fx_t px = bid ? anchor - off : anchor + off;
+		fx_t q = rng_below(&mrng, 5) == 0 ? 0 : rand_qty(sym);
+
+		if (px > 0)
+			set_level(m, px, q, bid);
+	}
+	/* keep the spread a few ticks wide */
+	if (!m->nbid || m->bid[0].px < anchor - 5 * s->tick)
+		set_level(m, anchor - s->tick * (fx_t)(1 + rng_below(&mrng, 3)), rand_qty(sym), true);
+	if (!m->nask || m->ask[0].px > anchor + 5 * s->tick)
+		set_level(m, anchor + s->tick * (fx_t)(1 + rng_below(&mrng, 3)), rand_qty(sym), false);
+	for (i = 1; m->nbid < BOOK_MIN && i < 200; i++)
+		if (anchor - s->tick * i > 0 && !level_qty(m, anchor - s->tick * i, true))
+			set_level(m, anchor - s->tick * i, rand_qty(sym), true);
+	for (i = 1; m->nask < BOOK_MIN && i < 200; i++)
+		if (!level_qty(m, anchor + s->tick * i, false))
+			set_level(m, anchor + s->tick * i, rand_qty(sym), false);
+	while (m->nbid > BOOK_MAX - 50)
+		set_level(m, m->bid[m->nbid - 1].px, 0, true);
+	while (m->nask > BOOK_MAX - 50)
+		set_level(m, m->ask[m->nask - 1].px, 0, false);
+}
+
+static struct jbuf *
+begin(void)
+{
+	jb_reset(&ex.scratch);
+	return &ex.scratch;
+}
+
+static void
+deliver(int sid, int kind)
+{
+	char name[64];
+
+	streams_name(sid, name, sizeof(name));
+	ws_deliver_stream(sid, name, ex.scratch.p, ex.scratch.len);
+	ex.st.market_events[kind]++;
+}
+
+static int
+sid_of(int sym, int t)
+{
+	return sym * MST_PER_SYMBOL + t;
+}
+
+static int
+gsid(int g)
+{
+	return EX_NSYM * MST_PER_SYMBOL + g;
+}
+
+static void
+kline_update(int sym, fx_t px, fx_t q, bool buyer_maker, int64_t tid, int64_t now)
+{
+	struct mkt *m = &mk[sym];
+	int i;
+
+	for (i = 0; i < 15; i++) {
+		struct kline *k = &m->k[i];
+		fx_t quote = fx_mul(px, q);
+
+		if (!k->n) {
+			k->o = k->h = k->l = px;
+			k->f = tid;
+		}
+		k->c = px;
+		if (px > k->h)
+			k->h = px;
+		if (px < k->l)
+			k->l = px;
+		k->v += q;
+		k->q += quote;
+		if (!buyer_maker) {
+			k->V += q;
+			k->Q += quote;
+		}
+		k->L = tid;
+		k->n++;
+	}
+	(void)now;
+}
+
+static void
+emit_kline(int sym, int i, bool closed, int64_t now)
+{
+	const struct ex_symbol *s = &ex_symbols[sym];
+	struct kline *k = &mk[sym].k[i];
+	struct jbuf *jb = begin();
+
+	jb_open(jb, '{');
+	jb_kstr(jb, "e", "kline");
+	jb_kint(jb, "E", now);
+	jb_kstr(jb, "s", s->name);
+	jb_kopen(jb, "k", '{');
+	jb_kint(jb, "t", k->t);
+	jb_kint(jb, "T", k->T);
+	jb_kstr(jb, "s", s->name);
+	jb_kstr(jb, "i", kline_iv[i]);
+	jb_kint(jb, "f", k->n ? k->f : -1);
+	jb_kint(jb, "L", k->n ? k->L : -1);
+	jb_kfx(jb, "o", k->o, s->price_dec);
+	jb_kfx(jb, "c", k->c, s->price_dec);
+	jb_kfx(jb, "h", k->h, s->price_dec);
+	jb_kfx(jb, "l", k->l, s->price_dec);
+	jb_kfx(jb, "v", k->v, s->qty_dec);
+	jb_kint(jb, "n", k->n);
+	jb_kbool(jb, "x", closed);
+	jb_kfx(jb, "q", k->q, 4);
+	jb_kfx(jb, "V", k->V, s->qty_dec);
+	jb_kfx(jb, "Q", k->Q, 4);
+	jb_kstr(jb, "B", "0");
+	jb_close(jb, '}');
+	jb_close(jb, '}');
+	deliver(sid_of(sym, MST_KLINE0 + i), MST_KLINE0);
+}
+
+/* Roll candles whose period ended, emitting the closed one (x=true). */
+static void
+kline_roll(int sym, int64_t now, bool publish)
+{
+	struct mkt *m = &mk[sym];
+	int i;
+
+	for (i = 0; i < 15; i++) {
+		struct kline *k = &m->k[i];
+		bool subs = ws_stream_has_subs(sid_of(sym, MST_KLINE0 + i));
+
+		if (k->T && now > k->T) {
+			if (subs)
+				emit_kline(sym, i, true, now);
+			memset(k, 0, sizeof(*k));
+		}
+		if (!k->T) {
+			kline_bounds(i, now, &k->t, &k->T);
+			k->o = k->h = k->l = k->c = m->last_px;
+		}
+		if (publish && subs)
+			emit_kline(sym, i, false, now);
+	}
+}
+
+void
+market_public_trade(int sym, fx_t price, fx_t qty, bool buyer_maker, int64_t now_ms)
+{
+	const struct ex_symbol *s = &ex_symbols[sym];
+	struct mkt *m = &mk[sym];
+	int64_t tid = m->trade_id++;
+	struct jbuf *jb;
+
+	m->last_px = price;
+	m->last_qty = qty;
+	if (!m->t_count) {
+		m->t_first_id = tid;
+		m->t_high = m->t_low = price;
+	}
+	if (price > m->t_high)
+		m->t_high = price;
+	if (price < m->t_low)
+		m->t_low = price;
+	m->t_vol += qty;
+	m->t_quote += fx_mul(price, qty);
+	m->t_count++;
+	kline_update(sym, price, qty, buyer_maker, tid, now_ms);
+	if (ws_stream_has_subs(sid_of(sym, MST_TRADE))) {
+		jb = begin();
+		jb_open(jb, '{');
+		jb_kstr(jb, "e", "trade");
+		jb_kint(jb, "E", now_ms);
+		jb_kint(jb, "T", now_ms);
+		jb_kstr(jb, "s", s->name);
+		jb_kint(jb, "t", tid);
+		jb_kfx(jb, "p", price, s->price_dec);
+		jb_kfx(jb, "q", qty, s->qty_dec);
+		jb_kstr(jb, "X", "MARKET");
+		jb_kbool(jb, "m", buyer_maker);
+		jb_kint(jb, "st", 1);
+		jb_close(jb, '}');
+		deliver(sid_of(sym, MST_TRADE), MST_TRADE);
+	}
+	/* one trade per aggregate: exsim never has two takers at one price
+	 * within the same matching instant */
+	if (ws_stream_has_subs(sid_of(sym, MST_AGGTRADE))) {
+		jb = begin();
+		jb_open(jb, '{');
+		jb_kstr(jb, "e", "aggTrade");
+		jb_kint(jb, "E", now_ms);
+		jb_kstr(jb, "s", s->name);
+		jb_kint(jb, "a", m->agg_id);
+		jb_kfx(jb, "p", price, s->price_dec);
+		jb_kfx(jb, "q", qty, s->qty_dec);
+		jb_kfx(jb, "nq", qty, s->qty_dec);
+		jb_kint(jb, "f", tid);
+		jb_kint(jb, "l", tid);
+		jb_kint(jb, "T", now_ms);
+		jb_kbool(jb, "m", buyer_maker);
+		jb_close(jb, '}');
+		deliver(sid_of(sym, MST_AGGTRADE), MST_AGGTRADE);
+	}
+	m->agg_id++;
+}
+
+/* Only the largest liquidation per symbol per second is published. */
+void
+market_force_order(int sym, int side, fx_t price, fx_t qty, int64_t now_ms)
+{
+	struct mkt *m = &mk[sym];
+
+	(void)now_ms;
+	if (m->fo_pending && fx_mul(qty, price) <= fx_mul(m->fo_qty, m->fo_px))
+		return;
+	m->fo_pending = true;
+	m->fo_qty = qty;
+	m->fo_px = price;
+	m->fo_side = side;
+}
+
+static void
+json_levels(struct jbuf *jb, const struct lvl *v, int n, int sym)
+{
+	const struct ex_symbol *s = &ex_symbols[sym];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		jb_open(jb, '[');
+		jb_fx(jb, v[i].px, s->price_dec);
+		jb_fx(jb, v[i].qty, s->qty_dec);
+		jb_close(jb, ']');
+	}
+}
+
+void
+market_json_depth(struct jbuf *jb, int sym, int limit)
+{
+	struct mkt *m = &mk[sym];
+	int64_t now = ex_now_ms();
+
+	jb_open(jb, '{');
+	jb_kint(jb, "lastUpdateId", m->uid);
+	jb_kint(jb, "E", now);
+	jb_kint(jb, "T", now);
+	jb_kopen(jb, "bids", '[');
+	json_levels(jb, m->bid, m->nbid < limit ? m->nbid : limit, sym);
+	jb_close(jb, ']');
+	jb_kopen(jb, "asks", '[');
+	json_levels(jb, m->ask, m->nask < limit ? m->nask : limit, sym);
+	jb_close(jb, ']');
+	jb_close(jb, '}');
+}
+
+static int
+cmp_dirty(const void *x, const void *y)
+{
+	const struct { fx_t px; uint8_t bid; } *a = x, *b = y;
+
+	if (a->bid != b->bid)
+		return a->bid > b->bid ? -1 : 1;
+	if (a->px != b->px)
+		return (a->px < b->px) == (a->bid != 0) ? 1 : -1;
+	return 0;
+}
+
+static void
+depth_header(struct jbuf *jb, int sym, int64_t U, int64_t u, int64_t pu, int64_t now)
+{
+	jb_open(jb, '{');
+	jb_kstr(jb, "e", "depthUpdate");
+	jb_kint(jb, "E", now);
+	jb_kint(jb, "T", now);
+	jb_kstr(jb, "s", ex_symbols[sym].name);
+	jb_kint(jb, "U", U);
+	jb_kint(jb, "u", u);
+	jb_kint(jb, "pu", pu);
+}
+
+/* Publish one speed's diff (the levels changed since its last event, with
+ * absolute quantities) and its partial-depth siblings. */
+static void
+depth_publish(int sym, int speed, int64_t now)
+{
+	static const int diff_t[NSPEED] = { MST_DEPTH_100, MST_DEPTH, MST_DEPTH_500 };
+	static const int part_t[NSPEED][3] = { { MST_DEPTH5_100, MST_DEPTH10_100, MST_DEPTH20_100 },
+		{ MST_DEPTH5, MST_DEPTH10, MST_DEPTH20 },
+		{ MST_DEPTH5_500, MST_DEPTH10_500, MST_DEPTH20_500 } };
+	static const int part_n[3] = { 5, 10, 20 };
+	const struct ex_symbol *s = &ex_symbols[sym];
+	struct mkt *m = &mk[sym];
+	struct dirty *d = &m->dirty[speed];
+	int64_t pu = m->last_u[speed];
+	int i, j;
+
+	if (m->uid != pu && ws_stream_has_subs(sid_of(sym, diff_t[speed]))) {
+		struct jbuf *jb = begin();
+
+		qsort(d->v, (size_t)d->n, sizeof(*d->v), cmp_dirty);
+		depth_header(jb, sym, pu + 1, m->uid, pu, now);
+		for (j = 1; j >= 0; j--) {
+			jb_kopen(jb, j ? "b" : "a", '[');
+			for (i = 0; i < d->n; i++) {
+				if (d->v[i].bid != j || (i && d->v[i].bid == d->v[i - 1].bid &&
+				    d->v[i].px == d->v[i - 1].px))
+					continue;
+				jb_open(jb, '[');
+				jb_fx(jb, d->v[i].px, s->price_dec);
+				jb_fx(jb, level_qty(m, d->v[i].px, j), s->qty_dec);
+				jb_close(jb, ']');
+			}
+			jb_close(jb, ']');
+		}
+		jb_close(jb, '}');
+		deliver(sid_of(sym, diff_t[speed]), MST_DEPTH);
+	}
+	for (i = 0; i < 3; i++) {
+		struct jbuf *jb;
+		int sid = sid_of(sym, part_t[speed][i]);
+
+		if (!ws_stream_has_subs(sid))
+			continue;
+		jb = begin();
+		depth_header(jb, sym, pu + 1 <= m->uid ? pu + 1 : m->uid, m->uid, pu, now);
+		jb_kopen(jb, "b", '[');
+		json_levels(jb, m->bid, m->nbid < part_n[i] ? m->nbid : part_n[i], sym);
+		jb_close(jb, ']');
+		jb_kopen(jb, "a", '[');
+		json_levels(jb, m->ask, m->nask < part_n[i] ? m->nask : part_n[i], sym);
+		jb_close(jb, ']');
+		jb_close(jb, '}');
+		deliver(sid, MST_DEPTH5);
+	}
+	d->n = 0;
+	m->last_u[speed] = m->uid;
+}
+
+static void
+book_ticker_json(struct jbuf *jb, int sym, int64_t now)
+{
+	const struct ex_symbol *s = &ex_symbols[sym];
+	struct mkt *m = &mk[sym];
+
+	jb_open(jb, '{');
+	jb_kstr(jb, "e", "bookTicker");
+	jb_kint(jb, "u", m->uid);
+	jb_kint(jb, "E", now);
+	jb_kint(jb, "T", now);
+	jb_kstr(jb, "s", s->name);
+	jb_kfx(jb, "b", m->top_b, s->price_dec);
+	jb_kfx(jb, "B", m->top_bq, s->qty_dec);
+	jb_kfx(jb, "a", m->top_a, s->price_dec);
+	jb_kfx(jb, "A", m->top_aq, s->qty_dec);
+	jb_close(jb, '}');
+}
+
+static void
+book_ticker(int sym, int64_t now)
+{
+	struct mkt *m = &mk[sym];
+	fx_t b = m->nbid ? m->bid[0].px : 0, bq = m->nbid ? m->bid[0].qty : 0;
+	fx_t a = m->nask ? m->ask[0].px : 0, aq = m->nask ? m->ask[0].qty : 0;
+
+	if (b == m->top_b && bq == m->top_bq && a == m->top_a && aq == m->top_aq)
+		return;
+	m->top_b = b;
+	m->top_bq = bq;
+	m->top_a = a;
+	m->top_aq = aq;
+	if (ws_stream_has_subs(sid_of(sym, MST_BOOKTICKER))) {
+		book_ticker_json(begin(), sym, now);
+		deliver(sid_of(sym, MST_BOOKTICKER), MST_BOOKTICKER);
+	}
+	if (ws_stream_has_subs(gsid(MG_BOOKTICKER_ALL))) {
+		book_ticker_json(begin(), sym, now);
+		deliver(gsid(MG_BOOKTICKER_ALL), MST_BOOKTICKER);
+	}
+}
+
+static void
+mark_json(struct jbuf *jb, int sym, int64_t now)
+{
+	const struct ex_symbol *s = &ex_symbols[sym];
+	struct mkt *m = &mk[sym];
+	fx_t p = engine_price(sym), idx = p - p / 5000;
+	/* premium-driven funding rate, clamped like the exchange's ±0.375% */
+	fx_t r = fx_div(p - idx, idx) / 8 + 10000;
+
+	if (r > 375000)
+		r = 375000;
+	jb_open(jb, '{');
+	jb_kstr(jb, "e", "markPriceUpdate");
+	jb_kint(jb, "E", now);
+	jb_kstr(jb, "s", s->name);
+	jb_kfx(jb, "p", p, 8);
+	jb_kfx(jb, "ap", m->mark_avg, 8);
+	jb_kfx(jb, "i", idx, 8);
+	jb_kfx(jb, "P", idx, 8);
+	jb_kfx(jb, "r", r, 8);
+	jb_kint(jb, "T", (now / FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS);
+	jb_close(jb, '}');
+}
+
+static void
+mark_publish(bool every_1s, bool every_3s, int64_t now)
+{
+	int sym, g;
+
+	for (sym = 0; sym < EX_NSYM; sym++) {
+		struct mkt *m = &mk[sym];
+
+		m->mark_avg = m->mark_avg ? m->mark_avg + (engine_price(sym) - m->mark_avg) / 10 :
+		    engine_price(sym);
+		if (every_1s && ws_stream_has_subs(sid_of(sym, MST_MARKPRICE_1S))) {
+			mark_json(begin(), sym, now);
+			deliver(sid_of(sym, MST_MARKPRICE_1S), MST_MARKPRICE);
+		}
+		if (every_3s && ws_stream_has_subs(sid_of(sym, MST_MARKPRICE))) {
+			mark_json(begin(), sym, now);
+			deliver(sid_of(sym, MST_MARKPRICE), MST_MARKPRICE);
+		}
+	}
+	for (g = MG_MARKPRICE_ARR; g <= MG_MARKPRICE_ARR_1S; g++) {
+		struct jbuf *jb;
+
+		if (g == MG_MARKPRICE_ARR ? !every_3s : !every_1s)
+			continue;
+		if (!ws_stream_has_subs(gsid(g)))
+			continue;
+		jb = begin();
+		jb_open(jb, '[');
+		for (sym = 0; sym < EX_NSYM; sym++)
+			mark_json(jb, sym, now);
+		jb_close(jb, ']');
+		deliver(gsid(g), MST_MARKPRICE);
+	}
+}
+
+static void
+ticker_json(struct jbuf *jb, int sym, bool mini, int64_t now)
+{
+	const struct ex_symbol *s = &ex_symbols[sym];
+	struct mkt *m = &mk[sym];
+	fx_t c = m->last_px, o = m->t_open;
+
+	jb_open(jb, '{');
+	jb_kstr(jb, "e", mini ? "24hrMiniTicker" : "24hrTicker");
+	jb_kint(jb, "E", now);
+	jb_kstr(jb, "s", s->name);
+	if (!mini) {
+		jb_kfx(jb, "p", c - o, s->price_dec);
+		jb_kfx(jb, "P", fx_div((c - o) * 100, o), 3);
+		jb_kfx(jb, "w", m->t_vol ? fx_div(m->t_quote, m->t_vol) : c, s->price_dec);
+	}
+	jb_kfx(jb, "c", c, s->price_dec);
+	if (!mini)
+		jb_kfx(jb, "Q", m->last_qty, s->qty_dec);
+	jb_kfx(jb, "o", o, s->price_dec);
+	jb_kfx(jb, "h", m->t_count ? m->t_high : c, s->price_dec);
+	jb_kfx(jb, "l", m->t_count ? m->t_low : c, s->price_dec);
+	jb_kfx(jb, "v", m->t_vol, s->qty_dec);
+	jb_kfx(jb, "q", m->t_quote, 2);
+	if (!mini) {
+		jb_kint(jb, "O", now - 86400000LL);
+		jb_kint(jb, "C", now);
+		jb_kint(jb, "F", m->t_count ? m->t_first_id : 0);
+		jb_kint(jb, "L", m->t_count ? m->trade_id - 1 : 0);
+		jb_kint(jb, "n", m->t_count);
+	}
+	jb_close(jb, '}');
+}
+
+static void
+ticker_publish(int64_t now)
+{
+	int sym, g;
+
+	for (sym = 0; sym < EX_NSYM; sym++) {
+		if (ws_stream_has_subs(sid_of(sym, MST_TICKER))) {
+			ticker_json(begin(), sym, false, now);
+			deliver(sid_of(sym, MST_TICKER), MST_TICKER);
+		}
+		if (ws_stream_has_subs(sid_of(sym, MST_MINITICKER))) {
+			ticker_json(begin(), sym, true, now);
+			deliver(sid_of(sym, MST_MINITICKER), MST_MINITICKER);
+		}
+	}
+	for (g = MG_MINITICKER_ARR; g <= MG_TICKER_ARR; g++) {
+		struct jbuf *jb;
+
+		if (!ws_stream_has_subs(gsid(g)))
+			continue;
+		jb = begin();
+		jb_open(jb, '[');
+		for (sym = 0; sym < EX_NSYM; sym++)
+			ticker_json(jb, sym, g == MG_MINITICKER_ARR, now);
+		jb_close(jb, ']');
+		deliver(gsid(g), g == MG_TICKER_ARR ? MST_TICKER : MST_MINITICKER);
+	}
+}
+
+static void
+force_publish(int64_t now)
+{
+	int sym;
+
+	for (sym = 0; sym < EX_NSYM; sym++) {
+		const struct ex_symbol *s = &ex_symbols[sym];
+		struct mkt *m = &mk[sym];
+		struct jbuf *jb;
+		int pass;
+
+		if (!m->fo_pending)
+			continue;
+		m->fo_pending = false;
+		for (pass = 0; pass < 2; pass++) {
+			int sid = pass ? gsid(MG_FORCEORDER_ARR) : sid_of(sym, MST_FORCEORDER);
+
+			if (!ws_stream_has_subs(sid))
+				continue;
+			jb = begin();
+			jb_open(jb, '{');
+			jb_kstr(jb, "e", "forceOrder");
+			jb_kint(jb, "E", now);
+			jb_kopen(jb, "o", '{');
+			jb_kstr(jb, "s", s->name);
+			jb_kstr(jb, "S", name_side(m->fo_side));
+			jb_kstr(jb, "o", "LIMIT");
+			jb_kstr(jb, "f", "IOC");
+			jb_kfx(jb, "q", m->fo_qty, s->qty_dec);
+			jb_kfx(jb, "p", m->fo_px, s->price_dec);
+			jb_kfx(jb, "ap", m->fo_px, s->price_dec);
+			jb_kstr(jb, "X", "FILLED");
+			jb_kfx(jb, "l", m->fo_qty, s->qty_dec);
+			jb_kfx(jb, "z", m->fo_qty, s->qty_dec);
+			jb_kint(jb, "T", now);
+			jb_close(jb, '}');
+			jb_close(jb, '}');
+			deliver(sid, MST_FORCEORDER);
+		}
+	}
+}
+
+static void
+market_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	int64_t now = ex_now_ms();
+	bool t250 = now >= next_250_ms, t500 = now >= next_500_ms, t1s = now >= next_1s_ms;
+	bool t2s = now >= next_2s_ms, t3s = now >= next_3s_ms;
+	int sym;
+
+	for (sym = 0; sym < EX_NSYM; sym++) {
+		struct mkt *m = &mk[sym];
+
+		book_evolve(sym);
+		/* anonymous takers hit the top of the book now and then */
+		if (rng_below(&mrng, 3) == 0 && m->nbid && m->nask) {
+			bool sell = rng_below(&mrng, 2);
+			fx_t px = sell ? m->bid[0].px : m->ask[0].px;
+			fx_t lq = sell ? m->bid[0].qty : m->ask[0].qty;
+			fx_t q = rand_qty(sym) / 4;
+
+			q = fx_round(q, ex_symbols[sym].step);
+			if (q <= 0)
+				q = ex_symbols[sym].step;
+			if (q > lq)
+				q = lq;
+			set_level(m, px, lq - q, sell);
+			market_public_trade(sym, px, q, sell, now);
+		}
+		book_ticker(sym, now);
+		depth_publish(sym, 0, now);
+		if (t250)
+			depth_publish(sym, 1, now);
+		if (t500)
+			depth_publish(sym, 2, now);
+		kline_roll(sym, now, t250);
+	}
+	if (t250)
+		next_250_ms = now + 250;
+	if (t500)
+		next_500_ms = now + 500;
+	if (t1s || t3s)
+		mark_publish(t1s, t3s, now);
+	if (t1s) {
+		next_1s_ms = now + 1000;
+		force_publish(now);
+	}
+	if (t3s)
+		next_3s_ms = now + 3000;
+	if (t2s) {
+		next_2s_ms = now + 2000;
+		ticker_publish(now);
+	}
+}
+
+void
+market_init(void)
+{
+	int sym, k;
+
+	mrng = ex.cfg.seed ^ 0x6a09e667f3bcc909ULL;
+	for (sym = 0; sym < EX_NSYM; sym++) {
+		struct mkt *m = &mk[sym];
+
+		m->uid = 1000000 + (int64_t)sym * 1000;
+		m->trade_id = 5000000000LL + (int64_t)sym * 100000000LL;
+		m->agg_id = 900000000LL + (int64_t)sym * 10000000LL;
+		m->last_px = m->t_open = engine_price(sym);
+		book_evolve(sym);
+		for (k = 0; k < NSPEED; k++) {
+			m->last_u[k] = m->uid;
+			m->dirty[k].n = 0;
+		}
+	}
+}
+
+void
+market_start(void)
+{
+	int64_t now = ex_now_ms();
+
+	next_250_ms = next_500_ms = next_1s_ms = next_2s_ms = next_3s_ms = now;
+	ev_timer_init(&tick_timer, market_tick_cb, TICK_MS / 1000.0, TICK_MS / 1000.0);
+	ev_timer_start(ex.loop, &tick_timer);
+}

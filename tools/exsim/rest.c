@@ -1,0 +1,843 @@
+/* rest.c: the Binance REST surface exsim serves: listenKey create,
+ * keepalive and close (API key only), the signed USER_DATA snapshot
+ * endpoints, and public time/depth/exchangeInfo, each with its weight. */
+#include "exsim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAINT_RATE 400000LL /* 0.4% */
+
+enum auth { AUTH_NONE, AUTH_KEY, AUTH_SIGNED };
+
+struct route {
+	int method;
+	const char *path;
+	enum auth auth;
+	int (*weight)(const struct ex_req *rq);
+	void (*fn)(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a);
+};
+
+static int
+w1(const struct ex_req *rq)
+{
+	(void)rq;
+	return 1;
+}
+
+static int
+w5(const struct ex_req *rq)
+{
+	(void)rq;
+	return 5;
+}
+
+static int
+w_open(const struct ex_req *rq)
+{
+	return req_param(rq, "symbol") ? 1 : 40;
+}
+
+static int
+depth_limit(const struct ex_req *rq)
+{
+	const char *l = req_param(rq, "limit");
+
+	return l ? atoi(l) : 500;
+}
+
+static int
+w_depth(const struct ex_req *rq)
+{
+	int l = depth_limit(rq);
+
+	if (l <= 50)
+		return 2;
+	if (l <= 100)
+		return 5;
+	if (l <= 500)
+		return 10;
+	return 20;
+}
+
+/* Optional symbol filter: returns -2 on an unknown symbol (reply set),
+ * -1 for no filter, else the index. */
+static int
+sym_filter(const struct ex_req *rq, struct ex_resp *rs, bool required)
+{
+	const char *s = req_param(rq, "symbol");
+	int i;
+
+	if (!s || !*s) {
+		if (required) {
+			resp_error(rs, 400, -1102, "Mandatory parameter 'symbol' was not sent, was "
+			    "empty/null, or malformed.");
+			return -2;
+		}
+		return -1;
+	}
+	i = sym_index(s);
+	if (i < 0) {
+		resp_error(rs, 400, -1121, "Invalid symbol.");
+		return -2;
+	}
+	return i;
+}
+
+static void
+order_rest_json(struct jbuf *jb, const struct ex_order *o)
+{
+	const struct ex_symbol *s = &ex_symbols[o->sym];
+
+	jb_open(jb, '{');
+	jb_kfx(jb, "avgPrice", o->avg, s->price_dec + 2);
+	jb_kstr(jb, "clientOrderId", o->cid);
+	jb_kfx0(jb, "cumQuote", o->cum_quote, 8);
+	jb_kfx0(jb, "executedQty", o->cum_qty, s->qty_dec);
+	jb_kint(jb, "orderId", o->id);
+	jb_kfx(jb, "origQty", o->qty, s->qty_dec);
+	jb_kstr(jb, "origType", name_otype(o->orig_type));
+	jb_kfx0(jb, "price", o->price, s->price_dec);
+	jb_kbool(jb, "reduceOnly", o->reduce);
+	jb_kstr(jb, "side", name_side(o->side));
+	jb_kstr(jb, "positionSide", name_ps(o->ps));
+	jb_kstr(jb, "status", name_ostatus(o->status));
+	jb_kfx0(jb, "stopPrice", o->stop, s->price_dec);
+	jb_kbool(jb, "closePosition", o->close_pos);
+	jb_kstr(jb, "symbol", s->name);
+	jb_kint(jb, "time", o->time_ms);
+	jb_kstr(jb, "timeInForce", name_tif(o->tif));
+	jb_kstr(jb, "type", name_otype(o->type));
+	jb_kint(jb, "updateTime", o->update_ms);
+	jb_kstr(jb, "workingType", "CONTRACT_PRICE");
+	jb_kbool(jb, "priceProtect", false);
+	jb_kstr(jb, "priceMatch", "NONE");
+	jb_kstr(jb, "selfTradePreventionMode", name_stp(o->stp));
+	jb_kint(jb, "goodTillDate", o->gtd_ms);
+	jb_close(jb, '}');
+}
+
+static void
+algo_rest_json(struct jbuf *jb, const struct ex_algo *g)
+{
+	const struct ex_symbol *s = &ex_symbols[g->sym];
+	char ai[24] = "";
+
+	if (g->actual_oid)
+		snprintf(ai, sizeof(ai), "%lld", (long long)g->actual_oid);
+	jb_open(jb, '{');
+	jb_kint(jb, "algoId", g->aid);
+	jb_kstr(jb, "clientAlgoId", g->caid);
+	jb_kstr(jb, "algoType", "CONDITIONAL");
+	jb_kstr(jb, "orderType", name_otype(g->type));
+	jb_kstr(jb, "symbol", s->name);
+	jb_kstr(jb, "side", name_side(g->side));
+	jb_kstr(jb, "positionSide", name_ps(g->ps));
+	jb_kstr(jb, "timeInForce", name_tif(g->tif));
+	jb_kfx(jb, "quantity", g->qty, s->qty_dec);
+	jb_kstr(jb, "algoStatus", name_algo_status(g->status));
+	jb_kstr(jb, "actualOrderId", ai);
+	jb_kfx0(jb, "actualPrice", g->avg, s->price_dec);
+	jb_kfx0(jb, "triggerPrice", g->trigger, s->price_dec);
+	jb_kfx0(jb, "price", g->price, s->price_dec);
+	jb_kstr(jb, "workingType", "CONTRACT_PRICE");
+	jb_kstr(jb, "priceMatch", "NONE");
+	jb_kstr(jb, "selfTradePreventionMode", "EXPIRE_MAKER");
+	jb_kbool(jb, "closePosition", g->close_pos);
+	jb_kbool(jb, "priceProtect", false);
+	jb_kbool(jb, "reduceOnly", g->reduce);
+	jb_kint(jb, "createTime", g->create_ms);
+	jb_kint(jb, "updateTime", g->update_ms);
+	jb_kint(jb, "triggerTime", g->trigger_ms);
+	jb_kint(jb, "goodTillDate", 0);
+	jb_close(jb, '}');
+}
+
+static fx_t
+open_order_margin(const struct ex_account *a, int sym, int *nopen)
+{
+	fx_t m = 0;
+	int i;
+
+	*nopen = 0;
+	for (i = 0; i < a->nopen; i++) {
+		const struct ex_order *o = acct_order((struct ex_account *)a, a->open_ids[i]);
+
+		if (o && o->sym == sym) {
+			m += (o->bid_notional + o->ask_notional) / a->leverage[sym];
+			(*nopen)++;
+		}
+	}
+	return m;
+}
+
+struct margins {
+	fx_t cross_up, pos_im, order_im, maint, up;
+};
+
+static void
+account_margins(const struct ex_account *a, struct margins *m)
+{
+	int s, ps, n;
+
+	memset(m, 0, sizeof(*m));
+	for (s = 0; s < EX_NSYM; s++) {
+		m->order_im += open_order_margin(a, s, &n);
+		for (ps = 0; ps < 3; ps++) {
+			const struct ex_position *p = &a->pos[s][ps];
+			fx_t up, notional;
+
+			if (!p->amt)
+				continue;
+			up = acct_unrealized(a, s, ps);
+			notional = fx_mul(fx_abs(p->amt), engine_price(s));
+			m->up += up;
+			if (!p->isolated)
+				m->cross_up += up;
+			m->pos_im += notional / a->leverage[s];
+			m->maint += fx_mul(notional, MAINT_RATE);
+		}
+	}
+}
+
+static fx_t
+available(const struct ex_account *a, const struct margins *m)
+{
+	fx_t v = a->bal[0].cw + m->cross_up - m->pos_im - m->order_im;
+
+	return v > 0 ? v : 0;
+}
+
+static void
+alias(const struct ex_account *a, char out[5])
+{
+	memcpy(out, a->api_key + 10, 4);
+	out[4] = '\0';
+}
+
+static void
+r_time(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	jb_printf(&rs->body, "{\"serverTime\":%lld}", (long long)ex_now_ms());
+}
+
+static void
+r_exchange_info(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	struct jbuf *jb = &rs->body;
+	int i;
+
+	jb_open(jb, '{');
+	jb_kstr(jb, "timezone", "UTC");
+	jb_kint(jb, "serverTime", ex_now_ms());
+	jb_kstr(jb, "futuresType", "U_MARGINED");
+	jb_kopen(jb, "rateLimits", '[');
+	jb_printf(jb, "{\"rateLimitType\":\"REQUEST_WEIGHT\",\"interval\":\"MINUTE\","
+	    "\"intervalNum\":1,\"limit\":%d},", ex.cfg.weight_limit);
+	jb_puts(jb, "{\"rateLimitType\":\"ORDERS\",\"interval\":\"MINUTE\",\"intervalNum\":1,"
+	    "\"limit\":1200},{\"rateLimitType\":\"ORDERS\",\"interval\":\"SECOND\","
+	    "\"intervalNum\":10,\"limit\":300}");
+	jb_close(jb, ']');
+	jb_kopen(jb, "exchangeFilters", '[');
+	jb_close(jb, ']');
+	jb_kopen(jb, "assets", '[');
+	for (i = 0; i < EX_NASSET; i++) {
+		jb_open(jb, '{');
+		jb_kstr(jb, "asset", ex_assets[i]);
+		jb_kbool(jb, "marginAvailable", true);
+		jb_kstr(jb, "autoAssetExchange", i ? "0" : "-10000");
+		jb_close(jb, '}');
+	}
+	jb_close(jb, ']');
+	jb_kopen(jb, "symbols", '[');
+	for (i = 0; i < EX_NSYM; i++) {
+		const struct ex_symbol *s = &ex_symbols[i];
+		char base[16];
+
+		snprintf(base, sizeof(base), "%.*s", (int)strlen(s->name) - 4, s->name);
+		jb_open(jb, '{');
+		jb_kstr(jb, "symbol", s->name);
+		jb_kstr(jb, "pair", s->name);
+		jb_kstr(jb, "contractType", "PERPETUAL");
+		jb_kint(jb, "deliveryDate", 4133404800000LL);
+		jb_kint(jb, "onboardDate", 1569398400000LL);
+		jb_kstr(jb, "status", "TRADING");
+		jb_kstr(jb, "maintMarginPercent", "2.5000");
+		jb_kstr(jb, "requiredMarginPercent", "5.0000");
+		jb_kstr(jb, "baseAsset", base);
+		jb_kstr(jb, "quoteAsset", "USDT");
+		jb_kstr(jb, "marginAsset", "USDT");
+		jb_kint(jb, "pricePrecision", s->price_dec);
+		jb_kint(jb, "quantityPrecision", s->qty_dec);
+		jb_kint(jb, "baseAssetPrecision", 8);
+		jb_kint(jb, "quotePrecision", 8);
+		jb_kstr(jb, "underlyingType", "COIN");
+		jb_kopen(jb, "underlyingSubType", '[');
+		jb_close(jb, ']');
+		jb_kstr(jb, "triggerProtect", "0.0500");
+		jb_kstr(jb, "liquidationFee", "0.012500");
+		jb_kstr(jb, "marketTakeBound", "0.05");
+		jb_kint(jb, "maxMoveOrderLimit", 10000);
+		jb_kopen(jb, "filters", '[');
+		jb_open(jb, '{');
+		jb_kstr(jb, "filterType", "PRICE_FILTER");
+		jb_kfx(jb, "minPrice", s->tick, s->price_dec);
+		jb_kfx(jb, "maxPrice", s->start_price * 100, s->price_dec);
+		jb_kfx(jb, "tickSize", s->tick, s->price_dec);
+		jb_close(jb, '}');
+		jb_open(jb, '{');
+		jb_kstr(jb, "filterType", "LOT_SIZE");
+		jb_kfx(jb, "minQty", s->step, s->qty_dec);
+		jb_kfx(jb, "maxQty", s->typical_qty * 100000, s->qty_dec);
+		jb_kfx(jb, "stepSize", s->step, s->qty_dec);
+		jb_close(jb, '}');
+		jb_open(jb, '{');
+		jb_kstr(jb, "filterType", "MARKET_LOT_SIZE");
+		jb_kfx(jb, "minQty", s->step, s->qty_dec);
+		jb_kfx(jb, "maxQty", s->typical_qty * 10000, s->qty_dec);
+		jb_kfx(jb, "stepSize", s->step, s->qty_dec);
+		jb_close(jb, '}');
+		jb_puts(jb, ",{\"filterType\":\"MAX_NUM_ORDERS\",\"limit\":200},"
+		    "{\"filterType\":\"MAX_NUM_ALGO_ORDERS\",\"limit\":10},"
+		    "{\"filterType\":\"MIN_NOTIONAL\",\"notional\":\"5\"},"
+		    "{\"filterType\":\"PERCENT_PRICE\",\"multiplierUp\":\"1.0500\","
+		    "\"multiplierDown\":\"0.9500\",\"multiplierDecimal\":\"4\"}");
+		jb_close(jb, ']');
+		jb_kopen(jb, "orderTypes", '[');
+		jb_puts(jb, "\"LIMIT\",\"MARKET\",\"STOP\",\"STOP_MARKET\",\"TAKE_PROFIT\","
+		    "\"TAKE_PROFIT_MARKET\",\"TRAILING_STOP_MARKET\"");
+		jb_close(jb, ']');
+		jb_kopen(jb, "timeInForce", '[');
+		jb_puts(jb, "\"GTC\",\"IOC\",\"FOK\",\"GTX\",\"GTD\"");
+		jb_close(jb, ']');
+		jb_close(jb, '}');
+	}
+	jb_close(jb, ']');
+	jb_close(jb, '}');
+}
+
+static void
+r_depth(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	int sym = sym_filter(rq, rs, true), l = depth_limit(rq);
+
+	if (sym == -2)
+		return;
+	if (l != 5 && l != 10 && l != 20 && l != 50 && l != 100 && l != 500 && l != 1000) {
+		resp_error(rs, 400, -1130, "Data sent for parameter 'limit' is not valid.");
+		return;
+	}
+	market_json_depth(&rs->body, sym, l);
+}
+
+static void
+r_listen_key(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	const char *key = req_param(rq, "listenKey");
+
+	if (rq->method == LWSHUMETH_POST) {
+		jb_open(&rs->body, '{');
+		jb_kstr(&rs->body, "listenKey", acct_listen_key_create(a));
+		jb_close(&rs->body, '}');
+	} else if (rq->method == LWSHUMETH_PUT) {
+		if (acct_listen_key_keepalive(a, key) < 0) {
+			resp_error(rs, 400, -1125, "This listenKey does not exist.");
+			return;
+		}
+		jb_open(&rs->body, '{');
+		jb_kstr(&rs->body, "listenKey", a->listen_key);
+		jb_close(&rs->body, '}');
+	} else {
+		if (acct_listen_key_close(a, key) < 0) {
+			resp_error(rs, 400, -1125, "This listenKey does not exist.");
+			return;
+		}
+		jb_puts(&rs->body, "{}");
+	}
+}
+
+static void
+r_balance(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	struct jbuf *jb = &rs->body;
+	struct margins m;
+	char al[5];
+	int i;
+
+	account_margins(a, &m);
+	alias(a, al);
+	jb_open(jb, '[');
+	for (i = 0; i < EX_NASSET; i++) {
+		fx_t cup = i ? 0 : m.cross_up, av = i ? a->bal[i].cw : available(a, &m);
+
+		jb_open(jb, '{');
+		jb_kstr(jb, "accountAlias", al);
+		jb_kstr(jb, "asset", ex_assets[i]);
+		jb_kfx(jb, "balance", a->bal[i].wb, 8);
+		jb_kfx(jb, "crossWalletBalance", a->bal[i].cw, 8);
+		jb_kfx(jb, "crossUnPnl", cup, 8);
+		jb_kfx(jb, "availableBalance", av, 8);
+		jb_kfx(jb, "maxWithdrawAmount", av, 8);
+		jb_kbool(jb, "marginAvailable", true);
+		jb_kint(jb, "updateTime", a->bal[i].update_ms);
+		jb_close(jb, '}');
+	}
+	jb_close(jb, ']');
+}
+
+static void
+r_account(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	struct jbuf *jb = &rs->body;
+	struct margins m;
+	fx_t av;
+	int i, s, ps;
+
+	account_margins(a, &m);
+	av = available(a, &m);
+	jb_open(jb, '{');
+	jb_kfx(jb, "totalInitialMargin", m.pos_im + m.order_im, 8);
+	jb_kfx(jb, "totalMaintMargin", m.maint, 8);
+	jb_kfx(jb, "totalWalletBalance", a->bal[0].wb, 8);
+	jb_kfx(jb, "totalUnrealizedProfit", m.up, 8);
+	jb_kfx(jb, "totalMarginBalance", a->bal[0].wb + m.up, 8);
+	jb_kfx(jb, "totalPositionInitialMargin", m.pos_im, 8);
+	jb_kfx(jb, "totalOpenOrderInitialMargin", m.order_im, 8);
+	jb_kfx(jb, "totalCrossWalletBalance", a->bal[0].cw, 8);
+	jb_kfx(jb, "totalCrossUnPnl", m.cross_up, 8);
+	jb_kfx(jb, "availableBalance", av, 8);
+	jb_kfx(jb, "maxWithdrawAmount", av, 8);
+	jb_kopen(jb, "assets", '[');
+	for (i = 0; i < EX_NASSET; i++) {
+		fx_t up = i ? 0 : m.up, cup = i ? 0 : m.cross_up;
+		fx_t a_av = i ? a->bal[i].cw : av;
+
+		jb_open(jb, '{');
+		jb_kstr(jb, "asset", ex_assets[i]);
+		jb_kfx(jb, "walletBalance", a->bal[i].wb, 8);
+		jb_kfx(jb, "unrealizedProfit", up, 8);
+		jb_kfx(jb, "marginBalance", a->bal[i].wb + up, 8);
+		jb_kfx(jb, "maintMargin", i ? 0 : m.maint, 8);
+		jb_kfx(jb, "initialMargin", i ? 0 : m.pos_im + m.order_im, 8);
+		jb_kfx(jb, "positionInitialMargin", i ? 0 : m.pos_im, 8);
+		jb_kfx(jb, "openOrderInitialMargin", i ? 0 : m.order_im, 8);
+		jb_kfx(jb, "crossWalletBalance", a->bal[i].cw, 8);
+		jb_kfx(jb, "crossUnPnl", cup, 8);
+		jb_kfx(jb, "availableBalance", a_av, 8);
+		jb_kfx(jb, "maxWithdrawAmount", a_av, 8);
+		jb_kint(jb, "updateTime", a->bal[i].update_ms);
+		jb_close(jb, '}');
+	}
+	jb_close(jb, ']');
+	jb_kopen(jb, "positions", '[');
+	for (s = 0; s < EX_NSYM; s++)
+		for (ps = 0; ps < 3; ps++) {
+			const struct ex_position *p = &a->pos[s][ps];
+			const struct ex_symbol *sy = &ex_symbols[s];
+			fx_t notional, up;
+
+			if (!p->amt)
+				continue;
+			up = acct_unrealized(a, s, ps);
+			notional = fx_mul(p->amt, engine_price(s));
+			jb_open(jb, '{');
+			jb_kstr(jb, "symbol", sy->name);
+			jb_kstr(jb, "positionSide", name_ps(ps));
+			jb_kfx(jb, "positionAmt", p->amt, sy->qty_dec);
+			jb_kfx(jb, "unrealizedProfit", up, 8);
+			jb_kfx(jb, "isolatedMargin", p->isolated ? p->iw + up : 0, 8);
+			jb_kfx(jb, "notional", notional, 8);
+			jb_kfx(jb, "isolatedWallet", p->iw, 8);
+			jb_kfx(jb, "initialMargin", fx_abs(notional) / a->leverage[s], 8);
+			jb_kfx(jb, "maintMargin", fx_mul(fx_abs(notional), MAINT_RATE), 8);
+			jb_kint(jb, "updateTime", p->update_ms);
+			jb_close(jb, '}');
+		}
+	jb_close(jb, ']');
+	jb_close(jb, '}');
+}
+
+static void
+r_position_risk(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	struct jbuf *jb = &rs->body;
+	int only = sym_filter(rq, rs, false), s, ps;
+
+	if (only == -2)
+		return;
+	jb_open(jb, '[');
+	for (s = 0; s < EX_NSYM; s++) {
+		const struct ex_symbol *sy = &ex_symbols[s];
+		int nopen;
+		fx_t oim = open_order_margin(a, s, &nopen);
+		bool any = nopen > 0;
+
+		if (only >= 0 && s != only)
+			continue;
+		for (ps = 0; ps < 3; ps++)
+			any |= a->pos[s][ps].amt != 0;
+		/* only symbols with a position or open orders are listed (MX) */
+		if (!any)
+			continue;
+		for (ps = a->hedge ? PS_LONG : PS_BOTH; ps <= (a->hedge ? PS_SHORT : PS_BOTH); ps++) {
+			const struct ex_position *p = &a->pos[s][ps];
+			fx_t mark = engine_price(s), up = acct_unrealized(a, s, ps);
+			fx_t notional = fx_mul(p->amt, mark), im = fx_abs(notional) / a->leverage[s];
+			fx_t bep = p->amt > 0 ? p->entry + fx_mul(p->entry, 100000) :
+			    p->amt < 0 ? p->entry - fx_mul(p->entry, 100000) : 0;
+
+			jb_open(jb, '{');
+			jb_kstr(jb, "symbol", sy->name);
+			jb_kstr(jb, "positionSide", name_ps(ps));
+			jb_kfx(jb, "positionAmt", p->amt, sy->qty_dec);
+			jb_kfx(jb, "entryPrice", p->entry, sy->price_dec + 3 > 8 ? 8 : sy->price_dec + 3);
+			jb_kfx(jb, "breakEvenPrice", bep, 8);
+			jb_kfx(jb, "markPrice", mark, 8);
+			jb_kfx(jb, "unRealizedProfit", up, 8);
+			jb_kstr(jb, "liquidationPrice", "0");
+			jb_kfx(jb, "isolatedMargin", p->isolated ? p->iw + up : 0, 8);
+			jb_kfx(jb, "notional", notional, 8);
+			jb_kstr(jb, "marginAsset", "USDT");
+			jb_kfx(jb, "isolatedWallet", p->iw, 8);
+			jb_kfx(jb, "initialMargin", im + oim, 8);
+			jb_kfx(jb, "maintMargin", fx_mul(fx_abs(notional), MAINT_RATE), 8);
+			jb_kfx(jb, "positionInitialMargin", im, 8);
+			jb_kfx(jb, "openOrderInitialMargin", oim, 8);
+			jb_kint(jb, "adl", p->amt ? 2 : 0);
+			jb_kfx0(jb, "bidNotional", 0, 8);
+			jb_kfx0(jb, "askNotional", 0, 8);
+			jb_kint(jb, "updateTime", p->update_ms);
+			jb_close(jb, '}');
+		}
+	}
+	jb_close(jb, ']');
+}
+
+static void
+r_open_orders(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	int only = sym_filter(rq, rs, false);
+	size_t i;
+
+	if (only == -2)
+		return;
+	jb_open(&rs->body, '[');
+	/* walk the id-ordered vector so the answer is in orderId order */
+	for (i = 0; i < a->norders; i++) {
+		const struct ex_order *o = &a->orders[i];
+
+		if (o->status != OS_NEW && o->status != OS_PARTIALLY_FILLED)
+			continue;
+		if (only >= 0 && o->sym != only)
+			continue;
+		order_rest_json(&rs->body, o);
+	}
+	jb_close(&rs->body, ']');
+}
+
+static void
+r_open_algo_orders(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	int only = sym_filter(rq, rs, false);
+	size_t i;
+
+	if (only == -2)
+		return;
+	jb_open(&rs->body, '[');
+	for (i = 0; i < a->nalgos; i++) {
+		const struct ex_algo *g = &a->algos[i];
+
+		if (g->status != AS_NEW && g->status != AS_TRIGGERING)
+			continue;
+		if (only >= 0 && g->sym != only)
+			continue;
+		algo_rest_json(&rs->body, g);
+	}
+	jb_close(&rs->body, ']');
+}
+
+static void
+r_order(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	int sym = sym_filter(rq, rs, true);
+	const char *oid = req_param(rq, "orderId"), *cid = req_param(rq, "origClientOrderId");
+	const struct ex_order *o = NULL;
+	size_t i;
+
+	if (sym == -2)
+		return;
+	if (!oid && !cid) {
+		resp_error(rs, 400, -1102, "Param 'orderId' or 'origClientOrderId' must be sent, "
+		    "but both were empty/null!");
+		return;
+	}
+	if (oid) {
+		o = acct_order(a, strtoll(oid, NULL, 10));
+	} else {
+		for (i = a->norders; i-- > 0;)
+			if (!strcmp(a->orders[i].cid, cid)) {
+				o = &a->orders[i];
+				break;
+			}
+	}
+	if (!o || o->sym != sym) {
+		resp_error(rs, 400, -2013, "Order does not exist.");
+		return;
+	}
+	order_rest_json(&rs->body, o);
+}
+
+static int
+limit_param(const struct ex_req *rq)
+{
+	const char *l = req_param(rq, "limit");
+	int n = l ? atoi(l) : 500;
+
+	return n < 1 ? 1 : n > 1000 ? 1000 : n;
+}
+
+/* allOrders and userTrades: from an id when given, else the most recent
+ * `limit`, oldest first, optionally bounded by startTime/endTime. */
+static void
+r_all_orders(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	int sym = sym_filter(rq, rs, true), lim = limit_param(rq), n = 0;
+	const char *from = req_param(rq, "orderId"), *st = req_param(rq, "startTime"),
+	    *et = req_param(rq, "endTime");
+	int64_t fromid = from ? strtoll(from, NULL, 10) : 0;
+	int64_t t0 = st ? strtoll(st, NULL, 10) : 0, t1 = et ? strtoll(et, NULL, 10) : INT64_MAX;
+	size_t i, first = 0;
+
+	if (sym == -2)
+		return;
+	if (!from) {
+		for (i = a->norders; i-- > 0 && n < lim;)
+			if (a->orders[i].sym == sym && a->orders[i].time_ms >= t0 &&
+			    a->orders[i].time_ms <= t1) {
+				first = i;
+				n++;
+			}
+		n = 0;
+	}
+	jb_open(&rs->body, '[');
+	for (i = first; i < a->norders && n < lim; i++) {
+		const struct ex_order *o = &a->orders[i];
+
+		if (o->sym != sym || o->id < fromid || o->time_ms < t0 || o->time_ms > t1)
+			continue;
+		order_rest_json(&rs->body, o);
+		n++;
+	}
+	jb_close(&rs->body, ']');
+}
+
+static void
+r_user_trades(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	int sym = sym_filter(rq, rs, true), lim = limit_param(rq), n = 0;
+	const char *from = req_param(rq, "fromId"), *oid = req_param(rq, "orderId");
+	const char *st = req_param(rq, "startTime"), *et = req_param(rq, "endTime");
+	int64_t fromid = from ? strtoll(from, NULL, 10) : 0;
+	int64_t ordid = oid ? strtoll(oid, NULL, 10) : 0;
+	int64_t t0 = st ? strtoll(st, NULL, 10) : 0, t1 = et ? strtoll(et, NULL, 10) : INT64_MAX;
+	size_t i, first = 0;
+	struct jbuf *jb = &rs->body;
+
+	if (sym == -2)
+		return;
+	if (!from) {
+		for (i = a->nfills; i-- > 0 && n < lim;) {
+			const struct ex_fill *f = &a->fills[i];
+
+			if (f->sym == sym && (!ordid || f->oid == ordid) && f->time_ms >= t0 &&
+			    f->time_ms <= t1) {
+				first = i;
+				n++;
+			}
+		}
+		n = 0;
+	}
+	jb_open(jb, '[');
+	for (i = first; i < a->nfills && n < lim; i++) {
+		const struct ex_fill *f = &a->fills[i];
+		const struct ex_symbol *s = &ex_symbols[f->sym];
+
+		if (f->sym != sym || f->tid < fromid || (ordid && f->oid != ordid) ||
+		    f->time_ms < t0 || f->time_ms > t1)
+			continue;
+		jb_open(jb, '{');
+		jb_kbool(jb, "buyer", f->side == SIDE_BUY);
+		jb_kfx(jb, "commission", f->fee, 8);
+		jb_kstr(jb, "commissionAsset", ex_assets[f->fee_asset]);
+		jb_kint(jb, "id", f->tid);
+		jb_kbool(jb, "maker", f->maker);
+		jb_kint(jb, "orderId", f->oid);
+		jb_kfx(jb, "price", f->price, s->price_dec);
+		jb_kfx(jb, "qty", f->qty, s->qty_dec);
+		jb_kfx(jb, "quoteQty", fx_mul(f->qty, f->price), 8);
+		jb_kfx(jb, "realizedPnl", f->rp, 8);
+		jb_kstr(jb, "side", name_side(f->side));
+		jb_kstr(jb, "positionSide", name_ps(f->ps));
+		jb_kstr(jb, "symbol", s->name);
+		jb_kint(jb, "time", f->time_ms);
+		jb_close(jb, '}');
+		n++;
+	}
+	jb_close(jb, ']');
+}
+
+static const struct route routes[] = {
+	{ LWSHUMETH_GET, "/fapi/v1/time", AUTH_NONE, w1, r_time },
+	{ LWSHUMETH_GET, "/fapi/v1/exchangeInfo", AUTH_NONE, w1, r_exchange_info },
+	{ LWSHUMETH_GET, "/fapi/v1/depth", AUTH_NONE, w_depth, r_depth },
+	{ LWSHUMETH_POST, "/fapi/v1/listenKey", AUTH_KEY, w1, r_listen_key },
+	{ LWSHUMETH_PUT, "/fapi/v1/listenKey", AUTH_KEY, w1, r_listen_key },
+	{ LWSHUMETH_DELETE, "/fapi/v1/listenKey", AUTH_KEY, w1, r_listen_key },
+	{ LWSHUMETH_GET, "/fapi/v3/balance", AUTH_SIGNED, w5, r_balance },
+	{ LWSHUMETH_GET, "/fapi/v3/account", AUTH_SIGNED, w5, r_account },
+	{ LWSHUMETH_GET, "/fapi/v3/positionRisk", AUTH_SIGNED, w5, r_position_risk },
+	{ LWSHUMETH_GET, "/fapi/v1/openOrders", AUTH_SIGNED, w_open, r_open_orders },
+	{ LWSHUMETH_GET, "/fapi/v1/openAlgoOrders", AUTH_SIGNED, w_open, r_open_algo_orders },
+	{ LWSHUMETH_GET, "/fapi/v1/order", AUTH_SIGNED, w1, r_order },
+	{ LWSHUMETH_GET, "/fapi/v1/allOrders", AUTH_SIGNED, w5, r_all_orders },
+	{ LWSHUMETH_GET, "/fapi/v1/userTrades", AUTH_SIGNED, w5, r_user_trades },
+};
+
+static struct ex_account *
+auth_key(struct ex_req *rq, struct ex_resp *rs)
+{
+	struct ex_account *a;
+
+	if (!rq->has_api_key || !*rq->api_key) {
+		resp_error(rs, 401, -2014, "API-key format invalid.");
+		return NULL;
+	}
+	a = acct_by_api_key(rq->api_key);
+	if (!a || a->revoked) {
+		resp_error(rs, 401, -2015, "Invalid API-key, IP, or permissions for action.");
+		return NULL;
+	}
+	return a;
+}
+
+/* The signed payload is the query string plus the body with the
+ * signature parameter taken out. */
+static void
+strip_signature(struct jbuf *out, const char *s)
+{
+	const char *p = s;
+
+	while (p && *p) {
+		const char *e = strchr(p, '&');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+
+		if (!(n >= 10 && !memcmp(p, "signature=", 10))) {
+			if (out->len && out->p[out->len - 1] != '&')
+				jb_raw(out, "&", 1);
+			jb_raw(out, p, n);
+		}
+		p = e ? e + 1 : NULL;
+	}
+}
+
+static struct ex_account *
+auth_signed(struct ex_req *rq, struct ex_resp *rs)
+{
+	struct ex_account *a = auth_key(rq, rs);
+	const char *ts = req_param(rq, "timestamp"), *rw = req_param(rq, "recvWindow");
+	const char *sig = req_param(rq, "signature");
+	int64_t now = ex_now_ms(), t, w = rw ? strtoll(rw, NULL, 10) : 5000;
+	struct jbuf total = { 0 };
+	size_t qlen;
+	int bad;
+
+	if (!a)
+		return NULL;
+	if (!ts || !*ts) {
+		resp_error(rs, 400, -1102, "Mandatory parameter 'timestamp' was not sent, was "
+		    "empty/null, or malformed.");
+		return NULL;
+	}
+	if (w <= 0 || w > 60000) {
+		resp_error(rs, 400, -1131, "recvWindow must be less than 60000");
+		return NULL;
+	}
+	t = strtoll(ts, NULL, 10);
+	if (t >= now + 1000) {
+		resp_error(rs, 400, -1021, "Timestamp for this request was 1000ms ahead of the "
+		    "server's time.");
+		return NULL;
+	}
+	if (now - t > w) {
+		resp_error(rs, 400, -1021, "Timestamp for this request is outside of the "
+		    "recvWindow.");
+		return NULL;
+	}
+	if (!sig || !*sig) {
+		resp_error(rs, 400, -1102, "Mandatory parameter 'signature' was not sent, was "
+		    "empty/null, or malformed.");
+		return NULL;
+	}
+	strip_signature(&total, rq->query);
+	qlen = total.len;
+	if (rq->body && rq->body_len) {
+		struct jbuf b = { 0 };
+
+		strip_signature(&b, rq->body);
+		jb_raw(&total, b.p ? b.p : "", b.len);
+		jb_free(&b);
+	}
+	(void)qlen;
+	bad = sign_check(a, total.p ? total.p : "", sig);
+	jb_free(&total);
+	if (bad) {
+		resp_error(rs, 400, -1022, "Signature for this request is not valid.");
+		return NULL;
+	}
+	return a;
+}
+
+void
+rest_handle(struct ex_req *rq, struct ex_resp *rs)
+{
+	const struct route *r = NULL;
+	bool path_known = false;
+	struct ex_account *a = NULL;
+	size_t i;
+	char msg[200];
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (!strcmp(routes[i].path, rq->path)) {
+			path_known = true;
+			if (routes[i].method == rq->method) {
+				r = &routes[i];
+				break;
+			}
+		}
+	if (!r) {
+		snprintf(msg, sizeof(msg), "Path %.100s, Method %s is invalid", rq->path,
+		    rq->method == LWSHUMETH_POST ? "POST" : rq->method == LWSHUMETH_PUT ? "PUT" :
+		    rq->method == LWSHUMETH_DELETE ? "DELETE" : "GET");
+		resp_error(rs, path_known ? 405 : 404, -1000, msg);
+		return;
+	}
+	if (r->fn == r_listen_key) {
+		/* every attempt counts, refused ones included */
+		if (rq->method == LWSHUMETH_POST)
+			ex.st.lk_post++;
+		else if (rq->method == LWSHUMETH_PUT)
+			ex.st.lk_put++;
+		else
+			ex.st.lk_delete++;
+	}
+	if (rl_charge(rq->ip, r->weight(rq), rs) < 0)
+		return;
+	if (r->auth == AUTH_KEY)
+		a = auth_key(rq, rs);
+	else if (r->auth == AUTH_SIGNED)
+		a = auth_signed(rq, rs);
+	if (r->auth != AUTH_NONE && !a)
+		return;
+	r->fn(rq, rs, a);
+}
