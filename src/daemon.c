@@ -77,23 +77,41 @@ daemon_pidfile_remove(const char *path, int fd)
 	close(fd);
 }
 
-/* Classic double fork; the caller keeps its pidfile lock (flock is per open file). */
+/*
+ * Classic double fork; the caller keeps its pidfile lock (flock is per open
+ * file).  The command that started us returns only once the daemon has
+ * called daemon_detach_done() (its pidfile is written), with exit 0, or 1
+ * if the daemon died first: init scripts may read the pidfile at once.
+ */
 int
-daemon_detach(int keep_stderr)
+daemon_detach(int keep_stderr, int *done_fd)
 {
 	pid_t pid;
-	int fd;
+	int fd, p[2];
+	char c;
 
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
 	if ((pid = fork()) == -1)
 		return -1;
-	if (pid > 0)
-		_exit(0);
+	if (pid > 0) {
+		ssize_t n;
+
+		close(p[1]);
+		c = 0;
+		do
+			n = read(p[0], &c, 1);
+		while (n == -1 && errno == EINTR);
+		_exit(n == 1 && c == 'R' ? 0 : 1);
+	}
+	close(p[0]);
 	if (setsid() == -1)
 		return -1;
 	if ((pid = fork()) == -1)
 		return -1;
 	if (pid > 0)
 		_exit(0);
+	*done_fd = p[1];
 	if (chdir("/") == -1)
 		return -1;
 	if ((fd = open("/dev/null", O_RDWR)) == -1)
@@ -105,6 +123,17 @@ daemon_detach(int keep_stderr)
 	if (fd > 2)
 		close(fd);
 	return 0;
+}
+
+void
+daemon_detach_done(int done_fd)
+{
+	if (done_fd < 0)
+		return;
+	if (write(done_fd, "R", 1) != 1) {
+		/* the starting command is gone: nobody to tell */
+	}
+	close(done_fd);
 }
 
 int

@@ -815,7 +815,7 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 {
 	char err[512];
 	pid_t holder;
-	int keep_stderr;
+	int keep_stderr, done_fd = -1;
 
 	memset(&sup.config_msg, 0, sizeof(sup.config_msg));
 	sup.config_path = config_path;
@@ -860,10 +860,11 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 	    fchown(log_fd(), sup.uid, sup.gid) == -1)
 		log_warn("cannot hand log file %s to %s", sup.cfg.log, sup.cfg.user);
 	keep_stderr = strcmp(sup.cfg.log, "stderr") == 0;
-	if (!foreground && daemon_detach(keep_stderr) == -1)
+	if (!foreground && daemon_detach(keep_stderr, &done_fd) == -1)
 		fatal(1, "cannot detach");
 	if (daemon_pidfile_write(sup.pidfd) == -1)
 		fatal(1, "cannot write pidfile %s", sup.cfg.pidfile);
+	daemon_detach_done(done_fd);
 	if (fchown(sup.pidfd, sup.uid, sup.gid) == -1 && geteuid() == 0)
 		log_warn("cannot chown pidfile");
 
