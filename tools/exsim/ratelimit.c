@@ -48,6 +48,20 @@ retry_after(struct ex_resp *rs, int64_t ms)
 	resp_header(rs, "Retry-After:", v);
 }
 
+/* 418 with the ban's end, counted; for requests during a ban and the ban itself. */
+static int
+reply_banned(struct ex_resp *rs, const struct ip_state *s, int64_t now)
+{
+	char v[160];
+
+	ex.st.n418++;
+	snprintf(v, sizeof(v), "Way too many requests; IP banned until %lld. Please use the "
+	    "websocket for live updates to avoid bans.", (long long)s->ban_until_ms);
+	resp_error(rs, 418, -1003, v);
+	retry_after(rs, s->ban_until_ms - now);
+	return -1;
+}
+
 /* Charges the request's weight; returns -1 when the request is refused
  * (the reply is then filled in). */
 int
@@ -59,14 +73,8 @@ rl_charge(const char *ip, int weight, struct ex_resp *rs)
 	char v[160];
 
 	ex.st.rest_requests++;
-	if (s->ban_until_ms > now) {
-		ex.st.n418++;
-		snprintf(v, sizeof(v), "Way too many requests; IP banned until %lld. Please use the "
-		    "websocket for live updates to avoid bans.", (long long)s->ban_until_ms);
-		resp_error(rs, 418, -1003, v);
-		retry_after(rs, s->ban_until_ms - now);
-		return -1;
-	}
+	if (s->ban_until_ms > now)
+		return reply_banned(rs, s, now);
 	if (s->window_start_ms != win) {
 		s->window_start_ms = win;
 		s->used = 0;
@@ -91,12 +99,7 @@ rl_charge(const char *ip, int weight, struct ex_resp *rs)
 		s->ignored = 0;
 		s->ban_until_ms = now + ex_scaled_ms(dur);
 		ex.st.bans++;
-		ex.st.n418++;
-		snprintf(v, sizeof(v), "Way too many requests; IP banned until %lld. Please use the "
-		    "websocket for live updates to avoid bans.", (long long)s->ban_until_ms);
-		resp_error(rs, 418, -1003, v);
-		retry_after(rs, s->ban_until_ms - now);
-		return -1;
+		return reply_banned(rs, s, now);
 	}
 	ex.st.n429++;
 	snprintf(v, sizeof(v), "Too many requests; current limit of IP(%s) is %d requests per "

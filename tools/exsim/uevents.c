@@ -32,6 +32,27 @@ wanted(struct ex_account *a, int uev)
 	return false;
 }
 
+/* Open an event object {"e":NAME, ...}, or NULL when no live socket would take it. */
+static struct jbuf *
+event_begin(struct ex_account *a, int uev, const char *name)
+{
+	struct jbuf *jb;
+
+	if (!wanted(a, uev))
+		return NULL;
+	jb = begin();
+	jb_open(jb, '{');
+	jb_kstr(jb, "e", name);
+	return jb;
+}
+
+static void
+event_send(struct ex_account *a, int uev, struct jbuf *jb)
+{
+	jb_close(jb, '}');
+	ws_deliver_user(a, uev, jb->p, jb->len);
+}
+
 static int
 entry_dec(int sym)
 {
@@ -87,18 +108,14 @@ uev_order(struct ex_account *a, const struct ex_order *o, int64_t now_ms)
 {
 	struct jbuf *jb;
 
-	if (!wanted(a, UEV_ORDER_TRADE_UPDATE))
+	if ((jb = event_begin(a, UEV_ORDER_TRADE_UPDATE, "ORDER_TRADE_UPDATE")) == NULL)
 		return;
-	jb = begin();
-	jb_open(jb, '{');
-	jb_kstr(jb, "e", "ORDER_TRADE_UPDATE");
 	jb_kint(jb, "T", o->update_ms);
 	jb_kint(jb, "E", now_ms);
 	jb_kopen(jb, "o", '{');
 	uev_json_order(jb, o);
 	jb_close(jb, '}');
-	jb_close(jb, '}');
-	ws_deliver_user(a, UEV_ORDER_TRADE_UPDATE, jb->p, jb->len);
+	event_send(a, UEV_ORDER_TRADE_UPDATE, jb);
 }
 
 void
@@ -107,11 +124,8 @@ uev_trade_lite(struct ex_account *a, const struct ex_order *o, int64_t now_ms)
 	const struct ex_symbol *s = &ex_symbols[o->sym];
 	struct jbuf *jb;
 
-	if (!wanted(a, UEV_TRADE_LITE))
+	if ((jb = event_begin(a, UEV_TRADE_LITE, "TRADE_LITE")) == NULL)
 		return;
-	jb = begin();
-	jb_open(jb, '{');
-	jb_kstr(jb, "e", "TRADE_LITE");
 	jb_kint(jb, "E", now_ms);
 	jb_kint(jb, "T", o->update_ms);
 	jb_kstr(jb, "s", s->name);
@@ -124,8 +138,7 @@ uev_trade_lite(struct ex_account *a, const struct ex_order *o, int64_t now_ms)
 	jb_kfx(jb, "l", o->last_qty, s->qty_dec);
 	jb_kint(jb, "t", o->last_trade_id);
 	jb_kint(jb, "i", o->id);
-	jb_close(jb, '}');
-	ws_deliver_user(a, UEV_TRADE_LITE, jb->p, jb->len);
+	event_send(a, UEV_TRADE_LITE, jb);
 }
 
 void
@@ -156,11 +169,8 @@ uev_account(struct ex_account *a, const char *reason, const fx_t *bc, const bool
 	struct jbuf *jb;
 	int i;
 
-	if (!wanted(a, UEV_ACCOUNT_UPDATE))
+	if ((jb = event_begin(a, UEV_ACCOUNT_UPDATE, "ACCOUNT_UPDATE")) == NULL)
 		return;
-	jb = begin();
-	jb_open(jb, '{');
-	jb_kstr(jb, "e", "ACCOUNT_UPDATE");
 	jb_kint(jb, "T", now_ms);
 	jb_kint(jb, "E", now_ms);
 	jb_kopen(jb, "a", '{');
@@ -185,8 +195,7 @@ uev_account(struct ex_account *a, const char *reason, const fx_t *bc, const bool
 	jb_close(jb, ']');
 	jb_kstr(jb, "m", reason);
 	jb_close(jb, '}');
-	jb_close(jb, '}');
-	ws_deliver_user(a, UEV_ACCOUNT_UPDATE, jb->p, jb->len);
+	event_send(a, UEV_ACCOUNT_UPDATE, jb);
 }
 
 void
@@ -195,11 +204,8 @@ uev_margin_call(struct ex_account *a, const int (*pos)[2], int npos, int64_t now
 	struct jbuf *jb;
 	int i;
 
-	if (!wanted(a, UEV_MARGIN_CALL))
+	if ((jb = event_begin(a, UEV_MARGIN_CALL, "MARGIN_CALL")) == NULL)
 		return;
-	jb = begin();
-	jb_open(jb, '{');
-	jb_kstr(jb, "e", "MARGIN_CALL");
 	jb_kint(jb, "E", now_ms);
 	jb_kfx(jb, "cw", a->bal[0].cw, 8);
 	jb_kopen(jb, "p", '[');
@@ -221,8 +227,7 @@ uev_margin_call(struct ex_account *a, const int (*pos)[2], int npos, int64_t now
 		jb_close(jb, '}');
 	}
 	jb_close(jb, ']');
-	jb_close(jb, '}');
-	ws_deliver_user(a, UEV_MARGIN_CALL, jb->p, jb->len);
+	event_send(a, UEV_MARGIN_CALL, jb);
 }
 
 void
@@ -230,19 +235,15 @@ uev_config_leverage(struct ex_account *a, int sym, int64_t now_ms)
 {
 	struct jbuf *jb;
 
-	if (!wanted(a, UEV_ACCOUNT_CONFIG_UPDATE))
+	if ((jb = event_begin(a, UEV_ACCOUNT_CONFIG_UPDATE, "ACCOUNT_CONFIG_UPDATE")) == NULL)
 		return;
-	jb = begin();
-	jb_open(jb, '{');
-	jb_kstr(jb, "e", "ACCOUNT_CONFIG_UPDATE");
 	jb_kint(jb, "E", now_ms);
 	jb_kint(jb, "T", now_ms);
 	jb_kopen(jb, "ac", '{');
 	jb_kstr(jb, "s", ex_symbols[sym].name);
 	jb_kint(jb, "l", a->leverage[sym]);
 	jb_close(jb, '}');
-	jb_close(jb, '}');
-	ws_deliver_user(a, UEV_ACCOUNT_CONFIG_UPDATE, jb->p, jb->len);
+	event_send(a, UEV_ACCOUNT_CONFIG_UPDATE, jb);
 }
 
 void
@@ -250,18 +251,14 @@ uev_config_multi_assets(struct ex_account *a, int64_t now_ms)
 {
 	struct jbuf *jb;
 
-	if (!wanted(a, UEV_ACCOUNT_CONFIG_UPDATE))
+	if ((jb = event_begin(a, UEV_ACCOUNT_CONFIG_UPDATE, "ACCOUNT_CONFIG_UPDATE")) == NULL)
 		return;
-	jb = begin();
-	jb_open(jb, '{');
-	jb_kstr(jb, "e", "ACCOUNT_CONFIG_UPDATE");
 	jb_kint(jb, "E", now_ms);
 	jb_kint(jb, "T", now_ms);
 	jb_kopen(jb, "ai", '{');
 	jb_kbool(jb, "j", a->multi_assets);
 	jb_close(jb, '}');
-	jb_close(jb, '}');
-	ws_deliver_user(a, UEV_ACCOUNT_CONFIG_UPDATE, jb->p, jb->len);
+	event_send(a, UEV_ACCOUNT_CONFIG_UPDATE, jb);
 }
 
 void
@@ -304,18 +301,14 @@ uev_algo(struct ex_account *a, const struct ex_algo *g, int64_t now_ms)
 {
 	struct jbuf *jb;
 
-	if (!wanted(a, UEV_ALGO_UPDATE))
+	if ((jb = event_begin(a, UEV_ALGO_UPDATE, "ALGO_UPDATE")) == NULL)
 		return;
-	jb = begin();
-	jb_open(jb, '{');
-	jb_kstr(jb, "e", "ALGO_UPDATE");
 	jb_kint(jb, "T", g->update_ms);
 	jb_kint(jb, "E", now_ms);
 	jb_kopen(jb, "o", '{');
 	uev_json_algo(jb, g);
 	jb_close(jb, '}');
-	jb_close(jb, '}');
-	ws_deliver_user(a, UEV_ALGO_UPDATE, jb->p, jb->len);
+	event_send(a, UEV_ALGO_UPDATE, jb);
 }
 
 void
