@@ -725,12 +725,11 @@ ini_reader_cb(char *buf, int size, void *arg)
 }
 
 static void
-apply_default(struct config *cfg, void *base, const struct ckey *k, const char *defval)
+apply_default(void *base, const struct ckey *k, const char *defval)
 {
 	char whybuf[256];
 	const char *why = NULL;
 
-	(void)cfg;
 	if (value_set(base, k, defval, 0, whybuf, sizeof(whybuf), &why) == -1) {
 		fprintf(stderr, "exfeedd: built-in default for %s is invalid: %s\n", k->name, why);
 		abort();
@@ -774,7 +773,7 @@ loader_finish(struct loader *ld)
 			    k->section, k->name, ld->section_line[si] ? "" : " (and so is its section)");
 			continue;
 		}
-		apply_default(cfg, cfg, k, k->defval);
+		apply_default(cfg, k, k->defval);
 	}
 	for (int e = 0; e < cfg->nex; e++) {
 		size_t d;
@@ -792,7 +791,7 @@ loader_finish(struct loader *ld)
 				def = ex_defaults[d].ws_url;
 			else if (exkeys[i].off == E(rest_weight_budget))
 				def = ex_defaults[d].weight;
-			apply_default(cfg, &cfg->ex[e], &exkeys[i], def);
+			apply_default(&cfg->ex[e], &exkeys[i], def);
 		}
 	}
 	if (cfg->respawn_delay_max_ms < cfg->respawn_delay_min_ms)

@@ -148,14 +148,21 @@ worker_config_ack(uint64_t gen, const char *error)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/* What this runtime itself takes from a config, first or reloaded. */
 static void
-worker_apply_log(const struct config *cfg)
+worker_apply(const struct config *cfg)
 {
+	double hb = (double)cfg->heartbeat_interval_ms / 1000.;
+
 	if (daemon_log_open(cfg, wk.foreground) == -1)
 		log_warn("cannot open log %s", cfg->log);
 	if (wk.verbose)
 		log_set_level(LOG_LVL_DEBUG);
 	daemon_core_dumps(cfg);
+	ev_timer_stop(wk.loop, &wk.heartbeat);
+	ev_timer_set(&wk.heartbeat, hb, hb);
+	if (!wk.stopping)
+		ev_timer_start(wk.loop, &wk.heartbeat);
 }
 
 static void
@@ -183,10 +190,7 @@ worker_on_config(const msgpack_object *body)
 	if (!wk.have_cfg) {
 		wk.cfg = ncfg;
 		wk.have_cfg = 1;
-		worker_apply_log(&wk.cfg);
-		ev_timer_set(&wk.heartbeat, (double)wk.cfg.heartbeat_interval_ms / 1000.,
-		    (double)wk.cfg.heartbeat_interval_ms / 1000.);
-		ev_timer_start(wk.loop, &wk.heartbeat);
+		worker_apply(&wk.cfg);
 		worker_config_ack(wk.config_gen, NULL);
 		log_debug("configuration %llu received", (unsigned long long)gen);
 		wk.ops->start(wk.loop, &wk.cfg);
@@ -194,12 +198,7 @@ worker_on_config(const msgpack_object *body)
 	}
 	old = wk.cfg;
 	wk.cfg = ncfg;
-	worker_apply_log(&wk.cfg);
-	ev_timer_stop(wk.loop, &wk.heartbeat);
-	ev_timer_set(&wk.heartbeat, (double)wk.cfg.heartbeat_interval_ms / 1000.,
-	    (double)wk.cfg.heartbeat_interval_ms / 1000.);
-	if (!wk.stopping)
-		ev_timer_start(wk.loop, &wk.heartbeat);
+	worker_apply(&wk.cfg);
 	if (wk.ops->reconfigure)
 		wk.ops->reconfigure(&wk.cfg, &old);
 	config_free(&old);
