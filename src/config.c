@@ -82,11 +82,22 @@ static const struct ckey keys[] = {
 	{ "daemon", "heartbeat_timeout", T_DURATION, "15s", 200, HOUR_MS, NULL, 0, D(heartbeat_timeout_ms) },
 	{ "daemon", "shutdown_timeout", T_DURATION, "10s", 100, 600000, NULL, 0, D(shutdown_timeout_ms) },
 	{ "database", "conninfo", T_STR, NULL, 0, 0, NULL, K_REQUIRED, D(db_conninfo) },
+	{ "database", "batch_size", T_INT, "500", 1, 100000, NULL, 0, D(db_batch_size) },
+	{ "database", "flush_interval", T_DURATION, "2ms", 0, 10000, NULL, 0, D(db_flush_interval_ms) },
+	{ "database", "reconnect_delay_max", T_DURATION, "5s", 10, 600000, NULL, 0, D(db_reconnect_delay_max_ms) },
 	{ "crypto", "key_file", T_PATH, SYSCONFDIR "/exfeedd/master.key", 0, 0, NULL, 0, D(crypto_key_file) },
 	{ "kafka", "brokers", T_BROKERS, "embedded", 0, 0, NULL, K_NORELOAD, D(kafka_brokers) },
 	{ "kafka", "format", T_ENUM, "msgpack", 0, 0, format_enum, 0, D(kafka_format) },
-	{ "userdata", "listenkey_renewal", T_DURATION, "30m", 60000, 55 * 60000, NULL, 0, D(listenkey_renewal_ms) },
+	{ "userdata", "listenkey_renewal", T_DURATION, "30m", 1000, 55 * 60000, NULL, 0, D(listenkey_renewal_ms) },
 	{ "userdata", "reconcile_interval", T_DURATION, "5m", 1000, 24 * HOUR_MS, NULL, 0, D(reconcile_interval_ms) },
+	{ "userdata", "accounts_per_connection", T_INT, "200", 1, 1024, NULL, 0, D(accounts_per_connection) },
+	{ "userdata", "health_check_interval", T_DURATION, "60s", 100, HOUR_MS, NULL, 0, D(health_check_interval_ms) },
+	{ "userdata", "silence_timeout", T_DURATION, "4m", 100, HOUR_MS, NULL, 0, D(silence_timeout_ms) },
+	{ "userdata", "connection_max_age", T_DURATION, "23h", 1000, 24 * HOUR_MS, NULL, 0, D(connection_max_age_ms) },
+	{ "userdata", "reconnect_delay_min", T_DURATION, "1s", 10, 600000, NULL, 0, D(reconnect_delay_min_ms) },
+	{ "userdata", "reconnect_delay_max", T_DURATION, "60s", 10, HOUR_MS, NULL, 0, D(reconnect_delay_max_ms) },
+	{ "userdata", "max_unacked", T_INT, "100000", 100, 10000000, NULL, 0, D(max_unacked) },
+	{ "userdata", "alert_command", T_OPTPATH, "", 0, 0, NULL, 0, D(alert_command) },
 	{ "market", "symbols", T_LIST, "BTCUSDT, ETHUSDT", 0, 1024, NULL, 0, D(market_symbols) },
 	{ "market", "streams", T_LIST, "aggTrade, markPrice@1s, kline_1m, ticker, depth@100ms", 0, 1024, stream_enum, 0, D(market_streams) },
 	{ "gateway", "listen", T_HOSTPORT, "127.0.0.1:8480", 0, 0, NULL, K_NORELOAD, D(gateway_listen) },
@@ -99,6 +110,7 @@ static const struct ckey exkeys[] = {
 	{ "exchange.*", "ws_url", T_URL, NULL, 0, 0, NULL, 0, E(ws_url) },
 	{ "exchange.*", "ca_file", T_OPTPATH, "", 0, 0, NULL, 0, E(ca_file) },
 	{ "exchange.*", "rest_weight_budget", T_INT, NULL, 1, 1000000, NULL, 0, E(rest_weight_budget) },
+	{ "exchange.*", "connect_budget", T_INT, "225", 1, 100000, NULL, 0, E(connect_budget) },
 };
 #define NEXKEYS	(sizeof(exkeys) / sizeof(exkeys[0]))
 
@@ -737,18 +749,19 @@ apply_default(void *base, const struct ckey *k, const char *defval)
 }
 
 /*
- * A rule between two [daemon] keys is reported at whichever of them the file
- * set last (the one just written is the likely culprit), else at [daemon].
+ * A rule between two keys of one section is reported at whichever of them
+ * the file set last (the one just written is the likely culprit), else at
+ * the section's header.
  */
 static unsigned
-rule_line(const struct loader *ld, const char *a, const char *b)
+rule_line(const struct loader *ld, const char *sec, const char *a, const char *b)
 {
-	int ka = key_index(keys, NKEYS, "daemon", a), kb = key_index(keys, NKEYS, "daemon", b);
+	int ka = key_index(keys, NKEYS, sec, a), kb = key_index(keys, NKEYS, sec, b);
 	unsigned la = ld->set_line[ka], lb = ld->set_line[kb];
 
 	if (la || lb)
 		return la > lb ? la : lb;
-	return ld->section_line[section_index("daemon")];
+	return ld->section_line[section_index(sec)];
 }
 
 /*
@@ -795,14 +808,17 @@ loader_finish(struct loader *ld)
 		}
 	}
 	if (cfg->respawn_delay_max_ms < cfg->respawn_delay_min_ms)
-		err_add(ld->errs, ld->file, rule_line(ld, "respawn_delay_max", "respawn_delay_min"),
+		err_add(ld->errs, ld->file, rule_line(ld, "daemon", "respawn_delay_max", "respawn_delay_min"),
 		    "[daemon] respawn_delay_max: must not be below respawn_delay_min");
 	if (cfg->heartbeat_timeout_ms < 2 * cfg->heartbeat_interval_ms)
-		err_add(ld->errs, ld->file, rule_line(ld, "heartbeat_timeout", "heartbeat_interval"),
+		err_add(ld->errs, ld->file, rule_line(ld, "daemon", "heartbeat_timeout", "heartbeat_interval"),
 		    "[daemon] heartbeat_timeout: must be at least twice heartbeat_interval");
 	if (cfg->ready_timeout_ms < cfg->heartbeat_interval_ms)
-		err_add(ld->errs, ld->file, rule_line(ld, "ready_timeout", "heartbeat_interval"),
+		err_add(ld->errs, ld->file, rule_line(ld, "daemon", "ready_timeout", "heartbeat_interval"),
 		    "[daemon] ready_timeout: must not be below heartbeat_interval");
+	if (cfg->reconnect_delay_max_ms < cfg->reconnect_delay_min_ms)
+		err_add(ld->errs, ld->file, rule_line(ld, "userdata", "reconnect_delay_max", "reconnect_delay_min"),
+		    "[userdata] reconnect_delay_max: must not be below reconnect_delay_min");
 	if (ld->errs->n) {
 		config_free(cfg);
 		return -1;

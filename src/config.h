@@ -30,7 +30,8 @@ struct exchange_conf {
 	char		*rest_url;
 	char		*ws_url;
 	char		*ca_file;
-	int64_t		 rest_weight_budget;
+	int64_t		 rest_weight_budget;	/* REST weight per minute, this host */
+	int64_t		 connect_budget;	/* WebSocket connection attempts per 5 minutes */
 };
 
 enum conf_log_level { CONF_LOG_DEBUG, CONF_LOG_INFO, CONF_LOG_WARN, CONF_LOG_ERROR };
@@ -59,6 +60,9 @@ struct config {
 	int64_t		 shutdown_timeout_ms;
 	/* [database] */
 	char		*db_conninfo;
+	int64_t		 db_batch_size;
+	int64_t		 db_flush_interval_ms;
+	int64_t		 db_reconnect_delay_max_ms;
 	/* [crypto] */
 	char		*crypto_key_file;
 	/* [kafka] */
@@ -67,6 +71,14 @@ struct config {
 	/* [userdata] */
 	int64_t		 listenkey_renewal_ms;
 	int64_t		 reconcile_interval_ms;
+	int64_t		 accounts_per_connection;
+	int64_t		 health_check_interval_ms;
+	int64_t		 silence_timeout_ms;
+	int64_t		 connection_max_age_ms;
+	int64_t		 reconnect_delay_min_ms;
+	int64_t		 reconnect_delay_max_ms;
+	int64_t		 max_unacked;
+	char		*alert_command;
 	/* [market] */
 	struct strlist	 market_symbols;
 	struct strlist	 market_streams;

@@ -34,6 +34,9 @@ static const struct {
 	[IPC_FATAL] = { "FATAL", 4096 },
 	[IPC_CTL_REQUEST] = { "CTL_REQUEST", 64 * 1024 },
 	[IPC_CTL_REPLY] = { "CTL_REPLY", 4 * 1024 * 1024 },
+	[IPC_DP_HELLO] = { "DP_HELLO", 256 },
+	[IPC_DP_EVENTS] = { "DP_EVENTS", 8 * 1024 * 1024 },
+	[IPC_DP_ACK] = { "DP_ACK", 64 },
 };
 
 struct ipc_conn {
@@ -191,7 +194,7 @@ ipc_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		size_t ncap = c->rcap ? c->rcap * 2 : 65536;
 		unsigned char *nb;
 
-		if (ncap > IPC_HDR_LEN + types[IPC_CTL_REPLY].max_body + 65536) {
+		if (ncap > IPC_HDR_LEN + types[IPC_DP_EVENTS].max_body + 65536) {
 			ipc_drop(c, "receive buffer overflow");
 			return;
 		}

@@ -29,6 +29,15 @@ enum ipc_type {
 	IPC_FATAL,		/* worker → supervisor: {reason}, then exit 78 */
 	IPC_CTL_REQUEST,	/* exfeedctl → supervisor: {cmd, ...} */
 	IPC_CTL_REPLY,		/* supervisor → exfeedctl: {ok, error | ...} */
+	/*
+	 * Data plane: senders (account, market workers) connect to the writer's
+	 * socket, <runtime_dir>/writer.sock.  Event sequence numbers are per
+	 * sender and survive reconnects; the writer acks the highest sequence
+	 * number whose events (and all before it) are committed.
+	 */
+	IPC_DP_HELLO,		/* sender → writer: {role, instance, pid} */
+	IPC_DP_EVENTS,		/* sender → writer: {ev: [event map, ...]} (event.h) */
+	IPC_DP_ACK,		/* writer → sender: {seq} */
 	IPC_TYPE_MAX
 };
 
@@ -40,6 +49,8 @@ enum ipc_type {
 	IPC_BIT(IPC_RECONCILE) | IPC_BIT(IPC_SHUTDOWN) | IPC_BIT(IPC_LOG_REOPEN))
 #define IPC_ACCEPT_CTL_SERVER	(IPC_BIT(IPC_CTL_REQUEST))
 #define IPC_ACCEPT_CTL_CLIENT	(IPC_BIT(IPC_CTL_REPLY))
+#define IPC_ACCEPT_WRITER	(IPC_BIT(IPC_DP_HELLO) | IPC_BIT(IPC_DP_EVENTS))
+#define IPC_ACCEPT_DP_SENDER	(IPC_BIT(IPC_DP_ACK))
 
 struct ipc_hdr {
 	uint16_t	 magic;

@@ -57,7 +57,7 @@ $base
 log_level = info
 account_shards = 0
 END
-expect_error duration_out_of_range 4 "\[userdata\] listenkey_renewal: 2h is out of range (1m to 55m)" <<END
+expect_error duration_out_of_range 4 "\[userdata\] listenkey_renewal: 2h is out of range (1s to 55m)" <<END
 $base
 [userdata]
 listenkey_renewal = 2h
