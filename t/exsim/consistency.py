@@ -44,6 +44,45 @@ def replay(base, events):
     return orders, algos, fills, lite, pos, bal, lev, multi
 
 
+def liq_check(st, risk):
+    """Every liquidation price in /fapi/v3/positionRisk, recomputed from the
+    truth: the mark at which the margin behind the position (its isolated
+    wallet, or the cross wallet plus the other cross positions' PnL less
+    their maintenance margin) equals the maintenance margin. Returns
+    (mismatches, kinds of non-zero prices seen, zero prices seen)."""
+    D = Decimal
+    cw = D(next(b["cw"] for b in st["balances"] if b["a"] == "USDT"))
+    spos = {(p["s"], p["ps"]): p for p in st["positions"] if D(p["pa"])}
+    rows = {(r["symbol"], r["positionSide"]): r for r in risk if D(r["positionAmt"])}
+    bad, kinds, zeros = [], set(), 0
+    for (sym, ps), r in rows.items():
+        p = spos[(sym, ps)]
+        iso = p["mt"] == "isolated"
+        mmr = D(r["maintMargin"]) / abs(D(r["notional"]))
+        if iso:
+            wb, legs = D(p["iw"]), [p]
+        else:
+            wb = cw + sum(D(o["unRealizedProfit"]) - D(o["maintMargin"])
+                          for (s2, ps2), o in rows.items()
+                          if s2 != sym and spos[(s2, ps2)]["mt"] == "cross")
+            legs = [q for (s2, _), q in spos.items() if s2 == sym and q["mt"] == "cross"]
+        num = wb - sum(D(q["pa"]) * D(q["ep"]) for q in legs)
+        den = sum(abs(D(q["pa"])) * mmr - D(q["pa"]) for q in legs)
+        want = max(num / den, D(0)) if den else D(0)
+        got = D(r["liquidationPrice"])
+        # margin left at the mark must be positive on the right side of LP
+        mark = D(r["markPrice"])
+        left = wb + sum(D(q["pa"]) * (mark - D(q["ep"])) - abs(D(q["pa"])) * mark * mmr for q in legs)
+        if abs(got - want) > D("1e-6") * (1 + want) or (got > 0 and left <= 0):
+            bad.append((sym, ps, str(got), str(want), str(left)))
+        if got > 0:
+            kinds.add(("isolated" if iso else "cross") + (" hedge" if ps != "BOTH" else "") +
+                      (" long" if D(p["pa"]) > 0 else " short"))
+        else:
+            zeros += 1
+    return bad, kinds, zeros
+
+
 async def listen(ex, keys, accts):
     url = ex.ws + "/private/stream?" + "&".join("listenKey=" + k for k in keys)
     async with websockets.connect(url) as ws:
@@ -64,6 +103,7 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
     base = {a["id"]: ex.state(a["id"]) for a in accts}
     ev = run(listen(ex, keys, accts))
     check(len(ev) > 3000, "%d events received over one connection" % len(ev))
+    liq_kinds = set()
     for a, k in zip(accts, keys):
         aid = a["id"]
         mine = [e["data"] for e in ev if e["stream"] == k]
@@ -102,6 +142,12 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
               for p in ex.signed("GET", "/fapi/v3/positionRisk", acct)[2] if Decimal(p["positionAmt"])}
         check(rp == {k: (v["pa"], v["ep"]) for k, v in spos.items() if Decimal(v["pa"])},
               "account %d: /fapi/v3/positionRisk == /sim/state positions" % aid)
+        risk = ex.signed("GET", "/fapi/v3/positionRisk", acct)[2]
+        bad, kinds, zeros = liq_check(st, risk)
+        check(not bad, "account %d: liquidationPrice recomputed from the truth for %d positions "
+              "(%d zero; %s)%s" % (aid, len([r for r in risk if Decimal(r["positionAmt"])]), zeros,
+                                  sorted(kinds), " mismatches %s" % bad if bad else ""))
+        liq_kinds |= kinds
         ro = {o["orderId"] for o in ex.signed("GET", "/fapi/v1/openOrders", acct)[2]}
         check(ro == {i for i, o in sorders.items() if o["X"] in ("NEW", "PARTIALLY_FILLED")},
               "account %d: /fapi/v1/openOrders == open orders in /sim/state (%d)" % (aid, len(ro)))
@@ -125,5 +171,9 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
         st_, _, one = ex.signed("GET", "/fapi/v1/order", acct, {"symbol": some["s"],
                                                                "origClientOrderId": some["c"]})
         check(st_ == 200 and one["orderId"] == some["i"], "account %d: order by origClientOrderId" % aid)
+    check({k.split(" ")[0] for k in liq_kinds} == {"cross", "isolated"} and
+          any("hedge" in k for k in liq_kinds) and any("short" in k for k in liq_kinds),
+          "non-zero liquidation prices for cross, isolated, hedge and short positions (%s)" %
+          sorted(liq_kinds))
 
 finish()

@@ -77,6 +77,7 @@ class Exsim:
         self.proc = subprocess.Popen([exsim_path(), "--listen", "127.0.0.1:0"] + list(args),
                                      stdout=subprocess.PIPE, stderr=sys.stderr)
         self.rest = self.ws = None
+        self.ssl = None  # an ssl.SSLContext for https:// and wss:// (--tls-cert)
         deadline = time.time() + 10
         buf = b""
         fd = self.proc.stdout.fileno()
@@ -129,7 +130,7 @@ class Exsim:
         if api_key is not None:
             req.add_header("X-MBX-APIKEY", api_key)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl) as r:
                 status, headers, raw = r.status, dict(r.headers), r.read()
         except urllib.error.HTTPError as e:
             status, headers, raw = e.code, dict(e.headers), e.read()
@@ -165,8 +166,9 @@ class Exsim:
         kw["kind"] = kind
         return self.http("POST", "/sim/fault", body=json.dumps(kw))
 
-    def step(self, count):
-        return self.http("POST", "/sim/step", {"count": count})[2]
+    def step(self, count, ticks=0):
+        """Run count activity steps, then ticks market ticks (100 ms each)."""
+        return self.http("POST", "/sim/step", {"count": count, "ticks": ticks})[2]
 
     def listen_key(self, acct):
         st, _, js = self.http("POST", "/fapi/v1/listenKey", api_key=acct["apiKey"])

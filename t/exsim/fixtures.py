@@ -54,9 +54,10 @@ async def market_events(ex):
     out = {}
     for route, sel in (("market", names[1:7] + names[10:]), ("public", [names[0]] + names[7:10])):
         async with websockets.connect(ex.ws + "/%s/stream?streams=%s" % (route, "/".join(sel))) as ws:
-            # liquidations come from the activity model; step it while listening
+            # liquidations come from the activity model; step it and the
+            # (paused) market clock while listening
             for i in range(6):
-                ex.step(1500)
+                ex.step(1500, ticks=12)
                 for e in await collect(ws, 0.6):
                     out.setdefault(e["stream"], e)
     return out

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """exsim WebSocket routes: /private (ws, ws?listenKey&events, multi-key
-stream with envelope and allow-lists), /market and /public streams, wrong
+stream with envelope and allow-lists, SUBSCRIBE with listenKey event
+items), /market and /public streams, wrong
 routes acknowledged but silent, live SUBSCRIBE & co, the 1024-stream cap,
 the 10 msgs/s limit, legacy routes with and without --legacy-routes, and
 depth diffs (U/u/pu) chaining onto /fapi/v1/depth snapshots."""
@@ -55,6 +56,76 @@ async def private_routes(ex, keys):
     async with websockets.connect(ex.ws + "/private/ws/" + "Z" * 64) as ws:
         ev = await collect(ws, 1.0)
     check(ev == [], "/private/ws/<unknown key> connects and delivers nothing")
+
+
+async def key_items(ex, keys):
+    """SUBSCRIBE/UNSUBSCRIBE with "<listenKey>@<EVENT>" items on /private."""
+    k1, k2, k3 = keys
+    oids = lambda: {o["i"] for o in ex.state(1)["orders"]}  # noqa: E731
+
+    async def call(ws, method, params, id_, seconds):
+        await ws.send(json.dumps({"method": method, "params": params, "id": id_}))
+        ev = await collect(ws, seconds)
+        acks = [e for e in ev if "id" in e]
+        return acks, [e for e in ev if "id" not in e]
+
+    async with websockets.connect(ex.ws + "/private/ws") as ws:
+        acks, ev = await call(ws, "SUBSCRIBE", [k1 + "@ORDER_TRADE_UPDATE", k1 + "@ACCOUNT_UPDATE"],
+                              1, 2.0)
+        types = {e["e"] for e in ev}
+        check(acks == [{"result": None, "id": 1}] and types == {"ORDER_TRADE_UPDATE", "ACCOUNT_UPDATE"},
+              "/private/ws SUBSCRIBE k1@ORDER_TRADE_UPDATE, k1@ACCOUNT_UPDATE: acknowledged, "
+              "exactly those events (%s)" % sorted(types))
+        mine = oids()
+        check(all(e["o"]["i"] in mine for e in ev if e["e"] == "ORDER_TRADE_UPDATE"),
+              "the subscribed key's events are its account's")
+        acks, ev = await call(ws, "LIST_SUBSCRIPTIONS", None, 2, 0.3)
+        check(acks and acks[0].get("result") == [k1 + "@ORDER_TRADE_UPDATE", k1 + "@ACCOUNT_UPDATE"],
+              "LIST_SUBSCRIPTIONS shows the listenKey event items (%s)" % (acks and acks[0]))
+        acks, ev = await call(ws, "UNSUBSCRIBE", [k1 + "@ACCOUNT_UPDATE"], 3, 0.3)
+        ev = await collect(ws, 1.5)
+        types = {e["e"] for e in ev}
+        check(acks == [{"result": None, "id": 3}] and types == {"ORDER_TRADE_UPDATE"},
+              "UNSUBSCRIBE k1@ACCOUNT_UPDATE: only ORDER_TRADE_UPDATE is left (%s)" % sorted(types))
+        acks, ev = await call(ws, "UNSUBSCRIBE", [k1 + "@ORDER_TRADE_UPDATE"], 4, 0.3)
+        ev = await collect(ws, 1.0)
+        acks2, _ = await call(ws, "LIST_SUBSCRIPTIONS", None, 5, 0.3)
+        check(acks == [{"result": None, "id": 4}] and ev == [] and acks2 and acks2[0]["result"] == [],
+              "UNSUBSCRIBE of the last event item drops the key: silence, nothing listed")
+        acks, ev = await call(ws, "SUBSCRIBE", [k1 + "@ACCOUNT_UPDATE", k1], 6, 1.5)
+        check(acks == [{"result": None, "id": 6}] and
+              {e["e"] for e in ev} >= {"ORDER_TRADE_UPDATE", "ACCOUNT_UPDATE", "TRADE_LITE"},
+              "SUBSCRIBE of the bare key after an item: every event type (%s)" %
+              sorted({e["e"] for e in ev}))
+
+    async with websockets.connect(ex.ws + "/private/stream") as ws:
+        acks, ev = await call(ws, "SUBSCRIBE", [k2 + "@TRADE_LITE", k3 + "@ACCOUNT_UPDATE",
+                                                k3 + "@ORDER_TRADE_UPDATE"], 1, 2.5)
+        by = {}
+        for e in ev:
+            by.setdefault(e["stream"], set()).add(e["data"]["e"])
+        check(acks == [{"result": None, "id": 1}] and by.get(k2) == {"TRADE_LITE"} and
+              by.get(k3) == {"ACCOUNT_UPDATE", "ORDER_TRADE_UPDATE"} and set(by) == {k2, k3},
+              "/private/stream SUBSCRIBE items of two keys: each key's allow-list, wrapped as "
+              "its stream (%s)" % by)
+        acks, ev = await call(ws, "UNSUBSCRIBE", [k3 + "@ORDER_TRADE_UPDATE", k2 + "@TRADE_LITE"],
+                              2, 0.3)
+        ev = await collect(ws, 1.5)
+        by = {}
+        for e in ev:
+            by.setdefault(e["stream"], set()).add(e["data"]["e"])
+        check(acks == [{"result": None, "id": 2}] and by == {k3: {"ACCOUNT_UPDATE"}},
+              "UNSUBSCRIBE items: k2 gone, k3 keeps ACCOUNT_UPDATE (%s)" % by)
+
+    async with websockets.connect(ex.ws + "/private/ws") as ws:
+        acks, ev = await call(ws, "SUBSCRIBE", ["Z" * 64 + "@ORDER_TRADE_UPDATE",
+                                                k1 + "@NO_SUCH_EVENT"], 1, 1.5)
+        check(acks == [{"result": None, "id": 1}] and ev == [],
+              "an unknown key's item and an unknown event item: acknowledged, silent")
+    async with websockets.connect(ex.ws + "/market/ws") as ws:
+        acks, ev = await call(ws, "SUBSCRIBE", [k1 + "@ORDER_TRADE_UPDATE"], 1, 1.5)
+        check(acks == [{"result": None, "id": 1}] and ev == [],
+              "listenKey event items on /market: acknowledged, silent")
 
 
 async def market_routes(ex):
@@ -123,8 +194,11 @@ async def market_routes(ex):
         await ws.send(json.dumps({"method": "UNSUBSCRIBE", "params": ["btcusdt@trade"], "id": 6}))
         await asyncio.sleep(0.3)
         ev = await collect(ws, 1.0)
-        check(ev and ev[0] == {"result": None, "id": 6} and
-              not any("stream" in e for e in ev[1:]), "UNSUBSCRIBE stops delivery")
+        # trades sent before the server read the request may precede the ack
+        ack = next((i for i, e in enumerate(ev) if "id" in e), None)
+        check(ack is not None and ev[ack] == {"result": None, "id": 6} and
+              all("stream" in e for e in ev[:ack]) and not any("stream" in e for e in ev[ack + 1:]),
+              "UNSUBSCRIBE stops delivery (%s)" % ev[:3])
         await ws.send("{not json")
         e = json.loads(await asyncio.wait_for(ws.recv(), 2))
         check(e.get("error", {}).get("code") == 3, "invalid JSON -> error code 3 (%s)" % e)
@@ -248,6 +322,7 @@ for legacy_flag in (False, True):
         keys = [ex.listen_key(a) for a in accts]
         if not legacy_flag:
             run(private_routes(ex, keys))
+            run(key_items(ex, keys))
             run(market_routes(ex))
             run(depth_chain(ex))
         run(legacy(ex, keys, legacy_flag))

@@ -158,17 +158,21 @@ acct_tick(int64_t now_ms)
 	}
 }
 
-struct ex_order *
-acct_order(struct ex_account *a, int64_t id)
+/* Binary search of a history vector ascending by the int64 id at off. */
+static void *
+hist_find(void *v, size_t n, size_t size, size_t off, int64_t id)
 {
-	size_t lo = 0, hi = a->norders;
+	char *b = v;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
+		int64_t at;
 
-		if (a->orders[mid].id == id)
-			return &a->orders[mid];
-		if (a->orders[mid].id < id)
+		memcpy(&at, b + mid * size + off, sizeof(at));
+		if (at == id)
+			return b + mid * size;
+		if (at < id)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -176,22 +180,18 @@ acct_order(struct ex_account *a, int64_t id)
 	return NULL;
 }
 
+struct ex_order *
+acct_order(struct ex_account *a, int64_t id)
+{
+	return hist_find(a->orders, a->norders, sizeof(*a->orders),
+	    offsetof(struct ex_order, id), id);
+}
+
 struct ex_algo *
 acct_algo(struct ex_account *a, int64_t aid)
 {
-	size_t lo = 0, hi = a->nalgos;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (a->algos[mid].aid == aid)
-			return &a->algos[mid];
-		if (a->algos[mid].aid < aid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return hist_find(a->algos, a->nalgos, sizeof(*a->algos),
+	    offsetof(struct ex_algo, aid), aid);
 }
 
 fx_t
@@ -202,4 +202,52 @@ acct_unrealized(const struct ex_account *a, int sym, int ps)
 	if (!p->amt)
 		return 0;
 	return fx_mul(engine_price(sym) - p->entry, p->amt);
+}
+
+fx_t
+acct_maint(const struct ex_account *a, int sym, int ps)
+{
+	return fx_mul(fx_mul(fx_abs(a->pos[sym][ps].amt), engine_price(sym)), EX_MAINT_RATE);
+}
+
+/* The mark price at which the margin behind a position falls to its
+ * maintenance margin (Binance's formula with a flat rate, no brackets):
+ *   LP = (WB - TMM1 + UPNL1 - sum(side*Q*EP)) / (sum(Q*MMR) - sum(side*Q))
+ * Isolated: WB is the position's isolated wallet and it stands alone.
+ * Cross: WB is the cross wallet, TMM1 and UPNL1 are the maintenance margin
+ * and unrealised PnL of the other cross positions, and in hedge mode both
+ * sides of the symbol share one price. 0 when no positive price exists. */
+fx_t
+acct_liq_price(const struct ex_account *a, int sym, int ps)
+{
+	const struct ex_position *p = &a->pos[sym][ps];
+	fx_t num, den, lp;
+	int s, k;
+
+	if (!p->amt)
+		return 0;
+	if (p->isolated) {
+		num = p->iw;
+		den = 0;
+	} else {
+		num = a->bal[0].cw;
+		den = 0;
+		for (s = 0; s < EX_NSYM; s++)
+			for (k = 0; k < 3; k++)
+				if (s != sym && a->pos[s][k].amt && !a->pos[s][k].isolated)
+					num += acct_unrealized(a, s, k) - acct_maint(a, s, k);
+	}
+	for (k = 0; k < 3; k++) {
+		const struct ex_position *q = &a->pos[sym][k];
+
+		if (!q->amt || (p->isolated ? k != ps : q->isolated))
+			continue;
+		/* amt is side * Q */
+		num -= fx_mul(q->amt, q->entry);
+		den += fx_mul(fx_abs(q->amt), EX_MAINT_RATE) - q->amt;
+	}
+	if (den == 0)
+		return 0;
+	lp = fx_div(num, den);
+	return lp > 0 ? lp : 0;
 }

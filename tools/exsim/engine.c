@@ -20,7 +20,8 @@ static int64_t next_tid[EX_NSYM];
 static int events_this_step;
 static ev_timer gen_timer;
 static double budget;
-static ev_tstamp last_gen;
+static int64_t sim_ms; /* simulated milliseconds run while not paused */
+static ev_tstamp sim_base; /* loop time at which sim_ms 0 ran */
 
 static const int leverage_choices[] = { 5, 10, 20, 50, 75, 100, 125 };
 
@@ -83,81 +84,87 @@ recompute_cross(struct ex_account *a)
 	a->bal[1].cw = a->bal[1].wb;
 }
 
+/* Drop id from an unordered list of open ids. */
 static void
-open_remove(struct ex_account *a, int64_t id)
+id_remove(int64_t *ids, int *n, int64_t id)
 {
 	int i;
 
-	for (i = 0; i < a->nopen; i++)
-		if (a->open_ids[i] == id) {
-			a->open_ids[i] = a->open_ids[--a->nopen];
+	for (i = 0; i < *n; i++)
+		if (ids[i] == id) {
+			ids[i] = ids[--*n];
 			return;
 		}
+}
+
+static void
+open_remove(struct ex_account *a, int64_t id)
+{
+	id_remove(a->open_ids, &a->nopen, id);
 }
 
 static void
 open_algo_remove(struct ex_account *a, int64_t aid)
 {
-	int i;
-
-	for (i = 0; i < a->nopen_algos; i++)
-		if (a->open_aids[i] == aid) {
-			a->open_aids[i] = a->open_aids[--a->nopen_algos];
-			return;
-		}
+	id_remove(a->open_aids, &a->nopen_algos, aid);
 }
 
-/* Keep at most cfg.history terminal orders: drop the oldest terminal ones
- * once the vector doubles, so the hot path never scans the whole history. */
-static void
-prune_orders(struct ex_account *a)
+static bool
+order_done(const void *v)
 {
+	const struct ex_order *o = v;
+
+	return o->status != OS_NEW && o->status != OS_PARTIALLY_FILLED;
+}
+
+static bool
+algo_done(const void *v)
+{
+	const struct ex_algo *g = v;
+
+	return g->status != AS_NEW && g->status != AS_TRIGGERING;
+}
+
+static bool
+fill_done(const void *v)
+{
+	return true;
+}
+
+/* Append a zeroed entry to a history vector (orders, algo orders, fills)
+ * of *n entries of size bytes and return the vector, grown as needed. It
+ * keeps at most cfg.history finished entries: once the vector doubles,
+ * the oldest finished ones go (order kept), so the hot path never scans
+ * the whole history. */
+static void *
+hist_push(void *v, size_t *n, size_t *cap, size_t size, size_t first,
+    bool (*done)(const void *))
+{
+	char *b = v;
 	size_t i, j, drop;
 
-	if (a->norders < ex.cfg.history * 2)
-		return;
-	drop = a->norders - ex.cfg.history;
-	for (i = j = 0; i < a->norders; i++) {
-		struct ex_order *o = &a->orders[i];
-
-		if (drop && o->status != OS_NEW && o->status != OS_PARTIALLY_FILLED) {
-			drop--;
-			continue;
+	if (*n >= ex.cfg.history * 2) {
+		drop = *n - ex.cfg.history;
+		for (i = j = 0; i < *n; i++) {
+			if (drop && done(b + i * size)) {
+				drop--;
+				continue;
+			}
+			if (i != j)
+				memcpy(b + j * size, b + i * size, size);
+			j++;
 		}
-		a->orders[j++] = *o;
+		*n = j;
 	}
-	a->norders = j;
-}
-
-static void
-prune_fills(struct ex_account *a)
-{
-	size_t keep = ex.cfg.history;
-
-	if (a->nfills < ex.cfg.history * 2)
-		return;
-	memmove(a->fills, a->fills + (a->nfills - keep), keep * sizeof(*a->fills));
-	a->nfills = keep;
-}
-
-static void
-prune_algos(struct ex_account *a)
-{
-	size_t i, j, drop;
-
-	if (a->nalgos < ex.cfg.history * 2)
-		return;
-	drop = a->nalgos - ex.cfg.history;
-	for (i = j = 0; i < a->nalgos; i++) {
-		struct ex_algo *g = &a->algos[i];
-
-		if (drop && g->status != AS_NEW && g->status != AS_TRIGGERING) {
-			drop--;
-			continue;
-		}
-		a->algos[j++] = *g;
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : first;
+		b = realloc(b, *cap * size);
+		if (!b)
+			abort();
 	}
-	a->nalgos = j;
+	memset(b + *n * size, 0, size);
+	(*n)++;
+	return b;
 }
 
 static struct ex_order *
@@ -167,15 +174,9 @@ order_new(struct ex_account *a, int sym, int side, int type, int tif, fx_t qty, 
 	struct ex_order *o;
 	int64_t t = now();
 
-	prune_orders(a);
-	if (a->norders == a->orders_cap) {
-		a->orders_cap = a->orders_cap ? a->orders_cap * 2 : 64;
-		a->orders = realloc(a->orders, a->orders_cap * sizeof(*a->orders));
-		if (!a->orders)
-			abort();
-	}
-	o = &a->orders[a->norders++];
-	memset(o, 0, sizeof(*o));
+	a->orders = hist_push(a->orders, &a->norders, &a->orders_cap, sizeof(*a->orders), 64,
+	    order_done);
+	o = &a->orders[a->norders - 1];
 	o->id = next_oid++;
 	rand_cid(o->cid, "");
 	o->sym = (uint8_t)sym;
@@ -328,14 +329,8 @@ fill(struct ex_account *a, struct ex_order *o, fx_t q, fx_t px, bool maker, int 
 	if (o->status == OS_FILLED)
 		open_remove(a, o->id);
 
-	prune_fills(a);
-	if (a->nfills == a->fills_cap) {
-		a->fills_cap = a->fills_cap ? a->fills_cap * 2 : 64;
-		a->fills = realloc(a->fills, a->fills_cap * sizeof(*a->fills));
-		if (!a->fills)
-			abort();
-	}
-	f = &a->fills[a->nfills++];
+	a->fills = hist_push(a->fills, &a->nfills, &a->fills_cap, sizeof(*a->fills), 64, fill_done);
+	f = &a->fills[a->nfills - 1];
 	f->tid = o->last_trade_id;
 	f->oid = o->id;
 	f->time_ms = now();
@@ -552,15 +547,9 @@ algo_new(struct ex_account *a)
 {
 	struct ex_algo *g;
 
-	prune_algos(a);
-	if (a->nalgos == a->algos_cap) {
-		a->algos_cap = a->algos_cap ? a->algos_cap * 2 : 32;
-		a->algos = realloc(a->algos, a->algos_cap * sizeof(*a->algos));
-		if (!a->algos)
-			abort();
-	}
-	g = &a->algos[a->nalgos++];
-	memset(g, 0, sizeof(*g));
+	a->algos = hist_push(a->algos, &a->nalgos, &a->algos_cap, sizeof(*a->algos), 32,
+	    algo_done);
+	g = &a->algos[a->nalgos - 1];
 	g->aid = next_aid++;
 	return g;
 }
@@ -893,24 +882,49 @@ engine_step(void)
 	return events_this_step;
 }
 
-/* The generator runs every millisecond and spends the budget the rate
- * allows; a slow loop does not build up an unbounded burst. */
+/* One simulated millisecond: a market tick every EX_TICK_MS, then the
+ * activity steps the rate allows. Both hang off the simulated clock alone,
+ * so the interleaving of activity and market is the same on every run. */
+static void
+sim_ms_run(void)
+{
+	if (sim_ms % EX_TICK_MS == 0)
+		market_tick();
+	sim_ms++;
+	if (ex.cfg.rate <= 0)
+		return;
+	budget += ex.cfg.rate / 1000;
+	while (budget >= 1) {
+		int n = engine_step();
+
+		if (!n) { /* no account yet */
+			budget = 0;
+			break;
+		}
+		budget -= n;
+	}
+}
+
+/* The clock follows the loop's time every millisecond. At most 5 ms of
+ * backlog run per wakeup, so sockets get written between bursts; a loop
+ * that cannot keep up lets the simulated clock fall behind instead. */
 static void
 engine_gen_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	ev_tstamp t = ev_now(loop);
-	double dt = t - last_gen;
+	int64_t target;
 
-	last_gen = t;
-	if (ex.paused || ex.cfg.rate <= 0)
+	if (ex.paused) {
+		sim_base = t - (double)sim_ms / 1000;
 		return;
-	budget += ex.cfg.rate * dt;
-	/* at most 5 ms of backlog per tick, so sockets get written between
-	 * bursts; a loop that cannot keep up simply runs below the rate */
-	if (budget > ex.cfg.rate * 0.005 + 1)
-		budget = ex.cfg.rate * 0.005 + 1;
-	while (budget >= 1)
-		budget -= engine_step();
+	}
+	target = (int64_t)((t - sim_base) * 1000);
+	if (target - sim_ms > 5) {
+		sim_base += (double)(target - sim_ms - 5) / 1000;
+		target = sim_ms + 5;
+	}
+	while (sim_ms < target)
+		sim_ms_run();
 }
 
 void
@@ -928,7 +942,7 @@ engine_init(void)
 void
 engine_start(void)
 {
-	last_gen = ev_now(ex.loop);
+	sim_base = ev_now(ex.loop);
 	ev_timer_init(&gen_timer, engine_gen_cb, 0.001, 0.001);
 	ev_timer_start(ex.loop, &gen_timer);
 }

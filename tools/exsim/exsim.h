@@ -28,6 +28,8 @@ typedef int64_t fx_t;
 #define EX_MAX_STREAMS 1024
 #define EX_MAX_OPEN_ORDERS 24
 #define EX_MAX_OPEN_ALGOS 8
+#define EX_TICK_MS 100 /* one market tick per 100 simulated ms */
+#define EX_MAINT_RATE 400000LL /* maintenance margin rate, 0.4% of notional */
 
 enum ex_side { SIDE_BUY, SIDE_SELL };
 enum ex_ps { PS_BOTH, PS_LONG, PS_SHORT };
@@ -278,6 +280,8 @@ void acct_tick(int64_t now_ms);
 struct ex_order *acct_order(struct ex_account *a, int64_t id);
 struct ex_algo *acct_algo(struct ex_account *a, int64_t aid);
 fx_t acct_unrealized(const struct ex_account *a, int sym, int ps);
+fx_t acct_maint(const struct ex_account *a, int sym, int ps);
+fx_t acct_liq_price(const struct ex_account *a, int sym, int ps);
 
 /* engine.c */
 void engine_init(void);
@@ -297,6 +301,12 @@ void uev_algo(struct ex_account *a, const struct ex_algo *g, int64_t now_ms);
 void uev_listen_key_expired(struct ex_sub *s, int64_t now_ms);
 void uev_json_order(struct jbuf *jb, const struct ex_order *o);
 void uev_json_algo(struct jbuf *jb, const struct ex_algo *g);
+struct algo_keys {
+	const char *algo_type, *order_type, *symbol, *side, *pos_side, *tif, *qty, *status,
+	    *actual_oid;
+};
+extern const struct algo_keys algo_keys_event, algo_keys_rest;
+void uev_json_algo_core(struct jbuf *jb, const struct ex_algo *g, const struct algo_keys *k);
 void uev_json_position(struct jbuf *jb, const struct ex_account *a, int sym, int ps);
 
 /* ws.c */
@@ -317,7 +327,7 @@ bool streams_route_ok(int sid, enum ex_route conn_route);
 
 /* market.c */
 void market_init(void);
-void market_start(void);
+void market_tick(void);
 void market_public_trade(int sym, fx_t price, fx_t qty, bool buyer_maker, int64_t now_ms);
 void market_force_order(int sym, int side, fx_t price, fx_t qty, int64_t now_ms);
 void market_json_depth(struct jbuf *jb, int sym, int limit);

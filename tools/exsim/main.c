@@ -177,7 +177,6 @@ main(int argc, char **argv)
 	fflush(stdout);
 
 	engine_start();
-	market_start();
 	ev_timer_init(&janitor, janitor_cb, JANITOR_PERIOD_S, JANITOR_PERIOD_S);
 	ev_timer_start(ex.loop, &janitor);
 	ev_signal_init(&sigint_w, stop_cb, SIGINT);

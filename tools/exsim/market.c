@@ -11,7 +11,6 @@
 
 #define BOOK_MAX 400
 #define BOOK_MIN 25
-#define TICK_MS 100
 #define FUNDING_PERIOD_MS (8LL * 3600 * 1000)
 #define NSPEED 3 /* @100ms, default 250ms, @500ms */
 
@@ -50,8 +49,7 @@ struct mkt {
 
 static struct mkt mk[EX_NSYM];
 static uint64_t mrng;
-static ev_timer tick_timer;
-static int64_t next_250_ms, next_500_ms, next_1s_ms, next_2s_ms, next_3s_ms;
+static int64_t tick_no; /* market ticks run so far */
 
 static const int64_t kline_ms[15] = { 60000LL, 180000LL, 300000LL, 900000LL, 1800000LL,
 	3600000LL, 7200000LL, 14400000LL, 21600000LL, 28800000LL, 43200000LL, 86400000LL,
@@ -725,12 +723,24 @@ force_publish(int64_t now)
 	}
 }
 
-static void
-market_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+/* Whether a period boundary passes at tick k, so periodic streams depend
+ * on the tick index alone: @250ms alternates 200 and 300 ms, 250 on average. */
+static bool
+tick_due(int64_t k, int64_t period_ms)
 {
-	int64_t now = ex_now_ms();
-	bool t250 = now >= next_250_ms, t500 = now >= next_500_ms, t1s = now >= next_1s_ms;
-	bool t2s = now >= next_2s_ms, t3s = now >= next_3s_ms;
+	return k == 0 || k * EX_TICK_MS / period_ms != (k - 1) * EX_TICK_MS / period_ms;
+}
+
+/* One market tick. Its content is a function of the seed, the tick index
+ * and the activity steps run before it; wall time only stamps E/T and
+ * closes klines, as on the exchange. Unsubscribed streams still evolve, so
+ * clients connecting or not never shift the sequence. */
+void
+market_tick(void)
+{
+	int64_t now = ex_now_ms(), k = tick_no++;
+	bool t250 = tick_due(k, 250), t500 = tick_due(k, 500), t1s = tick_due(k, 1000);
+	bool t2s = tick_due(k, 2000), t3s = tick_due(k, 3000);
 	int sym;
 
 	for (sym = 0; sym < EX_NSYM; sym++) {
@@ -760,22 +770,12 @@ market_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			depth_publish(sym, 2, now);
 		kline_roll(sym, now, t250);
 	}
-	if (t250)
-		next_250_ms = now + 250;
-	if (t500)
-		next_500_ms = now + 500;
 	if (t1s || t3s)
 		mark_publish(t1s, t3s, now);
-	if (t1s) {
-		next_1s_ms = now + 1000;
+	if (t1s)
 		force_publish(now);
-	}
-	if (t3s)
-		next_3s_ms = now + 3000;
-	if (t2s) {
-		next_2s_ms = now + 2000;
+	if (t2s)
 		ticker_publish(now);
-	}
 }
 
 void
@@ -797,14 +797,4 @@ market_init(void)
 			m->dirty[k].n = 0;
 		}
 	}
-}
-
-void
-market_start(void)
-{
-	int64_t now = ex_now_ms();
-
-	next_250_ms = next_500_ms = next_1s_ms = next_2s_ms = next_3s_ms = now;
-	ev_timer_init(&tick_timer, market_tick_cb, TICK_MS / 1000.0, TICK_MS / 1000.0);
-	ev_timer_start(ex.loop, &tick_timer);
 }

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAINT_RATE 400000LL /* 0.4% */
 
 enum auth { AUTH_NONE, AUTH_KEY, AUTH_SIGNED };
 
@@ -122,22 +121,11 @@ static void
 algo_rest_json(struct jbuf *jb, const struct ex_algo *g)
 {
 	const struct ex_symbol *s = &ex_symbols[g->sym];
-	char ai[24] = "";
 
-	if (g->actual_oid)
-		snprintf(ai, sizeof(ai), "%lld", (long long)g->actual_oid);
 	jb_open(jb, '{');
 	jb_kint(jb, "algoId", g->aid);
 	jb_kstr(jb, "clientAlgoId", g->caid);
-	jb_kstr(jb, "algoType", "CONDITIONAL");
-	jb_kstr(jb, "orderType", name_otype(g->type));
-	jb_kstr(jb, "symbol", s->name);
-	jb_kstr(jb, "side", name_side(g->side));
-	jb_kstr(jb, "positionSide", name_ps(g->ps));
-	jb_kstr(jb, "timeInForce", name_tif(g->tif));
-	jb_kfx(jb, "quantity", g->qty, s->qty_dec);
-	jb_kstr(jb, "algoStatus", name_algo_status(g->status));
-	jb_kstr(jb, "actualOrderId", ai);
+	uev_json_algo_core(jb, g, &algo_keys_rest);
 	jb_kfx0(jb, "actualPrice", g->avg, s->price_dec);
 	jb_kfx0(jb, "triggerPrice", g->trigger, s->price_dec);
 	jb_kfx0(jb, "price", g->price, s->price_dec);
@@ -196,7 +184,7 @@ account_margins(const struct ex_account *a, struct margins *m)
 			if (!p->isolated)
 				m->cross_up += up;
 			m->pos_im += notional / a->leverage[s];
-			m->maint += fx_mul(notional, MAINT_RATE);
+			m->maint += fx_mul(notional, EX_MAINT_RATE);
 		}
 	}
 }
@@ -450,7 +438,7 @@ r_account(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 			jb_kfx(jb, "notional", notional, 8);
 			jb_kfx(jb, "isolatedWallet", p->iw, 8);
 			jb_kfx(jb, "initialMargin", fx_abs(notional) / a->leverage[s], 8);
-			jb_kfx(jb, "maintMargin", fx_mul(fx_abs(notional), MAINT_RATE), 8);
+			jb_kfx(jb, "maintMargin", fx_mul(fx_abs(notional), EX_MAINT_RATE), 8);
 			jb_kint(jb, "updateTime", p->update_ms);
 			jb_close(jb, '}');
 		}
@@ -495,13 +483,13 @@ r_position_risk(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 			jb_kfx(jb, "breakEvenPrice", bep, 8);
 			jb_kfx(jb, "markPrice", mark, 8);
 			jb_kfx(jb, "unRealizedProfit", up, 8);
-			jb_kstr(jb, "liquidationPrice", "0");
+			jb_kfx0(jb, "liquidationPrice", acct_liq_price(a, s, ps), 8);
 			jb_kfx(jb, "isolatedMargin", p->isolated ? p->iw + up : 0, 8);
 			jb_kfx(jb, "notional", notional, 8);
 			jb_kstr(jb, "marginAsset", "USDT");
 			jb_kfx(jb, "isolatedWallet", p->iw, 8);
 			jb_kfx(jb, "initialMargin", im + oim, 8);
-			jb_kfx(jb, "maintMargin", fx_mul(fx_abs(notional), MAINT_RATE), 8);
+			jb_kfx(jb, "maintMargin", fx_mul(fx_abs(notional), EX_MAINT_RATE), 8);
 			jb_kfx(jb, "positionInitialMargin", im, 8);
 			jb_kfx(jb, "openOrderInitialMargin", oim, 8);
 			jb_kint(jb, "adl", p->amt ? 2 : 0);

@@ -28,9 +28,57 @@ counts_json(struct jbuf *jb, const char *key, const uint64_t *v)
 }
 
 static void
-state_json(struct jbuf *jb, struct ex_account *a)
+order_item(struct jbuf *jb, const void *v)
+{
+	uev_json_order(jb, v);
+}
+
+static void
+algo_item(struct jbuf *jb, const void *v)
+{
+	uev_json_algo(jb, v);
+}
+
+static void
+fill_item(struct jbuf *jb, const void *v)
+{
+	const struct ex_fill *f = v;
+	const struct ex_symbol *sy = &ex_symbols[f->sym];
+
+	jb_kint(jb, "t", f->tid);
+	jb_kint(jb, "i", f->oid);
+	jb_kstr(jb, "s", sy->name);
+	jb_kstr(jb, "S", name_side(f->side));
+	jb_kstr(jb, "ps", name_ps(f->ps));
+	jb_kfx(jb, "l", f->qty, sy->qty_dec);
+	jb_kfx(jb, "L", f->price, sy->price_dec);
+	jb_kfx0(jb, "n", f->fee, 8);
+	jb_kstr(jb, "N", ex_assets[f->fee_asset]);
+	jb_kbool(jb, "m", f->maker);
+	jb_kfx0(jb, "rp", f->rp, 8);
+	jb_kint(jb, "T", f->time_ms);
+}
+
+/* An array of n objects of size bytes each at v, under key; one() writes
+ * the members of each. */
+static void
+array_json(struct jbuf *jb, const char *key, const void *v, size_t n, size_t size,
+    void (*one)(struct jbuf *, const void *))
 {
 	size_t i;
+
+	jb_kopen(jb, key, '[');
+	for (i = 0; i < n; i++) {
+		jb_open(jb, '{');
+		one(jb, (const char *)v + i * size);
+		jb_close(jb, '}');
+	}
+	jb_close(jb, ']');
+}
+
+static void
+state_json(struct jbuf *jb, struct ex_account *a)
+{
 	int s, ps;
 
 	jb_open(jb, '{');
@@ -71,44 +119,36 @@ state_json(struct jbuf *jb, struct ex_account *a)
 			jb_close(jb, '}');
 		}
 	jb_close(jb, ']');
-	jb_kopen(jb, "orders", '[');
-	for (i = 0; i < a->norders; i++) {
-		jb_open(jb, '{');
-		uev_json_order(jb, &a->orders[i]);
-		jb_close(jb, '}');
-	}
-	jb_close(jb, ']');
-	jb_kopen(jb, "algoOrders", '[');
-	for (i = 0; i < a->nalgos; i++) {
-		jb_open(jb, '{');
-		uev_json_algo(jb, &a->algos[i]);
-		jb_close(jb, '}');
-	}
-	jb_close(jb, ']');
-	jb_kopen(jb, "fills", '[');
-	for (i = 0; i < a->nfills; i++) {
-		const struct ex_fill *f = &a->fills[i];
-		const struct ex_symbol *sy = &ex_symbols[f->sym];
-
-		jb_open(jb, '{');
-		jb_kint(jb, "t", f->tid);
-		jb_kint(jb, "i", f->oid);
-		jb_kstr(jb, "s", sy->name);
-		jb_kstr(jb, "S", name_side(f->side));
-		jb_kstr(jb, "ps", name_ps(f->ps));
-		jb_kfx(jb, "l", f->qty, sy->qty_dec);
-		jb_kfx(jb, "L", f->price, sy->price_dec);
-		jb_kfx0(jb, "n", f->fee, 8);
-		jb_kstr(jb, "N", ex_assets[f->fee_asset]);
-		jb_kbool(jb, "m", f->maker);
-		jb_kfx0(jb, "rp", f->rp, 8);
-		jb_kint(jb, "T", f->time_ms);
-		jb_close(jb, '}');
-	}
-	jb_close(jb, ']');
+	array_json(jb, "orders", a->orders, a->norders, sizeof(*a->orders), order_item);
+	array_json(jb, "algoOrders", a->algos, a->nalgos, sizeof(*a->algos), algo_item);
+	array_json(jb, "fills", a->fills, a->nfills, sizeof(*a->fills), fill_item);
 	counts_json(jb, "eventsMade", a->events_made);
 	counts_json(jb, "eventsSent", a->events_sent);
 	jb_close(jb, '}');
+}
+
+struct counter {
+	const char *name;
+	const uint64_t *v;
+};
+
+static const struct counter conn_counters[] = { { "open", &ex.st.conns_open },
+	{ "total", &ex.st.conns_total }, { "closed", &ex.st.conns_closed },
+	{ "rejected", &ex.st.conns_rejected }, { "droppedSlow", &ex.st.conns_dropped_slow },
+	{ "droppedRxLimit", &ex.st.conns_rx_limited },
+	{ "droppedPongTimeout", &ex.st.conns_pong_timeout }, { "cut24h", &ex.st.conns_cut_24h } };
+static const struct counter rest_counters[] = { { "requests", &ex.st.rest_requests },
+	{ "weightUsed", &ex.st.rest_weight }, { "listenKeyPost", &ex.st.lk_post },
+	{ "listenKeyPut", &ex.st.lk_put }, { "listenKeyDelete", &ex.st.lk_delete },
+	{ "http429", &ex.st.n429 }, { "http418", &ex.st.n418 }, { "bans", &ex.st.bans } };
+
+static void
+counters_json(struct jbuf *jb, const struct counter *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		jb_kint(jb, c[i].name, (int64_t)*c[i].v);
 }
 
 static void
@@ -132,24 +172,10 @@ stats_json(struct jbuf *jb)
 		jb_kint(jb, mnames[i].name, (int64_t)ex.st.market_events[mnames[i].idx]);
 	jb_close(jb, '}');
 	jb_kopen(jb, "connections", '{');
-	jb_kint(jb, "open", (int64_t)ex.st.conns_open);
-	jb_kint(jb, "total", (int64_t)ex.st.conns_total);
-	jb_kint(jb, "closed", (int64_t)ex.st.conns_closed);
-	jb_kint(jb, "rejected", (int64_t)ex.st.conns_rejected);
-	jb_kint(jb, "droppedSlow", (int64_t)ex.st.conns_dropped_slow);
-	jb_kint(jb, "droppedRxLimit", (int64_t)ex.st.conns_rx_limited);
-	jb_kint(jb, "droppedPongTimeout", (int64_t)ex.st.conns_pong_timeout);
-	jb_kint(jb, "cut24h", (int64_t)ex.st.conns_cut_24h);
+	counters_json(jb, conn_counters, sizeof(conn_counters) / sizeof(conn_counters[0]));
 	jb_close(jb, '}');
 	jb_kopen(jb, "rest", '{');
-	jb_kint(jb, "requests", (int64_t)ex.st.rest_requests);
-	jb_kint(jb, "weightUsed", (int64_t)ex.st.rest_weight);
-	jb_kint(jb, "listenKeyPost", (int64_t)ex.st.lk_post);
-	jb_kint(jb, "listenKeyPut", (int64_t)ex.st.lk_put);
-	jb_kint(jb, "listenKeyDelete", (int64_t)ex.st.lk_delete);
-	jb_kint(jb, "http429", (int64_t)ex.st.n429);
-	jb_kint(jb, "http418", (int64_t)ex.st.n418);
-	jb_kint(jb, "bans", (int64_t)ex.st.bans);
+	counters_json(jb, rest_counters, sizeof(rest_counters) / sizeof(rest_counters[0]));
 	rl_json(jb);
 	jb_close(jb, '}');
 	jb_kint(jb, "accounts", ex.naccts);
@@ -236,17 +262,20 @@ sim_handle(struct ex_req *rq, struct ex_resp *rs)
 	} else if (!strcmp(p, "/sim/fault") && rq->method == LWSHUMETH_POST) {
 		fault_handle(rq->body ? rq->body : "", rq->body_len, rs);
 	} else if (!strcmp(p, "/sim/step") && rq->method == LWSHUMETH_POST) {
-		/* run N activity steps now, whatever the rate or pause state */
-		const char *c = req_param(rq, "count");
-		int n = c ? atoi(c) : 1, i, ev = 0;
+		/* run N activity steps, then M market ticks, now, whatever the
+		 * rate or pause state: with --paused this is the whole clock */
+		const char *c = req_param(rq, "count"), *tk = req_param(rq, "ticks");
+		int n = c ? atoi(c) : tk ? 0 : 1, m = tk ? atoi(tk) : 0, i, ev = 0;
 
-		if (n < 0 || n > 1000000) {
-			resp_error(rs, 400, -1, "count must be 0..1000000");
+		if (n < 0 || n > 1000000 || m < 0 || m > 100000) {
+			resp_error(rs, 400, -1, "count must be 0..1000000, ticks 0..100000");
 			return;
 		}
 		for (i = 0; i < n; i++)
 			ev += engine_step();
-		jb_printf(&rs->body, "{\"steps\":%d,\"events\":%d}", n, ev);
+		for (i = 0; i < m; i++)
+			market_tick();
+		jb_printf(&rs->body, "{\"steps\":%d,\"events\":%d,\"ticks\":%d}", n, ev, m);
 	} else {
 		resp_error(rs, 404, -1, "unknown /sim/ endpoint");
 	}

@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAINT_MARGIN_RATE 400000LL /* 0.4% */
-
 static struct jbuf *
 begin(void)
 {
@@ -223,7 +221,7 @@ uev_margin_call(struct ex_account *a, const int (*pos)[2], int npos, int64_t now
 		jb_kfx(jb, "iw", p->iw, 8);
 		jb_kfx(jb, "mp", mp, 8);
 		jb_kfx(jb, "up", acct_unrealized(a, sym, ps), 8);
-		jb_kfx(jb, "mm", fx_mul(fx_mul(fx_abs(p->amt), mp), MAINT_MARGIN_RATE), 8);
+		jb_kfx(jb, "mm", fx_mul(fx_mul(fx_abs(p->amt), mp), EX_MAINT_RATE), 8);
 		jb_close(jb, '}');
 	}
 	jb_close(jb, ']');
@@ -261,25 +259,39 @@ uev_config_multi_assets(struct ex_account *a, int64_t now_ms)
 	event_send(a, UEV_ACCOUNT_CONFIG_UPDATE, jb);
 }
 
+/* The run of members an algo order has both in ALGO_UPDATE and in the REST
+ * answers, in the same order under each one's key names. */
+const struct algo_keys algo_keys_event = { "at", "o", "s", "S", "ps", "f", "q", "X", "ai" };
+const struct algo_keys algo_keys_rest = { "algoType", "orderType", "symbol", "side",
+	"positionSide", "timeInForce", "quantity", "algoStatus", "actualOrderId" };
+
 void
-uev_json_algo(struct jbuf *jb, const struct ex_algo *g)
+uev_json_algo_core(struct jbuf *jb, const struct ex_algo *g, const struct algo_keys *k)
 {
 	const struct ex_symbol *s = &ex_symbols[g->sym];
 	char ai[24] = "";
 
 	if (g->actual_oid)
 		snprintf(ai, sizeof(ai), "%lld", (long long)g->actual_oid);
+	jb_kstr(jb, k->algo_type, "CONDITIONAL");
+	jb_kstr(jb, k->order_type, name_otype(g->type));
+	jb_kstr(jb, k->symbol, s->name);
+	jb_kstr(jb, k->side, name_side(g->side));
+	jb_kstr(jb, k->pos_side, name_ps(g->ps));
+	jb_kstr(jb, k->tif, name_tif(g->tif));
+	jb_kfx(jb, k->qty, g->qty, s->qty_dec);
+	jb_kstr(jb, k->status, name_algo_status(g->status));
+	jb_kstr(jb, k->actual_oid, ai);
+}
+
+void
+uev_json_algo(struct jbuf *jb, const struct ex_algo *g)
+{
+	const struct ex_symbol *s = &ex_symbols[g->sym];
+
 	jb_kstr(jb, "caid", g->caid);
 	jb_kint(jb, "aid", g->aid);
-	jb_kstr(jb, "at", "CONDITIONAL");
-	jb_kstr(jb, "o", name_otype(g->type));
-	jb_kstr(jb, "s", s->name);
-	jb_kstr(jb, "S", name_side(g->side));
-	jb_kstr(jb, "ps", name_ps(g->ps));
-	jb_kstr(jb, "f", name_tif(g->tif));
-	jb_kfx(jb, "q", g->qty, s->qty_dec);
-	jb_kstr(jb, "X", name_algo_status(g->status));
-	jb_kstr(jb, "ai", ai);
+	uev_json_algo_core(jb, g, &algo_keys_event);
 	jb_kfx(jb, "ap", g->avg, 5);
 	jb_kfx(jb, "aq", g->filled, 5);
 	jb_kstr(jb, "act", "0");

@@ -189,6 +189,25 @@ ws_sub_unlink(struct ex_sub *s)
 }
 
 static int
+find_sub(const struct ex_conn *c, const char *key)
+{
+	int i;
+
+	for (i = 0; i < c->nsubs; i++)
+		if (!strcmp(c->subs[i]->key, key))
+			return i;
+	return -1;
+}
+
+static void
+drop_sub(struct ex_conn *c, int i)
+{
+	ws_sub_unlink(c->subs[i]);
+	free(c->subs[i]);
+	c->subs[i] = c->subs[--c->nsubs];
+}
+
+static int
 add_user_sub(struct ex_conn *c, const char *key, uint32_t mask)
 {
 	struct ex_account *a = acct_by_listen_key(key);
@@ -197,11 +216,10 @@ add_user_sub(struct ex_conn *c, const char *key, uint32_t mask)
 
 	if (!a)
 		return -1;
-	for (i = 0; i < c->nsubs; i++)
-		if (!strcmp(c->subs[i]->key, key)) {
-			c->subs[i]->mask = mask;
-			return 0;
-		}
+	if ((i = find_sub(c, key)) >= 0) {
+		c->subs[i]->mask = mask;
+		return 0;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		abort();
@@ -242,6 +260,48 @@ parse_events(const char *v)
 	return mask | (1u << UEV_FAULT);
 }
 
+/* Listen keys are subscribable on /private, and on legacy routes with
+ * --legacy-routes. */
+static bool
+keys_served(const struct ex_conn *c)
+{
+	return c->route == ROUTE_PRIVATE || (c->route == ROUTE_LEGACY && ex.cfg.legacy_routes);
+}
+
+/* A "<listenKey>@<EVENT>" item of SUBSCRIBE/UNSUBSCRIBE (the change
+ * notice's listenKey event items): the key's allow-list on this connection
+ * gains or loses that event; losing the last one drops the key. Returns -1
+ * when the name is no such item on a live key, to be handled as a name. */
+static int
+key_event_item(struct ex_conn *c, const char *name, size_t n, bool sub)
+{
+	char key[EX_KEY_LEN + 1];
+	uint32_t bit;
+	int ev, i;
+
+	if (!keys_served(c) || n <= EX_KEY_LEN + 1 || name[EX_KEY_LEN] != '@')
+		return -1;
+	ev = uev_from_name(name + EX_KEY_LEN + 1, n - EX_KEY_LEN - 1);
+	if (ev < 0)
+		return -1;
+	bit = 1u << ev;
+	memcpy(key, name, EX_KEY_LEN);
+	key[EX_KEY_LEN] = '\0';
+	i = find_sub(c, key);
+	if (sub) {
+		if (i < 0)
+			return add_user_sub(c, key, bit | (1u << UEV_FAULT));
+		c->subs[i]->mask |= bit;
+		return 0;
+	}
+	if (i < 0)
+		return -1;
+	c->subs[i]->mask &= ~bit;
+	if (!(c->subs[i]->mask & ~(1u << UEV_FAULT)))
+		drop_sub(c, i);
+	return 0;
+}
+
 static bool
 has_stream(struct ex_conn *c, const char *name, size_t n)
 {
@@ -263,13 +323,14 @@ sub_name(struct ex_conn *c, const char *name, size_t n)
 	int sid;
 	char key[EX_KEY_LEN + 1];
 
-	if (n == EX_KEY_LEN && (c->route == ROUTE_PRIVATE ||
-	    (c->route == ROUTE_LEGACY && ex.cfg.legacy_routes))) {
+	if (n == EX_KEY_LEN && keys_served(c)) {
 		memcpy(key, name, n);
 		key[n] = '\0';
 		if (add_user_sub(c, key, UEV_ALL_MASK) == 0)
 			return 0;
 	}
+	if (key_event_item(c, name, n, true) == 0)
+		return 0;
 	if (has_stream(c, name, n))
 		return 0;
 	if (c->nstreams >= EX_MAX_STREAMS)
@@ -293,13 +354,12 @@ unsub_name(struct ex_conn *c, const char *name)
 {
 	int i;
 
-	for (i = 0; i < c->nsubs; i++)
-		if (!strcmp(c->subs[i]->key, name)) {
-			ws_sub_unlink(c->subs[i]);
-			free(c->subs[i]);
-			c->subs[i] = c->subs[--c->nsubs];
-			return;
-		}
+	if ((i = find_sub(c, name)) >= 0) {
+		drop_sub(c, i);
+		return;
+	}
+	if (key_event_item(c, name, strlen(name), false) == 0)
+		return;
 	for (i = 0; i < c->nstreams; i++)
 		if (!strcmp(c->streams[i].name, name)) {
 			if (c->streams[i].sid >= 0)
@@ -437,6 +497,25 @@ reply_error(struct ex_conn *c, int code, const char *msg, const cJSON *id)
 	jb_free(&jb);
 }
 
+/* A key with its whole allow-list lists as the key; a narrowed one as its
+ * "<listenKey>@<EVENT>" items, as SUBSCRIBE takes them. */
+static void
+list_sub(struct jbuf *jb, const struct ex_sub *s)
+{
+	char item[EX_KEY_LEN + 32];
+	int ev;
+
+	if ((s->mask | (1u << UEV_FAULT)) == UEV_ALL_MASK) {
+		jb_str(jb, s->key);
+		return;
+	}
+	for (ev = 0; ev < UEV_FAULT; ev++)
+		if (s->mask & (1u << ev)) {
+			snprintf(item, sizeof(item), "%s@%s", s->key, name_uev(ev));
+			jb_str(jb, item);
+		}
+}
+
 static void
 handle_message(struct ex_conn *c, const char *msg, size_t len)
 {
@@ -496,7 +575,7 @@ handle_message(struct ex_conn *c, const char *msg, size_t len)
 		jb_open(&jb, '{');
 		jb_kopen(&jb, "result", '[');
 		for (i = 0; i < c->nsubs; i++)
-			jb_str(&jb, c->subs[i]->key);
+			list_sub(&jb, c->subs[i]);
 		for (i = 0; i < c->nstreams; i++)
 			jb_str(&jb, c->streams[i].name);
 		jb_close(&jb, ']');
