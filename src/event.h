@@ -27,7 +27,7 @@
 #define EV_ID		112	/* event id */
 
 enum ev_type {
-	EV_NONE = 0,
+	EV_TYPE_NONE = 0,
 	EV_ORDER,		/* order state (ORDER_TRADE_UPDATE, REST order) */
 	EV_FILL,		/* one trade (x=TRADE, TRADE_LITE, REST userTrades) */
 	EV_ALGO,		/* conditional order state (ALGO_UPDATE, REST openAlgoOrders) */

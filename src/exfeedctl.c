@@ -1,12 +1,16 @@
 /*
- * exfeedctl.c: the operator's command line for a running exfeedd.  It talks
- * to the control socket with the same framed msgpack as the daemon's own
- * processes, and prints tables for people or JSON (--json) for programs.
+ * exfeedctl.c: the operator's command line.  status, reload and stop talk
+ * to a running exfeedd's control socket with the same framed msgpack as the
+ * daemon's own processes; db, account, keygen and rotate-key work on the
+ * database and the key file directly, so they need no running daemon.
+ * Tables for people, JSON (--json) for programs; never a credential.
  */
 #include "autoconf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,9 +18,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "crypto.h"
+#include "db.h"
 #include "ipc.h"
 #include "log.h"
 #include "mpack.h"
@@ -26,16 +33,29 @@
 #endif
 
 #define EX_USAGE_STATUS		64
+#define EX_DATAERR_STATUS	65
 #define EX_UNAVAILABLE_STATUS	69
 
-static void
+/* Credentials files hold one line: an API key or secret is far shorter. */
+#define CRED_FILE_MAX		4096
+
+static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: exfeedctl [-c file] [-s socket] [--json] command\n"
 	    "commands:\n"
 	    "  status   the supervisor and every worker: pid, state, restarts, uptime, last exit\n"
+	    "  accounts [--json]  every streamed account: state, since, reconnects, last event,\n"
+	    "           listen key expiry, resync\n"
 	    "  reload   re-read the configuration and reconcile (as kill -HUP)\n"
-	    "  stop     stop the daemon in order and wait until it has exited (as kill -TERM)\n");
+	    "  stop     stop the daemon in order and wait until it has exited (as kill -TERM)\n"
+	    "  db migrate | db status\n"
+	    "  keygen FILE\n"
+	    "  account add --user ID --exchange NAME --api-key-file FILE --api-secret-file FILE\n"
+	    "              [--label TEXT]\n"
+	    "  account list [--json]\n"
+	    "  account enable ID | disable ID [--reason TEXT] | remove ID | check [ID]\n"
+	    "  rotate-key --new-key-file FILE\n");
 	exit(EX_USAGE_STATUS);
 }
 
@@ -123,6 +143,55 @@ print_status(const msgpack_object *r)
 	}
 }
 
+/* exfeedctl accounts: one row per account of every account worker. */
+static void
+print_accounts(const msgpack_object *r)
+{
+	const msgpack_object *rows = mp_get(r, "accounts");
+	struct timespec ts;
+	int64_t now, missing = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	printf("%8s %8s %-16s %-12s %9s %10s %10s %10s  %s\n", "ID", "USER", "EXCHANGE", "STATE",
+	    "SINCE", "RECONNECTS", "LAST EVENT", "KEY EXPIRY", "RESYNC");
+	for (uint32_t i = 0; rows && rows->type == MSGPACK_OBJECT_ARRAY && i < rows->via.array.size;
+	    i++) {
+		const msgpack_object *a = &rows->via.array.ptr[i];
+		char ex[32], st[32], rs[16], reason[256], since[32], age[32], exp[32];
+		int64_t id = 0, user = 0, since_ms = 0, rec = 0, age_ms = -1, exp_ms = 0;
+
+		mp_get_i64(a, "id", &id);
+		mp_get_i64(a, "user", &user);
+		mp_get_i64(a, "since_ms", &since_ms);
+		mp_get_i64(a, "reconnects", &rec);
+		mp_get_i64(a, "last_event_age_ms", &age_ms);
+		mp_get_i64(a, "listen_key_expires_ms", &exp_ms);
+		if (mp_get_str(a, "exchange", ex, sizeof(ex)) == -1)
+			snprintf(ex, sizeof(ex), "?");
+		if (mp_get_str(a, "state", st, sizeof(st)) == -1)
+			snprintf(st, sizeof(st), "?");
+		if (mp_get_str(a, "resync", rs, sizeof(rs)) == -1)
+			snprintf(rs, sizeof(rs), "?");
+		if (mp_get_str(a, "reason", reason, sizeof(reason)) == -1)
+			reason[0] = '\0';
+		fmt_duration(now - since_ms > 0 ? now - since_ms : 0, since, sizeof(since));
+		if (age_ms >= 0)
+			fmt_duration(age_ms, age, sizeof(age));
+		else
+			snprintf(age, sizeof(age), "-");
+		if (exp_ms > now)
+			fmt_duration(exp_ms - now, exp, sizeof(exp));
+		else
+			snprintf(exp, sizeof(exp), "-");
+		printf("%8" PRId64 " %8" PRId64 " %-16s %-12s %9s %10" PRId64 " %10s %10s  %s%s%s\n",
+		    id, user, ex, st, since, rec, age, exp, rs, reason[0] ? "  " : "", reason);
+	}
+	if (mp_get_i64(r, "missing", &missing) == 0 && missing > 0)
+		printf("(%" PRId64 " account worker%s did not answer in time)\n", missing,
+		    missing == 1 ? "" : "s");
+}
+
 /* Alive and not a zombie (a foreground daemon's parent may not have reaped it yet). */
 static int
 process_alive(pid_t pid)
@@ -140,46 +209,551 @@ process_alive(pid_t pid)
 	return alive;
 }
 
-int
-main(int argc, char *argv[])
+/* ------------------------------------------- database, accounts and the key */
+
+/* The state of one local command: the configuration and what it opened. */
+static struct {
+	struct config	 cfg;
+	int		 cfg_loaded;
+	PGconn		*conn;
+	int		 json;
+	unsigned char	 key[CRYPTO_KEY_LEN];
+} lc;
+
+static void
+lc_cleanup(void)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
+	crypto_wipe(lc.key, sizeof(lc.key));
+	if (lc.conn)
+		PQfinish(lc.conn);
+	if (lc.cfg_loaded)
+		config_free(&lc.cfg);
+}
+
+static void __attribute__((noreturn, format(printf, 2, 3)))
+lc_fail(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("exfeedctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	lc_cleanup();
+	exit(status);
+}
+
+/* The whole configuration, validated as the daemon would: errors are FILE:LINE. */
+static void
+lc_config(const char *path)
+{
+	struct config_errors errs;
+
+	if (config_load(path, &lc.cfg, &errs) == -1) {
+		config_errors_print(&errs, stderr);
+		config_errors_free(&errs);
+		exit(EX_CONFIG_STATUS);
+	}
+	lc.cfg_loaded = 1;
+}
+
+/* The master key of [crypto] key_file, or exit 78 naming the line that set it. */
+static void
+lc_key(void)
+{
+	char err[1024];
+
+	if (crypto_key_load(lc.cfg.crypto_key_file, lc.key, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s:%d: [crypto] key_file: %s\n", lc.cfg.file,
+		    config_line_of(&lc.cfg, "crypto", "key_file"), err);
+		lc_cleanup();
+		exit(EX_CONFIG_STATUS);
+	}
+}
+
+/* Connect; with need_schema, refuse a database that lacks a migration. */
+static void
+lc_connect(int need_schema)
+{
+	char err[1024];
+
+	if ((lc.conn = db_connect(lc.cfg.db_conninfo, err, sizeof(err))) == NULL)
+		lc_fail(EX_UNAVAILABLE_STATUS, "%s", err);
+	if (need_schema && db_schema_check(lc.conn, err, sizeof(err)) == -1)
+		lc_fail(EX_UNAVAILABLE_STATUS, "%s", err);
+}
+
+static int64_t
+lc_id(const char *s, const char *what)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < 0) {
+		fprintf(stderr, "exfeedctl: %s \"%s\" is not a non-negative integer\n", what, s);
+		usage();
+	}
+	return (int64_t)v;
+}
+
+/*
+ * One credential from a file: one line, its newline (\n or \r\n) dropped.
+ * Returns a malloc'd string the caller frees with crypto_free_secret.
+ */
+static char *
+lc_read_credential(const char *path, const char *what)
+{
+	char *buf;
+	ssize_t n;
+	size_t len = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		lc_fail(EX_DATAERR_STATUS, "%s: cannot open %s: %s", what, path, strerror(errno));
+	if ((buf = calloc(1, CRED_FILE_MAX + 1)) == NULL)
+		lc_fail(1, "out of memory");
+	while (len < CRED_FILE_MAX) {
+		n = read(fd, buf + len, CRED_FILE_MAX - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len == CRED_FILE_MAX && read(fd, &buf[CRED_FILE_MAX], 1) > 0) {
+		close(fd);
+		crypto_free_secret(buf);
+		lc_fail(EX_DATAERR_STATUS, "%s: %s is larger than %d bytes: it holds one line, the %s",
+		    what, path, CRED_FILE_MAX, what);
+	}
+	close(fd);
+	buf[len] = '\0';
+	if (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	if (len > 0 && buf[len - 1] == '\r')
+		buf[--len] = '\0';
+	if (strlen(buf) != len) {
+		crypto_free_secret(buf);
+		lc_fail(EX_DATAERR_STATUS, "%s: %s contains a NUL byte", what, path);
+	}
+	if (len == 0) {
+		crypto_free_secret(buf);
+		lc_fail(EX_DATAERR_STATUS, "%s: %s is empty", what, path);
+	}
+	if (strpbrk(buf, "\r\n") != NULL) {
+		crypto_free_secret(buf);
+		lc_fail(EX_DATAERR_STATUS, "%s: %s holds more than one line; it must hold only "
+		    "the %s", what, path, what);
+	}
+	return buf;
+}
+
+static void
+lc_reload_hint(FILE *fp)
+{
+	char d[32];
+
+	config_format_duration(lc.cfg.reconcile_interval_ms, d, sizeof(d));
+	fprintf(fp, "run `exfeedctl reload` to apply now (otherwise within [userdata] "
+	    "reconcile_interval, %s)\n", d);
+}
+
+static void
+json_str(const char *s)
+{
+	if (s == NULL) {
+		fputs("null", stdout);
+		return;
+	}
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static int
+cmd_keygen(int argc, char *argv[])
+{
+	char err[1024];
+
+	if (argc != 2)
+		usage();
+	if (crypto_key_generate(argv[1], err, sizeof(err)) == -1) {
+		fprintf(stderr, "exfeedctl: keygen: %s\n", err);
+		return 1;
+	}
+	printf("wrote a new master key to %s (32 random bytes, mode 0600)\n", argv[1]);
+	return 0;
+}
+
+static void
+db_migrate_done(const struct db_migration *m, void *arg)
+{
+	printf("applied %s\n", m->name);
+	fflush(stdout);
+}
+
+static int
+cmd_db(int argc, char *argv[])
+{
+	size_t pending[db_nmigrations > 0 ? db_nmigrations : 1], n;
+	char err[1024];
+	int version;
+
+	if (argc != 2 || (strcmp(argv[1], "migrate") != 0 && strcmp(argv[1], "status") != 0))
+		usage();
+	lc_connect(0);
+	if (strcmp(argv[1], "migrate") == 0) {
+		if (db_migrate(lc.conn, db_migrate_done, NULL, &n, err, sizeof(err)) == -1)
+			lc_fail(1, "db migrate: %s", err);
+		if (db_schema_version(lc.conn, &version, err, sizeof(err)) == -1)
+			lc_fail(1, "%s", err);
+		if (n == 0)
+			printf("schema is at version %d, nothing to do\n", version);
+		else
+			printf("schema is at version %d\n", version);
+		return 0;
+	}
+	if (db_schema_version(lc.conn, &version, err, sizeof(err)) == -1 ||
+	    db_schema_pending(lc.conn, pending, &n, err, sizeof(err)) == -1)
+		lc_fail(1, "%s", err);
+	if (lc.json) {
+		printf("{\"version\":%d,\"latest\":%d,\"pending\":[", version, db_schema_latest());
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				putchar(',');
+			json_str(db_migrations[pending[i]].name);
+		}
+		printf("]}\n");
+		return n ? 1 : 0;
+	}
+	printf("schema version %d, this exfeedctl knows up to %d\n", version, db_schema_latest());
+	if (n == 0) {
+		printf("up to date\n");
+		return 0;
+	}
+	printf("pending:");
+	for (size_t i = 0; i < n; i++)
+		printf(" %s", db_migrations[pending[i]].name);
+	printf("\nrun: exfeedctl db migrate\n");
+	return 1;
+}
+
+static int
+account_add(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "user", required_argument, NULL, 'u' },
+		{ "exchange", required_argument, NULL, 'e' },
+		{ "api-key-file", required_argument, NULL, 'k' },
+		{ "api-secret-file", required_argument, NULL, 's' },
+		{ "label", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *config_path = EXFEEDD_CONFIG_FILE, *sock = NULL, *cmd, *err = NULL;
+	const char *exchange = NULL, *keyfile = NULL, *secretfile = NULL, *label = NULL;
+	char *api_key, *api_secret, err[1024];
+	int64_t user = -1, id;
+	int ch, rc;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'u':
+			user = lc_id(optarg, "--user");
+			break;
+		case 'e':
+			exchange = optarg;
+			break;
+		case 'k':
+			keyfile = optarg;
+			break;
+		case 's':
+			secretfile = optarg;
+			break;
+		case 'l':
+			label = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc || user < 0 || exchange == NULL || keyfile == NULL || secretfile == NULL) {
+		fprintf(stderr, "exfeedctl: account add needs --user, --exchange, --api-key-file "
+		    "and --api-secret-file\n");
+		usage();
+	}
+	if (!db_exchange_valid(exchange)) {
+		fprintf(stderr, "exfeedctl: --exchange \"%s\": not one of binance-futures, "
+		    "binance-spot, bybit, okx\n", exchange);
+		usage();
+	}
+	api_key = lc_read_credential(keyfile, "API key");
+	api_secret = lc_read_credential(secretfile, "API secret");
+	lc_key();
+	lc_connect(1);
+	rc = db_account_add(lc.conn, lc.key, user, exchange, label, api_key, api_secret, &id, err,
+	    sizeof(err));
+	crypto_free_secret(api_key);
+	crypto_free_secret(api_secret);
+	if (rc == -1)
+		lc_fail(1, "account add: %s", err);
+	/* The id alone on stdout, for scripts: id=$(exfeedctl account add ...) */
+	printf("%" PRId64 "\n", id);
+	fprintf(stderr, "added account %" PRId64 " (user %" PRId64 ", %s)\n", id, user, exchange);
+	lc_reload_hint(stderr);
+	return 0;
+}
+
+static int
+account_list(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct db_account_info *v;
+	char err[1024];
+	size_t n;
+	int ch;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch != 'j')
+			usage();
+		lc.json = 1;
+	}
+	if (optind != argc)
+		usage();
+	lc_connect(1);
+	if (db_accounts_list(lc.conn, &v, &n, err, sizeof(err)) == -1)
+		lc_fail(1, "account list: %s", err);
+	if (lc.json) {
+		putchar('[');
+		for (size_t i = 0; i < n; i++) {
+			printf("%s{\"id\":%" PRId64 ",\"user_id\":%" PRId64 ",\"exchange\":",
+			    i ? "," : "", v[i].id, v[i].user_id);
+			json_str(v[i].exchange);
+			fputs(",\"label\":", stdout);
+			json_str(v[i].label);
+			printf(",\"is_active\":%s,\"deactivated_reason\":",
+			    v[i].is_active ? "true" : "false");
+			json_str(v[i].deactivated_reason);
+			fputs(",\"listen_key_expires_at\":", stdout);
+			json_str(v[i].listen_key_expires[0] ? v[i].listen_key_expires : NULL);
+			fputs(",\"created_at\":", stdout);
+			json_str(v[i].created);
+			putchar('}');
+		}
+		printf("]\n");
+	} else {
+		printf("%6s %10s %-16s %-16s %-6s %-20s %-20s %s\n", "ID", "USER", "EXCHANGE", "LABEL",
+		    "ACTIVE", "LISTEN KEY EXPIRES", "CREATED", "DEACTIVATED REASON");
+		for (size_t i = 0; i < n; i++)
+			printf("%6" PRId64 " %10" PRId64 " %-16s %-16s %-6s %-20s %-20s %s\n", v[i].id,
+			    v[i].user_id, v[i].exchange, v[i].label ? v[i].label : "-",
+			    v[i].is_active ? "yes" : "no",
+			    v[i].listen_key_expires[0] ? v[i].listen_key_expires : "-", v[i].created,
+			    v[i].deactivated_reason ? v[i].deactivated_reason : "-");
+	}
+	db_account_info_free(v, n);
+	return 0;
+}
+
+static int
+account_change(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "reason", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *what = argv[0], *reason = "disabled by operator";
+	char err[1024];
+	int64_t id;
+	int ch, rc;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch != 'r' || strcmp(what, "disable") != 0)
+			usage();
+		reason = optarg;
+	}
+	if (optind != argc - 1)
+		usage();
+	id = lc_id(argv[optind], "account id");
+	lc_connect(1);
+	if (strcmp(what, "remove") == 0)
+		rc = db_account_remove(lc.conn, id, err, sizeof(err));
+	else
+		rc = db_account_set_active(lc.conn, id, strcmp(what, "enable") == 0, reason, err,
+		    sizeof(err));
+	if (rc == 1)
+		lc_fail(EX_DATAERR_STATUS, "account %s: %s", what, err);
+	if (rc == -1)
+		lc_fail(1, "account %s: %s", what, err);
+	if (strcmp(what, "remove") == 0)
+		printf("removed account %" PRId64 " and its orders, fills, positions and balances\n",
+		    id);
+	else if (strcmp(what, "enable") == 0)
+		printf("enabled account %" PRId64 "\n", id);
+	else
+		printf("disabled account %" PRId64 " (%s)\n", id, reason);
+	lc_reload_hint(stdout);
+	return 0;
+}
+
+/* 0 when every credential of the account opens with the key; 65 otherwise. */
+static int
+account_check_one(int64_t id)
+{
+	const char *bad;
+	char err[1024];
+	int nfields, rc;
+
+	rc = db_account_check(lc.conn, lc.key, id, &bad, &nfields, err, sizeof(err));
+	if (rc == 1)
+		lc_fail(EX_DATAERR_STATUS, "account check: %s", err);
+	if (rc == -1)
+		lc_fail(1, "account check: %s", err);
+	if (bad != NULL) {
+		printf("account %" PRId64 ": %s does not decrypt with %s\n", id, bad,
+		    lc.cfg.crypto_key_file);
+		return EX_DATAERR_STATUS;
+	}
+	printf("account %" PRId64 ": ok (%d value%s decrypt with %s)\n", id, nfields,
+	    nfields == 1 ? "" : "s", lc.cfg.crypto_key_file);
+	return 0;
+}
+
+static int
+account_check(int argc, char *argv[])
+{
+	struct db_account_info *v;
+	char err[1024];
+	size_t n;
+	int rc = 0;
+
+	if (argc > 2)
+		usage();
+	lc_key();
+	lc_connect(1);
+	if (argc == 2)
+		return account_check_one(lc_id(argv[1], "account id"));
+	if (db_accounts_list(lc.conn, &v, &n, err, sizeof(err)) == -1)
+		lc_fail(1, "account check: %s", err);
+	for (size_t i = 0; i < n; i++)
+		if (account_check_one(v[i].id) != 0)
+			rc = EX_DATAERR_STATUS;
+	db_account_info_free(v, n);
+	return rc;
+}
+
+static int
+cmd_account(int argc, char *argv[])
+{
+	if (argc < 2)
+		usage();
+	argc--;
+	argv++;
+	if (strcmp(argv[0], "add") == 0)
+		return account_add(argc, argv);
+	if (strcmp(argv[0], "list") == 0)
+		return account_list(argc, argv);
+	if (strcmp(argv[0], "enable") == 0 || strcmp(argv[0], "disable") == 0 ||
+	    strcmp(argv[0], "remove") == 0)
+		return account_change(argc, argv);
+	if (strcmp(argv[0], "check") == 0)
+		return account_check(argc, argv);
+	fprintf(stderr, "exfeedctl: unknown account command \"%s\"\n", argv[0]);
+	usage();
+}
+
+static int
+cmd_rotate_key(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "new-key-file", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 }
+	};
+	unsigned char newkey[CRYPTO_KEY_LEN];
+	const char *path = NULL;
+	char err[1024];
+	size_t nvalues, naccounts;
+	int ch;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch != 'n')
+			usage();
+		path = optarg;
+	}
+	if (optind != argc || path == NULL)
+		usage();
+	lc_key();
+	if (crypto_key_load(path, newkey, err, sizeof(err)) == -1)
+		lc_fail(EX_CONFIG_STATUS, "--new-key-file: %s", err);
+	if (memcmp(newkey, lc.key, sizeof(newkey)) == 0) {
+		crypto_wipe(newkey, sizeof(newkey));
+		lc_fail(EX_CONFIG_STATUS, "--new-key-file: %s holds the same key as %s", path,
+		    lc.cfg.crypto_key_file);
+	}
+	lc_connect(1);
+	if (db_rotate_key(lc.conn, lc.key, newkey, &nvalues, &naccounts, err, sizeof(err)) == -1) {
+		crypto_wipe(newkey, sizeof(newkey));
+		lc_fail(strstr(err, "does not decrypt") ? EX_DATAERR_STATUS : 1, "rotate-key: %s",
+		    err);
+	}
+	crypto_wipe(newkey, sizeof(newkey));
+	printf("re-encrypted %zu value%s of %zu account%s with the key in %s\n", nvalues,
+	    nvalues == 1 ? "" : "s", naccounts, naccounts == 1 ? "" : "s", path);
+	printf("now point [crypto] key_file at %s (or move it over %s) and run `exfeedctl reload`\n",
+	    path, lc.cfg.crypto_key_file);
+	return 0;
+}
+
+/* The commands that work on the database and the key file, not on the daemon. */
+static int
+local_main(const char *config_path, int json, int argc, char *argv[])
+{
+	int rc;
+
+	lc.json = json;
+	if (strcmp(argv[0], "keygen") == 0)
+		return cmd_keygen(argc, argv);
+	lc_config(config_path);
+	if (strcmp(argv[0], "db") == 0)
+		rc = cmd_db(argc, argv);
+	else if (strcmp(argv[0], "account") == 0)
+		rc = cmd_account(argc, argv);
+	else
+		rc = cmd_rotate_key(argc, argv);
+	fflush(stdout);
+	lc_cleanup();
+	return rc;
+}
+
+/* ------------------------------------------------------------ control socket */
+
+static int
+ctl_main(const char *config_path, const char *sock, const char *cmd, int json)
+{
+	const char *err = NULL;
 	static char sockbuf[4096];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_unpacked unp;
 	struct ipc_hdr h;
 	unsigned char *buf;
-	int ch, json = 0, fd, ok = 0, rc;
+	int fd, ok = 0, rc;
 
-	log_init("exfeedctl");
-	while ((ch = getopt_long(argc, argv, "c:s:jh", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 's':
-			sock = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc - 1)
-		usage();
-	cmd = argv[optind];
-	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "reload") != 0 && strcmp(cmd, "stop") != 0) {
-		fprintf(stderr, "exfeedctl: unknown command \"%s\"\n", cmd);
-		usage();
-	}
 	if (sock == NULL) {
 		/* Only this one key: the file may be broken, and reload is how it gets fixed. */
 		if (access(config_path, R_OK) == -1) {
@@ -222,6 +796,8 @@ main(int argc, char *argv[])
 		fprintf(stderr, "exfeedctl: %s\n", msg);
 	} else if (strcmp(cmd, "status") == 0)
 		print_status(&unp.data);
+	else if (strcmp(cmd, "accounts") == 0)
+		print_accounts(&unp.data);
 	rc = ok ? 0 : 1;
 	if (ok && strcmp(cmd, "stop") == 0) {
 		/* The supervisor closes this connection as its very last act. */
@@ -244,4 +820,53 @@ main(int argc, char *argv[])
 	free(buf);
 	close(fd);
 	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *config_path = EXFEEDD_CONFIG_FILE, *sock = NULL, *cmd;
+	int ch, json = 0;
+
+	log_init("exfeedctl");
+	/* "+": stop at the command, whose own options follow it. */
+	while ((ch = getopt_long(argc, argv, "+c:s:jh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind >= argc)
+		usage();
+	cmd = argv[optind];
+	if (strcmp(cmd, "db") == 0 || strcmp(cmd, "account") == 0 || strcmp(cmd, "keygen") == 0 ||
+	    strcmp(cmd, "rotate-key") == 0)
+		return local_main(config_path, json, argc - optind, argv + optind);
+	if (strcmp(cmd, "accounts") == 0 && optind == argc - 2 &&
+	    strcmp(argv[argc - 1], "--json") == 0) {
+		json = 1;
+		argc--;
+	}
+	if (optind != argc - 1)
+		usage();
+	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "reload") != 0 && strcmp(cmd, "stop") != 0 &&
+	    strcmp(cmd, "accounts") != 0) {
+		fprintf(stderr, "exfeedctl: unknown command \"%s\"\n", cmd);
+		usage();
+	}
+	return ctl_main(config_path, sock, cmd, json);
 }

@@ -89,6 +89,8 @@ void	 worker_fatal(int status, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3), noreturn));
 int	 worker_instance(void);
 const struct config *worker_config(void);
+/* Inside worker_role.status: did the query ask for this extra detail ("accounts")? */
+int	 worker_status_want(const char *what);
 
 extern const struct worker_role account_role, market_role, writer_role, gateway_role,
 	    broker_role;

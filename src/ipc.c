@@ -25,7 +25,7 @@ static const struct {
 	[IPC_READY] = { "READY", 4096 },
 	[IPC_HEARTBEAT] = { "HEARTBEAT", 4096 },
 	[IPC_STATUS_REQ] = { "STATUS_REQ", 4096 },
-	[IPC_STATUS] = { "STATUS", 256 * 1024 },
+	[IPC_STATUS] = { "STATUS", 4 * 1024 * 1024 },	/* with per-account rows */
 	[IPC_CONFIG] = { "CONFIG", 1024 * 1024 },
 	[IPC_CONFIG_ACK] = { "CONFIG_ACK", 4096 },
 	[IPC_RECONCILE] = { "RECONCILE", 4096 },
@@ -313,6 +313,17 @@ size_t
 ipc_pending(const struct ipc_conn *c)
 {
 	return c->wlen - c->woff;
+}
+
+void
+ipc_pause(struct ipc_conn *c, int paused)
+{
+	if (c->dead)
+		return;
+	if (paused)
+		ev_io_stop(c->loop, &c->rio);
+	else
+		ev_io_start(c->loop, &c->rio);
 }
 
 int

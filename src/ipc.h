@@ -87,6 +87,8 @@ void	 ipc_drain(struct ipc_conn *);
 int	 ipc_flush(struct ipc_conn *, int timeout_ms);
 const char *ipc_peer(const struct ipc_conn *);
 size_t	 ipc_pending(const struct ipc_conn *);
+/* Back-pressure: stop (1) or resume (0) reading from the peer. */
+void	 ipc_pause(struct ipc_conn *, int paused);
 
 struct sockaddr_un;
 int	 ipc_unix_addr(const char *path, struct sockaddr_un *);

@@ -16,10 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "exfeedd.h"
 #include "ipc.h"
 #include "log.h"
@@ -62,6 +64,7 @@ struct status_query {
 	struct status_query	*next;
 	void			*client;
 	unsigned		 id;
+	int			 accounts;	/* exfeedctl accounts: per-account rows */
 	ev_timer		 timer;
 };
 
@@ -506,6 +509,33 @@ sup_shutdown(const char *why)
 
 /* ------------------------------------------------------------------- reload */
 
+/*
+ * The master key file, checked here because the supervisor is the one
+ * process that can refuse to start: the account workers read it later, as
+ * uid, after the privilege drop.  The key itself is wiped at once.
+ */
+static int
+sup_key_check(const struct config *cfg, uid_t uid, char *err, size_t errlen)
+{
+	unsigned char key[CRYPTO_KEY_LEN];
+	char why[1024];
+	struct stat st;
+	int line = config_line_of(cfg, "crypto", "key_file");
+
+	if (crypto_key_load(cfg->crypto_key_file, key, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s:%d: [crypto] key_file: %s", cfg->file, line, why);
+		return -1;
+	}
+	crypto_wipe(key, sizeof(key));
+	if (geteuid() == 0 && uid != 0 && stat(cfg->crypto_key_file, &st) == 0 && st.st_uid != uid) {
+		snprintf(err, errlen, "%s:%d: [crypto] key_file: %s is owned by uid %ld, but the "
+		    "workers run as %s and cannot read it; chown %s it", cfg->file, line,
+		    cfg->crypto_key_file, (long)st.st_uid, cfg->user, cfg->user);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 sup_diff_cb(const char *section, const char *key, int reloadable, const char *oldval,
     const char *newval, void *arg)
@@ -559,6 +589,7 @@ sup_reload(const char *why, char *err, size_t errlen)
 {
 	struct config_errors errs;
 	struct config ncfg;
+	char kerr[1536];
 	int changed;
 
 	if (err)
@@ -578,6 +609,13 @@ sup_reload(const char *why, char *err, size_t errlen)
 		if (err)
 			snprintf(err, errlen, "%s", config_errors_first(&errs));
 		config_errors_free(&errs);
+		return;
+	}
+	if (sup_key_check(&ncfg, sup.uid, kerr, sizeof(kerr)) == -1) {
+		log_error("reload failed, configuration unchanged: %s", kerr);
+		if (err)
+			snprintf(err, errlen, "%.900s", kerr);
+		config_free(&ncfg);
 		return;
 	}
 	changed = config_diff(&sup.cfg, &ncfg, sup_diff_cb, NULL);
@@ -671,6 +709,71 @@ sup_status_reply(struct status_query *q)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/*
+ * exfeedctl accounts: the rows every account worker put in its status
+ * detail (role.rows) for this query, concatenated; workers that did not
+ * answer in time are named in "missing".
+ */
+static void
+sup_accounts_reply(struct status_query *q)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked *unp;
+	const msgpack_object **rows;
+	uint32_t total = 0;
+	int n = 0, missing = 0, i = 0;
+
+	for (struct worker *w = sup.workers; w; w = w->next)
+		n += w->role == ROLE_ACCOUNT;
+	unp = calloc((size_t)n + 1, sizeof(*unp));
+	rows = calloc((size_t)n + 1, sizeof(*rows));
+	if (unp == NULL || rows == NULL) {
+		free(unp);
+		free(rows);
+		ctl_reply_error(sup.ctl, q->client, "out of memory");
+		return;
+	}
+	for (struct worker *w = sup.workers; w; w = w->next) {
+		const msgpack_object *r;
+		size_t off = 0;
+		int64_t id;
+
+		if (w->role != ROLE_ACCOUNT)
+			continue;
+		msgpack_unpacked_init(&unp[i]);
+		if (w->pid > 0 && w->detail.size && msgpack_unpack_next(&unp[i], w->detail.data,
+		    w->detail.size, &off) == MSGPACK_UNPACK_SUCCESS &&
+		    mp_get_i64(&unp[i].data, "id", &id) == 0 && id >= (int64_t)q->id &&
+		    (r = mp_get(&unp[i].data, "role")) != NULL &&
+		    (r = mp_get(r, "rows")) != NULL && r->type == MSGPACK_OBJECT_ARRAY) {
+			rows[i] = r;
+			total += r->via.array.size;
+		} else
+			missing++;
+		i++;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	mp_kv_bool(&pk, "ok", 1);
+	mp_kv_i64(&pk, "missing", missing);
+	mp_str(&pk, "accounts");
+	msgpack_pack_array(&pk, total);
+	for (int k = 0; k < i; k++)
+		for (uint32_t j = 0; rows[k] && j < rows[k]->via.array.size; j++)
+			msgpack_pack_object(&pk, rows[k]->via.array.ptr[j]);
+	for (int k = 0; k < i; k++)
+		msgpack_unpacked_destroy(&unp[k]);
+	free(unp);
+	free(rows);
+	if (sb.size > ipc_max_body(IPC_CTL_REPLY))
+		ctl_reply_error(sup.ctl, q->client, "%u accounts do not fit one reply", total);
+	else
+		ctl_reply(sup.ctl, q->client, &sb);
+	msgpack_sbuffer_destroy(&sb);
+}
+
 static void
 sup_query_finish(struct status_query *q)
 {
@@ -680,8 +783,12 @@ sup_query_finish(struct status_query *q)
 		;
 	*pp = q->next;
 	ev_timer_stop(sup.loop, &q->timer);
-	if (ctl_client_alive(sup.ctl, q->client))
-		sup_status_reply(q);
+	if (ctl_client_alive(sup.ctl, q->client)) {
+		if (q->accounts)
+			sup_accounts_reply(q);
+		else
+			sup_status_reply(q);
+	}
 	free(q);
 }
 
@@ -696,7 +803,8 @@ sup_queries_check(void)
 
 		next = q->next;
 		for (struct worker *w = sup.workers; w; w = w->next)
-			if (w->pid > 0 && w->chan && w->state == W_READY && w->status_id < q->id)
+			if (w->pid > 0 && w->chan && w->state == W_READY && w->status_id < q->id &&
+			    (!q->accounts || w->role == ROLE_ACCOUNT))
 				waiting++;
 		if (!waiting)
 			sup_query_finish(q);
@@ -720,7 +828,7 @@ sup_query_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 static void
-sup_status_begin(void *client)
+sup_status_begin(void *client, int accounts)
 {
 	struct status_query *q;
 	msgpack_sbuffer sb;
@@ -732,6 +840,7 @@ sup_status_begin(void *client)
 	}
 	q->client = client;
 	q->id = ++sup.status_seq;
+	q->accounts = accounts;
 	ev_timer_init(&q->timer, sup_query_timer_cb, STATUS_TIMEOUT_S, 0.);
 	q->timer.data = q;
 	ev_timer_start(sup.loop, &q->timer);
@@ -739,10 +848,12 @@ sup_status_begin(void *client)
 	sup.queries = q;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 1);
+	msgpack_pack_map(&pk, accounts ? 2 : 1);
 	mp_kv_u64(&pk, "id", q->id);
+	if (accounts)
+		mp_kv_str(&pk, "want", "accounts");
 	for (struct worker *w = sup.workers; w; w = w->next)
-		if (w->chan && w->state == W_READY)
+		if (w->chan && w->state == W_READY && (!accounts || w->role == ROLE_ACCOUNT))
 			ipc_send_sbuf(w->chan, IPC_STATUS_REQ, &sb);
 	msgpack_sbuffer_destroy(&sb);
 	sup_queries_check();
@@ -756,8 +867,8 @@ sup_ctl_request(struct ctl_server *srv, void *client, const char *cmd,
 	msgpack_packer pk;
 	char err[1024];
 
-	if (strcmp(cmd, "status") == 0) {
-		sup_status_begin(client);
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "accounts") == 0) {
+		sup_status_begin(client, cmd[0] == 'a');
 		return;
 	}
 	if (strcmp(cmd, "reload") == 0) {
@@ -769,7 +880,7 @@ sup_ctl_request(struct ctl_server *srv, void *client, const char *cmd,
 	} else if (strcmp(cmd, "stop") == 0) {
 		/* reply first: the shutdown below may take a while */
 	} else {
-		ctl_reply_error(srv, client, "unknown command \"%s\" (known: status, reload, stop)", cmd);
+		ctl_reply_error(srv, client, "unknown command \"%s\" (known: status, accounts, reload, stop)", cmd);
 		return;
 	}
 	msgpack_sbuffer_init(&sb);
@@ -813,7 +924,7 @@ sup_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 int
 supervisor_main(const char *config_path, struct config *cfg, int foreground, int verbose)
 {
-	char err[512];
+	char err[512], kerr[1536];
 	pid_t holder;
 	int keep_stderr, done_fd = -1;
 
@@ -832,6 +943,11 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 	sup.gid = getegid();
 	if (geteuid() == 0 && daemon_lookup_ids(&sup.cfg, &sup.uid, &sup.gid, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
+		return EX_CONFIG_STATUS;
+	}
+	/* Before anything is created or detached: a bad key file is a configuration error. */
+	if (sup_key_check(&sup.cfg, sup.uid, kerr, sizeof(kerr)) == -1) {
+		fprintf(stderr, "%s\n", kerr);
 		return EX_CONFIG_STATUS;
 	}
 	if (daemon_runtime_dir(sup.cfg.runtime_dir, sup.uid, sup.gid) == -1) {

@@ -59,6 +59,15 @@ worker_config(void)
 	return &wk.cfg;
 }
 
+/* The optional "want" of the status query being answered (supervisor: accounts). */
+static char status_want[32];
+
+int
+worker_status_want(const char *what)
+{
+	return strcmp(status_want, what) == 0;
+}
+
 void
 worker_ready(void)
 {
@@ -225,10 +234,13 @@ worker_on_status(const msgpack_object *body)
 	mp_kv_u64(&pk, "config_gen", wk.config_gen);
 	mp_kv_u64(&pk, "uptime_ms", monotonic_ms() - wk.start_ms);
 	mp_str(&pk, "role");
+	if (mp_get_str(body, "want", status_want, sizeof(status_want)) == -1)
+		status_want[0] = '\0';
 	if (wk.have_cfg && wk.ops->status)
 		wk.ops->status(&pk);
 	else
 		msgpack_pack_map(&pk, 0);
+	status_want[0] = '\0';
 	ipc_send_sbuf(wk.chan, IPC_STATUS, &sb);
 	msgpack_sbuffer_destroy(&sb);
 }

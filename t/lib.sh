@@ -45,10 +45,17 @@ free_port() {
 	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# write_config FILE [extra daemon lines...]: a config for this test directory.
+# write_key FILE: a 32-byte master key, mode 0600 (as exfeedctl keygen makes).
+write_key() {
+	[ -f "$1" ] || (umask 077 && head -c 32 /dev/urandom > "$1")
+}
+
+# write_config FILE [extra daemon lines...]: a config for this test directory,
+# with the master key $T/master.key (exfeedd refuses to start without one).
 write_config() {
 	f=$1; shift
 	GW_PORT=${GW_PORT:-$(free_port)}
+	write_key "$T/master.key"
 	{
 		echo "[daemon]"
 		echo "user = $(id -un)"
@@ -70,6 +77,8 @@ write_config() {
 		for l in "$@"; do echo "$l"; done
 		echo "[database]"
 		echo "conninfo = dbname=exfeedd_test"
+		echo "[crypto]"
+		echo "key_file = $T/master.key"
 		echo "[gateway]"
 		echo "listen = 127.0.0.1:$GW_PORT"
 	} > "$f"

@@ -1,33 +1,1124 @@
 /*
  * writer.c: the DB-writer role, the single owner of durability (DESIGN §2-3).
- * This revision runs its loop and control protocol; the PostgreSQL group
- * commit and the Kafka outbox relay arrive with the user-data work.
+ * Senders (account and market workers) connect to <runtime_dir>/writer.sock
+ * and stream numbered events; the writer lands them in PostgreSQL in group
+ * commits over one non-blocking libpq connection on the libev loop, and acks
+ * each sender's highest sequence number only once its events are committed.
+ *
+ * Order of work: events from a frame go into the open batch (writer_sql.c
+ * gathers their rows); the open batch is sealed when it holds batch_size
+ * events, or, when the database is idle, once its oldest event has waited
+ * flush_interval.  Sealed batches are sent one at a time, in order, each as
+ * one multi-statement simple query (one implicit transaction).  While the
+ * database is away, batches wait (bounded; past the bound the writer stops
+ * reading from senders, who keep their un-acked events) and are sent whole
+ * on the next connection: the upserts are idempotent.
  */
 #include "autoconf.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "event.h"
 #include "exfeedd.h"
+#include "ipc.h"
 #include "log.h"
 #include "mpack.h"
+#include "writer_sql.h"
+
+#define WR_PEERS_MAX		1024
+#define WR_QUEUE_MIN		10000		/* events waiting, at least ... */
+#define WR_QUEUE_CAP		200000		/* ... and at most */
+#define WR_CONNECT_TIMEOUT_S	10.
+#define WR_BACKOFF_FIRST_MS	50
+#define WR_STABLE_MS		1000		/* a connection this old resets the backoff */
+#define WR_ROLE_LEN		16
+
+/* Latency buckets: 100 µs to 10 s, ten per decade, plus under and over. */
+#define LAT_PER_DECADE		10
+#define LAT_NB			(5 * LAT_PER_DECADE + 2)
+
+/* One sending process, known by (role, instance, pid); survives its reconnects. */
+struct sender {
+	struct sender	*next;
+	char		 role[WR_ROLE_LEN];
+	int64_t		 instance;
+	int64_t		 pid;
+	uint64_t	 queued;	/* highest seq taken into a batch */
+	uint64_t	 acked;		/* highest seq committed (and acked) */
+	struct peer	*peer;		/* its connection now, or NULL */
+};
+
+struct peer {
+	struct peer	*next;
+	struct ipc_conn	*c;
+	struct sender	*s;		/* NULL until HELLO */
+};
+
+struct batch_ack {
+	struct sender	*s;
+	uint64_t	 seq;
+};
+
+struct batch {
+	struct batch	*next;
+	char		*sql;		/* set when sealed */
+	size_t		 sqllen;
+	size_t		 n;
+	int64_t		*recv_us;	/* per event, for the latency histogram */
+	size_t		 recv_cap;
+	struct batch_ack *acks;
+	size_t		 nacks, acks_cap;
+	uint64_t	 per_type[EV_TYPE_MAX];
+	uint64_t	 first_ms;	/* monotonic, when its first event came */
+	unsigned	 failures;	/* SQL errors so far */
+};
+
+enum db_state { DB_DOWN, DB_CONNECTING, DB_READY };
+
+static struct {
+	struct ev_loop	*loop;
+	struct wsql	*rows;		/* of the open batch */
+	struct batch	*open;
+	struct batch	*sealed, **sealed_tail;
+	size_t		 pending;	/* events in the open and sealed batches */
+	size_t		 queue_max;
+	int		 paused;
+	int		 stopping;
+
+	int		 listen_fd;
+	char		 sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	ev_io		 accept_io;
+	struct peer	*peers;
+	size_t		 npeers, nsenders_live;
+	struct sender	*senders;
+
+	/* PostgreSQL */
+	PGconn		*conn;
+	enum db_state	 state;
+	ev_io		 db_io;
+	int		 db_io_events;
+	ev_timer	 db_retry;	/* reconnect, or resend after an SQL error */
+	ev_timer	 db_timeout;	/* connect timeout */
+	ev_timer	 flush;
+	ev_timer	 stop_deadline;
+	int		 inflight;	/* the head of sealed is being committed */
+	int		 hold;		/* wait for db_retry before sending again */
+	int		 reconnect_wanted;	/* conninfo changed: once idle */
+	unsigned	 fail_count;
+	uint64_t	 connected_ms;
+	uint64_t	 sent_us;
+	int		 down_logged;
+	char		 last_error[256];
+	char		 batch_error[256];
+
+	/* metrics */
+	uint64_t	 committed[EV_TYPE_MAX];
+	uint64_t	 events_committed, batches, reconnects, sql_errors, peers_dropped;
+	uint64_t	 resent;	/* events received again, not re-applied */
+	size_t		 last_batch;
+	uint64_t	 last_batch_us;
+	int64_t		 lat_bound[LAT_NB - 1];	/* upper bounds, µs */
+	uint64_t	 lat[LAT_NB];
+	uint64_t	 lat_n;
+} wr = { .listen_fd = -1 };
+
+static struct log_ratelimit peer_rl = LOG_RATELIMIT_INIT(10000, 5);
+static struct log_ratelimit sql_rl = LOG_RATELIMIT_INIT(10000, 3);
+static struct log_ratelimit pause_rl = LOG_RATELIMIT_INIT(60000, 3);
+
+static void	writer_kick(void);
+static void	db_connect_start(void);
+static void	db_lost(const char *why);
+
+/* ------------------------------------------------------------------ helpers */
+
+static int64_t
+realtime_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static uint64_t
+monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* libpq messages end in a newline and may span lines: one line for the log. */
+static void
+pq_reason(char *dst, size_t len, const char *msg)
+{
+	size_t n = 0;
+
+	for (const char *p = msg ? msg : ""; *p && n + 1 < len; p++) {
+		char c = *p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p;
+
+		if (c != ' ' || (n > 0 && dst[n - 1] != ' '))
+			dst[n++] = c;
+	}
+	while (n > 0 && dst[n - 1] == ' ')
+		n--;
+	dst[n] = '\0';
+	if (n == 0)
+		snprintf(dst, len, "unknown error");
+}
+
+static void
+lat_init(void)
+{
+	double b = 100.;
+
+	/* 10^(1/10) per step, without libm. */
+	for (int i = 0; i < LAT_NB - 1; i++) {
+		wr.lat_bound[i] = (int64_t)(b + .5);
+		b *= 1.2589254117941673;
+	}
+}
+
+static void
+lat_add(int64_t us)
+{
+	int lo = 0, hi = LAT_NB - 1;
+
+	/* The first bucket whose upper bound exceeds us; the last is overflow. */
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+
+		if (us < wr.lat_bound[mid])
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	wr.lat[lo]++;
+	wr.lat_n++;
+}
+
+/* The upper bound of the bucket holding quantile q (per mille), in µs. */
+static int64_t
+lat_quantile(unsigned q)
+{
+	uint64_t want, seen = 0;
+
+	if (wr.lat_n == 0)
+		return 0;
+	want = (wr.lat_n * q + 999) / 1000;
+	for (int i = 0; i < LAT_NB; i++) {
+		seen += wr.lat[i];
+		if (seen >= want && seen > 0)
+			return i < LAT_NB - 1 ? wr.lat_bound[i] : wr.lat_bound[LAT_NB - 2];
+	}
+	return wr.lat_bound[LAT_NB - 2];
+}
+
+/* -------------------------------------------------------------- the queue */
+
+static struct batch *
+batch_new(void)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		fatal(1, "writer: out of memory");
+	return b;
+}
+
+static void
+batch_free(struct batch *b)
+{
+	free(b->sql);
+	free(b->recv_us);
+	free(b->acks);
+	free(b);
+}
+
+static void
+batch_note(struct batch *b, struct sender *s, const struct event *ev)
+{
+	size_t i;
+
+	if (b->n == b->recv_cap) {
+		size_t ncap = b->recv_cap ? b->recv_cap * 2 : 256;
+		int64_t *nr = realloc(b->recv_us, ncap * sizeof(*nr));
+
+		if (nr == NULL)
+			fatal(1, "writer: out of memory");
+		b->recv_us = nr;
+		b->recv_cap = ncap;
+	}
+	if (b->n == 0)
+		b->first_ms = monotonic_ms();
+	b->recv_us[b->n++] = ev->recv_us;
+	b->per_type[ev->type]++;
+	for (i = 0; i < b->nacks; i++)
+		if (b->acks[i].s == s)
+			break;
+	if (i == b->nacks) {
+		if (b->nacks == b->acks_cap) {
+			size_t ncap = b->acks_cap ? b->acks_cap * 2 : 8;
+			struct batch_ack *na = realloc(b->acks, ncap * sizeof(*na));
+
+			if (na == NULL)
+				fatal(1, "writer: out of memory");
+			b->acks = na;
+			b->acks_cap = ncap;
+		}
+		b->acks[b->nacks++].s = s;
+	}
+	/* A sender's events come in order, so the last is the highest. */
+	b->acks[i].seq = ev->seq;
+}
+
+static void
+batch_seal(void)
+{
+	struct batch *b = wr.open;
+
+	if (b->n == 0)
+		return;
+	if ((b->sql = wsql_script(wr.rows, &b->sqllen)) == NULL)
+		fatal(1, "writer: out of memory building a batch of %zu events", b->n);
+	wsql_reset(wr.rows);
+	*wr.sealed_tail = b;
+	wr.sealed_tail = &b->next;
+	wr.open = batch_new();
+}
+
+static size_t
+queue_max(void)
+{
+	size_t n = (size_t)worker_config()->db_batch_size * 4 *
+	    (wr.nsenders_live > 0 ? wr.nsenders_live : 1);
+
+	if (n < WR_QUEUE_MIN)
+		n = WR_QUEUE_MIN;
+	if (n > WR_QUEUE_CAP)
+		n = WR_QUEUE_CAP;
+	return n;
+}
+
+/* Back-pressure: stop reading from every sender while the queue is full. */
+static void
+writer_pause(int on)
+{
+	if (on == wr.paused)
+		return;
+	wr.paused = on;
+	for (struct peer *p = wr.peers; p; p = p->next)
+		ipc_pause(p->c, on);
+	/* Under a burst this flips often: the first few say it, then a count. */
+	if (on)
+		log_warnx_rl(&pause_rl, "%zu events wait for the database (limit %zu): not "
+		    "reading from senders until they are committed", wr.pending, wr.queue_max);
+	else
+		log_debug("%zu events wait for the database: reading from senders again",
+		    wr.pending);
+}
+
+static void
+writer_check_queue(void)
+{
+	wr.queue_max = queue_max();
+	if (!wr.paused && wr.pending >= wr.queue_max)
+		writer_pause(1);
+	else if (wr.paused && wr.pending <= wr.queue_max / 2)
+		writer_pause(0);
+}
+
+/* ------------------------------------------------------------- the senders */
+
+static struct sender *
+sender_get(const char *role, int64_t instance, int64_t pid)
+{
+	struct sender *s;
+
+	for (s = wr.senders; s; s = s->next)
+		if (s->instance == instance && s->pid == pid && strcmp(s->role, role) == 0)
+			return s;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatal(1, "writer: out of memory");
+	snprintf(s->role, sizeof(s->role), "%s", role);
+	s->instance = instance;
+	s->pid = pid;
+	s->next = wr.senders;
+	wr.senders = s;
+	return s;
+}
+
+/*
+ * A sender that is gone and has nothing in flight is forgotten.  Should the
+ * same process come back, its resent events are applied again: harmless.
+ */
+static void
+sender_gc(void)
+{
+	struct sender **sp = &wr.senders;
+
+	while (*sp) {
+		struct sender *s = *sp;
+
+		if (s->peer == NULL && s->acked >= s->queued) {
+			*sp = s->next;
+			free(s);
+		} else
+			sp = &s->next;
+	}
+}
+
+static void
+peer_ack(struct peer *p, uint64_t seq)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	mp_kv_u64(&pk, "seq", seq);
+	ipc_send_sbuf(p->c, IPC_DP_ACK, &sb);	/* may drop p */
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void
+peer_close_cb(struct ipc_conn *c, const char *why, void *arg)
+{
+	struct peer *p = arg, **pp;
+	char who[64];
+
+	if (p->s)
+		snprintf(who, sizeof(who), "%s %" PRId64 " (pid %" PRId64 ")", p->s->role,
+		    p->s->instance, p->s->pid);
+	else
+		snprintf(who, sizeof(who), "a sender before HELLO");
+	if (wr.stopping)
+		log_debug("data plane: closing %s", who);
+	else if (strcmp(why, "end of file") == 0)
+		log_info("data plane: %s disconnected", who);
+	else {
+		wr.peers_dropped++;
+		log_warnx_rl(&peer_rl, "data plane: dropping %s: %s", who, why);
+	}
+	if (p->s) {
+		if (p->s->peer == p)
+			p->s->peer = NULL;
+		wr.nsenders_live--;
+	}
+	for (pp = &wr.peers; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	wr.npeers--;
+	free(p);
+	sender_gc();
+}
+
+static void
+peer_hello(struct peer *p, const msgpack_object *body)
+{
+	char role[WR_ROLE_LEN];
+	int64_t instance, pid;
+	struct peer *old;
+	struct sender *s;
+
+	if (p->s != NULL) {
+		ipc_drop(p->c, "HELLO twice");
+		return;
+	}
+	if (mp_get_str(body, "role", role, sizeof(role)) == -1 || role[0] == '\0' ||
+	    mp_get_i64(body, "instance", &instance) == -1 || instance < 0 ||
+	    mp_get_i64(body, "pid", &pid) == -1 || pid <= 0) {
+		ipc_drop(p->c, "HELLO needs role (a short string), instance >= 0 and pid > 0");
+		return;
+	}
+	s = sender_get(role, instance, pid);
+	old = s->peer;
+	s->peer = p;
+	p->s = s;
+	wr.nsenders_live++;
+	/* Taken over first, so that dropping the old one cannot forget s. */
+	if (old != NULL)
+		ipc_drop(old->c, "replaced by a new connection from the same sender");
+	log_info("data plane: %s %" PRId64 " (pid %" PRId64 ") connected%s", role, instance,
+	    pid, s->acked ? ", resuming" : "");
+	/* It resends everything un-acked: tell it at once what is already safe. */
+	if (s->acked > 0)
+		peer_ack(p, s->acked);
+	writer_check_queue();
+}
+
+static void
+peer_events(struct peer *p, const msgpack_object *body)
+{
+	const msgpack_object *arr = mp_get(body, "ev");
+	struct sender *s = p->s;
+	int reack = 0;
+	struct event ev;
+	const char *err;
+	char why[300];
+
+	if (s == NULL) {
+		ipc_drop(p->c, "EVENTS before HELLO");
+		return;
+	}
+	if (arr == NULL || arr->type != MSGPACK_OBJECT_ARRAY) {
+		ipc_drop(p->c, "EVENTS without an ev array");
+		return;
+	}
+	for (uint32_t i = 0; i < arr->via.array.size; i++) {
+		if (ev_unpack(&arr->via.array.ptr[i], &ev, &err) == -1) {
+			snprintf(why, sizeof(why), "event %u of the frame: %s", i, err);
+			goto bad;
+		}
+		if (ev.seq == 0) {
+			ev_clear(&ev);
+			snprintf(why, sizeof(why), "event %u of the frame: seq 0", i);
+			goto bad;
+		}
+		if (ev.seq <= s->queued) {
+			/* Resent after a reconnect: already in a batch, or committed. */
+			wr.resent++;
+			if (ev.seq <= s->acked)
+				reack = 1;
+			ev_clear(&ev);
+			continue;
+		}
+		if (wsql_add(wr.rows, &ev) == -1)
+			fatal(1, "writer: out of memory adding an event");
+		batch_note(wr.open, s, &ev);
+		s->queued = ev.seq;
+		wr.pending++;
+		ev_clear(&ev);
+		if (wr.open->n >= (size_t)worker_config()->db_batch_size)
+			batch_seal();
+	}
+	if (reack)
+		peer_ack(p, s->acked);	/* may drop p: nothing after this uses it */
+	writer_check_queue();
+	writer_kick();
+	return;
+bad:
+	/* The events before the bad one stay queued: they are good, and numbered. */
+	ipc_drop(p->c, why);
+	writer_check_queue();
+	writer_kick();
+}
+
+static void
+peer_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_object *body, void *arg)
+{
+	struct peer *p = arg;
+
+	if (wr.stopping)
+		return;
+	if (h->type == IPC_DP_HELLO)
+		peer_hello(p, body);
+	else if (h->type == IPC_DP_EVENTS)
+		peer_events(p, body);
+}
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct peer *p;
+	int fd;
+
+	while ((fd = accept4(wr.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+		if (wr.npeers >= WR_PEERS_MAX) {
+			log_warnx_rl(&peer_rl, "data plane: %d senders connected already; "
+			    "refusing another", WR_PEERS_MAX);
+			close(fd);
+			continue;
+		}
+		if ((p = calloc(1, sizeof(*p))) == NULL) {
+			close(fd);
+			continue;
+		}
+		p->c = ipc_conn_new(loop, fd, "data-plane sender", IPC_ACCEPT_WRITER,
+		    peer_msg_cb, peer_close_cb, p);
+		if (p->c == NULL) {
+			close(fd);
+			free(p);
+			continue;
+		}
+		p->next = wr.peers;
+		wr.peers = p;
+		wr.npeers++;
+		if (wr.paused)
+			ipc_pause(p->c, 1);
+	}
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		log_warn("data plane: accept");
+}
+
+static int
+writer_listen(const char *runtime_dir, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	mode_t um;
+	int fd;
+
+	if ((size_t)snprintf(wr.sock_path, sizeof(wr.sock_path), "%s/writer.sock",
+	    runtime_dir) >= sizeof(wr.sock_path) || ipc_unix_addr(wr.sock_path, &sun) == -1) {
+		snprintf(err, errlen, "%s/writer.sock: path too long for a Unix socket",
+		    runtime_dir);
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	/* A stale socket of a previous writer (we are the only writer). */
+	if (unlink(wr.sock_path) == -1 && errno != ENOENT) {
+		snprintf(err, errlen, "cannot remove %s: %s", wr.sock_path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	um = umask(077);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(um);
+		snprintf(err, errlen, "bind %s: %s", wr.sock_path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	umask(um);
+	if (chmod(wr.sock_path, 0600) == -1 || listen(fd, 128) == -1) {
+		snprintf(err, errlen, "%s: %s", wr.sock_path, strerror(errno));
+		close(fd);
+		unlink(wr.sock_path);
+		return -1;
+	}
+	wr.listen_fd = fd;
+	ev_io_init(&wr.accept_io, accept_cb, fd, EV_READ);
+	ev_io_start(wr.loop, &wr.accept_io);
+	return 0;
+}
+
+static void
+writer_unlisten(void)
+{
+	if (wr.listen_fd == -1)
+		return;
+	ev_io_stop(wr.loop, &wr.accept_io);
+	close(wr.listen_fd);
+	wr.listen_fd = -1;
+	unlink(wr.sock_path);
+}
+
+/* ------------------------------------------------------------- PostgreSQL */
+
+static void
+db_watch(int events)
+{
+	int fd = PQsocket(wr.conn);
+
+	if (ev_is_active(&wr.db_io) && wr.db_io.fd == fd && wr.db_io_events == events)
+		return;
+	ev_io_stop(wr.loop, &wr.db_io);
+	if (fd < 0)
+		return;
+	ev_io_set(&wr.db_io, fd, events);
+	wr.db_io_events = events;
+	ev_io_start(wr.loop, &wr.db_io);
+}
+
+static void
+db_close(void)
+{
+	ev_io_stop(wr.loop, &wr.db_io);
+	ev_timer_stop(wr.loop, &wr.db_timeout);
+	if (wr.conn)
+		PQfinish(wr.conn);
+	wr.conn = NULL;
+	wr.state = DB_DOWN;
+	wr.inflight = 0;	/* the batch stays at the head of the queue */
+	wr.hold = 0;
+}
+
+static int64_t
+backoff_ms(unsigned failures)
+{
+	int64_t max = worker_config()->db_reconnect_delay_max_ms, d = WR_BACKOFF_FIRST_MS;
+
+	if (failures == 0)
+		return 0;
+	for (unsigned i = 1; i < failures && d < max; i++)
+		d *= 2;
+	return d < max ? d : max;
+}
+
+static void
+db_schedule_reconnect(void)
+{
+	int64_t d;
+
+	if (wr.stopping)
+		return;
+	d = backoff_ms(wr.fail_count);
+	wr.fail_count++;
+	ev_timer_stop(wr.loop, &wr.db_retry);
+	ev_timer_set(&wr.db_retry, (double)d / 1000., 0.);
+	ev_timer_start(wr.loop, &wr.db_retry);
+	log_debug("database: next attempt in %" PRId64 " ms", d);
+}
+
+/* Could not connect: say so once per outage, retry with backoff. */
+static void
+db_fail(const char *why)
+{
+	pq_reason(wr.last_error, sizeof(wr.last_error), why);
+	db_close();
+	if (!wr.down_logged) {
+		log_warnx("database unavailable: %s; retrying, up to every %" PRId64 " ms",
+		    wr.last_error, worker_config()->db_reconnect_delay_max_ms);
+		wr.down_logged = 1;
+	} else
+		log_debug("database still unavailable: %s", wr.last_error);
+	db_schedule_reconnect();
+}
+
+/* A working connection broke. */
+static void
+db_lost(const char *why)
+{
+	int was_inflight = wr.inflight;
+
+	pq_reason(wr.last_error, sizeof(wr.last_error), why);
+	if (monotonic_ms() - wr.connected_ms >= WR_STABLE_MS)
+		wr.fail_count = 0;
+	db_close();
+	wr.reconnects++;
+	log_warnx("database connection lost%s: %s; reconnecting", was_inflight ?
+	    " with a batch in flight (it will be sent again whole)" : "", wr.last_error);
+	wr.down_logged = 1;
+	db_schedule_reconnect();
+}
+
+static void
+db_notice_cb(void *arg, const char *msg)
+{
+	char line[256];
+
+	pq_reason(line, sizeof(line), msg);
+	log_debug("database: %s", line);
+}
+
+static void
+db_connected(void)
+{
+	char err[512];
+
+	ev_timer_stop(wr.loop, &wr.db_timeout);
+	PQsetNoticeProcessor(wr.conn, db_notice_cb, NULL);
+	/* Blocking, once per connection: a round trip or two before any batch. */
+	if (db_schema_check(wr.conn, err, sizeof(err)) == -1) {
+		if (PQstatus(wr.conn) == CONNECTION_OK && strstr(err, "exfeedctl db migrate"))
+			worker_fatal(EX_CONFIG_STATUS, "%s", err);
+		db_fail(err);
+		return;
+	}
+	if (PQsetnonblocking(wr.conn, 1) == -1) {
+		db_fail(PQerrorMessage(wr.conn));
+		return;
+	}
+	wr.state = DB_READY;
+	wr.connected_ms = monotonic_ms();
+	wr.last_error[0] = '\0';
+	if (wr.down_logged)
+		log_info("database connected again; %zu events wait to be committed", wr.pending);
+	else
+		log_info("database connected");
+	wr.down_logged = 0;
+	db_watch(EV_READ);
+	writer_kick();
+}
+
+static void
+db_connect_poll(void)
+{
+	switch (PQconnectPoll(wr.conn)) {
+	case PGRES_POLLING_READING:
+		db_watch(EV_READ);
+		break;
+	case PGRES_POLLING_WRITING:
+		db_watch(EV_WRITE);
+		break;
+	case PGRES_POLLING_OK:
+		db_connected();
+		break;
+	default:
+		db_fail(PQerrorMessage(wr.conn));
+		break;
+	}
+}
+
+static void
+db_connect_start(void)
+{
+	const char *const keys[] = { "application_name", "dbname", NULL };
+	const char *const vals[] = { "exfeedd writer", worker_config()->db_conninfo, NULL };
+
+	db_close();
+	wr.reconnect_wanted = 0;
+	/* conninfo (as dbname, expanded) overrides the application name if it sets one. */
+	wr.conn = PQconnectStartParams(keys, vals, 1);
+	if (wr.conn == NULL) {
+		db_fail("out of memory");
+		return;
+	}
+	if (PQstatus(wr.conn) == CONNECTION_BAD) {
+		db_fail(PQerrorMessage(wr.conn));
+		return;
+	}
+	wr.state = DB_CONNECTING;
+	ev_timer_stop(wr.loop, &wr.db_timeout);
+	ev_timer_set(&wr.db_timeout, WR_CONNECT_TIMEOUT_S, 0.);
+	ev_timer_start(wr.loop, &wr.db_timeout);
+	/* As if PQconnectPoll had asked for writing (libpq's documented start). */
+	db_watch(EV_WRITE);
+}
+
+static void
+db_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	if (wr.state == DB_CONNECTING)
+		db_fail("timed out connecting");
+}
+
+static void
+db_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	if (wr.state == DB_DOWN)
+		db_connect_start();
+	else {
+		wr.hold = 0;
+		writer_kick();
+	}
+}
+
+static void
+db_send(struct batch *b)
+{
+	wr.batch_error[0] = '\0';
+	if (!PQsendQuery(wr.conn, b->sql)) {
+		db_lost(PQerrorMessage(wr.conn));
+		return;
+	}
+	wr.inflight = 1;
+	wr.sent_us = monotonic_us();
+	log_debug("batch of %zu events sent (%zu bytes of SQL)", b->n, b->sqllen);
+	switch (PQflush(wr.conn)) {
+	case 0:
+		db_watch(EV_READ);
+		break;
+	case 1:
+		db_watch(EV_READ | EV_WRITE);
+		break;
+	default:
+		db_lost(PQerrorMessage(wr.conn));
+		break;
+	}
+}
+
+static void
+batch_committed(void)
+{
+	struct batch *b = wr.sealed;
+	int64_t now_us = realtime_us();
+	uint64_t took_us = monotonic_us() - wr.sent_us;
+
+	wr.sealed = b->next;
+	if (wr.sealed == NULL)
+		wr.sealed_tail = &wr.sealed;
+	wr.inflight = 0;
+	wr.fail_count = 0;
+	for (size_t i = 0; i < b->n; i++)
+		lat_add(now_us - b->recv_us[i]);
+	for (int t = 0; t < EV_TYPE_MAX; t++)
+		wr.committed[t] += b->per_type[t];
+	wr.events_committed += b->n;
+	wr.batches++;
+	wr.last_batch = b->n;
+	wr.last_batch_us = took_us;
+	wr.pending -= b->n;
+	log_debug("batch of %zu events committed in %.1f ms", b->n, (double)took_us / 1000.);
+	for (size_t i = 0; i < b->nacks; i++) {
+		struct sender *s = b->acks[i].s;
+
+		if (b->acks[i].seq > s->acked)
+			s->acked = b->acks[i].seq;
+		if (s->peer)
+			peer_ack(s->peer, s->acked);
+	}
+	batch_free(b);
+	sender_gc();
+	writer_check_queue();
+}
+
+static void
+batch_failed(void)
+{
+	struct batch *b = wr.sealed;
+	int64_t d;
+
+	wr.inflight = 0;
+	wr.sql_errors++;
+	b->failures++;
+	pq_reason(wr.last_error, sizeof(wr.last_error), wr.batch_error);
+	/*
+	 * Nothing is acked that is not committed: the batch is tried again,
+	 * whole, after a pause.  Senders keep the events meanwhile.
+	 */
+	d = backoff_ms(b->failures + 1);
+	log_warnx_rl(&sql_rl, "batch of %zu events failed (attempt %u): %s; retrying in "
+	    "%" PRId64 " ms", b->n, b->failures, wr.last_error, d);
+	wr.hold = 1;
+	ev_timer_stop(wr.loop, &wr.db_retry);
+	ev_timer_set(&wr.db_retry, (double)d / 1000., 0.);
+	ev_timer_start(wr.loop, &wr.db_retry);
+}
+
+static void
+db_results(void)
+{
+	PGresult *r;
+
+	while (wr.inflight && !PQisBusy(wr.conn)) {
+		if ((r = PQgetResult(wr.conn)) == NULL) {
+			if (PQstatus(wr.conn) != CONNECTION_OK)
+				db_lost(wr.batch_error[0] ? wr.batch_error : PQerrorMessage(wr.conn));
+			else if (wr.batch_error[0])
+				batch_failed();
+			else
+				batch_committed();
+			writer_kick();
+			return;
+		}
+		switch (PQresultStatus(r)) {
+		case PGRES_COMMAND_OK:
+		case PGRES_TUPLES_OK:
+			break;
+		default:
+			if (wr.batch_error[0] == '\0')
+				snprintf(wr.batch_error, sizeof(wr.batch_error), "%s",
+				    PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r) :
+				    PQresStatus(PQresultStatus(r)));
+			break;
+		}
+		PQclear(r);
+	}
+}
+
+static void
+db_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	PGnotify *n;
+
+	if (wr.state == DB_CONNECTING) {
+		db_connect_poll();
+		return;
+	}
+	if (wr.state != DB_READY)
+		return;
+	if (revents & EV_WRITE) {
+		switch (PQflush(wr.conn)) {
+		case 0:
+			db_watch(EV_READ);
+			break;
+		case 1:
+			break;
+		default:
+			db_lost(PQerrorMessage(wr.conn));
+			return;
+		}
+	}
+	if (revents & EV_READ) {
+		if (!PQconsumeInput(wr.conn)) {
+			db_lost(PQerrorMessage(wr.conn));
+			return;
+		}
+		while ((n = PQnotifies(wr.conn)) != NULL)
+			PQfreemem(n);
+		if (wr.inflight)
+			db_results();
+		else if (PQstatus(wr.conn) != CONNECTION_OK)
+			db_lost(PQerrorMessage(wr.conn));
+	}
+}
+
+/* ----------------------------------------------------------- group commit */
+
+static void
+writer_done_if_stopping(void)
+{
+	if (!wr.stopping || wr.inflight)
+		return;
+	if (wr.pending == 0 || wr.state != DB_READY) {
+		if (wr.pending)
+			log_warnx("stopping with %zu events not committed (their senders resend or "
+			    "resync them)", wr.pending);
+		ev_timer_stop(wr.loop, &wr.stop_deadline);
+		worker_stopped();
+	}
+}
+
+static void
+writer_kick(void)
+{
+	uint64_t age, interval = (uint64_t)worker_config()->db_flush_interval_ms;
+
+	ev_timer_stop(wr.loop, &wr.flush);
+	if (wr.state != DB_READY || wr.inflight || wr.hold) {
+		writer_done_if_stopping();
+		return;
+	}
+	if (wr.sealed == NULL && wr.open->n > 0) {
+		age = monotonic_ms() - wr.open->first_ms;
+		if (age >= interval || wr.stopping)
+			batch_seal();
+		else {
+			ev_timer_set(&wr.flush, (double)(interval - age) / 1000., 0.);
+			ev_timer_start(wr.loop, &wr.flush);
+		}
+	}
+	if (wr.reconnect_wanted) {
+		log_info("database: connecting with the new conninfo");
+		db_connect_start();
+		return;
+	}
+	if (wr.sealed != NULL)
+		db_send(wr.sealed);
+	writer_done_if_stopping();
+}
+
+static void
+flush_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	writer_kick();
+}
+
+/* ------------------------------------------------------------------- role */
 
 static void
 writer_start(struct ev_loop *loop, const struct config *cfg)
 {
+	char err[256];
+
+	wr.loop = loop;
+	wr.sealed_tail = &wr.sealed;
+	wr.open = batch_new();
+	if ((wr.rows = wsql_new()) == NULL)
+		fatal(1, "writer: out of memory");
+	lat_init();
+	ev_init(&wr.db_io, db_io_cb);
+	ev_init(&wr.db_retry, db_retry_cb);
+	ev_init(&wr.db_timeout, db_timeout_cb);
+	ev_init(&wr.flush, flush_cb);
+	wr.queue_max = queue_max();
+	if (writer_listen(cfg->runtime_dir, err, sizeof(err)) == -1)
+		worker_fatal(1, "data plane: %s", err);
+	/*
+	 * Ready once senders can connect: while PostgreSQL is away the writer
+	 * still takes events (bounded) and commits them when it is back.
+	 */
 	worker_ready();
+	db_connect_start();
+}
+
+static void
+writer_reconfigure(const struct config *cfg, const struct config *old)
+{
+	if (strcmp(cfg->db_conninfo, old->db_conninfo) != 0) {
+		log_info("[database] conninfo changed");
+		wr.fail_count = 0;
+		if (wr.state == DB_READY && wr.inflight)
+			wr.reconnect_wanted = 1;	/* after this batch */
+		else
+			db_connect_start();
+	}
+	writer_check_queue();
+	writer_kick();
 }
 
 static void
 writer_status(msgpack_packer *pk)
 {
-	msgpack_pack_map(pk, 1);
+	static const char *const state[] = { "down", "connecting", "connected" };
+	size_t nsend = 0;
+
+	for (struct peer *p = wr.peers; p; p = p->next)
+		if (p->s)
+			nsend++;
+	msgpack_pack_map(pk, 19);
+	mp_kv_str(pk, "db", state[wr.state]);
+	mp_kv_str(pk, "db_error", wr.last_error);
 	mp_kv_str(pk, "kafka", worker_config()->kafka_brokers);
+	mp_kv_u64(pk, "senders", nsend);
+	mp_kv_u64(pk, "events_committed", wr.events_committed);
+	mp_kv_u64(pk, "batches", wr.batches);
+	mp_kv_u64(pk, "last_batch_size", wr.last_batch);
+	mp_kv_u64(pk, "last_batch_us", wr.last_batch_us);
+	mp_kv_u64(pk, "rows_per_batch", wr.batches ? wr.events_committed / wr.batches : 0);
+	mp_kv_u64(pk, "pending", wr.pending);
+	mp_kv_u64(pk, "queue_max", wr.queue_max);
+	mp_kv_bool(pk, "paused", wr.paused);
+	mp_kv_u64(pk, "db_reconnects", wr.reconnects);
+	mp_kv_u64(pk, "sql_errors", wr.sql_errors);
+	mp_kv_u64(pk, "peers_dropped", wr.peers_dropped);
+	mp_kv_u64(pk, "resent", wr.resent);
+	mp_str(pk, "committed");
+	msgpack_pack_map(pk, EV_TYPE_MAX - 1);
+	for (int t = 1; t < EV_TYPE_MAX; t++)
+		mp_kv_u64(pk, ev_type_name((unsigned)t), wr.committed[t]);
+	mp_str(pk, "latency_us");
+	msgpack_pack_map(pk, 4);
+	mp_kv_u64(pk, "count", wr.lat_n);
+	mp_kv_i64(pk, "p50", lat_quantile(500));
+	mp_kv_i64(pk, "p99", lat_quantile(990));
+	mp_kv_i64(pk, "p999", lat_quantile(999));
+	mp_kv_u64(pk, "flush_interval_ms", (uint64_t)worker_config()->db_flush_interval_ms);
+}
+
+static void
+stop_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	log_warnx("stopping with %zu events not committed (the database did not take them "
+	    "in time)", wr.pending);
+	worker_stopped();
 }
 
 static void
 writer_stop(void)
 {
-	worker_stopped();
+	int64_t budget = worker_config()->shutdown_timeout_ms * 3 / 4;
+
+	wr.stopping = 1;
+	writer_unlisten();
+	/* Senders stop before us (role_stage): take no more, commit what we hold. */
+	while (wr.peers)
+		ipc_drop(wr.peers->c, "writer stopping");
+	ev_timer_init(&wr.stop_deadline, stop_deadline_cb, (double)budget / 1000., 0.);
+	ev_timer_start(wr.loop, &wr.stop_deadline);
+	writer_kick();
 }
 
 const struct worker_role writer_role = {
-	"writer", writer_start, NULL, NULL, writer_status, writer_stop,
+	"writer", writer_start, writer_reconfigure, NULL, writer_status, writer_stop,
 };

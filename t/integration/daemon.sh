@@ -43,6 +43,7 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 	# made as root, then every process runs as nobody.
 	LOG_TARGET="$T/exfeedd.log" write_config "$T/root.conf"
 	sed -i "s/^user = .*/user = nobody/; s/^group = .*/group = nogroup/" "$T/root.conf"
+	chown nobody "$T/master.key"	# the workers read it after the drop
 	chmod 644 "$T/root.conf"
 	"$EXFEEDD" -c "$T/root.conf"
 	wait_until 2 test -s "$T/run/exfeedd.pid"

@@ -55,6 +55,9 @@ BAD = [
 def control_socket_cases(tmp):
     port = free_port()
     conf = os.path.join(tmp, 'exfeedd.conf')
+    key = os.path.join(tmp, 'master.key')
+    with open(os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'wb') as f:
+        f.write(os.urandom(32))
     with open(conf, 'w') as f:
         f.write(f"""[daemon]
 user = {os.popen('id -un').read().strip()}
@@ -66,6 +69,8 @@ log = stderr
 account_shards = 1
 [database]
 conninfo = dbname=x
+[crypto]
+key_file = {key}
 [gateway]
 listen = 127.0.0.1:{port}
 """)
@@ -124,7 +129,9 @@ def run_worker(frames, first_config=True):
     theirs.close()
     seq = 1
     if first_config:
-        cfg = {'gen': 1, 'config': {'file': 'test.conf', 'keys': [['database', 'conninfo', 'dbname=x', 2]]}}
+        # The supervisor creates the runtime dir before any worker starts; the writer listens there.
+        cfg = {'gen': 1, 'config': {'file': 'test.conf', 'keys': [['database', 'conninfo', 'dbname=x', 2],
+                                                                  ['daemon', 'runtime_dir', tmp, 1]]}}
         ours.sendall(frame('CONFIG', cfg, seq))
         seq += 1
         ours.settimeout(3)

@@ -1,0 +1,42 @@
+/*
+ * crypto.h: the master key, AES-256-GCM sealing of credentials, and the
+ * HMAC-SHA256 that exchanges sign requests with (OpenSSL libcrypto).
+ *
+ * A sealed value is: version byte 0x01 || 12-byte random nonce ||
+ * ciphertext || 16-byte tag.  The associated data is "<account_id>:<field>"
+ * (field: "api_key", "api_secret", "listen_key"), so a ciphertext copied to
+ * another row or column fails to open.
+ */
+#ifndef EXFEEDD_CRYPTO_H
+#define EXFEEDD_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRYPTO_KEY_LEN		32
+#define CRYPTO_SEAL_OVERHEAD	(1 + 12 + 16)
+
+/*
+ * Read a 32-byte key file.  Refuses (-1, reason in err) a file that is not
+ * a regular file, is readable or writable by group or others, or does not
+ * hold exactly 32 bytes.
+ */
+int	 crypto_key_load(const char *path, unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen);
+/* Create path (O_EXCL, mode 0600) holding 32 random bytes. */
+int	 crypto_key_generate(const char *path, char *err, size_t errlen);
+
+/* Seal: *out is malloc'd, CRYPTO_SEAL_OVERHEAD + ptlen bytes. */
+int	 crypto_seal(const unsigned char key[CRYPTO_KEY_LEN], int64_t account_id, const char *field,
+	    const void *pt, size_t ptlen, unsigned char **out, size_t *outlen);
+/* Open: *pt is malloc'd and NUL-terminated; -1 if anything does not authenticate. */
+int	 crypto_open(const unsigned char key[CRYPTO_KEY_LEN], int64_t account_id, const char *field,
+	    const unsigned char *ct, size_t ctlen, char **pt, size_t *ptlen);
+
+/* Lowercase hex HMAC-SHA256 of msg under key: out holds 65 bytes. */
+void	 crypto_hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t msglen,
+	    char out[65]);
+/* Zero memory the compiler may not optimise away; free_secret wipes then frees a string. */
+void	 crypto_wipe(void *, size_t);
+void	 crypto_free_secret(char *);
+
+#endif

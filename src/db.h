@@ -1,0 +1,148 @@
+/*
+ * db.h: the PostgreSQL helpers shared by exfeedctl and the workers that
+ * open the database: connecting, the schema migrations and their version
+ * check, and the exchange_accounts rows with their sealed credentials.
+ *
+ * These calls block (PQexec): they are for start-up, reconciliation and the
+ * operator's command line, not for the writer's hot path.  Every function
+ * returns 0 on success and -1 on failure with the reason in err (or, where a
+ * function takes no err, in PQerrorMessage(conn)); reasons never contain a
+ * credential.
+ */
+#ifndef EXFEEDD_DB_H
+#define EXFEEDD_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "crypto.h"
+
+/* sql/NNN_name.sql, embedded at build time (tools/sql2c), in version order. */
+struct db_migration {
+	int		 version;
+	const char	*name;		/* "001_initial" */
+	const char	*sql;
+};
+extern const struct db_migration db_migrations[];
+extern const size_t db_nmigrations;
+
+/* The schema version this build needs: the newest embedded migration. */
+int	 db_schema_latest(void);
+
+/*
+ * Connect (application_name = the log ident unless conninfo sets one).
+ * NULL with err "cannot connect to PostgreSQL: <libpq's reason>".
+ */
+PGconn	*db_connect(const char *conninfo, char *err, size_t errlen);
+
+/* The applied version: the highest in schema_migrations, 0 without the table. */
+int	 db_schema_version(PGconn *, int *version, char *err, size_t errlen);
+/*
+ * 0 when every embedded migration is applied; -1 otherwise, with err
+ * "database schema is at version N, this exfeedd needs M: run
+ * `exfeedctl db migrate`" (or the query's failure).  A newer schema passes:
+ * migrations only add.
+ */
+int	 db_schema_check(PGconn *, char *err, size_t errlen);
+/*
+ * Pending migrations: fills pending[] (indexes into db_migrations) and *n.
+ * pending must hold db_nmigrations entries.
+ */
+int	 db_schema_pending(PGconn *, size_t *pending, size_t *n, char *err, size_t errlen);
+/*
+ * Apply every pending migration, each in its own transaction together with
+ * its schema_migrations row, under an advisory lock so that two migrators
+ * take turns.  done(m, arg) is called after each commit.  *applied counts them.
+ */
+int	 db_migrate(PGconn *, void (*done)(const struct db_migration *, void *), void *arg,
+	    size_t *applied, char *err, size_t errlen);
+
+/* ------------------------------------------------------------- account worker */
+
+/* One active account of a shard, credentials opened. */
+struct db_account {
+	int64_t		 id;
+	int64_t		 user_id;
+	char		 exchange[32];		/* binance-futures, binance-spot, bybit, okx */
+	char		 trading_mode[32];
+	char		*api_key;		/* NUL-terminated; NULL when undecryptable */
+	char		*api_secret;
+	char		*listen_key;		/* NULL: none stored, expired, or not openable */
+	int64_t		 listen_key_expires_ms;	/* epoch ms; 0 with listen_key NULL */
+	int64_t		 last_event_time;	/* newest exchange E committed: the resync cursor */
+	/*
+	 * The API key or secret does not open with the key given (another master
+	 * key, or a ciphertext copied from another row or column).  The worker
+	 * quarantines such an account with DB_REASON_UNDECRYPTABLE.  A listen key
+	 * that does not open is only dropped (listen_key NULL): it is disposable,
+	 * and one written under the old master key during a rotate-key is expected.
+	 */
+	int		 undecryptable;
+	const char	*undecryptable_field;	/* "api_key" or "api_secret" */
+};
+#define DB_REASON_UNDECRYPTABLE	"credentials do not decrypt with the current key"
+
+/*
+ * The active accounts with id mod nshards = shard, in id order.  *out is
+ * malloc'd (NULL with *n 0 when there are none); free it with db_account_free.
+ */
+int	 db_accounts_load(PGconn *, int64_t shard, int64_t nshards,
+	    const unsigned char key[CRYPTO_KEY_LEN], struct db_account **out, size_t *n,
+	    char *err, size_t errlen);
+/* Wipe every secret, then free the array. */
+void	 db_account_free(struct db_account *, size_t n);
+/*
+ * Seal and store a listen key with its expiry (epoch ms); listen_key NULL
+ * clears both.  1 when no account has that id (removed meanwhile); -1 with
+ * the reason in PQerrorMessage.
+ */
+int	 db_account_set_listen_key(PGconn *, const unsigned char key[CRYPTO_KEY_LEN], int64_t id,
+	    const char *listen_key, int64_t expires_ms);
+/* is_active = false with the reason; 1 when no account has that id, -1 as above. */
+int	 db_account_quarantine(PGconn *, int64_t id, const char *reason);
+
+/* ------------------------------------------------------------------ exfeedctl */
+
+/* A row of `exfeedctl account list`: never a credential. */
+struct db_account_info {
+	int64_t		 id;
+	int64_t		 user_id;
+	char		 exchange[32];
+	char		*label;			/* NULL when unset */
+	int		 is_active;
+	char		*deactivated_reason;	/* NULL when unset */
+	char		 listen_key_expires[32];	/* "2026-01-02T03:04:05Z", "" when none */
+	char		 created[32];
+};
+int	 db_accounts_list(PGconn *, struct db_account_info **out, size_t *n, char *err,
+	    size_t errlen);
+void	 db_account_info_free(struct db_account_info *, size_t n);
+
+int	 db_exchange_valid(const char *exchange);
+/* Allocate the id, seal the credentials under it, insert: *id is the new account. */
+int	 db_account_add(PGconn *, const unsigned char key[CRYPTO_KEY_LEN], int64_t user_id,
+	    const char *exchange, const char *label, const char *api_key, const char *api_secret,
+	    int64_t *id, char *err, size_t errlen);
+/* The next three return 1 when no account has that id. */
+int	 db_account_set_active(PGconn *, int64_t id, int active, const char *reason, char *err,
+	    size_t errlen);
+int	 db_account_remove(PGconn *, int64_t id, char *err, size_t errlen);
+/*
+ * Open every credential of one account and drop the plaintexts.  *bad is
+ * NULL when all open, else the first field that does not ("api_key",
+ * "api_secret", "listen_key"); *nfields counts those present.
+ */
+int	 db_account_check(PGconn *, const unsigned char key[CRYPTO_KEY_LEN], int64_t id,
+	    const char **bad, int *nfields, char *err, size_t errlen);
+/*
+ * Re-seal every credential of every account from oldkey to newkey in one
+ * transaction (rows locked FOR UPDATE).  If any value does not open with
+ * oldkey, nothing changes: -1 with err naming the account and the field.
+ */
+int	 db_rotate_key(PGconn *, const unsigned char oldkey[CRYPTO_KEY_LEN],
+	    const unsigned char newkey[CRYPTO_KEY_LEN], size_t *nvalues, size_t *naccounts,
+	    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,391 @@
+/*
+ * dpsender.c: the data-plane sender (dpsender.h).  Events are packed once
+ * when pushed and kept, packed, in a ring indexed by sequence number until
+ * the writer acks them; a batch frame is the un-sent run of that ring.
+ *
+ * Sequence numbers of events dropped on overflow are never sent, so the
+ * writer sees a gap there; acks are cumulative and only ever move forward.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "dpsender.h"
+#include "event.h"
+#include "ipc.h"
+#include "log.h"
+#include "mpack.h"
+
+#define DP_BATCH_EVENTS		1000
+#define DP_BATCH_BYTES		(1024 * 1024)
+#define DP_PENDING_MAX		(4u * 1024 * 1024)	/* bytes in the ipc buffer before we wait */
+#define DP_RETRY_S		0.005
+#define DP_BACKOFF_MIN_S	0.1
+#define DP_BACKOFF_MAX_S	5.0
+
+struct dp_item {
+	int64_t		 account_id;
+	uint32_t	 len;
+	unsigned char	*data;
+};
+
+struct dp_sender {
+	struct ev_loop		*loop;
+	char			*path;
+	char			 role[16];
+	int			 instance;
+	size_t			 max_unacked;
+	dp_overflow_fn		 overflow_cb;
+	void			*arg;
+	struct ipc_conn		*conn;
+	struct dp_item		*ring;
+	size_t			 cap;		/* power of two */
+	uint64_t		 head_seq;	/* oldest kept */
+	uint64_t		 next_seq;	/* next to assign */
+	uint64_t		 send_seq;	/* next to send on this connection */
+	ev_timer		 flush_timer;
+	ev_timer		 connect_timer;
+	double			 backoff_s;
+	int			 warned;
+	int64_t			*lost;		/* accounts that lost events, to report */
+	size_t			 nlost, lostcap;
+	ev_timer		 lost_timer;
+	msgpack_sbuffer		 sb;
+	struct dp_sender_stats	 st;
+};
+
+static void dp_connect(struct dp_sender *);
+
+const struct dp_sender_stats *
+dp_sender_stats(const struct dp_sender *ds)
+{
+	return &ds->st;
+}
+
+size_t
+dp_sender_unacked(const struct dp_sender *ds)
+{
+	return (size_t)(ds->next_seq - ds->head_seq);
+}
+
+int
+dp_sender_connected(const struct dp_sender *ds)
+{
+	return ds->conn != NULL;
+}
+
+static struct dp_item *
+dp_at(struct dp_sender *ds, uint64_t seq)
+{
+	return &ds->ring[seq & (ds->cap - 1)];
+}
+
+static void
+dp_release_head(struct dp_sender *ds)
+{
+	struct dp_item *it = dp_at(ds, ds->head_seq);
+
+	free(it->data);
+	it->data = NULL;
+	ds->head_seq++;
+	if (ds->send_seq < ds->head_seq)
+		ds->send_seq = ds->head_seq;
+}
+
+static void
+dp_send_some(struct dp_sender *ds)
+{
+	while (ds->conn && ds->send_seq < ds->next_seq && ipc_pending(ds->conn) < DP_PENDING_MAX) {
+		msgpack_packer pk;
+		uint64_t s, end = ds->send_seq;
+		size_t bytes = 0;
+
+		while (end < ds->next_seq && end - ds->send_seq < DP_BATCH_EVENTS &&
+		    bytes < DP_BATCH_BYTES)
+			bytes += dp_at(ds, end++)->len;
+		msgpack_sbuffer_clear(&ds->sb);
+		msgpack_packer_init(&pk, &ds->sb, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 1);
+		mp_str(&pk, "ev");
+		msgpack_pack_array(&pk, (uint32_t)(end - ds->send_seq));
+		for (s = ds->send_seq; s < end; s++) {
+			struct dp_item *it = dp_at(ds, s);
+
+			msgpack_sbuffer_write(&ds->sb, (const char *)it->data, it->len);
+		}
+		if (ipc_send_sbuf(ds->conn, IPC_DP_EVENTS, &ds->sb) == -1)
+			return;		/* dropped: the close callback resets send_seq */
+		ds->st.sent_frames++;
+		ds->send_seq = end;
+	}
+	if (ds->conn && ds->send_seq < ds->next_seq && !ev_is_active(&ds->flush_timer)) {
+		/* The writer is slow to read: try again shortly. */
+		ev_timer_set(&ds->flush_timer, DP_RETRY_S, 0.);
+		ev_timer_start(ds->loop, &ds->flush_timer);
+	}
+}
+
+static void
+dp_flush_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	dp_send_some(t->data);
+}
+
+void
+dp_sender_flush(struct dp_sender *ds)
+{
+	ev_timer_stop(ds->loop, &ds->flush_timer);
+	dp_send_some(ds);
+}
+
+static void
+dp_lost_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct dp_sender *ds = t->data;
+	size_t n = 0;
+
+	/* Deduplicate in place (small: at most the accounts of this worker). */
+	for (size_t i = 0; i < ds->nlost; i++) {
+		size_t j;
+
+		for (j = 0; j < n && ds->lost[j] != ds->lost[i]; j++)
+			;
+		if (j == n)
+			ds->lost[n++] = ds->lost[i];
+	}
+	ds->nlost = 0;
+	if (n && ds->overflow_cb)
+		ds->overflow_cb(ds->lost, n, ds->arg);
+}
+
+static void
+dp_note_lost(struct dp_sender *ds, int64_t account_id)
+{
+	for (size_t i = 0; i < ds->nlost; i++)
+		if (ds->lost[i] == account_id)
+			return;
+	if (ds->nlost == ds->lostcap) {
+		size_t ncap = ds->lostcap ? ds->lostcap * 2 : 64;
+		int64_t *nl = realloc(ds->lost, ncap * sizeof(*nl));
+
+		if (nl == NULL)
+			return;
+		ds->lost = nl;
+		ds->lostcap = ncap;
+	}
+	ds->lost[ds->nlost++] = account_id;
+	if (!ev_is_active(&ds->lost_timer)) {
+		ev_timer_set(&ds->lost_timer, 0., 0.);
+		ev_timer_start(ds->loop, &ds->lost_timer);
+	}
+}
+
+static int
+dp_grow(struct dp_sender *ds)
+{
+	size_t ncap = ds->cap ? ds->cap * 2 : 1024;
+	struct dp_item *nr;
+
+	if ((nr = calloc(ncap, sizeof(*nr))) == NULL)
+		return -1;
+	for (uint64_t s = ds->head_seq; s < ds->next_seq; s++)
+		nr[s & (ncap - 1)] = *dp_at(ds, s);
+	free(ds->ring);
+	ds->ring = nr;
+	ds->cap = ncap;
+	return 0;
+}
+
+int
+dp_sender_push(struct dp_sender *ds, struct event *ev)
+{
+	msgpack_packer pk;
+	struct dp_item *it;
+
+	while (dp_sender_unacked(ds) >= ds->max_unacked) {
+		struct dp_item *old = dp_at(ds, ds->head_seq);
+
+		ds->st.dropped++;
+		dp_note_lost(ds, old->account_id);
+		dp_release_head(ds);
+		if (!ds->st.overflows++ || ds->st.overflows % 1000 == 0)
+			log_warnx("data plane: %zu events not yet acknowledged by the writer; "
+			    "dropping the oldest (%llu so far), their accounts will be resynced",
+			    ds->max_unacked, (unsigned long long)ds->st.dropped);
+	}
+	if (dp_sender_unacked(ds) + 1 > ds->cap && dp_grow(ds) == -1)
+		return -1;
+	ev->seq = ds->next_seq;
+	msgpack_sbuffer_clear(&ds->sb);
+	msgpack_packer_init(&pk, &ds->sb, msgpack_sbuffer_write);
+	ev_pack(&pk, ev);
+	it = dp_at(ds, ds->next_seq);
+	if ((it->data = malloc(ds->sb.size)) == NULL)
+		return -1;
+	memcpy(it->data, ds->sb.data, ds->sb.size);
+	it->len = (uint32_t)ds->sb.size;
+	it->account_id = ev->account_id;
+	ds->next_seq++;
+	ds->st.pushed++;
+	if (ds->conn && !ev_is_active(&ds->flush_timer)) {
+		/* Everything pushed in this loop iteration goes in one frame. */
+		ev_timer_set(&ds->flush_timer, 0., 0.);
+		ev_timer_start(ds->loop, &ds->flush_timer);
+	}
+	return 0;
+}
+
+static void
+dp_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_object *body, void *arg)
+{
+	struct dp_sender *ds = arg;
+	int64_t seq;
+
+	if (mp_get_i64(body, "seq", &seq) == -1 || seq < 0) {
+		ipc_drop(c, "DP_ACK without a sequence number");
+		return;
+	}
+	if ((uint64_t)seq >= ds->next_seq) {
+		ipc_drop(c, "DP_ACK for an event never sent");
+		return;
+	}
+	if ((uint64_t)seq > ds->st.last_ack)
+		ds->st.last_ack = (uint64_t)seq;
+	while (ds->head_seq <= (uint64_t)seq) {
+		dp_release_head(ds);
+		ds->st.acked++;
+	}
+}
+
+static void
+dp_close_cb(struct ipc_conn *c, const char *why, void *arg)
+{
+	struct dp_sender *ds = arg;
+
+	ds->conn = NULL;
+	ev_timer_stop(ds->loop, &ds->flush_timer);
+	log_warnx("data plane: writer connection lost (%s); %zu events to resend", why,
+	    dp_sender_unacked(ds));
+	ds->send_seq = ds->head_seq;
+	ds->backoff_s = DP_BACKOFF_MIN_S;
+	ev_timer_set(&ds->connect_timer, ds->backoff_s, 0.);
+	ev_timer_start(ds->loop, &ds->connect_timer);
+}
+
+static void
+dp_connect(struct dp_sender *ds)
+{
+	struct sockaddr_un sun;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int fd;
+
+	if (ipc_unix_addr(ds->path, &sun) == -1 ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
+		goto retry;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		goto retry;
+	}
+	if ((ds->conn = ipc_conn_new(ds->loop, fd, "writer", IPC_ACCEPT_DP_SENDER, dp_msg_cb,
+	    dp_close_cb, ds)) == NULL) {
+		close(fd);
+		goto retry;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	mp_kv_str(&pk, "role", ds->role);
+	mp_kv_i64(&pk, "instance", ds->instance);
+	mp_kv_i64(&pk, "pid", getpid());
+	ipc_send_sbuf(ds->conn, IPC_DP_HELLO, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	if (ds->conn == NULL)
+		return;		/* dropped at once; the close callback retries */
+	if (ds->warned || ds->st.reconnects)
+		log_info("data plane: connected to the writer; resending %zu events",
+		    dp_sender_unacked(ds));
+	ds->warned = 0;
+	ds->st.reconnects++;
+	ds->st.resent += dp_sender_unacked(ds);
+	ds->send_seq = ds->head_seq;
+	dp_send_some(ds);
+	return;
+retry:
+	if (!ds->warned) {
+		log_warn("data plane: cannot connect to the writer at %s (retrying)", ds->path);
+		ds->warned = 1;
+	}
+	ds->backoff_s = ds->backoff_s ? ds->backoff_s * 2 : DP_BACKOFF_MIN_S;
+	if (ds->backoff_s > DP_BACKOFF_MAX_S)
+		ds->backoff_s = DP_BACKOFF_MAX_S;
+	ev_timer_set(&ds->connect_timer, ds->backoff_s, 0.);
+	ev_timer_start(ds->loop, &ds->connect_timer);
+}
+
+static void
+dp_connect_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	dp_connect(t->data);
+}
+
+struct dp_sender *
+dp_sender_new(struct ev_loop *loop, const char *socket_path, const char *role, int instance,
+    size_t max_unacked, dp_overflow_fn overflow_cb, void *arg)
+{
+	struct dp_sender *ds;
+
+	if ((ds = calloc(1, sizeof(*ds))) == NULL || (ds->path = strdup(socket_path)) == NULL) {
+		free(ds);
+		return NULL;
+	}
+	ds->loop = loop;
+	snprintf(ds->role, sizeof(ds->role), "%s", role);
+	ds->instance = instance;
+	ds->max_unacked = max_unacked ? max_unacked : 1;
+	ds->overflow_cb = overflow_cb;
+	ds->arg = arg;
+	ds->head_seq = ds->next_seq = ds->send_seq = 1;
+	msgpack_sbuffer_init(&ds->sb);
+	ev_timer_init(&ds->flush_timer, dp_flush_cb, 0., 0.);
+	ev_timer_init(&ds->connect_timer, dp_connect_cb, 0., 0.);
+	ev_timer_init(&ds->lost_timer, dp_lost_cb, 0., 0.);
+	ds->flush_timer.data = ds->connect_timer.data = ds->lost_timer.data = ds;
+	dp_connect(ds);
+	return ds;
+}
+
+void
+dp_sender_set_max(struct dp_sender *ds, size_t max_unacked)
+{
+	ds->max_unacked = max_unacked ? max_unacked : 1;
+}
+
+void
+dp_sender_free(struct dp_sender *ds)
+{
+	if (ds == NULL)
+		return;
+	ev_timer_stop(ds->loop, &ds->flush_timer);
+	ev_timer_stop(ds->loop, &ds->connect_timer);
+	ev_timer_stop(ds->loop, &ds->lost_timer);
+	if (ds->conn) {
+		ipc_flush(ds->conn, 200);
+		ipc_close(ds->conn);
+	}
+	while (ds->head_seq < ds->next_seq)
+		dp_release_head(ds);
+	free(ds->ring);
+	free(ds->lost);
+	free(ds->path);
+	msgpack_sbuffer_destroy(&ds->sb);
+	free(ds);
+}

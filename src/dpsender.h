@@ -1,0 +1,44 @@
+/*
+ * dpsender.h: the sending end of the data plane (ipc.h IPC_DP_*): a worker
+ * that produces events connects to <runtime_dir>/writer.sock, says HELLO,
+ * and sends its events in IPC_DP_EVENTS batches, each event numbered by a
+ * per-process sequence.  Every event is kept until the writer acks its
+ * sequence number; when the writer goes away the sender reconnects (with
+ * backoff) and resends all un-acked events in order (DESIGN §3).
+ *
+ * The un-acked buffer is bounded: past `max_unacked` events the oldest are
+ * dropped, and the overflow callback is told which accounts lost events so
+ * they can be resynced.
+ */
+#ifndef EXFEEDD_DPSENDER_H
+#define EXFEEDD_DPSENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+struct event;
+struct dp_sender;
+
+/* Accounts (ids, deduplicated) whose events were dropped on overflow. */
+typedef void (*dp_overflow_fn)(const int64_t *account_ids, size_t n, void *arg);
+
+struct dp_sender *dp_sender_new(struct ev_loop *, const char *socket_path, const char *role,
+	    int instance, size_t max_unacked, dp_overflow_fn, void *arg);
+void	 dp_sender_set_max(struct dp_sender *, size_t max_unacked);
+/* Queue one event (ev->seq is assigned here); 0, or -1 if it could not be encoded. */
+int	 dp_sender_push(struct dp_sender *, struct event *);
+/* Send what is queued now rather than at the end of this loop iteration. */
+void	 dp_sender_flush(struct dp_sender *);
+size_t	 dp_sender_unacked(const struct dp_sender *);
+int	 dp_sender_connected(const struct dp_sender *);
+void	 dp_sender_free(struct dp_sender *);
+
+struct dp_sender_stats {
+	uint64_t	 pushed, acked, sent_frames, resent, dropped, overflows, reconnects;
+	uint64_t	 last_ack;
+};
+const struct dp_sender_stats *dp_sender_stats(const struct dp_sender *);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * event.c: the normalized event's type names, deterministic ids and cleanup.
+ * The msgpack and JSON codecs live in evcodec.c.
+ */
+#include "autoconf.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "event.h"
+
+static const char *const ev_names[EV_TYPE_MAX] = {
+	[EV_ORDER] = "order",
+	[EV_FILL] = "fill",
+	[EV_ALGO] = "algo",
+	[EV_POSITION] = "position",
+	[EV_BALANCE] = "balance",
+	[EV_MARGIN_CALL] = "margin_call",
+	[EV_CONFIG] = "config",
+	[EV_UNKNOWN] = "unknown",
+};
+
+/* NULL for EV_TYPE_NONE and anything out of range, so a decoder can reject them. */
+const char *
+ev_type_name(unsigned type)
+{
+	if (type >= EV_TYPE_MAX)
+		return NULL;
+	return ev_names[type];
+}
+
+/*
+ * A decimal in its shortest form, so that "0.010" from the stream and
+ * "0.01" from REST name the same fact: trailing fractional zeros and a
+ * trailing point go, "-0" becomes "0".  Anything else is copied as is.
+ */
+static const char *
+dec_canon(const char *s, char *buf, size_t bufsz)
+{
+	size_t len = strlen(s);
+	const char *dot = strchr(s, '.');
+
+	if (len >= bufsz)
+		return s;
+	memcpy(buf, s, len + 1);
+	if (dot != NULL) {
+		while (len > 0 && buf[len - 1] == '0')
+			buf[--len] = '\0';
+		if (len > 0 && buf[len - 1] == '.')
+			buf[--len] = '\0';
+	}
+	if (strspn(buf, "-0") == len && len > 0 && strchr(buf, '0') != NULL)
+		strcpy(buf, "0");
+	return buf;
+}
+
+static void
+hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0x0f];
+	}
+	out[2 * n] = '\0';
+}
+
+/* Lower-case hex SHA-256 of the bytes; out holds 65. */
+static void
+sha256_hex(const void *p, size_t len, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (EVP_Digest(p, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+		/* Only a broken libcrypto gets here; keep the id well-formed. */
+		memset(out, '0', 64);
+		out[64] = '\0';
+		return;
+	}
+	hex(md, 32, out);
+}
+
+void
+ev_make_id(struct event *ev)
+{
+	char full[512], d1[EV_DEC], sha[65];
+	const char *raw;
+	int64_t acct = ev->account_id;
+	int n;
+
+	switch (ev->type) {
+	case EV_ORDER:
+		n = snprintf(full, sizeof(full), "o:%" PRId64 ":%" PRId64 ":%s:%" PRId64 ":%s",
+		    acct, ev->u.order.order_id, ev->u.order.status, ev->u.order.update_time,
+		    dec_canon(ev->u.order.filled_qty, d1, sizeof(d1)));
+		break;
+	case EV_FILL:
+		n = snprintf(full, sizeof(full), "f:%" PRId64 ":%s:%" PRId64,
+		    acct, ev->u.fill.symbol, ev->u.fill.trade_id);
+		break;
+	case EV_ALGO:
+		n = snprintf(full, sizeof(full), "a:%" PRId64 ":%" PRId64 ":%s:%" PRId64,
+		    acct, ev->u.algo.algo_id, ev->u.algo.status, ev->u.algo.update_time);
+		break;
+	case EV_POSITION:
+		n = snprintf(full, sizeof(full), "p:%" PRId64 ":%s:%s:%" PRId64 ":%s",
+		    acct, ev->u.position.symbol, ev->u.position.position_side,
+		    ev->u.position.update_time,
+		    dec_canon(ev->u.position.amount, d1, sizeof(d1)));
+		break;
+	case EV_BALANCE:
+		n = snprintf(full, sizeof(full), "b:%" PRId64 ":%s:%" PRId64 ":%s",
+		    acct, ev->u.balance.asset, ev->u.balance.update_time,
+		    dec_canon(ev->u.balance.wallet, d1, sizeof(d1)));
+		break;
+	case EV_MARGIN_CALL:
+		n = snprintf(full, sizeof(full), "m:%" PRId64 ":%" PRId64 ":%s:%s",
+		    acct, ev->event_time, ev->u.margin_call.symbol,
+		    ev->u.margin_call.position_side);
+		break;
+	case EV_CONFIG:
+		n = snprintf(full, sizeof(full), "c:%" PRId64 ":%s:%" PRId64,
+		    acct, ev->u.config.symbol, ev->u.config.update_time);
+		break;
+	case EV_UNKNOWN:
+		raw = ev->u.unknown.raw != NULL ? ev->u.unknown.raw : "";
+		sha256_hex(raw, strlen(raw), sha);
+		n = snprintf(full, sizeof(full), "u:%" PRId64 ":%" PRId64 ":%s:%.16s",
+		    acct, ev->event_time, ev->u.unknown.name, sha);
+		break;
+	default:
+		n = snprintf(full, sizeof(full), "x:%" PRId64 ":%u", acct, ev->type);
+		break;
+	}
+	if (n >= 0 && (size_t)n < sizeof(ev->id)) {
+		memcpy(ev->id, full, (size_t)n + 1);
+		return;
+	}
+	/*
+	 * Only absurd field lengths get here.  Cutting the id would let two
+	 * facts collide; a digest of the whole id keeps it unique and still
+	 * deterministic: "<letter>:<acct>:#<sha256 of the full id>".
+	 */
+	if (n < 0)
+		n = 0;
+	else if ((size_t)n >= sizeof(full))
+		n = sizeof(full) - 1;
+	sha256_hex(full, (size_t)n, sha);
+	snprintf(ev->id, sizeof(ev->id), "%c:%" PRId64 ":#%s", full[0], acct, sha);
+}
+
+void
+ev_clear(struct event *ev)
+{
+	if (ev->type == EV_UNKNOWN) {
+		free(ev->u.unknown.raw);
+		ev->u.unknown.raw = NULL;
+	}
+}

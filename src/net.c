@@ -1,0 +1,679 @@
+/*
+ * net.c: HTTP(S) requests and WebSocket clients of a worker, on one
+ * libwebsockets context joined to the worker's libev loop (net.h).
+ *
+ * Every lws connection carries its owner (a struct net_http or net_ws) as
+ * opaque user data; cancelling detaches it, so lws callbacks that arrive
+ * afterwards find nothing and do nothing.  Notifications lws would make
+ * from inside the call that starts a connection are deferred to a zero
+ * timer, so callers never see a callback before the start call returns.
+ */
+#include "autoconf.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <libwebsockets.h>
+
+#include "log.h"
+#include "net.h"
+
+#define NET_HTTP_BODY_MAX	(8u * 1024 * 1024)
+#define NET_RX_KEEP		65536	/* receive buffer kept between messages */
+
+enum { K_HTTP = 1, K_WS };
+
+struct net {
+	struct ev_loop		*loop;
+	struct lws_context	*ctx;
+	struct lws_vhost	*vhost;
+	struct net_stats	 st;
+};
+
+struct net_http {
+	int			 kind;
+	struct net		*net;
+	struct lws		*wsi;
+	net_http_fn		 cb;
+	void			*arg;
+	ev_timer		 timer;		/* deadline, or the deferred failure */
+	char			*body;
+	size_t			 len, cap;
+	int			 status;
+	int64_t			 retry_after_s;
+	int64_t			 used_weight;
+	int			 is_write;	/* POST, PUT, DELETE */
+	int			 connecting;
+	const char		*fail;
+	char			 apikey[128];
+};
+
+struct net_ws_msg {
+	struct net_ws_msg	*next;
+	size_t			 len;
+	unsigned char		 buf[];		/* LWS_PRE + len */
+};
+
+struct net_ws {
+	int			 kind;
+	struct net		*net;
+	struct lws		*wsi;
+	const struct net_ws_ops	*ops;
+	void			*arg;
+	ev_timer		 timer;		/* connect deadline, or the deferred failure */
+	int			 established;
+	int			 connecting;
+	int			 ping_due;
+	int			 skipping;	/* inside an oversized message */
+	const char		*fail;
+	char			*rx;
+	size_t			 rxlen, rxcap, max_message;
+	struct net_ws_msg	*q, **qtail;
+};
+
+const struct net_stats *
+net_stats(const struct net *n)
+{
+	return &n->st;
+}
+
+/* ------------------------------------------------------------- endpoints */
+
+int
+net_endpoint_parse(const char *url, struct net_endpoint *ep, char *err, size_t errlen)
+{
+	const char *p, *hostend, *pathp;
+	size_t hlen;
+
+	memset(ep, 0, sizeof(*ep));
+	if (strncmp(url, "https://", 8) == 0 || strncmp(url, "wss://", 6) == 0) {
+		ep->tls = 1;
+		ep->port = 443;
+	} else if (strncmp(url, "http://", 7) == 0 || strncmp(url, "ws://", 5) == 0)
+		ep->port = 80;
+	else {
+		snprintf(err, errlen, "not an http(s) or ws(s) URL");
+		return -1;
+	}
+	p = strstr(url, "://") + 3;
+	pathp = strchr(p, '/');
+	if (pathp == NULL)
+		pathp = p + strlen(p);
+	if (*p == '[') {		/* [v6]:port */
+		if ((hostend = memchr(p, ']', (size_t)(pathp - p))) == NULL) {
+			snprintf(err, errlen, "unterminated [address]");
+			return -1;
+		}
+		hlen = (size_t)(hostend - p - 1);
+		p++;
+		hostend++;
+	} else {
+		hostend = memchr(p, ':', (size_t)(pathp - p));
+		if (hostend == NULL)
+			hostend = pathp;
+		hlen = (size_t)(hostend - p);
+	}
+	if (hlen == 0 || hlen >= sizeof(ep->host)) {
+		snprintf(err, errlen, "bad host name");
+		return -1;
+	}
+	memcpy(ep->host, p, hlen);
+	ep->host[hlen] = '\0';
+	if (*hostend == ':') {
+		char *e;
+		long port = strtol(hostend + 1, &e, 10);
+
+		if (e != pathp || port < 1 || port > 65535) {
+			snprintf(err, errlen, "bad port");
+			return -1;
+		}
+		ep->port = (int)port;
+	}
+	if (strlen(pathp) >= sizeof(ep->prefix)) {
+		snprintf(err, errlen, "path too long");
+		return -1;
+	}
+	snprintf(ep->prefix, sizeof(ep->prefix), "%s", pathp);
+	hlen = strlen(ep->prefix);
+	while (hlen > 0 && ep->prefix[hlen - 1] == '/')
+		ep->prefix[--hlen] = '\0';
+	return 0;
+}
+
+/* Blocking: call at start and reload only. */
+int
+net_endpoint_resolve(struct net_endpoint *ep, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+	int rc;
+
+	if ((rc = getaddrinfo(ep->host, NULL, &hints, &res)) != 0) {
+		snprintf(err, errlen, "cannot resolve %s: %s", ep->host, gai_strerror(rc));
+		return -1;
+	}
+	rc = getnameinfo(res->ai_addr, res->ai_addrlen, ep->addr, sizeof(ep->addr), NULL, 0,
+	    NI_NUMERICHOST);
+	freeaddrinfo(res);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot format the address of %s: %s", ep->host,
+		    gai_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ http */
+
+static void
+http_free(struct net_http *h)
+{
+	ev_timer_stop(h->net->loop, &h->timer);
+	if (h->wsi) {
+		lws_set_opaque_user_data(h->wsi, NULL);
+		lws_set_timeout(h->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	}
+	lws_explicit_bzero(h->apikey, sizeof(h->apikey));
+	free(h->body);
+	free(h);
+}
+
+static void
+http_finish(struct net_http *h, const char *fail)
+{
+	struct net_http_resp r;
+
+	memset(&r, 0, sizeof(r));
+	r.status = fail ? 0 : h->status;
+	r.error = fail;
+	r.body = h->body ? h->body : "";
+	r.len = h->body ? h->len : 0;
+	r.retry_after_s = h->retry_after_s;
+	r.used_weight_1m = h->used_weight;
+	if (fail)
+		h->net->st.http_failed++;
+	h->cb(&r, h->arg);
+	http_free(h);
+}
+
+static void
+http_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct net_http *h = t->data;
+
+	http_finish(h, h->fail ? h->fail : "timed out");
+}
+
+static int
+http_append(struct net_http *h, const void *in, size_t len)
+{
+	if (h->len + len + 1 > NET_HTTP_BODY_MAX)
+		return -1;
+	if (h->len + len + 1 > h->cap) {
+		size_t ncap = h->cap ? h->cap : 4096;
+		char *nb;
+
+		while (ncap < h->len + len + 1)
+			ncap *= 2;
+		if ((nb = realloc(h->body, ncap)) == NULL)
+			return -1;
+		h->body = nb;
+		h->cap = ncap;
+	}
+	memcpy(h->body + h->len, in, len);
+	h->len += len;
+	h->body[h->len] = '\0';
+	return 0;
+}
+
+static int64_t
+hdr_int(struct lws *wsi, enum lws_token_indexes tok, const char *custom)
+{
+	char buf[64];
+	int n;
+
+	if (custom)
+		n = lws_hdr_custom_copy(wsi, buf, sizeof(buf), custom, (int)strlen(custom));
+	else
+		n = lws_hdr_copy(wsi, buf, sizeof(buf), tok);
+	if (n <= 0)
+		return -1;
+	return strtoll(buf, NULL, 10);
+}
+
+static int
+http_cb(struct net_http *h, struct lws *wsi, enum lws_callback_reasons reason, void *in,
+    size_t len)
+{
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+		unsigned char **p = in, *end = *p + len;
+
+		if (h->apikey[0] && lws_add_http_header_by_name(wsi,
+		    (const unsigned char *)"x-mbx-apikey:", (const unsigned char *)h->apikey,
+		    (int)strlen(h->apikey), p, end))
+			return -1;
+		if (h->is_write && lws_add_http_header_by_name(wsi,
+		    (const unsigned char *)"content-length:", (const unsigned char *)"0", 1, p, end))
+			return -1;
+		break;
+	}
+	case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+		h->status = (int)lws_http_client_http_response(wsi);
+		h->retry_after_s = hdr_int(wsi, WSI_TOKEN_HTTP_RETRY_AFTER, NULL);
+		h->used_weight = hdr_int(wsi, 0, "x-mbx-used-weight-1m:");
+		break;
+	case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
+		char buf[LWS_PRE + 4096], *px = buf + LWS_PRE;
+		int lenx = sizeof(buf) - LWS_PRE;
+
+		if (lws_http_client_read(wsi, &px, &lenx) < 0)
+			return -1;
+		break;
+	}
+	case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+		if (http_append(h, in, len) == -1) {
+			h->wsi = NULL;
+			lws_set_opaque_user_data(wsi, NULL);
+			http_finish(h, "response too large");
+			return -1;
+		}
+		break;
+	case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+		h->wsi = NULL;
+		lws_set_opaque_user_data(wsi, NULL);
+		http_finish(h, NULL);
+		return -1;	/* one request per connection: close it */
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+	case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+	case LWS_CALLBACK_WSI_DESTROY:
+		h->wsi = NULL;
+		lws_set_opaque_user_data(wsi, NULL);
+		if (h->connecting) {
+			/* Inside net_http(): report from the loop instead. */
+			h->fail = "connection failed";
+			break;
+		}
+		http_finish(h, reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ?
+		    "connection failed" : "connection closed before the response ended");
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+struct net_http *
+net_http(struct net *n, const struct net_endpoint *ep, const char *method,
+    const char *path_query, const char *apikey, int timeout_ms, net_http_fn cb, void *arg)
+{
+	struct lws_client_connect_info ci;
+	struct net_http *h;
+	char path[8192];
+	struct lws *wsi;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->kind = K_HTTP;
+	h->net = n;
+	h->cb = cb;
+	h->arg = arg;
+	h->retry_after_s = h->used_weight = -1;
+	h->is_write = strcmp(method, "GET") != 0;
+	if (apikey)
+		snprintf(h->apikey, sizeof(h->apikey), "%s", apikey);
+	ev_timer_init(&h->timer, http_timer_cb, (double)timeout_ms / 1000., 0.);
+	h->timer.data = h;
+	snprintf(path, sizeof(path), "%s%s", ep->prefix, path_query);
+
+	memset(&ci, 0, sizeof(ci));
+	ci.context = n->ctx;
+	ci.vhost = n->vhost;
+	ci.address = ep->addr[0] ? ep->addr : ep->host;
+	ci.port = ep->port;
+	ci.ssl_connection = ep->tls ? LCCSCF_USE_SSL : 0;
+	ci.path = path;
+	ci.host = ep->host;
+	ci.origin = ep->host;
+	ci.method = method;
+	ci.alpn = "http/1.1";
+	ci.local_protocol_name = "exfeedd-net";
+	ci.opaque_user_data = h;
+	ci.pwsi = &h->wsi;
+	n->st.http_started++;
+	h->connecting = 1;
+	wsi = lws_client_connect_via_info(&ci);
+	h->connecting = 0;
+	if (wsi == NULL || h->fail) {
+		if (h->wsi)
+			lws_set_opaque_user_data(h->wsi, NULL);
+		h->wsi = NULL;
+		if (h->fail == NULL)
+			h->fail = "cannot start the connection";
+		ev_timer_set(&h->timer, 0., 0.);
+	}
+	ev_timer_start(n->loop, &h->timer);
+	return h;
+}
+
+void
+net_http_cancel(struct net_http *h)
+{
+	if (h)
+		http_free(h);
+}
+
+/* -------------------------------------------------------------- websocket */
+
+static void
+ws_free(struct net_ws *w)
+{
+	struct net_ws_msg *m, *next;
+
+	ev_timer_stop(w->net->loop, &w->timer);
+	if (w->wsi) {
+		lws_set_opaque_user_data(w->wsi, NULL);
+		lws_set_timeout(w->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	}
+	if (w->established && w->net->st.ws_open_now)
+		w->net->st.ws_open_now--;
+	for (m = w->q; m; m = next) {
+		next = m->next;
+		free(m);
+	}
+	free(w->rx);
+	free(w);
+}
+
+static void
+ws_notify_closed(struct net_ws *w, const char *why)
+{
+	const struct net_ws_ops *ops = w->ops;
+	void *arg = w->arg;
+
+	if (!w->established)
+		w->net->st.ws_failed++;
+	w->ops = NULL;
+	if (ops && ops->closed)
+		ops->closed(w, why, arg);
+	ws_free(w);
+}
+
+static void
+ws_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct net_ws *w = t->data;
+
+	ws_notify_closed(w, w->fail ? w->fail : "connect timed out");
+}
+
+static int
+ws_writeable(struct net_ws *w, struct lws *wsi)
+{
+	struct net_ws_msg *m;
+
+	if (w->ping_due) {
+		unsigned char pb[LWS_PRE + 8];
+
+		w->ping_due = 0;
+		if (lws_write(wsi, pb + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+			return -1;
+	} else if ((m = w->q) != NULL) {
+		if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len)
+			return -1;
+		if ((w->q = m->next) == NULL)
+			w->qtail = &w->q;
+		free(m);
+	}
+	if (w->ping_due || w->q)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int
+ws_receive(struct net_ws *w, struct lws *wsi, const void *in, size_t len)
+{
+	int final = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
+
+	w->net->st.bytes_in += len;
+	if (!w->skipping && w->rxlen + len + 1 > w->max_message)
+		w->skipping = 1;
+	if (!w->skipping) {
+		if (w->rxlen + len + 1 > w->rxcap) {
+			size_t ncap = w->rxcap ? w->rxcap : 4096;
+			char *nb;
+
+			while (ncap < w->rxlen + len + 1)
+				ncap *= 2;
+			if ((nb = realloc(w->rx, ncap)) == NULL)
+				return -1;
+			w->rx = nb;
+			w->rxcap = ncap;
+		}
+		memcpy(w->rx + w->rxlen, in, len);
+		w->rxlen += len;
+	}
+	if (!final)
+		return 0;
+	if (w->skipping) {
+		w->skipping = 0;
+		w->rxlen = 0;
+		if (w->ops && w->ops->message)
+			w->ops->message(w, NULL, 0, w->arg);
+		return 0;
+	}
+	w->rx[w->rxlen] = '\0';
+	len = w->rxlen;
+	w->rxlen = 0;
+	if (w->ops && w->ops->message)
+		w->ops->message(w, w->rx, len, w->arg);
+	/* The callback may have closed and freed w: touch nothing after it. */
+	return 0;
+}
+
+static int
+ws_cb(struct net_ws *w, struct lws *wsi, enum lws_callback_reasons reason, void *in,
+    size_t len)
+{
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		w->established = 1;
+		ev_timer_stop(w->net->loop, &w->timer);
+		w->net->st.ws_opened++;
+		w->net->st.ws_open_now++;
+		if (w->q || w->ping_due)
+			lws_callback_on_writable(wsi);
+		if (w->ops && w->ops->open)
+			w->ops->open(w, w->arg);
+		break;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		return ws_receive(w, wsi, in, len);
+	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+		if (w->ops && w->ops->pong)
+			w->ops->pong(w, w->arg);
+		break;
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		return ws_writeable(w, wsi);
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+	case LWS_CALLBACK_CLIENT_CLOSED:
+	case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+	case LWS_CALLBACK_WSI_DESTROY: {
+		char why[160];
+
+		w->wsi = NULL;
+		lws_set_opaque_user_data(wsi, NULL);
+		if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR)
+			snprintf(why, sizeof(why), "connection failed: %.120s",
+			    in ? (const char *)in : "?");
+		else
+			snprintf(why, sizeof(why), "connection closed");
+		if (w->connecting) {
+			w->fail = reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ?
+			    "connection failed" : "connection closed";
+			break;
+		}
+		ws_notify_closed(w, why);
+		break;
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+struct net_ws *
+net_ws_open(struct net *n, const struct net_endpoint *ep, const char *path_query,
+    size_t max_message, int connect_timeout_ms, const struct net_ws_ops *ops, void *arg)
+{
+	struct lws_client_connect_info ci;
+	struct net_ws *w;
+	char *path;
+	size_t plen = strlen(ep->prefix) + strlen(path_query) + 1;
+	struct lws *wsi;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL || (path = malloc(plen)) == NULL) {
+		free(w);
+		return NULL;
+	}
+	w->kind = K_WS;
+	w->net = n;
+	w->ops = ops;
+	w->arg = arg;
+	w->max_message = max_message;
+	w->qtail = &w->q;
+	ev_timer_init(&w->timer, ws_timer_cb, (double)connect_timeout_ms / 1000., 0.);
+	w->timer.data = w;
+	snprintf(path, plen, "%s%s", ep->prefix, path_query);
+
+	memset(&ci, 0, sizeof(ci));
+	ci.context = n->ctx;
+	ci.vhost = n->vhost;
+	ci.address = ep->addr[0] ? ep->addr : ep->host;
+	ci.port = ep->port;
+	ci.ssl_connection = ep->tls ? LCCSCF_USE_SSL : 0;
+	ci.path = path;
+	ci.host = ep->host;
+	ci.origin = ep->host;
+	ci.alpn = "http/1.1";
+	ci.local_protocol_name = "exfeedd-net";
+	ci.opaque_user_data = w;
+	ci.pwsi = &w->wsi;
+	w->connecting = 1;
+	wsi = lws_client_connect_via_info(&ci);
+	w->connecting = 0;
+	lws_explicit_bzero(path, plen);		/* it holds listen keys */
+	free(path);
+	if (wsi == NULL || w->fail) {
+		if (w->wsi)
+			lws_set_opaque_user_data(w->wsi, NULL);
+		w->wsi = NULL;
+		if (w->fail == NULL)
+			w->fail = "cannot start the connection";
+		ev_timer_set(&w->timer, 0., 0.);
+	}
+	ev_timer_start(n->loop, &w->timer);
+	return w;
+}
+
+int
+net_ws_send_text(struct net_ws *w, const char *s, size_t len)
+{
+	struct net_ws_msg *m;
+
+	if (w->wsi == NULL || (m = malloc(sizeof(*m) + LWS_PRE + len)) == NULL)
+		return -1;
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->buf + LWS_PRE, s, len);
+	*w->qtail = m;
+	w->qtail = &m->next;
+	if (w->established)
+		lws_callback_on_writable(w->wsi);
+	return 0;
+}
+
+int
+net_ws_ping(struct net_ws *w)
+{
+	if (w->wsi == NULL || !w->established)
+		return -1;
+	w->ping_due = 1;
+	lws_callback_on_writable(w->wsi);
+	return 0;
+}
+
+void
+net_ws_close(struct net_ws *w)
+{
+	if (w == NULL)
+		return;
+	w->ops = NULL;
+	ws_free(w);
+}
+
+/* ---------------------------------------------------------------- context */
+
+static int
+net_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	int *kind = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+
+	if (kind == NULL)
+		return reason == LWS_CALLBACK_CLIENT_WRITEABLE ? 0 :
+		    lws_callback_http_dummy(wsi, reason, user, in, len);
+	if (*kind == K_HTTP)
+		return http_cb((struct net_http *)kind, wsi, reason, in, len);
+	return ws_cb((struct net_ws *)kind, wsi, reason, in, len);
+}
+
+static const struct lws_protocols net_protocols[] = {
+	{ "exfeedd-net", net_lws_cb, 0, 4096, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+struct net *
+net_new(struct ev_loop *loop, const char *ca_file, char *err, size_t errlen)
+{
+	struct lws_context_creation_info info;
+	void *foreign_loops[1] = { loop };
+	struct net *n;
+
+	if ((n = calloc(1, sizeof(*n))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	n->loop = loop;
+	/* The libev plugin logs a NOTICE per I/O change: warnings and errors only. */
+	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.foreign_loops = foreign_loops;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = net_protocols;
+	info.vhost_name = "exfeedd-client";
+	/* Request lines carry up to a few KB of query (listen keys, signatures). */
+	info.max_http_header_data = 16384;
+	info.pt_serv_buf_size = 32768;
+	if (ca_file && *ca_file)
+		info.client_ssl_ca_filepath = ca_file;
+	if ((n->ctx = lws_create_context(&info)) == NULL) {
+		snprintf(err, errlen, "cannot create the libwebsockets context");
+		free(n);
+		return NULL;
+	}
+	n->vhost = lws_get_vhost_by_name(n->ctx, info.vhost_name);
+	return n;
+}
+
+void
+net_free(struct net *n)
+{
+	if (n == NULL)
+		return;
+	lws_context_destroy(n->ctx);
+	free(n);
+}

@@ -1,0 +1,43 @@
+/*
+ * writer_sql.h: the SQL that lands normalized events in PostgreSQL, in one
+ * place for the writer (group commit) and the naive baseline of the bench
+ * (dpsend --naive: the same statements, one event per transaction).
+ *
+ * Rows are gathered column by column into array literals; each table gets
+ * one set-based statement, INSERT ... SELECT ... FROM unnest(arrays) ... ON
+ * CONFLICT, with the monotonic guards of DESIGN §3 and the de-duplication
+ * of keys within one batch done by the same guards (DISTINCT ON ... ORDER
+ * BY guard DESC), so a batch never touches a row twice.
+ */
+#ifndef EXFEEDD_WRITER_SQL_H
+#define EXFEEDD_WRITER_SQL_H
+
+#include <stddef.h>
+
+#include "event.h"
+
+struct wsql;
+
+struct wsql	*wsql_new(void);
+void		 wsql_free(struct wsql *);
+/* Forget the rows gathered; keeps the buffers. */
+void		 wsql_reset(struct wsql *);
+/* Add one event's rows: its table, event_log, the account's resync cursor.  -1: out of memory. */
+int		 wsql_add(struct wsql *, const struct event *);
+size_t		 wsql_events(const struct wsql *);
+/*
+ * The statements for the rows gathered, in the order they run, each a
+ * complete statement without a trailing ';'.  Calls fn once per statement;
+ * a table without rows has none.  Returns the number of statements, -1 if
+ * out of memory.
+ */
+int		 wsql_statements(struct wsql *, void (*fn)(const char *sql, size_t len, void *),
+		    void *arg);
+/*
+ * All of them as one string of ';'-separated statements, malloc'd.  Sent
+ * with the simple query protocol, it runs as one implicit transaction: all
+ * or nothing.  NULL if there is nothing to write or out of memory.
+ */
+char		*wsql_script(struct wsql *, size_t *len);
+
+#endif
