@@ -1,0 +1,68 @@
+"""tools/demo.py: the live part of tools/demo (see there)."""
+import argparse
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.environ["top_srcdir"], "t", "integration"))
+from stack import Stack  # noqa: E402
+
+
+def writer_detail(st):
+    for w in st.status()["workers"]:
+        if w["role"] == "writer":
+            return (w.get("detail") or {}).get("role") or {}
+    return {}
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="tools/demo")
+    ap.add_argument("--accounts", type=int, default=50)
+    ap.add_argument("--rate", type=int, default=500, help="user events/s exsim makes")
+    ap.add_argument("--seconds", type=int, default=0, help="stop after N seconds (0: Ctrl-C)")
+    a = ap.parse_args()
+    stop = [False]
+    signal.signal(signal.SIGINT, lambda *_: stop.__setitem__(0, True))
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
+    with Stack(accounts=a.accounts, rate=a.rate, seed=int(time.time()), log_level="info",
+               fast_pg=False) as st:
+        print("demo: starting PostgreSQL, exsim (%d accounts, %d events/s), exfeedd in %s" %
+              (a.accounts, a.rate, st.dir), flush=True)
+        st.prepare()
+        st.start_daemon()
+        print("demo: exsim at %s; exfeedd log %s; exfeedctl -c %s status" %
+              (st.rest, st.log, st.conf), flush=True)
+        print("%8s %10s %11s %11s %11s %9s %9s" % ("time", "streaming", "exsim ev/s", "committed",
+                                                   "commit ev/s", "p50", "p99"), flush=True)
+        t0 = time.time()
+        last_c = last_m = None
+        last_t = t0
+        while not stop[0] and (not a.seconds or time.time() - t0 < a.seconds):
+            time.sleep(max(0.0, 1.0 - (time.time() - last_t)))
+            now = time.time()
+            try:
+                rows = st.account_rows()
+                wd = writer_detail(st)
+                made = st.sim_stats()["eventsMade"]
+            except Exception as e:  # the daemon may be mid-restart: say so, go on
+                print("demo: %s" % e, flush=True)
+                last_t = now
+                continue
+            streaming = sum(1 for r in rows if r.get("state") == "streaming")
+            committed = wd.get("events_committed", 0)
+            m = sum(made.values())
+            lat = wd.get("latency_us", {})
+            dt = now - last_t
+            evs = (m - last_m) / dt if last_m is not None else 0
+            cps = (committed - last_c) / dt if last_c is not None else 0
+            print("%7.0fs %6d/%-3d %11.0f %11d %11.0f %7.1fms %7.1fms" % (
+                now - t0, streaming, a.accounts, evs, committed, cps,
+                lat.get("p50", 0) / 1000.0, lat.get("p99", 0) / 1000.0), flush=True)
+            last_c, last_m, last_t = committed, m, now
+        print("demo: stopping (exfeedd, exsim, PostgreSQL) and removing %s" % st.dir, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
