@@ -84,8 +84,17 @@ static const char *const resync_names[] = { "none", "pending", "running", "done"
 /* REST operations; one at a time per account. */
 enum op { OP_NONE, OP_LK_POST, OP_LK_PUT, OP_TIME, OP_RESYNC };
 
-enum rstep { ST_BALANCE, ST_POSITIONS, ST_OPEN_ORDERS, ST_OPEN_ALGOS, ST_MISSING_ORDERS,
-	ST_ALL_ORDERS, ST_TRADES, ST_FINISH };
+/*
+ * A resync's requests, in order.  Positions come before the open orders:
+ * positionRisk lists every symbol with a position or an open order, which
+ * completes the symbol set the per-symbol requests walk.
+ */
+enum rstep { ST_BALANCE, ST_POSITIONS, ST_SYMBOL_CONFIG, ST_MULTI_ASSETS, ST_OPEN_ORDERS,
+	ST_OPEN_ALGOS, ST_MISSING_ORDERS, ST_MISSING_ALGOS, ST_ALL_ORDERS, ST_ALL_ALGOS, ST_TRADES,
+	ST_FINISH };
+
+/* openOrders / openAlgoOrders cost 1 per symbol and 40 for all symbols. */
+#define OPEN_ALL_WEIGHT		40
 
 #define F_NEED_POST	0x01	/* no usable listen key */
 #define F_QUAR_PENDING	0x02	/* quarantined here, not yet in the database */
@@ -111,6 +120,7 @@ struct acct {
 	uint32_t	 reconnects;
 	int64_t		 since_ms;		/* wall clock of the last state change */
 	int64_t		 last_event_ms;		/* newest exchange E: the resync cursor */
+	int64_t		 gap_ms;		/* the pending resync fetches from here */
 	int64_t		 last_rx_ms;		/* wall clock of its last stream event */
 	int64_t		 activity_ms;		/* orders resyncs: most recently active first */
 	int64_t		 resync_done_ms;
@@ -157,14 +167,23 @@ struct group {
 	unsigned	 recent_pos;
 };
 
+struct id_list {
+	int64_t		*v;
+	size_t		 n, cap;
+};
+
 struct resync {
 	uint8_t		 step;
 	int		 i;			/* index into the step's list */
+	int		 per_symbol;		/* open orders and algos asked symbol by symbol */
 	int64_t		 started_ms;
+	int64_t		 since_ms;		/* the gap began here (exchange time) */
+	int64_t		 sent_ms;		/* exchange time the current request left */
 	int64_t		 from_id;		/* pagination, 0 for the first page */
 	int64_t		 page_rows, page_max_id;
-	int64_t		*open_seen;		/* order ids in openOrders */
-	size_t		 nopen, capopen;
+	struct id_list	 open_seen;		/* order ids in openOrders */
+	struct id_list	 algo_seen;		/* algo ids in openAlgoOrders */
+	struct id_list	 db_algos;		/* algo ids open in the database */
 	struct rs_pos {
 		char	 sym[EV_SYM];
 		char	 ps[EV_WORD];
@@ -561,22 +580,44 @@ alert_run(const struct event *ev)
 	aw.st.alerts++;
 }
 
+static int
+id_list_add(struct id_list *l, int64_t id)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 32;
+		int64_t *n = realloc(l->v, ncap * sizeof(*n));
+
+		if (n == NULL)
+			return -1;
+		l->v = n;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = id;
+	return 0;
+}
+
+static int
+id_list_has(const struct id_list *l, int64_t id)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i] == id)
+			return 1;
+	return 0;
+}
+
 static void
 resync_note_event(struct resync *rs, const struct event *ev)
 {
+	if (ev->type == EV_ALGO) {
+		if (rs->step == ST_OPEN_ALGOS)
+			id_list_add(&rs->algo_seen, ev->u.algo.algo_id);
+		rs->page_rows++;
+		if (ev->u.algo.algo_id > rs->page_max_id)
+			rs->page_max_id = ev->u.algo.algo_id;
+	}
 	if (ev->type == EV_ORDER) {
-		if (rs->step == ST_OPEN_ORDERS) {
-			if (rs->nopen == rs->capopen) {
-				size_t ncap = rs->capopen ? rs->capopen * 2 : 32;
-				int64_t *n = realloc(rs->open_seen, ncap * sizeof(*n));
-
-				if (n == NULL)
-					return;
-				rs->open_seen = n;
-				rs->capopen = ncap;
-			}
-			rs->open_seen[rs->nopen++] = ev->u.order.order_id;
-		}
+		if (rs->step == ST_OPEN_ORDERS)
+			id_list_add(&rs->open_seen, ev->u.order.order_id);
 		rs->page_rows++;
 		if (ev->u.order.order_id > rs->page_max_id)
 			rs->page_max_id = ev->u.order.order_id;
@@ -654,6 +695,26 @@ acct_emit(struct event *ev, void *arg)
 		    ev_type_name(ev->type));
 }
 
+/*
+ * A gap opened now: a resync must fetch orders and fills from the newest
+ * event seen before it.  The cursor is taken here, not when the resync
+ * starts: by then the new connection has moved last_event_ms past the gap.
+ * Gaps that open before a pending resync starts merge into the earliest.
+ */
+static void
+acct_gap(struct acct *a)
+{
+	int pending = a->resync == RS_PENDING ||
+	    (a->resync == RS_RUNNING && (a->flags & F_RESYNC_AGAIN));
+
+	if (!pending || a->last_event_ms < a->gap_ms)
+		a->gap_ms = a->last_event_ms;
+	if (a->resync == RS_RUNNING)
+		a->flags |= F_RESYNC_AGAIN;
+	else
+		a->resync = RS_PENDING;
+}
+
 /* Data-plane overflow: those accounts lost events; heal them. */
 static void
 acct_overflow_cb(const int64_t *ids, size_t n, void *arg)
@@ -662,10 +723,7 @@ acct_overflow_cb(const int64_t *ids, size_t n, void *arg)
 		struct acct *a = acct_by_id(ids[i]);
 
 		if (a && a->state != AS_QUARANTINED) {
-			if (a->resync == RS_RUNNING)
-				a->flags |= F_RESYNC_AGAIN;
-			else
-				a->resync = RS_PENDING;
+			acct_gap(a);
 			aw.st.overflow_resyncs++;
 		}
 	}
@@ -884,7 +942,9 @@ resync_free(struct acct *a)
 
 	if (rs == NULL)
 		return;
-	free(rs->open_seen);
+	free(rs->open_seen.v);
+	free(rs->algo_seen.v);
+	free(rs->db_algos.v);
 	free(rs->pos_seen);
 	free(rs->db_pos);
 	free(rs->db_orders);
@@ -934,6 +994,17 @@ resync_db_read(struct acct *a, struct resync *rs)
 	}
 	rs->ndborders = (size_t)n;
 	PQclear(res);
+	res = PQexecParams(aw.db, "SELECT algo_id, symbol FROM algo_orders WHERE account_id = $1 "
+	    "AND status IN ('NEW', 'TRIGGERING') ORDER BY algo_id", 1, NULL, params, NULL, NULL,
+	    0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto fail;
+	for (int i = 0; i < PQntuples(res); i++) {
+		if (id_list_add(&rs->db_algos, strtoll(PQgetvalue(res, i, 0), NULL, 10)) == -1)
+			goto fail;
+		acct_add_sym(a, PQgetvalue(res, i, 1));
+	}
+	PQclear(res);
 	res = PQexecParams(aw.db, "SELECT DISTINCT symbol FROM orders WHERE account_id = $1 "
 	    "UNION SELECT DISTINCT symbol FROM fills WHERE account_id = $1", 1, NULL, params,
 	    NULL, NULL, 0);
@@ -967,9 +1038,9 @@ resync_begin(struct acct *a)
 	}
 	a->rs = rs;
 	a->resync = RS_RUNNING;
+	rs->since_ms = a->gap_ms;
 	aw.st.resyncs_started++;
-	log_debug("account %" PRId64 ": resync started (cursor %" PRId64 ")", a->id,
-	    a->last_event_ms);
+	log_debug("account %" PRId64 ": resync started (from %" PRId64 ")", a->id, rs->since_ms);
 	resync_next(a);
 }
 
@@ -1032,15 +1103,6 @@ resync_flat_positions(struct acct *a, struct resync *rs)
 	}
 }
 
-static int
-resync_order_open_seen(const struct resync *rs, int64_t id)
-{
-	for (size_t i = 0; i < rs->nopen; i++)
-		if (rs->open_seen[i] == id)
-			return 1;
-	return 0;
-}
-
 static void
 resync_symbols(struct acct *a, struct resync *rs)
 {
@@ -1056,16 +1118,36 @@ resync_symbols(struct acct *a, struct resync *rs)
 	rs->nsyms = a->nsyms;
 }
 
+/*
+ * On to the next step.  After the positions the symbol set is complete
+ * enough to choose between asking for the open orders and algo orders of
+ * each symbol (weight 1 each, twice) or of all symbols at once (40 each).
+ */
+static void
+resync_step_done(struct acct *a, struct resync *rs)
+{
+	rs->step++;
+	rs->i = 0;
+	rs->from_id = 0;
+	if (rs->step == ST_SYMBOL_CONFIG) {
+		resync_symbols(a, rs);
+		rs->per_symbol = rs->nsyms < OPEN_ALL_WEIGHT;
+	}
+}
+
 /* Issue the next request of the account's resync, if the budget allows now. */
 static void
 resync_next(struct acct *a)
 {
 	struct resync *rs = a->rs;
 	int64_t reserve = aw.budget.weight_share / 10 + 1, since;
+	const char *path;
 	char params[512], pq[3072];
 
 	if (rs == NULL || a->req)
 		return;
+	/* The config snapshots carry no time: they are as of the request. */
+	rs->sent_ms = wall_ms() + aw.time_offset_ms;
 	for (;;) {
 		switch (rs->step) {
 		case ST_BALANCE:
@@ -1076,23 +1158,39 @@ resync_next(struct acct *a)
 			rest_sign(a, "/fapi/v3/positionRisk", "", pq, sizeof(pq));
 			rest_start(a, OP_RESYNC, "GET", pq, 5, reserve);
 			return;
-		case ST_OPEN_ORDERS:
-			rest_sign(a, "/fapi/v1/openOrders", "", pq, sizeof(pq));
-			rest_start(a, OP_RESYNC, "GET", pq, 40, reserve);
+		case ST_SYMBOL_CONFIG:
+			rest_sign(a, "/fapi/v1/symbolConfig", "", pq, sizeof(pq));
+			rest_start(a, OP_RESYNC, "GET", pq, 5, reserve);
 			return;
+		case ST_MULTI_ASSETS:
+			rest_sign(a, "/fapi/v1/multiAssetsMargin", "", pq, sizeof(pq));
+			rest_start(a, OP_RESYNC, "GET", pq, 30, reserve);
+			return;
+		case ST_OPEN_ORDERS:
 		case ST_OPEN_ALGOS:
-			rest_sign(a, "/fapi/v1/openAlgoOrders", "", pq, sizeof(pq));
-			rest_start(a, OP_RESYNC, "GET", pq, 40, reserve);
+			path = rs->step == ST_OPEN_ORDERS ? "/fapi/v1/openOrders" :
+			    "/fapi/v1/openAlgoOrders";
+			if (!rs->per_symbol) {
+				rest_sign(a, path, "", pq, sizeof(pq));
+				rest_start(a, OP_RESYNC, "GET", pq, OPEN_ALL_WEIGHT, reserve);
+				return;
+			}
+			if ((size_t)rs->i >= rs->nsyms) {
+				rs->step++;
+				rs->i = 0;
+				continue;
+			}
+			snprintf(params, sizeof(params), "symbol=%s", aw.syms[rs->syms[rs->i]]);
+			rest_sign(a, path, params, pq, sizeof(pq));
+			rest_start(a, OP_RESYNC, "GET", pq, 1, reserve);
 			return;
 		case ST_MISSING_ORDERS:
 			while ((size_t)rs->i < rs->ndborders &&
-			    resync_order_open_seen(rs, rs->db_orders[rs->i].id))
+			    id_list_has(&rs->open_seen, rs->db_orders[rs->i].id))
 				rs->i++;
 			if ((size_t)rs->i >= rs->ndborders) {
-				rs->step = ST_ALL_ORDERS;
+				rs->step++;
 				rs->i = 0;
-				rs->from_id = 0;
-				resync_symbols(a, rs);
 				continue;
 			}
 			snprintf(params, sizeof(params), "symbol=%s&orderId=%" PRId64,
@@ -1100,7 +1198,24 @@ resync_next(struct acct *a)
 			rest_sign(a, "/fapi/v1/order", params, pq, sizeof(pq));
 			rest_start(a, OP_RESYNC, "GET", pq, 1, reserve);
 			return;
+		case ST_MISSING_ALGOS:
+			/* Open in the database, gone from openAlgoOrders: how did it end? */
+			while ((size_t)rs->i < rs->db_algos.n &&
+			    id_list_has(&rs->algo_seen, rs->db_algos.v[rs->i]))
+				rs->i++;
+			if ((size_t)rs->i >= rs->db_algos.n) {
+				rs->step = ST_ALL_ORDERS;
+				rs->i = 0;
+				rs->from_id = 0;
+				resync_symbols(a, rs);
+				continue;
+			}
+			snprintf(params, sizeof(params), "algoId=%" PRId64, rs->db_algos.v[rs->i]);
+			rest_sign(a, "/fapi/v1/algoOrder", params, pq, sizeof(pq));
+			rest_start(a, OP_RESYNC, "GET", pq, 1, reserve);
+			return;
 		case ST_ALL_ORDERS:
+		case ST_ALL_ALGOS:
 		case ST_TRADES:
 			if ((size_t)rs->i >= rs->nsyms) {
 				rs->step++;
@@ -1108,7 +1223,7 @@ resync_next(struct acct *a)
 				rs->from_id = 0;
 				continue;
 			}
-			since = a->last_event_ms - RESYNC_MARGIN_MS;
+			since = rs->since_ms - RESYNC_MARGIN_MS;
 			if (since < 0)
 				since = 0;
 			if (rs->step == ST_ALL_ORDERS) {
@@ -1120,6 +1235,16 @@ resync_next(struct acct *a)
 					snprintf(params, sizeof(params), "symbol=%s&startTime=%" PRId64
 					    "&limit=%d", aw.syms[rs->syms[rs->i]], since, RESYNC_PAGE);
 				rest_sign(a, "/fapi/v1/allOrders", params, pq, sizeof(pq));
+			} else if (rs->step == ST_ALL_ALGOS) {
+				/* algo orders born and finished inside the gap */
+				if (rs->from_id)
+					snprintf(params, sizeof(params), "symbol=%s&algoId=%" PRId64
+					    "&limit=%d", aw.syms[rs->syms[rs->i]], rs->from_id,
+					    RESYNC_PAGE);
+				else
+					snprintf(params, sizeof(params), "symbol=%s&startTime=%" PRId64
+					    "&limit=%d", aw.syms[rs->syms[rs->i]], since, RESYNC_PAGE);
+				rest_sign(a, "/fapi/v1/allAlgoOrders", params, pq, sizeof(pq));
 			} else {
 				if (rs->from_id)
 					snprintf(params, sizeof(params), "symbol=%s&fromId=%" PRId64
@@ -1145,8 +1270,10 @@ resync_response(struct acct *a, const struct net_http_resp *r, int code)
 {
 	static const enum bf_rest kinds[] = {
 		[ST_BALANCE] = BF_REST_BALANCE, [ST_POSITIONS] = BF_REST_POSITION_RISK,
+		[ST_SYMBOL_CONFIG] = BF_REST_SYMBOL_CONFIG, [ST_MULTI_ASSETS] = BF_REST_MULTI_ASSETS,
 		[ST_OPEN_ORDERS] = BF_REST_OPEN_ORDERS, [ST_OPEN_ALGOS] = BF_REST_OPEN_ALGO_ORDERS,
-		[ST_MISSING_ORDERS] = BF_REST_ORDER, [ST_ALL_ORDERS] = BF_REST_ALL_ORDERS,
+		[ST_MISSING_ORDERS] = BF_REST_ORDER, [ST_MISSING_ALGOS] = BF_REST_ALGO_ORDER,
+		[ST_ALL_ORDERS] = BF_REST_ALL_ORDERS, [ST_ALL_ALGOS] = BF_REST_ALL_ALGO_ORDERS,
 		[ST_TRADES] = BF_REST_USER_TRADES,
 	};
 	struct resync *rs = a->rs;
@@ -1163,23 +1290,29 @@ resync_response(struct acct *a, const struct net_http_resp *r, int code)
 		 * -2013, FACTS §1.6; a symbol it does not list): nothing to learn
 		 * there, go on with the next.
 		 */
-		if (rs->step == ST_MISSING_ORDERS || rs->step == ST_ALL_ORDERS ||
-		    rs->step == ST_TRADES) {
+		if (rs->step == ST_MISSING_ORDERS || rs->step == ST_MISSING_ALGOS ||
+		    rs->step == ST_ALL_ORDERS || rs->step == ST_ALL_ALGOS ||
+		    rs->step == ST_TRADES || (rs->per_symbol && (rs->step == ST_OPEN_ORDERS ||
+		    rs->step == ST_OPEN_ALGOS))) {
 			rs->i++;
 			rs->from_id = 0;
 		} else
-			rs->step++;
+			resync_step_done(a, rs);
 		return;
 	}
 	a->rest_fails = 0;
 	rs->page_rows = 0;
 	rs->page_max_id = 0;
-	n = bf_rest_events(kinds[rs->step], r->body, r->len, &org, wall_ms() + aw.time_offset_ms,
-	    acct_emit, &ctx, &err);
+	n = bf_rest_events(kinds[rs->step], r->body, r->len, &org, rs->sent_ms, acct_emit, &ctx,
+	    &err);
 	if (n < 0) {
 		log_warnx_rl(&aw.rl_rest, "account %" PRId64 ": resync: unexpected response: %s",
 		    a->id, err ? err : "?");
 		aw.st.resyncs_failed++;
+		/* Again from the same place, or from a newer gap's if earlier. */
+		if (!(a->flags & F_RESYNC_AGAIN) || rs->since_ms < a->gap_ms)
+			a->gap_ms = rs->since_ms;
+		a->flags &= ~F_RESYNC_AGAIN;
 		resync_free(a);
 		a->resync = RS_PENDING;
 		acct_rest_backoff(a);
@@ -1189,12 +1322,21 @@ resync_response(struct acct *a, const struct net_http_resp *r, int code)
 	switch (rs->step) {
 	case ST_POSITIONS:
 		resync_flat_positions(a, rs);
-		rs->step++;
+		resync_step_done(a, rs);
+		break;
+	case ST_OPEN_ORDERS:
+	case ST_OPEN_ALGOS:
+		if (rs->per_symbol)
+			rs->i++;
+		else
+			resync_step_done(a, rs);
 		break;
 	case ST_MISSING_ORDERS:
+	case ST_MISSING_ALGOS:
 		rs->i++;
 		break;
 	case ST_ALL_ORDERS:
+	case ST_ALL_ALGOS:
 	case ST_TRADES:
 		if (rs->page_rows >= RESYNC_PAGE && rs->page_max_id > 0)
 			rs->from_id = rs->page_max_id + 1;
@@ -1204,7 +1346,7 @@ resync_response(struct acct *a, const struct net_http_resp *r, int code)
 		}
 		break;
 	default:
-		rs->step++;
+		resync_step_done(a, rs);
 		break;
 	}
 }
@@ -1391,12 +1533,8 @@ conn_ready(struct wsconn *w)
 		if (a == NULL || a->group != g)
 			continue;
 		/* Whoever this connection did not carry before may have missed events. */
-		if (!conn_carries(old, a)) {
-			if (a->resync == RS_RUNNING)
-				a->flags |= F_RESYNC_AGAIN;
-			else
-				a->resync = RS_PENDING;
-		}
+		if (!conn_carries(old, a))
+			acct_gap(a);
 		if (w->m[i].key_gen == a->key_gen && !(a->flags & F_NEED_POST))
 			acct_set_state(a, AS_STREAMING);
 	}
@@ -1814,7 +1952,7 @@ acct_new(const struct db_account *d)
 	a->id = d->id;
 	a->user_id = d->user_id;
 	a->since_ms = now;
-	a->last_event_ms = d->last_event_time;
+	a->last_event_ms = a->gap_ms = d->last_event_time;
 	a->activity_ms = d->last_event_time;
 	a->state = AS_LISTEN_KEY;
 	a->resync = RS_PENDING;		/* a (re)start may have missed anything */
@@ -1885,7 +2023,7 @@ static int
 accounts_reconcile(const char *why)
 {
 	struct db_account *rows = NULL;
-	size_t n = 0, added = 0, removed = 0;
+	size_t n = 0, added = 0, removed = 0, mine = 0, bad = 0;
 	struct acct *a, *next;
 	char err[512];
 
@@ -1908,6 +2046,25 @@ accounts_reconcile(const char *why)
 		return -1;
 	}
 	aw.st.reconciles++;
+	for (size_t i = 0; i < n; i++)
+		if (account_owns(rows[i].id) && strcmp(rows[i].exchange, EXCHANGE) == 0) {
+			mine++;
+			bad += rows[i].undecryptable != 0;
+		}
+	if (mine > 0 && bad == mine) {
+		/*
+		 * Not one row decrypts: the key is wrong (rotated, or another
+		 * installation's), not the rows.  Quarantining them all would
+		 * disable every account; leave them idle until a reload brings
+		 * the right key.
+		 */
+		log_error("[crypto] key_file %s: none of the %zu accounts of this shard decrypts "
+		    "with it (a wrong or rotated master key?); they stay idle until the key file "
+		    "is fixed and exfeedd reloaded", aw.cfg->crypto_key_file, mine);
+		db_account_free(rows, n);
+		aw.loaded = 1;
+		return 0;
+	}
 	for (a = aw.accts; a; a = a->next)
 		a->mark = 0;
 	for (size_t i = 0; i < n; i++) {

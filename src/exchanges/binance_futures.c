@@ -20,9 +20,9 @@
  *   ACCOUNT_CONFIG_UPDATE: ac and ai, but one of them must be there
  *   ALGO_UPDATE o: ai (""), ap, aq, tp, p ("0"), R, cp (false), rm ("")
  *   unknown event types: E (0)
- *   positionRisk: breakEvenPrice ("0"), marginType (""; v3 has none),
- *     marginAsset ("")
- *   openAlgoOrders: positionSide ("BOTH"), timeInForce (""), quantity,
+ *   positionRisk: breakEvenPrice ("0"), marginType (v3 has none: "isolated"
+ *     when isolatedWallet is positive, else "cross"), marginAsset ("")
+ *   openAlgoOrders, algoOrder, allAlgoOrders: positionSide ("BOTH"), timeInForce (""), quantity,
  *     actualPrice, executedQty, triggerPrice, price ("0"), actualOrderId (""),
  *     reduceOnly, closePosition (false)
  * Everything else the mapping reads is required.
@@ -471,6 +471,11 @@ static const struct jfield rest_algo[] = {
 	JF(struct ev_algo, "reduceOnly", J_BOOL, OPT, reduce_only, NULL),
 	JF(struct ev_algo, "closePosition", J_BOOL, OPT, close_position, NULL),
 	JF(struct ev_algo, "updateTime", J_I64, REQ, update_time, NULL),
+};
+
+/* GET /fapi/v1/symbolConfig rows → ev_config (leverage read in rest_row) */
+static const struct jfield rest_symbol_config[] = {
+	JF(struct ev_config, "symbol", J_STR, REQ, symbol, NULL),
 };
 
 /* GET /fapi/v1/userTrades rows → ev_fill */
@@ -1053,7 +1058,51 @@ static const struct {
 	    rest_algo, NFIELDS(rest_algo), 0 },
 	[BF_REST_USER_TRADES] = { "GET /fapi/v1/userTrades", EV_FILL,
 	    rest_fill, NFIELDS(rest_fill), 0 },
+	[BF_REST_SYMBOL_CONFIG] = { "GET /fapi/v1/symbolConfig", EV_CONFIG,
+	    rest_symbol_config, NFIELDS(rest_symbol_config), 0 },
+	[BF_REST_MULTI_ASSETS] = { "GET /fapi/v1/multiAssetsMargin", EV_CONFIG,
+	    NULL, 0, 1 },
+	[BF_REST_ALGO_ORDER] = { "GET /fapi/v1/algoOrder", EV_ALGO,
+	    rest_algo, NFIELDS(rest_algo), 1 },
+	[BF_REST_ALL_ALGO_ORDERS] = { "GET /fapi/v1/allAlgoOrders", EV_ALGO,
+	    rest_algo, NFIELDS(rest_algo), 0 },
 };
+
+/* symbolConfig: the leverage, an integer (Binance allows 1 to 125). */
+static int
+rest_leverage(struct bctx *b, const cJSON *row, struct ev_config *c)
+{
+	const cJSON *v;
+	int64_t lev;
+
+	if ((v = jget(row, "leverage")) == NULL)
+		return jfail(&b->j, "leverage", "missing");
+	if (get_i64(&b->j, v, "leverage", &lev) == -1)
+		return -1;
+	if (lev < 1 || lev > INT_MAX)
+		return jfail(&b->j, "leverage", "out of range");
+	c->leverage = (int)lev;
+	c->multi_assets = -1;
+	c->update_time = b->event_time;
+	return 0;
+}
+
+/* multiAssetsMargin: {"multiAssetsMargin":bool} → the account-wide mode. */
+static int
+rest_multi_assets(struct bctx *b, const cJSON *row, struct ev_config *c)
+{
+	const cJSON *v;
+
+	if ((v = jget(row, "multiAssetsMargin")) == NULL)
+		return jfail(&b->j, "multiAssetsMargin", "missing");
+	if (!cJSON_IsBool(v))
+		return jfail(&b->j, "multiAssetsMargin", "expected a boolean");
+	c->symbol[0] = '\0';
+	c->leverage = -1;
+	c->multi_assets = cJSON_IsTrue(v) ? 1 : 0;
+	c->update_time = b->event_time;
+	return 0;
+}
 
 /* One REST row → one event; the values match what the stream gives. */
 static int
@@ -1068,6 +1117,19 @@ rest_row(struct bctx *b, unsigned kind, const cJSON *row)
 	    &ev->u) == -1)
 		return -1;
 	switch (ev->type) {
+	case EV_CONFIG:
+		return kind == BF_REST_MULTI_ASSETS ? rest_multi_assets(b, row, &ev->u.config) :
+		    rest_leverage(b, row, &ev->u.config);
+	case EV_POSITION:
+		/*
+		 * positionRisk v3 has no marginType: an open isolated position
+		 * has an isolated wallet, a cross one has none.
+		 */
+		if (ev->u.position.margin_type[0] == '\0')
+			snprintf(ev->u.position.margin_type, sizeof(ev->u.position.margin_type),
+			    "%s", dec_positive(ev->u.position.isolated_wallet) ? "isolated" :
+			    "cross");
+		break;
 	case EV_BALANCE:
 		snprintf(ev->u.balance.change, sizeof(ev->u.balance.change), "0");
 		snprintf(ev->u.balance.reason, sizeof(ev->u.balance.reason), "RESYNC");

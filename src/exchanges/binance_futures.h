@@ -63,8 +63,17 @@ enum bf_rest {
 	BF_REST_ORDER,			/* GET /fapi/v1/order (one object) → EV_ORDER */
 	BF_REST_OPEN_ALGO_ORDERS,	/* GET /fapi/v1/openAlgoOrders → EV_ALGO */
 	BF_REST_USER_TRADES,		/* GET /fapi/v1/userTrades → EV_FILL */
+	BF_REST_SYMBOL_CONFIG,		/* GET /fapi/v1/symbolConfig → EV_CONFIG per symbol */
+	BF_REST_MULTI_ASSETS,		/* GET /fapi/v1/multiAssetsMargin → EV_CONFIG, symbol "" */
+	BF_REST_ALGO_ORDER,		/* GET /fapi/v1/algoOrder (one object) → EV_ALGO */
+	BF_REST_ALL_ALGO_ORDERS,	/* GET /fapi/v1/allAlgoOrders → EV_ALGO */
 };
-/* now_ms stamps event_time.  Returns events emitted or -1 with *err. */
+/*
+ * now_ms stamps event_time, and is the update_time of the EV_CONFIG events
+ * (the config endpoints carry no time): pass the time the request was sent,
+ * so that a change the stream reports after the snapshot was taken wins.
+ * Returns events emitted or -1 with *err.
+ */
 int	 bf_rest_events(enum bf_rest, const char *body, size_t len, const struct ev_origin *,
 	    int64_t now_ms, ev_emit_fn, void *arg, const char **err);
 

@@ -171,6 +171,55 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
         st_, _, one = ex.signed("GET", "/fapi/v1/order", acct, {"symbol": some["s"],
                                                                "origClientOrderId": some["c"]})
         check(st_ == 200 and one["orderId"] == some["i"], "account %d: order by origClientOrderId" % aid)
+
+        # one trade, one time: TRADE_LITE T, the ORDER_TRADE_UPDATE o.T and
+        # userTrades time of a fill agree, and with the truth's fill time
+        lite_t = {(e["s"], e["t"]): e["T"] for e in mine if e["e"] == "TRADE_LITE"}
+        otu_t = {(e["o"]["s"], e["o"]["t"]): e["o"]["T"] for e in mine
+                 if e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["x"] in ("TRADE", "CALCULATED")}
+        truth_t = {(f["s"], f["t"]): f["T"] for f in st["fills"]}
+        rest_t = {}
+        for sym in ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT"):
+            for t in ex.signed("GET", "/fapi/v1/userTrades", acct, {"symbol": sym, "limit": 1000})[2]:
+                rest_t[(sym, t["id"])] = t["time"]
+        check(lite_t == otu_t == truth_t == rest_t and truth_t,
+              "account %d: %d fills: TRADE_LITE T == o.T == userTrades time == truth" %
+              (aid, len(truth_t)))
+        # every balance change moves that asset's updateTime to the event's T
+        bal_t = {}
+        for e in mine:
+            if e["e"] == "ACCOUNT_UPDATE":
+                for b in e["a"]["B"]:
+                    bal_t[b["a"]] = e["T"]
+        rbt = {b["asset"]: b["updateTime"] for b in ex.signed("GET", "/fapi/v3/balance", acct)[2]}
+        check(all(rbt[k] == v for k, v in bal_t.items()) and "USDT" in bal_t,
+              "account %d: /fapi/v3/balance updateTime == T of the asset's last ACCOUNT_UPDATE %s %s"
+              % (aid, bal_t, rbt))
+        # account config and algo orders
+        sc = ex.signed("GET", "/fapi/v1/symbolConfig", acct)[2]
+        check({c["symbol"]: c["leverage"] for c in sc} == st["leverage"] and
+              all(c["marginType"] in ("CROSSED", "ISOLATED") for c in sc),
+              "account %d: /fapi/v1/symbolConfig leverage == /sim/state" % aid)
+        sc1 = ex.signed("GET", "/fapi/v1/symbolConfig", acct, {"symbol": "ETHUSDT"})[2]
+        check([c["symbol"] for c in sc1] == ["ETHUSDT"], "account %d: symbolConfig of one symbol" % aid)
+        ma = ex.signed("GET", "/fapi/v1/multiAssetsMargin", acct)[2]
+        check(ma == {"multiAssetsMargin": st["multiAssets"]},
+              "account %d: /fapi/v1/multiAssetsMargin == /sim/state" % aid)
+        if st["algoOrders"]:
+            g = st["algoOrders"][0]
+            st_, _, one = ex.signed("GET", "/fapi/v1/algoOrder", acct, {"algoId": g["aid"]})
+            check(st_ == 200 and one["algoStatus"] == g["X"] and one["clientAlgoId"] == g["caid"],
+                  "account %d: /fapi/v1/algoOrder == /sim/state (%s)" % (aid, g["X"]))
+            st_, _, one = ex.signed("GET", "/fapi/v1/algoOrder", acct, {"clientAlgoId": g["caid"]})
+            check(st_ == 200 and one["algoId"] == g["aid"], "account %d: algo order by clientAlgoId" % aid)
+            alla = {}
+            for sym in ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT"):
+                for r in ex.signed("GET", "/fapi/v1/allAlgoOrders", acct, {"symbol": sym})[2]:
+                    alla[r["algoId"]] = r["algoStatus"]
+            check(alla == {x["aid"]: x["X"] for x in st["algoOrders"]},
+                  "account %d: /fapi/v1/allAlgoOrders == /sim/state algo orders" % aid)
+        st_, _, err = ex.signed("GET", "/fapi/v1/algoOrder", acct, {"algoId": 1})
+        check(st_ == 400 and err["code"] == -2013, "account %d: unknown algo order: -2013" % aid)
     check({k.split(" ")[0] for k in liq_kinds} == {"cross", "isolated"} and
           any("hedge" in k for k in liq_kinds) and any("short" in k for k in liq_kinds),
           "non-zero liquidation prices for cross, isolated, hedge and short positions (%s)" %

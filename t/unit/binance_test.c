@@ -795,7 +795,7 @@ Test(rest, position_risk)
 	cr_assert_str_eq(p->entry_price, "0.385");
 	cr_assert_str_eq(p->breakeven_price, "0.385077");
 	cr_assert_str_eq(p->unrealized_pnl, "0.76427700");
-	cr_assert_str_eq(p->margin_type, "", "v3 positionRisk has no marginType");
+	cr_assert_str_eq(p->margin_type, "cross", "v3 has no marginType: no isolated wallet");
 	cr_assert_str_eq(p->isolated_wallet, "0");
 	cr_assert_str_eq(p->margin_asset, "USDT");
 	cr_assert_eq(p->update_time, 1720736417660LL);
@@ -809,6 +809,66 @@ Test(rest, position_risk)
 	/* v2 rows carry marginType; it becomes the stream's lower-case form */
 	cr_assert_eq(rest_str(BF_REST_POSITION_RISK, "[{\"symbol\":\"X\",\"positionSide\":\"BOTH\",\"positionAmt\":\"1\",\"entryPrice\":\"1\",\"unRealizedProfit\":\"0\",\"marginType\":\"ISOLATED\",\"isolatedWallet\":\"3\",\"updateTime\":1}]"), 1);
 	cr_assert_str_eq(got.ev[0].u.position.margin_type, "isolated");
+	/* v3 rows: an isolated wallet makes the position isolated */
+	cr_assert_eq(rest_str(BF_REST_POSITION_RISK, "[{\"symbol\":\"X\",\"positionSide\":\"BOTH\",\"positionAmt\":\"1\",\"entryPrice\":\"1\",\"unRealizedProfit\":\"0\",\"isolatedWallet\":\"0.5\",\"updateTime\":1}]"), 1);
+	cr_assert_str_eq(got.ev[0].u.position.margin_type, "isolated");
+}
+
+Test(rest, symbol_config)
+{
+	static const char body[] = "[{\"symbol\":\"BTCUSDT\",\"marginType\":\"CROSSED\",\"isAutoAddMargin\":false,\"leverage\":21,\"maxNotionalValue\":\"1000000\"},"
+	    "{\"symbol\":\"ETHUSDT\",\"marginType\":\"ISOLATED\",\"isAutoAddMargin\":false,\"leverage\":125,\"maxNotionalValue\":\"50000\"}]";
+	const char *err = NULL;
+
+	cr_assert_eq(rest_str(BF_REST_SYMBOL_CONFIG, body), 2);
+	header_ok(&got.ev[0], EV_CONFIG, 1800000000000LL, EVF_RESYNC);
+	cr_assert_str_eq(got.ev[0].u.config.symbol, "BTCUSDT");
+	cr_assert_eq(got.ev[0].u.config.leverage, 21);
+	cr_assert_eq(got.ev[0].u.config.multi_assets, -1, "not part of a symbol's config");
+	cr_assert_eq(got.ev[0].u.config.update_time, 1800000000000LL, "the snapshot time");
+	cr_assert_str_eq(got.ev[0].id, "c:7:BTCUSDT:1800000000000");
+	cr_assert_eq(got.ev[1].u.config.leverage, 125);
+	cr_assert_eq(rest_str(BF_REST_SYMBOL_CONFIG, "[]"), 0);
+	cr_assert_eq(rest(BF_REST_SYMBOL_CONFIG, "[{\"symbol\":\"X\",\"leverage\":\"20\"}]", strlen("[{\"symbol\":\"X\",\"leverage\":\"20\"}]"), &err), -1);
+	cr_assert_not_null(strstr(err, "GET /fapi/v1/symbolConfig: [0].leverage: expected an integer"), "%s", err);
+	cr_assert_eq(rest(BF_REST_SYMBOL_CONFIG, "[{\"symbol\":\"X\"}]", strlen("[{\"symbol\":\"X\"}]"), &err), -1);
+	cr_assert_not_null(strstr(err, "[0].leverage: missing"), "%s", err);
+}
+
+Test(rest, multi_assets)
+{
+	const char *err = NULL;
+
+	cr_assert_eq(rest_str(BF_REST_MULTI_ASSETS, "{\"multiAssetsMargin\":true}"), 1);
+	header_ok(&got.ev[0], EV_CONFIG, 1800000000000LL, EVF_RESYNC);
+	cr_assert_str_eq(got.ev[0].u.config.symbol, "");
+	cr_assert_eq(got.ev[0].u.config.leverage, -1);
+	cr_assert_eq(got.ev[0].u.config.multi_assets, 1);
+	cr_assert_str_eq(got.ev[0].id, "c:7::1800000000000");
+	cr_assert_eq(rest_str(BF_REST_MULTI_ASSETS, "{\"multiAssetsMargin\":false}"), 1);
+	cr_assert_eq(got.ev[0].u.config.multi_assets, 0);
+	cr_assert_eq(rest(BF_REST_MULTI_ASSETS, "{\"multiAssetsMargin\":1}", strlen("{\"multiAssetsMargin\":1}"), &err), -1);
+	cr_assert_not_null(strstr(err, "multiAssetsMargin: expected a boolean"), "%s", err);
+	cr_assert_eq(rest(BF_REST_MULTI_ASSETS, "[]", 2, &err), -1);
+	cr_assert_not_null(strstr(err, "expected a JSON object"), "%s", err);
+}
+
+Test(rest, algo_order)
+{
+	static const char body[] = "{\"algoId\":2148776,\"clientAlgoId\":\"YATfcEjrFVcKo2S1hDtLv7\",\"algoType\":\"CONDITIONAL\",\"orderType\":\"STOP_MARKET\",\"symbol\":\"XRPUSDT\",\"side\":\"BUY\",\"positionSide\":\"BOTH\",\"timeInForce\":\"GTC\",\"quantity\":\"1125.0\",\"algoStatus\":\"CANCELED\",\"actualOrderId\":\"\",\"actualPrice\":\"0\",\"triggerPrice\":\"0.4860\",\"price\":\"0\",\"closePosition\":false,\"reduceOnly\":true,\"createTime\":1795222174850,\"updateTime\":1795222179000,\"triggerTime\":0,\"goodTillDate\":0}";
+	const char *err = NULL;
+
+	cr_assert_eq(rest_str(BF_REST_ALGO_ORDER, body), 1);
+	header_ok(&got.ev[0], EV_ALGO, 1800000000000LL, EVF_RESYNC);
+	cr_assert_eq(got.ev[0].u.algo.algo_id, 2148776);
+	cr_assert_str_eq(got.ev[0].u.algo.status, "CANCELED");
+	cr_assert_eq(got.ev[0].u.algo.update_time, 1795222179000LL);
+	cr_assert_str_eq(got.ev[0].id, "a:7:2148776:CANCELED:1795222179000");
+	cr_assert_eq(rest(BF_REST_ALL_ALGO_ORDERS, body, strlen(body), &err), -1);
+	cr_assert_not_null(strstr(err, "GET /fapi/v1/allAlgoOrders: body: expected a JSON array"), "%s", err);
+	cr_assert_eq(rest_str(BF_REST_ALL_ALGO_ORDERS, "[]"), 0);
+	cr_assert_eq(rest(BF_REST_ALGO_ORDER, "[]", 2, &err), -1);
+	cr_assert_not_null(strstr(err, "GET /fapi/v1/algoOrder: body: expected a JSON object"), "%s", err);
 }
 
 Test(rest, open_orders_query_order_all_orders)

@@ -204,11 +204,17 @@ order_new(struct ex_account *a, int sym, int side, int type, int tif, fx_t qty, 
 }
 
 static void
+emit_order_at(struct ex_account *a, struct ex_order *o, int64_t t)
+{
+	o->update_ms = t;
+	uev_order(a, o, t);
+	events_this_step++;
+}
+
+static void
 emit_order(struct ex_account *a, struct ex_order *o)
 {
-	o->update_ms = now();
-	uev_order(a, o, o->update_ms);
-	events_this_step++;
+	emit_order_at(a, o, now());
 }
 
 static void
@@ -224,12 +230,28 @@ order_finish(struct ex_account *a, struct ex_order *o, int status, int exec)
 	emit_order(a, o);
 }
 
+/* Every balance and position an ACCOUNT_UPDATE carries changed at its T:
+ * the REST snapshots report the same time as their updateTime. */
+static void
+emit_account_at(struct ex_account *a, const char *reason, const fx_t *bc, const bool *assets,
+    const int (*pos)[2], int npos, int64_t t)
+{
+	int i;
+
+	for (i = 0; i < EX_NASSET; i++)
+		if (assets[i])
+			a->bal[i].update_ms = t;
+	for (i = 0; i < npos; i++)
+		a->pos[pos[i][0]][pos[i][1]].update_ms = t;
+	uev_account(a, reason, bc, assets, pos, npos, t);
+	events_this_step++;
+}
+
 static void
 emit_account(struct ex_account *a, const char *reason, const fx_t *bc, const bool *assets,
     const int (*pos)[2], int npos)
 {
-	uev_account(a, reason, bc, assets, pos, npos, now());
-	events_this_step++;
+	emit_account_at(a, reason, bc, assets, pos, npos, now());
 }
 
 /* A closing fill realises PnL against the entry; an opening one averages
@@ -290,6 +312,7 @@ fill(struct ex_account *a, struct ex_order *o, fx_t q, fx_t px, bool maker, int 
 	bool assets[EX_NASSET] = { true, false };
 	int pos[1][2];
 	int fa = 0;
+	int64_t t = now(); /* one trade time for the fill, both events and the snapshots */
 
 	if (a->bnb_fees) {
 		fx_t bnb = fx_div(fee * BNB_DISCOUNT_PCT / 100, price[2]);
@@ -302,7 +325,6 @@ fill(struct ex_account *a, struct ex_order *o, fx_t q, fx_t px, bool maker, int 
 	rp = position_apply(a, o->sym, o->ps, o->side, q, px);
 	a->bal[0].wb += rp;
 	a->bal[fa].wb -= fee;
-	a->bal[0].update_ms = a->bal[fa].update_ms = now();
 	recompute_cross(a);
 	assets[fa] = true;
 
@@ -333,7 +355,7 @@ fill(struct ex_account *a, struct ex_order *o, fx_t q, fx_t px, bool maker, int 
 	f = &a->fills[a->nfills - 1];
 	f->tid = o->last_trade_id;
 	f->oid = o->id;
-	f->time_ms = now();
+	f->time_ms = t;
 	f->sym = o->sym;
 	f->side = o->side;
 	f->ps = o->ps;
@@ -344,15 +366,17 @@ fill(struct ex_account *a, struct ex_order *o, fx_t q, fx_t px, bool maker, int 
 	f->fee = fee;
 	f->rp = rp;
 
-	/* TRADE_LITE is the low-latency copy, so it goes out first */
-	uev_trade_lite(a, o, now());
+	/* TRADE_LITE is the low-latency copy, so it goes out first, with the
+	 * ORDER_TRADE_UPDATE's T and userTrades' time */
+	o->update_ms = t;
+	uev_trade_lite(a, o, t);
 	events_this_step++;
 	pos[0][0] = o->sym;
 	pos[0][1] = o->ps;
-	emit_account(a, "ORDER", bc, assets, (const int (*)[2])pos, 1);
-	emit_order(a, o);
+	emit_account_at(a, "ORDER", bc, assets, (const int (*)[2])pos, 1, t);
+	emit_order_at(a, o, t);
 	market_public_trade(o->sym, px, q, maker ? o->side == SIDE_BUY : o->side == SIDE_SELL,
-	    now());
+	    t);
 	return 0;
 }
 
@@ -685,7 +709,6 @@ act_funding(struct ex_account *a)
 	if (!total && !npos)
 		return;
 	a->bal[0].wb += total;
-	a->bal[0].update_ms = now();
 	recompute_cross(a);
 	bc[0] = total;
 	emit_account(a, "FUNDING_FEE", bc, assets, (const int (*)[2])pos, npos);

@@ -137,6 +137,7 @@ struct ex_account {
 	size_t nfills, fills_cap;
 	struct ex_sub *subs; /* live stream subscriptions on this account's key */
 	uint64_t events_sent[UEV_N], events_made[UEV_N];
+	uint64_t rejected; /* requests refused with -2015 since the key was revoked */
 };
 
 struct ex_sub {

@@ -105,6 +105,7 @@ fault_handle(const char *body, size_t len, struct ex_resp *rs)
 			goto out;
 		}
 		a->revoked = k[0] == 'r' && k[1] == 'e' && k[2] == 'v';
+		a->rejected = 0;
 		if (a->revoked && a->lk_state == LK_ACTIVE) {
 			/* the key's stream dies with it, silently */
 			a->lk_state = LK_CLOSED;

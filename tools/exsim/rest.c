@@ -1,6 +1,9 @@
 /* rest.c: the Binance REST surface exsim serves: listenKey create,
  * keepalive and close (API key only), the signed USER_DATA snapshot
- * endpoints, and public time/depth/exchangeInfo, each with its weight. */
+ * endpoints (balance, account, positionRisk, open and single orders and
+ * algo orders, allOrders, allAlgoOrders, userTrades, symbolConfig,
+ * multiAssetsMargin),
+ * and public time/depth/exchangeInfo, each with its weight. */
 #include "exsim.h"
 
 #include <stdio.h>
@@ -30,6 +33,13 @@ w5(const struct ex_req *rq)
 {
 	(void)rq;
 	return 5;
+}
+
+static int
+w30(const struct ex_req *rq)
+{
+	(void)rq;
+	return 30;
 }
 
 static int
@@ -675,6 +685,109 @@ r_user_trades(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 	jb_close(jb, ']');
 }
 
+/* GET /fapi/v1/symbolConfig: margin type and leverage of every symbol,
+ * or of one. */
+static void
+r_symbol_config(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	struct jbuf *jb = &rs->body;
+	int only = sym_filter(rq, rs, false), s;
+
+	if (only == -2)
+		return;
+	jb_open(jb, '[');
+	for (s = 0; s < EX_NSYM; s++) {
+		/* notional cap of the bracket a leverage falls in, as Binance lists it */
+		int64_t cap = a->leverage[s] >= 100 ? 50000 : a->leverage[s] >= 50 ? 250000 :
+		    a->leverage[s] >= 20 ? 1000000 : 10000000;
+
+		if (only >= 0 && s != only)
+			continue;
+		jb_open(jb, '{');
+		jb_kstr(jb, "symbol", ex_symbols[s].name);
+		jb_kstr(jb, "marginType", a->pos[s][a->hedge ? PS_LONG : PS_BOTH].isolated ?
+		    "ISOLATED" : "CROSSED");
+		jb_kbool(jb, "isAutoAddMargin", false);
+		jb_kint(jb, "leverage", a->leverage[s]);
+		jb_printf(jb, ",\"maxNotionalValue\":\"%lld\"", (long long)cap);
+		jb_close(jb, '}');
+	}
+	jb_close(jb, ']');
+}
+
+/* GET /fapi/v1/multiAssetsMargin */
+static void
+r_multi_assets(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	jb_printf(&rs->body, "{\"multiAssetsMargin\":%s}", a->multi_assets ? "true" : "false");
+}
+
+/* GET /fapi/v1/algoOrder: one algo order by algoId or clientAlgoId,
+ * finished ones included while the history keeps them. */
+static void
+r_algo_order(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	const char *aid = req_param(rq, "algoId"), *caid = req_param(rq, "clientAlgoId");
+	const struct ex_algo *g = NULL;
+	size_t i;
+
+	if (!aid && !caid) {
+		resp_error(rs, 400, -1102, "Param 'algoId' or 'clientAlgoId' must be sent, "
+		    "but both were empty/null!");
+		return;
+	}
+	if (aid) {
+		g = acct_algo(a, strtoll(aid, NULL, 10));
+	} else {
+		for (i = a->nalgos; i-- > 0;)
+			if (!strcmp(a->algos[i].caid, caid)) {
+				g = &a->algos[i];
+				break;
+			}
+	}
+	if (!g) {
+		resp_error(rs, 400, -2013, "Order does not exist.");
+		return;
+	}
+	algo_rest_json(&rs->body, g);
+}
+
+/* GET /fapi/v1/allAlgoOrders: a symbol's algo orders, finished ones
+ * included, from an algoId when given, else the most recent `limit`,
+ * oldest first, optionally bounded by startTime/endTime (creation). */
+static void
+r_all_algo_orders(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	int sym = sym_filter(rq, rs, true), lim = limit_param(rq), n = 0;
+	const char *from = req_param(rq, "algoId"), *st = req_param(rq, "startTime"),
+	    *et = req_param(rq, "endTime");
+	int64_t fromid = from ? strtoll(from, NULL, 10) : 0;
+	int64_t t0 = st ? strtoll(st, NULL, 10) : 0, t1 = et ? strtoll(et, NULL, 10) : INT64_MAX;
+	size_t i, first = 0;
+
+	if (sym == -2)
+		return;
+	if (!from) {
+		for (i = a->nalgos; i-- > 0 && n < lim;)
+			if (a->algos[i].sym == sym && a->algos[i].create_ms >= t0 &&
+			    a->algos[i].create_ms <= t1) {
+				first = i;
+				n++;
+			}
+		n = 0;
+	}
+	jb_open(&rs->body, '[');
+	for (i = first; i < a->nalgos && n < lim; i++) {
+		const struct ex_algo *g = &a->algos[i];
+
+		if (g->sym != sym || g->aid < fromid || g->create_ms < t0 || g->create_ms > t1)
+			continue;
+		algo_rest_json(&rs->body, g);
+		n++;
+	}
+	jb_close(&rs->body, ']');
+}
+
 static const struct route routes[] = {
 	{ LWSHUMETH_GET, "/fapi/v1/time", AUTH_NONE, w1, r_time },
 	{ LWSHUMETH_GET, "/fapi/v1/exchangeInfo", AUTH_NONE, w1, r_exchange_info },
@@ -690,6 +803,10 @@ static const struct route routes[] = {
 	{ LWSHUMETH_GET, "/fapi/v1/order", AUTH_SIGNED, w1, r_order },
 	{ LWSHUMETH_GET, "/fapi/v1/allOrders", AUTH_SIGNED, w5, r_all_orders },
 	{ LWSHUMETH_GET, "/fapi/v1/userTrades", AUTH_SIGNED, w5, r_user_trades },
+	{ LWSHUMETH_GET, "/fapi/v1/symbolConfig", AUTH_SIGNED, w5, r_symbol_config },
+	{ LWSHUMETH_GET, "/fapi/v1/multiAssetsMargin", AUTH_SIGNED, w30, r_multi_assets },
+	{ LWSHUMETH_GET, "/fapi/v1/algoOrder", AUTH_SIGNED, w1, r_algo_order },
+	{ LWSHUMETH_GET, "/fapi/v1/allAlgoOrders", AUTH_SIGNED, w5, r_all_algo_orders },
 };
 
 static struct ex_account *
@@ -702,6 +819,8 @@ auth_key(struct ex_req *rq, struct ex_resp *rs)
 		return NULL;
 	}
 	a = acct_by_api_key(rq->api_key);
+	if (a && a->revoked)
+		a->rejected++;
 	if (!a || a->revoked) {
 		resp_error(rs, 401, -2015, "Invalid API-key, IP, or permissions for action.");
 		return NULL;

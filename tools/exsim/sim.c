@@ -85,6 +85,7 @@ state_json(struct jbuf *jb, struct ex_account *a)
 	jb_kint(jb, "account", a->id);
 	jb_kstr(jb, "apiKey", a->api_key);
 	jb_kbool(jb, "revoked", a->revoked);
+	jb_kint(jb, "rejected", (int64_t)a->rejected);
 	jb_kbool(jb, "hedge", a->hedge);
 	jb_kbool(jb, "multiAssets", a->multi_assets);
 	jb_kbool(jb, "bnbFees", a->bnb_fees);
