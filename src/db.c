@@ -622,11 +622,42 @@ db_account_set_active(PGconn *conn, int64_t id, int active, const char *reason, 
 	    "cannot disable the account", err, errlen);
 }
 
+/*
+ * The account and its rows, in one transaction.  The state tables have no
+ * foreign key (001_initial.sql): locking them against writes first (in the
+ * order the writer's statements take them, so neither waits on the other
+ * in a cycle) lets a batch in flight commit before, and makes a later one
+ * see the account gone, so no row of it is left behind.
+ */
 int
 db_account_remove(PGconn *conn, int64_t id, char *err, size_t errlen)
 {
-	return db_update_one(conn, "DELETE FROM exchange_accounts WHERE id = $1::bigint", id, NULL,
+	int rc;
+
+	if (db_command(conn, "BEGIN", "cannot remove the account", err, errlen) == -1)
+		return -1;
+	if (db_command(conn, "LOCK TABLE orders, algo_orders, fills, positions, balances, "
+	    "margin_calls, account_config IN SHARE ROW EXCLUSIVE MODE",
+	    "cannot remove the account", err, errlen) == -1) {
+		db_rollback(conn);
+		return -1;
+	}
+	rc = db_update_one(conn, "WITH o AS (DELETE FROM orders WHERE account_id = $1::bigint), "
+	    "g AS (DELETE FROM algo_orders WHERE account_id = $1::bigint), "
+	    "f AS (DELETE FROM fills WHERE account_id = $1::bigint), "
+	    "p AS (DELETE FROM positions WHERE account_id = $1::bigint), "
+	    "b AS (DELETE FROM balances WHERE account_id = $1::bigint), "
+	    "m AS (DELETE FROM margin_calls WHERE account_id = $1::bigint), "
+	    "c AS (DELETE FROM account_config WHERE account_id = $1::bigint) "
+	    "DELETE FROM exchange_accounts WHERE id = $1::bigint", id, NULL,
 	    "cannot remove the account", err, errlen);
+	if (rc != 0) {
+		db_rollback(conn);
+		return rc;
+	}
+	if (db_command(conn, "COMMIT", "cannot remove the account", err, errlen) == -1)
+		return -1;
+	return 0;
 }
 
 static const char *const db_fields[] = { "api_key", "api_secret", "listen_key" };

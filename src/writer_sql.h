@@ -40,4 +40,30 @@ int		 wsql_statements(struct wsql *, void (*fn)(const char *sql, size_t len, voi
  */
 char		*wsql_script(struct wsql *, size_t *len);
 
+/*
+ * The prepared form (the writer's): one named statement per table, its
+ * column arrays as text parameters $1, $2 ..., so that a batch is neither
+ * parsed nor planned again.  wsql_prepared gives the name, the parameter
+ * count and the malloc'd text of statement i, 0 <= i < wsql_nprepared().
+ */
+int		 wsql_nprepared(void);
+char		*wsql_prepared(int i, const char **name, int *nparams);
+
+/*
+ * The rows gathered, copied out as the parameters of the prepared
+ * statements that have rows, in the order they run (wsql_reset may follow
+ * at once).  NULL if out of memory.  Executed back to back between two
+ * synchronization points of the extended protocol, they are one implicit
+ * transaction: all or nothing.
+ */
+struct wsql_batch;
+
+struct wsql_batch *wsql_seal(struct wsql *);
+int		 wsql_batch_count(const struct wsql_batch *);
+/* Statement i of the batch: its name, and its parameters in text form. */
+const char	*wsql_batch_stmt(const struct wsql_batch *, int i, int *nparams,
+		    const char *const **values);
+size_t		 wsql_batch_bytes(const struct wsql_batch *);
+void		 wsql_batch_free(struct wsql_batch *);
+
 #endif

@@ -9,10 +9,13 @@
  * gathers their rows); the open batch is sealed when it holds batch_size
  * events, or, when the database is idle, once its oldest event has waited
  * flush_interval.  Sealed batches are sent one at a time, in order, each as
- * one multi-statement simple query (one implicit transaction).  While the
- * database is away, batches wait (bounded; past the bound the writer stops
- * reading from senders, who keep their un-acked events) and are sent whole
- * on the next connection: the upserts are idempotent.
+ * the prepared statements of its tables (writer_sql.c) back to back and a
+ * pipeline sync: one round trip, one implicit transaction, and the server
+ * neither parses nor plans a batch (planning cost more than running the
+ * upserts of a small batch).  While the database is away, batches wait
+ * (bounded; past the bound the writer stops reading from senders, who keep
+ * their un-acked events) and are sent whole on the next connection: the
+ * upserts are idempotent.
  */
 #include "autoconf.h"
 
@@ -73,8 +76,7 @@ struct batch_ack {
 
 struct batch {
 	struct batch	*next;
-	char		*sql;		/* set when sealed */
-	size_t		 sqllen;
+	struct wsql_batch *stmts;	/* set when sealed */
 	size_t		 n;
 	int64_t		*recv_us;	/* per event, for the latency histogram */
 	size_t		 recv_cap;
@@ -243,7 +245,7 @@ batch_new(void)
 static void
 batch_free(struct batch *b)
 {
-	free(b->sql);
+	wsql_batch_free(b->stmts);
 	free(b->recv_us);
 	free(b->acks);
 	free(b);
@@ -293,7 +295,7 @@ batch_seal(void)
 
 	if (b->n == 0)
 		return;
-	if ((b->sql = wsql_script(wr.rows, &b->sqllen)) == NULL)
+	if ((b->stmts = wsql_seal(wr.rows)) == NULL)
 		fatal(1, "writer: out of memory building a batch of %zu events", b->n);
 	wsql_reset(wr.rows);
 	*wr.sealed_tail = b;
@@ -720,6 +722,41 @@ db_notice_cb(void *arg, const char *msg)
 	log_debug("database: %s", line);
 }
 
+/*
+ * Blocking, once per connection: the statements of every table, planned
+ * once (generic plans: a batch's row count does not change the best plan
+ * much, and planning them each time cost more than running them).
+ */
+static int
+db_prepare(char *err, size_t errlen)
+{
+	PGresult *r;
+	const char *name;
+	char *sql;
+	int n, ok;
+
+	r = PQexec(wr.conn, "SET plan_cache_mode = force_generic_plan");
+	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (!ok) {
+		snprintf(err, errlen, "%s", PQerrorMessage(wr.conn));
+		return -1;
+	}
+	for (int i = 0; i < wsql_nprepared(); i++) {
+		if ((sql = wsql_prepared(i, &name, &n)) == NULL)
+			fatal(1, "writer: out of memory");
+		r = PQprepare(wr.conn, name, sql, n, NULL);
+		free(sql);
+		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+		if (!ok) {
+			snprintf(err, errlen, "preparing %s: %s", name, PQerrorMessage(wr.conn));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void
 db_connected(void)
 {
@@ -734,7 +771,11 @@ db_connected(void)
 		db_fail(err);
 		return;
 	}
-	if (PQsetnonblocking(wr.conn, 1) == -1) {
+	if (db_prepare(err, sizeof(err)) == -1) {
+		db_fail(err);
+		return;
+	}
+	if (PQsetnonblocking(wr.conn, 1) == -1 || !PQenterPipelineMode(wr.conn)) {
 		db_fail(PQerrorMessage(wr.conn));
 		return;
 	}
@@ -813,17 +854,34 @@ db_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 }
 
+/*
+ * A batch is the prepared statements of its tables, back to back, then a
+ * pipeline sync: one implicit transaction, one round trip, no parsing or
+ * planning on the server.
+ */
 static void
 db_send(struct batch *b)
 {
+	const char *const *vals;
+	const char *name;
+	int n;
+
 	wr.batch_error[0] = '\0';
-	if (!PQsendQuery(wr.conn, b->sql)) {
+	for (int i = 0; i < wsql_batch_count(b->stmts); i++) {
+		name = wsql_batch_stmt(b->stmts, i, &n, &vals);
+		if (!PQsendQueryPrepared(wr.conn, name, n, vals, NULL, NULL, 0)) {
+			db_lost(PQerrorMessage(wr.conn));
+			return;
+		}
+	}
+	if (!PQpipelineSync(wr.conn)) {
 		db_lost(PQerrorMessage(wr.conn));
 		return;
 	}
 	wr.inflight = 1;
 	wr.sent_us = monotonic_us();
-	log_debug("batch of %zu events sent (%zu bytes of SQL)", b->n, b->sqllen);
+	log_debug("batch of %zu events sent (%zu bytes of parameters)", b->n,
+	    wsql_batch_bytes(b->stmts));
 	switch (PQflush(wr.conn)) {
 	case 0:
 		db_watch(EV_READ);
@@ -895,6 +953,11 @@ batch_failed(void)
 	ev_timer_start(wr.loop, &wr.db_retry);
 }
 
+/*
+ * Each statement's result, then NULL; the batch ends with the sync's.  A
+ * failed statement aborts the rest (PGRES_PIPELINE_ABORTED) and the sync
+ * rolls the implicit transaction back.
+ */
 static void
 db_results(void)
 {
@@ -902,19 +965,25 @@ db_results(void)
 
 	while (wr.inflight && !PQisBusy(wr.conn)) {
 		if ((r = PQgetResult(wr.conn)) == NULL) {
-			if (PQstatus(wr.conn) != CONNECTION_OK)
+			if (PQstatus(wr.conn) != CONNECTION_OK) {
 				db_lost(wr.batch_error[0] ? wr.batch_error : PQerrorMessage(wr.conn));
-			else if (wr.batch_error[0])
+				return;
+			}
+			continue;	/* the end of one statement's results */
+		}
+		switch (PQresultStatus(r)) {
+		case PGRES_COMMAND_OK:
+		case PGRES_TUPLES_OK:
+		case PGRES_PIPELINE_ABORTED:
+			break;
+		case PGRES_PIPELINE_SYNC:
+			PQclear(r);
+			if (wr.batch_error[0])
 				batch_failed();
 			else
 				batch_committed();
 			writer_kick();
 			return;
-		}
-		switch (PQresultStatus(r)) {
-		case PGRES_COMMAND_OK:
-		case PGRES_TUPLES_OK:
-			break;
 		default:
 			if (wr.batch_error[0] == '\0')
 				snprintf(wr.batch_error, sizeof(wr.batch_error), "%s",
@@ -1088,11 +1157,20 @@ writer_status(msgpack_packer *pk)
 	for (int t = 1; t < EV_TYPE_MAX; t++)
 		mp_kv_u64(pk, ev_type_name((unsigned)t), wr.committed[t]);
 	mp_str(pk, "latency_us");
-	msgpack_pack_map(pk, 4);
+	msgpack_pack_map(pk, 6);
 	mp_kv_u64(pk, "count", wr.lat_n);
 	mp_kv_i64(pk, "p50", lat_quantile(500));
 	mp_kv_i64(pk, "p99", lat_quantile(990));
 	mp_kv_i64(pk, "p999", lat_quantile(999));
+	/* The histogram itself, so that a bench can take quantiles of a window. */
+	mp_str(pk, "bounds");
+	msgpack_pack_array(pk, LAT_NB - 1);
+	for (int i = 0; i < LAT_NB - 1; i++)
+		msgpack_pack_int64(pk, wr.lat_bound[i]);
+	mp_str(pk, "counts");
+	msgpack_pack_array(pk, LAT_NB);
+	for (int i = 0; i < LAT_NB; i++)
+		msgpack_pack_uint64(pk, wr.lat[i]);
 	mp_kv_u64(pk, "flush_interval_ms", (uint64_t)worker_config()->db_flush_interval_ms);
 }
 

@@ -85,7 +85,7 @@ check "account_config: leverage of BTCUSDT, multi-assets under ''" \
 check "event_log: 10 rows, the unknown one with its raw frame" \
     [ "$(q "SELECT count(*), count(raw) FROM event_log")" = "10|1" ]
 check "event_log payload: decimals as strings, ids as numbers" \
-    [ "$(q "SELECT payload->>'filled_qty', jsonb_typeof(payload->'filled_qty'), jsonb_typeof(payload->'order_id') FROM event_log WHERE event_id = 'o:1:101:PARTIALLY_FILLED:2000:0.004'")" = "0.004|string|number" ]
+    [ "$(q "SELECT payload->>'filled_qty', json_typeof(payload->'filled_qty'), json_typeof(payload->'order_id') FROM event_log WHERE event_id = 'o:1:101:PARTIALLY_FILLED:2000:0.004'")" = "0.004|string|number" ]
 check "event_log received_at comes from the sender's receive time" \
     [ "$(q "SELECT count(*) FROM event_log WHERE received_at > now() - interval '1 minute' AND received_at <= committed_at")" = 10 ]
 check "resync cursor: newest stream E of account 1" [ "$(q "SELECT last_event_time FROM exchange_accounts WHERE id = 1")" = 3000 ]
@@ -210,6 +210,42 @@ check "kill -9 of the writer: no duplicate fill (fills are unique by trade id, a
     [ "$(q "SELECT count(*) - count(DISTINCT (account_id, symbol, trade_id)) FROM fills")" = 0 ]
 check "kill -9 of the writer: fills match fill events" \
     [ "$(q "SELECT (SELECT count(*) FROM fills) = (SELECT count(*) FROM event_log WHERE event_type = 'fill')")" = t ]
+
+# ------------------------ an SQL error: the whole batch rolls back, is retried
+# The fills statement fails; the orders before it and the event_log rows
+# after it in the same pipeline must not commit, and nothing is acked.
+n0=$(q "SELECT count(*) FROM event_log")
+q "ALTER TABLE fills ADD CONSTRAINT bench_no_fills CHECK (false) NOT VALID" >/dev/null
+"$DPSEND" -s "$SOCK" -t 60 -v -g 40 -k 2 -S 4 -r sqlerr > "$T/ds4" 2>&1 &
+ds4=$!
+sql_failing() { [ "$(writer_detail sql_errors)" -ge 2 ]; }
+check "an SQL error: the batch fails and is retried" wait_until 15 sql_failing
+check "an SQL error: nothing of the batch committed (event_log unchanged)" \
+    [ "$(q "SELECT count(*) FROM event_log")" -eq "$n0" ]
+check "an SQL error: no ack" sh -c "! grep -q '^acked' '$T/ds4'"
+db_error_names() { writer_detail db_error | grep -q bench_no_fills; }
+check "an SQL error: status names it" db_error_names
+check "an SQL error: logged with the constraint's name" grep -q 'batch of [0-9]* events failed (attempt [0-9]*): .*bench_no_fills' "$T/log"
+q "ALTER TABLE fills DROP CONSTRAINT bench_no_fills" >/dev/null
+wait $ds4
+rc=$?
+check "the error gone: the retried batch commits and every event is acked" sh -c "
+[ $rc -eq 0 ] && grep -q '^sent 40 acked 40 ' '$T/ds4'"
+check "the error gone: the 40 events once each" [ "$(q "SELECT count(*) FROM event_log")" -eq $((n0 + 40)) ]
+
+# ------------------------------------------------- an account removed
+# No foreign keys (001_initial.sql): the writer's existence filter keeps the
+# rows of an account that is not (or no longer) there out of the state
+# tables; the events are still acked (the sender must not resend them).
+cat > "$T/ev_gone" <<EOF
+{"t":1,"a":99,"E":9000,"d":{"i":901,$O,"x":"NEW","X":"NEW","p":"1","ap":"0","z":"0","T":9000}}
+{"t":5,"a":99,"E":9000,"d":{"a":"USDT","wb":"5","cw":"5","bc":"0","m":"ORDER","T":9000}}
+{"t":4,"a":99,"E":9000,"d":{"s":"BTCUSDT","ps":"BOTH","pa":"1","ep":"1","bep":"1","up":"0","mt":"cross","iw":"0","ma":"USDT","T":9000}}
+EOF
+check "events of an account that does not exist: acked" \
+    sh -c "'$DPSEND' -s '$SOCK' -t 20 -f '$T/ev_gone' | grep -q '^sent 3 acked 3 '"
+check "events of an account that does not exist: no row in the state tables" \
+    [ "$(q "SELECT (SELECT count(*) FROM orders WHERE account_id = 99) + (SELECT count(*) FROM balances WHERE account_id = 99) + (SELECT count(*) FROM positions WHERE account_id = 99)")" -eq 0 ]
 
 # ----------------------------------------------------------- status detail
 status_ok() {

@@ -1,0 +1,342 @@
+#!/usr/bin/python3
+"""tools/bench userdata: the user-data path, measured on the whole stack.
+
+Starts what t/integration/stack.py starts (a throwaway PostgreSQL cluster
+with fsync and synchronous_commit ON, exsim, keygen, migrate, the accounts,
+exfeedd) and measures:
+
+  1. committed events/s at max offered load: exsim --accounts 1000 at a rate
+     above what the path can take, through account workers, the writer and
+     PostgreSQL; events/s is the writer's events_committed over the window.
+     Also the writer alone at max load (tools/dpsend blasting the data plane
+     of the same daemon, exsim paused), and, in the same script, the naive
+     writer (dpsend --naive: the same rows per event, one transaction per
+     event, no batching) against the same database;
+  2. event->commit latency at 5,000 events/s offered: exsim --rate 5000 over
+     1000 accounts, p50/p99/p999 of the writer's histogram (from the account
+     worker's receipt of the frame to the COMMIT's result) over the window;
+     and dpsend -R 5000 into the same daemon, event->ack at the sender;
+  3. RSS (VmRSS of the supervisor and every worker, from /proc) with 0, 1000
+     and 10000 accounts streaming, at a low rate, per account and per process.
+
+Options: --quick (short windows, RSS at 0 and 1000 only), --seconds N,
+--latency-seconds N, --rss LIST (account counts), --skip PHASE (throughput,
+latency, rss; repeatable), --keep.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+os.environ.setdefault("top_srcdir", SRC)
+os.environ.setdefault("top_builddir", os.path.join(SRC, "_build"))
+sys.path.insert(0, os.path.join(SRC, "t", "integration"))
+import stack as stk  # noqa: E402
+
+DPSEND = os.path.join(os.environ["top_builddir"], "tools", "dpsend")
+# flush_interval 0: a batch is whatever is queued when the database is free (group
+# commit forms while one is in flight); at 5,000 events/s it halved p50 against 2ms.
+DB_CONF = ["batch_size = 500", "flush_interval = 0ms"]
+
+
+def log(*a):
+    print("#", *a, file=sys.stderr, flush=True)
+
+
+class BenchStack(stk.Stack):
+    """A Stack that adds its accounts a few at a time (10000 one by one is slow)."""
+
+    def add_accounts(self, sim_accounts):
+        def one(a):
+            kf = os.path.join(self.dir, "k%d" % a["id"])
+            sf = os.path.join(self.dir, "s%d" % a["id"])
+            for path, val in ((kf, a["apiKey"]), (sf, a["secretKey"])):
+                with open(path, "w") as f:
+                    f.write(val + "\n")
+            out = self.ctl("account", "add", "--user", str(1000 + a["id"]), "--exchange",
+                           "binance-futures", "--api-key-file", kf, "--api-secret-file", sf,
+                           "--label", "sim%d" % a["id"])
+            os.unlink(kf)
+            os.unlink(sf)
+            return int([w for w in out.stdout.split() if w.isdigit()][-1]), a
+
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            for dbid, a in ex.map(one, sim_accounts):
+                self.accounts[dbid] = a
+
+
+def start(accounts, rate, shards, per_conn=200, paused=False):
+    st = BenchStack(accounts=accounts, rate=rate, shards=shards, log_level="info",
+                    database=DB_CONF, fast_pg=False, budget=50000, weight_limit=1000000,
+                    exsim_args=["--paused"] if paused else [],
+                    userdata=["accounts_per_connection = %d" % per_conn,
+                              "silence_timeout = 60s", "health_check_interval = 5s"])
+    t0 = time.time()
+    try:
+        st.prepare()
+        fs = st.sql("SHOW fsync")[0][0], st.sql("SHOW synchronous_commit")[0][0]
+        if fs != ("on", "on"):
+            raise RuntimeError("PostgreSQL must run with fsync and synchronous_commit on: %s" %
+                               (fs,))
+        st.sql("ANALYZE")
+        st.start_daemon()
+        if accounts and not st.wait_streaming(accounts, timeout=120 + accounts // 50):
+            n = sum(1 for r in st.account_rows() if r.get("state") == "streaming")
+            raise RuntimeError("only %d of %d accounts streaming; log: %s" %
+                               (n, accounts, st.log_tail()))
+    except BaseException:
+        st.stop()
+        raise
+    log("%d accounts streaming, %d shards, %.0f s to set up" % (accounts, shards, time.time() - t0))
+    return st
+
+
+def writer(st):
+    for w in st.status()["workers"]:
+        if w["role"] == "writer":
+            return w["detail"]["role"]
+    raise RuntimeError("no writer")
+
+
+def quantiles(bounds, c0, c1, qs=(0.5, 0.99, 0.999)):
+    d = [b - a for a, b in zip(c0, c1)]
+    n = sum(d)
+    out = []
+    for q in qs:
+        want, seen = max(1, int(n * q + 0.999999)), 0
+        for i, k in enumerate(d):
+            seen += k
+            if seen >= want:
+                out.append(bounds[min(i, len(bounds) - 1)])
+                break
+        else:
+            out.append(0)
+    return n, out
+
+
+def drain(st, timeout=300):
+    """Pause exsim and wait until the account workers' backlog is committed."""
+    st.fault("pause")
+    last, t0 = -1, time.time()
+    while time.time() - t0 < timeout:
+        w = writer(st)
+        if w["events_committed"] == last and w["pending"] == 0:
+            return
+        last = w["events_committed"]
+        time.sleep(2)
+    log("backlog not drained after %d s" % timeout)
+
+
+def max_ids(st):
+    return max(st.accounts)
+
+
+def dpsend(args):
+    out = subprocess.run([DPSEND] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    if out.returncode != 0:
+        raise RuntimeError("dpsend %s: %s %s" % (" ".join(args), out.stdout, out.stderr))
+    words = out.stdout.split()
+    return {words[i]: float(words[i + 1]) for i in range(len(words) - 1)
+            if not words[i].replace(".", "").isdigit() and words[i + 1].replace(".", "").isdigit()}
+
+
+def phase_throughput(a, res):
+    st = start(1000, a.max_rate, shards=2)
+    try:
+        time.sleep(a.warmup)
+        w0, t0 = writer(st)["events_committed"], time.time()
+        time.sleep(a.seconds)
+        w1, t1 = writer(st)["events_committed"], time.time()
+        wd = writer(st)
+        res["path_eps"] = (w1 - w0) / (t1 - t0)
+        res["path_pending"] = wd["pending"]
+        res["path_batch"] = wd["rows_per_batch"]
+        stats = st.sim_stats()
+        log("path: %.0f events/s committed; writer pending %d; exsim stats %s" %
+            (res["path_eps"], wd["pending"], json.dumps(stats)[:300]))
+        # The writer alone: exsim paused, dpsend blasting the data plane.
+        drain(st)
+        n = int(a.blast_events)
+        r = dpsend(["-s", os.path.join(st.run, "writer.sock"), "-g", str(n), "-k",
+                    str(max_ids(st)), "-w", "20000", "-b", "256", "-S", "11", "-t", "300"])
+        res["blast_eps"] = r["events_per_s"]
+        log("writer alone: %s" % r)
+        st.stop_daemon()
+        st.exsim.terminate()
+        # The naive writer on the same database, the daemon stopped.
+        r = dpsend(["--naive", st.conninfo, "-g", str(int(a.naive_events)), "-k",
+                    str(max_ids(st)), "-S", "12"])
+        res["naive_eps"] = r["events_per_s"]
+        log("naive: %s" % r)
+    finally:
+        st.stop()
+
+
+def phase_latency(a, res):
+    # exsim's --rate counts its activity steps, not the user events they make
+    # (one step is about 1.8 events: ORDER_TRADE_UPDATE, TRADE_LITE,
+    # ACCOUNT_UPDATE ...): --exsim-rate is what offers about --latency-rate;
+    # the table prints the rate committed.
+    st = start(1000, a.exsim_rate, shards=2)
+    try:
+        time.sleep(a.warmup)
+        w0 = writer(st)
+        t0 = time.time()
+        time.sleep(a.latency_seconds)
+        w1 = writer(st)
+        t1 = time.time()
+        lat0, lat1 = w0["latency_us"], w1["latency_us"]
+        n, q = quantiles(lat1["bounds"], lat0["counts"], lat1["counts"])
+        res["lat_eps"] = (w1["events_committed"] - w0["events_committed"]) / (t1 - t0)
+        res["lat_path"] = q
+        res["lat_batch"] = (w1["events_committed"] - w0["events_committed"]) / \
+            max(1, w1["batches"] - w0["batches"])
+        log("path at %.0f events/s: %d events, p50/p99/p999 %s us, %.1f events/batch" %
+            (res["lat_eps"], n, q, res["lat_batch"]))
+        drain(st)
+        n = int(a.latency_rate * a.latency_seconds)
+        r = dpsend(["-s", os.path.join(st.run, "writer.sock"), "-g", str(n), "-k",
+                    str(max_ids(st)), "-R", str(a.latency_rate), "-b", "10", "-S", "13",
+                    "-t", str(a.latency_seconds * 3 + 30)])
+        res["lat_dpsend"] = [r["p50_us"], r["p99_us"], r["p999_us"]]
+        log("dpsend at %g events/s: %s" % (a.latency_rate, r))
+    finally:
+        st.stop()
+
+
+def rss_of(st):
+    """{pid: (name, kB)} for the supervisor and all its descendants."""
+    names = {st.daemon.pid: "supervisor"}
+    for w in st.status()["workers"]:
+        names[w["pid"]] = "%s %d" % (w["role"], w["instance"])
+    kids = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open("/proc/%s/stat" % p) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                kids.setdefault(ppid, []).append(int(p))
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = {}, [st.daemon.pid]
+    while todo:
+        pid = todo.pop()
+        todo += kids.get(pid, [])
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                kb = [int(l.split()[1]) for l in f if l.startswith("VmRSS:")][0]
+        except (OSError, IndexError):
+            continue
+        out[pid] = (names.get(pid, "pid %d" % pid), kb)
+    return out
+
+
+def phase_rss(a, res):
+    res["rss"] = []
+    for n in a.rss:
+        shards = 2  # one account worker per core of this 2-core machine
+        st = start(n, rate=max(10, n // 50), shards=shards, per_conn=200)
+        try:
+            time.sleep(a.rss_settle)
+            procs = rss_of(st)
+            total = sum(kb for _, kb in procs.values())
+            res["rss"].append((n, shards, total, sorted(procs.values())))
+            log("RSS at %d accounts: %d kB; %s" % (n, total, sorted(procs.values())))
+        finally:
+            st.stop()
+
+
+def fmt_us(v):
+    return "%.1f ms" % (v / 1000.0)
+
+
+def report(a, res, cmd):
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
+    print("## tools/bench userdata")
+    print()
+    print("command: `%s`  " % cmd)
+    print("date: %s  " % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    print("machine: %s, %d CPUs, %d MB RAM; PostgreSQL 15 (tools/pgtmp), fsync = on, "
+          "synchronous_commit = on; [database] %s" % (platform.machine(), os.cpu_count(), mem,
+                                                       ", ".join(DB_CONF)))
+    print()
+    print("| measure | value |")
+    print("|---|---|")
+    if "path_eps" in res:
+        print("| committed events/s, max offered load, 1000 accounts, %d s (exsim --rate %d "
+              "→ account workers → writer → PostgreSQL) | %.0f |" %
+              (a.seconds, a.max_rate, res["path_eps"]))
+        print("| committed events/s, writer alone (dpsend blasting the data plane, %d events) "
+              "| %.0f |" % (a.blast_events, res["blast_eps"]))
+        print("| naive writer events/s (dpsend --naive: same rows, one transaction per event, "
+              "%d events) | %.0f |" % (a.naive_events, res["naive_eps"]))
+        print("| ratio, real path / naive | %.1f× |" % (res["path_eps"] / res["naive_eps"]))
+        print("| ratio, writer alone / naive | %.1f× |" % (res["blast_eps"] / res["naive_eps"]))
+    if "lat_path" in res:
+        q = res["lat_path"]
+        print("| event→commit p50 / p99 / p999 at %d events/s offered (exsim, 1000 accounts, "
+              "--rate %d, %d s; writer histogram, receipt by the account worker → COMMIT result; "
+              "%.0f events/s committed, %.1f events/batch) | %s / %s / %s |" %
+              (a.latency_rate, a.exsim_rate, a.latency_seconds, res["lat_eps"], res["lat_batch"],
+               fmt_us(q[0]), fmt_us(q[1]), fmt_us(q[2])))
+        q = res["lat_dpsend"]
+        print("| event→ack p50 / p99 / p999 at %d events/s (dpsend -R, frames of 10; at the "
+              "sender) | %s / %s / %s |" % (a.latency_rate, fmt_us(q[0]), fmt_us(q[1]),
+                                              fmt_us(q[2])))
+    base = None
+    for n, shards, total, procs in res.get("rss", []):
+        if n == 0:
+            base = total
+            print("| RSS, 0 accounts (base; %d processes) | %d kB |" % (len(procs), total))
+            continue
+        extra = " (%.1f KB above the base)" % ((total - base) / n) if base is not None else ""
+        print("| RSS / account, %d accounts, %d shards | %.1f KB%s |" %
+              (n, shards, total / n, extra))
+    for n, shards, total, procs in res.get("rss", []):
+        print()
+        print("RSS by process, %d accounts: %s; total %d kB" % (
+            n, ", ".join("%s %d kB" % p for p in procs), total))
+
+
+def main():
+    # Stopped like ^C, so that every stack started is stopped too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    p = argparse.ArgumentParser(prog="tools/bench userdata")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--seconds", type=int, default=60)
+    p.add_argument("--latency-seconds", type=int, default=60)
+    p.add_argument("--latency-rate", type=int, default=5000)
+    p.add_argument("--max-rate", type=int, default=40000)
+    p.add_argument("--exsim-rate", type=int, default=2700)
+    p.add_argument("--rss", default="0,1000,10000")
+    p.add_argument("--skip", action="append", default=[])
+    a = p.parse_args()
+    a.warmup, a.rss_settle = 10, 10
+    a.blast_events, a.naive_events = 300000, 10000
+    if a.quick:
+        a.seconds = a.latency_seconds = 10
+        a.warmup, a.rss_settle = 3, 3
+        a.blast_events, a.naive_events = 60000, 2000
+        if "--rss" not in sys.argv:
+            a.rss = "0,1000"
+    a.rss = [int(x) for x in a.rss.split(",") if x != ""]
+    res = {}
+    if "throughput" not in a.skip:
+        phase_throughput(a, res)
+    if "latency" not in a.skip:
+        phase_latency(a, res)
+    if "rss" not in a.skip:
+        phase_rss(a, res)
+    report(a, res, "tools/bench userdata " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
