@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "strbuf.h"
 
 #define EV_RAW_MAX	(1024 * 1024)	/* an unknown event's frame */
 
@@ -557,96 +558,62 @@ ev_unpack(const msgpack_object *o, struct event *ev, const char **err)
 
 /* -------------------------------------------------------------------- JSON */
 
-struct jbuf {
-	char	*p;
-	size_t	 len, cap;
-	int	 oom;
-};
 
 static void
-jb_put(struct jbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap : 512;
-		char *np;
-
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		if ((np = realloc(b->p, ncap)) == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-jb_puts(struct jbuf *b, const char *s)
-{
-	jb_put(b, s, strlen(s));
-}
-
-static void
-jb_str(struct jbuf *b, const char *s)
+jb_str(struct strbuf *b, const char *s)
 {
 	const char *run = s;
 
-	jb_put(b, "\"", 1);
+	strbuf_put(b, "\"", 1);
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		char esc[8];
 
 		if (c != '"' && c != '\\' && c >= 0x20)
 			continue;
-		jb_put(b, run, (size_t)(s - run));
+		strbuf_put(b, run, (size_t)(s - run));
 		run = s + 1;
 		if (c == '"' || c == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)c;
-			jb_put(b, esc, 2);
+			strbuf_put(b, esc, 2);
 		} else {
 			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			jb_put(b, esc, 6);
+			strbuf_put(b, esc, 6);
 		}
 	}
-	jb_put(b, run, (size_t)(s - run));
-	jb_put(b, "\"", 1);
+	strbuf_put(b, run, (size_t)(s - run));
+	strbuf_put(b, "\"", 1);
 }
 
 static void
-jb_key(struct jbuf *b, const char *k)
+jb_key(struct strbuf *b, const char *k)
 {
 	if (b->len > 1)
-		jb_put(b, ",", 1);
+		strbuf_put(b, ",", 1);
 	jb_str(b, k);
-	jb_put(b, ":", 1);
+	strbuf_put(b, ":", 1);
 }
 
 static void
-jb_i64(struct jbuf *b, int64_t v)
+jb_i64(struct strbuf *b, int64_t v)
 {
 	char num[24];
 
 	snprintf(num, sizeof(num), "%" PRId64, v);
-	jb_puts(b, num);
+	strbuf_puts(b, num);
 }
 
 char *
 ev_to_json(const struct event *ev)
 {
-	struct jbuf b = { NULL, 0, 0, 0 };
+	struct strbuf b = { NULL, 0, 0, 0 };
 	const char *name = ev_type_name(ev->type);
 	const void *base = &ev->u;
 
 	if (name == NULL)
 		return NULL;
-	jb_put(&b, "{", 1);
+	strbuf_put(&b, "{", 1);
 	jb_key(&b, "event_id");
 	jb_str(&b, ev->id);
 	jb_key(&b, "type");
@@ -662,9 +629,9 @@ ev_to_json(const struct event *ev)
 	jb_key(&b, "recv_us");
 	jb_i64(&b, ev->recv_us);
 	jb_key(&b, "resync");
-	jb_puts(&b, ev->flags & EVF_RESYNC ? "true" : "false");
+	strbuf_puts(&b, ev->flags & EVF_RESYNC ? "true" : "false");
 	jb_key(&b, "lite");
-	jb_puts(&b, ev->flags & EVF_LITE ? "true" : "false");
+	strbuf_puts(&b, ev->flags & EVF_LITE ? "true" : "false");
 	for (size_t i = 0; i < payload[ev->type].n; i++) {
 		const struct field *f = &payload[ev->type].f[i];
 		const char *p = (const char *)base + f->off;
@@ -680,7 +647,7 @@ ev_to_json(const struct event *ev)
 		case FK_DEC:
 			/* Decimals stay strings (exact); an absent one is null. */
 			if (*p == '\0')
-				jb_puts(&b, "null");
+				strbuf_puts(&b, "null");
 			else
 				jb_str(&b, p);
 			break;
@@ -688,15 +655,15 @@ ev_to_json(const struct event *ev)
 			jb_i64(&b, *(const int64_t *)(const void *)p);
 			break;
 		case FK_BOOL:
-			jb_puts(&b, *(const bool *)(const void *)p ? "true" : "false");
+			strbuf_puts(&b, *(const bool *)(const void *)p ? "true" : "false");
 			break;
 		case FK_INT:
 			/* -1 means "not part of this change". */
 			iv = *(const int *)(const void *)p;
 			if (iv < 0)
-				jb_puts(&b, "null");
+				strbuf_puts(&b, "null");
 			else if (f->max == 1)
-				jb_puts(&b, iv ? "true" : "false");
+				strbuf_puts(&b, iv ? "true" : "false");
 			else
 				jb_i64(&b, iv);
 			break;
@@ -704,7 +671,7 @@ ev_to_json(const struct event *ev)
 			break;
 		}
 	}
-	jb_put(&b, "}", 1);
+	strbuf_put(&b, "}", 1);
 	if (b.oom) {
 		free(b.p);
 		return NULL;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "strbuf.h"
 #include "writer_sql.h"
 
 enum wtab { W_ORDERS, W_ALGO, W_FILLS, W_POSITIONS, W_BALANCES, W_MARGIN, W_CONFIG,
@@ -26,17 +27,12 @@ enum wtab { W_ORDERS, W_ALGO, W_FILLS, W_POSITIONS, W_BALANCES, W_MARGIN, W_CONF
 
 #define W_MAXCOLS	20
 
-struct sbuf {
-	char	*p;
-	size_t	 len, cap;
-	int	 oom;
-};
 
 struct wsql {
-	struct sbuf	 col[W_NTAB][W_MAXCOLS];
+	struct strbuf	 col[W_NTAB][W_MAXCOLS];
 	size_t		 rows[W_NTAB];
 	size_t		 events;
-	struct sbuf	 stmt;
+	struct strbuf	 stmt;
 };
 
 /* Column lists, used in the INSERT, the SELECT and the unnest alias alike. */
@@ -258,50 +254,21 @@ static const struct wtable {
 
 /* ------------------------------------------------------------------ buffers */
 
-static void
-sb_put(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap : 1024;
-		char *np;
-
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		if ((np = realloc(b->p, ncap)) == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-sb_puts(struct sbuf *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
-}
-
 /* The next element of an array literal: a separator unless it is the first. */
-static struct sbuf *
+static struct strbuf *
 col(struct wsql *w, enum wtab t, int c)
 {
-	struct sbuf *b = &w->col[t][c];
+	struct strbuf *b = &w->col[t][c];
 
 	if (w->rows[t] > 0)
-		sb_put(b, ",", 1);
+		strbuf_put(b, ",", 1);
 	return b;
 }
 
 static void
 col_null(struct wsql *w, enum wtab t, int c)
 {
-	sb_put(col(w, t, c), "NULL", 4);
+	strbuf_put(col(w, t, c), "NULL", 4);
 }
 
 static void
@@ -310,13 +277,13 @@ col_i64(struct wsql *w, enum wtab t, int c, int64_t v)
 	char num[24];
 
 	snprintf(num, sizeof(num), "%" PRId64, v);
-	sb_puts(col(w, t, c), num);
+	strbuf_puts(col(w, t, c), num);
 }
 
 static void
 col_bool(struct wsql *w, enum wtab t, int c, int v)
 {
-	sb_put(col(w, t, c), v ? "t" : "f", 1);
+	strbuf_put(col(w, t, c), v ? "t" : "f", 1);
 }
 
 /*
@@ -327,19 +294,19 @@ col_bool(struct wsql *w, enum wtab t, int c, int v)
 static void
 col_text(struct wsql *w, enum wtab t, int c, const char *s)
 {
-	struct sbuf *b = col(w, t, c);
+	struct strbuf *b = col(w, t, c);
 	const char *run = s;
 
-	sb_put(b, "\"", 1);
+	strbuf_put(b, "\"", 1);
 	for (; *s; s++) {
 		if (*s != '\\' && *s != '"')
 			continue;
-		sb_put(b, run, (size_t)(s - run));
+		strbuf_put(b, run, (size_t)(s - run));
 		run = s + 1;
-		sb_put(b, *s == '\\' ? "\\\\" : "\\\"", 2);
+		strbuf_put(b, *s == '\\' ? "\\\\" : "\\\"", 2);
 	}
-	sb_put(b, run, (size_t)(s - run));
-	sb_put(b, "\"", 1);
+	strbuf_put(b, run, (size_t)(s - run));
+	strbuf_put(b, "\"", 1);
 }
 
 /* Text where "" means unknown (a NULL in a nullable column). */
@@ -364,10 +331,10 @@ col_dec(struct wsql *w, enum wtab t, int c, const char *s, int nullable)
 		if (nullable)
 			col_null(w, t, c);
 		else
-			sb_put(col(w, t, c), "0", 1);
+			strbuf_put(col(w, t, c), "0", 1);
 		return;
 	}
-	sb_puts(col(w, t, c), s);
+	strbuf_puts(col(w, t, c), s);
 }
 
 static void
@@ -636,45 +603,45 @@ wsql_add(struct wsql *w, const struct event *ev)
 
 /* s as the inside of an E'' literal: backslashes and single quotes doubled. */
 static void
-sb_put_lit(struct sbuf *b, const char *s, size_t n)
+sb_put_lit(struct strbuf *b, const char *s, size_t n)
 {
 	const char *end = s + n, *run = s;
 
 	for (; s < end; s++) {
 		if (*s != '\\' && *s != '\'')
 			continue;
-		sb_put(b, run, (size_t)(s + 1 - run));
+		strbuf_put(b, run, (size_t)(s + 1 - run));
 		run = s;
 	}
-	sb_put(b, run, (size_t)(end - run));
+	strbuf_put(b, run, (size_t)(end - run));
 }
 
 /* One table's statement into b: the arrays as literals, or as $1, $2 ... */
 static void
-build(struct wsql *w, enum wtab t, struct sbuf *b)
+build(struct wsql *w, enum wtab t, struct strbuf *b)
 {
 	const struct wtable *tab = &tables[t];
 	char num[16];
 
-	sb_puts(b, tab->head);
+	strbuf_puts(b, tab->head);
 	for (int c = 0; c < tab->ncols; c++) {
 		if (c)
-			sb_put(b, ", ", 2);
+			strbuf_put(b, ", ", 2);
 		if (w == NULL) {
 			snprintf(num, sizeof(num), "$%d::", c + 1);
-			sb_puts(b, num);
+			strbuf_puts(b, num);
 		} else {
-			sb_put(b, "E'{", 3);
+			strbuf_put(b, "E'{", 3);
 			if (w->col[t][c].p)
 				sb_put_lit(b, w->col[t][c].p, w->col[t][c].len);
-			sb_put(b, "}'::", 4);
+			strbuf_put(b, "}'::", 4);
 			if (w->col[t][c].oom)
 				b->oom = 1;
 		}
-		sb_puts(b, tab->types[c]);
-		sb_put(b, "[]", 2);
+		strbuf_puts(b, tab->types[c]);
+		strbuf_put(b, "[]", 2);
 	}
-	sb_puts(b, tab->tail);
+	strbuf_puts(b, tab->tail);
 }
 
 int
@@ -699,13 +666,13 @@ wsql_statements(struct wsql *w, void (*fn)(const char *, size_t, void *), void *
 char *
 wsql_script(struct wsql *w, size_t *lenp)
 {
-	struct sbuf b = { NULL, 0, 0, 0 };
+	struct strbuf b = { NULL, 0, 0, 0 };
 
 	for (int t = 0; t < W_NTAB; t++) {
 		if (w->rows[t] == 0)
 			continue;
 		build(w, (enum wtab)t, &b);
-		sb_put(&b, ";\n", 2);
+		strbuf_put(&b, ";\n", 2);
 	}
 	if (b.oom || b.p == NULL) {
 		free(b.p);
@@ -743,7 +710,7 @@ wsql_nprepared(void)
 char *
 wsql_prepared(int i, const char **name, int *nparams)
 {
-	struct sbuf b = { NULL, 0, 0, 0 };
+	struct strbuf b = { NULL, 0, 0, 0 };
 
 	if (i < 0 || i >= W_NTAB)
 		return NULL;

@@ -39,6 +39,7 @@
 #include "log.h"
 #include "mpack.h"
 #include "writer_sql.h"
+#include "clock.h"
 
 static struct {
 	const char	*sock;
@@ -61,24 +62,6 @@ static struct {
 	unsigned char	*rbuf;
 	size_t		 rlen, rcap;
 } ds = { .role = "dpsend", .frame_events = 256, .window = 20000, .timeout_s = 60, .fd = -1 };
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 die(const char *fmt, ...)
@@ -211,7 +194,7 @@ read_json(const char *path)
 		strcpy(tmpl.exchange, "binance-futures");
 		strcpy(tmpl.id, "-");
 		tmpl.seq = 1;
-		tmpl.recv_us = now_us();
+		tmpl.recv_us = clock_real_us();
 		if (tmpl.type == EV_CONFIG)
 			tmpl.u.config.leverage = tmpl.u.config.multi_assets = -1;
 		msgpack_sbuffer_init(&sb);
@@ -251,7 +234,7 @@ generate(size_t n, int64_t accounts, uint64_t seed)
 {
 	static const char *const symbols[] = { "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT" };
 	/* Runs with different seeds have distinct order and trade ids. */
-	int64_t t0 = now_us() / 1000, order_id = 1000000 + (int64_t)seed * 100000000,
+	int64_t t0 = clock_real_us() / 1000, order_id = 1000000 + (int64_t)seed * 100000000,
 	    trade_id = 5000000 + (int64_t)seed * 100000000;
 	uint64_t r = seed + 1;
 
@@ -410,7 +393,7 @@ dp_send(size_t from, size_t k)
 	for (size_t i = from; i < from + k; i++) {
 		ds.ev[i].seq = i + 1;
 		if (ds.ev[i].recv_us == 0)
-			ds.ev[i].recv_us = now_us();
+			ds.ev[i].recv_us = clock_real_us();
 		ev_pack(&pk, &ds.ev[i]);
 	}
 	r = ipc_write_frame(ds.fd, IPC_DP_EVENTS, ++ds.txseq, sb.data, sb.size);
@@ -421,7 +404,7 @@ dp_send(size_t from, size_t k)
 static void
 on_ack(uint64_t seq)
 {
-	int64_t t = now_us();
+	int64_t t = clock_real_us();
 
 	if (seq > ds.n)
 		die("the writer acked seq %" PRIu64 ", beyond the %zu sent", seq, ds.n);
@@ -497,7 +480,7 @@ cmp_i64(const void *a, const void *b)
 static int
 run_sender(void)
 {
-	double t0 = mono_s(), deadline = t0 + ds.timeout_s, el;
+	double t0 = (clock_mono_us() / 1e6), deadline = t0 + ds.timeout_s, el;
 	int connected_once = 0;
 
 	if ((ds.lat_us = calloc(ds.n ? ds.n : 1, sizeof(*ds.lat_us))) == NULL)
@@ -505,7 +488,7 @@ run_sender(void)
 	while (ds.acked < ds.n) {
 		size_t k;
 
-		if (mono_s() > deadline) {
+		if ((clock_mono_us() / 1e6) > deadline) {
 			fprintf(stderr, "dpsend: timed out: %zu of %zu acked\n", ds.acked, ds.n);
 			break;
 		}
@@ -519,7 +502,7 @@ run_sender(void)
 			ds.sent = ds.acked;	/* resend every un-acked event */
 		}
 		while (ds.sent < ds.n && ds.sent - ds.acked < ds.window) {
-			if (ds.rate > 0 && (double)ds.sent > (mono_s() - t0) * ds.rate)
+			if (ds.rate > 0 && (double)ds.sent > ((clock_mono_us() / 1e6) - t0) * ds.rate)
 				break;
 			k = ds.n - ds.sent;
 			if (k > ds.frame_events)
@@ -540,7 +523,7 @@ run_sender(void)
 			dp_close();
 		}
 	}
-	el = mono_s() - t0;
+	el = (clock_mono_us() / 1e6) - t0;
 	qsort(ds.lat_us, ds.acked, sizeof(*ds.lat_us), cmp_i64);
 	printf("sent %zu acked %zu reconnects %u elapsed_ms %.0f events_per_s %.0f "
 	    "p50_us %" PRId64 " p99_us %" PRId64 " p999_us %" PRId64 "\n",
@@ -556,13 +539,13 @@ static int
 run_bad(void)
 {
 	static const unsigned char body[] = { 0x81, 0xa2, 'e', 'v', 0x91, 0x81, 0xa1, 't', 0x63 };
-	double deadline = mono_s() + ds.timeout_s;
+	double deadline = (clock_mono_us() / 1e6) + ds.timeout_s;
 
 	if (dp_connect() == -1)
 		die("cannot connect to %s", ds.sock);
 	if (ipc_write_frame(ds.fd, IPC_DP_EVENTS, ++ds.txseq, body, sizeof(body)) == -1)
 		die("cannot send");
-	while (mono_s() < deadline)
+	while ((clock_mono_us() / 1e6) < deadline)
 		if (dp_read(100) == -1) {
 			printf("dropped\n");
 			return 0;
@@ -601,7 +584,7 @@ run_naive(const char *conninfo)
 		die("naive: %s", PQerrorMessage(conn));
 	if (w == NULL)
 		die("out of memory");
-	t0 = mono_s();
+	t0 = (clock_mono_us() / 1e6);
 	for (size_t i = 0; i < ds.n; i++) {
 		wsql_reset(w);
 		if (wsql_add(w, &ds.ev[i]) == -1)
@@ -611,7 +594,7 @@ run_naive(const char *conninfo)
 			die("out of memory");
 		naive_exec(conn, "COMMIT");
 	}
-	el = mono_s() - t0;
+	el = (clock_mono_us() / 1e6) - t0;
 	printf("naive events %zu elapsed_ms %.0f events_per_s %.0f\n", ds.n, el * 1000,
 	    el > 0 ? (double)ds.n / el : 0);
 	wsql_free(w);

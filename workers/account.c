@@ -50,6 +50,7 @@
 #include "net.h"
 #include "event.h"
 #include "exchanges/binance_futures.h"
+#include "clock.h"
 
 #define EXCHANGE		"binance-futures"
 #define TICK_S			0.25
@@ -256,15 +257,6 @@ static void conn_close(struct wsconn *, const char *why, int failed);
 static void resync_next(struct acct *);
 
 /* ------------------------------------------------------------------ utils */
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint32_t
 aw_random(void)
@@ -739,7 +731,7 @@ acct_set_state(struct acct *a, int st)
 	log_debug("account %" PRId64 ": %s -> %s", a->id, acct_state_names[a->state],
 	    acct_state_names[st]);
 	a->state = (uint8_t)st;
-	a->since_ms = wall_ms();
+	a->since_ms = (clock_real_us() / 1000);
 }
 
 /* ----------------------------------------------------------------- database */
@@ -751,9 +743,9 @@ db_ready(void)
 
 	if (aw.db && PQstatus(aw.db) == CONNECTION_OK)
 		return 0;
-	if (wall_ms() < aw.db_retry_ms)
+	if ((clock_real_us() / 1000) < aw.db_retry_ms)
 		return -1;
-	aw.db_retry_ms = wall_ms() + DB_RETRY_MS;
+	aw.db_retry_ms = (clock_real_us() / 1000) + DB_RETRY_MS;
 	if (aw.db) {
 		PQreset(aw.db);
 		if (PQstatus(aw.db) == CONNECTION_OK)
@@ -832,7 +824,7 @@ rest_sign(const struct acct *a, const char *path, const char *params, char *out,
 	int n;
 
 	n = snprintf(q, sizeof(q), "%s%srecvWindow=%d&timestamp=%" PRId64, params,
-	    *params ? "&" : "", RECV_WINDOW_MS, wall_ms() + aw.time_offset_ms);
+	    *params ? "&" : "", RECV_WINDOW_MS, (clock_real_us() / 1000) + aw.time_offset_ms);
 	crypto_hmac_sha256_hex(a->api_secret, strlen(a->api_secret), q, (size_t)n, sig);
 	snprintf(out, outlen, "%s?%s&signature=%s", path, q, sig);
 	crypto_wipe(sig, sizeof(sig));
@@ -852,7 +844,7 @@ rest_start(struct acct *a, enum op op, const char *method, const char *path_quer
 
 	if (aw.rest_inflight >= REST_CONCURRENCY)
 		return -1;
-	if (budget_weight_take(&aw.budget, weight, reserve, wall_ms(), &wait_ms) == -1)
+	if (budget_weight_take(&aw.budget, weight, reserve, (clock_real_us() / 1000), &wait_ms) == -1)
 		return -1;
 	a->op = (uint8_t)op;
 	a->req = net_http(aw.net, &aw.rest, method, path_query, a->api_key, REST_TIMEOUT_MS,
@@ -871,7 +863,7 @@ acct_rest_backoff(struct acct *a)
 {
 	if (a->rest_fails < 30)
 		a->rest_fails++;
-	a->retry_at_ms = wall_ms() + backoff_ms(a->rest_fails, REST_RETRY_MIN_MS, REST_RETRY_MAX_MS);
+	a->retry_at_ms = (clock_real_us() / 1000) + backoff_ms(a->rest_fails, REST_RETRY_MIN_MS, REST_RETRY_MAX_MS);
 }
 
 /* ------------------------------------------------------------ listen keys */
@@ -884,7 +876,7 @@ acct_key_changed(struct acct *a, const char *key)
 	keyhash_remove(a);
 	snprintf(a->listen_key, sizeof(a->listen_key), "%s", key);
 	keyhash_add(a);
-	a->lk_expires_ms = wall_ms() + LISTEN_KEY_VALIDITY_MS;
+	a->lk_expires_ms = (clock_real_us() / 1000) + LISTEN_KEY_VALIDITY_MS;
 	a->lk_renew_ms = a->lk_expires_ms - LISTEN_KEY_VALIDITY_MS + aw.cfg->listenkey_renewal_ms;
 	a->flags &= ~(F_NEED_POST | F_CHECK_KEY);
 	acct_store_key(a);
@@ -913,8 +905,8 @@ lk_response(struct acct *a, enum op op, const struct net_http_resp *r, int code)
 		} else {
 			aw.st.renewals_ok++;
 			a->flags &= ~F_CHECK_KEY;
-			a->lk_expires_ms = wall_ms() + LISTEN_KEY_VALIDITY_MS;
-			a->lk_renew_ms = wall_ms() + aw.cfg->listenkey_renewal_ms;
+			a->lk_expires_ms = (clock_real_us() / 1000) + LISTEN_KEY_VALIDITY_MS;
+			a->lk_renew_ms = (clock_real_us() / 1000) + aw.cfg->listenkey_renewal_ms;
 			acct_store_key(a);
 		}
 		crypto_wipe(key, sizeof(key));
@@ -1029,7 +1021,7 @@ resync_begin(struct acct *a)
 
 	if ((rs = calloc(1, sizeof(*rs))) == NULL)
 		return;
-	rs->started_ms = wall_ms() + aw.time_offset_ms;
+	rs->started_ms = (clock_real_us() / 1000) + aw.time_offset_ms;
 	if (resync_db_read(a, rs) == -1) {
 		a->rs = rs;
 		resync_free(a);
@@ -1056,7 +1048,7 @@ resync_finish(struct acct *a)
 	resync_free(a);
 	a->resync = (a->flags & F_RESYNC_AGAIN) ? RS_PENDING : RS_DONE;
 	a->flags &= ~F_RESYNC_AGAIN;
-	a->resync_done_ms = wall_ms();
+	a->resync_done_ms = (clock_real_us() / 1000);
 	aw.st.resyncs_done++;
 }
 
@@ -1086,7 +1078,7 @@ resync_flat_positions(struct acct *a, struct resync *rs)
 		ev.user_id = a->user_id;
 		snprintf(ev.exchange, sizeof(ev.exchange), "%s", EXCHANGE);
 		ev.event_time = rs->started_ms;
-		ev.recv_us = wall_ms() * 1000;
+		ev.recv_us = (clock_real_us() / 1000) * 1000;
 		snprintf(ev.u.position.symbol, EV_SYM, "%s", rs->db_pos[i].sym);
 		snprintf(ev.u.position.position_side, EV_WORD, "%s", rs->db_pos[i].ps);
 		snprintf(ev.u.position.amount, EV_DEC, "0");
@@ -1147,7 +1139,7 @@ resync_next(struct acct *a)
 	if (rs == NULL || a->req)
 		return;
 	/* The config snapshots carry no time: they are as of the request. */
-	rs->sent_ms = wall_ms() + aw.time_offset_ms;
+	rs->sent_ms = (clock_real_us() / 1000) + aw.time_offset_ms;
 	for (;;) {
 		switch (rs->step) {
 		case ST_BALANCE:
@@ -1278,7 +1270,7 @@ resync_response(struct acct *a, const struct net_http_resp *r, int code)
 	};
 	struct resync *rs = a->rs;
 	struct emit_ctx ctx = { a, rs, 0 };
-	struct ev_origin org = { a->id, a->user_id, wall_ms() * 1000, EVF_RESYNC };
+	struct ev_origin org = { a->id, a->user_id, (clock_real_us() / 1000) * 1000, EVF_RESYNC };
 	const char *err = NULL;
 	int n;
 
@@ -1365,7 +1357,7 @@ rest_done_cb(const struct net_http_resp *r, void *arg)
 	a->op = OP_NONE;
 	aw.rest_inflight--;
 	if (r->used_weight_1m >= 0)
-		budget_weight_seen(&aw.budget, r->used_weight_1m, wall_ms());
+		budget_weight_seen(&aw.budget, r->used_weight_1m, (clock_real_us() / 1000));
 	if (r->status == 0) {
 		aw.st.rest_errors++;
 		log_warnx_rl(&aw.rl_rest, "account %" PRId64 ": REST call failed: %s", a->id,
@@ -1384,7 +1376,7 @@ rest_done_cb(const struct net_http_resp *r, void *arg)
 			aw.st.http_429++;
 		else
 			aw.st.http_418++;
-		budget_block(&aw.budget, wall_ms() + wait_s * 1000);
+		budget_block(&aw.budget, (clock_real_us() / 1000) + wait_s * 1000);
 		log_warnx("REST %d from the exchange (%s): no request for %" PRId64 " s",
 		    r->status, r->status == 418 ? "IP banned" : "rate limit", wait_s);
 		acct_rest_backoff(a);
@@ -1421,7 +1413,7 @@ rest_done_cb(const struct net_http_resp *r, void *arg)
 		break;
 	case OP_RESYNC:
 		resync_response(a, r, code);
-		if (a->rs && a->retry_at_ms <= wall_ms())
+		if (a->rs && a->retry_at_ms <= (clock_real_us() / 1000))
 			resync_next(a);
 		break;
 	default:
@@ -1442,7 +1434,7 @@ time_done_cb(const struct net_http_resp *r, void *arg)
 	time_req = NULL;
 	aw.rest_inflight--;
 	if (r->status == 200 && (p = strstr(r->body, "\"serverTime\":")) != NULL) {
-		int64_t server = strtoll(p + 13, NULL, 10), now = wall_ms();
+		int64_t server = strtoll(p + 13, NULL, 10), now = (clock_real_us() / 1000);
 
 		aw.time_offset_ms = server - (time_sent_ms + now) / 2;
 		aw.time_sync_needed = 0;
@@ -1456,9 +1448,9 @@ time_sync(void)
 	int64_t wait_ms;
 
 	if (time_req || aw.rest_inflight >= REST_CONCURRENCY ||
-	    budget_weight_take(&aw.budget, 1, 0, wall_ms(), &wait_ms) == -1)
+	    budget_weight_take(&aw.budget, 1, 0, (clock_real_us() / 1000), &wait_ms) == -1)
 		return;
-	time_sent_ms = wall_ms();
+	time_sent_ms = (clock_real_us() / 1000);
 	if ((time_req = net_http(aw.net, &aw.rest, "GET", "/fapi/v1/time", NULL,
 	    REST_TIMEOUT_MS, time_done_cb, NULL)) != NULL)
 		aw.rest_inflight++;
@@ -1521,7 +1513,7 @@ conn_ready(struct wsconn *w)
 {
 	struct group *g = w->g;
 	struct wsconn *old = g->cur;
-	int64_t now = wall_ms();
+	int64_t now = (clock_real_us() / 1000);
 	char d[1200];
 
 	w->state = CS_READY;
@@ -1585,7 +1577,7 @@ ws_open_cb(struct net_ws *ws, void *arg)
 {
 	struct wsconn *w = arg;
 
-	w->last_rx_ms = wall_ms();
+	w->last_rx_ms = (clock_real_us() / 1000);
 	conn_subscribe(w);
 }
 
@@ -1620,7 +1612,7 @@ ws_message_cb(struct net_ws *ws, const char *buf, size_t len, void *arg)
 	struct bf_frame f;
 	struct acct *a;
 	const char *err = NULL;
-	int64_t now = wall_ms();
+	int64_t now = (clock_real_us() / 1000);
 
 	w->last_rx_ms = now;
 	w->msgs++;
@@ -1688,7 +1680,7 @@ ws_pong_cb(struct net_ws *ws, void *arg)
 {
 	struct wsconn *w = arg;
 
-	w->last_rx_ms = wall_ms();
+	w->last_rx_ms = (clock_real_us() / 1000);
 }
 
 /* The connection is gone: failed = it ended on its own (counts as a reconnect). */
@@ -1724,7 +1716,7 @@ conn_lost(struct wsconn *w, const char *why)
 					acct_set_state(g->a[i], AS_BACKOFF);
 	}
 	g->failures++;
-	g->retry_at_ms = wall_ms() + backoff_ms(g->failures, aw.cfg->reconnect_delay_min_ms,
+	g->retry_at_ms = (clock_real_us() / 1000) + backoff_ms(g->failures, aw.cfg->reconnect_delay_min_ms,
 	    aw.cfg->reconnect_delay_max_ms);
 	conn_free(w);
 	group_kick();
@@ -1787,10 +1779,10 @@ conn_open(struct group *g)
 		free(w);
 		return;
 	}
-	if (budget_connect_take(&aw.budget, wall_ms(), &wait_ms) == -1) {
+	if (budget_connect_take(&aw.budget, (clock_real_us() / 1000), &wait_ms) == -1) {
 		free(w->m);
 		free(w);
-		g->retry_at_ms = wall_ms() + wait_ms;
+		g->retry_at_ms = (clock_real_us() / 1000) + wait_ms;
 		return;
 	}
 	plen = 32 + (size_t)URL_KEYS_MAX * (LISTEN_KEY_MAX + 12);
@@ -1808,7 +1800,7 @@ conn_open(struct group *g)
 	}
 	w->g = g;
 	w->id = ++aw.next_conn_id;
-	w->opened_ms = wall_ms();
+	w->opened_ms = (clock_real_us() / 1000);
 	w->state = CS_CONNECTING;
 	g->dirty = 0;
 	g->repl = w;
@@ -1846,7 +1838,7 @@ group_free(struct group *g)
 static void
 groups_maintain(void)
 {
-	int64_t now = wall_ms();
+	int64_t now = (clock_real_us() / 1000);
 	struct group *g, *next;
 
 	if (!aw.endpoints_ok || aw.stopping)
@@ -1944,7 +1936,7 @@ static struct acct *
 acct_new(const struct db_account *d)
 {
 	struct acct *a;
-	int64_t now = wall_ms();
+	int64_t now = (clock_real_us() / 1000);
 	unsigned b;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
@@ -2121,7 +2113,7 @@ static struct acct *
 resync_pick(void)
 {
 	struct acct *best = NULL;
-	int64_t now = wall_ms();
+	int64_t now = (clock_real_us() / 1000);
 
 	for (struct acct *a = aw.accts; a; a = a->next)
 		if (a->resync == RS_PENDING && a->state == AS_STREAMING && a->req == NULL &&
@@ -2134,7 +2126,7 @@ resync_pick(void)
 static void
 tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	int64_t now = wall_ms(), wait_ms;
+	int64_t now = (clock_real_us() / 1000), wait_ms;
 	struct acct *a;
 
 	if (aw.stopping)
@@ -2222,7 +2214,7 @@ account_start(struct ev_loop *loop, const struct config *cfg)
 	aw.loop = loop;
 	aw.cfg = cfg;
 	aw.shards = cfg->account_shards;
-	aw.rng = ((uint64_t)getpid() << 32) ^ (uint64_t)wall_ms();
+	aw.rng = ((uint64_t)getpid() << 32) ^ (uint64_t)(clock_real_us() / 1000);
 	aw.rl_malformed = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
 	aw.rl_rest = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
 	log_info("shard %d of %lld", worker_instance(), (long long)aw.shards);
@@ -2293,7 +2285,7 @@ static void
 account_status(msgpack_packer *pk)
 {
 	uint64_t by_state[AS_MAX] = { 0 };
-	int64_t now = wall_ms();
+	int64_t now = (clock_real_us() / 1000);
 	int want = worker_status_want("accounts"), nconn = 0;
 	const struct dp_sender_stats *ds = aw.dp ? dp_sender_stats(aw.dp) : NULL;
 

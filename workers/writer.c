@@ -39,6 +39,7 @@
 #include "log.h"
 #include "mpack.h"
 #include "writer_sql.h"
+#include "clock.h"
 
 #define WR_PEERS_MAX		1024
 #define WR_QUEUE_MIN		10000		/* events waiting, at least ... */
@@ -145,24 +146,6 @@ static void	db_connect_start(void);
 static void	db_lost(const char *why);
 
 /* ------------------------------------------------------------------ helpers */
-
-static int64_t
-realtime_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static uint64_t
-monotonic_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* libpq messages end in a newline and may span lines: one line for the log. */
 static void
@@ -879,7 +862,7 @@ db_send(struct batch *b)
 		return;
 	}
 	wr.inflight = 1;
-	wr.sent_us = monotonic_us();
+	wr.sent_us = (uint64_t)clock_mono_us();
 	log_debug("batch of %zu events sent (%zu bytes of parameters)", b->n,
 	    wsql_batch_bytes(b->stmts));
 	switch (PQflush(wr.conn)) {
@@ -899,8 +882,8 @@ static void
 batch_committed(void)
 {
 	struct batch *b = wr.sealed;
-	int64_t now_us = realtime_us();
-	uint64_t took_us = monotonic_us() - wr.sent_us;
+	int64_t now_us = clock_real_us();
+	uint64_t took_us = (uint64_t)clock_mono_us() - wr.sent_us;
 
 	wr.sealed = b->next;
 	if (wr.sealed == NULL)

@@ -1,0 +1,20 @@
+/*
+ * strbuf.h: a growable, always NUL-terminated string.  An allocation
+ * failure sets oom and makes every later append a no-op, so a builder can
+ * append freely and check once at the end.
+ */
+#ifndef EXFEEDD_STRBUF_H
+#define EXFEEDD_STRBUF_H
+
+#include <stddef.h>
+
+struct strbuf {
+	char	*p;
+	size_t	 len, cap;
+	int	 oom;
+};
+
+void	 strbuf_put(struct strbuf *, const char *, size_t);
+void	 strbuf_puts(struct strbuf *, const char *);
+
+#endif
