@@ -36,6 +36,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
 os.environ.setdefault("top_srcdir", SRC)
+# A PostgreSQL sized like a server rather than initdb's 128 MB default: with
+# 128 MB the backends write dirty buffers out themselves and stall batches.
+os.environ.setdefault("PGTMP_CONF", "shared_buffers = 1GB\nwal_buffers = 64MB")
 os.environ.setdefault("top_builddir", os.path.join(SRC, "_build"))
 sys.path.insert(0, os.path.join(SRC, "t", "integration"))
 import stack as stk  # noqa: E402
