@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "net.h"
+#include "strbuf.h"
 
 #define NET_HTTP_BODY_MAX	(8u * 1024 * 1024)
 #define NET_RX_KEEP		65536	/* receive buffer kept between messages */
@@ -42,8 +43,7 @@ struct net_http {
 	net_http_fn		 cb;
 	void			*arg;
 	ev_timer		 timer;		/* deadline, or the deferred failure */
-	char			*body;
-	size_t			 len, cap;
+	struct strbuf		 body;
 	int			 status;
 	int64_t			 retry_after_s;
 	int64_t			 used_weight;
@@ -71,8 +71,8 @@ struct net_ws {
 	int			 ping_due;
 	int			 skipping;	/* inside an oversized message */
 	const char		*fail;
-	char			*rx;
-	size_t			 rxlen, rxcap, max_message;
+	struct strbuf		 rx;
+	size_t			 max_message;
 	struct net_ws_msg	*q, **qtail;
 };
 
@@ -178,7 +178,7 @@ http_free(struct net_http *h)
 		lws_set_timeout(h->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	}
 	lws_explicit_bzero(h->apikey, sizeof(h->apikey));
-	free(h->body);
+	free(h->body.p);
 	free(h);
 }
 
@@ -190,8 +190,8 @@ http_finish(struct net_http *h, const char *fail)
 	memset(&r, 0, sizeof(r));
 	r.status = fail ? 0 : h->status;
 	r.error = fail;
-	r.body = h->body ? h->body : "";
-	r.len = h->body ? h->len : 0;
+	r.body = h->body.p ? h->body.p : "";
+	r.len = h->body.len;
 	r.retry_after_s = h->retry_after_s;
 	r.used_weight_1m = h->used_weight;
 	if (fail)
@@ -211,23 +211,9 @@ http_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static int
 http_append(struct net_http *h, const void *in, size_t len)
 {
-	if (h->len + len + 1 > NET_HTTP_BODY_MAX)
+	if (h->body.len + len + 1 > NET_HTTP_BODY_MAX)
 		return -1;
-	if (h->len + len + 1 > h->cap) {
-		size_t ncap = h->cap ? h->cap : 4096;
-		char *nb;
-
-		while (ncap < h->len + len + 1)
-			ncap *= 2;
-		if ((nb = realloc(h->body, ncap)) == NULL)
-			return -1;
-		h->body = nb;
-		h->cap = ncap;
-	}
-	memcpy(h->body + h->len, in, len);
-	h->len += len;
-	h->body[h->len] = '\0';
-	return 0;
+	return strbuf_put(&h->body, in, len);
 }
 
 static int64_t
@@ -385,7 +371,7 @@ ws_free(struct net_ws *w)
 		next = m->next;
 		free(m);
 	}
-	free(w->rx);
+	free(w->rx.p);
 	free(w);
 }
 
@@ -440,37 +426,23 @@ ws_receive(struct net_ws *w, struct lws *wsi, const void *in, size_t len)
 	int final = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
 
 	w->net->st.bytes_in += len;
-	if (!w->skipping && w->rxlen + len + 1 > w->max_message)
+	if (!w->skipping && w->rx.len + len + 1 > w->max_message)
 		w->skipping = 1;
-	if (!w->skipping) {
-		if (w->rxlen + len + 1 > w->rxcap) {
-			size_t ncap = w->rxcap ? w->rxcap : 4096;
-			char *nb;
-
-			while (ncap < w->rxlen + len + 1)
-				ncap *= 2;
-			if ((nb = realloc(w->rx, ncap)) == NULL)
-				return -1;
-			w->rx = nb;
-			w->rxcap = ncap;
-		}
-		memcpy(w->rx + w->rxlen, in, len);
-		w->rxlen += len;
-	}
+	if (!w->skipping && strbuf_put(&w->rx, in, len) == -1)
+		return -1;
 	if (!final)
 		return 0;
 	if (w->skipping) {
 		w->skipping = 0;
-		w->rxlen = 0;
+		w->rx.len = 0;
 		if (w->ops && w->ops->message)
 			w->ops->message(w, NULL, 0, w->arg);
 		return 0;
 	}
-	w->rx[w->rxlen] = '\0';
-	len = w->rxlen;
-	w->rxlen = 0;
+	len = w->rx.len;		/* strbuf keeps it NUL-terminated */
+	w->rx.len = 0;
 	if (w->ops && w->ops->message)
-		w->ops->message(w, w->rx, len, w->arg);
+		w->ops->message(w, w->rx.p, len, w->arg);
 	/* The callback may have closed and freed w: touch nothing after it. */
 	return 0;
 }

@@ -6,11 +6,11 @@
 
 #include "strbuf.h"
 
-void
+int
 strbuf_put(struct strbuf *b, const char *s, size_t n)
 {
 	if (b->oom)
-		return;
+		return -1;
 	if (b->len + n + 1 > b->cap) {
 		size_t ncap = b->cap ? b->cap : 512;
 		char *np;
@@ -19,7 +19,7 @@ strbuf_put(struct strbuf *b, const char *s, size_t n)
 			ncap *= 2;
 		if ((np = realloc(b->p, ncap)) == NULL) {
 			b->oom = 1;
-			return;
+			return -1;
 		}
 		b->p = np;
 		b->cap = ncap;
@@ -27,10 +27,11 @@ strbuf_put(struct strbuf *b, const char *s, size_t n)
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 	b->p[b->len] = '\0';
+	return 0;
 }
 
-void
+int
 strbuf_puts(struct strbuf *b, const char *s)
 {
-	strbuf_put(b, s, strlen(s));
+	return strbuf_put(b, s, strlen(s));
 }

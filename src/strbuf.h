@@ -1,7 +1,8 @@
 /*
  * strbuf.h: a growable, always NUL-terminated string.  An allocation
  * failure sets oom and makes every later append a no-op, so a builder can
- * append freely and check once at the end.
+ * append freely and check once at the end; appends also return -1 once oom
+ * is set, for callers that stop at the first failure.
  */
 #ifndef EXFEEDD_STRBUF_H
 #define EXFEEDD_STRBUF_H
@@ -14,7 +15,7 @@ struct strbuf {
 	int	 oom;
 };
 
-void	 strbuf_put(struct strbuf *, const char *, size_t);
-void	 strbuf_puts(struct strbuf *, const char *);
+int	 strbuf_put(struct strbuf *, const char *, size_t);
+int	 strbuf_puts(struct strbuf *, const char *);
 
 #endif
