@@ -595,94 +595,117 @@ limit_param(const struct ex_req *rq)
 	return n < 1 ? 1 : n > 1000 ? 1000 : n;
 }
 
-/* allOrders and userTrades: from an id when given, else the most recent
- * `limit`, oldest first, optionally bounded by startTime/endTime. */
+/*
+ * The history lists (allOrders, allAlgoOrders, userTrades): from an id when
+ * given, else the most recent `limit`, oldest first, optionally bounded by
+ * startTime/endTime.  A row function says whether row i is in the symbol
+ * (and, for trades, the order) asked for and gives its id and time.
+ */
+struct hist_query {
+	int	 sym;
+	int64_t	 ordid;
+};
+typedef int (*hist_row_fn)(const struct ex_account *, size_t i, const struct hist_query *,
+    int64_t *id, int64_t *time_ms);
+typedef void (*hist_emit_fn)(struct jbuf *, const struct ex_account *, size_t i);
+
 static void
-r_all_orders(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+hist_list(struct ex_req *rq, struct ex_resp *rs, const struct ex_account *a,
+    const char *from_param, size_t nrows, hist_row_fn row, hist_emit_fn emit)
 {
-	int sym = sym_filter(rq, rs, true), lim = limit_param(rq), n = 0;
-	const char *from = req_param(rq, "orderId"), *st = req_param(rq, "startTime"),
-	    *et = req_param(rq, "endTime");
+	int lim = limit_param(rq), n = 0;
+	const char *from = req_param(rq, from_param), *oid = req_param(rq, "orderId");
+	const char *st = req_param(rq, "startTime"), *et = req_param(rq, "endTime");
 	int64_t fromid = from ? strtoll(from, NULL, 10) : 0;
 	int64_t t0 = st ? strtoll(st, NULL, 10) : 0, t1 = et ? strtoll(et, NULL, 10) : INT64_MAX;
+	int64_t id, t;
+	struct hist_query q;
 	size_t i, first = 0;
 
-	if (sym == -2)
+	q.sym = sym_filter(rq, rs, true);
+	q.ordid = oid ? strtoll(oid, NULL, 10) : 0;
+	if (q.sym == -2)
 		return;
 	if (!from) {
-		for (i = a->norders; i-- > 0 && n < lim;)
-			if (a->orders[i].sym == sym && a->orders[i].time_ms >= t0 &&
-			    a->orders[i].time_ms <= t1) {
+		for (i = nrows; i-- > 0 && n < lim;)
+			if (row(a, i, &q, &id, &t) && t >= t0 && t <= t1) {
 				first = i;
 				n++;
 			}
 		n = 0;
 	}
 	jb_open(&rs->body, '[');
-	for (i = first; i < a->norders && n < lim; i++) {
-		const struct ex_order *o = &a->orders[i];
-
-		if (o->sym != sym || o->id < fromid || o->time_ms < t0 || o->time_ms > t1)
+	for (i = first; i < nrows && n < lim; i++) {
+		if (!row(a, i, &q, &id, &t) || id < fromid || t < t0 || t > t1)
 			continue;
-		order_rest_json(&rs->body, o);
+		emit(&rs->body, a, i);
 		n++;
 	}
 	jb_close(&rs->body, ']');
 }
 
+/* allOrders: orderId is where the list starts. */
+static int
+order_row(const struct ex_account *a, size_t i, const struct hist_query *q, int64_t *id,
+    int64_t *time_ms)
+{
+	*id = a->orders[i].id;
+	*time_ms = a->orders[i].time_ms;
+	return a->orders[i].sym == q->sym;
+}
+
+static void
+order_emit(struct jbuf *jb, const struct ex_account *a, size_t i)
+{
+	order_rest_json(jb, &a->orders[i]);
+}
+
+static void
+r_all_orders(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	hist_list(rq, rs, a, "orderId", a->norders, order_row, order_emit);
+}
+
+/* userTrades: fromId is where the list starts, orderId a filter. */
+static int
+fill_row(const struct ex_account *a, size_t i, const struct hist_query *q, int64_t *id,
+    int64_t *time_ms)
+{
+	const struct ex_fill *f = &a->fills[i];
+
+	*id = f->tid;
+	*time_ms = f->time_ms;
+	return f->sym == q->sym && (!q->ordid || f->oid == q->ordid);
+}
+
+static void
+fill_emit(struct jbuf *jb, const struct ex_account *a, size_t i)
+{
+	const struct ex_fill *f = &a->fills[i];
+	const struct ex_symbol *s = &ex_symbols[f->sym];
+
+	jb_open(jb, '{');
+	jb_kbool(jb, "buyer", f->side == SIDE_BUY);
+	jb_kfx(jb, "commission", f->fee, 8);
+	jb_kstr(jb, "commissionAsset", ex_assets[f->fee_asset]);
+	jb_kint(jb, "id", f->tid);
+	jb_kbool(jb, "maker", f->maker);
+	jb_kint(jb, "orderId", f->oid);
+	jb_kfx(jb, "price", f->price, s->price_dec);
+	jb_kfx(jb, "qty", f->qty, s->qty_dec);
+	jb_kfx(jb, "quoteQty", fx_mul(f->qty, f->price), 8);
+	jb_kfx(jb, "realizedPnl", f->rp, 8);
+	jb_kstr(jb, "side", name_side(f->side));
+	jb_kstr(jb, "positionSide", name_ps(f->ps));
+	jb_kstr(jb, "symbol", s->name);
+	jb_kint(jb, "time", f->time_ms);
+	jb_close(jb, '}');
+}
+
 static void
 r_user_trades(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 {
-	int sym = sym_filter(rq, rs, true), lim = limit_param(rq), n = 0;
-	const char *from = req_param(rq, "fromId"), *oid = req_param(rq, "orderId");
-	const char *st = req_param(rq, "startTime"), *et = req_param(rq, "endTime");
-	int64_t fromid = from ? strtoll(from, NULL, 10) : 0;
-	int64_t ordid = oid ? strtoll(oid, NULL, 10) : 0;
-	int64_t t0 = st ? strtoll(st, NULL, 10) : 0, t1 = et ? strtoll(et, NULL, 10) : INT64_MAX;
-	size_t i, first = 0;
-	struct jbuf *jb = &rs->body;
-
-	if (sym == -2)
-		return;
-	if (!from) {
-		for (i = a->nfills; i-- > 0 && n < lim;) {
-			const struct ex_fill *f = &a->fills[i];
-
-			if (f->sym == sym && (!ordid || f->oid == ordid) && f->time_ms >= t0 &&
-			    f->time_ms <= t1) {
-				first = i;
-				n++;
-			}
-		}
-		n = 0;
-	}
-	jb_open(jb, '[');
-	for (i = first; i < a->nfills && n < lim; i++) {
-		const struct ex_fill *f = &a->fills[i];
-		const struct ex_symbol *s = &ex_symbols[f->sym];
-
-		if (f->sym != sym || f->tid < fromid || (ordid && f->oid != ordid) ||
-		    f->time_ms < t0 || f->time_ms > t1)
-			continue;
-		jb_open(jb, '{');
-		jb_kbool(jb, "buyer", f->side == SIDE_BUY);
-		jb_kfx(jb, "commission", f->fee, 8);
-		jb_kstr(jb, "commissionAsset", ex_assets[f->fee_asset]);
-		jb_kint(jb, "id", f->tid);
-		jb_kbool(jb, "maker", f->maker);
-		jb_kint(jb, "orderId", f->oid);
-		jb_kfx(jb, "price", f->price, s->price_dec);
-		jb_kfx(jb, "qty", f->qty, s->qty_dec);
-		jb_kfx(jb, "quoteQty", fx_mul(f->qty, f->price), 8);
-		jb_kfx(jb, "realizedPnl", f->rp, 8);
-		jb_kstr(jb, "side", name_side(f->side));
-		jb_kstr(jb, "positionSide", name_ps(f->ps));
-		jb_kstr(jb, "symbol", s->name);
-		jb_kint(jb, "time", f->time_ms);
-		jb_close(jb, '}');
-		n++;
-	}
-	jb_close(jb, ']');
+	hist_list(rq, rs, a, "fromId", a->nfills, fill_row, fill_emit);
 }
 
 /* GET /fapi/v1/symbolConfig: margin type and leverage of every symbol,
@@ -753,39 +776,27 @@ r_algo_order(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 }
 
 /* GET /fapi/v1/allAlgoOrders: a symbol's algo orders, finished ones
- * included, from an algoId when given, else the most recent `limit`,
- * oldest first, optionally bounded by startTime/endTime (creation). */
+ * included; algoId is where the list starts, the time bounds apply to
+ * creation. */
+static int
+algo_row(const struct ex_account *a, size_t i, const struct hist_query *q, int64_t *id,
+    int64_t *time_ms)
+{
+	*id = a->algos[i].aid;
+	*time_ms = a->algos[i].create_ms;
+	return a->algos[i].sym == q->sym;
+}
+
+static void
+algo_emit(struct jbuf *jb, const struct ex_account *a, size_t i)
+{
+	algo_rest_json(jb, &a->algos[i]);
+}
+
 static void
 r_all_algo_orders(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 {
-	int sym = sym_filter(rq, rs, true), lim = limit_param(rq), n = 0;
-	const char *from = req_param(rq, "algoId"), *st = req_param(rq, "startTime"),
-	    *et = req_param(rq, "endTime");
-	int64_t fromid = from ? strtoll(from, NULL, 10) : 0;
-	int64_t t0 = st ? strtoll(st, NULL, 10) : 0, t1 = et ? strtoll(et, NULL, 10) : INT64_MAX;
-	size_t i, first = 0;
-
-	if (sym == -2)
-		return;
-	if (!from) {
-		for (i = a->nalgos; i-- > 0 && n < lim;)
-			if (a->algos[i].sym == sym && a->algos[i].create_ms >= t0 &&
-			    a->algos[i].create_ms <= t1) {
-				first = i;
-				n++;
-			}
-		n = 0;
-	}
-	jb_open(&rs->body, '[');
-	for (i = first; i < a->nalgos && n < lim; i++) {
-		const struct ex_algo *g = &a->algos[i];
-
-		if (g->sym != sym || g->aid < fromid || g->create_ms < t0 || g->create_ms > t1)
-			continue;
-		algo_rest_json(&rs->body, g);
-		n++;
-	}
-	jb_close(&rs->body, ']');
+	hist_list(rq, rs, a, "algoId", a->nalgos, algo_row, algo_emit);
 }
 
 static const struct route routes[] = {
