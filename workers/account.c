@@ -790,11 +790,9 @@ acct_store_key(struct acct *a)
 static void
 acct_store_quarantine(struct acct *a)
 {
-	int rc;
-
 	if (db_ready() == -1)
 		return;
-	if ((rc = db_account_quarantine(aw.db, a->id, a->quarantine_reason)) == -1) {
+	if (db_account_quarantine(aw.db, a->id, a->quarantine_reason) == -1) {
 		log_warnx("account %" PRId64 ": cannot record the quarantine: %s", a->id,
 		    PQerrorMessage(aw.db));
 		aw.st.db_errors++;

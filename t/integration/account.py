@@ -7,29 +7,15 @@ replaced; a revoked API key (-2015) is quarantined after exactly one failed
 attempt while the others keep streaming; HUP after adding and disabling
 accounts connects and drops exactly those (same pids, others untouched);
 REST weight within budget (no 429/418); no secret in the debug log."""
-import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, secrets_in_log  # noqa: E402
+from stack import Stack, secrets_in_log, wait_for  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 
 N = 6
-
-
-def rows(st):
-    return {r["id"]: r for r in st.account_rows()}
-
-
-def wait(cond, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def role_detail(st):
@@ -41,23 +27,6 @@ def total(st, key):
     return sum(d[key] for d in role_detail(st))
 
 
-def start_daemon(st):
-    """As Stack.start_daemon, but keep the foreground daemon's stderr: the log."""
-    import subprocess
-    from stack import EXFEEDD
-    st.daemon = subprocess.Popen([EXFEEDD, "-f", "-c", st.conf], stdout=subprocess.DEVNULL,
-                                 stderr=open(st.log, "a"))
-    end = time.time() + 15
-    while time.time() < end:
-        out = st.ctl("--json", "status", check=False)
-        if out.returncode == 0:
-            ws = json.loads(out.stdout)["workers"]
-            if ws and all(w["state"] == "ready" for w in ws):
-                return True
-        time.sleep(0.1)
-    return False
-
-
 def account_pids(st):
     return sorted(w["pid"] for w in st.status()["workers"] if w["role"] == "account")
 
@@ -65,36 +34,36 @@ def account_pids(st):
 with Stack(accounts=N, rate=40, seed=7, shards=2, weight_limit=2400, budget=2000,
            userdata=["listenkey_renewal = 3s", "reconcile_interval = 1h"]) as st:
     st.prepare()
-    check(start_daemon(st), "daemon up")
+    check(st.start_daemon(), "daemon up")
     check(st.wait_streaming(N, 30), "all %d accounts streaming" % N)
-    r = rows(st)
+    r = st.rows_by_id()
     check(sorted(r) == sorted(st.accounts) and
           all(x["exchange"] == "binance-futures" and x["user"] == 1000 + st.accounts[x["id"]]["id"]
               for x in r.values()), "exfeedctl accounts: one row per account, user and exchange")
     table = st.ctl("accounts").stdout
     check(table.splitlines()[0].split()[:4] == ["ID", "USER", "EXCHANGE", "STATE"] and
           table.count("streaming") == N, "exfeedctl accounts prints a table")
-    check(wait(lambda: all(x["resync"] == "done" for x in rows(st).values()), 30),
+    check(wait_for(lambda: all(x["resync"] == "done" for x in st.rows_by_id().values()), 30),
           "every account resynced after the start")
-    check(wait(lambda: int(st.sql("SELECT count(*) FROM event_log")[0][0]) > 50, 20),
+    check(wait_for(lambda: int(st.sql("SELECT count(*) FROM event_log")[0][0]) > 50, 20),
           "events reach the database")
-    check(wait(lambda: total(st, "renewals_ok") >= N, 15), "listen keys kept alive (PUT)")
+    check(wait_for(lambda: total(st, "renewals_ok") >= N, 15), "listen keys kept alive (PUT)")
 
     # A malformed frame is counted and dropped; the connection stays.
     conns = st.sim_stats()["connections"]["total"]
     st.fault("malformed_frame")
-    check(wait(lambda: total(st, "malformed") >= 1, 5), "malformed frame counted")
+    check(wait_for(lambda: total(st, "malformed") >= 1, 5), "malformed frame counted")
     time.sleep(0.5)
     check(st.sim_stats()["connections"]["total"] == conns, "malformed frame: no reconnect")
 
     # Every connection dropped: reconnect, then resync.
-    rec0 = {i: x["reconnects"] for i, x in rows(st).items()}
+    rec0 = {i: x["reconnects"] for i, x in st.rows_by_id().items()}
     res0 = total(st, "resyncs_done")
     st.fault("drop")
-    check(wait(lambda: all(x["reconnects"] > rec0[i] and x["state"] == "streaming"
-                           for i, x in rows(st).items()), 20),
+    check(wait_for(lambda: all(x["reconnects"] > rec0[i] and x["state"] == "streaming"
+                           for i, x in st.rows_by_id().items()), 20),
           "drop: every account reconnected and streaming")
-    check(wait(lambda: total(st, "resyncs_done") >= res0 + N, 30),
+    check(wait_for(lambda: total(st, "resyncs_done") >= res0 + N, 30),
           "drop: every account resynced again")
 
     # An expired listen key: a new one (one POST), streaming again.
@@ -103,12 +72,12 @@ with Stack(accounts=N, rate=40, seed=7, shards=2, weight_limit=2400, budget=2000
     posts0 = st.sim_stats()["rest"]["listenKeyPost"]
     key0 = st.sim_state(sim_id)["listenKey"]
     st.fault("expire_listen_key", account=sim_id)
-    check(wait(lambda: st.sim_stats()["rest"]["listenKeyPost"] == posts0 + 1 and
+    check(wait_for(lambda: st.sim_stats()["rest"]["listenKeyPost"] == posts0 + 1 and
                st.sim_state(sim_id)["listenKey"] != key0, 10), "expired key: exactly one POST")
-    check(wait(lambda: rows(st)[victim]["state"] == "streaming", 15),
+    check(wait_for(lambda: st.rows_by_id()[victim]["state"] == "streaming", 15),
           "expired key: the account streams again")
     ev0 = st.sim_state(sim_id)["eventsSent"]
-    check(wait(lambda: sum(st.sim_state(sim_id)["eventsSent"].values()) > sum(ev0.values()), 15),
+    check(wait_for(lambda: sum(st.sim_state(sim_id)["eventsSent"].values()) > sum(ev0.values()), 15),
           "expired key: exsim delivers on the new key")
 
     # A revoked API key: one failed attempt, quarantined, the others go on.
@@ -116,7 +85,7 @@ with Stack(accounts=N, rate=40, seed=7, shards=2, weight_limit=2400, budget=2000
     bad_sim = st.accounts[bad]["id"]
     others = [i for i in st.accounts if i != bad]
     st.fault("revoke_api_key", account=bad_sim)
-    check(wait(lambda: rows(st).get(bad, {}).get("state") == "quarantined", 15),
+    check(wait_for(lambda: st.rows_by_id().get(bad, {}).get("state") == "quarantined", 15),
           "revoked key: account quarantined")
     dbrow = st.sql("SELECT is_active, deactivated_reason FROM exchange_accounts WHERE id = %d" % bad)
     check(dbrow and dbrow[0][0] == "f" and "-2015" in dbrow[0][1],
@@ -128,7 +97,7 @@ with Stack(accounts=N, rate=40, seed=7, shards=2, weight_limit=2400, budget=2000
           "account %d (user %d) quarantined: exchange rejected the API key (-2015)" %
           (bad, 1000 + bad_sim) in log, "revoked key: one ERROR line, after one failed attempt")
     check(total(st, "quarantines") == 1 and
-          all(rows(st)[i]["state"] == "streaming" for i in others),
+          all(st.rows_by_id()[i]["state"] == "streaming" for i in others),
           "revoked key: the others keep streaming")
 
     # HUP after adding one account and disabling another.
@@ -140,12 +109,12 @@ with Stack(accounts=N, rate=40, seed=7, shards=2, weight_limit=2400, budget=2000
     gone = others[0]
     st.ctl("account", "disable", str(gone))
     keep = [i for i in others if i != gone]
-    rec1 = {i: x["reconnects"] for i, x in rows(st).items()}
+    rec1 = {i: x["reconnects"] for i, x in st.rows_by_id().items()}
     conns1 = st.sim_stats()["connections"]["total"]
     os.kill(st.daemon.pid, 1)
-    check(wait(lambda: rows(st).get(new, {}).get("state") == "streaming" and gone not in rows(st),
+    check(wait_for(lambda: st.rows_by_id().get(new, {}).get("state") == "streaming" and gone not in st.rows_by_id(),
                15), "HUP: the new account streams, the disabled one is dropped")
-    r = rows(st)
+    r = st.rows_by_id()
     check(all(r[i]["reconnects"] == rec1[i] and r[i]["state"] == "streaming" for i in keep),
           "HUP: the other accounts were not reconnected")
     check(account_pids(st) == pids0, "HUP: account workers kept their pids")

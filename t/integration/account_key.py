@@ -11,19 +11,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, EXFEEDCTL  # noqa: E402
+from stack import Stack, EXFEEDCTL, wait_for  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 
 N = 3
-
-
-def wait(cond, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def log_has(st, text):
@@ -39,7 +30,7 @@ with Stack(accounts=N, rate=50, seed=9, shards=1) as st:
     subprocess.run([EXFEEDCTL, "keygen", st.key], check=True, stdout=subprocess.DEVNULL)
     st.start_daemon()
     msg = "key_file %s: none of the %d accounts of this shard decrypts" % (st.key, N)
-    check(wait(lambda: log_has(st, msg), 15), "an ERROR names the key file")
+    check(wait_for(lambda: log_has(st, msg), 15), "an ERROR names the key file")
     time.sleep(1.5)
     rows = st.sql("SELECT is_active, coalesce(deactivated_reason, '') FROM exchange_accounts")
     check(len(rows) == N and all(r[0] == "t" and r[1] == "" for r in rows),

@@ -4,52 +4,21 @@ daemon within the keys' validity makes ZERO POST /fapi/v1/listenKey (exsim
 /sim/stats) and every account streams again; so does an account worker
 killed with SIGKILL and respawned.  The stored keys are sealed in the
 database, never in clear."""
-import json
 import os
 import signal
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import EXFEEDD, Stack  # noqa: E402
+from stack import Stack, wait_for  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 
 N = 8
 
 
-def start_daemon(st):
-    """As Stack.start_daemon, but keep the foreground daemon's stderr: the log."""
-    st.daemon = subprocess.Popen([EXFEEDD, "-f", "-c", st.conf], stdout=subprocess.DEVNULL,
-                                 stderr=open(st.log, "a"))
-    end = time.time() + 15
-    while time.time() < end:
-        out = st.ctl("--json", "status", check=False)
-        if out.returncode == 0:
-            ws = json.loads(out.stdout)["workers"]
-            if ws and all(w["state"] == "ready" for w in ws):
-                return True
-        time.sleep(0.1)
-    return False
-
-
-def streaming(st):
-    return sum(1 for r in st.account_rows() if r["state"] == "streaming")
-
-
-def wait(cond, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 with Stack(accounts=N, rate=20, seed=3, shards=2, weight_limit=2400, budget=2000) as st:
     st.prepare()
-    check(start_daemon(st), "daemon up")
-    check(wait(lambda: streaming(st) == N, 30), "all %d accounts streaming" % N)
+    check(st.start_daemon(), "daemon up")
+    check(wait_for(lambda: st.streaming() == N, 30), "all %d accounts streaming" % N)
     posts = st.sim_stats()["rest"]["listenKeyPost"]
     check(posts == N, "first start: one POST per account (%d)" % posts)
     keys = {a["id"]: st.sim_state(a["id"])["listenKey"] for a in st.accounts.values()}
@@ -60,10 +29,10 @@ with Stack(accounts=N, rate=20, seed=3, shards=2, weight_limit=2400, budget=2000
     check(not any(k in r[0] for r in raw for k in keys.values()), "listen keys stored sealed")
 
     check(st.stop_daemon() == 0, "daemon stopped")
-    check(start_daemon(st), "daemon started again")
-    check(wait(lambda: streaming(st) == N, 30), "warm restart: all accounts streaming again")
+    check(st.start_daemon(), "daemon started again")
+    check(wait_for(lambda: st.streaming() == N, 30), "warm restart: all accounts streaming again")
     ev0 = sum(sum(st.sim_state(a["id"])["eventsSent"].values()) for a in st.accounts.values())
-    check(wait(lambda: sum(sum(st.sim_state(a["id"])["eventsSent"].values())
+    check(wait_for(lambda: sum(sum(st.sim_state(a["id"])["eventsSent"].values())
                            for a in st.accounts.values()) > ev0 + 10, 15),
           "warm restart: exsim delivers on the reused keys")
     check(st.sim_stats()["rest"]["listenKeyPost"] == posts,
@@ -73,8 +42,8 @@ with Stack(accounts=N, rate=20, seed=3, shards=2, weight_limit=2400, budget=2000
 
     pid = st.worker_pid("account", 1)
     os.kill(pid, signal.SIGKILL)
-    check(wait(lambda: (st.worker_pid("account", 1) or pid) != pid, 10), "account 1 respawned")
-    check(wait(lambda: streaming(st) == N, 20), "after SIGKILL: all accounts streaming")
+    check(wait_for(lambda: (st.worker_pid("account", 1) or pid) != pid, 10), "account 1 respawned")
+    check(wait_for(lambda: st.streaming() == N, 20), "after SIGKILL: all accounts streaming")
     check(st.sim_stats()["rest"]["listenKeyPost"] == posts, "after SIGKILL: zero POST")
     stats = st.sim_stats()["rest"]
     check(stats["http429"] == 0 and stats["http418"] == 0, "no 429, no 418")

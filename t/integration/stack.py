@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -241,7 +240,7 @@ class Stack:
             if out.returncode == 0:
                 st = json.loads(out.stdout)
                 if st["workers"] and all(w["state"] == "ready" for w in st["workers"]):
-                    return
+                    return True
             time.sleep(0.1)
         raise RuntimeError("exfeedd workers not ready; log: " + self.log_tail())
 
@@ -271,14 +270,14 @@ class Stack:
             return []
         return json.loads(out.stdout).get("accounts", [])
 
+    def rows_by_id(self):
+        return {r["id"]: r for r in self.account_rows()}
+
+    def streaming(self):
+        return sum(1 for r in self.account_rows() if r.get("state") == "streaming")
+
     def wait_streaming(self, n, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            rows = self.account_rows()
-            if sum(1 for r in rows if r.get("state") == "streaming") >= n:
-                return True
-            time.sleep(0.2)
-        return False
+        return wait_for(lambda: self.streaming() >= n, timeout)
 
     def log_tail(self, n=40):
         try:
@@ -380,6 +379,16 @@ def _overridden(defaults, overrides):
     (the config refuses a key set twice in a section)."""
     keys = {o.split("=", 1)[0].strip() for o in overrides}
     return [d for d in defaults if d.split("=", 1)[0].strip() not in keys]
+
+
+def wait_for(cond, timeout, every=0.2):
+    """Poll cond until it is true (True) or timeout seconds pass (False)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(every)
+    return False
 
 
 def _user():
