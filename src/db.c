@@ -64,6 +64,20 @@ db_command(PGconn *conn, const char *sql, const char *what, char *err, size_t er
 	return ok ? 0 : -1;
 }
 
+/* A query that returns exactly one row; NULL with err set otherwise. */
+static PGresult *
+db_one_row(PGconn *conn, const char *sql, const char *what, char *err, size_t errlen)
+{
+	PGresult *res = PQexec(conn, sql);
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		db_result_reason(err, errlen, what, conn, res);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
 static void
 db_rollback(PGconn *conn)
 {
@@ -134,13 +148,11 @@ db_schema_latest(void)
 static int
 db_has_migrations_table(PGconn *conn, int *has, char *err, size_t errlen)
 {
-	PGresult *res = PQexec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+	PGresult *res = db_one_row(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL",
+	    "cannot read the schema version", err, errlen);
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		db_result_reason(err, errlen, "cannot read the schema version", conn, res);
-		PQclear(res);
+	if (res == NULL)
 		return -1;
-	}
 	*has = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
 	return 0;
@@ -157,12 +169,9 @@ db_schema_version(PGconn *conn, int *version, char *err, size_t errlen)
 		return -1;
 	if (!has)
 		return 0;
-	res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		db_result_reason(err, errlen, "cannot read the schema version", conn, res);
-		PQclear(res);
+	if ((res = db_one_row(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+	    "cannot read the schema version", err, errlen)) == NULL)
 		return -1;
-	}
 	*version = (int)db_i64(res, 0, 0);
 	PQclear(res);
 	return 0;
@@ -552,12 +561,10 @@ db_account_add(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN], int64_t us
 		return -1;
 	}
 	/* The id comes first: it is part of what each credential is sealed to. */
-	res = PQexec(conn, "SELECT nextval(pg_get_serial_sequence('exchange_accounts', 'id'))");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		db_result_reason(err, errlen, "cannot allocate an account id", conn, res);
-		PQclear(res);
+	if ((res = db_one_row(conn,
+	    "SELECT nextval(pg_get_serial_sequence('exchange_accounts', 'id'))",
+	    "cannot allocate an account id", err, errlen)) == NULL)
 		return -1;
-	}
 	*id = db_i64(res, 0, 0);
 	PQclear(res);
 	if (crypto_seal(key, *id, "api_key", api_key, strlen(api_key), &ck, &cklen) == -1 ||

@@ -293,6 +293,27 @@ http_cb(struct net_http *h, struct lws *wsi, enum lws_callback_reasons reason, v
 	return 0;
 }
 
+/*
+ * After lws_client_connect_via_info: a connection that failed at once (no
+ * wsi, or a failure recorded by a callback during the call) fails through
+ * its timer, at once, so that the caller hears of it from the loop and never
+ * from inside its own call.  Otherwise the timer is the connect deadline.
+ */
+static void
+connect_started(struct net *n, struct lws *wsi, struct lws **slot, const char **fail,
+    ev_timer *timer)
+{
+	if (wsi == NULL || *fail) {
+		if (*slot)
+			lws_set_opaque_user_data(*slot, NULL);
+		*slot = NULL;
+		if (*fail == NULL)
+			*fail = "cannot start the connection";
+		ev_timer_set(timer, 0., 0.);
+	}
+	ev_timer_start(n->loop, timer);
+}
+
 struct net_http *
 net_http(struct net *n, const struct net_endpoint *ep, const char *method,
     const char *path_query, const char *apikey, int timeout_ms, net_http_fn cb, void *arg)
@@ -334,15 +355,7 @@ net_http(struct net *n, const struct net_endpoint *ep, const char *method,
 	h->connecting = 1;
 	wsi = lws_client_connect_via_info(&ci);
 	h->connecting = 0;
-	if (wsi == NULL || h->fail) {
-		if (h->wsi)
-			lws_set_opaque_user_data(h->wsi, NULL);
-		h->wsi = NULL;
-		if (h->fail == NULL)
-			h->fail = "cannot start the connection";
-		ev_timer_set(&h->timer, 0., 0.);
-	}
-	ev_timer_start(n->loop, &h->timer);
+	connect_started(n, wsi, &h->wsi, &h->fail, &h->timer);
 	return h;
 }
 
@@ -539,15 +552,7 @@ net_ws_open(struct net *n, const struct net_endpoint *ep, const char *path_query
 	w->connecting = 0;
 	lws_explicit_bzero(path, plen);		/* it holds listen keys */
 	free(path);
-	if (wsi == NULL || w->fail) {
-		if (w->wsi)
-			lws_set_opaque_user_data(w->wsi, NULL);
-		w->wsi = NULL;
-		if (w->fail == NULL)
-			w->fail = "cannot start the connection";
-		ev_timer_set(&w->timer, 0., 0.);
-	}
-	ev_timer_start(n->loop, &w->timer);
+	connect_started(n, wsi, &w->wsi, &w->fail, &w->timer);
 	return w;
 }
 
