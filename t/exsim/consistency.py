@@ -12,6 +12,7 @@ from exsimtest import Exsim, check, collect, finish, run  # noqa: E402
 import websockets  # noqa: E402
 
 POS_FIELDS = ("pa", "ep", "bep", "cr", "mt", "iw", "ma")
+LIQ_BASE = 8389766079988521101  # the first liquidation order id
 
 
 def replay(base, events):
@@ -104,6 +105,7 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
     ev = run(listen(ex, keys, accts))
     check(len(ev) > 3000, "%d events received over one connection" % len(ev))
     liq_kinds = set()
+    nliq = 0
     for a, k in zip(accts, keys):
         aid = a["id"]
         mine = [e["data"] for e in ev if e["stream"] == k]
@@ -171,6 +173,21 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
         st_, _, one = ex.signed("GET", "/fapi/v1/order", acct, {"symbol": some["s"],
                                                                "origClientOrderId": some["c"]})
         check(st_ == 200 and one["orderId"] == some["i"], "account %d: order by origClientOrderId" % aid)
+        # liquidation orders take ids past 2^53 from their own counter
+        liq = [o for o in sorders.values() if o["c"].startswith("autoclose-")]
+        check(all((o["i"] >= LIQ_BASE) == o["c"].startswith("autoclose-") for o in sorders.values()),
+              "account %d: %d liquidation orders have ids >= %d, the others below" %
+              (aid, len(liq), LIQ_BASE))
+        for o in liq[-1:]:
+            st_, _, one = ex.signed("GET", "/fapi/v1/order", acct, {"symbol": o["s"], "orderId": o["i"]})
+            check(st_ == 200 and one["orderId"] == o["i"] and one["status"] == o["X"],
+                  "account %d: /fapi/v1/order finds liquidation order %d" % (aid, o["i"]))
+            rows = ex.signed("GET", "/fapi/v1/allOrders", acct, {"symbol": o["s"], "orderId": 1,
+                                                                 "limit": 1000})[2]
+            ids = [r["orderId"] for r in rows]
+            check(o["i"] in ids and ids == sorted(ids),
+                  "account %d: allOrders from an orderId ascends by id, liquidations last" % aid)
+        nliq += len(liq)
 
         # one trade, one time: TRADE_LITE T, the ORDER_TRADE_UPDATE o.T and
         # userTrades time of a fill agree, and with the truth's fill time
@@ -220,6 +237,7 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
                   "account %d: /fapi/v1/allAlgoOrders == /sim/state algo orders" % aid)
         st_, _, err = ex.signed("GET", "/fapi/v1/algoOrder", acct, {"algoId": 1})
         check(st_ == 400 and err["code"] == -2013, "account %d: unknown algo order: -2013" % aid)
+    check(nliq > 0, "%d liquidation orders in all" % nliq)
     check({k.split(" ")[0] for k in liq_kinds} == {"cross", "isolated"} and
           any("hedge" in k for k in liq_kinds) and any("short" in k for k in liq_kinds),
           "non-zero liquidation prices for cross, isolated, hedge and short positions (%s)" %

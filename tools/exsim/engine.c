@@ -15,6 +15,7 @@
 static uint64_t rng;
 static fx_t price[EX_NSYM];
 static int64_t next_oid = 100000000000LL;
+static int64_t next_liq_oid = EX_LIQ_OID_BASE;
 static int64_t next_aid = 2148719;
 static int64_t next_tid[EX_NSYM];
 static int events_this_step;
@@ -168,8 +169,8 @@ hist_push(void *v, size_t *n, size_t *cap, size_t size, size_t first,
 }
 
 static struct ex_order *
-order_new(struct ex_account *a, int sym, int side, int type, int tif, fx_t qty, fx_t px,
-    int ps)
+order_new(struct ex_account *a, int64_t id, int sym, int side, int type, int tif, fx_t qty,
+    fx_t px, int ps)
 {
 	struct ex_order *o;
 	int64_t t = now();
@@ -177,7 +178,7 @@ order_new(struct ex_account *a, int sym, int side, int type, int tif, fx_t qty, 
 	a->orders = hist_push(a->orders, &a->norders, &a->orders_cap, sizeof(*a->orders), 64,
 	    order_done);
 	o = &a->orders[a->norders - 1];
-	o->id = next_oid++;
+	o->id = id;
 	rand_cid(o->cid, "");
 	o->sym = (uint8_t)sym;
 	o->side = (uint8_t)side;
@@ -441,7 +442,7 @@ act_market_order(struct ex_account *a)
 
 	price_walk(sym);
 	ps = pick_side_ps(a, sym, &side, &q);
-	o = order_new(a, sym, side, OT_MARKET, TIF_GTC, q, 0, ps);
+	o = order_new(a, next_oid++, sym, side, OT_MARKET, TIF_GTC, q, 0, ps);
 	emit_order(a, o);
 	chunks = 1 + (int)rng_below(&rng, 3);
 	for (i = 0; i < chunks && o->cum_qty < o->qty; i++) {
@@ -481,7 +482,7 @@ act_limit_order(struct ex_account *a)
 		px = side == SIDE_BUY ? price[sym] - off : price[sym] + off;
 	if (px <= 0)
 		px = s->tick;
-	o = order_new(a, sym, side, OT_LIMIT, tif, q, px, ps);
+	o = order_new(a, next_oid++, sym, side, OT_LIMIT, tif, q, px, ps);
 	if (stp)
 		o->stp = STP_EXPIRE_TAKER;
 	emit_order(a, o);
@@ -657,8 +658,8 @@ act_algo_advance(struct ex_account *a)
 	limit = g->type == OT_STOP || g->type == OT_TAKE_PROFIT;
 	/* the algo service places a regular order; hold no pointer into the
 	 * algo vector across order_new, which only grows the order vector */
-	o = order_new(a, g->sym, g->side, limit ? OT_LIMIT : OT_MARKET, limit ? TIF_IOC : TIF_GTC,
-	    g->qty, limit ? g->price : 0, g->ps);
+	o = order_new(a, next_oid++, g->sym, g->side, limit ? OT_LIMIT : OT_MARKET,
+	    limit ? TIF_IOC : TIF_GTC, g->qty, limit ? g->price : 0, g->ps);
 	o->orig_type = g->type;
 	o->stop = g->trigger;
 	g->actual_oid = o->id;
@@ -821,7 +822,7 @@ liquidate(struct ex_account *a, int s, int ps)
 	struct ex_order *o;
 	char cid[40];
 
-	o = order_new(a, s, side, OT_LIMIT, TIF_IOC, fx_abs(p->amt), price[s], ps);
+	o = order_new(a, next_liq_oid++, s, side, OT_LIMIT, TIF_IOC, fx_abs(p->amt), price[s], ps);
 	snprintf(cid, sizeof(cid), "autoclose-%lld", (long long)now());
 	snprintf(o->cid, sizeof(o->cid), "%s", cid);
 	o->orig_type = OT_LIMIT;

@@ -30,6 +30,10 @@ typedef int64_t fx_t;
 #define EX_MAX_OPEN_ALGOS 8
 #define EX_TICK_MS 100 /* one market tick per 100 simulated ms */
 #define EX_MAINT_RATE 400000LL /* maintenance margin rate, 0.4% of notional */
+/* Liquidation orders take ids from their own counter, beyond 2^53 as on the
+ * exchange (a captured liquidation frame has this very id); every other
+ * order keeps the regular counter. Both only grow. */
+#define EX_LIQ_OID_BASE 8389766079988521101LL
 
 enum ex_side { SIDE_BUY, SIDE_SELL };
 enum ex_ps { PS_BOTH, PS_LONG, PS_SHORT };
