@@ -105,7 +105,7 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
     ev = run(listen(ex, keys, accts))
     check(len(ev) > 3000, "%d events received over one connection" % len(ev))
     liq_kinds = set()
-    nliq = 0
+    nliq = nself = 0
     for a, k in zip(accts, keys):
         aid = a["id"]
         mine = [e["data"] for e in ev if e["stream"] == k]
@@ -191,17 +191,36 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
 
         # one trade, one time: TRADE_LITE T, the ORDER_TRADE_UPDATE o.T and
         # userTrades time of a fill agree, and with the truth's fill time
-        lite_t = {(e["s"], e["t"]): e["T"] for e in mine if e["e"] == "TRADE_LITE"}
-        otu_t = {(e["o"]["s"], e["o"]["t"]): e["o"]["T"] for e in mine
+        # (a self-trade is two fills of one trade id: a fill's key is
+        # (symbol, trade id, order id))
+        lite_t = {(e["s"], e["t"], e["i"]): e["T"] for e in mine if e["e"] == "TRADE_LITE"}
+        otu_t = {(e["o"]["s"], e["o"]["t"], e["o"]["i"]): e["o"]["T"] for e in mine
                  if e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["x"] in ("TRADE", "CALCULATED")}
-        truth_t = {(f["s"], f["t"]): f["T"] for f in st["fills"]}
-        rest_t = {}
+        truth_t = {(f["s"], f["t"], f["i"]): f["T"] for f in st["fills"]}
+        rest_t, rest_rows = {}, []
         for sym in ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT"):
             for t in ex.signed("GET", "/fapi/v1/userTrades", acct, {"symbol": sym, "limit": 1000})[2]:
-                rest_t[(sym, t["id"])] = t["time"]
+                rest_t[(sym, t["id"], t["orderId"])] = t["time"]
+                rest_rows.append(t)
         check(lite_t == otu_t == truth_t == rest_t and truth_t,
               "account %d: %d fills: TRADE_LITE T == o.T == userTrades time == truth" %
               (aid, len(truth_t)))
+        # self-trades: both executions of one trade id, one per order,
+        # opposite sides, one maker (maker fee) and one taker
+        by_trade = {}
+        for f in st["fills"]:
+            by_trade.setdefault((f["s"], f["t"]), []).append(f)
+        pairs = [v for v in by_trade.values() if len(v) > 1]
+        rows_by = {}
+        for t in rest_rows:
+            rows_by.setdefault((t["symbol"], t["id"]), []).append(t)
+        ok = all(len(v) == 2 and v[0]["i"] != v[1]["i"] and {v[0]["S"], v[1]["S"]} == {"BUY", "SELL"}
+                 and {v[0]["m"], v[1]["m"]} == {True, False} and v[0]["T"] == v[1]["T"] and
+                 {r["orderId"] for r in rows_by.get((v[0]["s"], v[0]["t"]), [])} ==
+                 {v[0]["i"], v[1]["i"]} for v in pairs)
+        check(ok, "account %d: %d self-trades, each two executions (taker and maker, one per "
+              "order) in the truth and in userTrades" % (aid, len(pairs)))
+        nself += len(pairs)
         # every balance change moves that asset's updateTime to the event's T
         bal_t = {}
         for e in mine:
@@ -238,6 +257,7 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
         st_, _, err = ex.signed("GET", "/fapi/v1/algoOrder", acct, {"algoId": 1})
         check(st_ == 400 and err["code"] == -2013, "account %d: unknown algo order: -2013" % aid)
     check(nliq > 0, "%d liquidation orders in all" % nliq)
+    check(nself > 0, "%d self-trades in all" % nself)
     check({k.split(" ")[0] for k in liq_kinds} == {"cross", "isolated"} and
           any("hedge" in k for k in liq_kinds) and any("short" in k for k in liq_kinds),
           "non-zero liquidation prices for cross, isolated, hedge and short positions (%s)" %

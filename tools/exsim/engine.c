@@ -265,8 +265,8 @@ position_apply(struct ex_account *a, int sym, int ps, int side, fx_t q, fx_t px)
 	fx_t rp = 0, absamt = fx_abs(p->amt);
 	int lev = a->leverage[sym];
 
+	/* update_ms becomes the T of the ACCOUNT_UPDATE that follows */
 	p->touched = true;
-	p->update_ms = now();
 	if (p->amt == 0 || (p->amt > 0) == (d > 0)) {
 		p->entry = fx_div(fx_mul(absamt, p->entry) + fx_mul(q, px), absamt + q);
 		p->entry = fx_round(p->entry, 1000); /* 5 decimals, as Binance prints ep */
@@ -302,8 +302,16 @@ position_apply(struct ex_account *a, int sym, int ps, int side, fx_t q, fx_t px)
 	return rp;
 }
 
-static int
-fill(struct ex_account *a, struct ex_order *o, fx_t q, fx_t px, bool maker, int exec)
+/*
+ * One execution of q at px on order o, trade tid at time t: the truth
+ * first (position, wallets, order, fill history), then TRADE_LITE,
+ * ACCOUNT_UPDATE and ORDER_TRADE_UPDATE, all with T = t, which the REST
+ * snapshots then report too. The public trade is the caller's: a
+ * self-trade is two executions of one trade.
+ */
+static void
+execute(struct ex_account *a, struct ex_order *o, fx_t q, fx_t px, bool maker, int exec,
+    int64_t tid, int64_t t)
 {
 	const struct ex_symbol *s = &ex_symbols[o->sym];
 	struct ex_fill *f;
@@ -313,7 +321,6 @@ fill(struct ex_account *a, struct ex_order *o, fx_t q, fx_t px, bool maker, int 
 	bool assets[EX_NASSET] = { true, false };
 	int pos[1][2];
 	int fa = 0;
-	int64_t t = now(); /* one trade time for the fill, both events and the snapshots */
 
 	if (a->bnb_fees) {
 		fx_t bnb = fx_div(fee * BNB_DISCOUNT_PCT / 100, price[2]);
@@ -338,7 +345,7 @@ fill(struct ex_account *a, struct ex_order *o, fx_t q, fx_t px, bool maker, int 
 	o->last_rp = rp;
 	o->fee_asset = (uint8_t)fa;
 	o->maker_last = maker;
-	o->last_trade_id = next_tid[o->sym]++;
+	o->last_trade_id = tid;
 	o->exec = (uint8_t)exec;
 	o->status = o->cum_qty >= o->qty ? OS_FILLED : OS_PARTIALLY_FILLED;
 	if (o->type == OT_LIMIT) {
@@ -376,9 +383,32 @@ fill(struct ex_account *a, struct ex_order *o, fx_t q, fx_t px, bool maker, int 
 	pos[0][1] = o->ps;
 	emit_account_at(a, "ORDER", bc, assets, (const int (*)[2])pos, 1, t);
 	emit_order_at(a, o, t);
+}
+
+/* A fill against another account: one execution, one public trade. */
+static void
+fill(struct ex_account *a, struct ex_order *o, fx_t q, fx_t px, bool maker, int exec)
+{
+	int64_t t = now();
+
+	execute(a, o, q, px, maker, exec, next_tid[o->sym]++, t);
 	market_public_trade(o->sym, px, q, maker ? o->side == SIDE_BUY : o->side == SIDE_SELL,
 	    t);
-	return 0;
+}
+
+/* A self-trade (STP mode NONE on both orders): the taker meets the
+ * account's own resting order at its price. One trade id, two executions,
+ * each with its own side, fee rate, PnL and events; at the exchange such a
+ * fill is keyed by (symbol, trade id, order id). */
+static void
+self_trade(struct ex_account *a, struct ex_order *taker, struct ex_order *maker, fx_t q)
+{
+	int64_t tid = next_tid[taker->sym]++, t = now();
+	fx_t px = maker->price;
+
+	execute(a, taker, q, px, false, EX_TRADE, tid, t);
+	execute(a, maker, q, px, true, EX_TRADE, tid, t);
+	market_public_trade(taker->sym, px, q, maker->side == SIDE_BUY, t);
 }
 
 /* Which position side an order works on, and whether it closes: one-way
@@ -407,15 +437,49 @@ pick_side_ps(struct ex_account *a, int sym, int *side, fx_t *qty)
 
 /* In hedge mode a closing order cannot fill past the position; cap it. */
 static fx_t
-fill_cap(struct ex_account *a, struct ex_order *o, fx_t want)
+pos_cap(struct ex_account *a, int sym, int ps, int side, fx_t want)
 {
-	struct ex_position *p = &a->pos[o->sym][o->ps];
-	bool closing = (o->ps == PS_LONG && o->side == SIDE_SELL) ||
-	    (o->ps == PS_SHORT && o->side == SIDE_BUY);
+	struct ex_position *p = &a->pos[sym][ps];
+	bool closing = (ps == PS_LONG && side == SIDE_SELL) || (ps == PS_SHORT && side == SIDE_BUY);
 
 	if (!closing)
 		return want;
 	return want < fx_abs(p->amt) ? want : fx_abs(p->amt);
+}
+
+static fx_t
+fill_cap(struct ex_account *a, struct ex_order *o, fx_t want)
+{
+	return pos_cap(a, o->sym, o->ps, o->side, want);
+}
+
+/*
+ * A resting order of the account's on the other side of sym that a new
+ * order (side, ps, qty) could trade with, and in *fq how much: the smaller
+ * remainder, capped by both positions. Caps taken before either execution
+ * hold after the first: in hedge mode the two orders either work on
+ * different sides or one opens what the other may close.
+ */
+static int64_t
+self_match(struct ex_account *a, int sym, int side, int ps, fx_t qty, fx_t *fq)
+{
+	int i;
+
+	for (i = 0; i < a->nopen; i++) {
+		struct ex_order *m = acct_order(a, a->open_ids[i]);
+		fx_t q;
+
+		if (!m || m->sym != sym || m->side == side || m->type != OT_LIMIT)
+			continue;
+		q = m->qty - m->cum_qty < qty ? m->qty - m->cum_qty : qty;
+		q = pos_cap(a, sym, ps, side, q);
+		q = pos_cap(a, sym, m->ps, m->side, q);
+		if (q > 0) {
+			*fq = q;
+			return m->id;
+		}
+	}
+	return 0;
 }
 
 static fx_t
@@ -469,11 +533,32 @@ act_limit_order(struct ex_account *a)
 	fx_t q = qty_rand(sym), px;
 	int side, ps, tif = tifs[rng_below(&rng, sizeof(tifs) / sizeof(tifs[0]))];
 	bool stp = rng_below(&rng, 20) == 0;
+	bool self = !stp && rng_below(&rng, 10) == 0;
 	struct ex_order *o;
-	fx_t off;
+	fx_t off, fq = 0;
+	int64_t mid = 0;
 
 	price_walk(sym);
 	ps = pick_side_ps(a, sym, &side, &q);
+	/* a taker that may trade (not post-only, not all-or-nothing) meets
+	 * the account's own resting order: with STP mode NONE it fills */
+	if (self && (tif == TIF_GTC || tif == TIF_GTD || tif == TIF_IOC))
+		mid = self_match(a, sym, side, ps, q, &fq);
+	if (mid) {
+		struct ex_order *m;
+
+		o = order_new(a, next_oid++, sym, side, OT_LIMIT, tif, q,
+		    acct_order(a, mid)->price, ps);
+		emit_order(a, o);
+		/* order_new may move the vector: look the maker up after it */
+		m = acct_order(a, mid);
+		self_trade(a, o, m, fq);
+		/* a rest that would stay crossed with the maker (a position cap
+		 * stopped both short) goes as an IOC's would */
+		if (o->status != OS_FILLED && (tif == TIF_IOC || m->status != OS_FILLED))
+			order_finish(a, o, OS_EXPIRED, EX_EXPIRED);
+		return;
+	}
 	off = s->tick * (fx_t)(1 + rng_below(&rng, 40));
 	/* IOC/FOK and the STP case cross the book; resting orders sit behind it */
 	if (tif == TIF_IOC || tif == TIF_FOK || stp)
@@ -499,8 +584,7 @@ act_limit_order(struct ex_account *a)
 		break;
 	case TIF_IOC:
 		if (rng_below(&rng, 3)) {
-			fx_t fq = fill_cap(a, o, split_qty(sym, q));
-
+			fq = fill_cap(a, o, split_qty(sym, q));
 			if (fq > 0)
 				fill(a, o, fq, px, false, EX_TRADE);
 		}
