@@ -13,6 +13,7 @@ import websockets  # noqa: E402
 
 POS_FIELDS = ("pa", "ep", "bep", "cr", "mt", "iw", "ma")
 LIQ_BASE = 8389766079988521101  # the first liquidation order id
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT")
 
 
 def replay(base, events):
@@ -106,6 +107,7 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
     check(len(ev) > 3000, "%d events received over one connection" % len(ev))
     liq_kinds = set()
     nliq = nself = 0
+    p_reasons = set()
     for a, k in zip(accts, keys):
         aid = a["id"]
         mine = [e["data"] for e in ev if e["stream"] == k]
@@ -231,6 +233,46 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
         check(all(rbt[k] == v for k, v in bal_t.items()) and "USDT" in bal_t,
               "account %d: /fapi/v3/balance updateTime == T of the asset's last ACCOUNT_UPDATE %s %s"
               % (aid, bal_t, rbt))
+        # /fapi/v2/account: every symbol's position in the account's mode,
+        # each as in the truth, its updateTime the T of the last
+        # ACCOUNT_UPDATE that listed it (0 if none did)
+        v2 = ex.signed("GET", "/fapi/v2/account", acct)[2]
+        check({b["asset"]: (b["walletBalance"], b["crossWalletBalance"]) for b in v2["assets"]} == bal
+              and {b["asset"]: b["updateTime"] for b in v2["assets"]} ==
+              {b["a"]: b["updateTime"] for b in st["balances"]},
+              "account %d: /fapi/v2/account assets == /sim/state balances" % aid)
+        sides = ("LONG", "SHORT") if st["hedge"] else ("BOTH",)
+        rows = {(p["symbol"], p["positionSide"]): p for p in v2["positions"]}
+        check(set(rows) == {(s_, ps) for s_ in SYMBOLS for ps in sides} and
+              len(v2["positions"]) == len(SYMBOLS) * len(sides),
+              "account %d: /fapi/v2/account lists every symbol, %s" % (aid, "/".join(sides)))
+        mtype = {c["symbol"]: c["marginType"] == "ISOLATED"
+                 for c in ex.signed("GET", "/fapi/v1/symbolConfig", acct)[2]}
+        spos_all = {(p["s"], p["ps"]): p for p in st["positions"]}
+        pos_t = {}
+        for e in mine:
+            if e["e"] == "ACCOUNT_UPDATE":
+                for p in e["a"]["P"]:
+                    pos_t[(p["s"], p["ps"])] = e["T"]
+                    p_reasons.add(e["a"]["m"] + (" flat" if not Decimal(p["pa"]) else ""))
+        bad = []
+        for k, r in rows.items():
+            p = spos_all.get(k)
+            want = (Decimal(p["pa"]) if p else 0, Decimal(p["ep"]) if p else 0,
+                    p["mt"] == "isolated" if p else mtype[k[0]], str(st["leverage"][k[0]]),
+                    p["updateTime"] if p else 0, pos_t.get(k, 0))
+            got = (Decimal(r["positionAmt"]), Decimal(r["entryPrice"]), r["isolated"], r["leverage"],
+                   r["updateTime"], r["updateTime"])
+            if want != got:
+                bad.append((k, want, got))
+        check(not bad, "account %d: /fapi/v2/account positions (amount, entry, isolated, leverage, "
+              "updateTime) == /sim/state and updateTime == T of the last ACCOUNT_UPDATE listing "
+              "them (%d touched)%s" % (aid, len(pos_t), " %s" % bad[:3] if bad else ""))
+        listed = {(p["s"], p["ps"], e["T"]) for e in mine if e["e"] == "ACCOUNT_UPDATE"
+                  for p in e["a"]["P"]}
+        check(all((f["s"], f["ps"], f["T"]) in listed and rows[(f["s"], f["ps"])]["updateTime"] >= f["T"]
+                  for f in st["fills"]),
+              "account %d: every fill moved its position's updateTime to the fill's T" % aid)
         # account config and algo orders
         sc = ex.signed("GET", "/fapi/v1/symbolConfig", acct)[2]
         check({c["symbol"]: c["leverage"] for c in sc} == st["leverage"] and
@@ -258,6 +300,9 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
         check(st_ == 400 and err["code"] == -2013, "account %d: unknown algo order: -2013" % aid)
     check(nliq > 0, "%d liquidation orders in all" % nliq)
     check(nself > 0, "%d self-trades in all" % nself)
+    check({"ORDER", "ORDER flat", "MARGIN_TYPE_CHANGE flat", "MARGIN_TRANSFER", "FUNDING_FEE"} <=
+          p_reasons, "positions' updateTime checked across ACCOUNT_UPDATE reasons %s" %
+          sorted(p_reasons))
     check({k.split(" ")[0] for k in liq_kinds} == {"cross", "isolated"} and
           any("hedge" in k for k in liq_kinds) and any("short" in k for k in liq_kinds),
           "non-zero liquidation prices for cross, isolated, hedge and short positions (%s)" %

@@ -180,6 +180,38 @@ with Exsim("--accounts", "6", "--paused", "--seed", "11", "--time-scale", "1") a
         qo = load_fixture("rest_query_order.json")
         check(set(qo) - {"activatePrice", "priceRate"} <= set(one),
               "GET /fapi/v1/order holds every key of the Query-Order doc example")
+    # GET /fapi/v2/account has no fixture: its keys, in order, and their
+    # JSON types as the Account-Information-V2 doc page (B0) gives them
+    total = ["totalInitialMargin", "totalMaintMargin", "totalWalletBalance",
+             "totalUnrealizedProfit", "totalMarginBalance", "totalPositionInitialMargin",
+             "totalOpenOrderInitialMargin", "totalCrossWalletBalance", "totalCrossUnPnl",
+             "availableBalance", "maxWithdrawAmount"]
+    v2_top = [("feeTier", "int"), ("feeBurn", "bool"), ("canTrade", "bool"), ("canDeposit", "bool"),
+              ("canWithdraw", "bool"), ("updateTime", "int"), ("multiAssetsMargin", "bool"),
+              ("tradeGroupId", "int")] + [(k, "str") for k in total] + \
+        [("assets", "list"), ("positions", "list")]
+    v2_asset = [(k, "str") for k in ("asset", "walletBalance", "unrealizedProfit", "marginBalance",
+                                     "maintMargin", "initialMargin", "positionInitialMargin",
+                                     "openOrderInitialMargin", "crossWalletBalance", "crossUnPnl",
+                                     "availableBalance", "maxWithdrawAmount")] + \
+        [("marginAvailable", "bool"), ("updateTime", "int")]
+    v2_pos = [(k, "str") for k in ("symbol", "initialMargin", "maintMargin", "unrealizedProfit",
+                                   "positionInitialMargin", "openOrderInitialMargin", "leverage")] + \
+        [("isolated", "bool")] + [(k, "str") for k in ("entryPrice", "maxNotional", "bidNotional",
+                                                      "askNotional", "positionSide", "positionAmt")] + \
+        [("updateTime", "int")]
+
+    def typed(obj):
+        return [(k, "list" if isinstance(v, list) else shape(v)) for k, v in obj.items()]
+    for a in (one_way, hedge):
+        st, _, js = ex.signed("GET", "/fapi/v2/account", a)
+        check(st == 200 and typed(js) == v2_top, "GET /fapi/v2/account (%s): top-level keys in the "
+              "doc's order and types" % ("hedge" if a["hedge"] else "one-way"))
+        check(all(typed(x) == v2_asset for x in js["assets"]) and len(js["assets"]) == 2,
+              "GET /fapi/v2/account: assets[] keys in the doc's order and types")
+        check(all(typed(x) == v2_pos for x in js["positions"]) and len(js["positions"]) ==
+              5 * (2 if a["hedge"] else 1), "GET /fapi/v2/account: positions[] keys in the doc's "
+              "order and types, one row per symbol and side")
     st, _, js = ex.http("GET", "/fapi/v1/depth", {"symbol": "BTCUSDT", "limit": 5})
     same_shape(js, "rest_depth_snapshot.json", "GET /fapi/v1/depth")
     a = accts[2]

@@ -65,7 +65,8 @@ with Exsim("--accounts", "4", "--rate", "200", "--seed", "7") as ex:
            "error_invalid_api_key_ip_permissions.json", "POST listenKey with unknown API key")
 
     # --- signed endpoints -----------------------------------------------------
-    for path, w in (("/fapi/v3/balance", 5), ("/fapi/v3/account", 5), ("/fapi/v3/positionRisk", 5),
+    for path, w in (("/fapi/v3/balance", 5), ("/fapi/v3/account", 5), ("/fapi/v2/account", 5),
+                    ("/fapi/v3/positionRisk", 5),
                     ("/fapi/v1/openOrders", 40), ("/fapi/v1/openAlgoOrders", 40)):
         before = ex.http("GET", "/fapi/v1/time")[1]["x-mbx-used-weight-1m"]
         st, h, js = ex.signed("GET", path, a1)
@@ -151,6 +152,33 @@ with Exsim("--accounts", "4", "--rate", "200", "--seed", "7") as ex:
     time.sleep(1.7)
     ex.fault("reset_rate_limits")
     check(ex.http("GET", "/fapi/v1/time")[0] == 200, "after the storm requests pass again")
+
+# --- /fapi/v2/account before and after activity --------------------------------------
+with Exsim("--accounts", "5", "--paused", "--seed", "3") as ex:
+    accts = ex.accounts()
+    a5 = accts[4]  # every fifth account starts with ETHUSDT isolated
+    js = ex.signed("GET", "/fapi/v2/account", a5)[2]
+    check([p["symbol"] for p in js["positions"]] == ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT",
+                                                     "XRPUSDT"] and
+          all(p["positionSide"] == "BOTH" and p["updateTime"] == 0 and p["positionAmt"] == "0" and
+              p["leverage"] == "20" for p in js["positions"]),
+          "/fapi/v2/account lists every symbol, flat, untouched (updateTime 0), leverage 20")
+    check([p["isolated"] for p in js["positions"]] == [False, True, False, False, False],
+          "/fapi/v2/account: isolated follows the symbol's margin type")
+    h = next(a for a in accts if a["hedge"])
+    js = ex.signed("GET", "/fapi/v2/account", h)[2]
+    check([p["positionSide"] for p in js["positions"]] == ["LONG", "SHORT"] * 5,
+          "/fapi/v2/account in hedge mode: LONG and SHORT of every symbol")
+    ex.step(60)  # few enough that some positions stay untouched
+    for a in accts:
+        st = ex.state(a["id"])
+        js = ex.signed("GET", "/fapi/v2/account", a)[2]
+        rows = {(p["symbol"], p["positionSide"]): p for p in js["positions"]}
+        touched = {(p["s"], p["ps"]): p["updateTime"] for p in st["positions"]}
+        check(all(r["updateTime"] == touched.get(k, 0) for k, r in rows.items()) and
+              all(k in rows for k in touched),
+              "account %d: v2 position updateTime == truth (%d touched, the rest 0)" %
+              (a["id"], len(touched)))
 
 # --- weight limit, 429, 418 and growing bans --------------------------------------
 with Exsim("--accounts", "1", "--weight-limit", "60", "--time-scale", "500") as ex:

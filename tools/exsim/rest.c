@@ -1,8 +1,8 @@
 /* rest.c: the Binance REST surface exsim serves: listenKey create,
  * keepalive and close (API key only), the signed USER_DATA snapshot
- * endpoints (balance, account, positionRisk, open and single orders and
- * algo orders, allOrders, allAlgoOrders, userTrades, symbolConfig,
- * multiAssetsMargin),
+ * endpoints (v3 balance, v3 account, v2 account with every symbol's
+ * position, v3 positionRisk, open and single orders and algo orders,
+ * allOrders, allAlgoOrders, userTrades, symbolConfig, multiAssetsMargin),
  * and public time/depth/exchangeInfo, each with its weight. */
 #include "exsim.h"
 
@@ -152,8 +152,11 @@ algo_rest_json(struct jbuf *jb, const struct ex_algo *g)
 	jb_close(jb, '}');
 }
 
+/* Margin held by the open orders of sym (of position side ps, or of any
+ * when ps < 0), how many there are, and, when bid/ask are given, their
+ * notionals by side. */
 static fx_t
-open_order_margin(const struct ex_account *a, int sym, int *nopen)
+open_orders_of(const struct ex_account *a, int sym, int ps, int *nopen, fx_t *bid, fx_t *ask)
 {
 	fx_t m = 0;
 	int i;
@@ -162,12 +165,31 @@ open_order_margin(const struct ex_account *a, int sym, int *nopen)
 	for (i = 0; i < a->nopen; i++) {
 		const struct ex_order *o = acct_order((struct ex_account *)a, a->open_ids[i]);
 
-		if (o && o->sym == sym) {
+		if (o && o->sym == sym && (ps < 0 || o->ps == ps)) {
 			m += (o->bid_notional + o->ask_notional) / a->leverage[sym];
+			if (bid)
+				*bid += o->bid_notional;
+			if (ask)
+				*ask += o->ask_notional;
 			(*nopen)++;
 		}
 	}
 	return m;
+}
+
+static fx_t
+open_order_margin(const struct ex_account *a, int sym, int *nopen)
+{
+	return open_orders_of(a, sym, -1, nopen, NULL, NULL);
+}
+
+/* The notional cap of the leverage bracket a leverage falls in, as
+ * symbolConfig and account v2 print it. */
+static int64_t
+max_notional(int leverage)
+{
+	return leverage >= 100 ? 50000 : leverage >= 50 ? 250000 : leverage >= 20 ? 1000000 :
+	    10000000;
 }
 
 struct margins {
@@ -384,31 +406,29 @@ r_balance(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 	jb_close(jb, ']');
 }
 
+/* The totals and assets[] that account v2 and v3 share; v2's assets also
+ * say whether each can serve as margin. */
 static void
-r_account(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+account_totals_assets(struct jbuf *jb, const struct ex_account *a, const struct margins *m,
+    bool margin_available)
 {
-	struct jbuf *jb = &rs->body;
-	struct margins m;
-	fx_t av;
-	int i, s, ps;
+	fx_t av = available(a, m);
+	int i;
 
-	account_margins(a, &m);
-	av = available(a, &m);
-	jb_open(jb, '{');
-	jb_kfx(jb, "totalInitialMargin", m.pos_im + m.order_im, 8);
-	jb_kfx(jb, "totalMaintMargin", m.maint, 8);
+	jb_kfx(jb, "totalInitialMargin", m->pos_im + m->order_im, 8);
+	jb_kfx(jb, "totalMaintMargin", m->maint, 8);
 	jb_kfx(jb, "totalWalletBalance", a->bal[0].wb, 8);
-	jb_kfx(jb, "totalUnrealizedProfit", m.up, 8);
-	jb_kfx(jb, "totalMarginBalance", a->bal[0].wb + m.up, 8);
-	jb_kfx(jb, "totalPositionInitialMargin", m.pos_im, 8);
-	jb_kfx(jb, "totalOpenOrderInitialMargin", m.order_im, 8);
+	jb_kfx(jb, "totalUnrealizedProfit", m->up, 8);
+	jb_kfx(jb, "totalMarginBalance", a->bal[0].wb + m->up, 8);
+	jb_kfx(jb, "totalPositionInitialMargin", m->pos_im, 8);
+	jb_kfx(jb, "totalOpenOrderInitialMargin", m->order_im, 8);
 	jb_kfx(jb, "totalCrossWalletBalance", a->bal[0].cw, 8);
-	jb_kfx(jb, "totalCrossUnPnl", m.cross_up, 8);
+	jb_kfx(jb, "totalCrossUnPnl", m->cross_up, 8);
 	jb_kfx(jb, "availableBalance", av, 8);
 	jb_kfx(jb, "maxWithdrawAmount", av, 8);
 	jb_kopen(jb, "assets", '[');
 	for (i = 0; i < EX_NASSET; i++) {
-		fx_t up = i ? 0 : m.up, cup = i ? 0 : m.cross_up;
+		fx_t up = i ? 0 : m->up, cup = i ? 0 : m->cross_up;
 		fx_t a_av = i ? a->bal[i].cw : av;
 
 		jb_open(jb, '{');
@@ -416,18 +436,33 @@ r_account(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 		jb_kfx(jb, "walletBalance", a->bal[i].wb, 8);
 		jb_kfx(jb, "unrealizedProfit", up, 8);
 		jb_kfx(jb, "marginBalance", a->bal[i].wb + up, 8);
-		jb_kfx(jb, "maintMargin", i ? 0 : m.maint, 8);
-		jb_kfx(jb, "initialMargin", i ? 0 : m.pos_im + m.order_im, 8);
-		jb_kfx(jb, "positionInitialMargin", i ? 0 : m.pos_im, 8);
-		jb_kfx(jb, "openOrderInitialMargin", i ? 0 : m.order_im, 8);
+		jb_kfx(jb, "maintMargin", i ? 0 : m->maint, 8);
+		jb_kfx(jb, "initialMargin", i ? 0 : m->pos_im + m->order_im, 8);
+		jb_kfx(jb, "positionInitialMargin", i ? 0 : m->pos_im, 8);
+		jb_kfx(jb, "openOrderInitialMargin", i ? 0 : m->order_im, 8);
 		jb_kfx(jb, "crossWalletBalance", a->bal[i].cw, 8);
 		jb_kfx(jb, "crossUnPnl", cup, 8);
 		jb_kfx(jb, "availableBalance", a_av, 8);
 		jb_kfx(jb, "maxWithdrawAmount", a_av, 8);
+		if (margin_available)
+			jb_kbool(jb, "marginAvailable", true);
 		jb_kint(jb, "updateTime", a->bal[i].update_ms);
 		jb_close(jb, '}');
 	}
 	jb_close(jb, ']');
+}
+
+/* GET /fapi/v3/account: positions only where there is one. */
+static void
+r_account(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	struct jbuf *jb = &rs->body;
+	struct margins m;
+	int s, ps;
+
+	account_margins(a, &m);
+	jb_open(jb, '{');
+	account_totals_assets(jb, a, &m, false);
 	jb_kopen(jb, "positions", '[');
 	for (s = 0; s < EX_NSYM; s++)
 		for (ps = 0; ps < 3; ps++) {
@@ -452,6 +487,66 @@ r_account(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 			jb_kint(jb, "updateTime", p->update_ms);
 			jb_close(jb, '}');
 		}
+	jb_close(jb, ']');
+	jb_close(jb, '}');
+}
+
+/*
+ * GET /fapi/v2/account: the v3 totals and assets behind the account's
+ * flags, and a row for every symbol of the exchange (BOTH in one-way mode,
+ * LONG and SHORT in hedge mode), flat or not. A row's updateTime is the T
+ * of the last ACCOUNT_UPDATE that listed the position (any fill, margin
+ * type change, isolated margin transfer, funding on isolated), 0 if none.
+ */
+static void
+r_account_v2(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	struct jbuf *jb = &rs->body;
+	struct margins m;
+	int s, ps, n;
+
+	account_margins(a, &m);
+	jb_open(jb, '{');
+	jb_kint(jb, "feeTier", 0);
+	jb_kbool(jb, "feeBurn", a->bnb_fees);
+	jb_kbool(jb, "canTrade", true);
+	jb_kbool(jb, "canDeposit", true);
+	jb_kbool(jb, "canWithdraw", true);
+	jb_kint(jb, "updateTime", 0); /* "reserved property" */
+	jb_kbool(jb, "multiAssetsMargin", a->multi_assets);
+	jb_kint(jb, "tradeGroupId", -1);
+	account_totals_assets(jb, a, &m, true);
+	jb_kopen(jb, "positions", '[');
+	for (s = 0; s < EX_NSYM; s++) {
+		const struct ex_symbol *sy = &ex_symbols[s];
+		int edec = sy->price_dec + 3 > 8 ? 8 : sy->price_dec + 3;
+
+		for (ps = a->hedge ? PS_LONG : PS_BOTH; ps <= (a->hedge ? PS_SHORT : PS_BOTH); ps++) {
+			const struct ex_position *p = &a->pos[s][ps];
+			fx_t bid = 0, ask = 0, oim = open_orders_of(a, s, ps, &n, &bid, &ask);
+			fx_t notional = fx_mul(fx_abs(p->amt), engine_price(s));
+			fx_t im = notional / a->leverage[s];
+
+			jb_open(jb, '{');
+			jb_kstr(jb, "symbol", sy->name);
+			jb_kfx0(jb, "initialMargin", im + oim, 8);
+			jb_kfx0(jb, "maintMargin", fx_mul(notional, EX_MAINT_RATE), 8);
+			jb_kfx(jb, "unrealizedProfit", acct_unrealized(a, s, ps), 8);
+			jb_kfx0(jb, "positionInitialMargin", im, 8);
+			jb_kfx0(jb, "openOrderInitialMargin", oim, 8);
+			jb_printf(jb, ",\"leverage\":\"%d\"", a->leverage[s]);
+			jb_kbool(jb, "isolated", p->isolated);
+			jb_kfx(jb, "entryPrice", p->entry, edec);
+			jb_printf(jb, ",\"maxNotional\":\"%lld\"",
+			    (long long)max_notional(a->leverage[s]));
+			jb_kfx0(jb, "bidNotional", bid, 8);
+			jb_kfx0(jb, "askNotional", ask, 8);
+			jb_kstr(jb, "positionSide", name_ps(ps));
+			jb_kfx0(jb, "positionAmt", p->amt, sy->qty_dec);
+			jb_kint(jb, "updateTime", p->update_ms);
+			jb_close(jb, '}');
+		}
+	}
 	jb_close(jb, ']');
 	jb_close(jb, '}');
 }
@@ -731,9 +826,7 @@ r_symbol_config(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 		return;
 	jb_open(jb, '[');
 	for (s = 0; s < EX_NSYM; s++) {
-		/* notional cap of the bracket a leverage falls in, as Binance lists it */
-		int64_t cap = a->leverage[s] >= 100 ? 50000 : a->leverage[s] >= 50 ? 250000 :
-		    a->leverage[s] >= 20 ? 1000000 : 10000000;
+		int64_t cap = max_notional(a->leverage[s]);
 
 		if (only >= 0 && s != only)
 			continue;
@@ -818,6 +911,7 @@ static const struct route routes[] = {
 	{ LWSHUMETH_PUT, "/fapi/v1/listenKey", AUTH_KEY, w1, r_listen_key },
 	{ LWSHUMETH_DELETE, "/fapi/v1/listenKey", AUTH_KEY, w1, r_listen_key },
 	{ LWSHUMETH_GET, "/fapi/v3/balance", AUTH_SIGNED, w5, r_balance },
+	{ LWSHUMETH_GET, "/fapi/v2/account", AUTH_SIGNED, w5, r_account_v2 },
 	{ LWSHUMETH_GET, "/fapi/v3/account", AUTH_SIGNED, w5, r_account },
 	{ LWSHUMETH_GET, "/fapi/v3/positionRisk", AUTH_SIGNED, w5, r_position_risk },
 	{ LWSHUMETH_GET, "/fapi/v1/openOrders", AUTH_SIGNED, w_open, r_open_orders },
