@@ -650,6 +650,47 @@ r_open_algo_orders(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 	jb_close(&rs->body, ']');
 }
 
+#define DAY_MS (24LL * 3600 * 1000)
+#define WINDOW_MS (7 * DAY_MS) /* the longest startTime..endTime span, exclusive */
+
+/*
+ * What the history endpoints still find (All-Orders, Query-Order,
+ * Query-All-Algo-Orders, Query-Algo-Order, Account-Trade-List): an order
+ * cancelled or expired with nothing filled is gone 3 days after its
+ * creation, any order 90 days after, a trade 6 months (taken as 180 days)
+ * after. EXPIRED_IN_MATCH counts as expired. The spans shrink by
+ * --time-scale like the exchange's other durations, so tests can watch
+ * rows go; the query windows below are the client's own times and do not.
+ */
+static bool
+order_kept(const struct ex_order *o, int64_t now)
+{
+	int64_t age = now - o->time_ms;
+	bool dead = (o->status == OS_CANCELED || o->status == OS_EXPIRED ||
+	    o->status == OS_EXPIRED_IN_MATCH) && o->cum_qty == 0;
+
+	if (age > ex_scaled_ms(90 * DAY_MS))
+		return false;
+	return !dead || age <= ex_scaled_ms(3 * DAY_MS);
+}
+
+static bool
+algo_kept(const struct ex_algo *g, int64_t now)
+{
+	int64_t age = now - g->create_ms;
+	bool dead = (g->status == AS_CANCELED || g->status == AS_EXPIRED) && g->filled == 0;
+
+	if (age > ex_scaled_ms(90 * DAY_MS))
+		return false;
+	return !dead || age <= ex_scaled_ms(3 * DAY_MS);
+}
+
+static bool
+fill_kept(const struct ex_fill *f, int64_t now)
+{
+	return now - f->time_ms <= ex_scaled_ms(180 * DAY_MS);
+}
+
 static void
 r_order(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 {
@@ -674,7 +715,7 @@ r_order(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 				break;
 			}
 	}
-	if (!o || o->sym != sym) {
+	if (!o || o->sym != sym || !order_kept(o, ex_now_ms())) {
 		resp_error(rs, 400, -2013, "Order does not exist.");
 		return;
 	}
@@ -691,14 +732,19 @@ limit_param(const struct ex_req *rq)
 }
 
 /*
- * The history lists (allOrders, allAlgoOrders, userTrades): from an id when
- * given, else the most recent `limit`, oldest first, optionally bounded by
- * startTime/endTime.  A row function says whether row i is in the symbol
- * (and, for trades, the order) asked for and gives its id and time.
+ * The history lists (allOrders, allAlgoOrders, userTrades). From an id
+ * (orderId, algoId, fromId) the rows with an id at least that, ascending;
+ * else the most recent `limit`, oldest first. Time bounds: both given, a
+ * span under 7 days; startTime alone, the 7 days from it; endTime alone,
+ * the 7 days up to it; neither, the last 7 days, unless an id is given.
+ * userTrades refuses an id together with a time. A row function says
+ * whether row i is kept and in the symbol (and, for trades, the order)
+ * asked for, and gives its id and time.
  */
 struct hist_query {
 	int	 sym;
 	int64_t	 ordid;
+	int64_t	 now;
 };
 typedef int (*hist_row_fn)(const struct ex_account *, size_t i, const struct hist_query *,
     int64_t *id, int64_t *time_ms);
@@ -706,21 +752,45 @@ typedef void (*hist_emit_fn)(struct jbuf *, const struct ex_account *, size_t i)
 
 static void
 hist_list(struct ex_req *rq, struct ex_resp *rs, const struct ex_account *a,
-    const char *from_param, size_t nrows, hist_row_fn row, hist_emit_fn emit)
+    const char *from_param, bool trades, size_t nrows, hist_row_fn row, hist_emit_fn emit)
 {
 	int lim = limit_param(rq), n = 0;
 	const char *from = req_param(rq, from_param), *oid = req_param(rq, "orderId");
 	const char *st = req_param(rq, "startTime"), *et = req_param(rq, "endTime");
 	int64_t fromid = from ? strtoll(from, NULL, 10) : 0;
-	int64_t t0 = st ? strtoll(st, NULL, 10) : 0, t1 = et ? strtoll(et, NULL, 10) : INT64_MAX;
+	int64_t t0 = st ? strtoll(st, NULL, 10) : 0, t1 = et ? strtoll(et, NULL, 10) : 0;
 	int64_t id, t;
 	struct hist_query q;
 	size_t i, first = 0;
 
 	q.sym = sym_filter(rq, rs, true);
 	q.ordid = oid ? strtoll(oid, NULL, 10) : 0;
+	q.now = ex_now_ms();
 	if (q.sym == -2)
 		return;
+	if (trades && from && (st || et)) {
+		resp_error(rs, 400, -1128, "Combination of optional parameters invalid.");
+		return;
+	}
+	if (st && et && t0 > t1) {
+		resp_error(rs, 400, -1023, "Start time is greater than end time.");
+		return;
+	}
+	if (st && et && t1 - t0 >= WINDOW_MS) {
+		resp_error(rs, 400, -1127, "More than 168 hours between startTime and endTime.");
+		return;
+	}
+	if (st && !et) {
+		t1 = t0 + WINDOW_MS - 1;
+	} else if (et && !st) {
+		t0 = t1 - WINDOW_MS + 1;
+	} else if (!st && !et && !from) {
+		t1 = q.now;
+		t0 = q.now - WINDOW_MS + 1;
+	} else if (!st && !et) {
+		t0 = INT64_MIN;
+		t1 = INT64_MAX;
+	}
 	if (!from) {
 		for (i = nrows; i-- > 0 && n < lim;)
 			if (row(a, i, &q, &id, &t) && t >= t0 && t <= t1) {
@@ -757,7 +827,7 @@ order_row(const struct ex_account *a, size_t i, const struct hist_query *q, int6
 {
 	*id = a->orders[i].id;
 	*time_ms = a->orders[i].time_ms;
-	return a->orders[i].sym == q->sym;
+	return a->orders[i].sym == q->sym && order_kept(&a->orders[i], q->now);
 }
 
 static void
@@ -769,7 +839,7 @@ order_emit(struct jbuf *jb, const struct ex_account *a, size_t i)
 static void
 r_all_orders(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 {
-	hist_list(rq, rs, a, "orderId", a->norders, order_row, order_emit);
+	hist_list(rq, rs, a, "orderId", false, a->norders, order_row, order_emit);
 }
 
 /* userTrades: fromId is where the list starts, orderId a filter. */
@@ -781,7 +851,7 @@ fill_row(const struct ex_account *a, size_t i, const struct hist_query *q, int64
 
 	*id = f->tid;
 	*time_ms = f->time_ms;
-	return f->sym == q->sym && (!q->ordid || f->oid == q->ordid);
+	return f->sym == q->sym && (!q->ordid || f->oid == q->ordid) && fill_kept(f, q->now);
 }
 
 static void
@@ -811,7 +881,7 @@ fill_emit(struct jbuf *jb, const struct ex_account *a, size_t i)
 static void
 r_user_trades(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 {
-	hist_list(rq, rs, a, "fromId", a->nfills, fill_row, fill_emit);
+	hist_list(rq, rs, a, "fromId", true, a->nfills, fill_row, fill_emit);
 }
 
 /* GET /fapi/v1/symbolConfig: margin type and leverage of every symbol,
@@ -872,7 +942,7 @@ r_algo_order(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 				break;
 			}
 	}
-	if (!g) {
+	if (!g || !algo_kept(g, ex_now_ms())) {
 		resp_error(rs, 400, -2013, "Order does not exist.");
 		return;
 	}
@@ -888,7 +958,7 @@ algo_row(const struct ex_account *a, size_t i, const struct hist_query *q, int64
 {
 	*id = a->algos[i].aid;
 	*time_ms = a->algos[i].create_ms;
-	return a->algos[i].sym == q->sym;
+	return a->algos[i].sym == q->sym && algo_kept(&a->algos[i], q->now);
 }
 
 static void
@@ -900,7 +970,7 @@ algo_emit(struct jbuf *jb, const struct ex_account *a, size_t i)
 static void
 r_all_algo_orders(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 {
-	hist_list(rq, rs, a, "algoId", a->nalgos, algo_row, algo_emit);
+	hist_list(rq, rs, a, "algoId", false, a->nalgos, algo_row, algo_emit);
 }
 
 static const struct route routes[] = {
