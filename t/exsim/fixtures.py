@@ -212,6 +212,37 @@ with Exsim("--accounts", "6", "--paused", "--seed", "11", "--time-scale", "1") a
         check(all(typed(x) == v2_pos for x in js["positions"]) and len(js["positions"]) ==
               5 * (2 if a["hedge"] else 1), "GET /fapi/v2/account: positions[] keys in the doc's "
               "order and types, one row per symbol and side")
+    # algo orders over REST have no fixture either: the keys, in order, and
+    # types of the Current-All-Algo-Open-Orders, Query-Algo-Order and
+    # Query-All-Algo-Orders doc pages (B0), which agree: no executed
+    # quantity, no reject reason, TP/SL members as decimals
+    algo_keys = [(k, "int" if k in ("algoId", "createTime", "updateTime", "triggerTime",
+                                    "goodTillDate") else
+                  "bool" if k in ("closePosition", "priceProtect", "reduceOnly") else
+                  "null" if k == "icebergQuantity" else "str")
+                 for k in ("algoId", "clientAlgoId", "algoType", "orderType", "symbol", "side",
+                           "positionSide", "timeInForce", "quantity", "algoStatus", "actualOrderId",
+                           "actualPrice", "triggerPrice", "price", "icebergQuantity",
+                           "tpTriggerPrice", "tpPrice", "slTriggerPrice", "slPrice", "tpOrderType",
+                           "selfTradePreventionMode", "workingType", "priceMatch", "closePosition",
+                           "priceProtect", "reduceOnly", "createTime", "updateTime", "triggerTime",
+                           "goodTillDate")]
+    open_algos, all_algos, one_algo = [], [], []
+    for a in accts:
+        open_algos += ex.signed("GET", "/fapi/v1/openAlgoOrders", a)[2]
+        for sym in ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT"):
+            all_algos += ex.signed("GET", "/fapi/v1/allAlgoOrders", a, {"symbol": sym})[2]
+        g = ex.state(a["id"])["algoOrders"]
+        if g:
+            one_algo.append(ex.signed("GET", "/fapi/v1/algoOrder", a, {"algoId": g[-1]["aid"]})[2])
+    for name, rows in (("openAlgoOrders", open_algos), ("allAlgoOrders", all_algos),
+                       ("algoOrder", one_algo)):
+        check(rows and all(typed(r) == algo_keys for r in rows),
+              "GET /fapi/v1/%s: %d rows with the doc's keys in its order and types" % (name, len(rows)))
+    check({r["algoStatus"] for r in all_algos} >= {"NEW", "CANCELED", "FINISHED", "REJECTED"} and
+          all(r["tpTriggerPrice"] == r["slPrice"] and set(r["tpPrice"]) <= set("0.") and
+              r["tpOrderType"] == "" and r["icebergQuantity"] is None for r in all_algos),
+          "algo rows in every state; TP/SL members zero decimals, tpOrderType empty, no iceberg")
     st, _, js = ex.http("GET", "/fapi/v1/depth", {"symbol": "BTCUSDT", "limit": 5})
     same_shape(js, "rest_depth_snapshot.json", "GET /fapi/v1/depth")
     a = accts[2]

@@ -127,6 +127,10 @@ order_rest_json(struct jbuf *jb, const struct ex_order *o)
 	jb_close(jb, '}');
 }
 
+/* An algo order as openAlgoOrders, algoOrder and allAlgoOrders give it:
+ * the documented keys in the documented order. Unlike ALGO_UPDATE it
+ * carries no executed quantity and no reject reason; the TP/SL members
+ * of a conditional order are zero, printed with the symbol's decimals. */
 static void
 algo_rest_json(struct jbuf *jb, const struct ex_algo *g)
 {
@@ -136,12 +140,19 @@ algo_rest_json(struct jbuf *jb, const struct ex_algo *g)
 	jb_kint(jb, "algoId", g->aid);
 	jb_kstr(jb, "clientAlgoId", g->caid);
 	uev_json_algo_core(jb, g, &algo_keys_rest);
-	jb_kfx0(jb, "actualPrice", g->avg, s->price_dec);
-	jb_kfx0(jb, "triggerPrice", g->trigger, s->price_dec);
-	jb_kfx0(jb, "price", g->price, s->price_dec);
+	jb_kfx(jb, "actualPrice", g->avg, 5);
+	jb_kfx(jb, "triggerPrice", g->trigger, s->price_dec);
+	jb_kfx(jb, "price", g->price, s->price_dec);
+	jb_key(jb, "icebergQuantity");
+	jb_puts(jb, "null");
+	jb_kfx(jb, "tpTriggerPrice", 0, s->price_dec);
+	jb_kfx(jb, "tpPrice", 0, s->price_dec);
+	jb_kfx(jb, "slTriggerPrice", 0, s->price_dec);
+	jb_kfx(jb, "slPrice", 0, s->price_dec);
+	jb_kstr(jb, "tpOrderType", "");
+	jb_kstr(jb, "selfTradePreventionMode", "EXPIRE_MAKER");
 	jb_kstr(jb, "workingType", "CONTRACT_PRICE");
 	jb_kstr(jb, "priceMatch", "NONE");
-	jb_kstr(jb, "selfTradePreventionMode", "EXPIRE_MAKER");
 	jb_kbool(jb, "closePosition", g->close_pos);
 	jb_kbool(jb, "priceProtect", false);
 	jb_kbool(jb, "reduceOnly", g->reduce);
