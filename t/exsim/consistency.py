@@ -114,10 +114,32 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
         st = ex.state(aid)
         orders, algos, fills, lite, pos, bal, lev, multi = replay(base[aid], mine)
         sorders = {o["i"]: o for o in st["orders"]}
-        check(orders == sorders, "account %d: %d orders replayed == /sim/state orders (%d)" %
+        # the truth adds what no event's o names: an order's creation time,
+        # an algo order's T and creation time
+        check(orders == {i: {k: v for k, v in o.items() if k != "time"} for i, o in sorders.items()},
+              "account %d: %d orders replayed == /sim/state orders (%d)" %
               (aid, len(orders), len(sorders)))
-        check(algos == {g["aid"]: g for g in st["algoOrders"]},
+        check(algos == {g["aid"]: {k: v for k, v in g.items() if k not in ("T", "createTime")}
+                        for g in st["algoOrders"]},
               "account %d: %d algo orders replayed == /sim/state" % (aid, len(algos)))
+        first_t, first_x = {}, {}
+        algo_t, algo_first = {}, {}
+        for e in mine:
+            if e["e"] == "ORDER_TRADE_UPDATE":
+                first_t.setdefault(e["o"]["i"], e["o"]["T"])
+                first_x.setdefault(e["o"]["i"], e["o"]["x"])
+            elif e["e"] == "ALGO_UPDATE":
+                algo_t[e["o"]["aid"]] = e["T"]
+                algo_first.setdefault(e["o"]["aid"], (e["T"], e["o"]["X"]))
+        check(all(o["time"] == first_t[i] if first_x[i] == "NEW" else o["time"] <= first_t[i]
+                  for i, o in sorders.items()) and
+              all(first_x[i] in ("NEW", "CALCULATED") for i in sorders),
+              "account %d: an order's time in the truth == T of its NEW event (<= T of a "
+              "liquidation's first)" % aid)
+        check(all(g["T"] == algo_t[g["aid"]] and (g["createTime"], "NEW") == algo_first[g["aid"]]
+                  for g in st["algoOrders"]),
+              "account %d: an algo order's T and createTime in the truth == T of its last and of "
+              "its NEW ALGO_UPDATE" % aid)
         sfills = {(f["t"], f["i"], f["l"], f["L"], f["n"], f["N"], f["m"], f["rp"])
                   for f in st["fills"]}
         check(fills == sfills and len(fills) == len(st["fills"]),
@@ -161,11 +183,12 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
         allo, trades = {}, set()
         for sym in ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT"):
             for o in ex.signed("GET", "/fapi/v1/allOrders", acct, {"symbol": sym, "limit": 1000})[2]:
-                allo[o["orderId"]] = (o["status"], o["executedQty"])
+                allo[o["orderId"]] = (o["status"], o["executedQty"], o["time"], o["updateTime"])
             for t in ex.signed("GET", "/fapi/v1/userTrades", acct, {"symbol": sym, "limit": 1000})[2]:
                 trades.add((t["id"], t["orderId"], t["qty"], t["price"]))
-        check(allo == {i: (o["X"], o["z"]) for i, o in sorders.items()},
-              "account %d: /fapi/v1/allOrders == /sim/state orders" % aid)
+        check(allo == {i: (o["X"], o["z"], o["time"], o["T"]) for i, o in sorders.items()},
+              "account %d: /fapi/v1/allOrders == /sim/state orders (status, executed, time, "
+              "updateTime)" % aid)
         check(trades == {(f["t"], f["i"], f["l"], f["L"]) for f in st["fills"]},
               "account %d: /fapi/v1/userTrades == /sim/state fills" % aid)
         some = next(iter(sorders.values()))
@@ -293,9 +316,10 @@ with Exsim("--accounts", "5", "--paused", "--seed", "5", "--rate", "1500",
             alla = {}
             for sym in ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT"):
                 for r in ex.signed("GET", "/fapi/v1/allAlgoOrders", acct, {"symbol": sym})[2]:
-                    alla[r["algoId"]] = r["algoStatus"]
-            check(alla == {x["aid"]: x["X"] for x in st["algoOrders"]},
-                  "account %d: /fapi/v1/allAlgoOrders == /sim/state algo orders" % aid)
+                    alla[r["algoId"]] = (r["algoStatus"], r["createTime"], r["updateTime"])
+            check(alla == {x["aid"]: (x["X"], x["createTime"], x["T"]) for x in st["algoOrders"]},
+                  "account %d: /fapi/v1/allAlgoOrders == /sim/state algo orders (status, "
+                  "createTime, updateTime)" % aid)
         st_, _, err = ex.signed("GET", "/fapi/v1/algoOrder", acct, {"algoId": 1})
         check(st_ == 400 and err["code"] == -2013, "account %d: unknown algo order: -2013" % aid)
     check(nliq > 0, "%d liquidation orders in all" % nliq)

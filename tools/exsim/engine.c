@@ -218,6 +218,14 @@ emit_order(struct ex_account *a, struct ex_order *o)
 	emit_order_at(a, o, now());
 }
 
+/* A new order's NEW event: its T is the order's creation time, which the
+ * REST rows and the truth give as "time". */
+static void
+emit_order_new(struct ex_account *a, struct ex_order *o)
+{
+	emit_order_at(a, o, o->time_ms);
+}
+
 static void
 order_finish(struct ex_account *a, struct ex_order *o, int status, int exec)
 {
@@ -507,7 +515,7 @@ act_market_order(struct ex_account *a)
 	price_walk(sym);
 	ps = pick_side_ps(a, sym, &side, &q);
 	o = order_new(a, next_oid++, sym, side, OT_MARKET, TIF_GTC, q, 0, ps);
-	emit_order(a, o);
+	emit_order_new(a, o);
 	chunks = 1 + (int)rng_below(&rng, 3);
 	for (i = 0; i < chunks && o->cum_qty < o->qty; i++) {
 		fx_t rem = o->qty - o->cum_qty;
@@ -549,7 +557,7 @@ act_limit_order(struct ex_account *a)
 
 		o = order_new(a, next_oid++, sym, side, OT_LIMIT, tif, q,
 		    acct_order(a, mid)->price, ps);
-		emit_order(a, o);
+		emit_order_new(a, o);
 		/* order_new may move the vector: look the maker up after it */
 		m = acct_order(a, mid);
 		self_trade(a, o, m, fq);
@@ -570,7 +578,7 @@ act_limit_order(struct ex_account *a)
 	o = order_new(a, next_oid++, sym, side, OT_LIMIT, tif, q, px, ps);
 	if (stp)
 		o->stp = STP_EXPIRE_TAKER;
-	emit_order(a, o);
+	emit_order_new(a, o);
 	if (stp) {
 		/* it would have matched this account's own resting order */
 		order_finish(a, o, OS_EXPIRED_IN_MATCH, EX_EXPIRED);
@@ -671,6 +679,15 @@ emit_algo(struct ex_account *a, struct ex_algo *g)
 	events_this_step++;
 }
 
+/* A new algo order's NEW event: its T is the creation time. */
+static void
+emit_algo_new(struct ex_account *a, struct ex_algo *g)
+{
+	g->update_ms = g->create_ms;
+	uev_algo(a, g, g->update_ms);
+	events_this_step++;
+}
+
 static void
 act_algo_place(struct ex_account *a)
 {
@@ -697,7 +714,7 @@ act_algo_place(struct ex_account *a)
 	rand_cid(g->caid, "");
 	if (a->nopen_algos < EX_MAX_OPEN_ALGOS)
 		a->open_aids[a->nopen_algos++] = g->aid;
-	emit_algo(a, g);
+	emit_algo_new(a, g);
 }
 
 static void
@@ -749,7 +766,7 @@ act_algo_advance(struct ex_account *a)
 	g->actual_oid = o->id;
 	g->status = AS_TRIGGERED;
 	emit_algo(a, g);
-	emit_order(a, o);
+	emit_order_new(a, o);
 	{
 		fx_t fq = fill_cap(a, o, o->qty);
 		fx_t px = limit ? o->price : price[o->sym];

@@ -27,16 +27,27 @@ counts_json(struct jbuf *jb, const char *key, const uint64_t *v)
 	jb_close(jb, '}');
 }
 
+/* An order as its last ORDER_TRADE_UPDATE.o had it, plus its creation
+ * time, which no event names (the NEW event's T is the same time). */
 static void
 order_item(struct jbuf *jb, const void *v)
 {
-	uev_json_order(jb, v);
+	const struct ex_order *o = v;
+
+	uev_json_order(jb, o);
+	jb_kint(jb, "time", o->time_ms);
 }
 
+/* An algo order as its last ALGO_UPDATE.o had it, plus that event's T
+ * (the REST updateTime) and the creation time. */
 static void
 algo_item(struct jbuf *jb, const void *v)
 {
-	uev_json_algo(jb, v);
+	const struct ex_algo *g = v;
+
+	uev_json_algo(jb, g);
+	jb_kint(jb, "T", g->update_ms);
+	jb_kint(jb, "createTime", g->create_ms);
 }
 
 static void
