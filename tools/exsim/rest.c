@@ -787,14 +787,15 @@ hist_list(struct ex_req *rq, struct ex_resp *rs, const struct ex_account *a,
 		resp_error(rs, 400, -1023, "Start time is greater than end time.");
 		return;
 	}
-	if (st && et && t1 - t0 >= WINDOW_MS) {
+	/* unsigned: any pair strtoll gives, however far apart, compares */
+	if (st && et && (uint64_t)t1 - (uint64_t)t0 >= (uint64_t)WINDOW_MS) {
 		resp_error(rs, 400, -1127, "More than 168 hours between startTime and endTime.");
 		return;
 	}
 	if (st && !et) {
-		t1 = t0 + WINDOW_MS - 1;
+		t1 = t0 > INT64_MAX - WINDOW_MS ? INT64_MAX : t0 + WINDOW_MS - 1;
 	} else if (et && !st) {
-		t0 = t1 - WINDOW_MS + 1;
+		t0 = t1 < INT64_MIN + WINDOW_MS ? INT64_MIN : t1 - WINDOW_MS + 1;
 	} else if (!st && !et && !from) {
 		t1 = q.now;
 		t0 = q.now - WINDOW_MS + 1;
