@@ -1,7 +1,8 @@
 /* engine.c: the activity model. One PRNG seeded from --seed drives every
- * choice (account, order type, fills, transfers, funding, leverage, algo
- * orders, margin calls, liquidations), so the same seed gives the same
- * sequence; each step updates the truth first and then emits its events. */
+ * choice (account, order type, fills, self-trades, transfers, funding,
+ * leverage, algo orders, margin calls, liquidations), so the same seed
+ * gives the same sequence; each step updates the truth first and then
+ * emits its events. */
 #include "exsim.h"
 
 #include <stdio.h>
