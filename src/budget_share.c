@@ -1,13 +1,13 @@
 /*
- * budget.c: REST weight and connection-attempt budgets of one account
- * worker (budget.h).  Pure arithmetic on times passed in, so the unit test
- * can drive it without a clock.
+ * budget_share.c: TRANSITIONAL.  REST weight and connection-attempt budgets
+ * of one account worker (budget_share.h), until account.c moves to the
+ * host-wide budget of budget.c.  Pure arithmetic on times passed in.
  */
 #include "autoconf.h"
 
 #include <string.h>
 
-#include "budget.h"
+#include "budget_share.h"
 
 #define MINUTE_MS	60000
 /* Stop when the exchange's count for our IP comes this close to the host budget. */

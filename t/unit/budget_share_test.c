@@ -1,10 +1,11 @@
 /*
- * budget_test.c: the per-host REST weight and connection-attempt budgets
- * (src/budget.c), driven with explicit times.
+ * budget_share_test.c: TRANSITIONAL.  The per-worker share of the REST
+ * weight and connection-attempt budgets (src/budget_share.c), driven with
+ * explicit times; goes with budget_share.c.
  */
 #include <criterion/criterion.h>
 
-#include "budget.h"
+#include "budget_share.h"
 
 #define MIN0	6000000LL	/* a time on a minute boundary */
 
