@@ -116,7 +116,11 @@ with Exsim("--accounts", "6", "--paused", "--seed", "11", "--time-scale", "1") a
             want["a"]["P"] = [dict(doc["a"]["P"][0], **cap["a"]["P"][0])]
             same_shape(d, want, kind + " (P[] = doc keys + capture's ma)")
         elif e == "MARGIN_CALL":
-            same_shape(d, "margin_call.json", kind)
+            # cw comes with cross margin calls only (FACTS §1.3)
+            want = dict(load_fixture("margin_call.json"))
+            if not any(p["mt"] == "CROSSED" for p in d["p"]):
+                del want["cw"]
+            same_shape(d, want, kind + (" (isolated: no cw)" if "cw" not in want else ""))
         elif e == "ACCOUNT_CONFIG_UPDATE":
             same_shape(d, "account_config_update_leverage.json" if "ac" in d else
                        "account_config_update_multi_assets.json", kind)

@@ -181,36 +181,16 @@ hist_find(void *v, size_t n, size_t size, size_t off, int64_t id)
 }
 
 /*
- * The order vector is in creation order. Regular and liquidation ids come
- * from two growing counters, so the regular ids ascend with a few
- * liquidation ids strewn among them: the binary search steps over those to
- * the next regular entry. Liquidation ids, rare and never open, are
- * scanned for from the newest.
+ * The order vector is in creation order, and ids count per symbol, so it is
+ * not sorted by id across symbols: look from the newest, where the orders
+ * asked for (open ones, recent ones) are.
  */
 struct ex_order *
 acct_order(struct ex_account *a, int64_t id)
 {
-	size_t lo = 0, hi = a->norders, mid, m;
-
-	if (id >= EX_LIQ_OID_BASE) {
-		for (m = a->norders; m-- > 0;)
-			if (a->orders[m].id == id)
-				return &a->orders[m];
-		return NULL;
-	}
-	while (lo < hi) {
-		mid = (lo + hi) / 2;
-		for (m = mid; m < hi && a->orders[m].id >= EX_LIQ_OID_BASE; m++)
-			;
-		if (m == hi || a->orders[m].id > id) {
-			/* [mid, m) holds only liquidation orders */
-			hi = mid;
-		} else if (a->orders[m].id < id) {
-			lo = m + 1;
-		} else {
+	for (size_t m = a->norders; m-- > 0;)
+		if (a->orders[m].id == id)
 			return &a->orders[m];
-		}
-	}
 	return NULL;
 }
 

@@ -15,8 +15,7 @@
 
 static uint64_t rng;
 static fx_t price[EX_NSYM];
-static int64_t next_oid = 100000000000LL;
-static int64_t next_liq_oid = EX_LIQ_OID_BASE;
+static int64_t next_oid[EX_NSYM]; /* per symbol: see EX_BIG_OID_BASE */
 static int64_t next_aid = 2148719;
 static int64_t next_tid[EX_NSYM];
 static int events_this_step;
@@ -515,7 +514,7 @@ act_market_order(struct ex_account *a)
 
 	price_walk(sym);
 	ps = pick_side_ps(a, sym, &side, &q);
-	o = order_new(a, next_oid++, sym, side, OT_MARKET, TIF_GTC, q, 0, ps);
+	o = order_new(a, next_oid[sym]++, sym, side, OT_MARKET, TIF_GTC, q, 0, ps);
 	emit_order_new(a, o);
 	chunks = 1 + (int)rng_below(&rng, 3);
 	for (i = 0; i < chunks && o->cum_qty < o->qty; i++) {
@@ -556,7 +555,7 @@ act_limit_order(struct ex_account *a)
 	if (mid) {
 		struct ex_order *m;
 
-		o = order_new(a, next_oid++, sym, side, OT_LIMIT, tif, q,
+		o = order_new(a, next_oid[sym]++, sym, side, OT_LIMIT, tif, q,
 		    acct_order(a, mid)->price, ps);
 		emit_order_new(a, o);
 		/* order_new may move the vector: look the maker up after it */
@@ -576,7 +575,7 @@ act_limit_order(struct ex_account *a)
 		px = side == SIDE_BUY ? price[sym] - off : price[sym] + off;
 	if (px <= 0)
 		px = s->tick;
-	o = order_new(a, next_oid++, sym, side, OT_LIMIT, tif, q, px, ps);
+	o = order_new(a, next_oid[sym]++, sym, side, OT_LIMIT, tif, q, px, ps);
 	if (stp)
 		o->stp = STP_EXPIRE_TAKER;
 	emit_order_new(a, o);
@@ -760,7 +759,7 @@ act_algo_advance(struct ex_account *a)
 	limit = g->type == OT_STOP || g->type == OT_TAKE_PROFIT;
 	/* the algo service places a regular order; hold no pointer into the
 	 * algo vector across order_new, which only grows the order vector */
-	o = order_new(a, next_oid++, g->sym, g->side, limit ? OT_LIMIT : OT_MARKET,
+	o = order_new(a, next_oid[g->sym]++, g->sym, g->side, limit ? OT_LIMIT : OT_MARKET,
 	    limit ? TIF_IOC : TIF_GTC, g->qty, limit ? g->price : 0, g->ps);
 	o->orig_type = g->type;
 	o->stop = g->trigger;
@@ -924,7 +923,7 @@ liquidate(struct ex_account *a, int s, int ps)
 	struct ex_order *o;
 	char cid[40];
 
-	o = order_new(a, next_liq_oid++, s, side, OT_LIMIT, TIF_IOC, fx_abs(p->amt), price[s], ps);
+	o = order_new(a, next_oid[s]++, s, side, OT_LIMIT, TIF_IOC, fx_abs(p->amt), price[s], ps);
 	snprintf(cid, sizeof(cid), "autoclose-%lld", (long long)now());
 	snprintf(o->cid, sizeof(o->cid), "%s", cid);
 	o->orig_type = OT_LIMIT;
@@ -1062,6 +1061,8 @@ engine_init(void)
 	for (i = 0; i < EX_NSYM; i++) {
 		price[i] = ex_symbols[i].start_price;
 		next_tid[i] = 7947131392LL + (int64_t)i * 1000000000LL;
+		next_oid[i] = strcmp(ex_symbols[i].name, "ETHUSDT") == 0 ? EX_BIG_OID_BASE :
+		    100000000000LL + (int64_t)i * 10000000000LL;
 	}
 }
 

@@ -33,7 +33,10 @@ typedef int64_t fx_t;
 /* Liquidation orders take ids from their own counter, beyond 2^53 as on the
  * exchange (a captured liquidation frame has this very id); every other
  * order keeps the regular counter. Both only grow. */
-#define EX_LIQ_OID_BASE 8389766079988521101LL
+/* Order ids count per symbol, as on the exchange (orderId paging relies on
+ * it). ETHUSDT's are past 2^53, like the ids public reports show for it
+ * (8389765612825190229; a liquidation at 8389766079988521101). */
+#define EX_BIG_OID_BASE 8389765600000000000LL
 
 enum ex_side { SIDE_BUY, SIDE_SELL };
 enum ex_ps { PS_BOTH, PS_LONG, PS_SHORT };

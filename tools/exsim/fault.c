@@ -1,7 +1,7 @@
 /* fault.c: POST /sim/fault. Injects the failures a client must survive:
  * dropped connections, expired listen keys, revoked API keys, rate-limit
  * storms, lost pongs and pings, malformed, oversized and unknown frames,
- * stalled sockets, and pausing the activity. */
+ * stalled sockets, frames injected as given, and pausing the activity. */
 #include "exsim.h"
 
 #include <cjson/cJSON.h>
@@ -64,6 +64,7 @@ fault_handle(const char *body, size_t len, struct ex_resp *rs)
 	const cJSON *evn = root ? cJSON_GetObjectItemCaseSensitive(root, "event") : NULL;
 	const cJSON *next = root ? cJSON_GetObjectItemCaseSensitive(root, "next") : NULL;
 	const cJSON *graceful = root ? cJSON_GetObjectItemCaseSensitive(root, "graceful") : NULL;
+	const cJSON *frame = root ? cJSON_GetObjectItemCaseSensitive(root, "frame") : NULL;
 	int account = cJSON_IsNumber(acc) ? (int)acc->valuedouble : 0;
 	struct ex_account *a = account > 0 ? acct_by_id(account) : NULL;
 	struct ex_conn *c, *cn;
@@ -180,6 +181,20 @@ fault_handle(const char *body, size_t len, struct ex_resp *rs)
 			affected++;
 		}
 		jb_free(&jb);
+	} else if (!strcmp(k, "inject")) {
+		/* any frame, as given, to the account's sockets (in its envelope on
+		 * combined ones): what the exchange could send, however odd */
+		if (!a || !cJSON_IsString(frame)) {
+			resp_error(rs, 400, -1, "inject needs \"account\" and a string \"frame\"");
+			goto out;
+		}
+		for (c = ex.conns; c; c = c->next) {
+			if (!targeted(c, account))
+				continue;
+			send_raw(c, frame->valuestring, strlen(frame->valuestring),
+			    conn_stream(c, account));
+			affected++;
+		}
 	} else if (!strcmp(k, "pause") || !strcmp(k, "resume")) {
 		ex.paused = k[0] == 'p';
 		affected = 1;

@@ -1,6 +1,7 @@
 /* ratelimit.c: per-IP REST request weight in 1-minute windows, the
  * X-MBX-USED-WEIGHT-1M header, 429 with Retry-After past the limit, and
- * 418 bans that grow (2 min doubling up to 3 days) when 429s are ignored. */
+ * 418 bans that grow (2 min doubling up to 3 days) when 429s are ignored:
+ * three requests inside one Retry-After window ban the IP. */
 #include "exsim.h"
 
 #include <stdio.h>
@@ -75,6 +76,13 @@ rl_charge(const char *ip, int weight, struct ex_resp *rs)
 	ex.st.rest_requests++;
 	if (s->ban_until_ms > now)
 		return reply_banned(rs, s, now);
+	/* a client that waited out its last Retry-After did back off: what it
+	 * ignored before that is forgiven (bans punish failing to back off,
+	 * not a few requests already on their way when a 429 went out) */
+	if (s->retry_until_ms && s->retry_until_ms <= now) {
+		s->retry_until_ms = 0;
+		s->ignored = 0;
+	}
 	if (s->window_start_ms != win) {
 		s->window_start_ms = win;
 		s->used = 0;

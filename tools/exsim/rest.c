@@ -813,18 +813,8 @@ hist_list(struct ex_req *rq, struct ex_resp *rs, const struct ex_account *a,
 	}
 	jb_open(&rs->body, '[');
 	for (i = first; i < nrows && n < lim; i++) {
+		/* a symbol's ids grow with time: from an id the rows ascend by id */
 		if (!row(a, i, &q, &id, &t) || id < fromid || t < t0 || t > t1)
-			continue;
-		/* from an id the rows ascend by id: liquidation orders, whose
-		 * ids outrank every other, come after the rest */
-		if (from && id >= EX_LIQ_OID_BASE)
-			continue;
-		emit(&rs->body, a, i);
-		n++;
-	}
-	for (i = 0; from && i < nrows && n < lim; i++) {
-		if (!row(a, i, &q, &id, &t) || id < fromid || id < EX_LIQ_OID_BASE || t < t0 ||
-		    t > t1)
 			continue;
 		emit(&rs->body, a, i);
 		n++;

@@ -205,7 +205,12 @@ uev_margin_call(struct ex_account *a, const int (*pos)[2], int npos, int64_t now
 	if ((jb = event_begin(a, UEV_MARGIN_CALL, "MARGIN_CALL")) == NULL)
 		return;
 	jb_kint(jb, "E", now_ms);
-	jb_kfx(jb, "cw", a->bal[0].cw, 8);
+	/* cw is sent for cross margin calls only (FACTS §1.3) */
+	for (i = 0; i < npos; i++)
+		if (!a->pos[pos[i][0]][pos[i][1]].isolated) {
+			jb_kfx(jb, "cw", a->bal[0].cw, 8);
+			break;
+		}
 	jb_kopen(jb, "p", '[');
 	for (i = 0; i < npos; i++) {
 		int sym = pos[i][0], ps = pos[i][1];
