@@ -98,6 +98,7 @@ static const struct ckey keys[] = {
 	{ "userdata", "reconnect_delay_max", T_DURATION, "60s", 10, HOUR_MS, NULL, 0, D(reconnect_delay_max_ms) },
 	{ "userdata", "max_unacked", T_INT, "100000", 100, 10000000, NULL, 0, D(max_unacked) },
 	{ "userdata", "alert_command", T_OPTPATH, "", 0, 0, NULL, 0, D(alert_command) },
+	{ "userdata", "resync_history_max", T_DURATION, "7d", HOUR_MS, 180 * 24 * HOUR_MS, NULL, 0, D(resync_history_max_ms) },
 	{ "market", "symbols", T_LIST, "BTCUSDT, ETHUSDT", 0, 1024, NULL, 0, D(market_symbols) },
 	{ "market", "streams", T_LIST, "aggTrade, markPrice@1s, kline_1m, ticker, depth@100ms", 0, 1024, stream_enum, 0, D(market_streams) },
 	{ "gateway", "listen", T_HOSTPORT, "127.0.0.1:8480", 0, 0, NULL, K_NORELOAD, D(gateway_listen) },
@@ -111,6 +112,7 @@ static const struct ckey exkeys[] = {
 	{ "exchange.*", "ca_file", T_OPTPATH, "", 0, 0, NULL, 0, E(ca_file) },
 	{ "exchange.*", "rest_weight_budget", T_INT, NULL, 1, 1000000, NULL, 0, E(rest_weight_budget) },
 	{ "exchange.*", "connect_budget", T_INT, "225", 1, 100000, NULL, 0, E(connect_budget) },
+	{ "exchange.*", "rest_concurrency", T_INT, "2", 1, 16, NULL, 0, E(rest_concurrency) },
 };
 #define NEXKEYS	(sizeof(exkeys) / sizeof(exkeys[0]))
 

@@ -32,6 +32,7 @@ struct exchange_conf {
 	char		*ca_file;
 	int64_t		 rest_weight_budget;	/* REST weight per minute, this host */
 	int64_t		 connect_budget;	/* WebSocket connection attempts per 5 minutes */
+	int64_t		 rest_concurrency;	/* REST requests in flight at once, this host */
 };
 
 enum conf_log_level { CONF_LOG_DEBUG, CONF_LOG_INFO, CONF_LOG_WARN, CONF_LOG_ERROR };
@@ -79,6 +80,7 @@ struct config {
 	int64_t		 reconnect_delay_max_ms;
 	int64_t		 max_unacked;
 	char		*alert_command;
+	int64_t		 resync_history_max_ms;
 	/* [market] */
 	struct strlist	 market_symbols;
 	struct strlist	 market_streams;

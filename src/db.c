@@ -359,8 +359,10 @@ db_accounts_load(PGconn *conn, int64_t shard, int64_t nshards,
 	    "    CASE WHEN listen_key_expires_at > now() THEN listen_key_encrypted END, "
 	    "    CASE WHEN listen_key_expires_at > now() "
 	    "        THEN (extract(epoch FROM listen_key_expires_at) * 1000)::bigint END, "
-	    "    last_event_time "
-	    "FROM exchange_accounts WHERE is_active AND id % $2::bigint = $1::bigint ORDER BY id",
+	    "    last_event_time, "
+	    "    (SELECT min(since) FROM account_gaps g WHERE g.account_id = a.id "
+	    "        AND g.healed_at IS NULL) "
+	    "FROM exchange_accounts a WHERE is_active AND id % $2::bigint = $1::bigint ORDER BY id",
 	    2, params, NULL, NULL);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		db_result_reason(err, errlen, "cannot load accounts", conn, res);
@@ -396,6 +398,7 @@ db_accounts_load(PGconn *conn, int64_t shard, int64_t nshards,
 		    "listen_key")) != NULL)
 			a->listen_key_expires_ms = db_i64(res, r, 7);
 		a->last_event_time = db_i64(res, r, 8);
+		a->gap_since = PQgetisnull(res, r, 9) ? -1 : db_i64(res, r, 9);
 	}
 	PQclear(res);
 	*out = v;
@@ -644,7 +647,7 @@ db_account_remove(PGconn *conn, int64_t id, char *err, size_t errlen)
 	if (db_command(conn, "BEGIN", "cannot remove the account", err, errlen) == -1)
 		return -1;
 	if (db_command(conn, "LOCK TABLE orders, algo_orders, fills, positions, balances, "
-	    "margin_calls, account_config IN SHARE ROW EXCLUSIVE MODE",
+	    "margin_calls, account_config, account_gaps IN SHARE ROW EXCLUSIVE MODE",
 	    "cannot remove the account", err, errlen) == -1) {
 		db_rollback(conn);
 		return -1;
@@ -655,7 +658,8 @@ db_account_remove(PGconn *conn, int64_t id, char *err, size_t errlen)
 	    "p AS (DELETE FROM positions WHERE account_id = $1::bigint), "
 	    "b AS (DELETE FROM balances WHERE account_id = $1::bigint), "
 	    "m AS (DELETE FROM margin_calls WHERE account_id = $1::bigint), "
-	    "c AS (DELETE FROM account_config WHERE account_id = $1::bigint) "
+	    "c AS (DELETE FROM account_config WHERE account_id = $1::bigint), "
+	    "x AS (DELETE FROM account_gaps WHERE account_id = $1::bigint) "
 	    "DELETE FROM exchange_accounts WHERE id = $1::bigint", id, NULL,
 	    "cannot remove the account", err, errlen);
 	if (rc != 0) {

@@ -72,6 +72,7 @@ struct db_account {
 	char		*listen_key;		/* NULL: none stored, expired, or not openable */
 	int64_t		 listen_key_expires_ms;	/* epoch ms; 0 with listen_key NULL */
 	int64_t		 last_event_time;	/* newest exchange E committed: the resync cursor */
+	int64_t		 gap_since;		/* earliest unhealed gap (account_gaps), -1 if none */
 	/*
 	 * The API key or secret does not open with the key given (another master
 	 * key, or a ciphertext copied from another row or column).  The worker

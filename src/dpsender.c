@@ -30,6 +30,7 @@
 
 struct dp_item {
 	int64_t		 account_id;
+	int64_t		 lost_since_ms;
 	uint32_t	 len;
 	unsigned char	*data;
 };
@@ -53,9 +54,11 @@ struct dp_sender {
 	double			 backoff_s;
 	int			 warned;
 	int64_t			*lost;		/* accounts that lost events, to report */
+	int64_t			*lost_since;	/* and from when */
 	size_t			 nlost, lostcap;
 	ev_timer		 lost_timer;
 	msgpack_sbuffer		 sb;
+	struct log_ratelimit	 invalid_rl;
 	struct dp_sender_stats	 st;
 };
 
@@ -149,35 +152,36 @@ dp_lost_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct dp_sender *ds = t->data;
 	size_t n = 0;
 
-	/* Deduplicate in place (small: at most the accounts of this worker). */
-	for (size_t i = 0; i < ds->nlost; i++) {
-		size_t j;
-
-		for (j = 0; j < n && ds->lost[j] != ds->lost[i]; j++)
-			;
-		if (j == n)
-			ds->lost[n++] = ds->lost[i];
-	}
+	/* dp_note_lost keeps one entry per account, with its earliest time. */
+	n = ds->nlost;
 	ds->nlost = 0;
 	if (n && ds->overflow_cb)
-		ds->overflow_cb(ds->lost, n, ds->arg);
+		ds->overflow_cb(ds->lost, ds->lost_since, n, ds->arg);
 }
 
 static void
-dp_note_lost(struct dp_sender *ds, int64_t account_id)
+dp_note_lost(struct dp_sender *ds, int64_t account_id, int64_t since_ms)
 {
 	for (size_t i = 0; i < ds->nlost; i++)
-		if (ds->lost[i] == account_id)
+		if (ds->lost[i] == account_id) {
+			if (since_ms < ds->lost_since[i])
+				ds->lost_since[i] = since_ms;
 			return;
+		}
 	if (ds->nlost == ds->lostcap) {
 		size_t ncap = ds->lostcap ? ds->lostcap * 2 : 64;
 		int64_t *nl = realloc(ds->lost, ncap * sizeof(*nl));
+		int64_t *ns;
 
 		if (nl == NULL)
 			return;
 		ds->lost = nl;
+		if ((ns = realloc(ds->lost_since, ncap * sizeof(*ns))) == NULL)
+			return;
+		ds->lost_since = ns;
 		ds->lostcap = ncap;
 	}
+	ds->lost_since[ds->nlost] = since_ms;
 	ds->lost[ds->nlost++] = account_id;
 	if (!ev_is_active(&ds->lost_timer)) {
 		ev_timer_set(&ds->lost_timer, 0., 0.);
@@ -202,16 +206,24 @@ dp_grow(struct dp_sender *ds)
 }
 
 int
-dp_sender_push(struct dp_sender *ds, struct event *ev)
+dp_sender_push(struct dp_sender *ds, struct event *ev, int64_t lost_since_ms)
 {
 	msgpack_packer pk;
 	struct dp_item *it;
+	const char *err;
 
+	/* One bad event costs only itself: never sent, so never a reason to drop us. */
+	if (ev_validate(ev, &err) == -1) {
+		ds->st.invalid++;
+		log_warnx_rl(&ds->invalid_rl, "data plane: %s event %s not sent: %s",
+		    ev_type_name(ev->type) ? ev_type_name(ev->type) : "?", ev->id, err);
+		return -1;
+	}
 	while (dp_sender_unacked(ds) >= ds->max_unacked) {
 		struct dp_item *old = dp_at(ds, ds->head_seq);
 
 		ds->st.dropped++;
-		dp_note_lost(ds, old->account_id);
+		dp_note_lost(ds, old->account_id, old->lost_since_ms);
 		dp_release_head(ds);
 		if (!ds->st.overflows++ || ds->st.overflows % 1000 == 0)
 			log_warnx("data plane: %zu events not yet acknowledged by the writer; "
@@ -230,6 +242,7 @@ dp_sender_push(struct dp_sender *ds, struct event *ev)
 	memcpy(it->data, ds->sb.data, ds->sb.size);
 	it->len = (uint32_t)ds->sb.size;
 	it->account_id = ev->account_id;
+	it->lost_since_ms = lost_since_ms;
 	ds->next_seq++;
 	ds->st.pushed++;
 	if (ds->conn && !ev_is_active(&ds->flush_timer)) {
@@ -354,6 +367,7 @@ dp_sender_new(struct ev_loop *loop, const char *socket_path, const char *role, i
 	ds->overflow_cb = overflow_cb;
 	ds->arg = arg;
 	ds->head_seq = ds->next_seq = ds->send_seq = 1;
+	ds->invalid_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
 	msgpack_sbuffer_init(&ds->sb);
 	ev_timer_init(&ds->flush_timer, dp_flush_cb, 0., 0.);
 	ev_timer_init(&ds->connect_timer, dp_connect_cb, 0., 0.);
@@ -385,6 +399,7 @@ dp_sender_free(struct dp_sender *ds)
 		dp_release_head(ds);
 	free(ds->ring);
 	free(ds->lost);
+	free(ds->lost_since);
 	free(ds->path);
 	msgpack_sbuffer_destroy(&ds->sb);
 	free(ds);

@@ -21,14 +21,24 @@
 struct event;
 struct dp_sender;
 
-/* Accounts (ids, deduplicated) whose events were dropped on overflow. */
-typedef void (*dp_overflow_fn)(const int64_t *account_ids, size_t n, void *arg);
+/*
+ * Accounts (ids, deduplicated) whose events were dropped on overflow, each
+ * with the earliest lost_since_ms of its dropped events: the exchange time
+ * from which it must be resynced.
+ */
+typedef void (*dp_overflow_fn)(const int64_t *account_ids, const int64_t *since_ms, size_t n,
+	    void *arg);
 
 struct dp_sender *dp_sender_new(struct ev_loop *, const char *socket_path, const char *role,
 	    int instance, size_t max_unacked, dp_overflow_fn, void *arg);
 void	 dp_sender_set_max(struct dp_sender *, size_t max_unacked);
-/* Queue one event (ev->seq is assigned here); 0, or -1 if it could not be encoded. */
-int	 dp_sender_push(struct dp_sender *, struct event *);
+/*
+ * Queue one event (ev->seq is assigned here).  lost_since_ms: if the event
+ * is dropped on overflow, its account lost what happened from this exchange
+ * time on.  An event that fails ev_validate is counted and dropped alone,
+ * never sent (DESIGN §3.6).  0, or -1 if it was invalid or out of memory.
+ */
+int	 dp_sender_push(struct dp_sender *, struct event *, int64_t lost_since_ms);
 /* Send what is queued now rather than at the end of this loop iteration. */
 void	 dp_sender_flush(struct dp_sender *);
 size_t	 dp_sender_unacked(const struct dp_sender *);
@@ -36,7 +46,7 @@ int	 dp_sender_connected(const struct dp_sender *);
 void	 dp_sender_free(struct dp_sender *);
 
 struct dp_sender_stats {
-	uint64_t	 pushed, acked, sent_frames, resent, dropped, overflows, reconnects;
+	uint64_t	 pushed, acked, sent_frames, resent, dropped, overflows, reconnects, invalid;
 	uint64_t	 last_ack;
 };
 const struct dp_sender_stats *dp_sender_stats(const struct dp_sender *);

@@ -41,18 +41,20 @@ struct field {
 	size_t		 off;		/* from the start of the union */
 	size_t		 size;		/* FK_STR, FK_DEC: the array */
 	int		 min, max;	/* FK_INT */
+	int		 key_field;	/* FK_STR: the writer upserts on it, so never "" */
 };
 
-#define S(t, f, k, j)	{ k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0 }
-#define DEC(t, f, k, j)	{ k, j, FK_DEC, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0 }
-#define I64(t, f, k, j)	{ k, j, FK_I64, offsetof(struct t, f), 0, 0, 0 }
-#define B(t, f, k, j)	{ k, j, FK_BOOL, offsetof(struct t, f), 0, 0, 0 }
-#define INT(t, f, k, j, lo, hi)	{ k, j, FK_INT, offsetof(struct t, f), 0, lo, hi }
-#define RAW(t, f, k, j)	{ k, j, FK_RAW, offsetof(struct t, f), 0, 0, 0 }
+#define S(t, f, k, j)	{ k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0 }
+#define K(t, f, k, j)	{ k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 1 }
+#define DEC(t, f, k, j)	{ k, j, FK_DEC, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0 }
+#define I64(t, f, k, j)	{ k, j, FK_I64, offsetof(struct t, f), 0, 0, 0, 0 }
+#define B(t, f, k, j)	{ k, j, FK_BOOL, offsetof(struct t, f), 0, 0, 0, 0 }
+#define INT(t, f, k, j, lo, hi)	{ k, j, FK_INT, offsetof(struct t, f), 0, lo, hi, 0 }
+#define RAW(t, f, k, j)	{ k, j, FK_RAW, offsetof(struct t, f), 0, 0, 0, 0 }
 
 static const struct field order_fields[] = {
 	I64(ev_order, order_id, "i", "order_id"),
-	S(ev_order, symbol, "s", "symbol"),
+	K(ev_order, symbol, "s", "symbol"),
 	S(ev_order, client_id, "c", "client_order_id"),
 	S(ev_order, side, "S", "side"),
 	S(ev_order, position_side, "ps", "position_side"),
@@ -74,7 +76,7 @@ static const struct field order_fields[] = {
 static const struct field fill_fields[] = {
 	I64(ev_fill, trade_id, "t", "trade_id"),
 	I64(ev_fill, order_id, "i", "order_id"),
-	S(ev_fill, symbol, "s", "symbol"),
+	K(ev_fill, symbol, "s", "symbol"),
 	S(ev_fill, side, "S", "side"),
 	S(ev_fill, position_side, "ps", "position_side"),
 	DEC(ev_fill, price, "L", "price"),
@@ -91,7 +93,7 @@ static const struct field algo_fields[] = {
 	S(ev_algo, client_id, "caid", "client_algo_id"),
 	S(ev_algo, algo_type, "at", "algo_type"),
 	S(ev_algo, type, "o", "order_type"),
-	S(ev_algo, symbol, "s", "symbol"),
+	K(ev_algo, symbol, "s", "symbol"),
 	S(ev_algo, side, "S", "side"),
 	S(ev_algo, position_side, "ps", "position_side"),
 	S(ev_algo, tif, "f", "time_in_force"),
@@ -109,8 +111,8 @@ static const struct field algo_fields[] = {
 };
 
 static const struct field position_fields[] = {
-	S(ev_position, symbol, "s", "symbol"),
-	S(ev_position, position_side, "ps", "position_side"),
+	K(ev_position, symbol, "s", "symbol"),
+	K(ev_position, position_side, "ps", "position_side"),
 	DEC(ev_position, amount, "pa", "amount"),
 	DEC(ev_position, entry_price, "ep", "entry_price"),
 	DEC(ev_position, breakeven_price, "bep", "breakeven_price"),
@@ -122,7 +124,7 @@ static const struct field position_fields[] = {
 };
 
 static const struct field balance_fields[] = {
-	S(ev_balance, asset, "a", "asset"),
+	K(ev_balance, asset, "a", "asset"),
 	DEC(ev_balance, wallet, "wb", "wallet_balance"),
 	DEC(ev_balance, cross_wallet, "cw", "cross_wallet"),
 	DEC(ev_balance, change, "bc", "balance_change"),
@@ -150,8 +152,16 @@ static const struct field config_fields[] = {
 };
 
 static const struct field unknown_fields[] = {
-	S(ev_unknown, name, "e", "name"),
+	K(ev_unknown, name, "e", "name"),
 	RAW(ev_unknown, raw, "raw", "raw"),
+};
+
+static const struct field gap_fields[] = {
+	B(ev_gap, heal, "h", "heal"),
+	I64(ev_gap, since, "s", "since"),
+	I64(ev_gap, at_us, "at", "at_us"),
+	I64(ev_gap, until, "u", "until"),
+	S(ev_gap, reason, "r", "reason"),
 };
 
 #define NF(a)	(sizeof(a) / sizeof((a)[0]))
@@ -168,19 +178,20 @@ static const struct {
 	[EV_MARGIN_CALL] = { margin_call_fields, NF(margin_call_fields) },
 	[EV_CONFIG] = { config_fields, NF(config_fields) },
 	[EV_UNKNOWN] = { unknown_fields, NF(unknown_fields) },
+	[EV_GAP] = { gap_fields, NF(gap_fields) },
 };
 
 /* The common part: offsets from struct event. */
 static const struct field common_fields[] = {
-	{ "n", "seq", FK_I64, offsetof(struct event, seq), 0, 0, 0 },
-	{ "t", "type", FK_INT, offsetof(struct event, type), 0, 1, EV_TYPE_MAX - 1 },
-	{ "f", "flags", FK_INT, offsetof(struct event, flags), 0, 0, EVF_RESYNC | EVF_LITE },
+	{ "n", "seq", FK_I64, offsetof(struct event, seq), 0, 0, 0, 0 },
+	{ "t", "type", FK_INT, offsetof(struct event, type), 0, 1, EV_TYPE_MAX - 1, 0 },
+	{ "f", "flags", FK_INT, offsetof(struct event, flags), 0, 0, EVF_RESYNC | EVF_LITE, 0 },
 	I64(event, account_id, "a", "account_id"),
 	I64(event, user_id, "u", "user_id"),
-	S(event, exchange, "x", "exchange"),
+	K(event, exchange, "x", "exchange"),
 	I64(event, event_time, "E", "event_time"),
 	I64(event, recv_us, "r", "recv_us"),
-	S(event, id, "id", "event_id"),
+	K(event, id, "id", "event_id"),
 };
 #define C_SEQ	0
 #define C_TYPE	1
@@ -404,11 +415,9 @@ unpack_field(const struct field *f, const msgpack_object *o, void *base, const c
 		if (f->kind == FK_RAW ? o->via.str.size > EV_RAW_MAX : o->via.str.size >= f->size)
 			return fail(err, "%s%s: string of %u bytes exceeds %zu", where, f->key,
 			    o->via.str.size, f->kind == FK_RAW ? (size_t)EV_RAW_MAX : f->size - 1);
-		if (!utf8_ok((const unsigned char *)o->via.str.ptr, o->via.str.size))
+		/* A NUL inside would end the C string early: ev_validate could not see it. */
+		if (memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL)
 			return fail(err, "%s%s: not valid UTF-8 (or contains NUL)", where, f->key);
-		if (f->kind == FK_DEC && !dec_ok(o->via.str.ptr, o->via.str.size))
-			return fail(err, "%s%s: \"%.*s\" is not a decimal", where, f->key,
-			    (int)o->via.str.size, o->via.str.ptr);
 		if (f->kind == FK_RAW) {
 			char *s = malloc(o->via.str.size + 1);
 
@@ -435,13 +444,82 @@ unpack_field(const struct field *f, const msgpack_object *o, void *base, const c
 	case FK_INT:
 		if (obj_i64(o, &v) == -1)
 			return fail(err, "%s%s: not an integer", where, f->key);
-		if (v < f->min || v > f->max)
+		if (v < INT32_MIN || v > INT32_MAX)
 			return fail(err, "%s%s: %" PRId64 " is outside [%d, %d]", where, f->key,
 			    v, f->min, f->max);
 		*(int *)(void *)p = (int)v;
 		return 0;
 	}
 	return fail(err, "%s%s: unknown field kind", where, f->key);
+}
+
+/* The content checks of ev_validate, for one table of fields at base. */
+static int
+validate_fields(const struct field *f, size_t n, const void *base, const char *where,
+    const char **err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *p = (const char *)base + f[i].off;
+		size_t len;
+		int v;
+
+		switch (f[i].kind) {
+		case FK_STR:
+		case FK_DEC:
+			if (memchr(p, '\0', f[i].size) == NULL)
+				return fail(err, "%s%s: not NUL-terminated", where, f[i].key);
+			len = strlen(p);
+			if (f[i].key_field && len == 0)
+				return fail(err, "%s%s: empty", where, f[i].key);
+			if (!utf8_ok((const unsigned char *)p, len))
+				return fail(err, "%s%s: not valid UTF-8 (or contains NUL)", where,
+				    f[i].key);
+			if (f[i].kind == FK_DEC && !dec_ok(p, len))
+				return fail(err, "%s%s: \"%.*s\" is not a decimal", where, f[i].key,
+				    (int)(len > 40 ? 40 : len), p);
+			break;
+		case FK_RAW:
+			p = *(char *const *)(const void *)p;
+			if (p == NULL)
+				break;
+			len = strlen(p);
+			if (len > EV_RAW_MAX)
+				return fail(err, "%s%s: string of %zu bytes exceeds %d", where, f[i].key,
+				    len, EV_RAW_MAX);
+			if (!utf8_ok((const unsigned char *)p, len))
+				return fail(err, "%s%s: not valid UTF-8 (or contains NUL)", where,
+				    f[i].key);
+			break;
+		case FK_INT:
+			v = *(const int *)(const void *)p;
+			if (v < f[i].min || v > f[i].max)
+				return fail(err, "%s%s: %d is outside [%d, %d]", where, f[i].key, v,
+				    f[i].min, f[i].max);
+			break;
+		case FK_I64:
+		case FK_BOOL:
+			break;
+		}
+	}
+	return 0;
+}
+
+int
+ev_validate(const struct event *ev, const char **err)
+{
+	unsigned t = ev->type;
+
+	if (t == EV_TYPE_NONE || ev_type_name(t) == NULL)
+		return fail(err, "t: %u is not a known type", t);
+	if (ev->flags & ~(EVF_RESYNC | EVF_LITE))
+		return fail(err, "f: %u is not a known flag set", ev->flags);
+	if ((ev->flags & EVF_LITE) && t != EV_FILL)
+		return fail(err, "f: the lite flag on an event of type %s", ev_type_name(t));
+	/* seq, type and flags are checked above or are the sender's own. */
+	if (validate_fields(common_fields + C_FLAGS + 1, NF(common_fields) - C_FLAGS - 1, ev, "",
+	    err) == -1)
+		return -1;
+	return validate_fields(payload[t].f, payload[t].n, &ev->u, "d.", err);
 }
 
 /* Fields of a map against a table: every one present once, nothing else. */
@@ -475,8 +553,47 @@ unpack_map(const msgpack_object *map, const struct field *f, size_t n, void *bas
 	return 0;
 }
 
+/* The event's sequence number, if its map has a readable one; else 0. */
+static uint64_t
+unpack_seq(const msgpack_object *o)
+{
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return 0;
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		const msgpack_object_kv *kv = &o->via.map.ptr[i];
+
+		if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 1 &&
+		    kv->key.via.str.ptr[0] == 'n')
+			return kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER ? kv->val.via.u64 : 0;
+	}
+	return 0;
+}
+
+static int unpack_event(const msgpack_object *, struct event *, const char **);
+
 int
 ev_unpack(const msgpack_object *o, struct event *ev, const char **err)
+{
+	memset(ev, 0, sizeof(*ev));
+	if (unpack_event(o, ev, err) == -1) {
+		ev_clear(ev);
+		memset(ev, 0, sizeof(*ev));
+		ev->seq = unpack_seq(o);
+		return -1;
+	}
+	if (ev_validate(ev, err) == -1) {
+		uint64_t seq = ev->seq;
+
+		ev_clear(ev);
+		memset(ev, 0, sizeof(*ev));
+		ev->seq = seq;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+unpack_event(const msgpack_object *o, struct event *ev, const char **err)
 {
 	const msgpack_object *d = NULL;
 	struct event tmp;
@@ -485,7 +602,6 @@ ev_unpack(const msgpack_object *o, struct event *ev, const char **err)
 	int64_t v;
 	int t = -1;
 
-	memset(ev, 0, sizeof(*ev));
 	if (o->type != MSGPACK_OBJECT_MAP)
 		return fail(err, "event is not a map");
 	memset(&tmp, 0, sizeof(tmp));

@@ -22,6 +22,7 @@ static const char *const ev_names[EV_TYPE_MAX] = {
 	[EV_MARGIN_CALL] = "margin_call",
 	[EV_CONFIG] = "config",
 	[EV_UNKNOWN] = "unknown",
+	[EV_GAP] = "gap",
 };
 
 /* NULL for EV_TYPE_NONE and anything out of range, so a decoder can reject them. */
@@ -101,8 +102,9 @@ ev_make_id(struct event *ev)
 		    dec_canon(ev->u.order.filled_qty, d1, sizeof(d1)));
 		break;
 	case EV_FILL:
-		n = snprintf(full, sizeof(full), "f:%" PRId64 ":%s:%" PRId64,
-		    acct, ev->u.fill.symbol, ev->u.fill.trade_id);
+		/* A self-trade is two executions with one trade id: the order tells them apart. */
+		n = snprintf(full, sizeof(full), "f:%" PRId64 ":%s:%" PRId64 ":%" PRId64,
+		    acct, ev->u.fill.symbol, ev->u.fill.trade_id, ev->u.fill.order_id);
 		break;
 	case EV_ALGO:
 		n = snprintf(full, sizeof(full), "a:%" PRId64 ":%" PRId64 ":%s:%" PRId64,
@@ -127,6 +129,10 @@ ev_make_id(struct event *ev)
 	case EV_CONFIG:
 		n = snprintf(full, sizeof(full), "c:%" PRId64 ":%s:%" PRId64,
 		    acct, ev->u.config.symbol, ev->u.config.update_time);
+		break;
+	case EV_GAP:
+		n = snprintf(full, sizeof(full), "g:%" PRId64 ":%s:%" PRId64 ":%" PRId64,
+		    acct, ev->u.gap.heal ? "heal" : "open", ev->u.gap.at_us, ev->u.gap.since);
 		break;
 	case EV_UNKNOWN:
 		raw = ev->u.unknown.raw != NULL ? ev->u.unknown.raw : "";
@@ -153,6 +159,69 @@ ev_make_id(struct event *ev)
 		n = sizeof(full) - 1;
 	sha256_hex(full, (size_t)n, sha);
 	snprintf(ev->id, sizeof(ev->id), "%c:%" PRId64 ":#%s", full[0], acct, sha);
+}
+
+int
+ev_copy_text(char *dst, size_t size, const char *src, size_t len)
+{
+	int cut = 0;
+
+	if (size == 0)
+		return len > 0;
+	if (len >= size) {
+		len = size - 1;
+		/* Back off continuation bytes, then the lead byte they belonged to. */
+		while (len > 0 && ((unsigned char)src[len] & 0xc0) == 0x80)
+			len--;
+		cut = 1;
+	}
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+	return cut;
+}
+
+int
+ev_decimal(char *dst, size_t size, const char *s, size_t len)
+{
+	size_t i = 0, ip, fp, o = 0;
+	int neg = 0;
+
+	if (len > 0 && s[0] == '-') {
+		neg = 1;
+		i++;
+	}
+	ip = i;
+	while (i < len && s[i] >= '0' && s[i] <= '9')
+		i++;
+	ip = i - ip;
+	fp = 0;
+	if (i < len && s[i] == '.') {
+		size_t f0 = ++i;
+
+		while (i < len && s[i] >= '0' && s[i] <= '9')
+			i++;
+		fp = i - f0;
+	} else if (i < len)
+		return -1;
+	if (i != len || (ip == 0 && fp == 0))
+		return -1;
+	/* sign, "0" for a missing integer part, digits, point, digits, NUL */
+	if (neg + (ip ? ip : 1) + (fp ? fp + 1 : 0) + 1 > size)
+		return -1;
+	if (neg)
+		dst[o++] = '-';
+	if (ip) {
+		memcpy(dst + o, s + neg, ip);
+		o += ip;
+	} else
+		dst[o++] = '0';
+	if (fp) {
+		dst[o++] = '.';
+		memcpy(dst + o, s + len - fp, fp);
+		o += fp;
+	}
+	dst[o] = '\0';
+	return 0;
 }
 
 void

@@ -36,6 +36,7 @@ enum ev_type {
 	EV_MARGIN_CALL,		/* one position at risk (MARGIN_CALL p[]) */
 	EV_CONFIG,		/* leverage of a symbol, or multi-assets mode */
 	EV_UNKNOWN,		/* an event type we do not model: kept raw */
+	EV_GAP,			/* an account's gap opened or healed (DESIGN §3.4): not an exchange fact */
 	EV_TYPE_MAX
 };
 
@@ -92,12 +93,12 @@ struct ev_algo {
 	char		 status[EV_WORD];	/* X */
 	char		 actual_order_id[EV_WORD];/* ai */
 	char		 avg_price[EV_DEC];	/* ap */
-	char		 filled_qty[EV_DEC];	/* aq */
+	char		 filled_qty[EV_DEC];	/* aq; "" when unknown */
 	char		 trigger_price[EV_DEC];	/* tp */
 	char		 price[EV_DEC];		/* p */
 	bool		 reduce_only;		/* R */
 	bool		 close_position;	/* cp */
-	char		 reject_reason[64];	/* rm */
+	char		 reject_reason[64];	/* rm; "" when unknown (REST rows carry none) */
 	int64_t		 update_time;		/* T */
 };
 
@@ -124,7 +125,7 @@ struct ev_balance {
 };
 
 struct ev_margin_call {
-	char		 cross_wallet[EV_DEC];	/* cw */
+	char		 cross_wallet[EV_DEC];	/* cw; "" when absent (isolated calls, FACTS §1.3) */
 	char		 symbol[EV_SYM];	/* "" if p[] is empty */
 	char		 position_side[EV_WORD];
 	char		 amount[EV_DEC];
@@ -147,6 +148,23 @@ struct ev_unknown {
 	char		*raw;			/* the whole frame, malloc'd, owned */
 };
 
+/*
+ * A gap in an account's stream (DESIGN §3.4).  open: from `since` (the
+ * newest exchange time seen before it, ms) events may be missing; `at_us`
+ * is when it opened (CLOCK_REALTIME µs).  heal: a resync that began at
+ * `at_us` fetched everything from `since` up to `until` (exchange ms); it
+ * clears the account's open gaps that opened before it began and start at
+ * or after `since`.  The writer records both in account_gaps, in the
+ * transaction that commits what came before them on the data plane.
+ */
+struct ev_gap {
+	bool		 heal;
+	int64_t		 since;
+	int64_t		 at_us;
+	int64_t		 until;			/* heal only; 0 for open */
+	char		 reason[EV_CID];	/* open: why ("connection lost", ...); heal: "" */
+};
+
 struct event {
 	uint64_t	 seq;			/* per sending worker, set when queued */
 	uint8_t		 type;			/* enum ev_type */
@@ -166,6 +184,7 @@ struct event {
 		struct ev_margin_call	margin_call;
 		struct ev_config	config;
 		struct ev_unknown	unknown;
+		struct ev_gap		gap;
 	} u;
 };
 
@@ -174,8 +193,38 @@ const char	*ev_type_name(unsigned);	/* "order", "fill", ... */
 void		 ev_make_id(struct event *);
 /* Release what an event owns (unknown.raw); the struct itself is the caller's. */
 void		 ev_clear(struct event *);
+/*
+ * Copy text into dst[size], cut on a UTF-8 character boundary when it does
+ * not fit; returns 1 if it was cut, 0 if whole.  For free text (client ids,
+ * reasons, names), never for keys.
+ */
+int		 ev_copy_text(char *dst, size_t size, const char *src, size_t len);
+/*
+ * An exchange decimal in the one form every process and PostgreSQL take:
+ * -?digits(.digits)?.  Accepts what exchanges write ("5.", ".5", "-.5",
+ * "0.010") and writes the canonical form ("5", "0.5", "-0.5", "0.010":
+ * only a bare point is completed, trailing zeros are kept).  0, or -1 if s
+ * is not a plain decimal or does not fit dst[size].
+ */
+int		 ev_decimal(char *dst, size_t size, const char *s, size_t len);
 
-/* msgpack codec: one event is one map.  Unpack validates every field. */
+/*
+ * The one validation every producer and consumer of events shares (DESIGN
+ * §3.6): the exchange parsers run it on each event they build, the data
+ * plane sender before it queues one, the writer's decoder after it decodes
+ * one.  Checks the type and flags, that every text is valid UTF-8 without
+ * NUL, every decimal canonical (ev_decimal), integers within the codec's
+ * bounds, and that the keys the writer upserts on are present.  0, or -1
+ * with *err (a static message naming the field).
+ */
+int		 ev_validate(const struct event *, const char **err);
+
+/*
+ * msgpack codec: one event is one map.  Unpack decodes and then runs
+ * ev_validate.  On failure ev->seq still holds the event's sequence number
+ * when the map had a readable one (else 0), so that a receiver can skip
+ * exactly that event.
+ */
 void		 ev_pack(msgpack_packer *, const struct event *);
 int		 ev_unpack(const msgpack_object *, struct event *, const char **err);
 /* JSON form of the normalized event (event_log.payload, Kafka json format); malloc'd. */

@@ -23,7 +23,7 @@
 #include "writer_sql.h"
 
 enum wtab { W_ORDERS, W_ALGO, W_FILLS, W_POSITIONS, W_BALANCES, W_MARGIN, W_CONFIG,
-	W_EVENT_LOG, W_CURSOR, W_NTAB };
+	W_EVENT_LOG, W_CURSOR, W_GAP_OPEN, W_GAP_HEAL, W_NTAB };
 
 #define W_MAXCOLS	20
 
@@ -55,6 +55,8 @@ struct wsql {
 #define CONFIG_COLS "account_id, symbol, leverage, multi_assets, update_time"
 #define LOG_COLS "event_id, account_id, event_type, exchange_time, recv_us, resync, lite, " \
 	"payload, raw"
+#define GAP_OPEN_COLS "account_id, since, opened_us, reason"
+#define GAP_HEAL_COLS "account_id, since, began_us, until"
 /* Rows of accounts that were removed meanwhile are skipped, not a failed batch. */
 #define ACCOUNT_EXISTS "WHERE EXISTS (SELECT 1 FROM exchange_accounts a WHERE a.id = t.account_id)\n"
 
@@ -91,15 +93,28 @@ static const struct wtable {
 	    "update_time = EXCLUDED.update_time, updated_at = now()\n"
 	    "WHERE (EXCLUDED.update_time, EXCLUDED.filled_qty, exfeedd_order_rank(EXCLUDED.status)) > "
 	    "(o.update_time, o.filled_qty, exfeedd_order_rank(o.status))" },
+	/*
+	 * Algo orders move forward on (update time, status rank).  A filled
+	 * quantity or reject reason a row does not know (NULL: REST rows carry
+	 * neither) is the newest known one, of the batch or of the table.
+	 */
 	[W_ALGO] = { 20,
 	    { "bigint", "bigint", "text", "text", "text", "text", "text", "text", "text",
 	      "numeric", "text", "text", "numeric", "numeric", "numeric", "numeric",
 	      "boolean", "boolean", "text", "bigint" },
 	    "INSERT INTO algo_orders AS g (" ALGO_COLS ")\n"
-	    "SELECT DISTINCT ON (account_id, algo_id) " ALGO_COLS "\n"
+	    "SELECT DISTINCT ON (account_id, algo_id) account_id, algo_id, client_algo_id, "
+	    "algo_type, order_type, symbol, side, position_side, time_in_force, quantity, status, "
+	    "actual_order_id, avg_price, first_value(filled_qty) OVER known_filled, trigger_price, "
+	    "price, reduce_only, close_position, first_value(reject_reason) OVER known_reason, "
+	    "update_time\n"
 	    "FROM unnest(",
 	    ") WITH ORDINALITY AS t(" ALGO_COLS ", ord)\n"
 	    ACCOUNT_EXISTS
+	    "WINDOW known_filled AS (PARTITION BY account_id, algo_id ORDER BY filled_qty IS NULL, "
+	    "update_time DESC, exfeedd_algo_rank(status) DESC, ord DESC), "
+	    "known_reason AS (PARTITION BY account_id, algo_id ORDER BY reject_reason IS NULL, "
+	    "update_time DESC, exfeedd_algo_rank(status) DESC, ord DESC)\n"
 	    "ORDER BY account_id, algo_id, update_time DESC, exfeedd_algo_rank(status) DESC, "
 	    "ord DESC\n"
 	    "ON CONFLICT (account_id, algo_id) DO UPDATE SET "
@@ -108,27 +123,32 @@ static const struct wtable {
 	    "position_side = EXCLUDED.position_side, time_in_force = EXCLUDED.time_in_force, "
 	    "quantity = EXCLUDED.quantity, status = EXCLUDED.status, "
 	    "actual_order_id = EXCLUDED.actual_order_id, avg_price = EXCLUDED.avg_price, "
-	    "filled_qty = EXCLUDED.filled_qty, trigger_price = EXCLUDED.trigger_price, "
+	    "filled_qty = COALESCE(EXCLUDED.filled_qty, g.filled_qty), "
+	    "trigger_price = EXCLUDED.trigger_price, "
 	    "price = EXCLUDED.price, reduce_only = EXCLUDED.reduce_only, "
-	    "close_position = EXCLUDED.close_position, reject_reason = EXCLUDED.reject_reason, "
+	    "close_position = EXCLUDED.close_position, "
+	    "reject_reason = COALESCE(EXCLUDED.reject_reason, g.reject_reason), "
 	    "update_time = EXCLUDED.update_time, updated_at = now()\n"
 	    "WHERE (EXCLUDED.update_time, exfeedd_algo_rank(EXCLUDED.status)) > "
 	    "(g.update_time, exfeedd_algo_rank(g.status))" },
 	/*
-	 * A fill is one row per exchange trade id.  TRADE_LITE lacks position
-	 * side, fee and realized PnL; whichever of it and the ORDER_TRADE_UPDATE
-	 * comes first, the other only fills in what is still NULL.
+	 * A fill is one row per execution: exchange trade id and order id (a
+	 * self-trade is one trade id, two executions).  TRADE_LITE lacks
+	 * position side, fee and realized PnL; whichever of it and the
+	 * ORDER_TRADE_UPDATE comes first, the other only fills in what is
+	 * still NULL.
 	 */
 	[W_FILLS] = { 13,
 	    { "bigint", "text", "bigint", "bigint", "text", "text", "numeric", "numeric",
 	      "numeric", "text", "boolean", "numeric", "bigint" },
 	    "INSERT INTO fills AS f (" FILLS_COLS ")\n"
-	    "SELECT DISTINCT ON (account_id, symbol, trade_id) " FILLS_COLS "\n"
+	    "SELECT DISTINCT ON (account_id, symbol, trade_id, order_id) " FILLS_COLS "\n"
 	    "FROM unnest(",
 	    ") WITH ORDINALITY AS t(" FILLS_COLS ", ord)\n"
 	    ACCOUNT_EXISTS
-	    "ORDER BY account_id, symbol, trade_id, fee IS NULL, position_side IS NULL, ord\n"
-	    "ON CONFLICT (account_id, symbol, trade_id) DO UPDATE SET "
+	    "ORDER BY account_id, symbol, trade_id, order_id, fee IS NULL, position_side IS NULL, "
+	    "ord\n"
+	    "ON CONFLICT (account_id, symbol, trade_id, order_id) DO UPDATE SET "
 	    "position_side = COALESCE(f.position_side, EXCLUDED.position_side), "
 	    "fee = COALESCE(f.fee, EXCLUDED.fee), "
 	    "fee_asset = COALESCE(f.fee_asset, EXCLUDED.fee_asset), "
@@ -138,6 +158,8 @@ static const struct wtable {
 	    "OR (f.fee_asset IS NULL AND EXCLUDED.fee_asset IS NOT NULL) "
 	    "OR (f.realized_pnl IS NULL AND EXCLUDED.realized_pnl IS NOT NULL)" },
 	/*
+	 * A margin type or margin asset of '' is one the source did not give
+	 * (a resync's flat position): the row keeps the one it has.
 	 * Positions, balances and config take an update at the same exchange
 	 * time (>=): one ACCOUNT_UPDATE millisecond can carry successive states
 	 * of one key, and applied in order the later must win.  A tie with the
@@ -156,8 +178,10 @@ static const struct wtable {
 	    "ON CONFLICT (account_id, symbol, position_side) DO UPDATE SET "
 	    "amount = EXCLUDED.amount, entry_price = EXCLUDED.entry_price, "
 	    "breakeven_price = EXCLUDED.breakeven_price, "
-	    "unrealized_pnl = EXCLUDED.unrealized_pnl, margin_type = EXCLUDED.margin_type, "
-	    "isolated_wallet = EXCLUDED.isolated_wallet, margin_asset = EXCLUDED.margin_asset, "
+	    "unrealized_pnl = EXCLUDED.unrealized_pnl, "
+	    "margin_type = COALESCE(NULLIF(EXCLUDED.margin_type, ''), p.margin_type), "
+	    "isolated_wallet = EXCLUDED.isolated_wallet, "
+	    "margin_asset = COALESCE(NULLIF(EXCLUDED.margin_asset, ''), p.margin_asset), "
 	    "update_time = EXCLUDED.update_time, updated_at = now()\n"
 	    "WHERE EXCLUDED.update_time > p.update_time OR (EXCLUDED.update_time = p.update_time "
 	    "AND (EXCLUDED.amount, EXCLUDED.entry_price, EXCLUDED.breakeven_price, "
@@ -250,6 +274,30 @@ static const struct wtable {
 	    "FROM (SELECT account_id, max(e) AS e FROM unnest(",
 	    ") AS t(account_id, e) GROUP BY account_id) c\n"
 	    "WHERE a.id = c.account_id AND a.last_event_time < c.e" },
+	/*
+	 * Gaps (DESIGN §3.4): an opened gap is a row; a heal clears the rows
+	 * of its account that opened before the healing resync began and start
+	 * no earlier than where it fetched from.  Opens run first, so a heal
+	 * sees the gaps sent before it in the same batch; an open sent after a
+	 * heal opened after that resync began, so the heal leaves it.
+	 */
+	[W_GAP_OPEN] = { 4,
+	    { "bigint", "bigint", "bigint", "text" },
+	    "INSERT INTO account_gaps (account_id, since, opened_at, reason)\n"
+	    "SELECT account_id, since, timestamptz 'epoch' + opened_us * interval '1 microsecond', "
+	    "reason\n"
+	    "FROM unnest(",
+	    ") AS t(" GAP_OPEN_COLS ")\n"
+	    ACCOUNT_EXISTS },
+	[W_GAP_HEAL] = { 4,
+	    { "bigint", "bigint", "bigint", "bigint" },
+	    "UPDATE account_gaps AS g SET healed_at = clock_timestamp(), healed_until = h.until, "
+	    "heal_began_at = h.began\n"
+	    "FROM (SELECT account_id, since, until, "
+	    "timestamptz 'epoch' + began_us * interval '1 microsecond' AS began FROM unnest(",
+	    ") AS t(" GAP_HEAL_COLS ")) h\n"
+	    "WHERE g.account_id = h.account_id AND g.healed_at IS NULL "
+	    "AND g.opened_at < h.began AND g.since >= h.since" },
 };
 
 /* ------------------------------------------------------------------ buffers */
@@ -392,12 +440,16 @@ add_algo(struct wsql *w, const struct event *ev)
 	col_text(w, t, 10, a->status);
 	col_text(w, t, 11, a->actual_order_id);
 	col_dec(w, t, 12, a->avg_price, 0);
-	col_dec(w, t, 13, a->filled_qty, 0);
+	col_dec(w, t, 13, a->filled_qty, 1);	/* "": not known (REST rows) */
 	col_dec(w, t, 14, a->trigger_price, 0);
 	col_dec(w, t, 15, a->price, 0);
 	col_bool(w, t, 16, a->reduce_only);
 	col_bool(w, t, 17, a->close_position);
-	col_text(w, t, 18, a->reject_reason);
+	/* REST rows carry no reject reason: unknown (NULL), never "none" */
+	if (ev->flags & EVF_RESYNC)
+		col_null(w, t, 18);
+	else
+		col_text(w, t, 18, a->reject_reason);
 	col_i64(w, t, 19, a->update_time);
 	row_done(w, t);
 }
@@ -470,7 +522,7 @@ add_margin_call(struct wsql *w, const struct event *ev)
 	col_i64(w, t, 1, ev->event_time);
 	col_text(w, t, 2, m->symbol);
 	col_text(w, t, 3, m->position_side);
-	col_dec(w, t, 4, m->cross_wallet, 0);
+	col_dec(w, t, 4, m->cross_wallet, 1);	/* isolated calls carry no cw */
 	col_dec(w, t, 5, m->amount, 1);
 	col_text_null(w, t, 6, m->margin_type);
 	col_dec(w, t, 7, m->isolated_wallet, 1);
@@ -497,6 +549,22 @@ add_config(struct wsql *w, const struct event *ev)
 	else
 		col_bool(w, t, 3, c->multi_assets);
 	col_i64(w, t, 4, c->update_time);
+	row_done(w, t);
+}
+
+static void
+add_gap(struct wsql *w, const struct event *ev)
+{
+	const struct ev_gap *g = &ev->u.gap;
+	enum wtab t = g->heal ? W_GAP_HEAL : W_GAP_OPEN;
+
+	col_i64(w, t, 0, ev->account_id);
+	col_i64(w, t, 1, g->since);
+	col_i64(w, t, 2, g->at_us);
+	if (g->heal)
+		col_i64(w, t, 3, g->until);
+	else
+		col_text(w, t, 3, g->reason);
 	row_done(w, t);
 }
 
@@ -562,6 +630,12 @@ wsql_add(struct wsql *w, const struct event *ev)
 {
 	char *json;
 
+	/* A gap is our own bookkeeping, not an exchange fact: not in event_log. */
+	if (ev->type == EV_GAP) {
+		add_gap(w, ev);
+		w->events++;
+		return 0;
+	}
 	/* The only step that can fail comes first, so a row is never half added. */
 	if (ev_type_name(ev->type) == NULL || (json = ev_to_json(ev)) == NULL)
 		return -1;
@@ -688,7 +762,7 @@ wsql_script(struct wsql *w, size_t *lenp)
 static const char *const stmt_names[W_NTAB] = {
 	"exfeedd_orders", "exfeedd_algo_orders", "exfeedd_fills", "exfeedd_positions",
 	"exfeedd_balances", "exfeedd_margin_calls", "exfeedd_account_config",
-	"exfeedd_event_log", "exfeedd_cursor",
+	"exfeedd_event_log", "exfeedd_cursor", "exfeedd_gap_open", "exfeedd_gap_heal",
 };
 
 struct wsql_batch {

@@ -14,6 +14,11 @@
  * A JSON line is an event in its wire form (evcodec.c keys), with defaults
  * for what it leaves out: {"t":1,"a":1,"E":5,"d":{"i":7,"X":"NEW","T":5}}.
  * "n" is assigned here, "id" computed with ev_make_id, "r" is the send time.
+ * A "!" member puts values no sender would send into the event after it is
+ * built, past the validation, to test that the writer refuses that event
+ * alone: {"!":{"price":"5."}} (an order's), "client_id" (an order's, bytes
+ * given as \u00XX escapes are written raw), "leverage" (a config's, an
+ * integer), "name" (an unknown event's).
  */
 #include "autoconf.h"
 
@@ -132,7 +137,7 @@ overlay(msgpack_packer *pk, const msgpack_object *m, const cJSON *j, const char 
 	const cJSON *c;
 
 	cJSON_ArrayForEach(c, j)
-		extra += !has_key(m, c->string);
+		extra += !has_key(m, c->string) && strcmp(c->string, "!") != 0;
 	msgpack_pack_map(pk, m->via.map.size + extra);
 	for (uint32_t i = 0; i < m->via.map.size; i++) {
 		const msgpack_object *k = &m->via.map.ptr[i].key;
@@ -150,7 +155,7 @@ overlay(msgpack_packer *pk, const msgpack_object *m, const cJSON *j, const char 
 			msgpack_pack_object(pk, m->via.map.ptr[i].val);
 	}
 	cJSON_ArrayForEach(c, j) {
-		if (has_key(m, c->string))
+		if (has_key(m, c->string) || strcmp(c->string, "!") == 0)
 			continue;
 		mp_str(pk, c->string);
 		if (cJSON_IsObject(c))
@@ -158,6 +163,41 @@ overlay(msgpack_packer *pk, const msgpack_object *m, const cJSON *j, const char 
 		else
 			pack_json(pk, c, what);
 	}
+}
+
+/* Text with \u00XX escapes as those raw bytes (invalid UTF-8 on purpose). */
+static void
+raw_bytes(char *dst, size_t size, const char *s)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p && n + 1 < size; p++) {
+		if (p[0] == 0xc2 || p[0] == 0xc3) {	/* cJSON decoded \u0080-\u00ff as UTF-8 */
+			dst[n++] = (char)(((p[0] & 0x03) << 6) | (p[1] & 0x3f));
+			p++;
+		} else
+			dst[n++] = (char)*p;
+	}
+	dst[n] = '\0';
+}
+
+/* The "!" member: values past the validation, for the writer to refuse. */
+static void
+corrupt(struct event *ev, const cJSON *bad, const char *what)
+{
+	const cJSON *v;
+
+	if (bad == NULL)
+		return;
+	if ((v = cJSON_GetObjectItemCaseSensitive(bad, "price")) && cJSON_IsString(v))
+		snprintf(ev->u.order.price, sizeof(ev->u.order.price), "%s", v->valuestring);
+	if ((v = cJSON_GetObjectItemCaseSensitive(bad, "client_id")) && cJSON_IsString(v))
+		raw_bytes(ev->u.order.client_id, sizeof(ev->u.order.client_id), v->valuestring);
+	if ((v = cJSON_GetObjectItemCaseSensitive(bad, "leverage")) && cJSON_IsNumber(v))
+		ev->u.config.leverage = v->valueint;
+	if ((v = cJSON_GetObjectItemCaseSensitive(bad, "name")) && cJSON_IsString(v))
+		raw_bytes(ev->u.unknown.name, sizeof(ev->u.unknown.name), v->valuestring);
+	(void)what;
 }
 
 static void
@@ -212,6 +252,7 @@ read_json(const char *path)
 			die("%s: %s", what, err);
 		if (cJSON_GetObjectItemCaseSensitive(j, "id") == NULL)
 			ev_make_id(ev);
+		corrupt(ev, cJSON_GetObjectItemCaseSensitive(j, "!"), what);
 		msgpack_unpacked_destroy(&u);
 		msgpack_unpacked_destroy(&u2);
 		msgpack_sbuffer_destroy(&sb);

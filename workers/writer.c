@@ -130,6 +130,7 @@ static struct {
 	uint64_t	 committed[EV_TYPE_MAX];
 	uint64_t	 events_committed, batches, reconnects, sql_errors, peers_dropped;
 	uint64_t	 resent;	/* events received again, not re-applied */
+	uint64_t	 rejected;	/* events that failed validation, skipped alone */
 	size_t		 last_batch;
 	uint64_t	 last_batch_us;
 	int64_t		 lat_bound[LAT_NB - 1];	/* upper bounds, µs */
@@ -140,6 +141,7 @@ static struct {
 static struct log_ratelimit peer_rl = LOG_RATELIMIT_INIT(10000, 5);
 static struct log_ratelimit sql_rl = LOG_RATELIMIT_INIT(10000, 3);
 static struct log_ratelimit pause_rl = LOG_RATELIMIT_INIT(60000, 3);
+static struct log_ratelimit reject_rl = LOG_RATELIMIT_INIT(10000, 5);
 
 static void	writer_kick(void);
 static void	db_connect_start(void);
@@ -234,24 +236,12 @@ batch_free(struct batch *b)
 	free(b);
 }
 
+/* The batch acks s up to seq when it commits (senders' events come in order). */
 static void
-batch_note(struct batch *b, struct sender *s, const struct event *ev)
+batch_note_ack(struct batch *b, struct sender *s, uint64_t seq)
 {
 	size_t i;
 
-	if (b->n == b->recv_cap) {
-		size_t ncap = b->recv_cap ? b->recv_cap * 2 : 256;
-		int64_t *nr = realloc(b->recv_us, ncap * sizeof(*nr));
-
-		if (nr == NULL)
-			fatal(1, "writer: out of memory");
-		b->recv_us = nr;
-		b->recv_cap = ncap;
-	}
-	if (b->n == 0)
-		b->first_ms = monotonic_ms();
-	b->recv_us[b->n++] = ev->recv_us;
-	b->per_type[ev->type]++;
 	for (i = 0; i < b->nacks; i++)
 		if (b->acks[i].s == s)
 			break;
@@ -267,16 +257,35 @@ batch_note(struct batch *b, struct sender *s, const struct event *ev)
 		}
 		b->acks[b->nacks++].s = s;
 	}
-	/* A sender's events come in order, so the last is the highest. */
-	b->acks[i].seq = ev->seq;
+	b->acks[i].seq = seq;
 }
 
+static void
+batch_note(struct batch *b, struct sender *s, const struct event *ev)
+{
+	if (b->n == b->recv_cap) {
+		size_t ncap = b->recv_cap ? b->recv_cap * 2 : 256;
+		int64_t *nr = realloc(b->recv_us, ncap * sizeof(*nr));
+
+		if (nr == NULL)
+			fatal(1, "writer: out of memory");
+		b->recv_us = nr;
+		b->recv_cap = ncap;
+	}
+	if (b->n == 0)
+		b->first_ms = monotonic_ms();
+	b->recv_us[b->n++] = ev->recv_us;
+	b->per_type[ev->type]++;
+	batch_note_ack(b, s, ev->seq);
+}
+
+/* Seal the open batch: one with events, or one that only acks rejected events. */
 static void
 batch_seal(void)
 {
 	struct batch *b = wr.open;
 
-	if (b->n == 0)
+	if (b->n == 0 && b->nacks == 0)
 		return;
 	if ((b->stmts = wsql_seal(wr.rows)) == NULL)
 		fatal(1, "writer: out of memory building a batch of %zu events", b->n);
@@ -469,8 +478,25 @@ peer_events(struct peer *p, const msgpack_object *body)
 	}
 	for (uint32_t i = 0; i < arr->via.array.size; i++) {
 		if (ev_unpack(&arr->via.array.ptr[i], &ev, &err) == -1) {
-			snprintf(why, sizeof(why), "event %u of the frame: %s", i, err);
-			goto bad;
+			/*
+			 * One bad event costs only itself (DESIGN §3.6): skip it, and
+			 * ack past it with the batch it would have joined.  Only an
+			 * event without a usable sequence number breaks the protocol.
+			 */
+			if (ev.seq == 0) {
+				snprintf(why, sizeof(why), "event %u of the frame: %s", i, err);
+				goto bad;
+			}
+			if (ev.seq > s->queued) {
+				wr.rejected++;
+				log_warnx_rl(&reject_rl, "data plane: %s %" PRId64 " (pid %" PRId64 "): "
+				    "event seq %" PRIu64 " rejected and skipped: %s", s->role,
+				    s->instance, s->pid, ev.seq, err);
+				batch_note_ack(wr.open, s, ev.seq);
+				s->queued = ev.seq;
+			} else
+				wr.resent++;
+			continue;
 		}
 		if (ev.seq == 0) {
 			ev_clear(&ev);
@@ -1041,8 +1067,8 @@ writer_kick(void)
 		writer_done_if_stopping();
 		return;
 	}
-	if (wr.sealed == NULL && wr.open->n > 0) {
-		age = monotonic_ms() - wr.open->first_ms;
+	if (wr.sealed == NULL && (wr.open->n > 0 || wr.open->nacks > 0)) {
+		age = wr.open->n > 0 ? monotonic_ms() - wr.open->first_ms : interval;
 		if (age >= interval || wr.stopping)
 			batch_seal();
 		else {
@@ -1054,6 +1080,11 @@ writer_kick(void)
 		log_info("database: connecting with the new conninfo");
 		db_connect_start();
 		return;
+	}
+	/* A batch that only acks rejected events has nothing to commit. */
+	while (wr.sealed != NULL && wsql_batch_count(wr.sealed->stmts) == 0) {
+		wr.sent_us = (uint64_t)clock_mono_us();
+		batch_committed();
 	}
 	if (wr.sealed != NULL)
 		db_send(wr.sealed);
@@ -1118,7 +1149,7 @@ writer_status(msgpack_packer *pk)
 	for (struct peer *p = wr.peers; p; p = p->next)
 		if (p->s)
 			nsend++;
-	msgpack_pack_map(pk, 19);
+	msgpack_pack_map(pk, 20);
 	mp_kv_str(pk, "db", state[wr.state]);
 	mp_kv_str(pk, "db_error", wr.last_error);
 	mp_kv_str(pk, "kafka", worker_config()->kafka_brokers);
@@ -1135,6 +1166,7 @@ writer_status(msgpack_packer *pk)
 	mp_kv_u64(pk, "sql_errors", wr.sql_errors);
 	mp_kv_u64(pk, "peers_dropped", wr.peers_dropped);
 	mp_kv_u64(pk, "resent", wr.resent);
+	mp_kv_u64(pk, "rejected", wr.rejected);
 	mp_str(pk, "committed");
 	msgpack_pack_map(pk, EV_TYPE_MAX - 1);
 	for (int t = 1; t < EV_TYPE_MAX; t++)

@@ -3,65 +3,73 @@
  * events: private-stream frames (FACTS §1.3) and the REST snapshot bodies a
  * resync fetches (FACTS §1.6).  No I/O here.
  *
- * Keys are looked up case-sensitively only: Binance keys differ only in case
- * (e/E, s/S, x/X, t/T).  Ids and times are JSON integers, read as doubles
- * and accepted only when integral and below 2^53; decimals are JSON strings
- * copied verbatim after a syntax check, so nothing is ever rounded.  A frame
- * is turned into all of its events before the first is emitted: a frame with
- * one bad field emits nothing.
+ * jansson reads integers as exact int64 and keys case-sensitively, and it
+ * rejects invalid UTF-8 and NUL in strings, so no such text gets past the
+ * parse.  Decimals are JSON strings, copied after ev_decimal() puts them in
+ * the one form every process takes ("5." becomes "5"), never rounded.
  *
- * Fields treated as optional (absent or null takes the default), because a
- * fixture or the documentation shows them missing from some frames:
+ * Each event a frame or a REST row yields is built alone, from a table of
+ * the fields it reads, and checked with ev_validate(): a missing required
+ * field or an unusable value drops that event (counted in struct bf_drops),
+ * not its siblings.  Required are the fields that identify a fact or order
+ * it in time (ids, symbols, statuses, times) and the values the state
+ * tables cannot do without.  Optional (absent, null or unusable: the
+ * default), because a fixture or the documentation shows them missing:
  *   ORDER_TRADE_UPDATE o: ot (= o), cp (false), n ("0"), N (""), rp ("0")
  *     ("n"/"N" are not pushed when there is no commission)
- *   ACCOUNT_UPDATE: a.B and a.P (empty); B[].bc ("0"); P[].bep ("0"),
- *     P[].ma ("": the documentation example omits it, real frames carry it)
- *   MARGIN_CALL: p (empty: one event with symbol "")
+ *   ACCOUNT_UPDATE: a.B and a.P (empty), a.m (""); B[].bc ("0");
+ *     P[].bep ("0"), P[].ma ("": the documentation example omits it)
+ *   MARGIN_CALL: cw ("": Binance sends it for cross margin calls only),
+ *     p (empty: one event with symbol "")
  *   ACCOUNT_CONFIG_UPDATE: ac and ai, but one of them must be there
  *   ALGO_UPDATE o: ai (""), ap, aq, tp, p ("0"), R, cp (false), rm ("")
  *   unknown event types: E (0)
- *   positionRisk: breakEvenPrice ("0"), marginType (v3 has none: "isolated"
- *     when isolatedWallet is positive, else "cross"), marginAsset ("")
- *   openAlgoOrders, algoOrder, allAlgoOrders: positionSide ("BOTH"), timeInForce (""), quantity,
- *     actualPrice, executedQty, triggerPrice, price ("0"), actualOrderId (""),
- *     reduceOnly, closePosition (false)
- * Everything else the mapping reads is required.
+ *   positionRisk: breakEvenPrice ("0"), marginAsset (""); v3 has no
+ *     marginType: the caller takes it from /fapi/v2/account
+ *   openAlgoOrders, algoOrder, allAlgoOrders: positionSide ("BOTH"),
+ *     timeInForce (""), quantity, actualPrice, triggerPrice, price ("0"),
+ *     actualOrderId (""), reduceOnly, closePosition (false); they carry no
+ *     executed quantity and no reject reason: both stay "" (unknown)
+ * Text fields longer than their buffer (client ids, reasons, enum words)
+ * are cut on a character boundary; keys (symbols, assets, position sides)
+ * that do not fit drop their event.
  */
 #include "autoconf.h"
 
 #include <ctype.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
+#include <jansson.h>
 
 #include "event.h"
 #include "exchanges/binance_futures.h"
 
 #define BF_EXCHANGE	"binance-futures"
-#define BF_INT_MAX	9007199254740991.0	/* 2^53 - 1: doubles are exact up to here */
+#define BF_LEVERAGE_MAX	100000	/* the codec's bound (evcodec.c); Binance allows 1 to 125 */
 
-/* The worker is single-threaded: one error buffer and one event batch. */
-static char bf_errbuf[256];
-
+/* The worker is single-threaded: one event batch. */
 static struct {
 	struct event	*ev;
 	size_t		 n;
 	size_t		 cap;
 } batch;
 
-/* Where a field is, for error messages: "ORDER_TRADE_UPDATE: o.z: ...". */
+static char bf_errbuf[256];	/* what *err points to */
+static char bf_jsonerr[200];	/* jparse's reason, copied into bf_errbuf or drops */
+
+/* Where a field is, for drop reasons: "ORDER_TRADE_UPDATE: o.z: ...". */
 struct jctx {
 	const char	*what;		/* event type, or "GET /fapi/..." */
 	char		 path[48];	/* "o.", "a.B[2].", "[0]." */
-	const char	**err;
+	struct bf_drops	*drops;
+	char		 why[200];	/* why the event being built fails */
 };
 
+/* Note why the event being built fails; returns -1 for the caller to pass on. */
 static int
 jfail(struct jctx *c, const char *key, const char *why)
 {
@@ -70,19 +78,18 @@ jfail(struct jctx *c, const char *key, const char *why)
 	/* A row itself ("a.B[1]") rather than one of its keys ("a.B[1].wb"). */
 	if (*key == '\0' && n > 0 && c->path[n - 1] == '.')
 		n--;
-	snprintf(bf_errbuf, sizeof(bf_errbuf), "%s: %.*s%s: %s", c->what, (int)n, c->path,
-	    key, why);
-	if (c->err != NULL)
-		*c->err = bf_errbuf;
+	snprintf(c->why, sizeof(c->why), "%s: %.*s%s: %s", c->what, (int)n, c->path, key, why);
 	return -1;
 }
 
-static int
-fail(const char **err, const char *msg)
+/* Count one dropped event, keeping the first reason (a drop's over a field's). */
+static void
+drop(struct bf_drops *d, const char *why)
 {
-	if (err != NULL)
-		*err = msg;
-	return -1;
+	if (d == NULL)
+		return;
+	if (d->events++ == 0)
+		snprintf(d->why, sizeof(d->why), "%s", why);
 }
 
 /* The path of row idx of array key under prefix: "a.B[2]." */
@@ -93,55 +100,27 @@ jpath(struct jctx *c, const char *prefix, const char *key, int idx)
 }
 
 /* A member, with JSON null taken as absent. */
-static const cJSON *
-jget(const cJSON *obj, const char *key)
+static json_t *
+jget(const json_t *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	json_t *v = json_object_get(obj, key);
 
-	return v == NULL || cJSON_IsNull(v) ? NULL : v;
+	return v == NULL || json_is_null(v) ? NULL : v;
 }
 
-/*
- * Parse exactly buf[0..len): cJSON's own "require null terminated" wants
- * the NUL inside len, so check for trailing garbage here.
- */
-static cJSON *
-jparse(const char *buf, size_t len)
+/* Exactly buf[0..len): one JSON value, trailing whitespace allowed. */
+static json_t *
+jparse(const char *buf, size_t len, const char **why)
 {
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+	json_error_t e;
+	json_t *root = json_loadb(buf, len, 0, &e);
 
-	if (root == NULL)
-		return NULL;
-	while (end != NULL && end < buf + len &&
-	    (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
-		end++;
-	if (end == NULL || end != buf + len) {
-		cJSON_Delete(root);
-		return NULL;
+	if (root == NULL) {
+		snprintf(bf_jsonerr, sizeof(bf_jsonerr), "not JSON (%s at byte %d)", e.text,
+		    e.position);
+		*why = bf_jsonerr;
 	}
 	return root;
-}
-
-/* Exchange decimals: [-]digits[.digits], at least one digit, nothing else. */
-static int
-is_decimal(const char *s)
-{
-	size_t n;
-
-	if (*s == '-')
-		s++;
-	n = strspn(s, "0123456789");
-	s += n;
-	if (*s == '.') {
-		size_t m = strspn(s + 1, "0123456789");
-
-		if (m == 0 && n == 0)
-			return 0;
-		s += 1 + m;
-	} else if (n == 0)
-		return 0;
-	return *s == '\0';
 }
 
 /* A decimal string greater than zero. */
@@ -151,40 +130,13 @@ dec_positive(const char *s)
 	return *s != '-' && strpbrk(s, "123456789") != NULL;
 }
 
-static int
-get_i64(struct jctx *c, const cJSON *v, const char *key, int64_t *out)
-{
-	double d;
-
-	if (!cJSON_IsNumber(v))
-		return jfail(c, key, "expected an integer");
-	d = v->valuedouble;
-	if (!(d >= -BF_INT_MAX && d <= BF_INT_MAX))
-		return jfail(c, key, "integer out of range (|n| >= 2^53)");
-	if (d != trunc(d))
-		return jfail(c, key, "expected an integer, got a fraction");
-	*out = (int64_t)d;
-	return 0;
-}
-
-static int
-copy_str(struct jctx *c, const char *key, const char *s, char *dst, size_t n)
-{
-	size_t len = strlen(s);
-
-	if (len >= n)
-		return jfail(c, key, "string too long");
-	memcpy(dst, s, len + 1);
-	return 0;
-}
-
 enum jkind {
-	J_STR,		/* string, copied */
-	J_LOWER,	/* string, copied in lower case (margin types) */
-	J_DEC,		/* decimal string, copied */
-	J_TEXT,		/* free text, cut at the size on a UTF-8 boundary */
+	J_KEY,		/* string the writer upserts on: must fit whole */
+	J_WORD,		/* enum word or free text: cut on a character boundary */
+	J_LOWER,	/* J_WORD in lower case (margin types) */
+	J_DEC,		/* decimal string, canonical form */
 	J_ID,		/* string, or an integer written in decimal */
-	J_I64,		/* integer below 2^53 */
+	J_I64,		/* integer */
 	J_BOOL		/* boolean */
 };
 
@@ -203,84 +155,106 @@ struct jfield {
 #define JF(type, key, kind, req, member, dflt) \
 	{ key, kind, req, offsetof(type, member), sizeof(((type *)0)->member), dflt }
 
+/* Read one present value; 0, or -1 with c->why. */
 static int
-jfield(struct jctx *c, const cJSON *obj, const struct jfield *f, void *base)
+jvalue(struct jctx *c, const json_t *v, const struct jfield *f, char *dst)
 {
-	char *dst = (char *)base + f->off;
-	const cJSON *v = jget(obj, f->key);
+	const char *s;
 	size_t len;
 
-	if (v == NULL) {
-		if (f->req)
-			return jfail(c, f->key, "missing");
-		switch (f->kind) {
-		case J_I64:
-			*(int64_t *)(void *)dst = 0;
-			break;
-		case J_BOOL:
-			*(bool *)dst = f->dflt != NULL;
-			break;
-		default:
-			snprintf(dst, f->size, "%s", f->dflt != NULL ? f->dflt : "");
-			break;
-		}
-		return 0;
-	}
 	switch (f->kind) {
-	case J_STR:
+	case J_KEY:
+	case J_WORD:
 	case J_LOWER:
 	case J_DEC:
-		if (!cJSON_IsString(v))
+		if (!json_is_string(v))
 			return jfail(c, f->key, "expected a string");
-		if (f->kind == J_DEC && !is_decimal(v->valuestring))
-			return jfail(c, f->key, "not a decimal number");
-		if (copy_str(c, f->key, v->valuestring, dst, f->size) == -1)
-			return -1;
+		s = json_string_value(v);
+		len = json_string_length(v);
+		if (f->kind == J_DEC) {
+			if (ev_decimal(dst, f->size, s, len) == -1)
+				return jfail(c, f->key, "not a decimal number (or too long)");
+			return 0;
+		}
+		if (f->kind == J_KEY) {
+			if (len >= f->size)
+				return jfail(c, f->key, "string too long");
+			memcpy(dst, s, len + 1);
+			return 0;
+		}
+		ev_copy_text(dst, f->size, s, len);
 		if (f->kind == J_LOWER)
 			for (; *dst != '\0'; dst++)
 				*dst = (char)tolower((unsigned char)*dst);
 		return 0;
-	case J_TEXT:
-		if (!cJSON_IsString(v))
-			return jfail(c, f->key, "expected a string");
-		len = strlen(v->valuestring);
-		if (len >= f->size) {
-			len = f->size - 1;
-			while (len > 0 && ((unsigned char)v->valuestring[len] & 0xc0) == 0x80)
-				len--;
-		}
-		memcpy(dst, v->valuestring, len);
-		dst[len] = '\0';
-		return 0;
 	case J_ID:
-		if (cJSON_IsString(v))
-			return copy_str(c, f->key, v->valuestring, dst, f->size);
-		if (cJSON_IsNumber(v)) {
-			int64_t id;
-
-			if (get_i64(c, v, f->key, &id) == -1)
-				return -1;
-			snprintf(dst, f->size, "%" PRId64, id);
+		if (json_is_string(v)) {
+			if (json_string_length(v) >= f->size)
+				return jfail(c, f->key, "string too long");
+			memcpy(dst, json_string_value(v), json_string_length(v) + 1);
+			return 0;
+		}
+		if (json_is_integer(v)) {
+			snprintf(dst, f->size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 			return 0;
 		}
 		return jfail(c, f->key, "expected a string or an integer");
 	case J_I64:
-		return get_i64(c, v, f->key, (int64_t *)(void *)dst);
+		if (!json_is_integer(v))
+			return jfail(c, f->key, json_is_real(v) ? "expected an integer, got a fraction" :
+			    "expected an integer");
+		*(int64_t *)(void *)dst = (int64_t)json_integer_value(v);
+		return 0;
 	case J_BOOL:
-		if (!cJSON_IsBool(v))
+		if (!json_is_boolean(v))
 			return jfail(c, f->key, "expected a boolean");
-		*(bool *)dst = cJSON_IsTrue(v);
+		*(bool *)(void *)dst = json_is_true(v);
 		return 0;
 	}
 	return jfail(c, f->key, "bad field kind");
 }
 
-static int
-jfields(struct jctx *c, const cJSON *obj, const struct jfield *f, size_t n, void *base)
+static void
+jdefault(const struct jfield *f, char *dst)
 {
-	for (size_t i = 0; i < n; i++)
-		if (jfield(c, obj, &f[i], base) == -1)
-			return -1;
+	switch (f->kind) {
+	case J_I64:
+		*(int64_t *)(void *)dst = 0;
+		break;
+	case J_BOOL:
+		*(bool *)(void *)dst = f->dflt != NULL;
+		break;
+	default:
+		snprintf(dst, f->size, "%s", f->dflt != NULL ? f->dflt : "");
+		break;
+	}
+}
+
+/*
+ * The fields of one event.  A required field missing or unusable fails
+ * the event; an optional one unusable takes its default and is counted.
+ */
+static int
+jfields(struct jctx *c, const json_t *obj, const struct jfield *f, size_t n, void *base)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *dst = (char *)base + f[i].off;
+		const json_t *v = jget(obj, f[i].key);
+
+		if (v == NULL) {
+			if (f[i].req)
+				return jfail(c, f[i].key, "missing");
+			jdefault(&f[i], dst);
+			continue;
+		}
+		if (jvalue(c, v, &f[i], dst) == -1) {
+			if (f[i].req)
+				return -1;
+			jdefault(&f[i], dst);
+			if (c->drops && c->drops->fields++ == 0 && c->drops->events == 0)
+				snprintf(c->drops->why, sizeof(c->drops->why), "%s", c->why);
+		}
+	}
 	return 0;
 }
 
@@ -288,14 +262,14 @@ jfields(struct jctx *c, const cJSON *obj, const struct jfield *f, size_t n, void
 
 /* One member that must be (req) or may be an object/array; *out NULL if absent. */
 static int
-jsub(struct jctx *c, const cJSON *obj, const char *key, int req, int array, const cJSON **out)
+jsub(struct jctx *c, const json_t *obj, const char *key, int req, int array, const json_t **out)
 {
-	const cJSON *v = jget(obj, key);
+	const json_t *v = jget(obj, key);
 
 	*out = NULL;
 	if (v == NULL)
 		return req ? jfail(c, key, "missing") : 0;
-	if (array ? !cJSON_IsArray(v) : !cJSON_IsObject(v))
+	if (array ? !json_is_array(v) : !json_is_object(v))
 		return jfail(c, key, array ? "expected an array" : "expected an object");
 	*out = v;
 	return 0;
@@ -305,37 +279,37 @@ jsub(struct jctx *c, const cJSON *obj, const char *key, int req, int array, cons
 
 /* ORDER_TRADE_UPDATE o → ev_order */
 static const struct jfield otu_order[] = {
-	JF(struct ev_order, "s", J_STR, REQ, symbol, NULL),
-	JF(struct ev_order, "c", J_STR, REQ, client_id, NULL),
-	JF(struct ev_order, "S", J_STR, REQ, side, NULL),
-	JF(struct ev_order, "o", J_STR, REQ, type, NULL),
-	JF(struct ev_order, "f", J_STR, REQ, tif, NULL),
+	JF(struct ev_order, "s", J_KEY, REQ, symbol, NULL),
+	JF(struct ev_order, "c", J_WORD, REQ, client_id, NULL),
+	JF(struct ev_order, "S", J_WORD, REQ, side, NULL),
+	JF(struct ev_order, "o", J_WORD, REQ, type, NULL),
+	JF(struct ev_order, "f", J_WORD, REQ, tif, NULL),
 	JF(struct ev_order, "q", J_DEC, REQ, orig_qty, NULL),
 	JF(struct ev_order, "p", J_DEC, REQ, price, NULL),
 	JF(struct ev_order, "ap", J_DEC, REQ, avg_price, NULL),
 	JF(struct ev_order, "sp", J_DEC, REQ, stop_price, NULL),
-	JF(struct ev_order, "x", J_STR, REQ, exec_type, NULL),
-	JF(struct ev_order, "X", J_STR, REQ, status, NULL),
+	JF(struct ev_order, "x", J_WORD, REQ, exec_type, NULL),
+	JF(struct ev_order, "X", J_WORD, REQ, status, NULL),
 	JF(struct ev_order, "i", J_I64, REQ, order_id, NULL),
 	JF(struct ev_order, "z", J_DEC, REQ, filled_qty, NULL),
 	JF(struct ev_order, "T", J_I64, REQ, update_time, NULL),
 	JF(struct ev_order, "R", J_BOOL, REQ, reduce_only, NULL),
-	JF(struct ev_order, "ot", J_STR, OPT, orig_type, NULL),
-	JF(struct ev_order, "ps", J_STR, REQ, position_side, NULL),
+	JF(struct ev_order, "ot", J_WORD, OPT, orig_type, NULL),
+	JF(struct ev_order, "ps", J_KEY, REQ, position_side, NULL),
 	JF(struct ev_order, "cp", J_BOOL, OPT, close_position, NULL),
 };
 
-/* ORDER_TRADE_UPDATE o → ev_fill (read on every update, emitted on a fill) */
+/* ORDER_TRADE_UPDATE o → ev_fill (read when the update is a fill) */
 static const struct jfield otu_fill[] = {
 	JF(struct ev_fill, "t", J_I64, REQ, trade_id, NULL),
 	JF(struct ev_fill, "i", J_I64, REQ, order_id, NULL),
-	JF(struct ev_fill, "s", J_STR, REQ, symbol, NULL),
-	JF(struct ev_fill, "S", J_STR, REQ, side, NULL),
-	JF(struct ev_fill, "ps", J_STR, REQ, position_side, NULL),
+	JF(struct ev_fill, "s", J_KEY, REQ, symbol, NULL),
+	JF(struct ev_fill, "S", J_WORD, REQ, side, NULL),
+	JF(struct ev_fill, "ps", J_KEY, REQ, position_side, NULL),
 	JF(struct ev_fill, "L", J_DEC, REQ, price, NULL),
 	JF(struct ev_fill, "l", J_DEC, REQ, qty, NULL),
 	JF(struct ev_fill, "n", J_DEC, OPT, fee, "0"),
-	JF(struct ev_fill, "N", J_STR, OPT, fee_asset, ""),
+	JF(struct ev_fill, "N", J_WORD, OPT, fee_asset, ""),
 	JF(struct ev_fill, "rp", J_DEC, OPT, realized_pnl, "0"),
 	JF(struct ev_fill, "m", J_BOOL, REQ, maker, NULL),
 	JF(struct ev_fill, "T", J_I64, REQ, time, NULL),
@@ -345,8 +319,8 @@ static const struct jfield otu_fill[] = {
 static const struct jfield lite_fill[] = {
 	JF(struct ev_fill, "t", J_I64, REQ, trade_id, NULL),
 	JF(struct ev_fill, "i", J_I64, REQ, order_id, NULL),
-	JF(struct ev_fill, "s", J_STR, REQ, symbol, NULL),
-	JF(struct ev_fill, "S", J_STR, REQ, side, NULL),
+	JF(struct ev_fill, "s", J_KEY, REQ, symbol, NULL),
+	JF(struct ev_fill, "S", J_WORD, REQ, side, NULL),
 	JF(struct ev_fill, "L", J_DEC, REQ, price, NULL),
 	JF(struct ev_fill, "l", J_DEC, REQ, qty, NULL),
 	JF(struct ev_fill, "m", J_BOOL, REQ, maker, NULL),
@@ -355,7 +329,7 @@ static const struct jfield lite_fill[] = {
 
 /* ACCOUNT_UPDATE a.B[] → ev_balance */
 static const struct jfield au_balance[] = {
-	JF(struct ev_balance, "a", J_STR, REQ, asset, NULL),
+	JF(struct ev_balance, "a", J_KEY, REQ, asset, NULL),
 	JF(struct ev_balance, "wb", J_DEC, REQ, wallet, NULL),
 	JF(struct ev_balance, "cw", J_DEC, REQ, cross_wallet, NULL),
 	JF(struct ev_balance, "bc", J_DEC, OPT, change, "0"),
@@ -363,23 +337,26 @@ static const struct jfield au_balance[] = {
 
 /* ACCOUNT_UPDATE a.P[] → ev_position */
 static const struct jfield au_position[] = {
-	JF(struct ev_position, "s", J_STR, REQ, symbol, NULL),
+	JF(struct ev_position, "s", J_KEY, REQ, symbol, NULL),
 	JF(struct ev_position, "pa", J_DEC, REQ, amount, NULL),
 	JF(struct ev_position, "ep", J_DEC, REQ, entry_price, NULL),
 	JF(struct ev_position, "bep", J_DEC, OPT, breakeven_price, "0"),
 	JF(struct ev_position, "up", J_DEC, REQ, unrealized_pnl, NULL),
 	JF(struct ev_position, "mt", J_LOWER, REQ, margin_type, NULL),
 	JF(struct ev_position, "iw", J_DEC, REQ, isolated_wallet, NULL),
-	JF(struct ev_position, "ps", J_STR, REQ, position_side, NULL),
-	JF(struct ev_position, "ma", J_STR, OPT, margin_asset, ""),
+	JF(struct ev_position, "ps", J_KEY, REQ, position_side, NULL),
+	JF(struct ev_position, "ma", J_WORD, OPT, margin_asset, ""),
 };
 
-/* MARGIN_CALL p[] → ev_margin_call; mt kept as received ("CROSSED") */
+/* MARGIN_CALL cw and p[] → ev_margin_call; mt kept as received ("CROSSED") */
+static const struct jfield mc_wallet[] = {
+	JF(struct ev_margin_call, "cw", J_DEC, OPT, cross_wallet, ""),
+};
 static const struct jfield mc_position[] = {
-	JF(struct ev_margin_call, "s", J_STR, REQ, symbol, NULL),
-	JF(struct ev_margin_call, "ps", J_STR, REQ, position_side, NULL),
+	JF(struct ev_margin_call, "s", J_KEY, REQ, symbol, NULL),
+	JF(struct ev_margin_call, "ps", J_WORD, REQ, position_side, NULL),
 	JF(struct ev_margin_call, "pa", J_DEC, REQ, amount, NULL),
-	JF(struct ev_margin_call, "mt", J_STR, REQ, margin_type, NULL),
+	JF(struct ev_margin_call, "mt", J_WORD, REQ, margin_type, NULL),
 	JF(struct ev_margin_call, "iw", J_DEC, REQ, isolated_wallet, NULL),
 	JF(struct ev_margin_call, "mp", J_DEC, REQ, mark_price, NULL),
 	JF(struct ev_margin_call, "up", J_DEC, REQ, unrealized_pnl, NULL),
@@ -388,16 +365,16 @@ static const struct jfield mc_position[] = {
 
 /* ALGO_UPDATE o → ev_algo */
 static const struct jfield algo_stream[] = {
-	JF(struct ev_algo, "caid", J_STR, REQ, client_id, NULL),
+	JF(struct ev_algo, "caid", J_WORD, REQ, client_id, NULL),
 	JF(struct ev_algo, "aid", J_I64, REQ, algo_id, NULL),
-	JF(struct ev_algo, "at", J_STR, REQ, algo_type, NULL),
-	JF(struct ev_algo, "o", J_STR, REQ, type, NULL),
-	JF(struct ev_algo, "s", J_STR, REQ, symbol, NULL),
-	JF(struct ev_algo, "S", J_STR, REQ, side, NULL),
-	JF(struct ev_algo, "ps", J_STR, REQ, position_side, NULL),
-	JF(struct ev_algo, "f", J_STR, REQ, tif, NULL),
+	JF(struct ev_algo, "at", J_WORD, REQ, algo_type, NULL),
+	JF(struct ev_algo, "o", J_WORD, REQ, type, NULL),
+	JF(struct ev_algo, "s", J_KEY, REQ, symbol, NULL),
+	JF(struct ev_algo, "S", J_WORD, REQ, side, NULL),
+	JF(struct ev_algo, "ps", J_WORD, REQ, position_side, NULL),
+	JF(struct ev_algo, "f", J_WORD, REQ, tif, NULL),
 	JF(struct ev_algo, "q", J_DEC, REQ, qty, NULL),
-	JF(struct ev_algo, "X", J_STR, REQ, status, NULL),
+	JF(struct ev_algo, "X", J_WORD, REQ, status, NULL),
 	JF(struct ev_algo, "ai", J_ID, OPT, actual_order_id, ""),
 	JF(struct ev_algo, "ap", J_DEC, OPT, avg_price, "0"),
 	JF(struct ev_algo, "aq", J_DEC, OPT, filled_qty, "0"),
@@ -405,42 +382,33 @@ static const struct jfield algo_stream[] = {
 	JF(struct ev_algo, "p", J_DEC, OPT, price, "0"),
 	JF(struct ev_algo, "R", J_BOOL, OPT, reduce_only, NULL),
 	JF(struct ev_algo, "cp", J_BOOL, OPT, close_position, NULL),
-	JF(struct ev_algo, "rm", J_TEXT, OPT, reject_reason, ""),
+	JF(struct ev_algo, "rm", J_WORD, OPT, reject_reason, ""),
 };
 
-/* GET /fapi/v3/balance rows → ev_balance */
-static const struct jfield rest_balance[] = {
-	JF(struct ev_balance, "asset", J_STR, REQ, asset, NULL),
-	JF(struct ev_balance, "balance", J_DEC, REQ, wallet, NULL),
-	JF(struct ev_balance, "crossWalletBalance", J_DEC, REQ, cross_wallet, NULL),
-	JF(struct ev_balance, "updateTime", J_I64, REQ, update_time, NULL),
-};
-
-/* GET /fapi/v3/positionRisk rows → ev_position */
+/* GET /fapi/v3/positionRisk rows → ev_position (margin type: the caller's) */
 static const struct jfield rest_position[] = {
-	JF(struct ev_position, "symbol", J_STR, REQ, symbol, NULL),
-	JF(struct ev_position, "positionSide", J_STR, REQ, position_side, NULL),
+	JF(struct ev_position, "symbol", J_KEY, REQ, symbol, NULL),
+	JF(struct ev_position, "positionSide", J_KEY, REQ, position_side, NULL),
 	JF(struct ev_position, "positionAmt", J_DEC, REQ, amount, NULL),
 	JF(struct ev_position, "entryPrice", J_DEC, REQ, entry_price, NULL),
 	JF(struct ev_position, "breakEvenPrice", J_DEC, OPT, breakeven_price, "0"),
 	JF(struct ev_position, "unRealizedProfit", J_DEC, REQ, unrealized_pnl, NULL),
-	JF(struct ev_position, "marginType", J_LOWER, OPT, margin_type, ""),
 	JF(struct ev_position, "isolatedWallet", J_DEC, REQ, isolated_wallet, NULL),
-	JF(struct ev_position, "marginAsset", J_STR, OPT, margin_asset, ""),
+	JF(struct ev_position, "marginAsset", J_WORD, OPT, margin_asset, ""),
 	JF(struct ev_position, "updateTime", J_I64, REQ, update_time, NULL),
 };
 
 /* GET /fapi/v1/openOrders, allOrders, order → ev_order */
 static const struct jfield rest_order[] = {
 	JF(struct ev_order, "orderId", J_I64, REQ, order_id, NULL),
-	JF(struct ev_order, "symbol", J_STR, REQ, symbol, NULL),
-	JF(struct ev_order, "clientOrderId", J_STR, REQ, client_id, NULL),
-	JF(struct ev_order, "side", J_STR, REQ, side, NULL),
-	JF(struct ev_order, "positionSide", J_STR, REQ, position_side, NULL),
-	JF(struct ev_order, "type", J_STR, REQ, type, NULL),
-	JF(struct ev_order, "origType", J_STR, REQ, orig_type, NULL),
-	JF(struct ev_order, "timeInForce", J_STR, REQ, tif, NULL),
-	JF(struct ev_order, "status", J_STR, REQ, status, NULL),
+	JF(struct ev_order, "symbol", J_KEY, REQ, symbol, NULL),
+	JF(struct ev_order, "clientOrderId", J_WORD, REQ, client_id, NULL),
+	JF(struct ev_order, "side", J_WORD, REQ, side, NULL),
+	JF(struct ev_order, "positionSide", J_KEY, REQ, position_side, NULL),
+	JF(struct ev_order, "type", J_WORD, REQ, type, NULL),
+	JF(struct ev_order, "origType", J_WORD, REQ, orig_type, NULL),
+	JF(struct ev_order, "timeInForce", J_WORD, REQ, tif, NULL),
+	JF(struct ev_order, "status", J_WORD, REQ, status, NULL),
 	JF(struct ev_order, "price", J_DEC, REQ, price, NULL),
 	JF(struct ev_order, "avgPrice", J_DEC, REQ, avg_price, NULL),
 	JF(struct ev_order, "stopPrice", J_DEC, REQ, stop_price, NULL),
@@ -451,21 +419,20 @@ static const struct jfield rest_order[] = {
 	JF(struct ev_order, "updateTime", J_I64, REQ, update_time, NULL),
 };
 
-/* GET /fapi/v1/openAlgoOrders rows → ev_algo */
+/* GET /fapi/v1/openAlgoOrders, algoOrder, allAlgoOrders rows → ev_algo */
 static const struct jfield rest_algo[] = {
 	JF(struct ev_algo, "algoId", J_I64, REQ, algo_id, NULL),
-	JF(struct ev_algo, "clientAlgoId", J_STR, REQ, client_id, NULL),
-	JF(struct ev_algo, "algoType", J_STR, REQ, algo_type, NULL),
-	JF(struct ev_algo, "orderType", J_STR, REQ, type, NULL),
-	JF(struct ev_algo, "symbol", J_STR, REQ, symbol, NULL),
-	JF(struct ev_algo, "side", J_STR, REQ, side, NULL),
-	JF(struct ev_algo, "positionSide", J_STR, OPT, position_side, "BOTH"),
-	JF(struct ev_algo, "timeInForce", J_STR, OPT, tif, ""),
+	JF(struct ev_algo, "clientAlgoId", J_WORD, REQ, client_id, NULL),
+	JF(struct ev_algo, "algoType", J_WORD, REQ, algo_type, NULL),
+	JF(struct ev_algo, "orderType", J_WORD, REQ, type, NULL),
+	JF(struct ev_algo, "symbol", J_KEY, REQ, symbol, NULL),
+	JF(struct ev_algo, "side", J_WORD, REQ, side, NULL),
+	JF(struct ev_algo, "positionSide", J_WORD, OPT, position_side, "BOTH"),
+	JF(struct ev_algo, "timeInForce", J_WORD, OPT, tif, ""),
 	JF(struct ev_algo, "quantity", J_DEC, OPT, qty, "0"),
-	JF(struct ev_algo, "algoStatus", J_STR, REQ, status, NULL),
+	JF(struct ev_algo, "algoStatus", J_WORD, REQ, status, NULL),
 	JF(struct ev_algo, "actualOrderId", J_ID, OPT, actual_order_id, ""),
 	JF(struct ev_algo, "actualPrice", J_DEC, OPT, avg_price, "0"),
-	JF(struct ev_algo, "executedQty", J_DEC, OPT, filled_qty, "0"),
 	JF(struct ev_algo, "triggerPrice", J_DEC, OPT, trigger_price, "0"),
 	JF(struct ev_algo, "price", J_DEC, OPT, price, "0"),
 	JF(struct ev_algo, "reduceOnly", J_BOOL, OPT, reduce_only, NULL),
@@ -473,25 +440,39 @@ static const struct jfield rest_algo[] = {
 	JF(struct ev_algo, "updateTime", J_I64, REQ, update_time, NULL),
 };
 
-/* GET /fapi/v1/symbolConfig rows → ev_config (leverage read in rest_row) */
-static const struct jfield rest_symbol_config[] = {
-	JF(struct ev_config, "symbol", J_STR, REQ, symbol, NULL),
-};
-
 /* GET /fapi/v1/userTrades rows → ev_fill */
 static const struct jfield rest_fill[] = {
 	JF(struct ev_fill, "id", J_I64, REQ, trade_id, NULL),
 	JF(struct ev_fill, "orderId", J_I64, REQ, order_id, NULL),
-	JF(struct ev_fill, "symbol", J_STR, REQ, symbol, NULL),
-	JF(struct ev_fill, "side", J_STR, REQ, side, NULL),
-	JF(struct ev_fill, "positionSide", J_STR, REQ, position_side, NULL),
+	JF(struct ev_fill, "symbol", J_KEY, REQ, symbol, NULL),
+	JF(struct ev_fill, "side", J_WORD, REQ, side, NULL),
+	JF(struct ev_fill, "positionSide", J_KEY, REQ, position_side, NULL),
 	JF(struct ev_fill, "price", J_DEC, REQ, price, NULL),
 	JF(struct ev_fill, "qty", J_DEC, REQ, qty, NULL),
 	JF(struct ev_fill, "commission", J_DEC, REQ, fee, NULL),
-	JF(struct ev_fill, "commissionAsset", J_STR, REQ, fee_asset, NULL),
+	JF(struct ev_fill, "commissionAsset", J_WORD, REQ, fee_asset, NULL),
 	JF(struct ev_fill, "maker", J_BOOL, REQ, maker, NULL),
 	JF(struct ev_fill, "realizedPnl", J_DEC, REQ, realized_pnl, NULL),
 	JF(struct ev_fill, "time", J_I64, REQ, time, NULL),
+};
+
+/* GET /fapi/v2/account assets[] → ev_balance */
+static const struct jfield acct_asset[] = {
+	JF(struct ev_balance, "asset", J_KEY, REQ, asset, NULL),
+	JF(struct ev_balance, "walletBalance", J_DEC, REQ, wallet, NULL),
+	JF(struct ev_balance, "crossWalletBalance", J_DEC, REQ, cross_wallet, NULL),
+	JF(struct ev_balance, "updateTime", J_I64, REQ, update_time, NULL),
+};
+
+/* GET /fapi/v2/account positions[] (leverage and isolated read apart) */
+static const struct jfield acct_position[] = {
+	JF(struct bf_account_position, "symbol", J_KEY, REQ, symbol, NULL),
+	JF(struct bf_account_position, "positionSide", J_KEY, REQ, position_side, NULL),
+	JF(struct bf_account_position, "positionAmt", J_DEC, REQ, amount, NULL),
+	JF(struct bf_account_position, "entryPrice", J_DEC, REQ, entry_price, NULL),
+	JF(struct bf_account_position, "unrealizedProfit", J_DEC, OPT, unrealized_pnl, "0"),
+	JF(struct bf_account_position, "isolated", J_BOOL, REQ, isolated, NULL),
+	JF(struct bf_account_position, "updateTime", J_I64, REQ, update_time, NULL),
 };
 
 /* ------------------------------------------------------------- the batch */
@@ -541,227 +522,253 @@ batch_add(struct bctx *b, enum ev_type type)
 	return ev;
 }
 
-/* Give every event of the batch its id and emit it; returns the count. */
+/* The last event added could not be built: take it back and count the drop. */
+static void
+batch_discard(struct bctx *b)
+{
+	if (batch.n > 0)
+		ev_clear(&batch.ev[--batch.n]);
+	drop(b->j.drops, b->j.why);
+}
+
+/* An event of the batch that fails the shared validation is dropped alone. */
 static int
-batch_emit(ev_emit_fn emit, void *arg)
+batch_emit(struct bf_drops *drops, ev_emit_fn emit, void *arg)
 {
 	size_t n = batch.n;
+	int emitted = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		ev_make_id(&batch.ev[i]);
-		emit(&batch.ev[i], arg);
+		struct event *ev = &batch.ev[i];
+		const char *err;
+
+		ev_make_id(ev);
+		if (ev_validate(ev, &err) == -1) {
+			char why[200];
+
+			snprintf(why, sizeof(why), "%s event: %s", ev_type_name(ev->type), err);
+			drop(drops, why);
+			continue;
+		}
+		emit(ev, arg);
+		emitted++;
 	}
 	batch_reset();
-	return (int)n;
+	return emitted;
 }
 
 /* ------------------------------------------------------- stream frames */
 
 static int
-top_i64(struct bctx *b, const cJSON *obj, const char *key, int64_t *out)
+top_i64(struct bctx *b, const json_t *obj, const char *key, int64_t *out)
 {
-	const cJSON *v = jget(obj, key);
+	const json_t *v = jget(obj, key);
 
 	if (v == NULL)
 		return jfail(&b->j, key, "missing");
-	return get_i64(&b->j, v, key, out);
+	if (!json_is_integer(v))
+		return jfail(&b->j, key, "expected an integer");
+	*out = (int64_t)json_integer_value(v);
+	return 0;
 }
 
-static int
-bf_order_trade_update(struct bctx *b, const cJSON *data)
+/* A frame of a known type that cannot yield any of its events. */
+static void
+frame_fail(struct bctx *b, int events)
 {
-	const cJSON *o;
-	struct ev_order order;
-	struct ev_fill fill;
+	for (int i = 0; i < events; i++)
+		drop(b->j.drops, b->j.why);
+}
+
+static void
+bf_order_trade_update(struct bctx *b, const json_t *data)
+{
+	const json_t *o, *x, *l;
 	struct event *ev;
 	int is_fill;
 
-	if (jsub(&b->j, data, "o", REQ, 0, &o) == -1)
-		return -1;
-	snprintf(b->j.path, sizeof(b->j.path), "o.");
-	memset(&order, 0, sizeof(order));
-	memset(&fill, 0, sizeof(fill));
-	if (jfields(&b->j, o, otu_order, NFIELDS(otu_order), &order) == -1 ||
-	    jfields(&b->j, o, otu_fill, NFIELDS(otu_fill), &fill) == -1)
-		return -1;
-	if (order.orig_type[0] == '\0')
-		memcpy(order.orig_type, order.type, sizeof(order.orig_type));
-	if ((ev = batch_add(b, EV_ORDER)) == NULL)
-		return -1;
-	ev->u.order = order;
-	/* A liquidation (CALCULATED) is a fill when it filled something. */
-	is_fill = strcmp(order.exec_type, "TRADE") == 0 ||
-	    (strcmp(order.exec_type, "CALCULATED") == 0 && dec_positive(fill.qty));
-	if (is_fill) {
-		if ((ev = batch_add(b, EV_FILL)) == NULL)
-			return -1;
-		ev->u.fill = fill;
+	if (jsub(&b->j, data, "o", REQ, 0, &o) == -1) {
+		frame_fail(b, 1);
+		return;
 	}
-	return 0;
+	snprintf(b->j.path, sizeof(b->j.path), "o.");
+	/* Read from the frame, so that a bad order field does not cost the fill. */
+	x = jget(o, "x");
+	l = jget(o, "l");
+	/* A liquidation (CALCULATED) is a fill when it filled something. */
+	is_fill = json_is_string(x) && (strcmp(json_string_value(x), "TRADE") == 0 ||
+	    (strcmp(json_string_value(x), "CALCULATED") == 0 && json_is_string(l) &&
+	    dec_positive(json_string_value(l))));
+	if ((ev = batch_add(b, EV_ORDER)) == NULL ||
+	    jfields(&b->j, o, otu_order, NFIELDS(otu_order), &ev->u.order) == -1)
+		batch_discard(b);
+	else if (ev->u.order.orig_type[0] == '\0')
+		memcpy(ev->u.order.orig_type, ev->u.order.type, sizeof(ev->u.order.orig_type));
+	if (!is_fill)
+		return;
+	if ((ev = batch_add(b, EV_FILL)) == NULL ||
+	    jfields(&b->j, o, otu_fill, NFIELDS(otu_fill), &ev->u.fill) == -1)
+		batch_discard(b);
 }
 
-static int
-bf_trade_lite(struct bctx *b, const cJSON *data)
+static void
+bf_trade_lite(struct bctx *b, const json_t *data)
 {
 	struct event *ev;
 
-	if ((ev = batch_add(b, EV_FILL)) == NULL)
-		return -1;
-	ev->flags |= EVF_LITE;
 	/* position side, fee, fee asset and PnL stay "": TRADE_LITE lacks them */
-	return jfields(&b->j, data, lite_fill, NFIELDS(lite_fill), &ev->u.fill);
+	if ((ev = batch_add(b, EV_FILL)) == NULL ||
+	    jfields(&b->j, data, lite_fill, NFIELDS(lite_fill), &ev->u.fill) == -1) {
+		batch_discard(b);
+		return;
+	}
+	ev->flags |= EVF_LITE;
 }
 
-static int
-bf_account_update(struct bctx *b, const cJSON *data)
+static void
+bf_account_update(struct bctx *b, const json_t *data)
 {
-	const cJSON *a, *arr, *row, *m;
+	const json_t *a, *bal, *pos, *row, *m;
+	char reason[EV_WORD] = "";
 	struct event *ev;
+	size_t i;
 	int64_t t;
-	int i;
 
-	if (top_i64(b, data, "T", &t) == -1 ||
-	    jsub(&b->j, data, "a", REQ, 0, &a) == -1)
-		return -1;
+	if (top_i64(b, data, "T", &t) == -1 || jsub(&b->j, data, "a", REQ, 0, &a) == -1) {
+		frame_fail(b, 1);
+		return;
+	}
 	snprintf(b->j.path, sizeof(b->j.path), "a.");
-	if ((m = jget(a, "m")) == NULL)
-		return jfail(&b->j, "m", "missing");
-	if (!cJSON_IsString(m))
-		return jfail(&b->j, "m", "expected a string");
-	if (strlen(m->valuestring) >= EV_WORD)
-		return jfail(&b->j, "m", "string too long");
-	if (jsub(&b->j, a, "B", OPT, 1, &arr) == -1)
-		return -1;
-	i = 0;
-	cJSON_ArrayForEach(row, arr) {
-		jpath(&b->j, "a.", "B", i++);
-		if (!cJSON_IsObject(row))
-			return jfail(&b->j, "", "expected an object");
-		if ((ev = batch_add(b, EV_BALANCE)) == NULL ||
-		    jfields(&b->j, row, au_balance, NFIELDS(au_balance), &ev->u.balance) == -1)
-			return -1;
-		memcpy(ev->u.balance.reason, m->valuestring, strlen(m->valuestring) + 1);
+	if ((m = jget(a, "m")) != NULL && json_is_string(m))
+		ev_copy_text(reason, sizeof(reason), json_string_value(m), json_string_length(m));
+	if (jsub(&b->j, a, "B", OPT, 1, &bal) == -1 || jsub(&b->j, a, "P", OPT, 1, &pos) == -1) {
+		frame_fail(b, 1);
+		return;
+	}
+	json_array_foreach(bal, i, row) {
+		jpath(&b->j, "a.", "B", (int)i);
+		if ((ev = batch_add(b, EV_BALANCE)) == NULL || (!json_is_object(row) &&
+		    jfail(&b->j, "", "expected an object") == -1) ||
+		    jfields(&b->j, row, au_balance, NFIELDS(au_balance), &ev->u.balance) == -1) {
+			batch_discard(b);
+			continue;
+		}
+		memcpy(ev->u.balance.reason, reason, sizeof(reason));
 		ev->u.balance.update_time = t;
 	}
-	snprintf(b->j.path, sizeof(b->j.path), "a.");
-	if (jsub(&b->j, a, "P", OPT, 1, &arr) == -1)
-		return -1;
-	i = 0;
-	cJSON_ArrayForEach(row, arr) {
-		jpath(&b->j, "a.", "P", i++);
-		if (!cJSON_IsObject(row))
-			return jfail(&b->j, "", "expected an object");
-		if ((ev = batch_add(b, EV_POSITION)) == NULL ||
-		    jfields(&b->j, row, au_position, NFIELDS(au_position), &ev->u.position) == -1)
-			return -1;
+	json_array_foreach(pos, i, row) {
+		jpath(&b->j, "a.", "P", (int)i);
+		if ((ev = batch_add(b, EV_POSITION)) == NULL || (!json_is_object(row) &&
+		    jfail(&b->j, "", "expected an object") == -1) ||
+		    jfields(&b->j, row, au_position, NFIELDS(au_position), &ev->u.position) == -1) {
+			batch_discard(b);
+			continue;
+		}
 		ev->u.position.update_time = t;
 	}
-	return 0;
 }
 
-static int
-bf_margin_call(struct bctx *b, const cJSON *data)
+static void
+bf_margin_call(struct bctx *b, const json_t *data)
 {
-	const struct jfield cw = JF(struct ev_margin_call, "cw", J_DEC, REQ, cross_wallet, NULL);
 	struct ev_margin_call call;
-	const cJSON *arr, *row;
+	const json_t *arr, *row;
 	struct event *ev;
-	int i = 0;
+	size_t i;
 
 	memset(&call, 0, sizeof(call));
-	if (jfield(&b->j, data, &cw, &call) == -1 ||
-	    jsub(&b->j, data, "p", OPT, 1, &arr) == -1)
-		return -1;
-	cJSON_ArrayForEach(row, arr) {
-		jpath(&b->j, "", "p", i++);
-		if (!cJSON_IsObject(row))
-			return jfail(&b->j, "", "expected an object");
+	/* cw is documented for cross margin calls only: "" (NULL) without it. */
+	jfields(&b->j, data, mc_wallet, NFIELDS(mc_wallet), &call);
+	if (jsub(&b->j, data, "p", OPT, 1, &arr) == -1) {
+		frame_fail(b, 1);
+		return;
+	}
+	json_array_foreach(arr, i, row) {
+		jpath(&b->j, "", "p", (int)i);
 		if ((ev = batch_add(b, EV_MARGIN_CALL)) == NULL)
-			return -1;
+			return;
 		ev->u.margin_call = call;
-		if (jfields(&b->j, row, mc_position, NFIELDS(mc_position),
+		if ((!json_is_object(row) && jfail(&b->j, "", "expected an object") == -1) ||
+		    jfields(&b->j, row, mc_position, NFIELDS(mc_position),
 		    &ev->u.margin_call) == -1)
-			return -1;
+			batch_discard(b);
 	}
-	if (i == 0) {
-		if ((ev = batch_add(b, EV_MARGIN_CALL)) == NULL)
-			return -1;
+	if (json_array_size(arr) == 0 && (ev = batch_add(b, EV_MARGIN_CALL)) != NULL)
 		ev->u.margin_call = call;
-	}
-	return 0;
 }
 
-static int
-bf_account_config_update(struct bctx *b, const cJSON *data)
+static void
+bf_account_config_update(struct bctx *b, const json_t *data)
 {
-	const cJSON *ac, *ai, *v;
+	const json_t *ac, *ai, *v;
 	struct event *ev;
-	int64_t t, lev;
+	int64_t t;
 
 	if (top_i64(b, data, "T", &t) == -1 ||
 	    jsub(&b->j, data, "ac", OPT, 0, &ac) == -1 ||
-	    jsub(&b->j, data, "ai", OPT, 0, &ai) == -1)
-		return -1;
-	if (ac == NULL && ai == NULL)
-		return jfail(&b->j, "ac", "missing, and no ai either");
-	if (ac != NULL) {
+	    jsub(&b->j, data, "ai", OPT, 0, &ai) == -1) {
+		frame_fail(b, 1);
+		return;
+	}
+	if (ac == NULL && ai == NULL) {
+		jfail(&b->j, "ac", "missing, and no ai either");
+		frame_fail(b, 1);
+		return;
+	}
+	if (ac != NULL && (ev = batch_add(b, EV_CONFIG)) != NULL) {
 		snprintf(b->j.path, sizeof(b->j.path), "ac.");
-		if ((ev = batch_add(b, EV_CONFIG)) == NULL)
-			return -1;
-		if ((v = jget(ac, "s")) == NULL)
-			return jfail(&b->j, "s", "missing");
-		if (!cJSON_IsString(v))
-			return jfail(&b->j, "s", "expected a string");
-		if (copy_str(&b->j, "s", v->valuestring, ev->u.config.symbol,
-		    sizeof(ev->u.config.symbol)) == -1)
-			return -1;
-		if ((v = jget(ac, "l")) == NULL)
-			return jfail(&b->j, "l", "missing");
-		if (get_i64(&b->j, v, "l", &lev) == -1)
-			return -1;
-		if (lev < 0 || lev > INT_MAX)
-			return jfail(&b->j, "l", "leverage out of range");
-		ev->u.config.leverage = (int)lev;
 		ev->u.config.multi_assets = -1;
 		ev->u.config.update_time = t;
+		if ((v = jget(ac, "s")) == NULL || !json_is_string(v) ||
+		    json_string_length(v) >= sizeof(ev->u.config.symbol)) {
+			jfail(&b->j, "s", v == NULL ? "missing" : "expected a short string");
+			batch_discard(b);
+		} else if ((v = jget(ac, "l")) == NULL || !json_is_integer(v) ||
+		    json_integer_value(v) < 0 || json_integer_value(v) > BF_LEVERAGE_MAX) {
+			jfail(&b->j, "l", v == NULL ? "missing" : "expected a leverage (an integer "
+			    "from 0 to 100000)");
+			batch_discard(b);
+		} else {
+			snprintf(ev->u.config.symbol, sizeof(ev->u.config.symbol), "%s",
+			    json_string_value(jget(ac, "s")));
+			ev->u.config.leverage = (int)json_integer_value(v);
+		}
 	}
-	if (ai != NULL) {
+	if (ai != NULL && (ev = batch_add(b, EV_CONFIG)) != NULL) {
 		snprintf(b->j.path, sizeof(b->j.path), "ai.");
-		if ((ev = batch_add(b, EV_CONFIG)) == NULL)
-			return -1;
-		if ((v = jget(ai, "j")) == NULL)
-			return jfail(&b->j, "j", "missing");
-		if (!cJSON_IsBool(v))
-			return jfail(&b->j, "j", "expected a boolean");
-		ev->u.config.symbol[0] = '\0';
 		ev->u.config.leverage = -1;
-		ev->u.config.multi_assets = cJSON_IsTrue(v) ? 1 : 0;
 		ev->u.config.update_time = t;
+		if ((v = jget(ai, "j")) == NULL || !json_is_boolean(v)) {
+			jfail(&b->j, "j", v == NULL ? "missing" : "expected a boolean");
+			batch_discard(b);
+		} else
+			ev->u.config.multi_assets = json_is_true(v) ? 1 : 0;
 	}
-	return 0;
 }
 
-static int
-bf_algo_update(struct bctx *b, const cJSON *data)
+static void
+bf_algo_update(struct bctx *b, const json_t *data)
 {
-	const cJSON *o;
+	const json_t *o;
 	struct event *ev;
 	int64_t t;
 
-	if (top_i64(b, data, "T", &t) == -1 ||
-	    jsub(&b->j, data, "o", REQ, 0, &o) == -1)
-		return -1;
+	if (top_i64(b, data, "T", &t) == -1 || jsub(&b->j, data, "o", REQ, 0, &o) == -1) {
+		frame_fail(b, 1);
+		return;
+	}
 	snprintf(b->j.path, sizeof(b->j.path), "o.");
 	if ((ev = batch_add(b, EV_ALGO)) == NULL ||
-	    jfields(&b->j, o, algo_stream, NFIELDS(algo_stream), &ev->u.algo) == -1)
-		return -1;
+	    jfields(&b->j, o, algo_stream, NFIELDS(algo_stream), &ev->u.algo) == -1) {
+		batch_discard(b);
+		return;
+	}
 	ev->u.algo.update_time = t;
-	return 0;
 }
 
 static const struct {
 	const char	*name;
-	int		(*fn)(struct bctx *, const cJSON *);
+	void		(*fn)(struct bctx *, const json_t *);
 } bf_types[] = {
 	{ "ORDER_TRADE_UPDATE", bf_order_trade_update },
 	{ "TRADE_LITE", bf_trade_lite },
@@ -782,6 +789,15 @@ known_type(const char *e)
 	return strcmp(e, BF_EXPIRED) == 0 ? (int)NFIELDS(bf_types) : -1;
 }
 
+static int
+perr(const char **err, const char *what, const char *key, const char *why)
+{
+	snprintf(bf_errbuf, sizeof(bf_errbuf), "%s: %s: %s", what, key, why);
+	if (err != NULL)
+		*err = bf_errbuf;
+	return -1;
+}
+
 /*
  * listenKeyExpired is read leniently, since losing one silences the account
  * until something else notices: older frames had no listenKey (then the
@@ -789,86 +805,89 @@ known_type(const char *e)
  * a documentation example writes E as a string of digits.
  */
 static int
-expired_parse(struct jctx *c, const cJSON *data, struct bf_frame *f)
+expired_parse(const json_t *data, struct bf_frame *f, const char **err)
 {
-	const cJSON *v;
+	const json_t *v;
 
 	if ((v = jget(data, "E")) == NULL)
-		return jfail(c, "E", "missing");
-	if (cJSON_IsString(v)) {
-		if (strspn(v->valuestring, "0123456789") != strlen(v->valuestring) ||
-		    strlen(v->valuestring) == 0 || strlen(v->valuestring) > 15)
-			return jfail(c, "E", "expected an integer");
-		f->event_time = strtoll(v->valuestring, NULL, 10);
-	} else if (get_i64(c, v, "E", &f->event_time) == -1)
-		return -1;
+		return perr(err, BF_EXPIRED, "E", "missing");
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+
+		if (strspn(s, "0123456789") != strlen(s) || strlen(s) == 0 || strlen(s) > 18)
+			return perr(err, BF_EXPIRED, "E", "expected an integer");
+		f->event_time = strtoll(s, NULL, 10);
+	} else if (json_is_integer(v))
+		f->event_time = (int64_t)json_integer_value(v);
+	else
+		return perr(err, BF_EXPIRED, "E", "expected an integer");
 	if ((v = jget(data, "listenKey")) == NULL)
 		f->expired_key = f->stream != NULL ? f->stream : "";
-	else if (!cJSON_IsString(v))
-		return jfail(c, "listenKey", "expected a string");
+	else if (!json_is_string(v))
+		return perr(err, BF_EXPIRED, "listenKey", "expected a string");
 	else
-		f->expired_key = v->valuestring;
+		f->expired_key = json_string_value(v);
 	return 0;
 }
 
 int
 bf_frame_parse(const char *buf, size_t len, struct bf_frame *f, const char **err)
 {
-	struct jctx c = { .what = "frame", .err = err };
-	const cJSON *data, *v, *e;
-	cJSON *root;
+	const json_t *data, *v, *e;
+	const char *why;
+	json_t *root;
 
 	memset(f, 0, sizeof(*f));
-	if ((root = jparse(buf, len)) == NULL)
-		return fail(err, "frame: not JSON");
-	if (!cJSON_IsObject(root)) {
-		cJSON_Delete(root);
-		return fail(err, "frame: not a JSON object");
+	if ((root = jparse(buf, len, &why)) == NULL)
+		return perr(err, "frame", "body", why);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return perr(err, "frame", "body", "not a JSON object");
 	}
 	data = root;
 	/* The combined envelope {"stream":"<listenKey>","data":{...}}. */
-	if ((v = cJSON_GetObjectItemCaseSensitive(root, "data")) != NULL) {
-		const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "stream");
+	if ((v = json_object_get(root, "data")) != NULL) {
+		const json_t *s = json_object_get(root, "stream");
 
-		c.what = "envelope";
-		if (!cJSON_IsObject(v)) {
-			jfail(&c, "data", "expected an object");
+		if (!json_is_object(v)) {
+			perr(err, "envelope", "data", "expected an object");
 			goto bad;
 		}
-		if (s == NULL || !cJSON_IsString(s)) {
-			jfail(&c, "stream", s == NULL ? "missing" : "expected a string");
+		if (s == NULL || !json_is_string(s)) {
+			perr(err, "envelope", "stream", s == NULL ? "missing" : "expected a string");
 			goto bad;
 		}
-		f->stream = s->valuestring;
+		f->stream = json_string_value(s);
 		data = v;
-		c.what = "frame";
 	}
-	if ((e = cJSON_GetObjectItemCaseSensitive(data, "e")) == NULL) {
-		jfail(&c, "e", "missing");
+	if ((e = json_object_get(data, "e")) == NULL) {
+		perr(err, "frame", "e", "missing");
 		goto bad;
 	}
-	if (!cJSON_IsString(e) || e->valuestring[0] == '\0') {
-		jfail(&c, "e", "expected a non-empty string");
+	if (!json_is_string(e) || json_string_length(e) == 0) {
+		perr(err, "frame", "e", "expected a non-empty string");
 		goto bad;
 	}
-	f->etype = e->valuestring;
-	c.what = f->etype;
+	f->etype = json_string_value(e);
 	if (strcmp(f->etype, BF_EXPIRED) == 0) {
-		if (expired_parse(&c, data, f) == -1)
+		if (expired_parse(data, f, err) == -1)
 			goto bad;
 	} else if ((v = jget(data, "E")) != NULL) {
-		if (get_i64(&c, v, "E", &f->event_time) == -1)
+		if (!json_is_integer(v)) {
+			perr(err, f->etype, "E", "expected an integer");
 			goto bad;
+		}
+		f->event_time = (int64_t)json_integer_value(v);
 	} else if (known_type(f->etype) != -1) {
 		/* E is required of the types we know; an unknown one may lack it. */
-		jfail(&c, "E", "missing");
+		perr(err, f->etype, "E", "missing");
 		goto bad;
 	}
 	f->root = root;
 	f->data = data;
 	return 0;
 bad:
-	cJSON_Delete(root);
+	json_decref(root);
 	memset(f, 0, sizeof(*f));
 	return -1;
 }
@@ -876,7 +895,7 @@ bad:
 void
 bf_frame_free(struct bf_frame *f)
 {
-	cJSON_Delete(f->root);
+	json_decref(f->root);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -884,8 +903,8 @@ bf_frame_free(struct bf_frame *f)
  * The exact text of the envelope's "data" value inside raw, so that an
  * unknown event is kept (and hashed) the same whether it came bare or in
  * the envelope, and the envelope's stream name (a listen key, a secret)
- * never lands in event_log.  raw has been parsed by cJSON already, so this
- * only has to find boundaries, not validate.
+ * never lands in event_log.  raw has been parsed already, so this only has
+ * to find boundaries, not validate.
  */
 static const char *
 skip_ws(const char *p, const char *end)
@@ -977,7 +996,7 @@ envelope_data(const char *raw, size_t len, const char **start, size_t *n)
 	}
 }
 
-static int
+static void
 bf_unknown(struct bctx *b, const struct bf_frame *f, const char *raw, size_t rawlen)
 {
 	struct event *ev;
@@ -986,8 +1005,11 @@ bf_unknown(struct bctx *b, const struct bf_frame *f, const char *raw, size_t raw
 	char *copy;
 
 	if (raw == NULL || (f->stream != NULL && envelope_data(raw, rawlen, &start, &n) == -1)) {
-		if ((copy = cJSON_PrintUnformatted(f->data)) == NULL)
-			return jfail(&b->j, "", "out of memory");
+		if ((copy = json_dumps(f->data, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+			jfail(&b->j, "", "out of memory");
+			frame_fail(b, 1);
+			return;
+		}
 	} else {
 		const char *end = start + n;
 
@@ -995,44 +1017,49 @@ bf_unknown(struct bctx *b, const struct bf_frame *f, const char *raw, size_t raw
 		while (end > start && skip_ws(end - 1, end) == end)
 			end--;
 		n = (size_t)(end - start);
-		if ((copy = malloc(n + 1)) == NULL)
-			return jfail(&b->j, "", "out of memory");
+		if ((copy = malloc(n + 1)) == NULL) {
+			jfail(&b->j, "", "out of memory");
+			frame_fail(b, 1);
+			return;
+		}
 		memcpy(copy, start, n);
 		copy[n] = '\0';
 	}
 	if ((ev = batch_add(b, EV_UNKNOWN)) == NULL) {
 		free(copy);
-		return -1;
+		frame_fail(b, 1);
+		return;
 	}
-	snprintf(ev->u.unknown.name, sizeof(ev->u.unknown.name), "%s", f->etype);
+	/* The name is free text: an overlong one is cut on a character boundary. */
+	ev_copy_text(ev->u.unknown.name, sizeof(ev->u.unknown.name), f->etype, strlen(f->etype));
 	ev->u.unknown.raw = copy;
-	return 0;
 }
 
 int
 bf_frame_events(const struct bf_frame *f, const char *raw, size_t rawlen,
-    const struct ev_origin *org, ev_emit_fn emit, void *arg, const char **err)
+    const struct ev_origin *org, ev_emit_fn emit, void *arg, struct bf_drops *drops)
 {
 	struct bctx b = {
-		.j = { .what = f->etype, .err = err },
+		.j = { .what = f->etype, .drops = drops },
 		.org = org,
 		.flags = org->flags,
 		.event_time = f->event_time,
 	};
-	int k, rc;
+	int k;
 
-	if (f->root == NULL || f->etype == NULL)
-		return fail(err, "frame: not parsed");
+	if (f->root == NULL || f->etype == NULL) {
+		drop(drops, "frame: not parsed");
+		return 0;
+	}
 	batch_reset();
 	k = known_type(f->etype);
 	if (k == (int)NFIELDS(bf_types))
 		return 0;	/* listenKeyExpired: the caller acts on expired_key */
-	rc = k == -1 ? bf_unknown(&b, f, raw, rawlen) : bf_types[k].fn(&b, f->data);
-	if (rc == -1) {
-		batch_reset();
-		return -1;
-	}
-	return batch_emit(emit, arg);
+	if (k == -1)
+		bf_unknown(&b, f, raw, rawlen);
+	else
+		bf_types[k].fn(&b, f->data);
+	return batch_emit(drops, emit, arg);
 }
 
 /* ------------------------------------------------------------------ REST */
@@ -1044,8 +1071,6 @@ static const struct {
 	size_t			 nfields;
 	int			 object;	/* one object, not an array of rows */
 } bf_rest_kinds[] = {
-	[BF_REST_BALANCE] = { "GET /fapi/v3/balance", EV_BALANCE,
-	    rest_balance, NFIELDS(rest_balance), 0 },
 	[BF_REST_POSITION_RISK] = { "GET /fapi/v3/positionRisk", EV_POSITION,
 	    rest_position, NFIELDS(rest_position), 0 },
 	[BF_REST_OPEN_ORDERS] = { "GET /fapi/v1/openOrders", EV_ORDER,
@@ -1058,170 +1083,250 @@ static const struct {
 	    rest_algo, NFIELDS(rest_algo), 0 },
 	[BF_REST_USER_TRADES] = { "GET /fapi/v1/userTrades", EV_FILL,
 	    rest_fill, NFIELDS(rest_fill), 0 },
-	[BF_REST_SYMBOL_CONFIG] = { "GET /fapi/v1/symbolConfig", EV_CONFIG,
-	    rest_symbol_config, NFIELDS(rest_symbol_config), 0 },
-	[BF_REST_MULTI_ASSETS] = { "GET /fapi/v1/multiAssetsMargin", EV_CONFIG,
-	    NULL, 0, 1 },
 	[BF_REST_ALGO_ORDER] = { "GET /fapi/v1/algoOrder", EV_ALGO,
 	    rest_algo, NFIELDS(rest_algo), 1 },
 	[BF_REST_ALL_ALGO_ORDERS] = { "GET /fapi/v1/allAlgoOrders", EV_ALGO,
 	    rest_algo, NFIELDS(rest_algo), 0 },
 };
 
-/* symbolConfig: the leverage, an integer (Binance allows 1 to 125). */
-static int
-rest_leverage(struct bctx *b, const cJSON *row, struct ev_config *c)
-{
-	const cJSON *v;
-	int64_t lev;
-
-	if ((v = jget(row, "leverage")) == NULL)
-		return jfail(&b->j, "leverage", "missing");
-	if (get_i64(&b->j, v, "leverage", &lev) == -1)
-		return -1;
-	if (lev < 1 || lev > INT_MAX)
-		return jfail(&b->j, "leverage", "out of range");
-	c->leverage = (int)lev;
-	c->multi_assets = -1;
-	c->update_time = b->event_time;
-	return 0;
-}
-
-/* multiAssetsMargin: {"multiAssetsMargin":bool} → the account-wide mode. */
-static int
-rest_multi_assets(struct bctx *b, const cJSON *row, struct ev_config *c)
-{
-	const cJSON *v;
-
-	if ((v = jget(row, "multiAssetsMargin")) == NULL)
-		return jfail(&b->j, "multiAssetsMargin", "missing");
-	if (!cJSON_IsBool(v))
-		return jfail(&b->j, "multiAssetsMargin", "expected a boolean");
-	c->symbol[0] = '\0';
-	c->leverage = -1;
-	c->multi_assets = cJSON_IsTrue(v) ? 1 : 0;
-	c->update_time = b->event_time;
-	return 0;
-}
-
 /* One REST row → one event; the values match what the stream gives. */
-static int
-rest_row(struct bctx *b, unsigned kind, const cJSON *row)
+static void
+rest_row(struct bctx *b, unsigned kind, const json_t *row)
 {
 	struct event *ev;
 
-	if (!cJSON_IsObject(row))
-		return jfail(&b->j, "", "expected an object");
-	if ((ev = batch_add(b, bf_rest_kinds[kind].type)) == NULL ||
-	    jfields(&b->j, row, bf_rest_kinds[kind].fields, bf_rest_kinds[kind].nfields,
-	    &ev->u) == -1)
-		return -1;
+	if ((ev = batch_add(b, bf_rest_kinds[kind].type)) == NULL)
+		return;
+	if (!json_is_object(row)) {
+		jfail(&b->j, "", "expected an object");
+		batch_discard(b);
+		return;
+	}
+	if (jfields(&b->j, row, bf_rest_kinds[kind].fields, bf_rest_kinds[kind].nfields,
+	    &ev->u) == -1) {
+		batch_discard(b);
+		return;
+	}
 	switch (ev->type) {
-	case EV_CONFIG:
-		return kind == BF_REST_MULTI_ASSETS ? rest_multi_assets(b, row, &ev->u.config) :
-		    rest_leverage(b, row, &ev->u.config);
-	case EV_POSITION:
-		/*
-		 * positionRisk v3 has no marginType: an open isolated position
-		 * has an isolated wallet, a cross one has none.
-		 */
-		if (ev->u.position.margin_type[0] == '\0')
-			snprintf(ev->u.position.margin_type, sizeof(ev->u.position.margin_type),
-			    "%s", dec_positive(ev->u.position.isolated_wallet) ? "isolated" :
-			    "cross");
-		break;
-	case EV_BALANCE:
-		snprintf(ev->u.balance.change, sizeof(ev->u.balance.change), "0");
-		snprintf(ev->u.balance.reason, sizeof(ev->u.balance.reason), "RESYNC");
-		break;
 	case EV_ORDER:
 		snprintf(ev->u.order.exec_type, sizeof(ev->u.order.exec_type), "RESYNC");
+		break;
+	case EV_ALGO:
+		/* Not in REST rows (FACTS: Query-Algo-Order): unknown, not zero. */
+		ev->u.algo.filled_qty[0] = '\0';
+		ev->u.algo.reject_reason[0] = '\0';
 		break;
 	default:
 		break;
 	}
-	return 0;
+}
+
+/* The body as a JSON value of the expected shape, or NULL with drops->why. */
+static json_t *
+rest_body(const char *what, const char *body, size_t len, int object, struct bf_drops *drops)
+{
+	const char *why;
+	json_t *root;
+
+	if ((root = jparse(body, len, &why)) == NULL) {
+		if (drops)
+			snprintf(drops->why, sizeof(drops->why), "%s: %s", what, why);
+		return NULL;
+	}
+	if (object ? !json_is_object(root) : !json_is_array(root)) {
+		if (drops)
+			snprintf(drops->why, sizeof(drops->why), "%s: expected a JSON %s", what,
+			    object ? "object" : "array");
+		json_decref(root);
+		return NULL;
+	}
+	return root;
 }
 
 int
 bf_rest_events(enum bf_rest kind, const char *body, size_t len, const struct ev_origin *org,
-    int64_t now_ms, ev_emit_fn emit, void *arg, const char **err)
+    int64_t now_ms, ev_emit_fn emit, void *arg, struct bf_drops *drops)
 {
 	struct bctx b = { .org = org, .flags = org->flags | EVF_RESYNC, .event_time = now_ms };
-	const cJSON *row;
-	cJSON *root;
-	int i = 0, rc = 0;
+	const json_t *row;
+	json_t *root;
+	size_t i;
 
-	if ((unsigned)kind >= NFIELDS(bf_rest_kinds))
-		return fail(err, "REST: unknown endpoint");
-	b.j.what = bf_rest_kinds[kind].what;
-	b.j.err = err;
-	if ((root = jparse(body, len)) == NULL)
-		return jfail(&b.j, "body", "not JSON");
-	batch_reset();
-	if (bf_rest_kinds[kind].object) {
-		if (!cJSON_IsObject(root))
-			rc = jfail(&b.j, "body", "expected a JSON object");
-		else
-			rc = rest_row(&b, kind, root);
-	} else if (!cJSON_IsArray(root))
-		rc = jfail(&b.j, "body", "expected a JSON array");
-	else
-		cJSON_ArrayForEach(row, root) {
-			jpath(&b.j, "", "", i++);
-			if ((rc = rest_row(&b, kind, row)) == -1)
-				break;
-		}
-	cJSON_Delete(root);
-	if (rc == -1) {
-		batch_reset();
+	if ((unsigned)kind >= NFIELDS(bf_rest_kinds) || bf_rest_kinds[kind].what == NULL) {
+		if (drops)
+			snprintf(drops->why, sizeof(drops->why), "REST: unknown endpoint");
 		return -1;
 	}
-	return batch_emit(emit, arg);
+	b.j.what = bf_rest_kinds[kind].what;
+	b.j.drops = drops;
+	if ((root = rest_body(b.j.what, body, len, bf_rest_kinds[kind].object, drops)) == NULL)
+		return -1;
+	batch_reset();
+	if (bf_rest_kinds[kind].object)
+		rest_row(&b, kind, root);
+	else
+		json_array_foreach(root, i, row) {
+			jpath(&b.j, "", "", (int)i);
+			rest_row(&b, kind, row);
+		}
+	json_decref(root);
+	return batch_emit(drops, emit, arg);
+}
+
+void
+bf_account_free(struct bf_account *a)
+{
+	free(a->pos);
+	a->pos = NULL;
+	a->npos = 0;
+}
+
+/* leverage: a string of digits in the documentation, an integer accepted too. */
+static int
+v2_leverage(const json_t *v)
+{
+	long long l;
+	char *end;
+
+	if (json_is_integer(v))
+		l = json_integer_value(v);
+	else if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) < 8) {
+		l = strtoll(json_string_value(v), &end, 10);
+		if (*end != '\0')
+			return -1;
+	} else
+		return -1;
+	return l >= 0 && l <= BF_LEVERAGE_MAX ? (int)l : -1;
+}
+
+int
+bf_account_v2(const char *body, size_t len, const struct ev_origin *org, int64_t now_ms,
+    ev_emit_fn emit, void *arg, struct bf_account *acct, struct bf_drops *drops)
+{
+	struct bctx b = { .org = org, .flags = org->flags | EVF_RESYNC, .event_time = now_ms };
+	const json_t *arr, *row, *v;
+	struct event *ev;
+	json_t *root;
+	size_t i;
+
+	memset(acct, 0, sizeof(*acct));
+	acct->multi_assets = -1;
+	b.j.what = "GET /fapi/v2/account";
+	b.j.drops = drops;
+	if ((root = rest_body(b.j.what, body, len, 1, drops)) == NULL)
+		return -1;
+	if ((v = jget(root, "multiAssetsMargin")) != NULL && json_is_boolean(v))
+		acct->multi_assets = json_is_true(v) ? 1 : 0;
+	batch_reset();
+	if ((arr = jget(root, "assets")) != NULL && json_is_array(arr))
+		json_array_foreach(arr, i, row) {
+			jpath(&b.j, "", "assets", (int)i);
+			if ((ev = batch_add(&b, EV_BALANCE)) == NULL)
+				break;
+			if (!json_is_object(row) ? jfail(&b.j, "", "expected an object") == -1 :
+			    jfields(&b.j, row, acct_asset, NFIELDS(acct_asset), &ev->u.balance) == -1) {
+				batch_discard(&b);
+				continue;
+			}
+			snprintf(ev->u.balance.change, sizeof(ev->u.balance.change), "0");
+			snprintf(ev->u.balance.reason, sizeof(ev->u.balance.reason), "RESYNC");
+		}
+	if ((arr = jget(root, "positions")) != NULL && json_is_array(arr) && json_array_size(arr)) {
+		if ((acct->pos = calloc(json_array_size(arr), sizeof(*acct->pos))) == NULL) {
+			batch_reset();
+			json_decref(root);
+			if (drops)
+				snprintf(drops->why, sizeof(drops->why), "%s: out of memory", b.j.what);
+			return -1;
+		}
+		json_array_foreach(arr, i, row) {
+			struct bf_account_position *p = &acct->pos[acct->npos];
+
+			jpath(&b.j, "", "positions", (int)i);
+			if (!json_is_object(row) ? jfail(&b.j, "", "expected an object") == -1 :
+			    jfields(&b.j, row, acct_position, NFIELDS(acct_position), p) == -1) {
+				/* A position row is not an event: count it all the same. */
+				drop(drops, b.j.why);
+				continue;
+			}
+			p->leverage = (v = jget(row, "leverage")) != NULL ? v2_leverage(v) : -1;
+			acct->npos++;
+		}
+	}
+	json_decref(root);
+	if (acct->npos == 0 && acct->pos != NULL) {
+		free(acct->pos);
+		acct->pos = NULL;
+	}
+	return batch_emit(drops, emit, arg);
+}
+
+int
+bf_ws_reply(const char *buf, size_t len, int64_t *id, int *error)
+{
+	const json_t *v;
+	const char *why;
+	json_t *root;
+	int rc = 0;
+
+	/* Events are most frames: only parse what opens like a reply. */
+	if (len < 8 || (strncmp(buf, "{\"result\"", 9) != 0 && strncmp(buf, "{\"error\"", 8) != 0 &&
+	    strncmp(buf, "{\"id\"", 5) != 0))
+		return 0;
+	if ((root = jparse(buf, len, &why)) == NULL)
+		return 0;
+	if (json_is_object(root) && json_object_get(root, "e") == NULL &&
+	    json_object_get(root, "data") == NULL && json_is_integer(v = json_object_get(root, "id"))
+	    && (json_object_get(root, "result") != NULL || json_object_get(root, "error") != NULL)) {
+		*id = (int64_t)json_integer_value(v);
+		*error = json_object_get(root, "error") != NULL;
+		rc = 1;
+	}
+	json_decref(root);
+	return rc;
 }
 
 int
 bf_listen_key(const char *body, size_t len, char *out, size_t outlen)
 {
-	const cJSON *v;
-	cJSON *root;
+	const json_t *v;
+	const char *why;
+	json_t *root;
 	int rc = -1;
 
-	if ((root = jparse(body, len)) == NULL)
+	if ((root = jparse(body, len, &why)) == NULL)
 		return -1;
-	v = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "listenKey") : NULL;
-	if (v != NULL && cJSON_IsString(v) && v->valuestring[0] != '\0' &&
-	    strlen(v->valuestring) < outlen) {
-		memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+	v = json_is_object(root) ? json_object_get(root, "listenKey") : NULL;
+	if (v != NULL && json_is_string(v) && json_string_length(v) > 0 &&
+	    json_string_length(v) < outlen) {
+		memcpy(out, json_string_value(v), json_string_length(v) + 1);
 		rc = 0;
 	}
-	cJSON_Delete(root);
+	json_decref(root);
 	return rc;
 }
 
 int
 bf_rest_error(const char *body, size_t len, int *code, char *msg, size_t msglen)
 {
-	const cJSON *c, *m;
-	cJSON *root;
-	double d;
+	const json_t *c, *m;
+	const char *why;
+	json_t *root;
 	int rc = -1;
 
-	if ((root = jparse(body, len)) == NULL)
+	if ((root = jparse(body, len, &why)) == NULL)
 		return -1;
-	if (cJSON_IsObject(root)) {
-		c = cJSON_GetObjectItemCaseSensitive(root, "code");
-		m = cJSON_GetObjectItemCaseSensitive(root, "msg");
-		if (cJSON_IsNumber(c) && cJSON_IsString(m)) {
-			d = c->valuedouble;
-			if (d >= INT_MIN && d <= INT_MAX && d == trunc(d)) {
-				*code = (int)d;
-				if (msglen > 0)
-					snprintf(msg, msglen, "%s", m->valuestring);
-				rc = 0;
-			}
+	if (json_is_object(root)) {
+		c = json_object_get(root, "code");
+		m = json_object_get(root, "msg");
+		if (json_is_integer(c) && json_is_string(m) &&
+		    json_integer_value(c) >= -2147483647LL && json_integer_value(c) <= 2147483647LL) {
+			*code = (int)json_integer_value(c);
+			if (msglen > 0)
+				snprintf(msg, msglen, "%s", json_string_value(m));
+			rc = 0;
 		}
 	}
-	cJSON_Delete(root);
+	json_decref(root);
 	return rc;
 }

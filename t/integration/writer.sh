@@ -159,7 +159,7 @@ check "fills: TRADE_LITE after OTU, and both in one batch, acked" sh -c "'$DPSEN
 check "fills: three complete rows, one per trade id" \
     [ "$(q "SELECT string_agg(trade_id || ':' || position_side || ':' || fee || ':' || fee_asset || ':' || realized_pnl, ' ' ORDER BY trade_id) FROM fills")" = "501:BOTH:0.0201:USDT:0 502:BOTH:0.0301:USDT:1.5 503:LONG:0.05:BNB:-2" ]
 check "event_log: each fill once, with the complete payload" \
-    [ "$(q "SELECT string_agg(event_id || ':' || (payload->>'lite') || ':' || coalesce(payload->>'fee', '-'), ' ' ORDER BY event_id) FROM event_log WHERE event_type = 'fill'")" = "f:1:BTCUSDT:501:false:0.0201 f:1:BTCUSDT:502:false:0.0301 f:2:BTCUSDT:503:false:0.05" ]
+    [ "$(q "SELECT string_agg(event_id || ':' || (payload->>'lite') || ':' || coalesce(payload->>'fee', '-'), ' ' ORDER BY event_id) FROM event_log WHERE event_type = 'fill'")" = "f:1:BTCUSDT:501:101:false:0.0201 f:1:BTCUSDT:502:101:false:0.0301 f:2:BTCUSDT:503:201:false:0.05" ]
 
 # ------------------------------------------- PostgreSQL away: no ack, nothing lost
 n0=$(q "SELECT count(*) FROM event_log")
@@ -206,8 +206,8 @@ rc=$?
 check "kill -9 of the writer: dpsend reconnected and got every ack" sh -c "
 [ $rc -eq 0 ] && grep -Eq '^sent 12000 acked 12000 reconnects [1-9]' '$T/ds3'"
 check "kill -9 of the writer: every event exactly once in event_log" [ "$(q "SELECT count(*) FROM event_log")" -eq $((n0 + 12000)) ]
-check "kill -9 of the writer: no duplicate fill (fills are unique by trade id, and all there)" \
-    [ "$(q "SELECT count(*) - count(DISTINCT (account_id, symbol, trade_id)) FROM fills")" = 0 ]
+check "kill -9 of the writer: each trade id once per account and order" \
+    [ "$(q "SELECT count(*) FROM (SELECT account_id, trade_id, order_id FROM fills GROUP BY 1, 2, 3 HAVING count(*) > 1) d")" = 0 ]
 check "kill -9 of the writer: fills match fill events" \
     [ "$(q "SELECT (SELECT count(*) FROM fills) = (SELECT count(*) FROM event_log WHERE event_type = 'fill')")" = t ]
 
@@ -247,6 +247,76 @@ check "events of an account that does not exist: acked" \
 check "events of an account that does not exist: no row in the state tables" \
     [ "$(q "SELECT (SELECT count(*) FROM orders WHERE account_id = 99) + (SELECT count(*) FROM balances WHERE account_id = 99) + (SELECT count(*) FROM positions WHERE account_id = 99)")" -eq 0 ]
 
+# ------------------------------ one bad event costs only itself (DESIGN §3.6)
+# Values past the sender's validation (dpsend's "!"): each is refused alone,
+# acked past, and nothing behind it waits; the sender is never dropped.
+n0=$(q "SELECT count(*) FROM event_log")
+r0=$(writer_detail rejected)
+cat > "$T/ev_bad" <<EOF
+{"t":1,"a":1,"E":9100,"d":{"i":9101,$O,"x":"NEW","X":"NEW","p":"5","ap":"0","z":"0","T":9100}}
+{"t":1,"a":1,"E":9101,"d":{"i":9102,$O,"x":"NEW","X":"NEW","p":"5","ap":"0","z":"0","T":9101},"!":{"price":"5."}}
+{"t":1,"a":1,"E":9102,"d":{"i":9103,$O,"x":"NEW","X":"NEW","p":"5","ap":"0","z":"0","T":9102},"!":{"client_id":"bad\u00c3\u0028"}}
+{"t":7,"a":1,"E":9103,"d":{"s":"ETHUSDT","l":20,"T":9103},"!":{"leverage":100001}}
+{"t":8,"a":2,"E":9104,"d":{"e":"X","raw":"{}"},"!":{"name":"CUT\u00e2\u0082"}}
+{"t":1,"a":1,"E":9105,"d":{"i":9104,$O,"x":"NEW","X":"NEW","p":"5","ap":"0","z":"0","T":9105}}
+EOF
+check "bad events: every event acked, no reconnect" \
+    sh -c "'$DPSEND' -s '$SOCK' -t 20 -f '$T/ev_bad' | grep -q '^sent 6 acked 6 reconnects 0 '"
+check "bad events: the good orders before and after them landed, the bad not" \
+    [ "$(q "SELECT string_agg(order_id::text, ',' ORDER BY order_id) FROM orders WHERE order_id BETWEEN 9101 AND 9104")" = "9101,9104" ]
+check "bad events: exactly 2 event_log rows" [ "$(q "SELECT count(*) FROM event_log")" -eq $((n0 + 2)) ]
+check "bad events: the writer counts 4 rejected" [ "$(writer_detail rejected)" -eq $((r0 + 4)) ]
+check "bad events: each one logged with its reason" sh -c "
+grep -q 'event seq 2 rejected and skipped: d.p: \"5.\" is not a decimal' '$T/log' &&
+grep -q 'event seq 3 rejected and skipped: d.c: not valid UTF-8' '$T/log' &&
+grep -q 'event seq 4 rejected and skipped: d.l: 100001 is outside' '$T/log' &&
+grep -q 'event seq 5 rejected and skipped: d.e: not valid UTF-8' '$T/log'"
+check "bad events: no sender was dropped for them" sh -c "! grep -q 'dropping dpsend.*rejected' '$T/log'"
+
+# ------------------------------------ values the exchange does not always send
+cat > "$T/ev_opt" <<EOF
+{"t":6,"a":1,"E":9200,"d":{"cw":"","s":"ETHUSDT","ps":"BOTH","pa":"1","mt":"ISOLATED","iw":"12.5","mp":"99","up":"-1","mm":"0.5"}}
+{"t":3,"a":1,"E":9201,"f":1,"d":{"aid":7101,"caid":"r1","at":"CONDITIONAL","o":"STOP_MARKET","s":"BTCUSDT","S":"SELL","ps":"BOTH","f":"GTC","q":"1","X":"REJECTED","ai":"","ap":"0","aq":"","tp":"90","p":"0","rm":"","T":9201}}
+{"t":3,"a":1,"E":9202,"d":{"aid":7102,"caid":"r2","at":"CONDITIONAL","o":"STOP_MARKET","s":"BTCUSDT","S":"SELL","ps":"BOTH","f":"GTC","q":"1","X":"REJECTED","ai":"","ap":"0","aq":"0","tp":"90","p":"0","rm":"Reduce Only reject","T":9202}}
+{"t":3,"a":1,"E":9203,"f":1,"d":{"aid":7102,"caid":"r2","at":"CONDITIONAL","o":"STOP_MARKET","s":"BTCUSDT","S":"SELL","ps":"BOTH","f":"GTC","q":"1","X":"REJECTED","ai":"","ap":"0","aq":"","tp":"90","p":"0","rm":"","T":9203}}
+{"t":2,"a":1,"E":9204,"d":{"t":777,"i":9301,"s":"BTCUSDT","S":"BUY","ps":"BOTH","L":"5","l":"1","n":"0.1","N":"USDT","rp":"0","m":false,"T":9204}}
+{"t":2,"a":1,"E":9204,"d":{"t":777,"i":9302,"s":"BTCUSDT","S":"SELL","ps":"BOTH","L":"5","l":"1","n":"0.2","N":"USDT","rp":"0","m":true,"T":9204}}
+EOF
+check "optional values: acked" sh -c "'$DPSEND' -s '$SOCK' -t 20 -f '$T/ev_opt' | grep -q '^sent 6 acked 6 '"
+check "a margin call without cw (isolated): stored, cross_wallet NULL" \
+    [ "$(q "SELECT coalesce(cross_wallet::text, 'null'), margin_type FROM margin_calls WHERE event_time = 9200")" = "null|ISOLATED" ]
+check "an algo row from REST: filled quantity and reject reason unknown (NULL), not 0 and ''" \
+    [ "$(q "SELECT coalesce(filled_qty::text, 'null'), coalesce(reject_reason, 'null') FROM algo_orders WHERE algo_id = 7101")" = "null|null" ]
+check "a later REST row never blanks what the stream gave" \
+    [ "$(q "SELECT update_time, filled_qty, reject_reason FROM algo_orders WHERE algo_id = 7102")" = "9203|0|Reduce Only reject" ]
+check "a self-trade: two executions of one trade id are two fills" \
+    [ "$(q "SELECT string_agg(order_id || ':' || side || ':' || fee, ',' ORDER BY order_id) FROM fills WHERE trade_id = 777")" = "9301:BUY:0.1,9302:SELL:0.2" ]
+
+# -------------------------------------------------- gaps (DESIGN §3.4)
+# An open gap is a row; a heal clears the gaps of its account opened before
+# its resync began and starting no earlier than it fetched from.
+cat > "$T/ev_gap1" <<EOF
+{"t":9,"a":1,"E":100,"d":{"h":false,"s":100,"at":1000000,"u":0,"r":"connection lost"}}
+{"t":9,"a":1,"E":200,"d":{"h":false,"s":200,"at":2000000,"u":0,"r":"start"}}
+{"t":9,"a":2,"E":150,"d":{"h":false,"s":150,"at":1500000,"u":0,"r":"start"}}
+EOF
+check "gap events: acked" sh -c "'$DPSEND' -s '$SOCK' -t 20 -f '$T/ev_gap1' | grep -q '^sent 3 acked 3 '"
+check "gap events: three open gaps" [ "$(q "SELECT count(*) FROM account_gaps WHERE healed_at IS NULL")" = 3 ]
+check "gap events: none in event_log (not an exchange fact)" \
+    [ "$(q "SELECT count(*) FROM event_log WHERE event_type = 'gap'")" = 0 ]
+cat > "$T/ev_gap2" <<EOF
+{"t":9,"a":1,"E":100,"d":{"h":true,"s":150,"at":3000000,"u":5000,"r":""}}
+{"t":9,"a":1,"E":100,"d":{"h":false,"s":4000,"at":3500000,"u":0,"r":"connection lost"}}
+{"t":9,"a":2,"E":150,"d":{"h":true,"s":150,"at":1400000,"u":5000,"r":""}}
+EOF
+check "heal events: acked" sh -c "'$DPSEND' -s '$SOCK' -t 20 -f '$T/ev_gap2' | grep -q '^sent 3 acked 3 '"
+check "a heal from 150 clears the gap from 200, not the one from 100 (it fetched too late)" \
+    [ "$(q "SELECT string_agg(since || ':' || (healed_at IS NOT NULL), ',' ORDER BY since) FROM account_gaps WHERE account_id = 1")" = "100:false,200:true,4000:false" ]
+check "a heal that began before the gap opened leaves it" \
+    [ "$(q "SELECT healed_at IS NULL FROM account_gaps WHERE account_id = 2")" = t ]
+check "the healed gap records what healed it" \
+    [ "$(q "SELECT healed_until, heal_began_at = timestamptz 'epoch' + interval '3 seconds' FROM account_gaps WHERE account_id = 1 AND since = 200")" = "5000|t" ]
+
 # ----------------------------------------------------------- status detail
 status_ok() {
 	[ "$(writer_detail db)" = connected ] && [ "$(writer_detail events_committed)" -gt 0 ] &&
@@ -259,5 +329,5 @@ check "exfeedctl status: writer detail (connected, counts, latency, nothing pend
 q "DELETE FROM schema_migrations" >/dev/null
 kill -KILL "$(worker_pid writer 0)"
 check "an older schema: the writer stops with a message naming exfeedctl db migrate" \
-    wait_until 10 grep -q 'writer 0: error: database schema is at version 0, this exfeedd needs 1: run `exfeedctl db migrate`' "$T/log"
+    wait_until 10 grep -q 'writer 0: error: database schema is at version 0, this exfeedd needs 2: run `exfeedctl db migrate`' "$T/log"
 finish

@@ -3,8 +3,9 @@
  * (t/fixtures/binance, via $FIXTURES) and against frames and REST rows taken
  * verbatim from exsim: every user-data event type with exact fields and ids,
  * the combined envelope, listenKeyExpired, unknown types kept raw, malformed
- * frames rejected whole, case-sensitive keys, and REST resync rows that name
- * the same facts as the stream.
+ * frames rejected, one bad event dropped alone (its siblings kept), exact
+ * 64-bit ids, case-sensitive keys, and REST resync rows that name the same
+ * facts as the stream.
  */
 #include <criterion/criterion.h>
 #include <inttypes.h>
@@ -26,6 +27,7 @@ struct got {
 };
 
 static struct got got;
+static struct bf_drops drops;	/* of the last frame() or rest() */
 
 static const struct ev_origin org = {
 	.account_id = 7, .user_id = 42, .recv_us = 1700000000123456LL, .flags = 0
@@ -75,7 +77,10 @@ fixture(const char *name, size_t *lenp)
 	return buf;
 }
 
-/* Parse one frame and collect its events: the count, or -1 with *err. */
+/*
+ * Parse one frame and collect its events: the count, or -1 with *err when
+ * the frame itself is rejected.  Dropped events are in `drops`.
+ */
 static int
 frame(const char *buf, size_t len, const char **err)
 {
@@ -83,12 +88,13 @@ frame(const char *buf, size_t len, const char **err)
 	int rc;
 
 	got_reset();
+	memset(&drops, 0, sizeof(drops));
 	*err = NULL;
 	if (bf_frame_parse(buf, len, &f, err) == -1)
 		return -1;
-	rc = bf_frame_events(&f, buf, len, &org, collect, &got, err);
+	rc = bf_frame_events(&f, buf, len, &org, collect, &got, &drops);
 	bf_frame_free(&f);
-	cr_assert_eq(rc == -1 ? 0 : rc, got.n, "return value and emitted events disagree");
+	cr_assert_eq(rc, got.n, "return value and emitted events disagree");
 	return rc;
 }
 
@@ -99,6 +105,7 @@ frame_str(const char *s)
 	int rc = frame(s, strlen(s), &err);
 
 	cr_assert_neq(rc, -1, "unexpected error: %s", err ? err : "(none)");
+	cr_assert_eq(drops.events, 0, "unexpected drop: %s", drops.why);
 	return rc;
 }
 
@@ -111,11 +118,12 @@ frame_fixture(const char *name)
 	int rc = frame(buf, len, &err);
 
 	cr_assert_neq(rc, -1, "%s: %s", name, err ? err : "(none)");
+	cr_assert_eq(drops.events, 0, "%s: unexpected drop: %s", name, drops.why);
 	free(buf);
 	return rc;
 }
 
-/* The frame must be rejected with err containing want, and emit nothing. */
+/* The frame itself must be rejected with err containing want: nothing emitted. */
 static void
 malformed(const char *s, const char *want)
 {
@@ -128,14 +136,34 @@ malformed(const char *s, const char *want)
 	cr_assert_not_null(strstr(err, want), "err \"%s\" lacks \"%s\"", err, want);
 }
 
+/*
+ * The frame parses, but `ndrop` of its events are dropped, the first for a
+ * reason containing want, and exactly `nkept` are emitted.
+ */
+static void
+dropped(const char *s, const char *want, int ndrop, int nkept)
+{
+	const char *err = NULL;
+	int rc = frame(s, strlen(s), &err);
+
+	cr_assert_neq(rc, -1, "the frame itself was rejected (%s): %s", err ? err : "?", s);
+	cr_assert_eq(rc, nkept, "emitted %d events, wanted %d: %s", rc, nkept, s);
+	cr_assert_eq(drops.events, (unsigned)ndrop, "dropped %u events, wanted %d (%s)",
+	    drops.events, ndrop, drops.why);
+	cr_assert_not_null(strstr(drops.why, want), "drop reason \"%s\" lacks \"%s\"",
+	    drops.why, want);
+}
+
+/* Events of a REST body: the count, or -1 with *err (the body is unusable). */
 static int
 rest(enum bf_rest kind, const char *body, size_t len, const char **err)
 {
 	int rc;
 
 	got_reset();
-	*err = NULL;
-	rc = bf_rest_events(kind, body, len, &org, 1800000000000LL, collect, &got, err);
+	memset(&drops, 0, sizeof(drops));
+	rc = bf_rest_events(kind, body, len, &org, 1800000000000LL, collect, &got, &drops);
+	*err = drops.why;
 	cr_assert_eq(rc == -1 ? 0 : rc, got.n);
 	return rc;
 }
@@ -147,6 +175,7 @@ rest_str(enum bf_rest kind, const char *body)
 	int rc = rest(kind, body, strlen(body), &err);
 
 	cr_assert_neq(rc, -1, "unexpected error: %s", err ? err : "(none)");
+	cr_assert_eq(drops.events, 0, "unexpected drop: %s", drops.why);
 	return rc;
 }
 
@@ -248,7 +277,7 @@ Test(stream, order_filled_capture_gives_order_and_fill)
 	cr_assert_str_eq(fl->realized_pnl, "-0.36230000");
 	cr_assert(fl->maker);
 	cr_assert_eq(fl->time, 1688758982041LL);
-	cr_assert_str_eq(got.ev[1].id, "f:7:XEMUSDT:86171692");
+	cr_assert_str_eq(got.ev[1].id, "f:7:XEMUSDT:86171692:6437837518");
 }
 
 Test(stream, order_partially_filled_capture)
@@ -262,7 +291,7 @@ Test(stream, order_partially_filled_capture)
 	cr_assert_str_eq(got.ev[1].u.fill.price, "0.8983000");
 	cr_assert_str_eq(got.ev[1].u.fill.fee, "0.00494065");
 	cr_assert(!got.ev[1].u.fill.maker);
-	cr_assert_str_eq(got.ev[1].id, "f:7:SEIUSDT:148318954");
+	cr_assert_str_eq(got.ev[1].id, "f:7:SEIUSDT:148318954:3026735151");
 }
 
 Test(stream, order_new_canceled_expired_captures)
@@ -303,7 +332,7 @@ Test(stream, exsim_order_kinds)
 	cr_assert_eq(got.ev[1].u.fill.trade_id, 11947131432LL);
 	cr_assert_str_eq(got.ev[1].u.fill.qty, "750.0");
 	cr_assert_str_eq(got.ev[1].u.fill.realized_pnl, "-4.83750000");
-	cr_assert_str_eq(got.ev[1].id, "f:7:XRPUSDT:11947131432");
+	cr_assert_str_eq(got.ev[1].id, "f:7:XRPUSDT:11947131432:100000000128");
 }
 
 Test(stream, calculated_without_quantity_is_no_fill)
@@ -348,7 +377,7 @@ Test(stream, trade_lite)
 	cr_assert_str_eq(fl->fee, "");
 	cr_assert_str_eq(fl->fee_asset, "");
 	cr_assert_str_eq(fl->realized_pnl, "");
-	cr_assert_str_eq(got.ev[0].id, "f:7:BTCUSDT:109100866");
+	cr_assert_str_eq(got.ev[0].id, "f:7:BTCUSDT:109100866:8886774");
 }
 
 Test(stream, trade_lite_and_order_update_of_one_fill_share_the_id)
@@ -370,7 +399,7 @@ Test(stream, trade_lite_and_order_update_of_one_fill_share_the_id)
 	cr_assert_eq(got.ev[0].flags, EVF_LITE);
 	cr_assert_eq(frame_str(exsim_trade), 2);
 	cr_assert_str_eq(got.ev[1].id, lite_id);
-	cr_assert_str_eq(lite_id, "f:7:ETHUSDT:8947131421");
+	cr_assert_str_eq(lite_id, "f:7:ETHUSDT:8947131421:100000000082");
 }
 
 /* --------------------------------------------------- ACCOUNT_UPDATE */
@@ -611,7 +640,7 @@ Test(stream, listen_key_expired)
 	    "WsCMN0a4KHUPTQuX6IUnqEZfB1inxmv1qR4kbf1LuEjur5VdbzqvyxqG9TSjVVxv");
 	cr_assert_eq(f.event_time, 1736996475556LL);
 	got_reset();
-	cr_assert_eq(bf_frame_events(&f, buf, len, &org, collect, &got, &err), 0);
+	cr_assert_eq(bf_frame_events(&f, buf, len, &org, collect, &got, NULL), 0);
 	cr_assert_eq(got.n, 0);
 	bf_frame_free(&f);
 	free(buf);
@@ -668,7 +697,7 @@ Test(stream, unknown_type_is_kept_raw)
 /* A valid ORDER_TRADE_UPDATE with one field replaced: %s is the o.z member. */
 #define OTU_WITH(member) "{\"e\":\"ORDER_TRADE_UPDATE\",\"E\":1,\"T\":1,\"o\":{\"s\":\"BTCUSDT\",\"c\":\"c\",\"S\":\"BUY\",\"o\":\"LIMIT\",\"f\":\"GTC\",\"q\":\"1\",\"p\":\"1\",\"ap\":\"1\",\"sp\":\"0\",\"x\":\"TRADE\",\"X\":\"FILLED\"," member ",\"l\":\"1\",\"L\":\"1\",\"n\":\"0\",\"N\":\"USDT\",\"T\":1,\"t\":9,\"m\":false,\"R\":false,\"ot\":\"LIMIT\",\"ps\":\"BOTH\",\"cp\":false,\"rp\":\"0\"}}"
 
-Test(stream, malformed_frames_emit_nothing)
+Test(stream, malformed_frames_are_rejected)
 {
 	cr_assert_eq(frame_str(OTU_WITH("\"i\":5,\"z\":\"1\"")), 2, "the template itself is valid");
 
@@ -676,46 +705,164 @@ Test(stream, malformed_frames_emit_nothing)
 	malformed("{\"e\":\"TRADE_LITE\"", "not JSON");
 	malformed("{\"e\":\"GRID_UPDATE\",\"E\":1} trailing", "not JSON");
 	malformed("[1,2,3]", "not a JSON object");
-	malformed("\"ORDER_TRADE_UPDATE\"", "not a JSON object");
+	malformed("\"ORDER_TRADE_UPDATE\"", "not JSON");
 	malformed("{\"E\":1,\"o\":{}}", "frame: e: missing");
 	malformed("{\"e\":5,\"E\":1}", "frame: e: expected a non-empty string");
 	malformed("{\"stream\":\"k\",\"data\":[1]}", "envelope: data: expected an object");
 	malformed("{\"stream\":7,\"data\":{\"e\":\"X\"}}", "envelope: stream: expected a string");
 	malformed("{\"e\":\"ORDER_TRADE_UPDATE\",\"T\":1}", "ORDER_TRADE_UPDATE: E: missing");
-	malformed("{\"e\":\"ORDER_TRADE_UPDATE\",\"E\":1,\"T\":1}", "ORDER_TRADE_UPDATE: o: missing");
-	malformed(OTU_WITH("\"i\":5,\"z\":0"), "ORDER_TRADE_UPDATE: o.z: expected a string");
-	malformed(OTU_WITH("\"i\":5,\"z\":\"1e3\""), "ORDER_TRADE_UPDATE: o.z: not a decimal number");
-	malformed(OTU_WITH("\"i\":5,\"z\":\"\""), "o.z: not a decimal number");
-	malformed(OTU_WITH("\"i\":\"5\",\"z\":\"1\""), "ORDER_TRADE_UPDATE: o.i: expected an integer");
-	malformed(OTU_WITH("\"i\":1.5,\"z\":\"1\""), "o.i: expected an integer, got a fraction");
-	malformed(OTU_WITH("\"i\":9007199254740992,\"z\":\"1\""), "o.i: integer out of range");
-	malformed(OTU_WITH("\"i\":5,\"z\":\"1.0000000000000000000000000000000000000001\""),
-	    "o.z: string too long");
-	malformed(OTU_WITH("\"i\":5,\"z\":\"1\",\"m\":\"false\""), "o.m: expected a boolean");
-	malformed("{\"e\":\"ACCOUNT_UPDATE\",\"E\":9007199254740993,\"T\":1,\"a\":{\"m\":\"ORDER\"}}",
-	    "ACCOUNT_UPDATE: E: integer out of range");
-	malformed("{\"e\":\"GRID_UPDATE\",\"E\":1e300}", "GRID_UPDATE: E: integer out of range");
-	malformed("{\"e\":\"TRADE_LITE\",\"E\":1,\"T\":1,\"s\":\"X\",\"S\":\"BUY\",\"L\":\"1\",\"l\":\"1\",\"m\":true,\"i\":1}",
-	    "TRADE_LITE: t: missing");
-	malformed("{\"e\":\"MARGIN_CALL\",\"E\":1,\"cw\":\"1\",\"p\":{}}", "MARGIN_CALL: p: expected an array");
-	malformed("{\"e\":\"ACCOUNT_CONFIG_UPDATE\",\"E\":1,\"T\":1}", "ACCOUNT_CONFIG_UPDATE: ac: missing");
-	malformed("{\"e\":\"ACCOUNT_CONFIG_UPDATE\",\"E\":1,\"T\":1,\"ac\":{\"s\":\"X\",\"l\":\"20\"}}",
-	    "ACCOUNT_CONFIG_UPDATE: ac.l: expected an integer");
-	malformed("{\"e\":\"ALGO_UPDATE\",\"E\":1,\"T\":1,\"o\":{\"caid\":\"c\",\"aid\":1,\"at\":\"C\",\"o\":\"STOP\",\"s\":\"X\",\"S\":\"BUY\",\"ps\":\"BOTH\",\"f\":\"GTC\",\"q\":\"1\",\"X\":\"NEW\",\"ai\":true}}",
-	    "ALGO_UPDATE: o.ai: expected a string or an integer");
+	malformed("{\"e\":\"GRID_UPDATE\",\"E\":1e300}", "GRID_UPDATE: E: expected an integer");
+	/* beyond int64: jansson refuses the number, so the frame */
+	malformed("{\"e\":\"ACCOUNT_UPDATE\",\"E\":99999999999999999999,\"T\":1,\"a\":{}}", "not JSON");
+	/* invalid UTF-8 and NUL are not JSON text: nothing of it can reach PostgreSQL */
+	malformed("{\"e\":\"GRID_UPDATE\",\"E\":1,\"x\":\"\xc3\x28\"}", "not JSON");
+	malformed("{\"e\":\"GRID_UPDATE\",\"E\":1,\"x\":\"a\\u0000b\"}", "not JSON");
 }
 
-Test(stream, a_bad_row_drops_the_whole_frame)
+/* Each event of a frame is built and checked alone (DESIGN §3.6). */
+Test(stream, a_bad_value_drops_its_event_only)
+{
+	/* o.z belongs to the order, not to the fill: the fill of the frame survives */
+	dropped(OTU_WITH("\"i\":5,\"z\":0"), "ORDER_TRADE_UPDATE: o.z: expected a string", 1, 1);
+	cr_assert_eq(got.ev[0].type, EV_FILL);
+	cr_assert_eq(got.ev[0].u.fill.trade_id, 9);
+	dropped(OTU_WITH("\"i\":5,\"z\":\"1e3\""), "o.z: not a decimal number", 1, 1);
+	dropped(OTU_WITH("\"i\":5,\"z\":\"\""), "o.z: not a decimal number", 1, 1);
+	dropped(OTU_WITH("\"i\":5,\"z\":\"1.0000000000000000000000000000000000000001\""),
+	    "o.z: not a decimal number (or too long)", 1, 1);
+	/* o.i is both the order's and the fill's: both go */
+	dropped(OTU_WITH("\"i\":\"5\",\"z\":\"1\""), "ORDER_TRADE_UPDATE: o.i: expected an integer", 2, 0);
+	dropped(OTU_WITH("\"i\":1.5,\"z\":\"1\""), "o.i: expected an integer, got a fraction", 2, 0);
+	/* m is the fill's: the order survives */
+	dropped("{\"e\":\"ORDER_TRADE_UPDATE\",\"E\":1,\"T\":1,\"o\":{\"s\":\"BTCUSDT\",\"c\":\"c\",\"S\":\"BUY\",\"o\":\"LIMIT\",\"f\":\"GTC\",\"q\":\"1\",\"p\":\"1\",\"ap\":\"1\",\"sp\":\"0\",\"x\":\"TRADE\",\"X\":\"FILLED\",\"i\":5,\"z\":\"1\",\"l\":\"1\",\"L\":\"1\",\"T\":1,\"t\":9,\"m\":\"false\",\"R\":false,\"ps\":\"BOTH\"}}",
+	    "o.m: expected a boolean", 1, 1);
+	cr_assert_eq(got.ev[0].type, EV_ORDER);
+	/* a key given twice: the last one counts */
+	cr_assert_eq(frame_str(OTU_WITH("\"i\":5,\"z\":\"1\",\"m\":\"false\"")), 2);
+	cr_assert(!got.ev[1].u.fill.maker);
+	dropped("{\"e\":\"ORDER_TRADE_UPDATE\",\"E\":1,\"T\":1}", "ORDER_TRADE_UPDATE: o: missing", 1, 0);
+	dropped("{\"e\":\"TRADE_LITE\",\"E\":1,\"T\":1,\"s\":\"X\",\"S\":\"BUY\",\"L\":\"1\",\"l\":\"1\",\"m\":true,\"i\":1}",
+	    "TRADE_LITE: t: missing", 1, 0);
+	dropped("{\"e\":\"MARGIN_CALL\",\"E\":1,\"cw\":\"1\",\"p\":{}}", "MARGIN_CALL: p: expected an array", 1, 0);
+	dropped("{\"e\":\"ACCOUNT_CONFIG_UPDATE\",\"E\":1,\"T\":1}", "ACCOUNT_CONFIG_UPDATE: ac: missing", 1, 0);
+	dropped("{\"e\":\"ACCOUNT_CONFIG_UPDATE\",\"E\":1,\"T\":1,\"ac\":{\"s\":\"X\",\"l\":\"20\"}}",
+	    "ACCOUNT_CONFIG_UPDATE: ac.l: expected a leverage", 1, 0);
+	/* above the codec's bound: dropped at the parser, never sent to the writer */
+	dropped("{\"e\":\"ACCOUNT_CONFIG_UPDATE\",\"E\":1,\"T\":1,\"ac\":{\"s\":\"X\",\"l\":100001}}",
+	    "ac.l: expected a leverage", 1, 0);
+	dropped("{\"e\":\"ALGO_UPDATE\",\"E\":1,\"T\":1,\"o\":{\"caid\":\"c\",\"aid\":1,\"at\":\"C\",\"o\":\"STOP\",\"s\":\"X\",\"S\":\"BUY\",\"ps\":\"BOTH\",\"f\":\"GTC\",\"q\":\"1\",\"X\":\"NEW\",\"ai\":true}}",
+	    "ALGO_UPDATE: o.ai: expected a string or an integer", 0, 1);
+	cr_assert_eq(drops.fields, 1, "an unusable optional field takes its default, counted");
+	cr_assert_str_eq(got.ev[0].u.algo.actual_order_id, "");
+	/* a symbol (a key) too long for its field drops the event; nothing is cut */
+	dropped("{\"e\":\"TRADE_LITE\",\"E\":1,\"T\":1,\"s\":\"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\",\"S\":\"BUY\",\"L\":\"1\",\"l\":\"1\",\"m\":true,\"t\":1,\"i\":1}",
+	    "TRADE_LITE: s: string too long", 1, 0);
+	/* and the parser is still good for the next frame */
+	cr_assert_eq(frame_fixture("account_update_capture.json"), 2);
+}
+
+Test(stream, a_bad_row_drops_only_itself)
 {
 	/* The balance and the first position are fine; the second position is not. */
 	static const char s[] = "{\"e\":\"ACCOUNT_UPDATE\",\"E\":1,\"T\":1,\"a\":{\"m\":\"ORDER\",\"B\":[{\"a\":\"USDT\",\"wb\":\"1\",\"cw\":\"1\",\"bc\":\"0\"}],\"P\":[{\"s\":\"A\",\"pa\":\"1\",\"ep\":\"1\",\"up\":\"0\",\"mt\":\"cross\",\"iw\":\"0\",\"ps\":\"BOTH\"},{\"s\":\"B\",\"pa\":1,\"ep\":\"1\",\"up\":\"0\",\"mt\":\"cross\",\"iw\":\"0\",\"ps\":\"BOTH\"}]}}";
 
-	malformed(s, "ACCOUNT_UPDATE: a.P[1].pa: expected a string");
-	malformed("{\"e\":\"ACCOUNT_UPDATE\",\"E\":1,\"T\":1,\"a\":{\"m\":\"ORDER\",\"B\":[{\"a\":\"USDT\",\"wb\":\"1\",\"cw\":\"1\"},7]}}",
-	    "ACCOUNT_UPDATE: a.B[1]: expected an object");
-	malformed("{\"e\":\"ACCOUNT_UPDATE\",\"E\":1,\"T\":1,\"a\":{\"B\":[]}}", "ACCOUNT_UPDATE: a.m: missing");
-	/* and the parser is still good for the next frame */
+	dropped(s, "ACCOUNT_UPDATE: a.P[1].pa: expected a string", 1, 2);
+	cr_assert_eq(got.ev[0].type, EV_BALANCE);
+	cr_assert_eq(got.ev[1].type, EV_POSITION);
+	cr_assert_str_eq(got.ev[1].u.position.symbol, "A");
+	dropped("{\"e\":\"ACCOUNT_UPDATE\",\"E\":1,\"T\":1,\"a\":{\"m\":\"ORDER\",\"B\":[{\"a\":\"USDT\",\"wb\":\"1\",\"cw\":\"1\"},7]}}",
+	    "ACCOUNT_UPDATE: a.B[1]: expected an object", 1, 1);
+	/* a.m is a reason: without it the rows are still the account's state */
+	cr_assert_eq(frame_str("{\"e\":\"ACCOUNT_UPDATE\",\"E\":1,\"T\":1,\"a\":{\"B\":[{\"a\":\"USDT\",\"wb\":\"1\",\"cw\":\"1\"}]}}"), 1);
+	cr_assert_str_eq(got.ev[0].u.balance.reason, "");
 	cr_assert_eq(frame_fixture("account_update_capture.json"), 2);
+}
+
+/* Values the writer's decoder used to refuse are now read as the one form both take. */
+Test(stream, decimals_take_the_canonical_form)
+{
+	cr_assert_eq(frame_str(OTU_WITH("\"i\":5,\"z\":\"5.\"")), 2);
+	cr_assert_str_eq(got.ev[0].u.order.filled_qty, "5");
+	cr_assert_eq(frame_str(OTU_WITH("\"i\":5,\"z\":\".5\"")), 2);
+	cr_assert_str_eq(got.ev[0].u.order.filled_qty, "0.5");
+	cr_assert_eq(frame_str(OTU_WITH("\"i\":5,\"z\":\"-.5\"")), 2);
+	cr_assert_str_eq(got.ev[0].u.order.filled_qty, "-0.5");
+	cr_assert_eq(frame_str(OTU_WITH("\"i\":5,\"z\":\"0.0100\"")), 2);
+	cr_assert_str_eq(got.ev[0].u.order.filled_qty, "0.0100", "trailing zeros are kept");
+	for (int i = 0; i < got.n; i++) {
+		const char *err;
+
+		cr_assert_eq(ev_validate(&got.ev[i], &err), 0, "%s", err);
+	}
+}
+
+/*
+ * Order ids beyond 2^53 (ETHUSDT orders and liquidations carry them: public
+ * reports show 8389765612825190229 and 8389766079988521101) are exact.
+ */
+Test(stream, ids_beyond_2_53_are_exact)
+{
+	static const char liq_new[] = "{\"e\":\"ORDER_TRADE_UPDATE\",\"T\":1700000000001,\"E\":1700000000002,\"o\":{\"s\":\"ETHUSDT\",\"c\":\"autoclose-1700000000001\",\"S\":\"SELL\",\"o\":\"LIMIT\",\"f\":\"IOC\",\"q\":\"1.000\",\"p\":\"1850.00\",\"ap\":\"0\",\"sp\":\"0\",\"x\":\"NEW\",\"X\":\"NEW\",\"i\":8389766079988521101,\"l\":\"0\",\"z\":\"0\",\"L\":\"0\",\"T\":1700000000001,\"t\":0,\"b\":\"0\",\"a\":\"0\",\"m\":false,\"R\":true,\"wt\":\"CONTRACT_PRICE\",\"ot\":\"LIMIT\",\"ps\":\"BOTH\",\"cp\":false,\"rp\":\"0\",\"pP\":false,\"si\":0,\"ss\":0,\"V\":\"NONE\",\"pm\":\"NONE\",\"gtd\":0}}";
+	static const char liq_trade[] = "{\"e\":\"ORDER_TRADE_UPDATE\",\"T\":1700000000003,\"E\":1700000000004,\"o\":{\"s\":\"ETHUSDT\",\"c\":\"autoclose-1700000000001\",\"S\":\"SELL\",\"o\":\"LIMIT\",\"f\":\"IOC\",\"q\":\"1.000\",\"p\":\"1850.00\",\"ap\":\"1850.00\",\"sp\":\"0\",\"x\":\"CALCULATED\",\"X\":\"FILLED\",\"i\":8389766079988521101,\"l\":\"1.000\",\"z\":\"1.000\",\"L\":\"1850.00\",\"n\":\"0.92500000\",\"N\":\"USDT\",\"T\":1700000000003,\"t\":3660897741,\"b\":\"0\",\"a\":\"0\",\"m\":false,\"R\":true,\"wt\":\"CONTRACT_PRICE\",\"ot\":\"LIMIT\",\"ps\":\"BOTH\",\"cp\":false,\"rp\":\"-12.30000000\",\"pP\":false,\"si\":0,\"ss\":0,\"V\":\"NONE\",\"pm\":\"NONE\",\"gtd\":0}}";
+	static const char page[] = "[{\"avgPrice\":\"1850.00\",\"clientOrderId\":\"abc\",\"cumQuote\":\"1850\",\"executedQty\":\"1.000\",\"orderId\":8389765612825190229,\"origQty\":\"1.000\",\"origType\":\"LIMIT\",\"price\":\"1850.00\",\"reduceOnly\":false,\"side\":\"SELL\",\"positionSide\":\"BOTH\",\"status\":\"FILLED\",\"stopPrice\":\"0\",\"closePosition\":false,\"symbol\":\"ETHUSDT\",\"time\":1,\"timeInForce\":\"GTC\",\"type\":\"LIMIT\",\"updateTime\":2},"
+	    "{\"avgPrice\":\"0\",\"clientOrderId\":\"def\",\"cumQuote\":\"0\",\"executedQty\":\"0\",\"orderId\":9223372036854775807,\"origQty\":\"1.000\",\"origType\":\"LIMIT\",\"price\":\"1851.00\",\"reduceOnly\":false,\"side\":\"SELL\",\"positionSide\":\"BOTH\",\"status\":\"NEW\",\"stopPrice\":\"0\",\"closePosition\":false,\"symbol\":\"ETHUSDT\",\"time\":1,\"timeInForce\":\"GTC\",\"type\":\"LIMIT\",\"updateTime\":2}]";
+
+	cr_assert_eq(frame_str(liq_new), 1);
+	cr_assert_eq(got.ev[0].u.order.order_id, 8389766079988521101LL);
+	cr_assert_str_eq(got.ev[0].id, "o:7:8389766079988521101:NEW:1700000000001:0");
+	cr_assert_eq(frame_str(liq_trade), 2);
+	cr_assert_eq(got.ev[0].u.order.order_id, 8389766079988521101LL);
+	cr_assert_eq(got.ev[1].u.fill.order_id, 8389766079988521101LL);
+	cr_assert_str_eq(got.ev[1].id, "f:7:ETHUSDT:3660897741:8389766079988521101");
+	cr_assert_eq(rest_str(BF_REST_ALL_ORDERS, page), 2, "a page with such ids is used whole");
+	cr_assert_eq(got.ev[0].u.order.order_id, 8389765612825190229LL);
+	cr_assert_eq(got.ev[1].u.order.order_id, INT64_MAX);
+}
+
+/* A self-trade: one trade id, two executions (FACTS: STP mode NONE). */
+Test(stream, two_executions_of_one_trade_id_are_two_fills)
+{
+	cr_assert_eq(frame_str(OTU_WITH("\"i\":5,\"z\":\"1\"")), 2);
+	char id5[EV_ID];
+
+	strcpy(id5, got.ev[1].id);
+	cr_assert_eq(frame_str(OTU_WITH("\"i\":6,\"z\":\"1\"")), 2);
+	cr_assert_eq(got.ev[1].u.fill.trade_id, 9);
+	cr_assert_str_neq(got.ev[1].id, id5, "the order id tells the two apart");
+}
+
+/* Binance sends cw for cross margin calls only (FACTS §1.3): an isolated one is kept. */
+Test(stream, margin_call_without_cw)
+{
+	static const char iso[] = "{\"e\":\"MARGIN_CALL\",\"E\":1587727187525,\"p\":[{\"s\":\"ETHUSDT\",\"ps\":\"LONG\",\"pa\":\"1.327\",\"mt\":\"ISOLATED\",\"iw\":\"12.5\",\"mp\":\"187.17127\",\"up\":\"-1.166074\",\"mm\":\"1.614445\"}]}";
+
+	cr_assert_eq(frame_str(iso), 1);
+	cr_assert_eq(got.ev[0].type, EV_MARGIN_CALL);
+	cr_assert_str_eq(got.ev[0].u.margin_call.cross_wallet, "");
+	cr_assert_str_eq(got.ev[0].u.margin_call.margin_type, "ISOLATED");
+	cr_assert_str_eq(got.ev[0].u.margin_call.isolated_wallet, "12.5");
+}
+
+/* Free text longer than its field is cut on a character boundary, never dropped. */
+Test(stream, long_text_is_cut_not_dropped)
+{
+	char s[512], name[80];
+
+	/* an unknown event name of 46 bytes then "é": the name field holds 47 */
+	memset(name, 'N', 46);
+	strcpy(name + 46, "\xc3\xa9rest");
+	snprintf(s, sizeof(s), "{\"e\":\"%s\",\"E\":5}", name);
+	cr_assert_eq(frame_str(s), 1);
+	cr_assert_eq(strlen(got.ev[0].u.unknown.name), 46, "the cut keeps \"é\" out whole");
+	{
+		const char *err;
+
+		cr_assert_eq(ev_validate(&got.ev[0], &err), 0, "%s", err);
+	}
+	/* a client order id longer than Binance allows today is cut, the order kept */
+	cr_assert_eq(frame_str("{\"e\":\"TRADE_LITE\",\"E\":1,\"T\":1,\"s\":\"X\",\"S\":\"BUY\",\"L\":\"1\",\"l\":\"1\",\"m\":true,\"t\":1,\"i\":1,\"c\":\"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"}"), 1);
+	cr_assert_eq(frame_str(OTU_WITH("\"i\":5,\"z\":\"1\",\"c\":\"cccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"")), 2);
+	cr_assert_eq(strlen(got.ev[0].u.order.client_id), EV_CID - 1);
 }
 
 /* ------------------------------------------------- case sensitivity */
@@ -757,30 +904,14 @@ Test(stream, keys_differing_only_in_case_are_not_confused)
 	cr_assert_str_eq(got.ev[1].u.fill.price, "2");
 	cr_assert_str_eq(got.ev[1].u.fill.qty, "1");
 
-	malformed(no_s, "TRADE_LITE: s: missing");
-	malformed(no_t, "TRADE_LITE: t: missing");
-	malformed(no_x, "ORDER_TRADE_UPDATE: o.x: missing");
+	dropped(no_s, "TRADE_LITE: s: missing", 1, 0);
+	dropped(no_t, "TRADE_LITE: t: missing", 1, 0);
+	dropped(no_x, "ORDER_TRADE_UPDATE: o.x: missing", 1, 0);
 	malformed("{\"E\":1}", "e: missing");
 	malformed("{\"e\":\"TRADE_LITE\",\"e2\":1}", "TRADE_LITE: E: missing");
 }
 
 /* ------------------------------------------------------------- REST */
-
-Test(rest, balance)
-{
-	const struct ev_balance *b;
-
-	cr_assert_eq(rest_fixture(BF_REST_BALANCE, "rest_balance_v3.json"), 1);
-	header_ok(&got.ev[0], EV_BALANCE, 1800000000000LL, EVF_RESYNC);
-	b = &got.ev[0].u.balance;
-	cr_assert_str_eq(b->asset, "USDT");
-	cr_assert_str_eq(b->wallet, "122607.35137903");
-	cr_assert_str_eq(b->cross_wallet, "23.72469206");
-	cr_assert_str_eq(b->change, "0");
-	cr_assert_str_eq(b->reason, "RESYNC");
-	cr_assert_eq(b->update_time, 1617939110373LL);
-	cr_assert_str_eq(got.ev[0].id, "b:7:USDT:1617939110373:122607.35137903");
-}
 
 Test(rest, position_risk)
 {
@@ -795,7 +926,7 @@ Test(rest, position_risk)
 	cr_assert_str_eq(p->entry_price, "0.385");
 	cr_assert_str_eq(p->breakeven_price, "0.385077");
 	cr_assert_str_eq(p->unrealized_pnl, "0.76427700");
-	cr_assert_str_eq(p->margin_type, "cross", "v3 has no marginType: no isolated wallet");
+	cr_assert_str_eq(p->margin_type, "", "v3 has no marginType: the resync takes /fapi/v2/account's");
 	cr_assert_str_eq(p->isolated_wallet, "0");
 	cr_assert_str_eq(p->margin_asset, "USDT");
 	cr_assert_eq(p->update_time, 1720736417660LL);
@@ -806,51 +937,74 @@ Test(rest, position_risk)
 	cr_assert_eq(rest_fixture(BF_REST_POSITION_RISK, "rest_position_risk_v3_one_way.json"), 1);
 	cr_assert_str_eq(got.ev[0].u.position.position_side, "BOTH");
 
-	/* v2 rows carry marginType; it becomes the stream's lower-case form */
-	cr_assert_eq(rest_str(BF_REST_POSITION_RISK, "[{\"symbol\":\"X\",\"positionSide\":\"BOTH\",\"positionAmt\":\"1\",\"entryPrice\":\"1\",\"unRealizedProfit\":\"0\",\"marginType\":\"ISOLATED\",\"isolatedWallet\":\"3\",\"updateTime\":1}]"), 1);
-	cr_assert_str_eq(got.ev[0].u.position.margin_type, "isolated");
-	/* v3 rows: an isolated wallet makes the position isolated */
-	cr_assert_eq(rest_str(BF_REST_POSITION_RISK, "[{\"symbol\":\"X\",\"positionSide\":\"BOTH\",\"positionAmt\":\"1\",\"entryPrice\":\"1\",\"unRealizedProfit\":\"0\",\"isolatedWallet\":\"0.5\",\"updateTime\":1}]"), 1);
-	cr_assert_str_eq(got.ev[0].u.position.margin_type, "isolated");
+	/* no guessing from the isolated wallet: a flat isolated position has none */
+	cr_assert_eq(rest_str(BF_REST_POSITION_RISK, "[{\"symbol\":\"X\",\"positionSide\":\"BOTH\",\"positionAmt\":\"0\",\"entryPrice\":\"0\",\"unRealizedProfit\":\"0\",\"isolatedWallet\":\"0\",\"updateTime\":1}]"), 1);
+	cr_assert_str_eq(got.ev[0].u.position.margin_type, "");
 }
 
-Test(rest, symbol_config)
-{
-	static const char body[] = "[{\"symbol\":\"BTCUSDT\",\"marginType\":\"CROSSED\",\"isAutoAddMargin\":false,\"leverage\":21,\"maxNotionalValue\":\"1000000\"},"
-	    "{\"symbol\":\"ETHUSDT\",\"marginType\":\"ISOLATED\",\"isAutoAddMargin\":false,\"leverage\":125,\"maxNotionalValue\":\"50000\"}]";
-	const char *err = NULL;
+/* GET /fapi/v2/account: balances as events; modes, leverages and positions as rows. */
+static struct bf_account acct;
 
-	cr_assert_eq(rest_str(BF_REST_SYMBOL_CONFIG, body), 2);
-	header_ok(&got.ev[0], EV_CONFIG, 1800000000000LL, EVF_RESYNC);
-	cr_assert_str_eq(got.ev[0].u.config.symbol, "BTCUSDT");
-	cr_assert_eq(got.ev[0].u.config.leverage, 21);
-	cr_assert_eq(got.ev[0].u.config.multi_assets, -1, "not part of a symbol's config");
-	cr_assert_eq(got.ev[0].u.config.update_time, 1800000000000LL, "the snapshot time");
-	cr_assert_str_eq(got.ev[0].id, "c:7:BTCUSDT:1800000000000");
-	cr_assert_eq(got.ev[1].u.config.leverage, 125);
-	cr_assert_eq(rest_str(BF_REST_SYMBOL_CONFIG, "[]"), 0);
-	cr_assert_eq(rest(BF_REST_SYMBOL_CONFIG, "[{\"symbol\":\"X\",\"leverage\":\"20\"}]", strlen("[{\"symbol\":\"X\",\"leverage\":\"20\"}]"), &err), -1);
-	cr_assert_not_null(strstr(err, "GET /fapi/v1/symbolConfig: [0].leverage: expected an integer"), "%s", err);
-	cr_assert_eq(rest(BF_REST_SYMBOL_CONFIG, "[{\"symbol\":\"X\"}]", strlen("[{\"symbol\":\"X\"}]"), &err), -1);
-	cr_assert_not_null(strstr(err, "[0].leverage: missing"), "%s", err);
+static int
+account_v2(const char *body, const char **err)
+{
+	int rc;
+
+	got_reset();
+	memset(&drops, 0, sizeof(drops));
+	bf_account_free(&acct);
+	rc = bf_account_v2(body, strlen(body), &org, 1800000000000LL, collect, &got, &acct, &drops);
+	*err = drops.why;
+	cr_assert_eq(rc == -1 ? 0 : rc, got.n);
+	return rc;
 }
 
-Test(rest, multi_assets)
+Test(rest, account_v2)
 {
-	const char *err = NULL;
+	/* the shape of the Binance doc's example (Account Information V2), two symbols */
+	static const char body[] = "{\"feeTier\":0,\"feeBurn\":true,\"canTrade\":true,\"canDeposit\":true,\"canWithdraw\":true,\"updateTime\":0,\"multiAssetsMargin\":true,\"tradeGroupId\":-1,\"totalInitialMargin\":\"0.00000000\",\"totalWalletBalance\":\"23.72469206\","
+	    "\"assets\":[{\"asset\":\"USDT\",\"walletBalance\":\"23.72469206\",\"unrealizedProfit\":\"0.00000000\",\"marginBalance\":\"23.72469206\",\"maintMargin\":\"0.00000000\",\"initialMargin\":\"0.00000000\",\"positionInitialMargin\":\"0.00000000\",\"openOrderInitialMargin\":\"0.00000000\",\"crossWalletBalance\":\"23.72469206\",\"crossUnPnl\":\"0.00000000\",\"availableBalance\":\"126.72469206\",\"maxWithdrawAmount\":\"23.72469206\",\"marginAvailable\":true,\"updateTime\":1625474304765},"
+	    "{\"asset\":\"BUSD\",\"walletBalance\":\"103.12345678\",\"crossWalletBalance\":\"103.12345678\",\"updateTime\":1625474304766}],"
+	    "\"positions\":[{\"symbol\":\"BTCUSDT\",\"initialMargin\":\"0\",\"maintMargin\":\"0\",\"unrealizedProfit\":\"0.00000000\",\"positionInitialMargin\":\"0\",\"openOrderInitialMargin\":\"0\",\"leverage\":\"100\",\"isolated\":true,\"entryPrice\":\"0.00000\",\"maxNotional\":\"250000\",\"bidNotional\":\"0\",\"askNotional\":\"0\",\"positionSide\":\"BOTH\",\"positionAmt\":\"0\",\"updateTime\":0},"
+	    "{\"symbol\":\"ETHUSDT\",\"unrealizedProfit\":\"-1.5\",\"leverage\":\"20\",\"isolated\":false,\"entryPrice\":\"1850.5\",\"positionSide\":\"BOTH\",\"positionAmt\":\"-2.000\",\"updateTime\":1625474304767}]}";
+	const char *err;
 
-	cr_assert_eq(rest_str(BF_REST_MULTI_ASSETS, "{\"multiAssetsMargin\":true}"), 1);
-	header_ok(&got.ev[0], EV_CONFIG, 1800000000000LL, EVF_RESYNC);
-	cr_assert_str_eq(got.ev[0].u.config.symbol, "");
-	cr_assert_eq(got.ev[0].u.config.leverage, -1);
-	cr_assert_eq(got.ev[0].u.config.multi_assets, 1);
-	cr_assert_str_eq(got.ev[0].id, "c:7::1800000000000");
-	cr_assert_eq(rest_str(BF_REST_MULTI_ASSETS, "{\"multiAssetsMargin\":false}"), 1);
-	cr_assert_eq(got.ev[0].u.config.multi_assets, 0);
-	cr_assert_eq(rest(BF_REST_MULTI_ASSETS, "{\"multiAssetsMargin\":1}", strlen("{\"multiAssetsMargin\":1}"), &err), -1);
-	cr_assert_not_null(strstr(err, "multiAssetsMargin: expected a boolean"), "%s", err);
-	cr_assert_eq(rest(BF_REST_MULTI_ASSETS, "[]", 2, &err), -1);
-	cr_assert_not_null(strstr(err, "expected a JSON object"), "%s", err);
+	cr_assert_eq(account_v2(body, &err), 2, "%s", err);
+	header_ok(&got.ev[0], EV_BALANCE, 1800000000000LL, EVF_RESYNC);
+	cr_assert_str_eq(got.ev[0].u.balance.asset, "USDT");
+	cr_assert_str_eq(got.ev[0].u.balance.wallet, "23.72469206");
+	cr_assert_str_eq(got.ev[0].u.balance.cross_wallet, "23.72469206");
+	cr_assert_str_eq(got.ev[0].u.balance.change, "0");
+	cr_assert_str_eq(got.ev[0].u.balance.reason, "RESYNC");
+	cr_assert_eq(got.ev[0].u.balance.update_time, 1625474304765LL);
+	cr_assert_str_eq(got.ev[0].id, "b:7:USDT:1625474304765:23.72469206",
+	    "the id of the stream's event of this state: no new event_log row");
+	cr_assert_eq(got.ev[1].u.balance.update_time, 1625474304766LL);
+	cr_assert_eq(acct.multi_assets, 1);
+	cr_assert_eq(acct.npos, 2);
+	cr_assert_str_eq(acct.pos[0].symbol, "BTCUSDT");
+	cr_assert_str_eq(acct.pos[0].position_side, "BOTH");
+	cr_assert_eq(acct.pos[0].leverage, 100, "a string of digits");
+	cr_assert(acct.pos[0].isolated);
+	cr_assert_eq(acct.pos[0].update_time, 0);
+	cr_assert_str_eq(acct.pos[1].amount, "-2.000");
+	cr_assert_str_eq(acct.pos[1].entry_price, "1850.5");
+	cr_assert_str_eq(acct.pos[1].unrealized_pnl, "-1.5");
+	cr_assert_eq(acct.pos[1].leverage, 20);
+	cr_assert(!acct.pos[1].isolated);
+	cr_assert_eq(acct.pos[1].update_time, 1625474304767LL);
+
+	/* one bad position row drops itself; the rest stands */
+	cr_assert_eq(account_v2("{\"multiAssetsMargin\":false,\"assets\":[],\"positions\":[{\"symbol\":\"A\",\"positionSide\":\"BOTH\",\"positionAmt\":1,\"entryPrice\":\"1\",\"isolated\":false,\"updateTime\":1},{\"symbol\":\"B\",\"positionSide\":\"BOTH\",\"positionAmt\":\"1\",\"entryPrice\":\"1\",\"isolated\":false,\"leverage\":7,\"updateTime\":1}]}", &err), 0);
+	cr_assert_eq(drops.events, 1);
+	cr_assert_not_null(strstr(err, "positions[0].positionAmt: expected a string"), "%s", err);
+	cr_assert_eq(acct.npos, 1);
+	cr_assert_str_eq(acct.pos[0].symbol, "B");
+	cr_assert_eq(acct.pos[0].leverage, 7, "an integer leverage is taken too");
+	cr_assert_eq(acct.multi_assets, 0);
+	cr_assert_eq(account_v2("[]", &err), -1);
+	cr_assert_not_null(strstr(err, "GET /fapi/v2/account: expected a JSON object"), "%s", err);
+	bf_account_free(&acct);
 }
 
 Test(rest, algo_order)
@@ -864,11 +1018,14 @@ Test(rest, algo_order)
 	cr_assert_str_eq(got.ev[0].u.algo.status, "CANCELED");
 	cr_assert_eq(got.ev[0].u.algo.update_time, 1795222179000LL);
 	cr_assert_str_eq(got.ev[0].id, "a:7:2148776:CANCELED:1795222179000");
+	/* REST algo rows carry no executed quantity and no reject reason: unknown, not 0 */
+	cr_assert_str_eq(got.ev[0].u.algo.filled_qty, "");
+	cr_assert_str_eq(got.ev[0].u.algo.reject_reason, "");
 	cr_assert_eq(rest(BF_REST_ALL_ALGO_ORDERS, body, strlen(body), &err), -1);
-	cr_assert_not_null(strstr(err, "GET /fapi/v1/allAlgoOrders: body: expected a JSON array"), "%s", err);
+	cr_assert_not_null(strstr(err, "GET /fapi/v1/allAlgoOrders: expected a JSON array"), "%s", err);
 	cr_assert_eq(rest_str(BF_REST_ALL_ALGO_ORDERS, "[]"), 0);
 	cr_assert_eq(rest(BF_REST_ALGO_ORDER, "[]", 2, &err), -1);
-	cr_assert_not_null(strstr(err, "GET /fapi/v1/algoOrder: body: expected a JSON object"), "%s", err);
+	cr_assert_not_null(strstr(err, "GET /fapi/v1/algoOrder: expected a JSON object"), "%s", err);
 }
 
 Test(rest, open_orders_query_order_all_orders)
@@ -931,7 +1088,7 @@ Test(rest, order_row_and_stream_order_of_one_state_share_the_id)
 
 	cr_assert_eq(rest_str(BF_REST_USER_TRADES, ex_trade), 1);
 	header_ok(&got.ev[0], EV_FILL, 1800000000000LL, EVF_RESYNC);
-	cr_assert_str_eq(got.ev[0].id, "f:7:BTCUSDT:7947131433");
+	cr_assert_str_eq(got.ev[0].id, "f:7:BTCUSDT:7947131433:100000000117");
 	cr_assert_eq(got.ev[0].u.fill.trade_id, stream_fill.trade_id);
 	cr_assert_eq(got.ev[0].u.fill.order_id, stream_fill.order_id);
 	cr_assert_str_eq(got.ev[0].u.fill.side, stream_fill.side);
@@ -966,7 +1123,7 @@ Test(rest, open_algo_orders_from_exsim)
 	cr_assert_str_eq(a->status, "NEW");
 	cr_assert_str_eq(a->actual_order_id, "");
 	cr_assert_str_eq(a->avg_price, "0");
-	cr_assert_str_eq(a->filled_qty, "0");
+	cr_assert_str_eq(a->filled_qty, "", "REST rows carry none");
 	cr_assert_str_eq(a->trigger_price, "0.4860");
 	cr_assert_str_eq(a->price, "0");
 	cr_assert(a->reduce_only);
@@ -979,29 +1136,28 @@ Test(rest, open_algo_orders_from_exsim)
 	cr_assert_str_eq(got.ev[1].u.algo.qty, "0");
 }
 
-Test(rest, malformed_bodies_emit_nothing)
+Test(rest, malformed_bodies_and_rows)
 {
 	size_t len;
 	char *buf = fixture("error_invalid_symbol.json", &len);
 	const char *err = NULL;
 
 	cr_assert_eq(rest(BF_REST_OPEN_ORDERS, buf, len, &err), -1);
-	cr_assert_not_null(strstr(err, "GET /fapi/v1/openOrders: body: expected a JSON array"), "%s", err);
+	cr_assert_not_null(strstr(err, "GET /fapi/v1/openOrders: expected a JSON array"), "%s", err);
 	free(buf);
 	cr_assert_eq(rest(BF_REST_ORDER, "[]", 2, &err), -1);
-	cr_assert_not_null(strstr(err, "GET /fapi/v1/order: body: expected a JSON object"), "%s", err);
-	cr_assert_eq(rest(BF_REST_BALANCE, "nope", 4, &err), -1);
+	cr_assert_not_null(strstr(err, "GET /fapi/v1/order: expected a JSON object"), "%s", err);
+	cr_assert_eq(rest(BF_REST_POSITION_RISK, "nope", 4, &err), -1);
 	cr_assert_not_null(strstr(err, "not JSON"), "%s", err);
-	/* the first row is good, the second is not: nothing at all */
-	static const char two[] = "[{\"asset\":\"USDT\",\"balance\":\"1\",\"crossWalletBalance\":\"1\",\"updateTime\":1},{\"asset\":\"BNB\",\"balance\":1.5,\"crossWalletBalance\":\"1\",\"updateTime\":1}]";
-	cr_assert_eq(rest(BF_REST_BALANCE, two, strlen(two), &err), -1);
-	cr_assert_eq(got.n, 0);
-	cr_assert_not_null(strstr(err, "GET /fapi/v3/balance: [1].balance: expected a string"), "%s", err);
-	static const char big[] = "[{\"id\":9007199254740993,\"orderId\":1,\"symbol\":\"X\",\"side\":\"BUY\",\"positionSide\":\"BOTH\",\"price\":\"1\",\"qty\":\"1\",\"commission\":\"0\",\"commissionAsset\":\"USDT\",\"maker\":false,\"realizedPnl\":\"0\",\"time\":1}]";
-	cr_assert_eq(rest(BF_REST_USER_TRADES, big, strlen(big), &err), -1);
-	cr_assert_not_null(strstr(err, "[0].id: integer out of range"), "%s", err);
-	cr_assert_eq(rest(BF_REST_BALANCE, "[7]", 3, &err), -1);
-	cr_assert_not_null(strstr(err, "GET /fapi/v3/balance: [0]: expected an object"), "%s", err);
+	/* the first row is good, the second is not: the good one is used */
+	static const char two[] = "[{\"id\":1,\"orderId\":1,\"symbol\":\"X\",\"side\":\"BUY\",\"positionSide\":\"BOTH\",\"price\":\"1\",\"qty\":\"1\",\"commission\":\"0\",\"commissionAsset\":\"USDT\",\"maker\":false,\"realizedPnl\":\"0\",\"time\":1},"
+	    "{\"id\":2,\"orderId\":1,\"symbol\":\"X\",\"side\":\"BUY\",\"positionSide\":\"BOTH\",\"price\":1.5,\"qty\":\"1\",\"commission\":\"0\",\"commissionAsset\":\"USDT\",\"maker\":false,\"realizedPnl\":\"0\",\"time\":1}]";
+	cr_assert_eq(rest(BF_REST_USER_TRADES, two, strlen(two), &err), 1);
+	cr_assert_eq(got.ev[0].u.fill.trade_id, 1);
+	cr_assert_eq(drops.events, 1);
+	cr_assert_not_null(strstr(err, "GET /fapi/v1/userTrades: [1].price: expected a string"), "%s", err);
+	cr_assert_eq(rest(BF_REST_USER_TRADES, "[7]", 3, &err), 0);
+	cr_assert_not_null(strstr(err, "GET /fapi/v1/userTrades: [0]: expected an object"), "%s", err);
 }
 
 /* ------------------------------------------- listen key, error bodies */
@@ -1068,7 +1224,7 @@ Test(rest, error_bodies)
 	cr_assert_str_eq(small, "Invalid", "msg is cut to the buffer");
 	free(buf);
 	buf = fixture("rest_balance_v3.json", &len);
-	cr_assert_eq(bf_rest_error(buf, len, &code, msg, sizeof(msg)), -1, "a balance is no error");
+	cr_assert_eq(bf_rest_error(buf, len, &code, msg, sizeof(msg)), -1, "a balance list is no error");
 	free(buf);
 	buf = fixture("rest_listen_key_create_response.json", &len);
 	cr_assert_eq(bf_rest_error(buf, len, &code, msg, sizeof(msg)), -1);

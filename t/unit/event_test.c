@@ -28,6 +28,7 @@ Test(event, type_names)
 	cr_assert_str_eq(ev_type_name(EV_MARGIN_CALL), "margin_call");
 	cr_assert_str_eq(ev_type_name(EV_CONFIG), "config");
 	cr_assert_str_eq(ev_type_name(EV_UNKNOWN), "unknown");
+	cr_assert_str_eq(ev_type_name(EV_GAP), "gap");
 	cr_assert_null(ev_type_name(EV_TYPE_NONE));
 	cr_assert_null(ev_type_name(EV_TYPE_MAX));
 	cr_assert_null(ev_type_name(200));
@@ -48,9 +49,10 @@ Test(event, ids_of_every_type)
 	ev = mk(EV_FILL);
 	strcpy(ev.u.fill.symbol, "BTCUSDT");
 	ev.u.fill.trade_id = 109100866;
+	ev.u.fill.order_id = 8389766079988521101LL;	/* a self-trade's two sides differ here */
 	ev.u.fill.time = 5;		/* not part of the id */
 	ev_make_id(&ev);
-	cr_assert_str_eq(ev.id, "f:12:BTCUSDT:109100866");
+	cr_assert_str_eq(ev.id, "f:12:BTCUSDT:109100866:8389766079988521101");
 
 	ev = mk(EV_ALGO);
 	ev.u.algo.algo_id = 2148719;
@@ -148,4 +150,39 @@ Test(event, over_long_ids_become_digests)
 	cr_assert_str_neq(a.id, b.id, "ids that differ only past the cut stay distinct");
 	ev_make_id(&b);
 	cr_assert_str_neq(a.id, b.id);
+}
+
+Test(event, decimals_take_one_form)
+{
+	static const struct {
+		const char	*in, *out;
+	} ok[] = {
+		{ "5", "5" }, { "5.", "5" }, { ".5", "0.5" }, { "-.5", "-0.5" }, { "-5.", "-5" },
+		{ "0.010", "0.010" }, { "-0", "-0" }, { "123456.78900", "123456.78900" },
+	};
+	static const char *const bad[] = { "", ".", "-", "-.", "1e5", "1.2.3", "+1", " 1", "1 ",
+		"0x10", "NaN", "1,5", "--1" };
+	char buf[EV_DEC];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		cr_assert_eq(ev_decimal(buf, sizeof(buf), ok[i].in, strlen(ok[i].in)), 0, "%s", ok[i].in);
+		cr_assert_str_eq(buf, ok[i].out);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(ev_decimal(buf, sizeof(buf), bad[i], strlen(bad[i])), -1, "\"%s\"", bad[i]);
+	/* ".5" needs one byte more than it has: "0.5" and the NUL */
+	cr_assert_eq(ev_decimal(buf, 4, ".5", 2), 0);
+	cr_assert_eq(ev_decimal(buf, 3, ".5", 2), -1);
+}
+
+Test(event, text_is_cut_on_a_character)
+{
+	char buf[6];
+
+	cr_assert_eq(ev_copy_text(buf, sizeof(buf), "abc", 3), 0);
+	cr_assert_str_eq(buf, "abc");
+	cr_assert_eq(ev_copy_text(buf, sizeof(buf), "abcd\xc3\xa9", 6), 1);
+	cr_assert_str_eq(buf, "abcd", "the two-byte character does not fit: left out whole");
+	cr_assert_eq(ev_copy_text(buf, sizeof(buf), "ab\xe2\x82\xac\xe2\x82\xac", 8), 1);
+	cr_assert_str_eq(buf, "ab\xe2\x82\xac");
 }

@@ -1,0 +1,173 @@
+/*
+ * account.h: the parts of the account worker role and what they share.
+ * account.c owns the accounts, their listen keys, the REST scheduling within
+ * the host's budget, and the role's hooks; account_conn.c owns the
+ * multiplexed /private/stream connections; resync.c owns the gaps and the
+ * REST resync that heals them.  One process, one loop: no locking.
+ */
+#ifndef EXFEEDD_ACCOUNT_H
+#define EXFEEDD_ACCOUNT_H
+
+#include <stdint.h>
+
+#include <ev.h>
+#include <libpq-fe.h>
+
+#include "budget.h"
+#include "crypto.h"
+#include "dpsender.h"
+#include "event.h"
+#include "exchanges/binance_futures.h"
+#include "log.h"
+#include "net.h"
+
+#define EXCHANGE		"binance-futures"
+#define LISTEN_KEY_VALIDITY_MS	(60LL * 60 * 1000)	/* FACTS §1.1 */
+#define LISTEN_KEY_MAX		72
+#define RECV_WINDOW_MS		5000
+#define HASH_BUCKETS		4096
+
+enum acct_state { AS_LISTEN_KEY, AS_STREAM, AS_STREAMING, AS_BACKOFF, AS_QUARANTINED, AS_MAX };
+enum resync_state { RS_NONE, RS_PENDING, RS_RUNNING, RS_DONE };
+
+/* REST operations; one at a time per account. */
+enum op { OP_NONE, OP_LK_POST, OP_LK_PUT, OP_RESYNC };
+
+#define F_NEED_POST	0x01	/* no usable listen key */
+#define F_QUAR_PENDING	0x02	/* quarantined here, not yet in the database */
+#define F_IN_KEYHASH	0x04
+#define F_CHECK_KEY	0x08	/* a stored key reused: PUT it soon to confirm */
+#define F_STORE_KEY	0x10	/* the key or its expiry still has to reach the database */
+#define F_RESYNC_AGAIN	0x20	/* a new gap opened while a resync was running */
+
+struct resync;
+struct group;
+
+struct acct {
+	struct acct	*next;
+	struct acct	*id_next, *key_next;	/* hash chains */
+	int64_t		 id, user_id;
+	char		*api_key, *api_secret;
+	char		 listen_key[LISTEN_KEY_MAX];
+	int64_t		 lk_expires_ms;		/* wall clock */
+	int64_t		 lk_renew_ms;		/* wall clock: next PUT */
+	uint32_t	 key_gen;
+	uint8_t		 state, resync, op, flags, rest_fails;
+	int		 mark;
+	uint32_t	 reconnects;
+	int64_t		 since_ms;		/* wall clock of the last state change */
+	int64_t		 last_event_ms;		/* newest exchange E seen: where a gap begins */
+	int64_t		 gap_ms;		/* the pending resync fetches from here */
+	int64_t		 last_rx_ms;		/* wall clock of its last stream event */
+	int64_t		 activity_ms;		/* orders resyncs: most recently active first */
+	int64_t		 resync_done_ms;	/* wall clock */
+	int64_t		 state_healed_ms;	/* wall clock: the last resync's state steps ended */
+	int64_t		 retry_at_ms;		/* wall clock: REST backoff */
+	const char	*quarantine_reason;
+	struct group	*group;
+	struct net_http	*req;
+	struct resync	*rs;
+	uint64_t	 events;
+};
+
+/* The worker's state; the parts are one role in one process. */
+struct account_worker {
+	struct ev_loop		*loop;
+	const struct config	*cfg;
+	int64_t			 shards;
+	int			 ex;		/* index in cfg->ex, -1 when not configured */
+	struct net		*net;
+	struct net_endpoint	 rest, wsep;
+	int			 endpoints_ok;
+	struct budget_host	*budget;
+	struct dp_sender	*dp;
+	PGconn			*db;
+	unsigned char		 key[CRYPTO_KEY_LEN];
+	int			 have_key;
+	int			 loaded;
+	int64_t			 db_retry_ms, load_retry_ms;
+	int			 stopping;
+	struct acct		*accts;
+	struct acct		*by_id[HASH_BUCKETS], *by_key[HASH_BUCKETS];
+	size_t			 naccts;
+	struct group		*groups;
+	uint32_t		 next_group_id, next_conn_id;
+	int			 rest_inflight;	/* ours; the host's count is the budget's */
+	int64_t			 time_offset_ms;
+	int			 time_sync_needed;
+	ev_timer		 tick, reconcile_timer, stop_timer, schedule_timer;
+	uint64_t		 rng;
+	int			 alerts_running;
+	struct log_ratelimit	 rl_malformed, rl_rest, rl_drops;
+	struct {
+		uint64_t	 reconciles, reconnects, messages, malformed, unknown, unrouted,
+				 duplicates, renewals_ok, renewals_failed, keys_created,
+				 resyncs_started, resyncs_done, resyncs_failed, quarantines,
+				 margin_calls, alerts, alerts_dropped, alerts_killed, events,
+				 rest_requests, rest_errors, http_429, http_418, silence_kills,
+				 subscribe_timeouts, probes, max_age_rebuilds, db_errors,
+				 overflow_resyncs, gaps_opened, gaps_healed, events_dropped,
+				 fields_defaulted, resync_rows_dropped, resync_items_skipped,
+				 resync_weight, resync_requests, invalid_events;
+		uint64_t	 by_type[EV_TYPE_MAX];
+	} st;
+};
+
+extern struct account_worker aw;
+
+/* account.c */
+int64_t	 now_ms(void);
+uint32_t aw_random(void);
+uint64_t hash_bytes(const void *, size_t);
+int64_t	 backoff_ms(unsigned failures, int64_t min_ms, int64_t max_ms);
+void	 redact_url(const char *in, char *out, size_t outlen);
+struct acct *acct_by_id(int64_t id);
+struct acct *acct_by_key(const char *k, size_t len);
+void	 acct_set_state(struct acct *, int);
+/*
+ * Queue one event for the writer.  lost_since_ms: if the data plane has to
+ * drop it (overflow), the account is resynced from this exchange time.
+ */
+struct emit_ctx {
+	struct acct	*a;
+	int		 stream;	/* from the live stream: moves the gap cursor */
+	int64_t		 lost_since_ms;	/* resync events: their gap's start */
+	void		(*note)(const struct event *, void *);	/* the resync's observer */
+	void		*note_arg;
+};
+void	 acct_emit(struct event *, void *ctx);
+/* Count and log (rate-limited) what a parse left out. */
+void	 acct_drops(const struct acct *, const char *where, const struct bf_drops *);
+void	 rest_sign(const struct acct *, const char *path, const char *params, char *out,
+	    size_t outlen);
+/* Start one REST call of a; 0 started, -1 not now (budget, concurrency). */
+int	 rest_start(struct acct *, enum op, const char *method, const char *path_query,
+	    int64_t weight, int64_t reserve);
+void	 rest_backoff(struct acct *);
+void	 rest_schedule_soon(void);
+
+/* account_conn.c */
+void	 conn_init(void);
+void	 group_add_acct(struct acct *);
+void	 group_remove_acct(struct acct *);
+void	 group_kick(void);
+void	 groups_maintain(void);
+void	 groups_free(void);
+int	 groups_count_connections(void);
+
+/* resync.c */
+/* A gap opened for a, from exchange time since_ms: recorded, and healed by a resync. */
+void	 acct_gap(struct acct *, int64_t since_ms, const char *reason);
+void	 acct_overflow_cb(const int64_t *ids, const int64_t *since, size_t n, void *arg);
+/* The account's resync phase now: 0 none running, 1 state steps, 2 the rest. */
+int	 resync_phase(const struct acct *);
+/*
+ * Send the next request of the account's resync (beginning it if it is
+ * pending): 1 sent, 0 nothing to send now, -1 the budget said not now.
+ */
+int	 resync_step(struct acct *);
+void	 resync_response(struct acct *, const struct net_http_resp *, int code);
+void	 resync_free(struct acct *);
+const char *resync_state_name(const struct acct *);
+
+#endif

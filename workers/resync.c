@@ -1,0 +1,1067 @@
+/*
+ * resync.c: an account's gaps and the REST resync that heals them (DESIGN
+ * §3.2, §3.4).
+ *
+ * A gap is any moment events may have been missed: the worker took the
+ * account over (start, restart, shard move), a connection that carried it
+ * ended, its listen key changed, the data plane dropped its events.  Each
+ * is sent to the writer as an EV_GAP event before any event of the stream
+ * that resumes after it, so it is in PostgreSQL (account_gaps) no later than
+ * that stream's first event; whichever worker owns the account next resyncs
+ * from the earliest unhealed one.  A resync that fetched everything from a
+ * gap's start sends a heal event after its own events: the writer clears
+ * the gaps that opened before the resync began, in the transaction that
+ * commits its last events (or a later one).
+ *
+ * The resync costs weight in proportion to what happened in the gap, not to
+ * the symbols configured or ever traded (weights: FACTS §1.6 and Binance's
+ * pages, in parentheses):
+ *   state: GET /fapi/v3/positionRisk (5): positions, and the symbols with
+ *     a position or open orders; GET /fapi/v2/account (5): balances, the
+ *     multi-assets mode, and every symbol's leverage, margin type and
+ *     position with its last update time; open orders of the symbols
+ *     positionRisk and the database name (1 each, or 40 for all); each
+ *     order open in the database and no longer open (1).
+ *   then: open algo orders of every symbol (1 per symbol of the exchange,
+ *     or 40 for all) and each algo open in the database and no longer open
+ *     (1); for each symbol whose position changed since the gap began (a
+ *     fill always changes its position: the symbols traded in the gap, new
+ *     ones included) userTrades and allOrders (5 each, per 7-day window
+ *     and 1,000 rows) and, where an order an algo placed appears,
+ *     allAlgoOrders (5); the order an algo triggered, for its filled
+ *     quantity, which REST algo rows lack (1).
+ * A quiet gap costs 20 + (symbols with open orders) against exsim's five
+ * symbols, 55 + that against Binance's hundreds; an active one 10-15 more
+ * per symbol traded.  What no endpoint can recover: an order or algo order
+ * placed and ended inside a gap without a fill, in a symbol where the gap
+ * left no other trace (no fill, no position change, nothing open at the
+ * snapshot, nothing the database held open); the reject reason of an algo
+ * order whose rejection fell in a gap (REST rows carry none: NULL); orders
+ * and fills older than resync_history_max (default 7 days; Binance keeps
+ * an unfilled cancelled order for 3 days and trades for 6 months).
+ *
+ * An error answer is never skipped silently: a request that fails is tried
+ * again after a backoff (never into the host's Retry-After), and after
+ * RESYNC_ITEM_TRIES failures its item is skipped with an ERROR and counted
+ * (resync_items_skipped), so a page that can never be used cannot spin.
+ */
+#include "autoconf.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "account.h"
+#include "clock.h"
+#include "exfeedd.h"
+
+#define RESYNC_MARGIN_MS	5000	/* fetch from this long before a gap's start */
+#define RESYNC_PAGE		1000	/* rows per history page (Binance's maximum) */
+#define RESYNC_WINDOW_MS	(7LL * 24 * 3600 * 1000 - 1)	/* a query spans less than 7 days */
+#define RESYNC_ITEM_TRIES	6
+#define OPEN_ALL_WEIGHT		40	/* openOrders / openAlgoOrders without a symbol */
+
+PGconn	*account_db(void);
+
+enum rstep {
+	R_POSITIONS, R_ACCOUNT, R_OPEN_ORDERS, R_MISSING_ORDERS,	/* state */
+	R_OPEN_ALGOS, R_MISSING_ALGOS, R_TRADES, R_ALL_ORDERS, R_ALL_ALGOS, R_ALGO_ORDERS,
+	R_FINISH
+};
+#define R_STATE_LAST	R_MISSING_ORDERS
+
+static const char *const rstep_names[] = {
+	"positions", "account", "open orders", "missing orders", "open algo orders",
+	"missing algo orders", "trades", "orders", "algo orders", "triggered orders", "finish"
+};
+
+struct symset {
+	char		(*v)[EV_SYM];
+	size_t		 n, cap;
+};
+
+struct idsym {
+	int64_t		 id;
+	char		 sym[EV_SYM];
+};
+
+struct idlist {
+	int64_t		*v;
+	size_t		 n, cap;
+};
+
+struct seen_order {
+	int64_t		 id;
+	char		 filled[EV_DEC];
+};
+
+struct resync {
+	uint8_t		 step;
+	size_t		 i;			/* index into the step's list */
+	int		 tries;			/* failed attempts at the current item */
+	int64_t		 since_ms;		/* exchange ms: the gap's start */
+	int64_t		 began_us;		/* CLOCK_REALTIME µs */
+	int64_t		 sent_ms;		/* exchange ms the current request left */
+	int64_t		 until_ms;		/* the newest sent_ms: what the heal covers */
+	int64_t		 win_start;		/* history: the window's start, 0 before the first */
+	int64_t		 from_id;		/* history: paging by id, 0 for a window's first page */
+	int		 by_id;			/* userTrades after a full page: fromId to the end */
+	int64_t		 page_rows, page_max_id;
+	int		 per_symbol_open, per_symbol_algos;
+	/* From the database when the resync began. */
+	struct idsym	*db_orders, *db_algos;
+	size_t		 ndb_orders, ndb_algos;
+	struct { char sym[EV_SYM], ps[EV_WORD]; } *db_pos;
+	size_t		 ndb_pos;
+	struct { char sym[EV_SYM]; int lev; } *db_lev;
+	size_t		 ndb_lev;
+	int		 db_multi;		/* -1 unknown */
+	/* Learned on the way. */
+	struct event	*held_pos;		/* positionRisk rows waiting for their margin type */
+	size_t		 nheld_pos;
+	struct symset	 open_syms;		/* symbols to ask the open orders of */
+	struct symset	 active;		/* symbols traded in the gap: their history */
+	struct symset	 algo_syms;		/* active symbols with orders an algo placed */
+	struct symset	 ex_syms;		/* the exchange's symbols, while fewer than 40 */
+	size_t		 nex_syms;
+	struct idlist	 open_seen, algo_seen;
+	struct seen_order *orders;		/* orders seen, for the algos' filled quantity */
+	size_t		 norders, caporders;
+	struct event	*algos;			/* algo rows waiting for their order's quantity */
+	size_t		 nalgos, capalgos;
+	uint64_t	 events;
+};
+
+/* ------------------------------------------------------------ small sets */
+
+static int
+symset_has(const struct symset *s, const char *sym)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], sym) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+symset_add(struct symset *s, const char *sym)
+{
+	if (*sym == '\0' || strlen(sym) >= EV_SYM || symset_has(s, sym))
+		return;
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 8;
+		char (*n)[EV_SYM] = realloc(s->v, ncap * sizeof(*n));
+
+		if (n == NULL)
+			return;
+		s->v = n;
+		s->cap = ncap;
+	}
+	snprintf(s->v[s->n++], EV_SYM, "%s", sym);
+}
+
+static void
+idlist_add(struct idlist *l, int64_t id)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 32;
+		int64_t *n = realloc(l->v, ncap * sizeof(*n));
+
+		if (n == NULL)
+			return;
+		l->v = n;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = id;
+}
+
+static int
+idlist_has(const struct idlist *l, int64_t id)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i] == id)
+			return 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------- gaps */
+
+static void
+gap_event(struct acct *a, int heal, int64_t since, int64_t at_us, int64_t until,
+    const char *reason, int64_t lost_since)
+{
+	struct emit_ctx ctx = { .a = a, .lost_since_ms = lost_since };
+	struct event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = EV_GAP;
+	ev.account_id = a->id;
+	ev.user_id = a->user_id;
+	snprintf(ev.exchange, sizeof(ev.exchange), "%s", EXCHANGE);
+	ev.event_time = since;
+	ev.recv_us = clock_real_us();
+	ev.u.gap.heal = heal != 0;
+	ev.u.gap.since = since;
+	ev.u.gap.at_us = at_us;
+	ev.u.gap.until = until;
+	ev_copy_text(ev.u.gap.reason, sizeof(ev.u.gap.reason), reason, strlen(reason));
+	ev_make_id(&ev);
+	acct_emit(&ev, &ctx);
+}
+
+/*
+ * A gap opened: recorded now, ahead of every event the stream delivers
+ * after it.  Gaps that open before a pending resync starts merge into the
+ * earliest; one that opens while a resync runs makes another follow it
+ * (that resync's heal does not clear it: it opened after it began).
+ */
+void
+acct_gap(struct acct *a, int64_t since_ms, const char *reason)
+{
+	int pending = a->resync == RS_PENDING ||
+	    (a->resync == RS_RUNNING && (a->flags & F_RESYNC_AGAIN));
+
+	if (a->state == AS_QUARANTINED)
+		return;
+	if (since_ms < 0)
+		since_ms = 0;
+	if (!pending || since_ms < a->gap_ms)
+		a->gap_ms = since_ms;
+	if (a->resync == RS_RUNNING)
+		a->flags |= F_RESYNC_AGAIN;
+	else
+		a->resync = RS_PENDING;
+	aw.st.gaps_opened++;
+	log_debug("account %" PRId64 ": gap from %" PRId64 " (%s)", a->id, since_ms, reason);
+	gap_event(a, 0, since_ms, clock_real_us(), 0, reason, since_ms);
+	rest_schedule_soon();
+}
+
+/* Data-plane overflow: those accounts lost events from since[i] on; heal them. */
+void
+acct_overflow_cb(const int64_t *ids, const int64_t *since, size_t n, void *arg)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct acct *a = acct_by_id(ids[i]);
+
+		if (a && a->state != AS_QUARANTINED) {
+			acct_gap(a, since[i], "events dropped by the data plane (max_unacked)");
+			aw.st.overflow_resyncs++;
+		}
+	}
+}
+
+/* ----------------------------------------------------------------- resync */
+
+int
+resync_phase(const struct acct *a)
+{
+	if (a->rs == NULL)
+		return 0;
+	return a->rs->step <= R_STATE_LAST ? 1 : 2;
+}
+
+const char *
+resync_state_name(const struct acct *a)
+{
+	switch (a->resync) {
+	case RS_PENDING:
+		return "pending";
+	case RS_RUNNING:
+		return a->rs && a->rs->step <= R_STATE_LAST ? "running: state" : "running: history";
+	case RS_DONE:
+		return "done";
+	default:
+		return "none";
+	}
+}
+
+void
+resync_free(struct acct *a)
+{
+	struct resync *rs = a->rs;
+
+	if (rs == NULL)
+		return;
+	free(rs->db_orders);
+	free(rs->db_algos);
+	free(rs->db_pos);
+	free(rs->db_lev);
+	free(rs->held_pos);
+	free(rs->open_syms.v);
+	free(rs->active.v);
+	free(rs->algo_syms.v);
+	free(rs->ex_syms.v);
+	free(rs->open_seen.v);
+	free(rs->algo_seen.v);
+	free(rs->orders);
+	free(rs->algos);
+	free(rs);
+	a->rs = NULL;
+}
+
+/* One query's rows; NULL on failure (logged). */
+static PGresult *
+db_rows(PGconn *db, const struct acct *a, const char *sql)
+{
+	char id[32];
+	const char *params[1] = { id };
+	PGresult *res;
+
+	snprintf(id, sizeof(id), "%" PRId64, a->id);
+	res = PQexecParams(db, sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		log_warnx("account %" PRId64 ": resync cannot read the database: %s", a->id,
+		    PQerrorMessage(db));
+		aw.st.db_errors++;
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+static int
+db_idsyms(PGconn *db, const struct acct *a, const char *sql, struct idsym **out, size_t *n)
+{
+	PGresult *res = db_rows(db, a, sql);
+
+	if (res == NULL)
+		return -1;
+	*n = (size_t)PQntuples(res);
+	if (*n && (*out = calloc(*n, sizeof(**out))) == NULL) {
+		PQclear(res);
+		return -1;
+	}
+	for (size_t i = 0; i < *n; i++) {
+		(*out)[i].id = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+		snprintf((*out)[i].sym, EV_SYM, "%s", PQgetvalue(res, (int)i, 1));
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* What the database believes: open orders and algos, open positions, the config. */
+static int
+resync_db_read(struct acct *a, struct resync *rs)
+{
+	PGconn *db = account_db();
+	PGresult *res;
+	size_t n;
+
+	if (db == NULL)
+		return -1;
+	if (db_idsyms(db, a, "SELECT order_id, symbol FROM orders WHERE account_id = $1 "
+	    "AND status IN ('NEW', 'PARTIALLY_FILLED') ORDER BY order_id", &rs->db_orders,
+	    &rs->ndb_orders) == -1 ||
+	    db_idsyms(db, a, "SELECT algo_id, symbol FROM algo_orders WHERE account_id = $1 "
+	    "AND status IN ('NEW', 'TRIGGERING') ORDER BY algo_id", &rs->db_algos,
+	    &rs->ndb_algos) == -1)
+		return -1;
+	if ((res = db_rows(db, a, "SELECT symbol, position_side FROM positions "
+	    "WHERE account_id = $1 AND amount <> 0")) == NULL)
+		return -1;
+	n = (size_t)PQntuples(res);
+	if (n && (rs->db_pos = calloc(n, sizeof(*rs->db_pos))) == NULL) {
+		PQclear(res);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(rs->db_pos[i].sym, EV_SYM, "%s", PQgetvalue(res, (int)i, 0));
+		snprintf(rs->db_pos[i].ps, EV_WORD, "%s", PQgetvalue(res, (int)i, 1));
+	}
+	rs->ndb_pos = n;
+	PQclear(res);
+	if ((res = db_rows(db, a, "SELECT symbol, coalesce(leverage, -1), "
+	    "coalesce(multi_assets::int, -1) FROM account_config WHERE account_id = $1")) == NULL)
+		return -1;
+	n = (size_t)PQntuples(res);
+	if (n && (rs->db_lev = calloc(n, sizeof(*rs->db_lev))) == NULL) {
+		PQclear(res);
+		return -1;
+	}
+	rs->db_multi = -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *sym = PQgetvalue(res, (int)i, 0);
+
+		if (*sym == '\0')
+			rs->db_multi = atoi(PQgetvalue(res, (int)i, 2));
+		snprintf(rs->db_lev[rs->ndb_lev].sym, EV_SYM, "%s", sym);
+		rs->db_lev[rs->ndb_lev++].lev = atoi(PQgetvalue(res, (int)i, 1));
+	}
+	PQclear(res);
+	/* The open orders of the database are asked for by symbol too. */
+	for (size_t i = 0; i < rs->ndb_orders; i++)
+		symset_add(&rs->open_syms, rs->db_orders[i].sym);
+	return 0;
+}
+
+static int
+resync_begin(struct acct *a)
+{
+	struct resync *rs;
+
+	if ((rs = calloc(1, sizeof(*rs))) == NULL)
+		return -1;
+	a->rs = rs;
+	if (resync_db_read(a, rs) == -1) {
+		resync_free(a);
+		rest_backoff(a);
+		return -1;
+	}
+	a->resync = RS_RUNNING;
+	a->flags &= ~F_RESYNC_AGAIN;
+	rs->since_ms = a->gap_ms;
+	rs->began_us = clock_real_us();
+	aw.st.resyncs_started++;
+	log_debug("account %" PRId64 ": resync from %" PRId64, a->id, rs->since_ms);
+	return 0;
+}
+
+/* Everything up to the snapshot is in: the heal goes out after the resync's events. */
+static void
+resync_finish(struct acct *a)
+{
+	struct resync *rs = a->rs;
+
+	gap_event(a, 1, rs->since_ms, rs->began_us, rs->until_ms, "", rs->since_ms);
+	aw.st.gaps_healed++;
+	/* The stream moved past the gap meanwhile; nothing before the snapshot is missing. */
+	if (rs->until_ms > a->last_event_ms)
+		a->last_event_ms = rs->until_ms;
+	log_info("account %" PRId64 ": resync done: %" PRIu64 " events", a->id, rs->events);
+	resync_free(a);
+	a->resync = (a->flags & F_RESYNC_AGAIN) ? RS_PENDING : RS_DONE;
+	a->flags &= ~F_RESYNC_AGAIN;
+	a->resync_done_ms = now_ms();
+	aw.st.resyncs_done++;
+}
+
+/* On to the next step (or the next item of this one). */
+static void
+rs_advance(struct resync *rs, int next_step)
+{
+	if (next_step) {
+		rs->step++;
+		rs->i = 0;
+	} else
+		rs->i++;
+	rs->tries = 0;
+	rs->win_start = 0;
+	rs->from_id = 0;
+	rs->by_id = 0;
+}
+
+/* ------------------------------------------------------------ the events */
+
+struct rs_emit {
+	struct acct	*a;
+	struct resync	*rs;
+	int		 hold_positions;	/* positionRisk rows wait for their margin type */
+};
+
+static void
+rs_seen_order(struct resync *rs, const struct ev_order *o)
+{
+	for (size_t i = 0; i < rs->norders; i++)
+		if (rs->orders[i].id == o->order_id) {
+			snprintf(rs->orders[i].filled, EV_DEC, "%s", o->filled_qty);
+			return;
+		}
+	if (rs->norders == rs->caporders) {
+		size_t ncap = rs->caporders ? rs->caporders * 2 : 64;
+		struct seen_order *n = realloc(rs->orders, ncap * sizeof(*n));
+
+		if (n == NULL)
+			return;
+		rs->orders = n;
+		rs->caporders = ncap;
+	}
+	rs->orders[rs->norders].id = o->order_id;
+	snprintf(rs->orders[rs->norders].filled, EV_DEC, "%s", o->filled_qty);
+	rs->norders++;
+}
+
+static const char *
+rs_order_filled(const struct resync *rs, int64_t id)
+{
+	for (size_t i = 0; i < rs->norders; i++)
+		if (rs->orders[i].id == id)
+			return rs->orders[i].filled;
+	return NULL;
+}
+
+static void
+rs_emit_now(struct acct *a, struct resync *rs, struct event *ev)
+{
+	struct emit_ctx ctx = { .a = a, .lost_since_ms = rs->since_ms };
+
+	rs->events++;
+	acct_emit(ev, &ctx);
+}
+
+/* Every event a resync response yields passes here first. */
+static void
+rs_emit(struct event *ev, void *arg)
+{
+	struct rs_emit *e = arg;
+	struct resync *rs = e->rs;
+
+	switch (ev->type) {
+	case EV_ORDER:
+		rs->page_rows++;
+		if (ev->u.order.order_id > rs->page_max_id)
+			rs->page_max_id = ev->u.order.order_id;
+		if (rs->step == R_OPEN_ORDERS)
+			idlist_add(&rs->open_seen, ev->u.order.order_id);
+		rs_seen_order(rs, &ev->u.order);
+		/* An order an algo placed: origType is the algo's type, type what it placed. */
+		if (strcmp(ev->u.order.orig_type, ev->u.order.type) != 0)
+			symset_add(&rs->algo_syms, ev->u.order.symbol);
+		break;
+	case EV_FILL:
+		rs->page_rows++;
+		if (ev->u.fill.trade_id > rs->page_max_id)
+			rs->page_max_id = ev->u.fill.trade_id;
+		break;
+	case EV_ALGO:
+		rs->page_rows++;
+		if (ev->u.algo.algo_id > rs->page_max_id)
+			rs->page_max_id = ev->u.algo.algo_id;
+		if (rs->step == R_OPEN_ALGOS)
+			idlist_add(&rs->algo_seen, ev->u.algo.algo_id);
+		if (ev->u.algo.actual_order_id[0] == '\0') {
+			/* Never triggered: nothing filled. */
+			snprintf(ev->u.algo.filled_qty, EV_DEC, "0");
+			break;
+		}
+		/* Triggered: its filled quantity is the order's (REST algo rows lack it). */
+		if (rs->nalgos == rs->capalgos) {
+			size_t ncap = rs->capalgos ? rs->capalgos * 2 : 8;
+			struct event *n = realloc(rs->algos, ncap * sizeof(*n));
+
+			if (n == NULL)
+				break;
+			rs->algos = n;
+			rs->capalgos = ncap;
+		}
+		rs->algos[rs->nalgos++] = *ev;
+		return;
+	case EV_POSITION:
+		if (e->hold_positions) {
+			struct event *n = realloc(rs->held_pos, (rs->nheld_pos + 1) * sizeof(*n));
+
+			/* positionRisk names the symbols with a position or open orders */
+			symset_add(&rs->open_syms, ev->u.position.symbol);
+			if (n == NULL)
+				break;
+			rs->held_pos = n;
+			rs->held_pos[rs->nheld_pos++] = *ev;
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	rs_emit_now(e->a, rs, ev);
+}
+
+static int
+db_lev_of(const struct resync *rs, const char *sym)
+{
+	for (size_t i = 0; i < rs->ndb_lev; i++)
+		if (strcmp(rs->db_lev[i].sym, sym) == 0)
+			return rs->db_lev[i].lev;
+	return -2;
+}
+
+static int
+db_pos_open(const struct resync *rs, const char *sym, const char *ps)
+{
+	for (size_t i = 0; i < rs->ndb_pos; i++)
+		if (strcmp(rs->db_pos[i].sym, sym) == 0 && strcmp(rs->db_pos[i].ps, ps) == 0)
+			return 1;
+	return 0;
+}
+
+static struct event *
+held_position(struct resync *rs, const char *sym, const char *ps)
+{
+	for (size_t i = 0; i < rs->nheld_pos; i++)
+		if (strcmp(rs->held_pos[i].u.position.symbol, sym) == 0 &&
+		    strcmp(rs->held_pos[i].u.position.position_side, ps) == 0)
+			return &rs->held_pos[i];
+	return NULL;
+}
+
+static void
+config_event(struct acct *a, struct resync *rs, const char *sym, int lev, int multi)
+{
+	struct event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = EV_CONFIG;
+	ev.flags = EVF_RESYNC;
+	ev.account_id = a->id;
+	ev.user_id = a->user_id;
+	snprintf(ev.exchange, sizeof(ev.exchange), "%s", EXCHANGE);
+	ev.event_time = rs->sent_ms;
+	ev.recv_us = clock_real_us();
+	snprintf(ev.u.config.symbol, EV_SYM, "%s", sym);
+	ev.u.config.leverage = lev;
+	ev.u.config.multi_assets = multi;
+	/* No time in the answer: the request's, so a later change on the stream wins. */
+	ev.u.config.update_time = rs->sent_ms;
+	ev_make_id(&ev);
+	rs_emit_now(a, rs, &ev);
+}
+
+/*
+ * /fapi/v2/account, after positionRisk: the positionRisk rows get their
+ * margin type and go out; positions that went flat in the gap or changed
+ * while flat (margin type), with the exact time; leverages and the
+ * multi-assets mode where they differ from the database; the symbols
+ * traded in the gap.
+ */
+static void
+rs_account(struct acct *a, struct resync *rs, const struct bf_account *acct)
+{
+	int64_t floor = rs->since_ms - RESYNC_MARGIN_MS, hist = rs->sent_ms -
+	    aw.cfg->resync_history_max_ms;
+	struct event ev, *held;
+
+	if (hist > floor)
+		floor = hist;
+	if (acct->multi_assets >= 0 && acct->multi_assets != rs->db_multi)
+		config_event(a, rs, "", -1, acct->multi_assets);
+	rs->nex_syms = 0;
+	for (size_t i = 0; i < acct->npos; i++) {
+		const struct bf_account_position *p = &acct->pos[i];
+		const char *mt = p->isolated ? "isolated" : "cross";
+		int first = i == 0 || strcmp(acct->pos[i - 1].symbol, p->symbol) != 0;
+
+		if (first) {
+			rs->nex_syms++;
+			if (rs->nex_syms < OPEN_ALL_WEIGHT)
+				symset_add(&rs->ex_syms, p->symbol);
+			if (p->leverage >= 0 && p->leverage != db_lev_of(rs, p->symbol))
+				config_event(a, rs, p->symbol, p->leverage, -1);
+		}
+		if (p->update_time > 0 && p->update_time >= floor)
+			symset_add(&rs->active, p->symbol);
+		if ((held = held_position(rs, p->symbol, p->position_side)) != NULL) {
+			snprintf(held->u.position.margin_type, EV_WORD, "%s", mt);
+			continue;
+		}
+		/* Flat now: emit it if the database has it open, or it changed in the gap. */
+		if (strspn(p->amount, "-0.") != strlen(p->amount))
+			continue;	/* not flat, yet not in positionRisk: it opened since */
+		if (!db_pos_open(rs, p->symbol, p->position_side) &&
+		    !(p->update_time > 0 && p->update_time >= floor))
+			continue;
+		memset(&ev, 0, sizeof(ev));
+		ev.type = EV_POSITION;
+		ev.flags = EVF_RESYNC;
+		ev.account_id = a->id;
+		ev.user_id = a->user_id;
+		snprintf(ev.exchange, sizeof(ev.exchange), "%s", EXCHANGE);
+		ev.event_time = rs->sent_ms;
+		ev.recv_us = clock_real_us();
+		snprintf(ev.u.position.symbol, EV_SYM, "%s", p->symbol);
+		snprintf(ev.u.position.position_side, EV_WORD, "%s", p->position_side);
+		snprintf(ev.u.position.amount, EV_DEC, "%s", p->amount);
+		snprintf(ev.u.position.entry_price, EV_DEC, "%s", p->entry_price);
+		snprintf(ev.u.position.breakeven_price, EV_DEC, "0");
+		snprintf(ev.u.position.unrealized_pnl, EV_DEC, "%s", p->unrealized_pnl);
+		snprintf(ev.u.position.margin_type, EV_WORD, "%s", mt);
+		/* A flat position holds no isolated margin; the margin asset stays as it was. */
+		snprintf(ev.u.position.isolated_wallet, EV_DEC, "0");
+		ev.u.position.update_time = p->update_time;
+		ev_make_id(&ev);
+		rs_emit_now(a, rs, &ev);
+	}
+	for (size_t i = 0; i < rs->nheld_pos; i++)
+		rs_emit_now(a, rs, &rs->held_pos[i]);
+	rs->nheld_pos = 0;
+	rs->per_symbol_open = rs->open_syms.n < OPEN_ALL_WEIGHT;
+	rs->per_symbol_algos = rs->nex_syms < OPEN_ALL_WEIGHT && rs->nex_syms > 0;
+}
+
+/* Held algo rows whose triggered order is known now go out with its filled quantity. */
+static void
+rs_release_algos(struct acct *a, struct resync *rs, int all)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < rs->nalgos; i++) {
+		struct event *ev = &rs->algos[i];
+		const char *filled = rs_order_filled(rs, strtoll(ev->u.algo.actual_order_id, NULL,
+		    10));
+
+		if (filled == NULL && !all) {
+			rs->algos[k++] = *ev;
+			continue;
+		}
+		/* Not found (gone from the exchange's memory): unknown, NULL. */
+		snprintf(ev->u.algo.filled_qty, EV_DEC, "%s", filled ? filled : "");
+		rs_emit_now(a, rs, ev);
+	}
+	rs->nalgos = k;
+}
+
+/* ------------------------------------------------------------ the requests */
+
+/* Resyncs leave a tenth of the host's minute to the listen keys. */
+static int
+rs_request(struct acct *a, const char *path, const char *params, int64_t weight)
+{
+	int64_t reserve = aw.ex >= 0 ? aw.cfg->ex[aw.ex].rest_weight_budget / 10 + 1 : 0;
+	char pq[3072];
+
+	rest_sign(a, path, params, pq, sizeof(pq));
+	a->rs->sent_ms = now_ms() + aw.time_offset_ms;
+	return rest_start(a, OP_RESYNC, "GET", pq, weight, reserve) == 0 ? 1 : -1;
+}
+
+static const char *
+rs_symbol(const struct resync *rs, const struct symset *s)
+{
+	return rs->i < s->n ? s->v[rs->i] : NULL;
+}
+
+/* A history page of one symbol, windows of less than 7 days (FACTS §1.6). */
+static int
+rs_history(struct acct *a, struct resync *rs, const char *sym)
+{
+	char params[512];
+	int64_t now = now_ms(), floor = rs->since_ms - RESYNC_MARGIN_MS,
+	    hist = now - aw.cfg->resync_history_max_ms, we;
+	const char *path, *idname;
+
+	if (hist > floor) {
+		if (rs->win_start == 0 && rs->i == 0 && rs->step == R_TRADES)
+			log_warnx("account %" PRId64 ": the gap began %" PRId64 " s ago; orders and "
+			    "fills are fetched for the last %" PRId64 " s only (resync_history_max)",
+			    a->id, (now - rs->since_ms) / 1000, aw.cfg->resync_history_max_ms / 1000);
+		floor = hist;
+	}
+	if (floor < 0)
+		floor = 0;
+	if (rs->win_start == 0)
+		rs->win_start = floor;
+	we = rs->win_start + RESYNC_WINDOW_MS;
+	if (we > now)
+		we = now;
+	switch (rs->step) {
+	case R_TRADES:
+		path = "/fapi/v1/userTrades";
+		if (rs->by_id)
+			snprintf(params, sizeof(params), "symbol=%s&fromId=%" PRId64 "&limit=%d", sym,
+			    rs->from_id, RESYNC_PAGE);
+		else
+			snprintf(params, sizeof(params), "symbol=%s&startTime=%" PRId64 "&endTime=%"
+			    PRId64 "&limit=%d", sym, rs->win_start, we, RESYNC_PAGE);
+		break;
+	default:
+		path = rs->step == R_ALL_ORDERS ? "/fapi/v1/allOrders" : "/fapi/v1/allAlgoOrders";
+		idname = rs->step == R_ALL_ORDERS ? "orderId" : "algoId";
+		if (rs->from_id)
+			snprintf(params, sizeof(params), "symbol=%s&%s=%" PRId64 "&startTime=%" PRId64
+			    "&endTime=%" PRId64 "&limit=%d", sym, idname, rs->from_id, rs->win_start,
+			    we, RESYNC_PAGE);
+		else
+			snprintf(params, sizeof(params), "symbol=%s&startTime=%" PRId64 "&endTime=%"
+			    PRId64 "&limit=%d", sym, rs->win_start, we, RESYNC_PAGE);
+		break;
+	}
+	return rs_request(a, path, params, 5);
+}
+
+/* After a history page: the next page, the next window, or the next symbol. */
+static void
+rs_history_next(struct resync *rs)
+{
+	int64_t we = rs->win_start + RESYNC_WINDOW_MS;
+
+	if (rs->page_rows >= RESYNC_PAGE && rs->page_max_id > 0) {
+		/*
+		 * A full page: the next one from the newest id.  Trades from that
+		 * id itself, again: a self-trade is two rows with one trade id,
+		 * and the page may have ended between them (the repeat is
+		 * idempotent).  Order ids are unique: from the next one.
+		 */
+		if (rs->step == R_TRADES) {
+			rs->from_id = rs->page_max_id;
+			rs->by_id = 1;	/* fromId takes no time bounds: on to the end */
+		} else
+			rs->from_id = rs->page_max_id + 1;
+		return;
+	}
+	if (rs->by_id || we >= rs->sent_ms) {
+		rs_advance(rs, 0);
+		return;
+	}
+	rs->win_start = we + 1;
+	rs->from_id = 0;
+}
+
+/*
+ * Send the next request of the running resync: 1 sent, 0 none (it finished
+ * or waits), -1 the budget refused (try again later).
+ */
+static int
+resync_next(struct acct *a)
+{
+	struct resync *rs = a->rs;
+	char params[512];
+	const char *sym;
+
+	for (;;) {
+		switch (rs->step) {
+		case R_POSITIONS:
+			return rs_request(a, "/fapi/v3/positionRisk", "", 5);
+		case R_ACCOUNT:
+			return rs_request(a, "/fapi/v2/account", "", 5);
+		case R_OPEN_ORDERS:
+			if (!rs->per_symbol_open) {
+				if (rs->i > 0) {
+					rs_advance(rs, 1);
+					continue;
+				}
+				return rs_request(a, "/fapi/v1/openOrders", "", OPEN_ALL_WEIGHT);
+			}
+			if ((sym = rs_symbol(rs, &rs->open_syms)) == NULL) {
+				rs_advance(rs, 1);
+				continue;
+			}
+			snprintf(params, sizeof(params), "symbol=%s", sym);
+			return rs_request(a, "/fapi/v1/openOrders", params, 1);
+		case R_MISSING_ORDERS:
+			/* Open in the database, gone from openOrders: how did it end? */
+			while (rs->i < rs->ndb_orders &&
+			    idlist_has(&rs->open_seen, rs->db_orders[rs->i].id))
+				rs->i++;
+			if (rs->i >= rs->ndb_orders) {
+				a->state_healed_ms = now_ms();
+				rs_advance(rs, 1);
+				continue;
+			}
+			snprintf(params, sizeof(params), "symbol=%s&orderId=%" PRId64,
+			    rs->db_orders[rs->i].sym, rs->db_orders[rs->i].id);
+			return rs_request(a, "/fapi/v1/order", params, 1);
+		case R_OPEN_ALGOS:
+			if (!rs->per_symbol_algos) {
+				if (rs->i > 0) {
+					rs_advance(rs, 1);
+					continue;
+				}
+				return rs_request(a, "/fapi/v1/openAlgoOrders", "", OPEN_ALL_WEIGHT);
+			}
+			if ((sym = rs_symbol(rs, &rs->ex_syms)) == NULL) {
+				rs_advance(rs, 1);
+				continue;
+			}
+			snprintf(params, sizeof(params), "symbol=%s", sym);
+			return rs_request(a, "/fapi/v1/openAlgoOrders", params, 1);
+		case R_MISSING_ALGOS:
+			while (rs->i < rs->ndb_algos &&
+			    idlist_has(&rs->algo_seen, rs->db_algos[rs->i].id))
+				rs->i++;
+			if (rs->i >= rs->ndb_algos) {
+				rs_advance(rs, 1);
+				continue;
+			}
+			snprintf(params, sizeof(params), "algoId=%" PRId64, rs->db_algos[rs->i].id);
+			return rs_request(a, "/fapi/v1/algoOrder", params, 1);
+		case R_TRADES:
+		case R_ALL_ORDERS:
+			if ((sym = rs_symbol(rs, &rs->active)) == NULL) {
+				rs_advance(rs, 1);
+				continue;
+			}
+			return rs_history(a, rs, sym);
+		case R_ALL_ALGOS:
+			/* Only where an order an algo placed turned up among the active symbols. */
+			while ((sym = rs_symbol(rs, &rs->algo_syms)) != NULL &&
+			    !symset_has(&rs->active, sym))
+				rs->i++;
+			if (sym == NULL) {
+				rs_release_algos(a, rs, 0);
+				rs_advance(rs, 1);
+				continue;
+			}
+			return rs_history(a, rs, sym);
+		case R_ALGO_ORDERS:
+			rs_release_algos(a, rs, 0);
+			if (rs->nalgos == 0) {
+				rs_advance(rs, 1);
+				continue;
+			}
+			snprintf(params, sizeof(params), "symbol=%s&orderId=%s",
+			    rs->algos[0].u.algo.symbol, rs->algos[0].u.algo.actual_order_id);
+			return rs_request(a, "/fapi/v1/order", params, 1);
+		case R_FINISH:
+		default:
+			resync_finish(a);
+			return 0;
+		}
+	}
+}
+
+int
+resync_step(struct acct *a)
+{
+	if (a->rs == NULL) {
+		if (a->resync != RS_PENDING || a->state != AS_STREAMING)
+			return 0;
+		if (resync_begin(a) == -1)
+			return 0;
+	}
+	return resync_next(a);
+}
+
+/* The item failed: again after a backoff, or, past the bound, skipped loudly. */
+static void
+rs_item_failed(struct acct *a, struct resync *rs, const char *why)
+{
+	if (++rs->tries < RESYNC_ITEM_TRIES) {
+		rest_backoff(a);
+		return;
+	}
+	aw.st.resync_items_skipped++;
+	log_error("account %" PRId64 ": resync: %s: skipped after %d attempts: %s", a->id,
+	    rstep_names[rs->step], rs->tries, why);
+	if (rs->step == R_ACCOUNT) {
+		/* The positions wait no longer: their margin type stays as the row has it. */
+		for (size_t i = 0; i < rs->nheld_pos; i++)
+			rs_emit_now(a, rs, &rs->held_pos[i]);
+		rs->nheld_pos = 0;
+	}
+	if (rs->step == R_POSITIONS || rs->step == R_ACCOUNT ||
+	    (rs->step == R_OPEN_ORDERS && !rs->per_symbol_open) ||
+	    (rs->step == R_OPEN_ALGOS && !rs->per_symbol_algos))
+		rs_advance(rs, 1);
+	else if (rs->step == R_ALGO_ORDERS) {
+		/* This algo goes out with its quantity unknown. */
+		snprintf(rs->algos[0].u.algo.filled_qty, EV_DEC, "%s", "");
+		rs_emit_now(a, rs, &rs->algos[0]);
+		memmove(rs->algos, rs->algos + 1, --rs->nalgos * sizeof(*rs->algos));
+		rs->tries = 0;
+	} else
+		rs_advance(rs, 0);
+}
+
+static const enum bf_rest rest_kind[] = {
+	[R_POSITIONS] = BF_REST_POSITION_RISK, [R_OPEN_ORDERS] = BF_REST_OPEN_ORDERS,
+	[R_MISSING_ORDERS] = BF_REST_ORDER, [R_OPEN_ALGOS] = BF_REST_OPEN_ALGO_ORDERS,
+	[R_MISSING_ALGOS] = BF_REST_ALGO_ORDER, [R_TRADES] = BF_REST_USER_TRADES,
+	[R_ALL_ORDERS] = BF_REST_ALL_ORDERS, [R_ALL_ALGOS] = BF_REST_ALL_ALGO_ORDERS,
+	[R_ALGO_ORDERS] = BF_REST_ORDER,
+};
+
+void
+resync_response(struct acct *a, const struct net_http_resp *r, int code)
+{
+	struct resync *rs = a->rs;
+	struct rs_emit e = { a, rs, rs ? rs->step == R_POSITIONS : 0 };
+	struct ev_origin org = { a->id, a->user_id, clock_real_us(), EVF_RESYNC };
+	struct bf_drops drops;
+	struct bf_account acct;
+	char why[256];
+	int n;
+
+	if (rs == NULL)
+		return;
+	if (rs->sent_ms > rs->until_ms)
+		rs->until_ms = rs->sent_ms;
+	if (r->status == 429 || r->status == 418) {
+		/* The host waits (budget.c); the item is not at fault: no attempt counted. */
+		rest_backoff(a);
+		return;
+	}
+	if (r->status != 200) {
+		/*
+		 * An order or algo order the exchange no longer keeps (-2013,
+		 * FACTS §1.6: unfilled and cancelled more than 3 days ago, or older
+		 * than 90 days): nothing to learn there.
+		 */
+		if (code == -2013 && (rs->step == R_MISSING_ORDERS || rs->step == R_MISSING_ALGOS ||
+		    rs->step == R_ALGO_ORDERS)) {
+			log_info("account %" PRId64 ": resync: %s: the exchange no longer has it "
+			    "(-2013)", a->id, rstep_names[rs->step]);
+			if (rs->step == R_ALGO_ORDERS) {
+				rs->tries = RESYNC_ITEM_TRIES;
+				rs_item_failed(a, rs, "order not found");
+			} else
+				rs_advance(rs, 0);
+			rest_schedule_soon();
+			return;
+		}
+		if (r->status == 0)
+			snprintf(why, sizeof(why), "%s", r->error ? r->error : "transport failure");
+		else
+			snprintf(why, sizeof(why), "HTTP %d, code %d", r->status, code);
+		rs_item_failed(a, rs, why);
+		return;
+	}
+	memset(&drops, 0, sizeof(drops));
+	rs->page_rows = 0;
+	rs->page_max_id = 0;
+	if (rs->step == R_ACCOUNT)
+		n = bf_account_v2(r->body, r->len, &org, rs->sent_ms, rs_emit, &e, &acct, &drops);
+	else
+		n = bf_rest_events(rest_kind[rs->step], r->body, r->len, &org, rs->sent_ms, rs_emit,
+		    &e, &drops);
+	if (n < 0) {
+		aw.st.resyncs_failed++;
+		log_warnx_rl(&aw.rl_rest, "account %" PRId64 ": resync: unusable answer: %s", a->id,
+		    drops.why);
+		rs_item_failed(a, rs, drops.why);
+		return;
+	}
+	if (drops.events) {
+		/* Each bad row costs only itself; it still counts as a row of the page. */
+		aw.st.resync_rows_dropped += drops.events;
+		rs->page_rows += drops.events;
+		acct_drops(a, rstep_names[rs->step], &drops);
+	}
+	a->rest_fails = 0;
+	rs->tries = 0;
+	switch (rs->step) {
+	case R_POSITIONS:
+		rs_advance(rs, 1);
+		break;
+	case R_ACCOUNT:
+		rs_account(a, rs, &acct);
+		bf_account_free(&acct);
+		rs_advance(rs, 1);
+		break;
+	case R_OPEN_ORDERS:
+	case R_OPEN_ALGOS:
+		if ((rs->step == R_OPEN_ORDERS ? rs->per_symbol_open : rs->per_symbol_algos))
+			rs_advance(rs, 0);
+		else
+			rs_advance(rs, 1);
+		break;
+	case R_TRADES:
+	case R_ALL_ORDERS:
+	case R_ALL_ALGOS:
+		rs_history_next(rs);
+		break;
+	case R_ALGO_ORDERS:
+		/* The order itself went out (rs_emit); the algos it completes follow. */
+		rs_release_algos(a, rs, 0);
+		if (rs->nalgos > 0 && rs_order_filled(rs,
+		    strtoll(rs->algos[0].u.algo.actual_order_id, NULL, 10)) == NULL) {
+			rs->tries = RESYNC_ITEM_TRIES;
+			rs_item_failed(a, rs, "the answer was not that order");
+		}
+		break;
+	default:
+		rs_advance(rs, 0);
+		break;
+	}
+	rest_schedule_soon();
+}
