@@ -111,7 +111,4 @@ void	 budget_stats(struct budget_host *, int64_t now_ms, struct budget_stats *);
 /* Unit test only: take the file's lock and return holding it. */
 void	 budget_test_hold_lock(struct budget_host *);
 
-/* TRANSITIONAL: the per-worker share account.c spends until it is wired to the above. */
-#include "budget_share.h"
-
 #endif
