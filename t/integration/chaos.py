@@ -57,8 +57,8 @@ OWN_KINDS = [
     "daemon_restart",    # TERM, wait, start
 ]
 KINDS = EXSIM_KINDS + OWN_KINDS
-# Events that only follow another: not dealt, but counted.
-FOLLOW_UPS = ["resume", "restore_api_key"]
+# Not dealt but drawn with the event they follow: resume after pause,
+# restore_api_key after some revoke_api_key, a drop_one after stall_next.
 
 # How long settle() may take: REST resyncs of every account after storms,
 # bans and restarts, within the weight budget.
@@ -584,11 +584,12 @@ class Player:
             except Exception:  # noqa: BLE001
                 pass
             for dbid in sorted(diffs)[:5]:
-                row = rows.get(dbid, {})
-                self.out("    account %d (exsim %d; daemon: %s, resync %s, reconnects %s%s):" %
-                         (dbid, st.accounts[dbid]["id"], row.get("state"), row.get("resync"),
-                          row.get("reconnects"),
-                          ", " + row["reason"] if row.get("reason") else ""))
+                row = rows.get(dbid)
+                self.out("    account %d (exsim %d; daemon: %s):" % (
+                    dbid, st.accounts[dbid]["id"], "served by no account worker" if row is None
+                    else "%s, resync %s, reconnects %s%s" % (
+                        row.get("state"), row.get("resync"), row.get("reconnects"),
+                        ", " + row["reason"] if row.get("reason") else "")))
                 for line in diffs[dbid]:
                     self.out("      " + line)
         res.check(ok, "database equals exsim's truth for all %d compared accounts (%d differ)"
