@@ -5,6 +5,7 @@
  */
 #include "autoconf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -136,6 +137,37 @@ daemon_detach_done(int done_fd)
 	close(done_fd);
 }
 
+/*
+ * The files the workers share in the runtime directory (budget-<exchange>,
+ * budget.c) outlive the daemon on purpose: a 418 ban must survive a restart.
+ * A daemon started before as another user (or before [daemon] user changed)
+ * left them owned by that user, and the workers could no longer open them.
+ * Hand them to the workers' user; symlinks are left alone, never followed.
+ */
+static int
+runtime_files_chown(const char *dir, uid_t uid, gid_t gid)
+{
+	DIR *d;
+	struct dirent *de;
+	struct stat st;
+	int dfd, rc = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	dfd = dirfd(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "budget-", 7) != 0)
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(st.st_mode))
+			continue;
+		if ((st.st_uid != uid || st.st_gid != gid) &&
+		    fchownat(dfd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) == -1)
+			rc = -1;
+	}
+	closedir(d);
+	return rc;
+}
+
 int
 daemon_runtime_dir(const char *dir, uid_t uid, gid_t gid)
 {
@@ -161,6 +193,8 @@ daemon_runtime_dir(const char *dir, uid_t uid, gid_t gid)
 	}
 	if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != gid) && chown(path, uid, gid) == -1)
 		return -1;
+	if (geteuid() == 0)
+		return runtime_files_chown(path, uid, gid);
 	return 0;
 }
 

@@ -27,6 +27,12 @@
 #define DP_RETRY_S		0.005
 #define DP_BACKOFF_MIN_S	0.1
 #define DP_BACKOFF_MAX_S	5.0
+/*
+ * Overflow losses are reported at most this often: the report makes the
+ * worker queue gap events, which, while the writer still does not read,
+ * overflow too; each report keeps every account's earliest loss.
+ */
+#define DP_LOST_REPORT_S	1.0
 
 struct dp_item {
 	int64_t		 account_id;
@@ -184,7 +190,7 @@ dp_note_lost(struct dp_sender *ds, int64_t account_id, int64_t since_ms)
 	ds->lost_since[ds->nlost] = since_ms;
 	ds->lost[ds->nlost++] = account_id;
 	if (!ev_is_active(&ds->lost_timer)) {
-		ev_timer_set(&ds->lost_timer, 0., 0.);
+		ev_timer_set(&ds->lost_timer, DP_LOST_REPORT_S, 0.);
 		ev_timer_start(ds->loop, &ds->lost_timer);
 	}
 }

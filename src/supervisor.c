@@ -951,7 +951,7 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 		return EX_CONFIG_STATUS;
 	}
 	if (daemon_runtime_dir(sup.cfg.runtime_dir, sup.uid, sup.gid) == -1) {
-		fprintf(stderr, "exfeedd: cannot create runtime directory %s: %s\n",
+		fprintf(stderr, "exfeedd: cannot prepare runtime directory %s: %s\n",
 		    sup.cfg.runtime_dir, strerror(errno));
 		return 1;
 	}

@@ -63,7 +63,7 @@
 #define ALERT_MAX		4
 #define ALERT_TIMEOUT_S		30.	/* an alert command running longer is killed */
 #define DB_RETRY_MS		2000	/* after a failed connect, leave the database alone this long */
-#define LOAD_RETRY_MS		5000	/* until the first load succeeds */
+#define LOAD_RETRY_MS		5000	/* after a failed load, until one succeeds */
 #define KEY_CHECK_SPREAD_MS	30000	/* reused keys are confirmed within this */
 
 static const char *const acct_state_names[AS_MAX] = {
@@ -958,7 +958,7 @@ acct_update(struct acct *a, const struct db_account *d)
  * accounts start, removed and disabled ones stop; the rest are untouched.
  */
 static int
-accounts_reconcile(const char *why)
+accounts_load(const char *why)
 {
 	struct db_account *rows = NULL;
 	size_t n = 0, added = 0, removed = 0, moved = 0, mine = 0, bad = 0;
@@ -1064,6 +1064,25 @@ accounts_reconcile(const char *why)
 	return 0;
 }
 
+/*
+ * accounts_load() for a reason (start, HUP, reconcile_interval); one that
+ * failed (the database or the key file unreachable) is tried again every
+ * LOAD_RETRY_MS until one succeeds, so that an account added or disabled
+ * while PostgreSQL was down is not left waiting for reconcile_interval.
+ */
+static int
+accounts_reconcile(const char *why)
+{
+	if (accounts_load(why) == -1) {
+		if (!aw.reconcile_pending)
+			aw.load_retry_ms = now_ms() + LOAD_RETRY_MS;
+		aw.reconcile_pending = 1;
+		return -1;
+	}
+	aw.reconcile_pending = 0;
+	return 0;
+}
+
 /* ------------------------------------------------------------------- tick */
 
 static void
@@ -1074,7 +1093,7 @@ tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 	if (aw.stopping)
 		return;
-	if (!aw.loaded && now >= aw.load_retry_ms) {
+	if ((!aw.loaded || aw.reconcile_pending) && now >= aw.load_retry_ms) {
 		aw.load_retry_ms = now + LOAD_RETRY_MS;
 		accounts_reconcile("retry");
 	}
@@ -1147,7 +1166,7 @@ budget_setup(const struct config *cfg)
 	budget_limits_of(cfg, &l);
 	snprintf(path, sizeof(path), "%s/budget-%s", cfg->runtime_dir, EXCHANGE);
 	if ((aw.budget = budget_open(path, worker_instance(), &l, &how, err, sizeof(err))) == NULL)
-		worker_fatal(1, "REST budget %s: %s", path, err);
+		worker_fatal(1, "REST budget: %s", err);
 	if (how == BUDGET_OPEN_RESET)
 		log_info("REST budget %s: re-initialised (another version, or a broken lock)",
 		    path);

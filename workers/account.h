@@ -84,7 +84,7 @@ struct account_worker {
 	PGconn			*db;
 	unsigned char		 key[CRYPTO_KEY_LEN];
 	int			 have_key;
-	int			 loaded;
+	int			 loaded, reconcile_pending;
 	int64_t			 db_retry_ms, load_retry_ms;
 	int			 stopping;
 	struct acct		*accts;

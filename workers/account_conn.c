@@ -30,7 +30,7 @@
 #define URL_KEYS_MAX		16	/* more make a request line lws 4.1 / servers refuse */
 #define MAX_MESSAGE		(1024 * 1024)
 #define CONNECT_TIMEOUT_MS	15000
-#define SUBSCRIBE_TIMEOUT_MS	10000
+#define SUBSCRIBE_TIMEOUT_MS	10000	/* or silence_timeout, if shorter */
 #define DEDUPE_SLOTS		256
 #define DEDUPE_HOLD_MS		10000	/* keep deduping this long after a switch */
 
@@ -564,7 +564,8 @@ conn_health(struct wsconn *w, int64_t now)
 
 	if (w->state == CS_CONNECTING)
 		return 0;	/* net.c holds the connect deadline */
-	if (w->state == CS_SUBSCRIBING && now - w->sub_sent_ms > SUBSCRIBE_TIMEOUT_MS) {
+	if (w->state == CS_SUBSCRIBING && now - w->sub_sent_ms > (SUBSCRIBE_TIMEOUT_MS <
+	    aw.cfg->silence_timeout_ms ? SUBSCRIBE_TIMEOUT_MS : aw.cfg->silence_timeout_ms)) {
 		aw.st.subscribe_timeouts++;
 		conn_close(w, "no answer to SUBSCRIBE in time", 1);
 		return -1;

@@ -114,7 +114,7 @@ struct resync {
 	/* From the database when the resync began. */
 	struct idsym	*db_orders, *db_algos;
 	size_t		 ndb_orders, ndb_algos;
-	struct { char sym[EV_SYM], ps[EV_WORD]; } *db_pos;
+	struct { char sym[EV_SYM], ps[EV_WORD]; int open; } *db_pos;	/* every row */
 	size_t		 ndb_pos;
 	struct { char sym[EV_SYM]; int lev; } *db_lev;
 	size_t		 ndb_lev;
@@ -360,8 +360,8 @@ resync_db_read(struct acct *a, struct resync *rs)
 	    "AND status IN ('NEW', 'TRIGGERING') ORDER BY algo_id", &rs->db_algos,
 	    &rs->ndb_algos) == -1)
 		return -1;
-	if ((res = db_rows(db, a, "SELECT symbol, position_side FROM positions "
-	    "WHERE account_id = $1 AND amount <> 0")) == NULL)
+	if ((res = db_rows(db, a, "SELECT symbol, position_side, amount <> 0 FROM positions "
+	    "WHERE account_id = $1")) == NULL)
 		return -1;
 	n = (size_t)PQntuples(res);
 	if (n && (rs->db_pos = calloc(n, sizeof(*rs->db_pos))) == NULL) {
@@ -371,6 +371,7 @@ resync_db_read(struct acct *a, struct resync *rs)
 	for (size_t i = 0; i < n; i++) {
 		snprintf(rs->db_pos[i].sym, EV_SYM, "%s", PQgetvalue(res, (int)i, 0));
 		snprintf(rs->db_pos[i].ps, EV_WORD, "%s", PQgetvalue(res, (int)i, 1));
+		rs->db_pos[i].open = PQgetvalue(res, (int)i, 2)[0] == 't';
 	}
 	rs->ndb_pos = n;
 	PQclear(res);
@@ -577,13 +578,14 @@ db_lev_of(const struct resync *rs, const char *sym)
 	return -2;
 }
 
+/* The database's row of a position: -1 none, 0 flat, 1 open. */
 static int
-db_pos_open(const struct resync *rs, const char *sym, const char *ps)
+db_pos_row(const struct resync *rs, const char *sym, const char *ps)
 {
 	for (size_t i = 0; i < rs->ndb_pos; i++)
 		if (strcmp(rs->db_pos[i].sym, sym) == 0 && strcmp(rs->db_pos[i].ps, ps) == 0)
-			return 1;
-	return 0;
+			return rs->db_pos[i].open;
+	return -1;
 }
 
 static struct event *
@@ -631,6 +633,7 @@ rs_account(struct acct *a, struct resync *rs, const struct bf_account *acct)
 	int64_t floor = rs->since_ms - RESYNC_MARGIN_MS, hist = rs->sent_ms -
 	    aw.cfg->resync_history_max_ms;
 	struct event ev, *held;
+	int k;
 
 	if (hist > floor)
 		floor = hist;
@@ -655,11 +658,16 @@ rs_account(struct acct *a, struct resync *rs, const struct bf_account *acct)
 			snprintf(held->u.position.margin_type, EV_WORD, "%s", mt);
 			continue;
 		}
-		/* Flat now: emit it if the database has it open, or it changed in the gap. */
+		/*
+		 * Flat now: the database's row is brought up to date if it shows
+		 * the position open or the position changed in the gap (went flat,
+		 * margin type).  Without a row, a flat position needs none: one
+		 * opened and closed inside the gap leaves its fills, not a row.
+		 */
 		if (strspn(p->amount, "-0.") != strlen(p->amount))
 			continue;	/* not flat, yet not in positionRisk: it opened since */
-		if (!db_pos_open(rs, p->symbol, p->position_side) &&
-		    !(p->update_time > 0 && p->update_time >= floor))
+		if ((k = db_pos_row(rs, p->symbol, p->position_side)) == -1 ||
+		    (k == 0 && !(p->update_time > 0 && p->update_time >= floor)))
 			continue;
 		memset(&ev, 0, sizeof(ev));
 		ev.type = EV_POSITION;

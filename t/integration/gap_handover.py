@@ -2,8 +2,9 @@
 """Issue 9, items 2 and 11: an unhealed gap is durable and any owner heals it.
 
 1. Seed 5, 40 accounts, one shard, 800 events/s: a rate-limit storm from
-   2 s keeps resyncs from running; every connection drops at 5 s; the
-   account worker is killed (-9) at 9 s and 16 s.  The gaps opened before
+   2 s keeps resyncs from running (12 s here, 40 s in the issue's report:
+   only the wait differs); every connection drops at 5 s; the account
+   worker is killed (-9) at 9 s and 13 s, inside the storm.  The gaps opened before
    each kill are in account_gaps, the restarted worker heals them, and the
    database ends equal to the truth.
 2. A HUP that changes account_shards moves accounts to another worker in
@@ -36,8 +37,7 @@ def open_gaps(st):
     return int(st.sql("SELECT count(*) FROM account_gaps WHERE healed_at IS NULL")[0][0])
 
 
-with Stack(accounts=N, rate=RATE, seed=5, shards=1, weight_limit=2400, budget=1800,
-           userdata=["max_unacked = 2000"]) as st:
+with Stack(accounts=N, rate=RATE, seed=5, shards=1, userdata=["max_unacked = 2000"]) as st:
     st.prepare()
     st.fault("pause")
     check(st.start_daemon(), "daemon up")
@@ -46,7 +46,7 @@ with Stack(accounts=N, rate=RATE, seed=5, shards=1, weight_limit=2400, budget=18
     st.fault("resume")
     t0 = time.time()
     kills = []
-    plan = [(2, "storm"), (5, "drop"), (9, "kill"), (16, "kill")]
+    plan = [(2, "storm"), (5, "drop"), (9, "kill"), (13, "kill")]
     while plan:
         at, what = plan[0]
         if time.time() - t0 < at:
@@ -55,7 +55,7 @@ with Stack(accounts=N, rate=RATE, seed=5, shards=1, weight_limit=2400, budget=18
         plan.pop(0)
         print("# %4.1fs %s" % (time.time() - t0, what), flush=True)
         if what == "storm":
-            st.fault("rate_limit_storm", duration_ms=40000)
+            st.fault("rate_limit_storm", duration_ms=12000)
         elif what == "drop":
             st.fault("drop")
         else:
@@ -66,8 +66,7 @@ with Stack(accounts=N, rate=RATE, seed=5, shards=1, weight_limit=2400, budget=18
             os.kill(pid, signal.SIGKILL)
             kills.append(pid)
             wait_for(lambda: st.worker_pid("account", 0) not in (None, pid), 10)
-    time.sleep(4)
-    st.fault("reset_rate_limits")
+    time.sleep(1)
     st.fault("pause")
     ok, diffs, took = settle(st, timeout=240)
     print("# settled in %.1f s" % took)
@@ -82,15 +81,14 @@ with Stack(accounts=N, rate=RATE, seed=5, shards=1, weight_limit=2400, budget=18
     # ------------------------------------------------ a shard move mid-gap
     st.fault("resume")
     time.sleep(2)
-    st.fault("rate_limit_storm", duration_ms=15000)
+    st.fault("rate_limit_storm", duration_ms=8000)
     st.fault("drop")
     time.sleep(2)
     st.shards = 2
     st.write_config()
     st.daemon.send_signal(signal.SIGHUP)
     check(wait_for(lambda: st.worker_pid("account", 1) is not None, 20), "HUP: account worker 1 up")
-    time.sleep(3)
-    st.fault("reset_rate_limits")
+    time.sleep(1)
     st.fault("pause")
     ok, diffs, took = settle(st, timeout=180)
     print("# settled in %.1f s" % took)
