@@ -22,11 +22,25 @@ exfeedd) and measures:
      daemon, the same histogram and event->ack at the sender.  The cluster's
      WAL is written once first (warm_wal), as on a server that has run a while;
   3. RSS (VmRSS of the supervisor and every worker, from /proc) with 0, 1000
-     and 10000 accounts streaming, at a low rate, per account and per process.
+     and 10000 accounts streaming, at a low rate, per account and per process;
+  4. resync: the REST weight and requests a resync costs per account, for
+     the first resync of an empty database, for a quiet gap (connections
+     stalled and dropped, nothing happened meanwhile) and for an active one
+     (activity in every symbol of exsim while stalled), with [market]
+     symbols set to one symbol: the cost must follow what happened, not the
+     symbols configured;
+  5. heal: 1,000 accounts at the default budget (rest_weight_budget 1800)
+     against exsim's real limit (2,400 per minute), with activity running:
+     the time until every account's balances, positions and open orders are
+     healed, and until everything is (no unhealed gap), first from an
+     empty database at start, then after a full drop (every connection
+     stalled for --heal-outage seconds, then dropped).
 
-Options: --quick (short windows, RSS at 0 and 1000 only), --seconds N,
---latency-seconds N, --rss LIST (account counts), --skip PHASE (throughput,
-latency, rss; repeatable), --keep.
+Options: --quick (short windows, RSS at 0 and 1000 only, heal over 200
+accounts), --seconds N, --latency-seconds N, --rss LIST (account counts),
+--skip PHASE (throughput, latency, rss, resync, heal; repeatable),
+--only PHASE (repeatable), --heal-accounts N, --heal-rate N (exsim
+events/s), --heal-outage S, --resync-accounts N.
 """
 import argparse
 import concurrent.futures
@@ -348,6 +362,138 @@ def phase_rss(a, res):
             st.stop()
 
 
+def account_stats(st):
+    """The account workers' counters, summed over the workers."""
+    tot = {}
+    for w in st.status()["workers"]:
+        if w["role"] == "account" and w.get("detail"):
+            for k, v in w["detail"]["role"].items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    tot[k] = tot.get(k, 0) + v
+    return tot
+
+
+def resync_cost(st, n, before, what, timeout=600):
+    """Wait for n more resyncs than `before`; their weight and requests per resync."""
+    if not stk.wait_for(lambda: account_stats(st).get("resyncs_done", 0) -
+                        before.get("resyncs_done", 0) >= n, timeout, every=1):
+        raise RuntimeError("%s: only %d of %d resyncs done" % (
+            what, account_stats(st)["resyncs_done"] - before["resyncs_done"], n))
+    after = account_stats(st)
+    done = after["resyncs_done"] - before["resyncs_done"]
+    out = {"n": done,
+           "weight": (after["resync_weight"] - before["resync_weight"]) / done,
+           "requests": (after["resync_requests"] - before["resync_requests"]) / done,
+           "skipped": after["resync_items_skipped"] - before["resync_items_skipped"]}
+    log("%s: %d resyncs, %.1f weight and %.1f requests each" %
+        (what, done, out["weight"], out["requests"]))
+    return out
+
+
+def phase_resync(a, res):
+    """REST cost per account of the first resync, a quiet gap and an active gap."""
+    n = a.resync_accounts
+    st = BenchStack(accounts=n, rate=0, seed=3, shards=2, log_level="info",
+                    fast_pg=True, budget=50000, weight_limit=1000000,
+                    exsim_args=["--paused"], market_symbols=["BTCUSDT"],
+                    userdata=["silence_timeout = 120s", "health_check_interval = 60s"])
+    try:
+        st.prepare()
+        st.start_daemon()
+        if not st.wait_streaming(n, 120):
+            raise RuntimeError("accounts not streaming: " + st.log_tail())
+        zero = {k: 0 for k in ("resyncs_done", "resync_weight", "resync_requests",
+                               "resync_items_skipped")}
+        res["rs_first"] = resync_cost(st, n, zero, "first resync, empty database")
+        s0 = account_stats(st)
+        st.fault("stall")
+        time.sleep(1)
+        st.fault("drop")
+        res["rs_quiet"] = resync_cost(st, n, s0, "quiet gap")
+        s0 = account_stats(st)
+        t_gap = int(time.time() * 1000)
+        st.fault("stall")
+        st.http("POST", "/sim/step?count=%d&ticks=10" % (60 * n))
+        st.fault("drop")
+        res["rs_active"] = resync_cost(st, n, s0, "active gap")
+        r = st.sql("SELECT count(*), count(DISTINCT (account_id, symbol)) FROM fills "
+                   "WHERE trade_time >= %d" % t_gap)[0]
+        res["rs_active"]["fills"] = int(r[0]) / n
+        res["rs_active"]["symbols"] = int(r[1]) / n
+        ok, diffs, took = stk.settle(st, timeout=60)
+        res["rs_active"]["converged"] = (n - len(diffs), n)
+        log("active gap: %.1f fills and %.1f symbols traded per account; %d of %d accounts "
+            "equal the truth" % (res["rs_active"]["fills"], res["rs_active"]["symbols"],
+                                 n - len(diffs), n))
+    finally:
+        st.stop()
+
+
+def heal_wait(st, n, t0_ms, timeout):
+    """Seconds from t0_ms until every account's state, then everything, healed."""
+    state_s = all_s = None
+    deadline = time.time() + timeout
+    last_log = 0
+    while time.time() < deadline:
+        rows = st.account_rows()
+        states = [r.get("state_healed_ms", 0) for r in rows]
+        dones = [r.get("resync_done_ms", 0) for r in rows]
+        n_state = sum(1 for x in states if x >= t0_ms)
+        n_done = sum(1 for r, x in zip(rows, dones) if x >= t0_ms and r.get("resync") == "done")
+        if state_s is None and len(rows) >= n and n_state >= n:
+            state_s = (max(states) - t0_ms) / 1000.0
+            log("every account's state healed after %.0f s" % state_s)
+        if len(rows) >= n and n_done >= n:
+            gaps = int(st.sql("SELECT count(*) FROM account_gaps WHERE healed_at IS NULL")[0][0])
+            if gaps == 0:
+                all_s = (max(dones) - t0_ms) / 1000.0
+                log("every account healed after %.0f s (no unhealed account_gaps row)" % all_s)
+                return state_s, all_s
+        if time.time() - last_log >= 60:
+            last_log = time.time()
+            stats = account_stats(st)
+            log("%.0f s: state healed %d/%d, done %d/%d; %d weight spent" % (
+                time.time() - t0_ms / 1000.0, n_state, n, n_done, n,
+                stats.get("resync_weight", 0)))
+        time.sleep(2)
+    return state_s, all_s
+
+
+def phase_heal(a, res):
+    """1,000 accounts at the default budget against exsim's real limit."""
+    n = a.heal_accounts
+    st = BenchStack(accounts=n, rate=a.heal_rate, seed=5, shards=2, log_level="info",
+                    fast_pg=True, budget=1800, weight_limit=2400)
+    res["heal"] = {"n": n, "rate": a.heal_rate, "outage": a.heal_outage}
+    try:
+        st.prepare()
+        t0 = int(time.time() * 1000)
+        st.start_daemon()
+        s0 = account_stats(st)
+        state_s, all_s = heal_wait(st, n, t0, a.heal_timeout)
+        s1 = account_stats(st)
+        res["heal"]["first"] = (state_s, all_s, (s1["resync_weight"] - s0.get(
+            "resync_weight", 0)) / n)
+        # The full drop: every connection stalled (events lost), then cut.
+        st.fault("stall")
+        time.sleep(a.heal_outage)
+        s0 = account_stats(st)
+        t0 = int(time.time() * 1000)
+        st.fault("drop")
+        state_s, all_s = heal_wait(st, n, t0, a.heal_timeout)
+        s1 = account_stats(st)
+        res["heal"]["drop"] = (state_s, all_s, (s1["resync_weight"] - s0["resync_weight"]) / n)
+        rest = st.sim_stats()["rest"]
+        res["heal"]["429"], res["heal"]["418"] = rest["http429"], rest["http418"]
+        log("exsim: %d × 429, %d × 418" % (rest["http429"], rest["http418"]))
+    finally:
+        st.stop()
+
+
+def fmt_s(v):
+    return "not within the timeout" if v is None else "%.1f min" % (v / 60.0)
+
+
 def fmt_us(v):
     return "%.1f ms" % (v / 1000.0)
 
@@ -398,6 +544,32 @@ def report(a, res, cmd):
         print("| event→ack p50 / p99 / p999 at %d events/s, dpsend's own count (at the "
               "sender: adds the ack's way back) | %s / %s / %s |" %
               (a.latency_rate, fmt_us(q[0]), fmt_us(q[1]), fmt_us(q[2])))
+    for key, what in (("rs_first", "first resync, empty database"),
+                      ("rs_quiet", "quiet gap (nothing happened)"),
+                      ("rs_active", "active gap")):
+        if key in res:
+            r = res[key]
+            extra = ""
+            if key == "rs_active":
+                extra = " (%.1f fills in %.1f symbols per account; %d of %d accounts equal the " \
+                    "truth after)" % (r["fills"], r["symbols"], r["converged"][0],
+                                      r["converged"][1])
+            print("| resync weight / requests per account, %s, %d accounts, [market] symbols = "
+                  "BTCUSDT, exsim's 5 symbols%s | %.1f / %.1f |" %
+                  (what, r["n"], extra, r["weight"], r["requests"]))
+    if "heal" in res:
+        h = res["heal"]
+        for key, what in (("first", "from an empty database at start"),
+                          ("drop", "after a full drop (%d s stalled, then every connection cut)"
+                           % h["outage"])):
+            if key in h:
+                st_s, all_s, w = h[key]
+                print("| heal %d accounts %s, rest_weight_budget 1800, exsim limit 2400/min, "
+                      "exsim --rate %d: state (balances, positions, open orders) / everything; "
+                      "weight per account | %s / %s; %.1f |" %
+                      (h["n"], what, h["rate"], fmt_s(st_s), fmt_s(all_s), w))
+        print("| … HTTP 429 / 418 from exsim over the heal runs | %d / %d |" %
+              (h["429"], h["418"]))
     base = None
     for n, shards, total, procs in res.get("rss", []):
         if n == 0:
@@ -425,6 +597,12 @@ def main():
     p.add_argument("--exsim-rate", type=int, default=3250)
     p.add_argument("--rss", default="0,1000,10000")
     p.add_argument("--skip", action="append", default=[])
+    p.add_argument("--only", action="append", default=[])
+    p.add_argument("--resync-accounts", type=int, default=100)
+    p.add_argument("--heal-accounts", type=int, default=1000)
+    p.add_argument("--heal-rate", type=int, default=200)
+    p.add_argument("--heal-outage", type=int, default=60)
+    p.add_argument("--heal-timeout", type=int, default=3600)
     a = p.parse_args()
     a.warmup, a.rss_settle = 10, 10
     a.blast_events, a.naive_events = 300000, 10000
@@ -434,14 +612,19 @@ def main():
         a.blast_events, a.naive_events = 60000, 2000
         if "--rss" not in sys.argv:
             a.rss = "0,1000"
+        if "--heal-accounts" not in sys.argv:
+            a.heal_accounts = 200
+        if "--resync-accounts" not in sys.argv:
+            a.resync_accounts = 20
     a.rss = [int(x) for x in a.rss.split(",") if x != ""]
     res = {}
-    if "throughput" not in a.skip:
-        phase_throughput(a, res)
-    if "latency" not in a.skip:
-        phase_latency(a, res)
-    if "rss" not in a.skip:
-        phase_rss(a, res)
+
+    def want(phase):
+        return phase not in a.skip and (not a.only or phase in a.only)
+    for phase, fn in (("throughput", phase_throughput), ("latency", phase_latency),
+                      ("rss", phase_rss), ("resync", phase_resync), ("heal", phase_heal)):
+        if want(phase):
+            fn(a, res)
     report(a, res, "tools/bench userdata " + " ".join(sys.argv[1:]))
 
 

@@ -743,7 +743,8 @@ rest_pick(struct acct **out, int64_t now)
 			cls = 1;
 		else if (a->rs != NULL)
 			cls = resync_phase(a) == 1 ? 2 : 4;
-		else if (a->resync == RS_PENDING && a->state == AS_STREAMING)
+		else if (a->resync == RS_PENDING && a->state == AS_STREAMING &&
+		    now >= a->resync_not_before_ms)
 			cls = 3;
 		else
 			continue;
@@ -1260,7 +1261,7 @@ account_status(msgpack_packer *pk)
 		C(invalid_events), C(renewals_ok), C(renewals_failed),
 		{ "listen_keys_created", offsetof(struct account_worker, st.keys_created) },
 		C(resyncs_started), C(resyncs_done), C(resyncs_failed), C(resync_requests),
-		C(resync_weight), C(resync_rows_dropped), C(resync_items_skipped),
+		C(resync_weight), C(resync_rows_dropped), C(resync_items_skipped), C(resyncs_incomplete),
 		C(gaps_opened), C(gaps_healed), C(overflow_resyncs), C(quarantines),
 		C(margin_calls), C(alerts), C(alerts_dropped), C(alerts_killed), C(silence_kills),
 		C(subscribe_timeouts), C(probes), C(max_age_rebuilds), C(rest_requests),

@@ -62,6 +62,7 @@ struct acct {
 	int64_t		 activity_ms;		/* orders resyncs: most recently active first */
 	int64_t		 resync_done_ms;	/* wall clock */
 	int64_t		 state_healed_ms;	/* wall clock: the last resync's state steps ended */
+	int64_t		 resync_not_before_ms;	/* wall clock: after an incomplete resync */
 	int64_t		 retry_at_ms;		/* wall clock: REST backoff */
 	const char	*quarantine_reason;
 	struct group	*group;
@@ -108,7 +109,8 @@ struct account_worker {
 				 subscribe_timeouts, probes, max_age_rebuilds, db_errors,
 				 overflow_resyncs, gaps_opened, gaps_healed, events_dropped,
 				 fields_defaulted, resync_rows_dropped, resync_items_skipped,
-				 resync_weight, resync_requests, invalid_events;
+				 resync_weight, resync_requests, resyncs_incomplete,
+				 invalid_events;
 		uint64_t	 by_type[EV_TYPE_MAX];
 	} st;
 };

@@ -62,6 +62,7 @@
 #define RESYNC_PAGE		1000	/* rows per history page (Binance's maximum) */
 #define RESYNC_WINDOW_MS	(7LL * 24 * 3600 * 1000 - 1)	/* a query spans less than 7 days */
 #define RESYNC_ITEM_TRIES	6
+#define RESYNC_AGAIN_MS		(10 * 60 * 1000)	/* after a resync with items skipped */
 #define OPEN_ALL_WEIGHT		40	/* openOrders / openAlgoOrders without a symbol */
 
 PGconn	*account_db(void);
@@ -102,6 +103,7 @@ struct resync {
 	uint8_t		 step;
 	size_t		 i;			/* index into the step's list */
 	int		 tries;			/* failed attempts at the current item */
+	unsigned	 skipped;		/* items given up: the gap is not healed */
 	int64_t		 since_ms;		/* exchange ms: the gap's start */
 	int64_t		 began_us;		/* CLOCK_REALTIME µs */
 	int64_t		 sent_ms;		/* exchange ms the current request left */
@@ -427,6 +429,25 @@ resync_finish(struct acct *a)
 {
 	struct resync *rs = a->rs;
 
+	if (rs->skipped > 0) {
+		/*
+		 * What was fetched went out, but the gap is not healed: its row
+		 * stays in account_gaps (and so survives a restart), and the whole
+		 * resync is tried again later, not at once: an item that failed
+		 * six times in a row will not work in the next second either.
+		 */
+		aw.st.resyncs_incomplete++;
+		log_error("account %" PRId64 ": resync incomplete: %u item%s skipped; the gap "
+		    "from %" PRId64 " stays open and is tried again in %d minutes", a->id,
+		    rs->skipped, rs->skipped == 1 ? "" : "s", rs->since_ms, RESYNC_AGAIN_MS / 60000);
+		if (!(a->flags & F_RESYNC_AGAIN) || rs->since_ms < a->gap_ms)
+			a->gap_ms = rs->since_ms;
+		resync_free(a);
+		a->resync = RS_PENDING;
+		a->flags &= ~F_RESYNC_AGAIN;
+		a->resync_not_before_ms = now_ms() + RESYNC_AGAIN_MS;
+		return;
+	}
 	gap_event(a, 1, rs->since_ms, rs->began_us, rs->until_ms, "", rs->since_ms);
 	aw.st.gaps_healed++;
 	/* The stream moved past the gap meanwhile; nothing before the snapshot is missing. */
@@ -939,6 +960,7 @@ rs_item_failed(struct acct *a, struct resync *rs, const char *why)
 		return;
 	}
 	aw.st.resync_items_skipped++;
+	rs->skipped++;
 	log_error("account %" PRId64 ": resync: %s: skipped after %d attempts: %s", a->id,
 	    rstep_names[rs->step], rs->tries, why);
 	if (rs->step == R_ACCOUNT) {

@@ -64,6 +64,10 @@ conf "$T/race.conf" "$T/k1" "$CI_RACE"
 ctl1() { "$EXFEEDCTL" -c "$T/c1.conf" "$@"; }
 
 # -------------------------------------------------------------- migrations
+# The migrations this tree ships: sql/NNN_name.sql, numbered from 1.
+MIGS=$(cd "$top_srcdir/sql" && ls [0-9][0-9][0-9]_*.sql | sed 's/\.sql$//')
+LATEST=$(echo "$MIGS" | wc -l)
+ROWS=$(echo "$MIGS" | sed 's/^0*\([0-9]*\)_/\1|&/')
 ctl1 db status > "$T/st0.out" 2>&1
 check "db status on an empty database: exit 1" [ $? -eq 1 ]
 check "db status on an empty database: version 0, names the command" \
@@ -71,22 +75,23 @@ check "db status on an empty database: version 0, names the command" \
 check "db status lists the pending migration" grep -q "^pending: 001_initial" "$T/st0.out"
 "$DBTOOL" "$CI" - schema > "$T/sc0.out"
 check "db_schema_check without schema_migrations: refuses, version 0" \
-    grep -qx 'database schema is at version 0, this exfeedd needs 1: run `exfeedctl db migrate`' "$T/sc0.out"
+    grep -qx 'database schema is at version 0, this exfeedd needs '"$LATEST"': run `exfeedctl db migrate`' "$T/sc0.out"
 
 ctl1 db migrate > "$T/mig1.out" 2>&1
 check "db migrate: exit 0" [ $? -eq 0 ]
-check "db migrate: says what it applied" grep -qx "applied 001_initial" "$T/mig1.out"
-check "db migrate: schema_migrations holds version 1" [ "$(q 'SELECT version, name FROM schema_migrations')" = "1|001_initial" ]
+check "db migrate: says what it applied" [ "$(sed -n 's/^applied //p' "$T/mig1.out")" = "$MIGS" ]
+check "db migrate: schema_migrations holds every version, 1 to $LATEST" \
+    [ "$(q 'SELECT version, name FROM schema_migrations ORDER BY version')" = "$ROWS" ]
 check "db migrate: every table exists" [ "$(q "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('exchange_accounts', 'orders', 'algo_orders', 'fills', 'positions', 'balances', 'margin_calls', 'account_config', 'event_log')")" -eq 9 ]
 check "db migrate: the partial index on listen_key_expires_at" \
     [ "$(q "SELECT count(*) FROM pg_indexes WHERE indexname = 'exchange_accounts_listen_key_expiry' AND indexdef LIKE '%WHERE%'")" -eq 1 ]
 ctl1 db migrate > "$T/mig2.out" 2>&1
 check "db migrate again: exit 0" [ $? -eq 0 ]
-check "db migrate again: nothing to do" grep -qx "schema is at version 1, nothing to do" "$T/mig2.out"
+check "db migrate again: nothing to do" grep -qx "schema is at version $LATEST, nothing to do" "$T/mig2.out"
 ctl1 db status > "$T/st1.out" 2>&1
 check "db status when current: exit 0" [ $? -eq 0 ]
 check "db status when current: up to date" grep -qx "up to date" "$T/st1.out"
-check "db status --json" [ "$(ctl1 --json db status)" = '{"version":1,"latest":1,"pending":[]}' ]
+check "db status --json" [ "$(ctl1 --json db status)" = '{"version":'$LATEST',"latest":'$LATEST',"pending":[]}' ]
 check "db_schema_check when current: passes" [ "$("$DBTOOL" "$CI" - schema)" = "schema ok" ]
 
 # A database whose schema_migrations says 0.
@@ -94,10 +99,10 @@ psql -d other -c "CREATE TABLE schema_migrations (version int PRIMARY KEY, name 
 "$EXFEEDCTL" -c "$T/other.conf" db status > "$T/st2.out" 2>&1
 check "db status at version 0: exit 1" [ $? -eq 1 ]
 check "db status at version 0: says so and names the command" \
-    sh -c "grep -q '^schema version 0, this exfeedctl knows up to 1' '$T/st2.out' && grep -qx 'run: exfeedctl db migrate' '$T/st2.out'"
+    sh -c "grep -q '^schema version 0, this exfeedctl knows up to $LATEST' '$T/st2.out' && grep -qx 'run: exfeedctl db migrate' '$T/st2.out'"
 "$DBTOOL" "$CI_OTHER" - schema > "$T/sc2.out"
 check "db_schema_check at version 0: refuses, naming the command" \
-    grep -qx 'database schema is at version 0, this exfeedd needs 1: run `exfeedctl db migrate`' "$T/sc2.out"
+    grep -qx 'database schema is at version 0, this exfeedd needs '"$LATEST"': run `exfeedctl db migrate`' "$T/sc2.out"
 "$EXFEEDCTL" -c "$T/other.conf" account list > "$T/unmig.out" 2>&1
 check "account commands refuse an old schema: exit 69" [ $? -eq 69 ]
 check "account commands refuse an old schema: name the command" grep -q 'run `exfeedctl db migrate`' "$T/unmig.out"

@@ -190,7 +190,7 @@ struct ex_stats {
 	uint64_t user_events[UEV_N], user_events_made[UEV_N], market_events[MST_PER_SYMBOL + MG_N];
 	uint64_t conns_open, conns_total, conns_closed, conns_dropped_slow, conns_rx_limited,
 	    conns_pong_timeout, conns_cut_24h, conns_rejected;
-	uint64_t rest_requests, rest_weight, lk_post, lk_put, lk_delete, n429, n418, bans;
+	uint64_t rest_requests, rest_weight, lk_post, lk_put, lk_delete, n429, n418, bans, bad_pages;
 	uint64_t ws_msgs_in, bytes_queued, actions;
 };
 
@@ -225,6 +225,13 @@ struct exsim {
 	bool paused;
 	int stall_next; /* connections still to be accepted stalled */
 	uint64_t fault_rng;
+	/* fault bad_page: the next bad_page_left signed requests to bad_page_path
+	 * (of bad_page_account's key, if not 0)
+	 * are answered 200 with bad_page_body (a page a client cannot use) */
+	char bad_page_path[64];
+	char *bad_page_body;
+	int bad_page_left;
+	int bad_page_account; /* 0: any account */
 };
 
 extern struct exsim ex;

@@ -65,6 +65,9 @@ fault_handle(const char *body, size_t len, struct ex_resp *rs)
 	const cJSON *next = root ? cJSON_GetObjectItemCaseSensitive(root, "next") : NULL;
 	const cJSON *graceful = root ? cJSON_GetObjectItemCaseSensitive(root, "graceful") : NULL;
 	const cJSON *frame = root ? cJSON_GetObjectItemCaseSensitive(root, "frame") : NULL;
+	const cJSON *path = root ? cJSON_GetObjectItemCaseSensitive(root, "path") : NULL;
+	const cJSON *count = root ? cJSON_GetObjectItemCaseSensitive(root, "count") : NULL;
+	const cJSON *body_ = root ? cJSON_GetObjectItemCaseSensitive(root, "body") : NULL;
 	int account = cJSON_IsNumber(acc) ? (int)acc->valuedouble : 0;
 	struct ex_account *a = account > 0 ? acct_by_id(account) : NULL;
 	struct ex_conn *c, *cn;
@@ -195,6 +198,21 @@ fault_handle(const char *body, size_t len, struct ex_resp *rs)
 			    conn_stream(c, account));
 			affected++;
 		}
+	} else if (!strcmp(k, "bad_page")) {
+		/* the next `count` signed requests to `path` (of `account`, if given)
+		 * get `body` with 200: a page the client cannot use */
+		if (!cJSON_IsString(path) || strlen(path->valuestring) >= sizeof(ex.bad_page_path) ||
+		    !cJSON_IsNumber(count) || count->valuedouble < 0 || !cJSON_IsString(body_)) {
+			resp_error(rs, 400, -1, "bad_page needs a string \"path\" (< 64 bytes), a "
+			    "\"count\" >= 0 and a string \"body\"");
+			goto out;
+		}
+		free(ex.bad_page_body);
+		ex.bad_page_body = strdup(body_->valuestring);
+		snprintf(ex.bad_page_path, sizeof(ex.bad_page_path), "%s", path->valuestring);
+		ex.bad_page_left = ex.bad_page_body ? (int)count->valuedouble : 0;
+		ex.bad_page_account = account;
+		affected = 1;
 	} else if (!strcmp(k, "pause") || !strcmp(k, "resume")) {
 		ex.paused = k[0] == 'p';
 		affected = 1;

@@ -1134,5 +1134,12 @@ rest_handle(struct ex_req *rq, struct ex_resp *rs)
 		a = auth_signed(rq, rs);
 	if (r->auth != AUTH_NONE && !a)
 		return;
+	if (ex.bad_page_left > 0 && r->auth == AUTH_SIGNED && !strcmp(ex.bad_page_path, rq->path) &&
+	    (ex.bad_page_account == 0 || ex.bad_page_account == a->id)) {
+		ex.bad_page_left--;
+		ex.st.bad_pages++;
+		jb_puts(&rs->body, ex.bad_page_body);
+		return;
+	}
 	r->fn(rq, rs, a);
 }

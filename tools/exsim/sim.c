@@ -152,7 +152,8 @@ static const struct counter conn_counters[] = { { "open", &ex.st.conns_open },
 static const struct counter rest_counters[] = { { "requests", &ex.st.rest_requests },
 	{ "weightUsed", &ex.st.rest_weight }, { "listenKeyPost", &ex.st.lk_post },
 	{ "listenKeyPut", &ex.st.lk_put }, { "listenKeyDelete", &ex.st.lk_delete },
-	{ "http429", &ex.st.n429 }, { "http418", &ex.st.n418 }, { "bans", &ex.st.bans } };
+	{ "http429", &ex.st.n429 }, { "http418", &ex.st.n418 }, { "bans", &ex.st.bans },
+	{ "badPages", &ex.st.bad_pages } };
 
 static void
 counters_json(struct jbuf *jb, const struct counter *c, size_t n)
