@@ -760,6 +760,35 @@ rs_symbol(const struct resync *rs, const struct symset *s)
 	return rs->i < s->n ? s->v[rs->i] : NULL;
 }
 
+#define RS_NEXT		(-2)	/* the step advanced without a request: go on */
+
+/*
+ * The open orders (or open algo orders) step: path once for all symbols
+ * (weight OPEN_ALL_WEIGHT), or once per symbol of syms (weight 1).
+ * rs_request's result, or RS_NEXT once the step is over.
+ */
+static int
+rs_open_request(struct acct *a, struct resync *rs, int per_symbol, const struct symset *syms,
+    const char *path)
+{
+	const char *sym;
+	char params[64];
+
+	if (!per_symbol) {
+		if (rs->i > 0) {
+			rs_advance(rs, 1);
+			return RS_NEXT;
+		}
+		return rs_request(a, path, "", OPEN_ALL_WEIGHT);
+	}
+	if ((sym = rs_symbol(rs, syms)) == NULL) {
+		rs_advance(rs, 1);
+		return RS_NEXT;
+	}
+	snprintf(params, sizeof(params), "symbol=%s", sym);
+	return rs_request(a, path, params, 1);
+}
+
 /* A history page of one symbol, windows of less than 7 days (FACTS §1.6). */
 static int
 rs_history(struct acct *a, struct resync *rs, const char *sym)
@@ -845,6 +874,7 @@ resync_next(struct acct *a)
 {
 	struct resync *rs = a->rs;
 	char params[512];
+	int rc;
 	const char *sym;
 
 	for (;;) {
@@ -854,19 +884,10 @@ resync_next(struct acct *a)
 		case R_ACCOUNT:
 			return rs_request(a, "/fapi/v2/account", "", 5);
 		case R_OPEN_ORDERS:
-			if (!rs->per_symbol_open) {
-				if (rs->i > 0) {
-					rs_advance(rs, 1);
-					continue;
-				}
-				return rs_request(a, "/fapi/v1/openOrders", "", OPEN_ALL_WEIGHT);
-			}
-			if ((sym = rs_symbol(rs, &rs->open_syms)) == NULL) {
-				rs_advance(rs, 1);
+			if ((rc = rs_open_request(a, rs, rs->per_symbol_open, &rs->open_syms,
+			    "/fapi/v1/openOrders")) == RS_NEXT)
 				continue;
-			}
-			snprintf(params, sizeof(params), "symbol=%s", sym);
-			return rs_request(a, "/fapi/v1/openOrders", params, 1);
+			return rc;
 		case R_MISSING_ORDERS:
 			/* Open in the database, gone from openOrders: how did it end? */
 			while (rs->i < rs->ndb_orders &&
@@ -881,19 +902,10 @@ resync_next(struct acct *a)
 			    rs->db_orders[rs->i].sym, rs->db_orders[rs->i].id);
 			return rs_request(a, "/fapi/v1/order", params, 1);
 		case R_OPEN_ALGOS:
-			if (!rs->per_symbol_algos) {
-				if (rs->i > 0) {
-					rs_advance(rs, 1);
-					continue;
-				}
-				return rs_request(a, "/fapi/v1/openAlgoOrders", "", OPEN_ALL_WEIGHT);
-			}
-			if ((sym = rs_symbol(rs, &rs->ex_syms)) == NULL) {
-				rs_advance(rs, 1);
+			if ((rc = rs_open_request(a, rs, rs->per_symbol_algos, &rs->ex_syms,
+			    "/fapi/v1/openAlgoOrders")) == RS_NEXT)
 				continue;
-			}
-			snprintf(params, sizeof(params), "symbol=%s", sym);
-			return rs_request(a, "/fapi/v1/openAlgoOrders", params, 1);
+			return rc;
 		case R_MISSING_ALGOS:
 			while (rs->i < rs->ndb_algos &&
 			    idlist_has(&rs->algo_seen, rs->db_algos[rs->i].id))

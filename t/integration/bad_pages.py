@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, settle, wait_for, fill_checks  # noqa: E402
+from stack import Stack, settle_said, wait_for, fill_checks  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 
 N = 3
@@ -68,10 +68,7 @@ with Stack(accounts=N, rate=60, seed=41, shards=1) as st:
     check(wait_for(lambda: st.worker_pid("account", 0) is not None and
                    st.streaming() >= N, 30), "the account worker restarted")
     st.fault("pause")
-    ok, diffs, took = settle(st, timeout=90)
-    for dbid, d in list(diffs.items())[:3]:
-        for line in d:
-            print("#   account %d: %s" % (dbid, line))
+    ok, diffs, took = settle_said(st, timeout=90, show=3)
     check(ok, "the successor healed the gap: database equals the truth (%.1f s)" % took)
     check(wait_for(lambda: st.sql("SELECT count(*) FROM account_gaps WHERE healed_at IS NULL")
                    [0][0] == "0", 30), "no gap left unhealed in account_gaps")

@@ -20,17 +20,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, settle, wait_for, fill_checks  # noqa: E402
+from stack import Stack, settle_said, wait_for, fill_checks  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 
 N = int(os.environ.get("CONVERGE_ACCOUNTS", "40"))
 RATE = 800 if N >= 40 else 300
-
-
-def show(diffs):
-    for dbid, d in list(diffs.items())[:5]:
-        for line in d:
-            print("#   account %d: %s" % (dbid, line))
 
 
 def open_gaps(st):
@@ -68,9 +62,7 @@ with Stack(accounts=N, rate=RATE, seed=5, shards=1, userdata=["max_unacked = 200
             wait_for(lambda: st.worker_pid("account", 0) not in (None, pid), 10)
     time.sleep(1)
     st.fault("pause")
-    ok, diffs, took = settle(st, timeout=240)
-    print("# settled in %.1f s" % took)
-    show(diffs)
+    ok, diffs, took = settle_said(st, timeout=240)
     check(ok, "kills in the middle of gaps: database equals the truth (%d differ)" % len(diffs))
     check(wait_for(lambda: open_gaps(st) == 0, 60), "every gap healed in the end")
     cross, odd = fill_checks(st)
@@ -90,9 +82,7 @@ with Stack(accounts=N, rate=RATE, seed=5, shards=1, userdata=["max_unacked = 200
     check(wait_for(lambda: st.worker_pid("account", 1) is not None, 20), "HUP: account worker 1 up")
     time.sleep(1)
     st.fault("pause")
-    ok, diffs, took = settle(st, timeout=180)
-    print("# settled in %.1f s" % took)
-    show(diffs)
+    ok, diffs, took = settle_said(st, timeout=180)
     check(ok, "a shard move mid-gap: database equals the truth (%d differ)" % len(diffs))
     with open(st.log) as f:
         log = f.read()
@@ -112,9 +102,7 @@ with Stack(accounts=N, rate=RATE, seed=5, shards=1, userdata=["max_unacked = 200
                 if w["role"] == "account")
     check(drops > 0, "the writer stopped: the account workers dropped %d events (max_unacked)" %
           drops)
-    ok, diffs, took = settle(st, timeout=180)
-    print("# settled in %.1f s" % took)
-    show(diffs)
+    ok, diffs, took = settle_said(st, timeout=180)
     check(ok, "after the overflow: database equals the truth (%d differ)" % len(diffs))
     check(st.stop_daemon() == 0, "TERM: exit 0")
 finish()

@@ -556,6 +556,17 @@ def settle(stack, timeout=120, every=2.0):
         time.sleep(every)
 
 
+def settle_said(stack, timeout=120, show=5, what=""):
+    """settle(), then say how long it took and the first differences, as TAP comments."""
+    ok, diffs, took = settle(stack, timeout=timeout)
+    print("# %ssettled in %.1f s" % (what, took) if ok else
+          "# %snot settled after %.1f s" % (what, took))
+    for dbid, d in list(diffs.items())[:show]:
+        for line in d:
+            print("#   account %d: %s" % (dbid, line))
+    return ok, diffs, took
+
+
 def secrets_in_log(stack, extra=()):
     """Every API key, secret and listen key exsim knows that the log contains."""
     needles = []

@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, settle, wait_for  # noqa: E402
+from stack import Stack, settle_said, wait_for  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 
 N = int(os.environ.get("CONVERGE_ACCOUNTS", "60"))
@@ -70,11 +70,7 @@ with Stack(accounts=N, rate=300, seed=17, shards=3) as st:
     check(rest["http429"] <= 2 * 2,
           "per storm, only the requests already on their way met a 429 (%d 429s, at most "
           "rest_concurrency = 2 per storm)" % rest["http429"])
-    ok, diffs, took = settle(st, timeout=240)
-    print("# settled in %.1f s" % took)
-    for dbid, d in list(diffs.items())[:5]:
-        for line in d:
-            print("#   account %d: %s" % (dbid, line))
+    ok, diffs, took = settle_said(st, timeout=240, show=5)
     check(ok, "database equals the truth for all %d accounts (%d differ)" % (N, len(diffs)))
     check(st.stop_daemon() == 0, "TERM: exit 0")
 finish()
