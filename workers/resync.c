@@ -742,11 +742,17 @@ rs_release_algos(struct acct *a, struct resync *rs, int all)
 
 /* ------------------------------------------------------------ the requests */
 
-/* Resyncs leave a tenth of the host's minute to the listen keys. */
+/*
+ * Resyncs leave a fiftieth of the host's minute to the listen keys.  New
+ * keys and due renewals are picked before any resync (account.c), so the
+ * reserve only covers those that fall due after the minute's budget is
+ * spent; with the default listenkey_renewal a renewal falls due 30 minutes
+ * before its key expires, and a minute's wait costs nothing.
+ */
 static int
 rs_request(struct acct *a, const char *path, const char *params, int64_t weight)
 {
-	int64_t reserve = aw.ex >= 0 ? aw.cfg->ex[aw.ex].rest_weight_budget / 10 + 1 : 0;
+	int64_t reserve = aw.ex >= 0 ? aw.cfg->ex[aw.ex].rest_weight_budget / 50 + 1 : 0;
 	char pq[3072];
 
 	rest_sign(a, path, params, pq, sizeof(pq));
