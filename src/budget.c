@@ -27,7 +27,7 @@
 /* Stop when the exchange's count for our IP comes this close to the limit. */
 #define SEEN_MARGIN_PCT	95
 #define BUDGET_MAGIC	0x54474442u	/* "BDGT" */
-#define BUDGET_VERSION	1
+#define BUDGET_VERSION	2
 #define OPEN_TRIES	8
 
 /*
@@ -60,6 +60,7 @@ struct budget_file {
 	struct {
 		int32_t		 pid;		/* the slot's worker, 0 none */
 		int32_t		 n;		/* its REST requests in flight */
+		int64_t		 urgent_until_ms; /* it has urgent requests waiting */
 	}			 slot[BUDGET_SLOTS];
 	uint64_t		 weight_spent;
 	uint64_t		 rest_refused;
@@ -139,6 +140,7 @@ budget_claim(struct budget_host *h)
 {
 	h->f->slot[h->slot].pid = (int32_t)h->pid;
 	h->f->slot[h->slot].n = 0;
+	h->f->slot[h->slot].urgent_until_ms = 0;
 }
 
 /*
@@ -226,11 +228,31 @@ budget_inflight(struct budget_host *h)
 	return n;
 }
 
-/* Locked: may a request of `weight` go now?  0, or -1 with *wait_ms. */
+/* Locked: does another live worker have urgent requests waiting at now_ms? */
 static int
-budget_rest_check(struct budget_host *h, int64_t weight, int64_t reserve, int64_t now_ms,
-    int64_t *wait_ms)
+budget_other_urgent(struct budget_host *h, int64_t now_ms, int64_t *until_ms)
 {
+	struct budget_file *f = h->f;
+
+	for (int i = 0; i < BUDGET_SLOTS; i++)
+		if (i != h->slot && f->slot[i].urgent_until_ms > now_ms) {
+			if (!pid_alive(f->slot[i].pid)) {
+				f->slot[i].urgent_until_ms = 0;
+				continue;
+			}
+			*until_ms = f->slot[i].urgent_until_ms;
+			return 1;
+		}
+	return 0;
+}
+
+/* Locked: may a request of `weight` (deferred: after urgent ones) go now?  0, or -1, *wait_ms. */
+static int
+budget_rest_check(struct budget_host *h, int64_t weight, int64_t reserve, int deferred,
+    int64_t now_ms, int64_t *wait_ms)
+{
+	int64_t until;
+
 	struct budget_file *f = h->f;
 	int64_t limit = h->lim.weight_1m;
 	int fits;
@@ -256,12 +278,17 @@ budget_rest_check(struct budget_host *h, int64_t weight, int64_t reserve, int64_
 		*wait_ms = BUDGET_INFLIGHT_WAIT_MS;
 		return -1;
 	}
+	if (deferred && budget_other_urgent(h, now_ms, &until)) {
+		*wait_ms = until - now_ms < BUDGET_DEFER_WAIT_MS ? until - now_ms :
+		    BUDGET_DEFER_WAIT_MS;
+		return -1;
+	}
 	*wait_ms = 0;
 	return 0;
 }
 
-int
-budget_rest_take(struct budget_host *h, int64_t weight, int64_t reserve, int64_t now_ms,
+static int
+rest_take(struct budget_host *h, int64_t weight, int64_t reserve, int deferred, int64_t now_ms,
     int64_t *wait_ms)
 {
 	struct budget_file *f;
@@ -271,7 +298,7 @@ budget_rest_take(struct budget_host *h, int64_t weight, int64_t reserve, int64_t
 		return -1;
 	}
 	f = h->f;
-	if (budget_rest_check(h, weight, reserve, now_ms, wait_ms) == -1) {
+	if (budget_rest_check(h, weight, reserve, deferred, now_ms, wait_ms) == -1) {
 		f->rest_refused++;
 		budget_unlock(h);
 		return -1;
@@ -287,6 +314,30 @@ budget_rest_take(struct budget_host *h, int64_t weight, int64_t reserve, int64_t
 }
 
 int
+budget_rest_take(struct budget_host *h, int64_t weight, int64_t reserve, int64_t now_ms,
+    int64_t *wait_ms)
+{
+	return rest_take(h, weight, reserve, 0, now_ms, wait_ms);
+}
+
+int
+budget_rest_take_deferred(struct budget_host *h, int64_t weight, int64_t reserve, int64_t now_ms,
+    int64_t *wait_ms)
+{
+	return rest_take(h, weight, reserve, 1, now_ms, wait_ms);
+}
+
+void
+budget_rest_urgent(struct budget_host *h, int64_t until_ms)
+{
+	if (budget_lock(h) == -1)
+		return;
+	if (h->f->slot[h->slot].pid == h->pid)
+		h->f->slot[h->slot].urgent_until_ms = until_ms;
+	budget_unlock(h);
+}
+
+int
 budget_rest_room(struct budget_host *h, int64_t weight, int64_t reserve, int64_t now_ms,
     int64_t *wait_ms)
 {
@@ -296,7 +347,7 @@ budget_rest_room(struct budget_host *h, int64_t weight, int64_t reserve, int64_t
 		*wait_ms = 1000;
 		return -1;
 	}
-	r = budget_rest_check(h, weight, reserve, now_ms, wait_ms);
+	r = budget_rest_check(h, weight, reserve, 0, now_ms, wait_ms);
 	budget_unlock(h);
 	return r;
 }
@@ -668,6 +719,7 @@ budget_close(struct budget_host *h)
 		if (h->f->slot[h->slot].pid == h->pid) {
 			h->f->slot[h->slot].pid = 0;
 			h->f->slot[h->slot].n = 0;
+			h->f->slot[h->slot].urgent_until_ms = 0;
 		}
 		budget_unlock(h);
 	}

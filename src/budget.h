@@ -2,7 +2,9 @@
  * budget.h: the budgets of one exchange host's IP, shared by every account
  * worker on this machine: REST weight per minute, the Retry-After block,
  * REST requests in flight, WebSocket connection attempts per five minutes
- * (DESIGN §8: the exchange counts per IP, so budgets are per host).
+ * (DESIGN §8: the exchange counts per IP, so budgets are per host), and
+ * which workers have urgent requests waiting, before which the others'
+ * deferrable ones wait.
  *
  * The state is a small file (<runtime_dir>/budget-<exchange>) that each
  * worker maps by path, guarded by a process-shared robust mutex: a 429 seen
@@ -21,6 +23,8 @@
 #define BUDGET_SLOTS		256
 /* What budget_rest_take asks to wait when only the in-flight limit refused. */
 #define BUDGET_INFLIGHT_WAIT_MS	50
+/* The longest budget_rest_take_deferred asks to wait behind urgent requests. */
+#define BUDGET_DEFER_WAIT_MS	200
 
 struct budget_host;
 
@@ -90,6 +94,20 @@ int	 budget_set_limits(struct budget_host *, const struct budget_limits *);
  */
 int	 budget_rest_take(struct budget_host *, int64_t weight, int64_t reserve, int64_t now_ms,
 	    int64_t *wait_ms);
+/*
+ * budget_rest_take for a request that can wait (a resync's history): also
+ * refused while another worker of the host has urgent requests waiting
+ * (budget_rest_urgent), so that the host spends its minute on those first:
+ * listen keys and every account's state before any account's history.
+ */
+int	 budget_rest_take_deferred(struct budget_host *, int64_t weight, int64_t reserve,
+	    int64_t now_ms, int64_t *wait_ms);
+/*
+ * This worker has urgent requests ready, waiting for the host's budget,
+ * until until_ms (it says so again while they wait; a few seconds ahead, so
+ * that a worker that dies does not hold the others back for long); 0: none.
+ */
+void	 budget_rest_urgent(struct budget_host *, int64_t until_ms);
 /* Would budget_rest_take succeed?  Takes nothing, counts no refusal: 0, or -1 with *wait_ms. */
 int	 budget_rest_room(struct budget_host *, int64_t weight, int64_t reserve, int64_t now_ms,
 	    int64_t *wait_ms);

@@ -504,9 +504,14 @@ def report(a, res, cmd):
     print()
     print("command: `%s`  " % cmd)
     print("date: %s  " % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-    print("machine: %s, %d CPUs, %d MB RAM; PostgreSQL 15 (tools/pgtmp), fsync = on, "
-          "synchronous_commit = on; [database] %s" % (platform.machine(), os.cpu_count(), mem,
-                                                       ", ".join(DB_CONF)))
+    if any(k in res for k in ("path_eps", "lat_path", "rss")):
+        print("machine: %s, %d CPUs, %d MB RAM; PostgreSQL 15 (tools/pgtmp), fsync = on, "
+              "synchronous_commit = on; [database] %s" % (platform.machine(), os.cpu_count(),
+                                                           mem, ", ".join(DB_CONF)))
+    else:
+        print("machine: %s, %d CPUs, %d MB RAM; PostgreSQL 15 (tools/pgtmp) with fsync off: "
+              "these phases measure REST weight and time, not the database" %
+              (platform.machine(), os.cpu_count(), mem))
     print()
     print("| measure | value |")
     print("|---|---|")

@@ -63,6 +63,7 @@
 #define ALERT_MAX		4
 #define ALERT_TIMEOUT_S		30.	/* an alert command running longer is killed */
 #define DB_RETRY_MS		2000	/* after a failed connect, leave the database alone this long */
+#define URGENT_HOLD_MS		3000	/* budget_rest_urgent: said again before it lapses */
 #define LOAD_RETRY_MS		5000	/* after a failed load, until one succeeds */
 #define KEY_CHECK_SPREAD_MS	30000	/* reused keys are confirmed within this */
 
@@ -491,6 +492,16 @@ rest_sign(const struct acct *a, const char *path, const char *params, char *out,
 
 static void rest_done_cb(const struct net_http_resp *, void *);
 
+/* The host is busy or blocked, or others go first: ask again then, not at the next tick. */
+static void
+schedule_in(int64_t wait_ms)
+{
+	if (wait_ms < TICK_S * 1000 && !ev_is_active(&aw.schedule_timer)) {
+		ev_timer_set(&aw.schedule_timer, (double)wait_ms / 1000., 0.);
+		ev_timer_start(aw.loop, &aw.schedule_timer);
+	}
+}
+
 /*
  * Start one REST call for the account if the host's budget allows it now:
  * reserve keeps weight back for listen keys (resyncs pass it, listen keys 0).
@@ -501,9 +512,16 @@ rest_start(struct acct *a, enum op op, const char *method, const char *path_quer
 {
 	int64_t wait_ms;
 
-	if (aw.budget == NULL || aw.rest_inflight >= REST_WORKER_INFLIGHT ||
-	    budget_rest_take(aw.budget, weight, reserve, now_ms(), &wait_ms) == -1)
+	/* A resync's history waits while any worker of the host has urgent work. */
+	int deferred = op == OP_RESYNC && resync_phase(a) == 2;
+
+	if (aw.budget == NULL || aw.rest_inflight >= REST_WORKER_INFLIGHT)
 		return -1;
+	if ((deferred ? budget_rest_take_deferred : budget_rest_take)(aw.budget, weight, reserve,
+	    now_ms(), &wait_ms) == -1) {
+		schedule_in(wait_ms);
+		return -1;
+	}
 	a->op = (uint8_t)op;
 	a->req = net_http(aw.net, &aw.rest, method, path_query, a->api_key, REST_TIMEOUT_MS,
 	    rest_done_cb, a);
@@ -722,9 +740,10 @@ rest_ready(const struct acct *a, int64_t now)
 
 /* The next account whose request comes first, and what it is. */
 enum pick { PICK_NONE, PICK_POST, PICK_PUT, PICK_RESYNC };
+#define CLASS_URGENT_LAST	3	/* classes 0-3 (below) go before any history */
 
 static enum pick
-rest_pick(struct acct **out, int64_t now)
+rest_pick(struct acct **out, int *out_cls, int64_t now)
 {
 	struct acct *best = NULL, *a;
 	int cls, best_cls = 99;
@@ -756,6 +775,7 @@ rest_pick(struct acct **out, int64_t now)
 		}
 	}
 	*out = best;
+	*out_cls = best_cls;
 	switch (best_cls) {
 	case 0:
 		return PICK_POST;
@@ -768,30 +788,51 @@ rest_pick(struct acct **out, int64_t now)
 	}
 }
 
+/*
+ * Tell the host's other account workers whether this one has urgent
+ * requests ready (listen keys, resyncs' state steps): while it has, their
+ * resyncs' history waits (budget_rest_take_deferred).  Said again every
+ * URGENT_HOLD_MS / 2 while true, so a worker that dies holds nobody long.
+ */
+static void
+urgent_publish(int urgent, int64_t now)
+{
+	if (aw.budget == NULL)
+		return;
+	if (urgent && aw.urgent_until_ms - now < URGENT_HOLD_MS / 2) {
+		aw.urgent_until_ms = now + URGENT_HOLD_MS;
+		budget_rest_urgent(aw.budget, aw.urgent_until_ms);
+	} else if (!urgent && aw.urgent_until_ms != 0) {
+		aw.urgent_until_ms = 0;
+		budget_rest_urgent(aw.budget, 0);
+	}
+}
+
 static void
 rest_schedule(void)
 {
 	int64_t now = now_ms(), wait_ms;
 	struct acct *a;
-	int rc;
+	enum pick pick;
+	int rc, cls;
 
 	if (aw.stopping || !aw.endpoints_ok || aw.budget == NULL)
 		return;
 	if (aw.time_sync_needed)
 		time_sync();
+	rest_pick(&a, &cls, now);
+	urgent_publish(cls <= CLASS_URGENT_LAST, now);
 	/* Bounded: every pass either starts a request or stops. */
 	for (size_t guard = 0; guard <= aw.naccts * 4 + 8; guard++) {
 		if (aw.rest_inflight >= REST_WORKER_INFLIGHT)
 			return;
 		if (budget_rest_room(aw.budget, 1, 0, now, &wait_ms) == -1) {
-			/* The host is busy or blocked: ask again then, not at the next tick. */
-			if (wait_ms < TICK_S * 1000 && !ev_is_active(&aw.schedule_timer)) {
-				ev_timer_set(&aw.schedule_timer, (double)wait_ms / 1000., 0.);
-				ev_timer_start(aw.loop, &aw.schedule_timer);
-			}
+			schedule_in(wait_ms);
 			return;
 		}
-		switch (rest_pick(&a, now)) {
+		pick = rest_pick(&a, &cls, now);
+		urgent_publish(cls <= CLASS_URGENT_LAST, now);
+		switch (pick) {
 		case PICK_NONE:
 			return;
 		case PICK_POST:

@@ -87,6 +87,7 @@ struct account_worker {
 	int			 have_key;
 	int			 loaded, reconcile_pending;
 	int64_t			 db_retry_ms, load_retry_ms;
+	int64_t			 urgent_until_ms;	/* as last told to the host's budget */
 	int			 stopping;
 	struct acct		*accts;
 	struct acct		*by_id[HASH_BUCKETS], *by_key[HASH_BUCKETS];

@@ -355,12 +355,18 @@ resync_db_read(struct acct *a, struct resync *rs)
 
 	if (db == NULL)
 		return -1;
+	/*
+	 * Every row not in a final state may have moved on in the gap: each
+	 * that is not open at the snapshot is asked for (R_MISSING_*).  A
+	 * TRIGGERED algo is not final (FINISHED follows when the order it placed
+	 * is done) and is never in openAlgoOrders; statuses: FACTS §1.3.
+	 */
 	if (db_idsyms(db, a, "SELECT order_id, symbol FROM orders WHERE account_id = $1 "
-	    "AND status IN ('NEW', 'PARTIALLY_FILLED') ORDER BY order_id", &rs->db_orders,
-	    &rs->ndb_orders) == -1 ||
+	    "AND status NOT IN ('FILLED', 'CANCELED', 'EXPIRED', 'EXPIRED_IN_MATCH', 'REJECTED') "
+	    "ORDER BY order_id", &rs->db_orders, &rs->ndb_orders) == -1 ||
 	    db_idsyms(db, a, "SELECT algo_id, symbol FROM algo_orders WHERE account_id = $1 "
-	    "AND status IN ('NEW', 'TRIGGERING') ORDER BY algo_id", &rs->db_algos,
-	    &rs->ndb_algos) == -1)
+	    "AND status NOT IN ('FINISHED', 'CANCELED', 'EXPIRED', 'REJECTED') ORDER BY algo_id",
+	    &rs->db_algos, &rs->ndb_algos) == -1)
 		return -1;
 	if ((res = db_rows(db, a, "SELECT symbol, position_side, amount <> 0 FROM positions "
 	    "WHERE account_id = $1")) == NULL)
@@ -805,7 +811,8 @@ rs_history(struct acct *a, struct resync *rs, const char *sym)
 	const char *path, *idname;
 
 	if (hist > floor) {
-		if (rs->win_start == 0 && rs->i == 0 && rs->step == R_TRADES)
+		/* (since 0: an account with no history here yet; nothing was lost) */
+		if (rs->since_ms > 0 && rs->win_start == 0 && rs->i == 0 && rs->step == R_TRADES)
 			log_warnx("account %" PRId64 ": the gap began %" PRId64 " s ago; orders and "
 			    "fills are fetched for the last %" PRId64 " s only (resync_history_max)",
 			    a->id, (now - rs->since_ms) / 1000, aw.cfg->resync_history_max_ms / 1000);

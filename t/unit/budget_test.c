@@ -755,3 +755,57 @@ Test(budget, concurrent_takes_lose_no_update)
 	cr_assert_eq(st.inflight, 0);
 	budget_close(h);
 }
+
+Test(budget, history_waits_while_another_worker_has_urgent_requests)
+{
+	struct budget_host *a = open_as(0, 1000, 100, 3, NULL);
+	struct budget_host *b = open_as(1, 1000, 100, 3, NULL);
+	int64_t wait;
+
+	/* nobody urgent: a deferred request goes like any other */
+	cr_assert_eq(budget_rest_take_deferred(b, 5, 0, MIN0, &wait), 0);
+	budget_rest_done(b);
+	/* a has listen keys or an account's state waiting until MIN0 + 3000 */
+	budget_rest_urgent(a, MIN0 + 3000);
+	cr_assert_eq(budget_rest_take_deferred(b, 5, 0, MIN0 + 1000, &wait), -1);
+	cr_assert_eq(wait, BUDGET_DEFER_WAIT_MS);
+	cr_assert_eq(budget_rest_take_deferred(b, 5, 0, MIN0 + 2900, &wait), -1);
+	cr_assert_eq(wait, 100, "only until the urgency lapses: %lld", (long long)wait);
+	/* b's urgent requests are not held back, nor are a's own deferred ones */
+	cr_assert_eq(take_done(b, 1, 0, MIN0 + 1000, &wait), 0);
+	cr_assert_eq(budget_rest_take_deferred(a, 5, 0, MIN0 + 1000, &wait), 0);
+	budget_rest_done(a);
+	/* it lapses unless said again, and 0 ends it at once */
+	cr_assert_eq(budget_rest_take_deferred(b, 5, 0, MIN0 + 3000, &wait), 0);
+	budget_rest_done(b);
+	budget_rest_urgent(a, MIN0 + 9000);
+	cr_assert_eq(budget_rest_take_deferred(b, 5, 0, MIN0 + 4000, &wait), -1);
+	budget_rest_urgent(a, 0);
+	cr_assert_eq(budget_rest_take_deferred(b, 5, 0, MIN0 + 4000, &wait), 0);
+	budget_rest_done(b);
+	/* a worker that closes its budget is urgent no more */
+	budget_rest_urgent(a, MIN0 + 9000);
+	budget_close(a);
+	cr_assert_eq(budget_rest_take_deferred(b, 5, 0, MIN0 + 4000, &wait), 0);
+	budget_rest_done(b);
+	budget_close(b);
+}
+
+Test(budget, a_dead_workers_urgency_holds_nobody)
+{
+	struct budget_host *h = open_as(0, 1000, 100, 2, NULL);
+	int64_t wait;
+	pid_t pid;
+
+	pid = fork_child();
+	if (pid == 0) {
+		struct budget_host *c = open_as(4, 1000, 100, 2, NULL);
+
+		budget_rest_urgent(c, MIN0 + 60000);
+		_exit(0);	/* dies without closing: its slot still says urgent */
+	}
+	cr_assert_eq(child_wait(pid), 0);
+	cr_assert_eq(budget_rest_take_deferred(h, 5, 0, MIN0, &wait), 0);
+	budget_rest_done(h);
+	budget_close(h);
+}
