@@ -1305,7 +1305,8 @@ account_status(msgpack_packer *pk)
 		C(resync_weight), C(resync_rows_dropped), C(resync_items_skipped), C(resyncs_incomplete),
 		C(gaps_opened), C(gaps_healed), C(overflow_resyncs), C(quarantines),
 		C(margin_calls), C(alerts), C(alerts_dropped), C(alerts_killed), C(silence_kills),
-		C(subscribe_timeouts), C(probes), C(max_age_rebuilds), C(rest_requests),
+		C(subscribe_timeouts), C(probes), C(drains), C(drains_failed), C(max_age_rebuilds),
+		C(rest_requests),
 		C(rest_errors), C(http_429), C(http_418), C(db_errors),
 #undef C
 	};

@@ -3,10 +3,15 @@
  * §1.2).  Accounts are packed into groups of up to accounts_per_connection;
  * a group has one established connection (cur) and, while its membership
  * or a key changes or the connection grows old, a replacement (repl) that
- * takes over only once it is subscribed, so no event falls between the
- * two.  Frames seen on both during the overlap are dropped by a
- * recent-frame hash set.  An account that a connection starts carrying
- * which the one before did not has a gap (resync.c).
+ * takes over only once it is subscribed.  The one it replaces is then
+ * drained, not dropped: frames the exchange wrote to it before it took our
+ * SUBSCRIBE on the new one may still be on their way, so a GET_PROPERTY is
+ * sent on the old one and it is read until that is answered (the exchange
+ * answers in order, after every frame it wrote before); only then is it
+ * closed.  One that closes or stays silent first leaves its accounts a gap.
+ * Frames seen on both during the overlap are dropped by a recent-frame hash
+ * set.  An account that a connection starts carrying which the one before
+ * did not has a gap (resync.c).
  *
  * Every wait on the exchange has a deadline: the connect (CONNECT_TIMEOUT_MS),
  * the answer to a SUBSCRIBE (SUBSCRIBE_TIMEOUT_MS), and the data path itself:
@@ -33,6 +38,7 @@
 #define SUBSCRIBE_TIMEOUT_MS	10000	/* or silence_timeout, if shorter */
 #define DEDUPE_SLOTS		256
 #define DEDUPE_HOLD_MS		10000	/* keep deduping this long after a switch */
+#define DRAIN_TIMEOUT_MS	5000	/* or silence_timeout, if shorter */
 
 struct member {
 	struct acct	*a;
@@ -51,6 +57,7 @@ struct wsconn {
 	int64_t		 opened_ms, ready_ms, last_data_ms, last_pong_ms, last_ping_ms;
 	int64_t		 sub_id, sub_sent_ms;
 	int64_t		 probe_id, probe_sent_ms;
+	int64_t		 drain_id, drain_sent_ms;	/* replaced: read until answered */
 	uint64_t	 msgs, malformed;
 };
 
@@ -60,7 +67,7 @@ struct group {
 	struct acct	**a;
 	int		 n, cap;
 	int		 dirty;
-	struct wsconn	*cur, *repl;
+	struct wsconn	*cur, *repl, *drain;
 	unsigned	 failures;
 	int64_t		 retry_at_ms;
 	int64_t		 dedupe_until_ms;
@@ -89,8 +96,8 @@ group_remove_acct(struct acct *a)
 			break;
 		}
 	/* Connections keep member snapshots: forget this account there. */
-	for (int c = 0; c < 2; c++) {
-		struct wsconn *w = c ? g->repl : g->cur;
+	for (int c = 0; c < 3; c++) {
+		struct wsconn *w = c == 0 ? g->cur : c == 1 ? g->repl : g->drain;
 
 		for (int i = 0; w && i < w->nm; i++)
 			if (w->m[i].a == a)
@@ -148,7 +155,7 @@ groups_count_connections(void)
 	int n = 0;
 
 	for (struct group *g = aw.groups; g; g = g->next)
-		n += (g->cur != NULL) + (g->repl != NULL);
+		n += (g->cur != NULL) + (g->repl != NULL) + (g->drain != NULL);
 	return n;
 }
 
@@ -184,6 +191,51 @@ conn_carries(const struct wsconn *w, const struct acct *a)
 	return 0;
 }
 
+/*
+ * The replaced connection cannot be drained (it closed, or its answer is
+ * late): frames it held may be lost, so its accounts still in the group get
+ * a gap from their last event.
+ */
+static void
+drain_give_up(struct group *g, const char *why)
+{
+	struct wsconn *w = g->drain;
+	char d[1200], reason[160];
+
+	if (w == NULL)
+		return;
+	conn_describe(w, d, sizeof(d));
+	log_warnx("%s: replaced, but %s; its accounts are resynced", d, why);
+	snprintf(reason, sizeof(reason), "replaced connection not drained: %s", why);
+	for (int i = 0; i < w->nm; i++) {
+		struct acct *a = w->m[i].a;
+
+		if (a != NULL && a->group == g)
+			acct_gap(a, a->last_event_ms, reason);
+	}
+	aw.st.drains_failed++;
+	g->drain = NULL;
+	conn_free(w);
+}
+
+/* Read the replaced connection until the exchange answers a request sent now. */
+static void
+drain_start(struct group *g, struct wsconn *old)
+{
+	char req[96];
+	int n;
+
+	drain_give_up(g, "another replacement came first");
+	g->drain = old;
+	old->drain_id = ++aw.next_conn_id;
+	old->drain_sent_ms = now_ms();
+	old->probe_id = 0;
+	n = snprintf(req, sizeof(req), "{\"method\":\"GET_PROPERTY\",\"params\":"
+	    "[\"combined\"],\"id\":%" PRId64 "}", old->drain_id);
+	if (old->ws == NULL || net_ws_send_text(old->ws, req, (size_t)n) == -1)
+		drain_give_up(g, "the request to drain it could not be sent");
+}
+
 /* The replacement (or first) connection is subscribed: it takes over. */
 static void
 conn_ready(struct wsconn *w)
@@ -217,7 +269,7 @@ conn_ready(struct wsconn *w)
 	g->cur = w;
 	if (old) {
 		g->dedupe_until_ms = now + DEDUPE_HOLD_MS;
-		conn_free(old);
+		drain_start(g, old);
 	}
 	conn_describe(w, d, sizeof(d));
 	log_info("%s streaming%s", d, old ? " (replaced the previous one without a gap)" : "");
@@ -299,6 +351,13 @@ conn_reply(struct wsconn *w, const char *buf, size_t len)
 
 	if (!bf_ws_reply(buf, len, &id, &error))
 		return 0;
+	if (w->drain_id != 0 && id == w->drain_id && w->g->drain == w) {
+		/* Everything it was sent before is in: it can go. */
+		aw.st.drains++;
+		w->g->drain = NULL;
+		conn_free(w);
+		return 1;
+	}
 	if (id == w->probe_id) {
 		/* Any answer, an error included, shows the data path delivers. */
 		w->probe_id = 0;
@@ -397,6 +456,12 @@ conn_lost(struct wsconn *w, const char *why)
 	struct group *g = w->g;
 	char d[1200];
 
+	if (w == g->drain) {
+		snprintf(d, sizeof(d), "it closed first (%s)", why);
+		w->ws = NULL;
+		drain_give_up(g, d);
+		return;
+	}
 	conn_describe(w, d, sizeof(d));
 	w->ws = NULL;
 	if (w == g->cur) {
@@ -455,6 +520,8 @@ conn_close(struct wsconn *w, const char *why, int failed)
 		g->cur = NULL;
 	if (g->repl == w)
 		g->repl = NULL;
+	if (g->drain == w)
+		g->drain = NULL;
 	conn_free(w);
 }
 
@@ -538,6 +605,8 @@ group_free(struct group *g)
 		conn_free(g->cur);
 	if (g->repl)
 		conn_free(g->repl);
+	if (g->drain)
+		conn_free(g->drain);
 	free(g->a);
 	free(g);
 }
@@ -618,6 +687,9 @@ groups_maintain(void)
 			continue;	/* conn_lost kicks the group */
 		if (g->repl && conn_health(g->repl, now) == -1)
 			continue;
+		if (g->drain && now - g->drain->drain_sent_ms > (DRAIN_TIMEOUT_MS <
+		    aw.cfg->silence_timeout_ms ? DRAIN_TIMEOUT_MS : aw.cfg->silence_timeout_ms))
+			drain_give_up(g, "it did not answer in time");
 		if (g->cur && g->cur->state == CS_READY && !g->repl &&
 		    now - g->cur->opened_ms >= aw.cfg->connection_max_age_ms) {
 			aw.st.max_age_rebuilds++;

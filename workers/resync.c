@@ -1105,15 +1105,22 @@ resync_response(struct acct *a, const struct net_http_resp *r, int code)
 	case R_ALL_ALGOS:
 		rs_history_next(rs);
 		break;
-	case R_ALGO_ORDERS:
-		/* The order itself went out (rs_emit); the algos it completes follow. */
+	case R_ALGO_ORDERS: {
+		/*
+		 * The order asked for is the first held algo's; the order itself went
+		 * out (rs_emit), and the algos it completes follow.  If it was not
+		 * in the answer, that algo is still first in line: the item failed.
+		 */
+		int64_t asked = rs->nalgos > 0 ?
+		    strtoll(rs->algos[0].u.algo.actual_order_id, NULL, 10) : 0;
+
 		rs_release_algos(a, rs, 0);
-		if (rs->nalgos > 0 && rs_order_filled(rs,
-		    strtoll(rs->algos[0].u.algo.actual_order_id, NULL, 10)) == NULL) {
+		if (asked != 0 && rs_order_filled(rs, asked) == NULL) {
 			rs->tries = RESYNC_ITEM_TRIES;
 			rs_item_failed(a, rs, "the answer was not that order");
 		}
 		break;
+	}
 	default:
 		rs_advance(rs, 0);
 		break;

@@ -12,7 +12,10 @@ The whole kind: once the database equals the truth, rows that ended are
 set back to a state before their end, each with an older update time (as a
 lost last update leaves them): orders FILLED or CANCELED back to NEW or
 PARTIALLY_FILLED, algo orders FINISHED back to TRIGGERED, CANCELED back to
-NEW.  A gap (every connection dropped) must bring them all back.
+NEW.  A gap (every connection dropped) must bring them all back.  Several
+algo orders of one account wait for the orders they placed (older than the
+gap, so not in its history): each answer must be matched to the algo that
+asked for it (the first fix took the next algo's order for the answer).
 """
 import os
 import sys
@@ -49,7 +52,7 @@ with Stack(accounts=N, rate=150, seed=1003, shards=2) as st:
         "algo orders FINISHED -> TRIGGERED": "UPDATE algo_orders SET status = 'TRIGGERED', "
         "filled_qty = 0, update_time = update_time - 1 WHERE (account_id, algo_id) IN (SELECT "
         "account_id, algo_id FROM algo_orders WHERE status = 'FINISHED' ORDER BY algo_id "
-        "LIMIT 10) RETURNING 1",
+        "LIMIT 40) RETURNING 1",
         "algo orders CANCELED -> NEW": "UPDATE algo_orders SET status = 'NEW', update_time = "
         "update_time - 1 WHERE (account_id, algo_id) IN (SELECT account_id, algo_id FROM "
         "algo_orders WHERE status = 'CANCELED' ORDER BY algo_id LIMIT 10) RETURNING 1",
