@@ -27,7 +27,7 @@
 /* Stop when the exchange's count for our IP comes this close to the limit. */
 #define SEEN_MARGIN_PCT	95
 #define BUDGET_MAGIC	0x54474442u	/* "BDGT" */
-#define BUDGET_VERSION	2
+#define BUDGET_VERSION	3
 #define OPEN_TRIES	8
 
 /*
@@ -61,6 +61,7 @@ struct budget_file {
 		int32_t		 pid;		/* the slot's worker, 0 none */
 		int32_t		 n;		/* its REST requests in flight */
 		int64_t		 urgent_until_ms; /* it has urgent requests waiting */
+		int64_t		 keys_weight_1m; /* its listen keys' weight a minute */
 	}			 slot[BUDGET_SLOTS];
 	uint64_t		 weight_spent;
 	uint64_t		 rest_refused;
@@ -141,6 +142,7 @@ budget_claim(struct budget_host *h)
 	h->f->slot[h->slot].pid = (int32_t)h->pid;
 	h->f->slot[h->slot].n = 0;
 	h->f->slot[h->slot].urgent_until_ms = 0;
+	h->f->slot[h->slot].keys_weight_1m = 0;
 }
 
 /*
@@ -246,6 +248,29 @@ budget_other_urgent(struct budget_host *h, int64_t now_ms, int64_t *until_ms)
 	return 0;
 }
 
+/*
+ * Locked: the weight a minute the host's live workers need for their listen
+ * keys (budget_rest_keys), at most three quarters of the limit, so that
+ * resyncs still move when the keys alone would take the whole minute.
+ */
+static int64_t
+budget_keys_demand(struct budget_host *h)
+{
+	struct budget_file *f = h->f;
+	int64_t n = 0, cap = h->lim.weight_1m - h->lim.weight_1m / 4;
+
+	for (int i = 0; i < BUDGET_SLOTS; i++) {
+		if (f->slot[i].keys_weight_1m <= 0)
+			continue;
+		if (i != h->slot && !pid_alive(f->slot[i].pid)) {
+			f->slot[i].keys_weight_1m = 0;
+			continue;
+		}
+		n += f->slot[i].keys_weight_1m;
+	}
+	return n < cap ? n : cap;
+}
+
 /* Locked: may a request of `weight` (deferred: after urgent ones) go now?  0, or -1, *wait_ms. */
 static int
 budget_rest_check(struct budget_host *h, int64_t weight, int64_t reserve, int deferred,
@@ -267,8 +292,15 @@ budget_rest_check(struct budget_host *h, int64_t weight, int64_t reserve, int de
 		*wait_ms = 1000;
 		return -1;
 	}
+	if (reserve > 0) {
+		int64_t keys = budget_keys_demand(h);
+
+		if (keys > reserve)
+			reserve = keys;
+	}
+	/* The reserve comes off both counts: else the exchange's, nearer, takes it back. */
 	fits = f->used + weight <= limit - reserve &&
-	    (f->seen + weight) * 100 <= limit * SEEN_MARGIN_PCT;
+	    (f->seen + weight + reserve) * 100 <= limit * SEEN_MARGIN_PCT;
 	/* One too heavy for any minute would wait for ever: it goes alone at a minute's start. */
 	if (!fits && !(f->used == 0 && f->seen == 0)) {
 		*wait_ms = f->window_ms + MINUTE_MS - now_ms + 1;
@@ -334,6 +366,16 @@ budget_rest_urgent(struct budget_host *h, int64_t until_ms)
 		return;
 	if (h->f->slot[h->slot].pid == h->pid)
 		h->f->slot[h->slot].urgent_until_ms = until_ms;
+	budget_unlock(h);
+}
+
+void
+budget_rest_keys(struct budget_host *h, int64_t weight_1m)
+{
+	if (budget_lock(h) == -1)
+		return;
+	if (h->f->slot[h->slot].pid == h->pid)
+		h->f->slot[h->slot].keys_weight_1m = weight_1m > 0 ? weight_1m : 0;
 	budget_unlock(h);
 }
 
@@ -413,7 +455,7 @@ budget_ws_window(const struct budget_file *f, int64_t sec)
 }
 
 int
-budget_ws_take(struct budget_host *h, int64_t now_ms, int64_t *wait_ms)
+budget_ws_take(struct budget_host *h, int64_t reserve, int64_t now_ms, int64_t *wait_ms)
 {
 	struct budget_file *f;
 	int64_t sec = now_ms / 1000, oldest = sec;
@@ -424,7 +466,7 @@ budget_ws_take(struct budget_host *h, int64_t now_ms, int64_t *wait_ms)
 		return -1;
 	}
 	f = h->f;
-	if (budget_ws_window(f, sec) >= h->lim.connects_5m) {
+	if (budget_ws_window(f, sec) + (reserve > 0 ? reserve : 0) >= h->lim.connects_5m) {
 		/* Wait until the oldest second still in the window falls out of it. */
 		for (int i = 0; i < WS_WINDOW_S; i++)
 			if (f->ws[i].n > 0 && f->ws[i].sec > sec - WS_WINDOW_S &&
@@ -720,6 +762,7 @@ budget_close(struct budget_host *h)
 			h->f->slot[h->slot].pid = 0;
 			h->f->slot[h->slot].n = 0;
 			h->f->slot[h->slot].urgent_until_ms = 0;
+			h->f->slot[h->slot].keys_weight_1m = 0;
 		}
 		budget_unlock(h);
 	}

@@ -83,7 +83,9 @@ int	 budget_set_limits(struct budget_host *, const struct budget_limits *);
 /*
  * One REST request of `weight` at now_ms, if the host is not blocked, its
  * weight this minute stays within the limit less `reserve` (room that only
- * callers passing 0 may use, e.g. listen keys), the exchange's count of the
+ * callers passing 0 may use, e.g. listen keys; when reserve > 0 it is at
+ * least what the host's workers said their listen keys need a minute,
+ * budget_rest_keys, capped at three quarters of the limit), the exchange's count of the
  * IP (or ours, if higher) stays within 95% of the limit, and fewer than the
  * in-flight limit are in flight on the host.
  * A request heavier than any minute allows goes alone at a minute's start.
@@ -108,6 +110,13 @@ int	 budget_rest_take_deferred(struct budget_host *, int64_t weight, int64_t res
  * that a worker that dies does not hold the others back for long); 0: none.
  */
 void	 budget_rest_urgent(struct budget_host *, int64_t until_ms);
+/*
+ * This worker's listen keys cost weight_1m a minute (keys times the renewals
+ * a key has in a minute, rounded up); 0 when it has none.  Reserved from
+ * every caller passing a reserve, so renewals due after a minute's history
+ * is spent still find room; a dead worker's figure stops counting.
+ */
+void	 budget_rest_keys(struct budget_host *, int64_t weight_1m);
 /* Would budget_rest_take succeed?  Takes nothing, counts no refusal: 0, or -1 with *wait_ms. */
 int	 budget_rest_room(struct budget_host *, int64_t weight, int64_t reserve, int64_t now_ms,
 	    int64_t *wait_ms);
@@ -120,8 +129,13 @@ void	 budget_rest_block(struct budget_host *, int64_t until_ms);
 /* When the host's block ends (ms), if it is still running at now_ms; else 0. */
 int64_t	 budget_rest_blocked_until(struct budget_host *, int64_t now_ms);
 
-/* One WebSocket connection attempt, if the host's last five minutes allow: 0, or -1, *wait_ms. */
-int	 budget_ws_take(struct budget_host *, int64_t now_ms, int64_t *wait_ms);
+/*
+ * One WebSocket connection attempt, if the host's last five minutes leave
+ * more than `reserve` attempts (room that only callers passing 0 may use:
+ * a connection some account needs, before one that is merely old): 0, or
+ * -1 with *wait_ms.
+ */
+int	 budget_ws_take(struct budget_host *, int64_t reserve, int64_t now_ms, int64_t *wait_ms);
 
 /* The host's figures at now_ms and this worker's counters. */
 void	 budget_stats(struct budget_host *, int64_t now_ms, struct budget_stats *);

@@ -1127,10 +1127,29 @@ accounts_reconcile(const char *why)
 
 /* ------------------------------------------------------------------- tick */
 
+/*
+ * Tell the host what this worker's listen keys cost a minute (a PUT of
+ * weight 1 per key every listenkey_renewal, rounded up), so that every
+ * worker's resyncs leave that much of each minute to renewals (soak seed
+ * 1005: 66 keys renewed every 20 s need 198 a minute; a fixed fiftieth of
+ * 1800 left 37, and the rest expired at the minute's end).
+ */
+static void
+keys_publish(uint64_t keys)
+{
+	int64_t per = aw.cfg->listenkey_renewal_ms > 0 ? aw.cfg->listenkey_renewal_ms : 1;
+	int64_t w = keys == 0 ? 0 : ((int64_t)keys * 60000 + per - 1) / per;
+
+	/* Said every tick: a budget file opened anew starts without it. */
+	if (aw.budget != NULL)
+		budget_rest_keys(aw.budget, w);
+}
+
 static void
 tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	int64_t now = now_ms();
+	uint64_t keys = 0;
 	struct acct *a;
 
 	if (aw.stopping)
@@ -1146,9 +1165,11 @@ tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 				acct_store_quarantine(a);
 			continue;
 		}
+		keys++;
 		if (a->flags & F_STORE_KEY)
 			acct_store_key(a);
 	}
+	keys_publish(keys);
 	rest_schedule();
 }
 
@@ -1306,7 +1327,7 @@ account_status(msgpack_packer *pk)
 		C(gaps_opened), C(gaps_healed), C(overflow_resyncs), C(quarantines),
 		C(margin_calls), C(alerts), C(alerts_dropped), C(alerts_killed), C(silence_kills),
 		C(subscribe_timeouts), C(probes), C(drains), C(drains_failed), C(max_age_rebuilds),
-		C(rest_requests),
+		C(max_age_deferred), C(rest_requests),
 		C(rest_errors), C(http_429), C(http_418), C(db_errors),
 #undef C
 	};

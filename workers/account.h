@@ -108,7 +108,7 @@ struct account_worker {
 				 margin_calls, alerts, alerts_dropped, alerts_killed, events,
 				 rest_requests, rest_errors, http_429, http_418, silence_kills,
 				 subscribe_timeouts, probes, drains, drains_failed,
-				 max_age_rebuilds, db_errors,
+				 max_age_rebuilds, max_age_deferred, db_errors,
 				 overflow_resyncs, gaps_opened, gaps_healed, events_dropped,
 				 fields_defaulted, resync_rows_dropped, resync_items_skipped,
 				 resync_weight, resync_requests, resyncs_incomplete,

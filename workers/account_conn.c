@@ -525,7 +525,37 @@ conn_close(struct wsconn *w, const char *why, int failed)
 	conn_free(w);
 }
 
-/* Open a connection carrying the group's accounts that have keys. */
+/*
+ * Does some account of the group need a new connection to stream (no ready
+ * connection, or a key or member the current one does not carry)?  If not,
+ * the group is only being renewed (connection_max_age) and waits while the
+ * host's connection attempts are scarce.
+ */
+static int
+group_needs_conn(const struct group *g)
+{
+	const struct wsconn *w = g->cur;
+
+	if (w == NULL || w->state != CS_READY)
+		return 1;
+	for (int i = 0; i < g->n; i++) {
+		const struct acct *a = g->a[i];
+		int found = 0;
+
+		if (!a->listen_key[0] || (a->flags & F_NEED_POST))
+			continue;
+		for (int k = 0; k < w->nm && !found; k++)
+			found = w->m[k].a == a && w->m[k].key_gen == a->key_gen;
+		if (!found)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Open a connection carrying the group's accounts that have keys.  A renewal
+ * leaves half the host's connect_budget to connections accounts need.
+ */
 static void
 conn_open(struct group *g)
 {
@@ -554,7 +584,10 @@ conn_open(struct group *g)
 		free(w);
 		return;
 	}
-	if (budget_ws_take(aw.budget, now_ms(), &wait_ms) == -1) {
+	if (budget_ws_take(aw.budget, group_needs_conn(g) || aw.ex < 0 ? 0 :
+	    aw.cfg->ex[aw.ex].connect_budget / 2, now_ms(), &wait_ms) == -1) {
+		if (!group_needs_conn(g))
+			aw.st.max_age_deferred++;
 		free(w->m);
 		free(w);
 		g->retry_at_ms = now_ms() + wait_ms;
@@ -692,7 +725,8 @@ groups_maintain(void)
 			drain_give_up(g, "it did not answer in time");
 		if (g->cur && g->cur->state == CS_READY && !g->repl &&
 		    now - g->cur->opened_ms >= aw.cfg->connection_max_age_ms) {
-			aw.st.max_age_rebuilds++;
+			if (!g->dirty)
+				aw.st.max_age_rebuilds++;
 			g->dirty = 1;
 		}
 		if (!g->dirty || keyed == 0)

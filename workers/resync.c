@@ -749,11 +749,11 @@ rs_release_algos(struct acct *a, struct resync *rs, int all)
 /* ------------------------------------------------------------ the requests */
 
 /*
- * Resyncs leave a fiftieth of the host's minute to the listen keys.  New
- * keys and due renewals are picked before any resync (account.c), so the
- * reserve only covers those that fall due after the minute's budget is
- * spent; with the default listenkey_renewal a renewal falls due 30 minutes
- * before its key expires, and a minute's wait costs nothing.
+ * Resyncs leave the host's listen keys their share of every minute: what
+ * the workers said their renewals need (budget_rest_keys), and at least a
+ * fiftieth for new keys.  New keys and due renewals are picked before any
+ * resync (account.c), so the reserve covers those that fall due after the
+ * rest of the minute is spent.
  */
 static int
 rs_request(struct acct *a, const char *path, const char *params, int64_t weight)

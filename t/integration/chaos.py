@@ -64,6 +64,7 @@ KINDS = EXSIM_KINDS + OWN_KINDS
 # bans and restarts, within the weight budget.
 SETTLE_BASE_S = 60
 SETTLE_PER_ACCOUNT_S = 2.0
+CONNECT_BUDGET = 225     # the default connect_budget (attempts per 5 minutes)
 
 
 def say(*a):
@@ -193,8 +194,16 @@ def draw(seed, quick=False, shrink=1.0):
 
 
 def settle_timeout(r):
-    return int(SETTLE_BASE_S + SETTLE_PER_ACCOUNT_S * r.accounts *
-               (2 if r.weight_limit < 6000 else 1))
+    # Besides the base: a full resync of every account (about 150 weight
+    # each) at the run's budget, and, when the connections renewed for
+    # their age (connection_max_age) can use up the host's attempts, one
+    # five-minute connect window for the accounts that need one.
+    groups = -(-r.accounts // (r.per_conn or 200))
+    t = SETTLE_BASE_S + SETTLE_PER_ACCOUNT_S * r.accounts * (2 if r.weight_limit < 6000 else 1)
+    t += r.accounts * 150 * 60 / r.budget
+    if r.max_age and groups * 300 / r.max_age > CONNECT_BUDGET / 2:
+        t += 300
+    return int(t)
 
 
 def fmt_args(a):

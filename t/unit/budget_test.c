@@ -246,16 +246,16 @@ Test(budget, connects_in_any_five_minutes_stay_under_the_limit)
 	int64_t wait;
 	int ok = 0;
 
-	cr_assert_eq(budget_ws_take(h, MIN0 + 500, &wait), 0);
+	cr_assert_eq(budget_ws_take(h, 0, MIN0 + 500, &wait), 0);
 	for (int k = 0; k < 9; k++)
-		cr_assert_eq(budget_ws_take(h, MIN0 + 100000, &wait), 0);
-	cr_assert_eq(budget_ws_take(h, MIN0 + 100000, &wait), -1);
+		cr_assert_eq(budget_ws_take(h, 0, MIN0 + 100000, &wait), 0);
+	cr_assert_eq(budget_ws_take(h, 0, MIN0 + 100000, &wait), -1);
 	cr_assert_eq(wait, 200000);	/* the attempt at MIN0 + 0.5 s leaves the window */
-	cr_assert_eq(budget_ws_take(h, MIN0 + 300000, &wait), 0);
-	cr_assert_eq(budget_ws_take(h, MIN0 + 300000, &wait), -1);
+	cr_assert_eq(budget_ws_take(h, 0, MIN0 + 300000, &wait), 0);
+	cr_assert_eq(budget_ws_take(h, 0, MIN0 + 300000, &wait), -1);
 	for (int s = 400; s < 1000; s++)
 		for (int k = 0; k < 3; k++)
-			ok += budget_ws_take(h, MIN0 + s * 1000LL, &wait) == 0;
+			ok += budget_ws_take(h, 0, MIN0 + s * 1000LL, &wait) == 0;
 	/* two full windows at most */
 	cr_assert_eq(ok, 20);
 	budget_stats(h, MIN0 + 999000, &st);
@@ -807,5 +807,83 @@ Test(budget, a_dead_workers_urgency_holds_nobody)
 	cr_assert_eq(child_wait(pid), 0);
 	cr_assert_eq(budget_rest_take_deferred(h, 5, 0, MIN0, &wait), 0);
 	budget_rest_done(h);
+	budget_close(h);
+}
+
+/*
+ * Soak seed 1005: resyncs left a fixed fiftieth of the minute to listen
+ * keys while the keys' renewals needed more; those not renewed expired at
+ * the minute's end.  Every worker's stated need is kept from resyncs.
+ */
+Test(budget, resyncs_leave_the_listen_keys_what_every_worker_said_they_need)
+{
+	struct budget_host *a = open_as(0, 1000, 100, 3, NULL);
+	struct budget_host *b = open_as(1, 1000, 100, 3, NULL);
+	int64_t wait;
+	int n;
+
+	budget_rest_keys(a, 150);
+	budget_rest_keys(b, 50);
+	/* a resync (reserve 21) stops at 200 below 95% of 1000 */
+	for (n = 0; take_done(b, 10, 21, MIN0 + n, &wait) == 0; n++)
+		;
+	cr_assert_eq(n, 75, "resyncs took %d requests of 10", n);
+	cr_assert_eq(wait, 60000 - n + 1);
+	/* the renewals (reserve 0) have the 200 */
+	for (n = 0; take_done(a, 1, 0, MIN0 + 100, &wait) == 0; n++)
+		;
+	cr_assert_eq(n, 200);
+	/* a worker's figure goes with it: closed, then its slot counts nothing */
+	budget_close(a);
+	cr_assert_eq(take_done(b, 10, 21, MIN0 + 60000, &wait), 0);
+	for (n = 1; take_done(b, 10, 21, MIN0 + 60000, &wait) == 0; n++)
+		;
+	cr_assert_eq(n, 90, "with a gone, 50 kept: %d", n);
+	/* a need larger than the limit leaves resyncs a quarter */
+	budget_rest_keys(b, 5000);
+	for (n = 0; take_done(b, 10, 21, MIN0 + 120000, &wait) == 0; n++)
+		;
+	cr_assert_eq(n, 20);
+	budget_close(b);
+}
+
+Test(budget, a_dead_workers_listen_keys_reserve_nothing)
+{
+	struct budget_host *h = open_as(0, 1000, 100, 2, NULL);
+	int64_t wait;
+	int n;
+	pid_t pid;
+
+	if ((pid = fork_child()) == 0) {
+		struct budget_host *c = open_as(4, 1000, 100, 2, NULL);
+
+		budget_rest_keys(c, 500);
+		_exit(0);	/* dies without closing */
+	}
+	cr_assert_eq(child_wait(pid), 0);
+	for (n = 0; take_done(h, 10, 21, MIN0, &wait) == 0; n++)
+		;
+	cr_assert_eq(n, 92);
+	budget_close(h);
+}
+
+/*
+ * Soak seed 1005: connections renewed for their age took the host's five
+ * minutes of attempts; 64 accounts with new keys then waited 3 minutes for
+ * one.  A caller with a reserve leaves it to the callers without.
+ */
+Test(budget, renewed_connections_leave_attempts_to_needed_ones)
+{
+	struct budget_host *h = open_as(0, 1000, 10, 2, NULL);
+	int64_t wait;
+	int n;
+
+	for (n = 0; budget_ws_take(h, 5, MIN0, &wait) == 0; n++)
+		;
+	cr_assert_eq(n, 5);
+	cr_assert_gt(wait, 0);
+	for (n = 0; budget_ws_take(h, 0, MIN0 + 1000, &wait) == 0; n++)
+		;
+	cr_assert_eq(n, 5);
 	budget_close(h);
 }
