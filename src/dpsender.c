@@ -82,6 +82,18 @@ dp_sender_unacked(const struct dp_sender *ds)
 	return (size_t)(ds->next_seq - ds->head_seq);
 }
 
+uint64_t
+dp_sender_next_seq(const struct dp_sender *ds)
+{
+	return ds->next_seq;
+}
+
+int
+dp_sender_committed(const struct dp_sender *ds, uint64_t mark)
+{
+	return ds->head_seq >= mark;
+}
+
 int
 dp_sender_connected(const struct dp_sender *ds)
 {

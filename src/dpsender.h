@@ -42,6 +42,10 @@ int	 dp_sender_push(struct dp_sender *, struct event *, int64_t lost_since_ms);
 /* Send what is queued now rather than at the end of this loop iteration. */
 void	 dp_sender_flush(struct dp_sender *);
 size_t	 dp_sender_unacked(const struct dp_sender *);
+/* The sequence number the next push gets: a mark for dp_sender_committed. */
+uint64_t dp_sender_next_seq(const struct dp_sender *);
+/* Has every event pushed before the mark been acked (committed) or dropped?  1 or 0. */
+int	 dp_sender_committed(const struct dp_sender *, uint64_t mark);
 int	 dp_sender_connected(const struct dp_sender *);
 void	 dp_sender_free(struct dp_sender *);
 

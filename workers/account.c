@@ -746,7 +746,7 @@ static enum pick
 rest_pick(struct acct **out, int *out_cls, int64_t now)
 {
 	struct acct *best = NULL, *a;
-	int cls, best_cls = 99;
+	int cls, best_cls = 99, busy = 99;
 
 	/*
 	 * Classes, lower first: 0 a new listen key, 1 a due renewal (earliest
@@ -754,6 +754,10 @@ rest_pick(struct acct **out, int *out_cls, int64_t now)
 	 * recently active first), 4 the rest of a resync.
 	 */
 	for (a = aw.accts; a; a = a->next) {
+		/* Urgent work in flight still holds the host's history back. */
+		if (a->req != NULL && (a->op == OP_LK_POST || a->op == OP_LK_PUT ||
+		    (a->op == OP_RESYNC && a->rs != NULL && resync_phase(a) == 1)))
+			busy = 1;
 		if (!rest_ready(a, now))
 			continue;
 		if (a->flags & F_NEED_POST)
@@ -775,7 +779,7 @@ rest_pick(struct acct **out, int *out_cls, int64_t now)
 		}
 	}
 	*out = best;
-	*out_cls = best_cls;
+	*out_cls = best_cls < busy ? best_cls : busy;
 	switch (best_cls) {
 	case 0:
 		return PICK_POST;

@@ -63,6 +63,8 @@ struct acct {
 	int64_t		 resync_done_ms;	/* wall clock */
 	int64_t		 state_healed_ms;	/* wall clock: the last resync's state steps ended */
 	int64_t		 resync_not_before_ms;	/* wall clock: after an incomplete resync */
+	uint64_t	 commit_mark;		/* a resync to begin waits for the data plane
+						 * to commit what was pushed before it (0: not yet) */
 	int64_t		 retry_at_ms;		/* wall clock: REST backoff */
 	const char	*quarantine_reason;
 	struct group	*group;

@@ -43,6 +43,7 @@
 struct member {
 	struct acct	*a;
 	uint32_t	 key_gen;
+	int64_t		 drain_from_ms;	/* drained: its last event when replaced */
 };
 
 enum conn_state { CS_CONNECTING, CS_SUBSCRIBING, CS_READY };
@@ -70,6 +71,7 @@ struct group {
 	struct wsconn	*cur, *repl, *drain;
 	unsigned	 failures;
 	int64_t		 retry_at_ms;
+	int64_t		 renew_at_ms;	/* a renewal for age refused: not before */
 	int64_t		 dedupe_until_ms;
 	uint64_t	 recent[DEDUPE_SLOTS];
 	unsigned	 recent_pos;
@@ -210,8 +212,9 @@ drain_give_up(struct group *g, const char *why)
 	for (int i = 0; i < w->nm; i++) {
 		struct acct *a = w->m[i].a;
 
+		/* From the switch: the new connection has moved last_event_ms on since. */
 		if (a != NULL && a->group == g)
-			acct_gap(a, a->last_event_ms, reason);
+			acct_gap(a, w->m[i].drain_from_ms, reason);
 	}
 	aw.st.drains_failed++;
 	g->drain = NULL;
@@ -226,6 +229,9 @@ drain_start(struct group *g, struct wsconn *old)
 	int n;
 
 	drain_give_up(g, "another replacement came first");
+	for (int i = 0; i < old->nm; i++)
+		if (old->m[i].a != NULL)
+			old->m[i].drain_from_ms = old->m[i].a->last_event_ms;
 	g->drain = old;
 	old->drain_id = ++aw.next_conn_id;
 	old->drain_sent_ms = now_ms();
@@ -272,7 +278,7 @@ conn_ready(struct wsconn *w)
 		drain_start(g, old);
 	}
 	conn_describe(w, d, sizeof(d));
-	log_info("%s streaming%s", d, old ? " (replaced the previous one without a gap)" : "");
+	log_info("%s streaming%s", d, old ? " (replaced the previous one, which is drained)" : "");
 	rest_schedule_soon();
 }
 
@@ -563,7 +569,7 @@ conn_open(struct group *g)
 	char *path, d[1200];
 	size_t plen;
 	int64_t wait_ms;
-	int inurl = 0;
+	int inurl = 0, needed;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL ||
 	    (w->m = calloc((size_t)(g->n ? g->n : 1), sizeof(*w->m))) == NULL) {
@@ -584,13 +590,18 @@ conn_open(struct group *g)
 		free(w);
 		return;
 	}
-	if (budget_ws_take(aw.budget, group_needs_conn(g) || aw.ex < 0 ? 0 :
+	needed = group_needs_conn(g);
+	if (budget_ws_take(aw.budget, needed || aw.ex < 0 ? 0 :
 	    aw.cfg->ex[aw.ex].connect_budget / 2, now_ms(), &wait_ms) == -1) {
-		if (!group_needs_conn(g))
-			aw.st.max_age_deferred++;
 		free(w->m);
 		free(w);
-		g->retry_at_ms = now_ms() + wait_ms;
+		/* A renewal's wait does not hold back a connection the group comes to need. */
+		if (needed) {
+			g->retry_at_ms = now_ms() + wait_ms;
+		} else {
+			aw.st.max_age_deferred++;
+			g->renew_at_ms = now_ms() + wait_ms;
+		}
 		return;
 	}
 	plen = 32 + (size_t)URL_KEYS_MAX * (LISTEN_KEY_MAX + 12);
@@ -731,7 +742,7 @@ groups_maintain(void)
 		}
 		if (!g->dirty || keyed == 0)
 			continue;
-		if (g->retry_at_ms > now)
+		if (g->retry_at_ms > now || (g->renew_at_ms > now && !group_needs_conn(g)))
 			continue;
 		if (g->repl) {
 			/* Membership changed while the replacement was connecting: start over. */

@@ -59,6 +59,7 @@
 #include "exfeedd.h"
 
 #define RESYNC_MARGIN_MS	5000	/* fetch from this long before a gap's start */
+#define COMMIT_POLL_MS		50	/* a resync waiting for the data plane looks again */
 #define RESYNC_PAGE		1000	/* rows per history page (Binance's maximum) */
 #define RESYNC_WINDOW_MS	(7LL * 24 * 3600 * 1000 - 1)	/* a query spans less than 7 days */
 #define RESYNC_ITEM_TRIES	6
@@ -228,6 +229,7 @@ acct_gap(struct acct *a, int64_t since_ms, const char *reason)
 
 	if (a->state == AS_QUARANTINED)
 		return;
+	a->commit_mark = 0;	/* a resync for it waits for what the stream brought until now */
 	if (since_ms < 0)
 		since_ms = 0;
 	if (!pending || since_ms < a->gap_ms)
@@ -750,10 +752,13 @@ rs_release_algos(struct acct *a, struct resync *rs, int all)
 
 /*
  * Resyncs leave the host's listen keys their share of every minute: what
- * the workers said their renewals need (budget_rest_keys), and at least a
- * fiftieth for new keys.  New keys and due renewals are picked before any
+ * the workers said their renewals need a minute (budget_rest_keys), or a
+ * fiftieth of the budget if that is more; both off our count and off the
+ * exchange's 95% stop.  New keys and due renewals are picked before any
  * resync (account.c), so the reserve covers those that fall due after the
- * rest of the minute is spent.
+ * rest of the minute is spent.  The whole minute's need is kept, even late
+ * in the minute when part of it is spent: simpler, and at most one
+ * minute's renewals of history weight.
  */
 static int
 rs_request(struct acct *a, const char *path, const char *params, int64_t weight)
@@ -970,6 +975,20 @@ resync_step(struct acct *a)
 	if (a->rs == NULL) {
 		if (a->resync != RS_PENDING || a->state != AS_STREAMING)
 			return 0;
+		/*
+		 * The resync compares the exchange with the database: first every
+		 * event the stream brought before it must be in the database, or an
+		 * older value still on its way lands after the resync found nothing
+		 * to correct (soak seed 2016: a leverage of 10, committed after a
+		 * resync had read 20 and the exchange said 20).
+		 */
+		if (a->commit_mark == 0)
+			a->commit_mark = dp_sender_next_seq(aw.dp) + 1;
+		if (!dp_sender_committed(aw.dp, a->commit_mark - 1)) {
+			a->resync_not_before_ms = now_ms() + COMMIT_POLL_MS;
+			return 0;
+		}
+		a->commit_mark = 0;
 		if (resync_begin(a) == -1)
 			return 0;
 	}
