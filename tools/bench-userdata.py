@@ -34,13 +34,18 @@ exfeedd) and measures:
      the time until every account's balances, positions and open orders are
      healed, and until everything is (no unhealed gap), first from an
      empty database at start, then after a full drop (every connection
-     stalled for --heal-outage seconds, then dropped).
+     stalled for --heal-outage seconds, then dropped).  With
+     --heal-quiet-start, exsim starts paused (no history yet, so the first
+     start heals in minutes, not the hour 7 days of history take at this
+     budget) and runs --heal-warmup seconds before the outage: the drop is
+     then measured alone.
 
 Options: --quick (short windows, RSS at 0 and 1000 only, heal over 200
 accounts), --seconds N, --latency-seconds N, --rss LIST (account counts),
 --skip PHASE (throughput, latency, rss, resync, heal; repeatable),
 --only PHASE (repeatable), --heal-accounts N, --heal-rate N (exsim
-events/s), --heal-outage S, --resync-accounts N.
+events/s), --heal-outage S, --heal-quiet-start, --heal-warmup S,
+--heal-timeout S, --resync-accounts N.
 """
 import argparse
 import concurrent.futures
@@ -463,8 +468,10 @@ def phase_heal(a, res):
     """1,000 accounts at the default budget against exsim's real limit."""
     n = a.heal_accounts
     st = BenchStack(accounts=n, rate=a.heal_rate, seed=5, shards=2, log_level="info",
-                    fast_pg=True, budget=1800, weight_limit=2400)
-    res["heal"] = {"n": n, "rate": a.heal_rate, "outage": a.heal_outage}
+                    fast_pg=True, budget=1800, weight_limit=2400,
+                    exsim_args=["--paused"] if a.heal_quiet_start else [])
+    res["heal"] = {"n": n, "rate": a.heal_rate, "outage": a.heal_outage,
+                   "quiet": a.heal_quiet_start}
     try:
         st.prepare()
         t0 = int(time.time() * 1000)
@@ -474,6 +481,10 @@ def phase_heal(a, res):
         s1 = account_stats(st)
         res["heal"]["first"] = (state_s, all_s, (s1["resync_weight"] - s0.get(
             "resync_weight", 0)) / n)
+        if a.heal_quiet_start:
+            st.fault("resume")
+            log("exsim resumed: %d s of activity before the outage" % a.heal_warmup)
+            time.sleep(a.heal_warmup)
         # The full drop: every connection stalled (events lost), then cut.
         st.fault("stall")
         time.sleep(a.heal_outage)
@@ -564,7 +575,8 @@ def report(a, res, cmd):
                   (what, r["n"], extra, r["weight"], r["requests"]))
     if "heal" in res:
         h = res["heal"]
-        for key, what in (("first", "from an empty database at start"),
+        for key, what in (("first", "from an empty database at start" +
+                           (" (exsim paused: no history)" if h.get("quiet") else "")),
                           ("drop", "after a full drop (%d s stalled, then every connection cut)"
                            % h["outage"])):
             if key in h:
@@ -608,6 +620,8 @@ def main():
     p.add_argument("--heal-rate", type=int, default=200)
     p.add_argument("--heal-outage", type=int, default=60)
     p.add_argument("--heal-timeout", type=int, default=3600)
+    p.add_argument("--heal-quiet-start", action="store_true")
+    p.add_argument("--heal-warmup", type=int, default=60)
     a = p.parse_args()
     a.warmup, a.rss_settle = 10, 10
     a.blast_events, a.naive_events = 300000, 10000
