@@ -24,27 +24,17 @@ from tapcheck import check, finish  # noqa: E402
 N = 20
 
 
-def stats(st):
-    tot = {}
-    for w in st.status()["workers"]:
-        if w["role"] == "account":
-            for k, v in w["detail"]["role"].items():
-                if isinstance(v, int):
-                    tot[k] = tot.get(k, 0) + v
-    return tot
-
-
 with Stack(accounts=N, rate=50, seed=9, shards=1,
            userdata=["connection_max_age = 3s", "accounts_per_connection = 2"],
            exchange=["connect_budget = 24"]) as st:
     st.prepare()
     check(st.start_daemon(), "daemon up")
     check(st.wait_streaming(N, 30), "%d accounts streaming" % N)
-    check(wait_for(lambda: stats(st)["max_age_deferred"] > 0, 30),
+    check(wait_for(lambda: st.account_stats()["max_age_deferred"] > 0, 30),
           "renewals for age stopped at half the budget (%d refused, %d attempts in 5 min)" %
-          (stats(st)["max_age_deferred"], stats(st)["host_connects_5m"]))
+          (st.account_stats()["max_age_deferred"], st.account_stats()["host_connects_5m"]))
     time.sleep(4)   # every group has tried a renewal and waits
-    s = stats(st)
+    s = st.account_stats()
     check(s["host_connects_5m"] <= 24 // 2 + 2,
           "renewals kept to half the window: %d attempts" % s["host_connects_5m"])
     for a in (1, 4, 7, 10):
@@ -54,7 +44,7 @@ with Stack(accounts=N, rate=50, seed=9, shards=1,
           "four new listen keys")
     check(st.wait_streaming(N, 20), "every account streams again after %.1f s" %
           (time.time() - t0))
-    check(stats(st)["host_connects_5m"] <= 24, "within connect_budget (%d)" %
-          stats(st)["host_connects_5m"])
+    check(st.account_stats()["host_connects_5m"] <= 24, "within connect_budget (%d)" %
+          st.account_stats()["host_connects_5m"])
     check(st.stop_daemon() == 0, "TERM: exit 0")
 finish()

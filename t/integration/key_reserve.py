@@ -23,13 +23,6 @@ N = 40
 RUN_S = 150
 
 
-def role_stats(st):
-    for w in st.status()["workers"]:
-        if w["role"] == "account":
-            return w.get("detail", {}).get("role", {})
-    return {}
-
-
 with Stack(accounts=N, rate=40, seed=31, shards=1, weight_limit=2400, budget=300,
            exsim_args=["--time-scale", "60", "--history", "400"],
            userdata=["listenkey_renewal = 20s"]) as st:
@@ -40,9 +33,9 @@ with Stack(accounts=N, rate=40, seed=31, shards=1, weight_limit=2400, budget=300
     busy = 0
     while time.time() - t0 < RUN_S:
         time.sleep(10)
-        s = role_stats(st)
+        s = st.account_stats()
         busy += s.get("resyncs_running", 0) + s.get("resyncs_pending", 0) > 0
-    s = role_stats(st)
+    s = st.account_stats()
     sim = st.sim_stats()
     check(busy >= 10, "resyncs waited on the budget for %d of %d samples (%d weight)" %
           (busy, RUN_S // 10, s.get("resync_weight", 0)))

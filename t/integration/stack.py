@@ -260,6 +260,24 @@ class Stack:
     def status(self):
         return json.loads(self.ctl("--json", "status").stdout)
 
+    def account_stats(self):
+        """The account workers' integer counters (exfeedctl status), summed."""
+        tot = {}
+        for w in self.status()["workers"]:
+            if w["role"] == "account":
+                for k, v in w.get("detail", {}).get("role", {}).items():
+                    if isinstance(v, int):
+                        tot[k] = tot.get(k, 0) + v
+        return tot
+
+    def wait_resynced(self, n, timeout=60):
+        """Until n resyncs are done and none is pending or running."""
+        def done():
+            s = self.account_stats()
+            return (s.get("resyncs_done", 0) >= n and s.get("resyncs_pending", 1) == 0 and
+                    s.get("resyncs_running", 1) == 0)
+        return wait_for(done, timeout)
+
     def worker_pid(self, role, inst=0):
         for w in self.status()["workers"]:
             if w["role"] == role and w["instance"] == inst:

@@ -26,29 +26,17 @@ from tapcheck import check, finish  # noqa: E402
 N = 20
 
 
-def stats(st):
-    tot = {}
-    for w in st.status()["workers"]:
-        if w["role"] == "account":
-            for k, v in w["detail"]["role"].items():
-                if isinstance(v, int):
-                    tot[k] = tot.get(k, 0) + v
-    return tot
-
-
 with Stack(accounts=N, rate=1500, seed=7, shards=1,
            userdata=["connection_max_age = 2s", "accounts_per_connection = 10"]) as st:
     st.prepare()
     check(st.start_daemon(), "daemon up")
     check(st.wait_streaming(N, 30), "%d accounts streaming" % N)
-    check(wait_for(lambda: stats(st)["resyncs_done"] >= N and
-                   stats(st)["resyncs_pending"] == 0 and stats(st)["resyncs_running"] == 0, 60),
-          "the first resyncs done")
-    s0 = stats(st)
+    check(st.wait_resynced(N, 60), "the first resyncs done")
+    s0 = st.account_stats()
     time.sleep(20)
     st.fault("pause")
     time.sleep(1)
-    s1 = stats(st)
+    s1 = st.account_stats()
     rebuilt = s1["max_age_rebuilds"] - s0["max_age_rebuilds"]
     drains = s1["drains"] - s0["drains"]
     check(rebuilt >= 10, "connections replaced for their age: %d" % rebuilt)
@@ -75,15 +63,13 @@ with Stack(accounts=N, rate=1500, seed=8, shards=1,
     st.prepare()
     check(st.start_daemon(), "daemon up")
     check(st.wait_streaming(N, 30), "%d accounts streaming" % N)
-    check(wait_for(lambda: stats(st)["resyncs_done"] >= N and
-                   stats(st)["resyncs_pending"] == 0 and stats(st)["resyncs_running"] == 0, 60),
-          "the first resyncs done")
-    s0 = stats(st)
+    check(st.wait_resynced(N, 60), "the first resyncs done")
+    s0 = st.account_stats()
     for a in (1, 11):
         st.fault("stall", account=st.accounts[a]["id"])
-    check(wait_for(lambda: stats(st)["drains_failed"] >= s0["drains_failed"] + 2, 30),
+    check(wait_for(lambda: st.account_stats()["drains_failed"] >= s0["drains_failed"] + 2, 30),
           "both stalled connections replaced and not drained (%d)" %
-          (stats(st)["drains_failed"] - s0["drains_failed"]))
+          (st.account_stats()["drains_failed"] - s0["drains_failed"]))
     time.sleep(2)
     st.fault("pause")
     ok, diffs, took = settle_said(st, timeout=60)

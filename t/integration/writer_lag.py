@@ -19,31 +19,19 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, settle_said, wait_for  # noqa: E402
+from stack import Stack, settle_said  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 
 N = 30
 CYCLES = 10
 
 
-def stats(st):
-    tot = {}
-    for w in st.status()["workers"]:
-        if w["role"] == "account":
-            for k, v in w["detail"]["role"].items():
-                if isinstance(v, int):
-                    tot[k] = tot.get(k, 0) + v
-    return tot
-
-
 with Stack(accounts=N, rate=1500, seed=12, shards=1) as st:
     st.prepare()
     check(st.start_daemon(), "daemon up")
     check(st.wait_streaming(N, 30), "%d accounts streaming" % N)
-    check(wait_for(lambda: stats(st)["resyncs_done"] >= N and
-                   stats(st)["resyncs_pending"] == 0 and stats(st)["resyncs_running"] == 0, 60),
-          "the first resyncs done")
-    s0 = stats(st)
+    check(st.wait_resynced(N, 60), "the first resyncs done")
+    s0 = st.account_stats()
     for i in range(CYCLES):
         pid = st.worker_pid("writer")
         os.kill(pid, signal.SIGSTOP)
@@ -57,7 +45,7 @@ with Stack(accounts=N, rate=1500, seed=12, shards=1) as st:
     ok, diffs, took = settle_said(st, timeout=90)
     check(ok, "the database equals the truth (%d differ)" % len(diffs))
     # Gaps that open while a resync waits merge into it: one round at least.
-    s1 = stats(st)
+    s1 = st.account_stats()
     check(s1["resyncs_done"] - s0["resyncs_done"] >= N,
           "resyncs done after the drops: %d" % (s1["resyncs_done"] - s0["resyncs_done"]))
     check(st.stop_daemon() == 0, "TERM: exit 0")
