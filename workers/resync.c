@@ -108,6 +108,7 @@ struct resync {
 	int64_t		 since_ms;		/* exchange ms: the gap's start */
 	int64_t		 began_us;		/* CLOCK_REALTIME µs */
 	int64_t		 sent_ms;		/* exchange ms the current request left */
+	int64_t		 first_sent_ms;		/* exchange ms the first request left */
 	int64_t		 until_ms;		/* the newest sent_ms: what the heal covers */
 	int64_t		 win_start;		/* history: the window's start, 0 before the first */
 	int64_t		 from_id;		/* history: paging by id, 0 for a window's first page */
@@ -458,9 +459,15 @@ resync_finish(struct acct *a)
 	}
 	gap_event(a, 1, rs->since_ms, rs->began_us, rs->until_ms, "", rs->since_ms);
 	aw.st.gaps_healed++;
-	/* The stream moved past the gap meanwhile; nothing before the snapshot is missing. */
-	if (rs->until_ms > a->last_event_ms)
-		a->last_event_ms = rs->until_ms;
+	/*
+	 * The stream ran from before the first request: a later gap need not
+	 * reach back past it.  Not the last request's time: the history asked
+	 * only for the symbols active at the first, and the stream may have
+	 * stalled since (soak seed 3535: a gap dated from the last request
+	 * lost the fills of a connection stalled in between).
+	 */
+	if (rs->first_sent_ms > a->last_event_ms)
+		a->last_event_ms = rs->first_sent_ms;
 	log_info("account %" PRId64 ": resync done: %" PRIu64 " events", a->id, rs->events);
 	resync_free(a);
 	a->resync = (a->flags & F_RESYNC_AGAIN) ? RS_PENDING : RS_DONE;
@@ -768,6 +775,8 @@ rs_request(struct acct *a, const char *path, const char *params, int64_t weight)
 
 	rest_sign(a, path, params, pq, sizeof(pq));
 	a->rs->sent_ms = now_ms() + aw.time_offset_ms;
+	if (a->rs->first_sent_ms == 0)
+		a->rs->first_sent_ms = a->rs->sent_ms;
 	return rest_start(a, OP_RESYNC, "GET", pq, weight, reserve) == 0 ? 1 : -1;
 }
 
