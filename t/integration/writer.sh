@@ -326,8 +326,10 @@ status_ok() {
 check "exfeedctl status: writer detail (connected, counts, latency, nothing pending)" status_ok
 
 # --------------------------------------------------------- an older schema
+# The latest version: the number of migrations this tree ships (sql/NNN_name.sql).
+LATEST=$(cd "$top_srcdir/sql" && ls [0-9][0-9][0-9]_*.sql | wc -l)
 q "DELETE FROM schema_migrations" >/dev/null
 kill -KILL "$(worker_pid writer 0)"
 check "an older schema: the writer stops with a message naming exfeedctl db migrate" \
-    wait_until 10 grep -q 'writer 0: error: database schema is at version 0, this exfeedd needs 2: run `exfeedctl db migrate`' "$T/log"
+    wait_until 10 grep -q "writer 0: error: database schema is at version 0, this exfeedd needs $LATEST: run \`exfeedctl db migrate\`" "$T/log"
 finish
