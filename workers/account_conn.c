@@ -546,13 +546,8 @@ group_needs_conn(const struct group *g)
 		return 1;
 	for (int i = 0; i < g->n; i++) {
 		const struct acct *a = g->a[i];
-		int found = 0;
 
-		if (!a->listen_key[0] || (a->flags & F_NEED_POST))
-			continue;
-		for (int k = 0; k < w->nm && !found; k++)
-			found = w->m[k].a == a && w->m[k].key_gen == a->key_gen;
-		if (!found)
+		if (a->listen_key[0] && !(a->flags & F_NEED_POST) && !conn_carries(w, a))
 			return 1;
 	}
 	return 0;
