@@ -90,16 +90,24 @@ sha256_hex(const void *p, size_t len, char out[65])
 void
 ev_make_id(struct event *ev)
 {
-	char full[512], d1[EV_DEC], sha[65];
+	char full[512], d1[EV_DEC], d2[EV_DEC], d3[EV_DEC], sha[65];
 	const char *raw;
 	int64_t acct = ev->account_id;
 	int n;
 
 	switch (ev->type) {
 	case EV_ORDER:
-		n = snprintf(full, sizeof(full), "o:%" PRId64 ":%" PRId64 ":%s:%" PRId64 ":%s",
+		/*
+		 * Price and quantity too: an amendment (PUT /fapi/v1/order) keeps
+		 * status and filled quantity and may share the millisecond of the
+		 * update before it (soak seed 4004); it is a new fact, not the
+		 * same one again.
+		 */
+		n = snprintf(full, sizeof(full), "o:%" PRId64 ":%" PRId64 ":%s:%" PRId64 ":%s:%s:%s",
 		    acct, ev->u.order.order_id, ev->u.order.status, ev->u.order.update_time,
-		    dec_canon(ev->u.order.filled_qty, d1, sizeof(d1)));
+		    dec_canon(ev->u.order.filled_qty, d1, sizeof(d1)),
+		    dec_canon(ev->u.order.price, d2, sizeof(d2)),
+		    dec_canon(ev->u.order.orig_qty, d3, sizeof(d3)));
 		break;
 	case EV_FILL:
 		/* A self-trade is two executions with one trade id: the order tells them apart. */

@@ -68,8 +68,11 @@ static const struct wtable {
 } tables[W_NTAB] = {
 	/*
 	 * Orders move forward on (update time, cumulative filled quantity,
-	 * status rank), strictly: an equal tuple is the same fact again.  An
-	 * amendment (same status and quantity, later T) passes on T.
+	 * status rank).  An amendment (same status and quantity, later T)
+	 * passes on T; one in the millisecond of the update before it (soak
+	 * seed 4004) ties, and then the row written later wins if its price or
+	 * quantity differ: the stream is in exchange order, and a REST row the
+	 * stream already overtook is not sent (resync.c).
 	 */
 	[W_ORDERS] = { 19,
 	    { "bigint", "bigint", "text", "text", "text", "text", "text", "text", "text",
@@ -92,7 +95,11 @@ static const struct wtable {
 	    "reduce_only = EXCLUDED.reduce_only, close_position = EXCLUDED.close_position, "
 	    "update_time = EXCLUDED.update_time, updated_at = now()\n"
 	    "WHERE (EXCLUDED.update_time, EXCLUDED.filled_qty, exfeedd_order_rank(EXCLUDED.status)) > "
-	    "(o.update_time, o.filled_qty, exfeedd_order_rank(o.status))" },
+	    "(o.update_time, o.filled_qty, exfeedd_order_rank(o.status)) OR "
+	    "((EXCLUDED.update_time, EXCLUDED.filled_qty, exfeedd_order_rank(EXCLUDED.status)) = "
+	    "(o.update_time, o.filled_qty, exfeedd_order_rank(o.status)) AND "
+	    "(EXCLUDED.price, EXCLUDED.orig_qty, EXCLUDED.stop_price) IS DISTINCT FROM "
+	    "(o.price, o.orig_qty, o.stop_price))" },
 	/*
 	 * Algo orders move forward on (update time, status rank).  A filled
 	 * quantity or reject reason a row does not know (NULL: REST rows carry

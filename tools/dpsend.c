@@ -344,8 +344,13 @@ generate(size_t n, int64_t accounts, uint64_t seed)
 				ev->event_time = ts;
 				snprintf(ev->u.position.symbol, sizeof(ev->u.position.symbol), "%s", sym);
 				strcpy(ev->u.position.position_side, "BOTH");
+				/*
+				 * The seed in the amount and the wallet: runs started
+				 * within a few seconds of each other overlap in event
+				 * times, and must not share an event id.
+				 */
 				snprintf(ev->u.position.amount, sizeof(ev->u.position.amount),
-				    "%" PRId64 ".%03d", order_id % 7, step * 4);
+				    "%" PRId64 ".%03d", (int64_t)seed * 10 + order_id % 7, step * 4);
 				strcpy(ev->u.position.entry_price, "65000.1");
 				strcpy(ev->u.position.breakeven_price, "65010");
 				strcpy(ev->u.position.unrealized_pnl, "0");
@@ -363,7 +368,7 @@ generate(size_t n, int64_t accounts, uint64_t seed)
 				ev->event_time = ts;
 				strcpy(ev->u.balance.asset, "USDT");
 				snprintf(ev->u.balance.wallet, sizeof(ev->u.balance.wallet),
-				    "%" PRId64 ".5", 10000 - (int64_t)ds.n % 1000);
+				    "%" PRId64 ".5", 10000 * ((int64_t)seed + 1) - (int64_t)ds.n % 1000);
 				strcpy(ev->u.balance.cross_wallet, "9000");
 				strcpy(ev->u.balance.change, "-0.0104");
 				strcpy(ev->u.balance.reason, "ORDER");

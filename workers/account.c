@@ -365,6 +365,8 @@ acct_emit(struct event *ev, void *arg)
 	lost = ctx->stream ? ev->event_time - 1 : ctx->lost_since_ms;
 	if (ctx->stream && ev->event_time > a->last_event_ms)
 		a->last_event_ms = ev->event_time;
+	if (ctx->stream && ev->type == EV_ORDER)
+		resync_stream_order(a, &ev->u.order);
 	a->events++;
 	aw.st.events++;
 	if (dp_sender_push(aw.dp, ev, lost) == -1) {
@@ -1327,7 +1329,8 @@ account_status(msgpack_packer *pk)
 		C(invalid_events), C(renewals_ok), C(renewals_failed),
 		{ "listen_keys_created", offsetof(struct account_worker, st.keys_created) },
 		C(resyncs_started), C(resyncs_done), C(resyncs_failed), C(resync_requests),
-		C(resync_weight), C(resync_rows_dropped), C(resync_items_skipped), C(resyncs_incomplete),
+		C(resync_weight), C(resync_rows_dropped), C(resync_rows_superseded),
+		C(resync_items_skipped), C(resyncs_incomplete),
 		C(gaps_opened), C(gaps_healed), C(overflow_resyncs), C(quarantines),
 		C(margin_calls), C(alerts), C(alerts_dropped), C(alerts_killed), C(silence_kills),
 		C(subscribe_timeouts), C(probes), C(drains), C(drains_failed), C(max_age_rebuilds),

@@ -112,7 +112,8 @@ struct account_worker {
 				 subscribe_timeouts, probes, drains, drains_failed,
 				 max_age_rebuilds, max_age_deferred, db_errors,
 				 overflow_resyncs, gaps_opened, gaps_healed, events_dropped,
-				 fields_defaulted, resync_rows_dropped, resync_items_skipped,
+				 fields_defaulted, resync_rows_dropped, resync_rows_superseded,
+				 resync_items_skipped,
 				 resync_weight, resync_requests, resyncs_incomplete,
 				 invalid_events;
 		uint64_t	 by_type[EV_TYPE_MAX];
@@ -174,6 +175,12 @@ int	 resync_phase(const struct acct *);
 int	 resync_step(struct acct *);
 void	 resync_response(struct acct *, const struct net_http_resp *, int code);
 void	 resync_free(struct acct *);
+/*
+ * The stream delivered this order update while a's resync runs (no-op when
+ * none runs): a REST row of that order with an update time no newer is not
+ * written after it.
+ */
+void	 resync_stream_order(struct acct *, const struct ev_order *);
 const char *resync_state_name(const struct acct *);
 
 #endif

@@ -85,7 +85,7 @@ check "account_config: leverage of BTCUSDT, multi-assets under ''" \
 check "event_log: 10 rows, the unknown one with its raw frame" \
     [ "$(q "SELECT count(*), count(raw) FROM event_log")" = "10|1" ]
 check "event_log payload: decimals as strings, ids as numbers" \
-    [ "$(q "SELECT payload->>'filled_qty', json_typeof(payload->'filled_qty'), json_typeof(payload->'order_id') FROM event_log WHERE event_id = 'o:1:101:PARTIALLY_FILLED:2000:0.004'")" = "0.004|string|number" ]
+    [ "$(q "SELECT payload->>'filled_qty', json_typeof(payload->'filled_qty'), json_typeof(payload->'order_id') FROM event_log WHERE event_id = 'o:1:101:PARTIALLY_FILLED:2000:0.004:100.5:0.01'")" = "0.004|string|number" ]
 check "event_log received_at comes from the sender's receive time" \
     [ "$(q "SELECT count(*) FROM event_log WHERE received_at > now() - interval '1 minute' AND received_at <= committed_at")" = 10 ]
 check "resync cursor: newest stream E of account 1" [ "$(q "SELECT last_event_time FROM exchange_accounts WHERE id = 1")" = 3000 ]
@@ -142,6 +142,32 @@ check "newer: FILLED 0.010 at T 4000, the late partial in the same batch lost" \
 check "newer: of two position states at one T the later wins" [ "$(q "SELECT amount FROM positions WHERE account_id = 1")" = "0.011" ]
 check "newer: leverage 50, multi-assets row untouched" \
     [ "$(q "SELECT symbol || ':' || coalesce(leverage::text, '-') || ':' || coalesce(multi_assets::text, '-') FROM account_config ORDER BY symbol" | tr '\n' ' ')" = ":-:true BTCUSDT:50:- " ]
+
+# ------------------------- an amendment in the millisecond of the update before it
+# Soak seed 4004: NEW and AMENDMENT of one order at one T, status and filled
+# quantity, in separate batches and in one.  The later-written state wins,
+# both are in event_log, and the same state again changes nothing.
+P='"s":"BTCUSDT","S":"BUY","ps":"BOTH","o":"LIMIT","ot":"LIMIT","f":"GTC","sp":"0","X":"NEW","ap":"0","z":"0","T":6000'
+echo '{"t":1,"a":1,"E":6000,"d":{"i":102,"c":"c102",'"$P"',"x":"NEW","p":"150.4198","q":"3"}}' > "$T/ev6a"
+echo '{"t":1,"a":1,"E":6000,"d":{"i":102,"c":"c102",'"$P"',"x":"AMENDMENT","p":"150.4202","q":"3"}}' > "$T/ev6b"
+echo '{"t":1,"a":1,"E":6000,"d":{"i":102,"c":"c102",'"$P"',"x":"AMENDMENT","p":"150.4202","q":"4"}}' > "$T/ev6c"
+cat "$T/ev6a" "$T/ev6b" > "$T/ev6ab"
+check "same-ms amendment: NEW, then the amendment in a batch of its own, acked" sh -c "
+'$DPSEND' -s '$SOCK' -t 20 -f '$T/ev6a' | grep -q '^sent 1 acked 1 ' &&
+'$DPSEND' -s '$SOCK' -t 20 -f '$T/ev6b' | grep -q '^sent 1 acked 1 '"
+check "same-ms amendment: the amended price stands" \
+    [ "$(q "SELECT price, orig_qty, exec_type, update_time FROM orders WHERE order_id = 102")" = "150.4202|3|AMENDMENT|6000" ]
+check "same-ms amendment: both states in event_log" \
+    [ "$(q "SELECT string_agg(event_id, ' ' ORDER BY id) FROM event_log WHERE payload->>'order_id' = '102'")" = "o:1:102:NEW:6000:0:150.4198:3 o:1:102:NEW:6000:0:150.4202:3" ]
+before=$(q "SELECT updated_at FROM orders WHERE order_id = 102")
+check "same-ms amendment: the amendment again changes nothing" sh -c "
+'$DPSEND' -s '$SOCK' -t 20 -f '$T/ev6b' | grep -q '^sent 1 acked 1 ' &&
+[ \"\$('$PGTMP' psql '$PG' -At -c \"SELECT updated_at FROM orders WHERE order_id = 102\")\" = '$before' ]"
+check "same-ms amendment of the quantity, then NEW and amendment in one batch, acked" sh -c "
+'$DPSEND' -s '$SOCK' -t 20 -f '$T/ev6c' | grep -q '^sent 1 acked 1 ' &&
+'$DPSEND' -s '$SOCK' -t 20 -f '$T/ev6ab' | grep -q '^sent 2 acked 2 '"
+check "same-ms amendments: the last written wins, in one batch too" \
+    [ "$(q "SELECT price, orig_qty FROM orders WHERE order_id = 102")" = "150.4202|3" ]
 
 # ---------------------------------------------------- TRADE_LITE and OTU of a fill
 F='"s":"BTCUSDT","S":"BUY","L":"100.5","m":true'

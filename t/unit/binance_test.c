@@ -243,7 +243,7 @@ Test(stream, order_new_doc_example)
 	cr_assert(!o->reduce_only);
 	cr_assert(!o->close_position);
 	cr_assert_eq(o->update_time, 1568879465650LL);
-	cr_assert_str_eq(got.ev[0].id, "o:7:8886774:NEW:1568879465650:0");
+	cr_assert_str_eq(got.ev[0].id, "o:7:8886774:NEW:1568879465650:0:0:0.001");
 }
 
 Test(stream, order_filled_capture_gives_order_and_fill)
@@ -263,7 +263,7 @@ Test(stream, order_filled_capture_gives_order_and_fill)
 	cr_assert_str_eq(o->avg_price, "0.0275");
 	cr_assert_str_eq(o->filled_qty, "7259");
 	cr_assert_str_eq(o->position_side, "BOTH");
-	cr_assert_str_eq(got.ev[0].id, "o:7:6437837518:FILLED:1688758982041:7259");
+	cr_assert_str_eq(got.ev[0].id, "o:7:6437837518:FILLED:1688758982041:7259:0.0275:7259");
 	fl = &got.ev[1].u.fill;
 	cr_assert_eq(fl->trade_id, 86171692);
 	cr_assert_eq(fl->order_id, 6437837518LL);
@@ -286,7 +286,7 @@ Test(stream, order_partially_filled_capture)
 	cr_assert_str_eq(got.ev[0].u.order.status, "PARTIALLY_FILLED");
 	cr_assert_str_eq(got.ev[0].u.order.filled_qty, "392");
 	cr_assert_str_eq(got.ev[0].u.order.type, "MARKET");
-	cr_assert_str_eq(got.ev[0].id, "o:7:3026735151:PARTIALLY_FILLED:1709220138458:392");
+	cr_assert_str_eq(got.ev[0].id, "o:7:3026735151:PARTIALLY_FILLED:1709220138458:392:0:445");
 	cr_assert_str_eq(got.ev[1].u.fill.qty, "11");
 	cr_assert_str_eq(got.ev[1].u.fill.price, "0.8983000");
 	cr_assert_str_eq(got.ev[1].u.fill.fee, "0.00494065");
@@ -297,15 +297,15 @@ Test(stream, order_partially_filled_capture)
 Test(stream, order_new_canceled_expired_captures)
 {
 	cr_assert_eq(frame_fixture("order_trade_update_new_capture.json"), 1);
-	cr_assert_str_eq(got.ev[0].id, "o:7:238950797096:NEW:1704459987707:0");
+	cr_assert_str_eq(got.ev[0].id, "o:7:238950797096:NEW:1704459987707:0:20000:0.01");
 	cr_assert_str_eq(got.ev[0].u.order.client_id, "web_w4Sot5R1ym9ChzWfGdAm");
 	cr_assert_eq(frame_fixture("order_trade_update_canceled_capture.json"), 1);
 	cr_assert_str_eq(got.ev[0].u.order.exec_type, "CANCELED");
-	cr_assert_str_eq(got.ev[0].id, "o:7:238950797096:CANCELED:1704460185744:0");
+	cr_assert_str_eq(got.ev[0].id, "o:7:238950797096:CANCELED:1704460185744:0:20000:0.01");
 	cr_assert_eq(frame_fixture("order_trade_update_expired_capture.json"), 1);
 	cr_assert_str_eq(got.ev[0].u.order.tif, "IOC");
 	cr_assert_str_eq(got.ev[0].u.order.price, "7.883300");
-	cr_assert_str_eq(got.ev[0].id, "o:7:374805065:EXPIRED:1704705592498:0");
+	cr_assert_str_eq(got.ev[0].id, "o:7:374805065:EXPIRED:1704705592498:0:7.8833:1.26");
 }
 
 /* Frames taken verbatim from exsim (tools/exsim), one per kind it emits. */
@@ -320,7 +320,7 @@ Test(stream, exsim_order_kinds)
 	cr_assert_eq(frame_str(exsim_amendment), 1, "an AMENDMENT is no fill");
 	cr_assert_str_eq(got.ev[0].u.order.exec_type, "AMENDMENT");
 	cr_assert_str_eq(got.ev[0].u.order.tif, "GTX");
-	cr_assert_str_eq(got.ev[0].id, "o:7:100000000096:PARTIALLY_FILLED:1795222168711:0.003");
+	cr_assert_str_eq(got.ev[0].id, "o:7:100000000096:PARTIALLY_FILLED:1795222168711:0.003:62706:0.03");
 	cr_assert_eq(frame_str(exsim_gtd), 1);
 	cr_assert_str_eq(got.ev[0].u.order.tif, "GTD");
 	cr_assert_str_eq(got.ev[0].u.order.position_side, "SHORT");
@@ -333,6 +333,38 @@ Test(stream, exsim_order_kinds)
 	cr_assert_str_eq(got.ev[1].u.fill.qty, "750.0");
 	cr_assert_str_eq(got.ev[1].u.fill.realized_pnl, "-4.83750000");
 	cr_assert_str_eq(got.ev[1].id, "f:7:XRPUSDT:11947131432:100000000128");
+}
+
+/*
+ * Soak seed 4004: an order and its amendment in one millisecond share
+ * status, update time and filled quantity.  They are two facts: two ids.
+ * The same state again (a replay) is one.
+ */
+Test(stream, an_amendment_in_the_same_millisecond_is_a_new_event)
+{
+	char first[EV_ID];
+	char amended[sizeof(exsim_gtd)], requantified[sizeof(exsim_gtd)];
+	char *p;
+
+	snprintf(amended, sizeof(amended), "%s", exsim_gtd);
+	cr_assert_not_null(p = strstr(amended, "\"p\":\"150.1271\""));
+	memcpy(p, "\"p\":\"150.1275\"", strlen("\"p\":\"150.1275\""));
+	cr_assert_not_null(p = strstr(amended, "\"x\":\"NEW\""));
+	memcpy(p, "\"x\":\"AMD\"", strlen("\"x\":\"AMD\""));	/* same length; exec type is not in the id */
+	snprintf(requantified, sizeof(requantified), "%s", exsim_gtd);
+	cr_assert_not_null(p = strstr(requantified, "\"q\":\"6\""));
+	p[5] = '7';
+
+	cr_assert_eq(frame_str(exsim_gtd), 1);
+	snprintf(first, sizeof(first), "%s", got.ev[0].id);
+	cr_assert_str_eq(first, "o:7:100000000092:NEW:1795222168525:0:150.1271:6");
+	cr_assert_eq(frame_str(exsim_gtd), 1);
+	cr_assert_str_eq(got.ev[0].id, first, "the same state again is the same event");
+	cr_assert_eq(frame_str(amended), 1);
+	cr_assert_eq(got.ev[0].u.order.update_time, 1795222168525);
+	cr_assert_str_eq(got.ev[0].id, "o:7:100000000092:NEW:1795222168525:0:150.1275:6");
+	cr_assert_eq(frame_str(requantified), 1);
+	cr_assert_str_eq(got.ev[0].id, "o:7:100000000092:NEW:1795222168525:0:150.1271:7");
 }
 
 Test(stream, calculated_without_quantity_is_no_fill)
@@ -809,7 +841,7 @@ Test(stream, ids_beyond_2_53_are_exact)
 
 	cr_assert_eq(frame_str(liq_new), 1);
 	cr_assert_eq(got.ev[0].u.order.order_id, 8389766079988521101LL);
-	cr_assert_str_eq(got.ev[0].id, "o:7:8389766079988521101:NEW:1700000000001:0");
+	cr_assert_str_eq(got.ev[0].id, "o:7:8389766079988521101:NEW:1700000000001:0:1850:1");
 	cr_assert_eq(frame_str(liq_trade), 2);
 	cr_assert_eq(got.ev[0].u.order.order_id, 8389766079988521101LL);
 	cr_assert_eq(got.ev[1].u.fill.order_id, 8389766079988521101LL);
@@ -1053,10 +1085,10 @@ Test(rest, open_orders_query_order_all_orders)
 	cr_assert(!o->reduce_only);
 	cr_assert(!o->close_position);
 	cr_assert_eq(o->update_time, 1579276756075LL);
-	cr_assert_str_eq(got.ev[0].id, "o:7:1917641:NEW:1579276756075:0");
+	cr_assert_str_eq(got.ev[0].id, "o:7:1917641:NEW:1579276756075:0:0:0.4");
 
 	cr_assert_eq(rest_fixture(BF_REST_ORDER, "rest_query_order.json"), 1);
-	cr_assert_str_eq(got.ev[0].id, "o:7:1917641:NEW:1579276756075:0");
+	cr_assert_str_eq(got.ev[0].id, "o:7:1917641:NEW:1579276756075:0:0:0.4");
 	cr_assert_eq(got.ev[0].flags, EVF_RESYNC);
 	cr_assert_eq(rest_fixture(BF_REST_ALL_ORDERS, "rest_open_orders.json"), 1);
 	cr_assert_eq(rest_str(BF_REST_ALL_ORDERS, "[]"), 0);

@@ -43,8 +43,10 @@ Test(event, ids_of_every_type)
 	strcpy(ev.u.order.status, "PARTIALLY_FILLED");
 	ev.u.order.update_time = 1688758982041LL;
 	strcpy(ev.u.order.filled_qty, "392");
+	strcpy(ev.u.order.price, "0.10000");
+	strcpy(ev.u.order.orig_qty, "1000.0");
 	ev_make_id(&ev);
-	cr_assert_str_eq(ev.id, "o:12:6437837518:PARTIALLY_FILLED:1688758982041:392");
+	cr_assert_str_eq(ev.id, "o:12:6437837518:PARTIALLY_FILLED:1688758982041:392:0.1:1000");
 
 	ev = mk(EV_FILL);
 	strcpy(ev.u.fill.symbol, "BTCUSDT");
