@@ -766,7 +766,7 @@ rest_pick(struct acct **out, int *out_cls, int64_t now)
 			cls = 0;
 		else if (a->listen_key[0] && now >= a->lk_renew_ms)
 			cls = 1;
-		else if (a->rs != NULL)
+		else if (a->rs != NULL && now >= a->resync_not_before_ms)
 			cls = resync_phase(a) == 1 ? 2 : 4;
 		else if (a->resync == RS_PENDING && a->state == AS_STREAMING &&
 		    now >= a->resync_not_before_ms)
@@ -1329,7 +1329,7 @@ account_status(msgpack_packer *pk)
 		C(invalid_events), C(renewals_ok), C(renewals_failed),
 		{ "listen_keys_created", offsetof(struct account_worker, st.keys_created) },
 		C(resyncs_started), C(resyncs_done), C(resyncs_failed), C(resync_requests),
-		C(resync_weight), C(resync_rows_dropped), C(resync_rows_superseded),
+		C(resync_weight), C(resync_rows_dropped), C(resync_rows_superseded), C(resync_restates),
 		C(resync_items_skipped), C(resyncs_incomplete),
 		C(gaps_opened), C(gaps_healed), C(overflow_resyncs), C(quarantines),
 		C(margin_calls), C(alerts), C(alerts_dropped), C(alerts_killed), C(silence_kills),

@@ -113,7 +113,7 @@ struct account_worker {
 				 max_age_rebuilds, max_age_deferred, db_errors,
 				 overflow_resyncs, gaps_opened, gaps_healed, events_dropped,
 				 fields_defaulted, resync_rows_dropped, resync_rows_superseded,
-				 resync_items_skipped,
+				 resync_restates, resync_items_skipped,
 				 resync_weight, resync_requests, resyncs_incomplete,
 				 invalid_events;
 		uint64_t	 by_type[EV_TYPE_MAX];

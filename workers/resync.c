@@ -146,6 +146,18 @@ struct resync {
 	struct stream_order *stream_orders;	/* the stream's orders since the resync began */
 	size_t		 nstream_orders, capstream_orders;
 	uint64_t	 events;
+	/*
+	 * A gap opened while the history steps ran: the state steps run again
+	 * first (restate), then the history goes on from where it was (resume;
+	 * step 0 = nothing to resume, as no history step is 0).
+	 */
+	int		 restate;
+	struct {
+		uint8_t	 step;
+		size_t	 i;
+		int64_t	 win_start, from_id;
+		int	 by_id;
+	}		 resume;
 };
 
 /* ------------------------------------------------------------ small sets */
@@ -229,7 +241,10 @@ gap_event(struct acct *a, int heal, int64_t since, int64_t at_us, int64_t until,
  * A gap opened: recorded now, ahead of every event the stream delivers
  * after it.  Gaps that open before a pending resync starts merge into the
  * earliest; one that opens while a resync runs makes another follow it
- * (that resync's heal does not clear it: it opened after it began).
+ * (that resync's heal does not clear it: it opened after it began).  If
+ * that resync is in its history steps, its state steps run again first
+ * (resync_restate): balances, positions and open orders do not wait for
+ * history.
  */
 void
 acct_gap(struct acct *a, int64_t since_ms, const char *reason)
@@ -244,9 +259,11 @@ acct_gap(struct acct *a, int64_t since_ms, const char *reason)
 		since_ms = 0;
 	if (!pending || since_ms < a->gap_ms)
 		a->gap_ms = since_ms;
-	if (a->resync == RS_RUNNING)
+	if (a->resync == RS_RUNNING) {
 		a->flags |= F_RESYNC_AGAIN;
-	else
+		if (a->rs != NULL && a->rs->step > R_STATE_LAST)
+			a->rs->restate = 1;
+	} else
 		a->resync = RS_PENDING;
 	aw.st.gaps_opened++;
 	log_debug("account %" PRId64 ": gap from %" PRId64 " (%s)", a->id, since_ms, reason);
@@ -275,7 +292,7 @@ resync_phase(const struct acct *a)
 {
 	if (a->rs == NULL)
 		return 0;
-	return a->rs->step <= R_STATE_LAST ? 1 : 2;
+	return a->rs->step <= R_STATE_LAST || a->rs->restate ? 1 : 2;
 }
 
 const char *
@@ -285,12 +302,26 @@ resync_state_name(const struct acct *a)
 	case RS_PENDING:
 		return "pending";
 	case RS_RUNNING:
-		return a->rs && a->rs->step <= R_STATE_LAST ? "running: state" : "running: history";
+		return resync_phase(a) == 1 ? "running: state" : "running: history";
 	case RS_DONE:
 		return "done";
 	default:
 		return "none";
 	}
+}
+
+/* Forget what resync_db_read read, to read it again. */
+static void
+resync_db_forget(struct resync *rs)
+{
+	free(rs->db_orders);
+	free(rs->db_algos);
+	free(rs->db_pos);
+	free(rs->db_lev);
+	rs->db_orders = rs->db_algos = NULL;
+	rs->db_pos = NULL;
+	rs->db_lev = NULL;
+	rs->ndb_orders = rs->ndb_algos = rs->ndb_pos = rs->ndb_lev = 0;
 }
 
 void
@@ -300,10 +331,7 @@ resync_free(struct acct *a)
 
 	if (rs == NULL)
 		return;
-	free(rs->db_orders);
-	free(rs->db_algos);
-	free(rs->db_pos);
-	free(rs->db_lev);
+	resync_db_forget(rs);
 	free(rs->held_pos);
 	free(rs->open_syms.v);
 	free(rs->active.v);
@@ -749,7 +777,7 @@ rs_account(struct acct *a, struct resync *rs, const struct bf_account *acct)
 			if (p->leverage >= 0 && p->leverage != db_lev_of(rs, p->symbol))
 				config_event(a, rs, p->symbol, p->leverage, -1);
 		}
-		if (p->update_time > 0 && p->update_time >= floor)
+		if (p->update_time > 0 && p->update_time >= floor && rs->resume.step == 0)
 			symset_add(&rs->active, p->symbol);
 		if ((held = held_position(rs, p->symbol, p->position_side)) != NULL) {
 			snprintf(held->u.position.margin_type, EV_WORD, "%s", mt);
@@ -984,6 +1012,15 @@ resync_next(struct acct *a)
 			if (rs->i >= rs->ndb_orders) {
 				a->state_healed_ms = now_ms();
 				rs_advance(rs, 1);
+				if (rs->resume.step != 0) {
+					/* The state again after a new gap: the history goes on. */
+					rs->step = rs->resume.step;
+					rs->i = rs->resume.i;
+					rs->win_start = rs->resume.win_start;
+					rs->from_id = rs->resume.from_id;
+					rs->by_id = rs->resume.by_id;
+					rs->resume.step = 0;
+				}
 				continue;
 			}
 			snprintf(params, sizeof(params), "symbol=%s&orderId=%" PRId64,
@@ -1039,27 +1076,72 @@ resync_next(struct acct *a)
 	}
 }
 
+/*
+ * The resync compares the exchange with the database: first every event
+ * the stream brought before it must be in the database, or an older value
+ * still on its way lands after the resync found nothing to correct (soak
+ * seed 2016: a leverage of 10, committed after a resync had read 20 and the
+ * exchange said 20).  1 when it is, 0 to look again in COMMIT_POLL_MS.
+ */
+static int
+stream_committed(struct acct *a)
+{
+	if (a->commit_mark == 0)
+		a->commit_mark = dp_sender_next_seq(aw.dp) + 1;
+	if (!dp_sender_committed(aw.dp, a->commit_mark - 1)) {
+		a->resync_not_before_ms = now_ms() + COMMIT_POLL_MS;
+		return 0;
+	}
+	a->commit_mark = 0;
+	return 1;
+}
+
+/*
+ * A gap opened during the history steps: the state steps again, from a
+ * fresh read of the database, then the history from where it stopped.
+ * The symbols whose history is fetched stay those of the first snapshot:
+ * what changed after it came on the stream until the new gap, and the
+ * resync that follows this one (F_RESYNC_AGAIN) covers the new gap.
+ */
+static int
+resync_restate(struct acct *a)
+{
+	struct resync *rs = a->rs;
+
+	resync_db_forget(rs);
+	if (resync_db_read(a, rs) == -1) {
+		rest_backoff(a);
+		return -1;
+	}
+	rs->resume.step = rs->step;
+	rs->resume.i = rs->i;
+	rs->resume.win_start = rs->win_start;
+	rs->resume.from_id = rs->from_id;
+	rs->resume.by_id = rs->by_id;
+	rs->restate = 0;
+	rs->step = R_POSITIONS;
+	rs->i = 0;
+	rs->tries = 0;
+	rs->win_start = rs->from_id = 0;
+	rs->by_id = 0;
+	rs->open_seen.n = 0;	/* what is open now, not at the first snapshot */
+	aw.st.resync_restates++;
+	log_debug("account %" PRId64 ": a gap opened during the resync's history: its state "
+	    "first", a->id);
+	return 0;
+}
+
 int
 resync_step(struct acct *a)
 {
 	if (a->rs == NULL) {
 		if (a->resync != RS_PENDING || a->state != AS_STREAMING)
 			return 0;
-		/*
-		 * The resync compares the exchange with the database: first every
-		 * event the stream brought before it must be in the database, or an
-		 * older value still on its way lands after the resync found nothing
-		 * to correct (soak seed 2016: a leverage of 10, committed after a
-		 * resync had read 20 and the exchange said 20).
-		 */
-		if (a->commit_mark == 0)
-			a->commit_mark = dp_sender_next_seq(aw.dp) + 1;
-		if (!dp_sender_committed(aw.dp, a->commit_mark - 1)) {
-			a->resync_not_before_ms = now_ms() + COMMIT_POLL_MS;
+		if (!stream_committed(a) || resync_begin(a) == -1)
 			return 0;
-		}
-		a->commit_mark = 0;
-		if (resync_begin(a) == -1)
+	} else if (a->rs->restate && a->state == AS_STREAMING) {
+		/* (Not streaming: the history goes on until the stream is back.) */
+		if (!stream_committed(a) || resync_restate(a) == -1)
 			return 0;
 	}
 	return resync_next(a);
