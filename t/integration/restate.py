@@ -8,8 +8,9 @@ stalled, the exchange moves on and the connections are cut: a new gap opens
 while most resyncs are in their history.  Before, such an account's state
 waited for that history to finish (the heal bench: 115 of 1,000 accounts,
 39 still without their state after 34 minutes); now its state steps run
-again at once and the history goes on from where it was.  Then everything
-heals and the database equals the truth.
+again at once and the history goes on from where it was (at b5fa6ec: state
+back 30.7 s after the gap, everything 211.0 s; at 995510e: 210.3 s and
+210.4 s).  Then everything heals and the database equals the truth.
 """
 import os
 import sys
@@ -50,24 +51,18 @@ with Stack(accounts=N, rate=20, seed=43, shards=1, weight_limit=2400, budget=600
         return len(first) == N
     check(wait_for(states_back, 240, every=0.5), "every account's state healed after the gap "
           "(%d of %d)" % (len(first), N))
-    # Before, the state after the gap came from the resync after that history:
-    # healed after it was done.  (Now it may finish right after the state:
-    # little history left, so both can show in one sample.)
-    early = [i for i in history if i in first and (
-        first[i]["resync_done_ms"] < t_gap or
-        first[i]["state_healed_ms"] <= first[i]["resync_done_ms"])]
-    check(len(early) == len(history), "%d of the %d accounts in history at the gap had their "
-          "state back before that history finished" % (len(early), len(history)))
-    print("# state back %.1f s after the gap; %d weight spent so far" % (
-          (max(r["state_healed_ms"] for r in first.values()) - t_gap) / 1000.0,
-          st.account_stats().get("resync_weight", 0)))
+    state_s = (max(r["state_healed_ms"] for r in first.values()) - t_gap) / 1000.0
     s = st.account_stats()
     check(s.get("resync_restates", 0) >= len(history), "resync_restates = %d" %
           s.get("resync_restates", 0))
 
     check(st.wait_resynced(N, 600), "every resync done, none pending")
-    print("# all healed %.1f s after the gap; %d weight spent" % (
-          time.time() - t_gap / 1000.0, st.account_stats().get("resync_weight", 0)))
+    all_s = (max(r["resync_done_ms"] for r in st.account_rows()) - t_gap) / 1000.0
+    # Before, the state after the gap came from the resync after that
+    # history: both took as long (198 s and 198 s).
+    check(state_s < all_s / 2, "the state was back %.1f s after the gap, everything %.1f s "
+          "after it (%d weight spent)" % (state_s, all_s,
+                                          st.account_stats().get("resync_weight", 0)))
     gaps = int(st.sql("SELECT count(*) FROM account_gaps WHERE healed_at IS NULL")[0][0])
     check(gaps == 0, "no unhealed gap (%d)" % gaps)
     ok, diffs, took = settle_said(st, timeout=90, show=5)
