@@ -514,19 +514,26 @@ resync_finish(struct acct *a)
 	aw.st.resyncs_done++;
 }
 
-/* On to the next step (or the next item of this one). */
+/* To item i of step, at its first window and page, with no attempt failed yet. */
 static void
-rs_advance(struct resync *rs, int next_step)
+rs_goto(struct resync *rs, int step, size_t i)
 {
-	if (next_step) {
-		rs->step++;
-		rs->i = 0;
-	} else
-		rs->i++;
+	rs->step = (uint8_t)step;
+	rs->i = i;
 	rs->tries = 0;
 	rs->win_start = 0;
 	rs->from_id = 0;
 	rs->by_id = 0;
+}
+
+/* On to the next step (or the next item of this one). */
+static void
+rs_advance(struct resync *rs, int next_step)
+{
+	if (next_step)
+		rs_goto(rs, rs->step + 1, 0);
+	else
+		rs_goto(rs, rs->step, rs->i + 1);
 }
 
 /* ------------------------------------------------------------ the events */
@@ -1011,16 +1018,16 @@ resync_next(struct acct *a)
 				rs->i++;
 			if (rs->i >= rs->ndb_orders) {
 				a->state_healed_ms = now_ms();
-				rs_advance(rs, 1);
-				if (rs->resume.step != 0) {
-					/* The state again after a new gap: the history goes on. */
-					rs->step = rs->resume.step;
-					rs->i = rs->resume.i;
-					rs->win_start = rs->resume.win_start;
-					rs->from_id = rs->resume.from_id;
-					rs->by_id = rs->resume.by_id;
-					rs->resume.step = 0;
+				if (rs->resume.step == 0) {
+					rs_advance(rs, 1);
+					continue;
 				}
+				/* The state again after a new gap: the history goes on. */
+				rs_goto(rs, rs->resume.step, rs->resume.i);
+				rs->win_start = rs->resume.win_start;
+				rs->from_id = rs->resume.from_id;
+				rs->by_id = rs->resume.by_id;
+				rs->resume.step = 0;
 				continue;
 			}
 			snprintf(params, sizeof(params), "symbol=%s&orderId=%" PRId64,
@@ -1119,11 +1126,7 @@ resync_restate(struct acct *a)
 	rs->resume.from_id = rs->from_id;
 	rs->resume.by_id = rs->by_id;
 	rs->restate = 0;
-	rs->step = R_POSITIONS;
-	rs->i = 0;
-	rs->tries = 0;
-	rs->win_start = rs->from_id = 0;
-	rs->by_id = 0;
+	rs_goto(rs, R_POSITIONS, 0);
 	rs->open_seen.n = 0;	/* what is open now, not at the first snapshot */
 	aw.st.resync_restates++;
 	log_debug("account %" PRId64 ": a gap opened during the resync's history: its state "
