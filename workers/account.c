@@ -390,6 +390,11 @@ acct_drops(const struct acct *a, const char *where, const struct bf_drops *d)
 
 /* ----------------------------------------------------------------- database */
 
+/*
+ * The worker's connection, opened or reset when lost (at most every
+ * DB_RETRY_MS).  Returns 0 when it is usable, -1 when not; then aw.db_error
+ * says why (the last attempt's reason while waiting to try again).
+ */
 static int
 db_ready(void)
 {
@@ -397,8 +402,11 @@ db_ready(void)
 
 	if (aw.db && PQstatus(aw.db) == CONNECTION_OK)
 		return 0;
-	if (now_ms() < aw.db_retry_ms)
+	if (now_ms() < aw.db_retry_ms) {
+		if (aw.db_error[0] == '\0')
+			snprintf(aw.db_error, sizeof(aw.db_error), "connection lost");
 		return -1;
+	}
 	aw.db_retry_ms = now_ms() + DB_RETRY_MS;
 	if (aw.db) {
 		PQreset(aw.db);
@@ -409,6 +417,7 @@ db_ready(void)
 	}
 	if ((aw.db = db_connect(aw.cfg->db_conninfo, err, sizeof(err))) == NULL) {
 		log_warnx("database: %s", err);
+		snprintf(aw.db_error, sizeof(aw.db_error), "%s", err);
 		aw.st.db_errors++;
 		return -1;
 	}
@@ -416,11 +425,13 @@ db_ready(void)
 		if (strstr(err, "exfeedctl db migrate"))
 			worker_fatal(EX_CONFIG_STATUS, "%s", err);
 		log_warnx("database: %s", err);
+		snprintf(aw.db_error, sizeof(aw.db_error), "%s", err);
 		PQfinish(aw.db);
 		aw.db = NULL;
 		aw.st.db_errors++;
 		return -1;
 	}
+	aw.db_error[0] = '\0';
 	return 0;
 }
 
@@ -1022,8 +1033,10 @@ accounts_load(const char *why)
 		}
 		aw.have_key = 1;
 	}
-	if (db_ready() == -1)
+	if (db_ready() == -1) {
+		log_warnx("cannot load accounts (%s): database: %s", why, aw.db_error);
 		return -1;
+	}
 	/* The database narrows to the shard; account_owns() has the last word. */
 	if (db_accounts_load(aw.db, worker_instance(), aw.shards, aw.key, &rows, &n, err,
 	    sizeof(err)) == -1) {

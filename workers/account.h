@@ -89,6 +89,7 @@ struct account_worker {
 	int			 have_key;
 	int			 loaded, reconcile_pending;
 	int64_t			 db_retry_ms, load_retry_ms;
+	char			 db_error[512];	/* why db_ready() last failed */
 	int64_t			 urgent_until_ms;	/* as last told to the host's budget */
 	int			 stopping;
 	struct acct		*accts;
