@@ -232,7 +232,18 @@ struct exsim {
 	char *bad_page_body;
 	int bad_page_left;
 	int bad_page_account; /* 0: any account */
+	/* the journal of signed requests (GET /sim/requests): the newest
+	 * EX_JOURNAL, each with the exchange time it arrived */
+	struct ex_journal_entry {
+		int64_t t;
+		int account;
+		char path[40];
+		char symbol[24];
+		int64_t start_time, end_time; /* -1 when not given */
+	} *journal;
+	uint64_t njournal; /* ever recorded; the ring holds the last EX_JOURNAL */
 };
+#define EX_JOURNAL 65536
 
 extern struct exsim ex;
 extern const struct ex_symbol ex_symbols[EX_NSYM];
@@ -394,6 +405,7 @@ void sign_hmac_hex(const char *secret, const char *msg, size_t msglen, char out[
 
 /* sim.c */
 void sim_handle(struct ex_req *rq, struct ex_resp *rs);
+void sim_journal(const struct ex_req *rq, const struct ex_account *a);
 
 /* fault.c */
 void fault_handle(const char *body, size_t len, struct ex_resp *rs);

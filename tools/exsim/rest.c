@@ -1134,6 +1134,8 @@ rest_handle(struct ex_req *rq, struct ex_resp *rs)
 		a = auth_signed(rq, rs);
 	if (r->auth != AUTH_NONE && !a)
 		return;
+	if (r->auth == AUTH_SIGNED)
+		sim_journal(rq, a);
 	if (ex.bad_page_left > 0 && r->auth == AUTH_SIGNED && !strcmp(ex.bad_page_path, rq->path) &&
 	    (ex.bad_page_account == 0 || ex.bad_page_account == a->id)) {
 		ex.bad_page_left--;

@@ -247,6 +247,51 @@ accounts_post(struct ex_req *rq, struct ex_resp *rs)
 	cJSON_Delete(root);
 }
 
+/* Record a signed request that passed the rate limit and the signature. */
+void
+sim_journal(const struct ex_req *rq, const struct ex_account *a)
+{
+	struct ex_journal_entry *e;
+	const char *v;
+
+	if (ex.journal == NULL && (ex.journal = calloc(EX_JOURNAL, sizeof(*ex.journal))) == NULL)
+		return;
+	e = &ex.journal[ex.njournal++ % EX_JOURNAL];
+	e->t = ex_now_ms();
+	e->account = a->id;
+	snprintf(e->path, sizeof(e->path), "%.39s", rq->path);
+	v = req_param(rq, "symbol");
+	snprintf(e->symbol, sizeof(e->symbol), "%s", v ? v : "");
+	v = req_param(rq, "startTime");
+	e->start_time = v ? strtoll(v, NULL, 10) : -1;
+	v = req_param(rq, "endTime");
+	e->end_time = v ? strtoll(v, NULL, 10) : -1;
+}
+
+/* GET /sim/requests[?account=N]: the journal, oldest first. */
+static void
+journal_json(struct jbuf *jb, int account)
+{
+	uint64_t i = ex.njournal > EX_JOURNAL ? ex.njournal - EX_JOURNAL : 0;
+
+	jb_open(jb, '[');
+	for (; ex.journal && i < ex.njournal; i++) {
+		const struct ex_journal_entry *e = &ex.journal[i % EX_JOURNAL];
+
+		if (account > 0 && e->account != account)
+			continue;
+		jb_open(jb, '{');
+		jb_kint(jb, "t", e->t);
+		jb_kint(jb, "account", e->account);
+		jb_kstr(jb, "path", e->path);
+		jb_kstr(jb, "symbol", e->symbol);
+		jb_kint(jb, "startTime", e->start_time);
+		jb_kint(jb, "endTime", e->end_time);
+		jb_close(jb, '}');
+	}
+	jb_close(jb, ']');
+}
+
 void
 sim_handle(struct ex_req *rq, struct ex_resp *rs)
 {
@@ -261,6 +306,10 @@ sim_handle(struct ex_req *rq, struct ex_resp *rs)
 			return;
 		}
 		state_json(&rs->body, a);
+	} else if (!strcmp(p, "/sim/requests") && rq->method == LWSHUMETH_GET) {
+		const char *id = req_param(rq, "account");
+
+		journal_json(&rs->body, id ? atoi(id) : 0);
 	} else if (!strcmp(p, "/sim/stats") && rq->method == LWSHUMETH_GET) {
 		stats_json(&rs->body);
 	} else if (!strcmp(p, "/sim/accounts") && rq->method == LWSHUMETH_GET) {
