@@ -24,18 +24,21 @@
  *     order open in the database and no longer open (1).
  *   then: open algo orders of every symbol (1 per symbol of the exchange,
  *     or 40 for all) and each algo open in the database and no longer open
- *     (1); for each symbol whose position changed since the gap began (a
- *     fill always changes its position: the symbols traded in the gap, new
- *     ones included) userTrades and allOrders (5 each, per 7-day window
- *     and 1,000 rows) and, where an order an algo placed appears,
- *     allAlgoOrders (5); the order an algo triggered, for its filled
- *     quantity, which REST algo rows lack (1).
- * A quiet gap costs 20 + (symbols with open orders) against exsim's five
- * symbols, 55 + that against Binance's hundreds; an active one 10-15 more
- * per symbol traded.  What no endpoint can recover: an order or algo order
- * placed and ended inside a gap without a fill, in a symbol where the gap
- * left no other trace (no fill, no position change, nothing open at the
- * snapshot, nothing the database held open); the reject reason of an algo
+ *     (1); the history of the gap, from RESYNC_MARGIN_MS before it began
+ *     to RESYNC_MARGIN_MS after the stream came back (back_ms; the stream
+ *     brought the rest): userTrades (5 per 7-day window and 1,000 rows)
+ *     for each symbol whose position changed since the gap began (a fill
+ *     always changes its position: new symbols included), allOrders (5
+ *     likewise) for each of those with a fill in the gap and, where an
+ *     order an algo placed appears, allAlgoOrders (5); the order an algo
+ *     triggered, for its filled quantity, which REST algo rows lack (1).
+ * A quiet gap costs 15 + (symbols with open orders) against exsim's five
+ * symbols, 50 + that against Binance's hundreds; an active one 5 more per
+ * symbol traded since the gap began and 5-10 more per symbol with a fill
+ * in it.  What no endpoint can recover: an order or algo order placed and
+ * ended inside a gap without a fill, in a symbol where the gap left no
+ * other trace (no fill in the gap, nothing open at the snapshot, nothing
+ * the database held open); the reject reason of an algo
  * order whose rejection fell in a gap (REST rows carry none: NULL); orders
  * and fills older than resync_history_max (default 7 days; Binance keeps
  * an unfilled cancelled order for 3 days and trades for 6 months).
@@ -113,6 +116,7 @@ struct resync {
 	int		 tries;			/* failed attempts at the current item */
 	unsigned	 skipped;		/* items given up: the gap is not healed */
 	int64_t		 since_ms;		/* exchange ms: the gap's start */
+	int64_t		 back_ms;		/* exchange ms: the stream carries all after it */
 	int64_t		 began_us;		/* CLOCK_REALTIME µs */
 	int64_t		 sent_ms;		/* exchange ms the current request left */
 	int64_t		 first_sent_ms;		/* exchange ms the first request left */
@@ -134,7 +138,8 @@ struct resync {
 	struct event	*held_pos;		/* positionRisk rows waiting for their margin type */
 	size_t		 nheld_pos;
 	struct symset	 open_syms;		/* symbols to ask the open orders of */
-	struct symset	 active;		/* symbols traded in the gap: their history */
+	struct symset	 active;		/* symbols whose position moved since the gap */
+	struct symset	 filled;		/* active symbols with a fill in the gap */
 	struct symset	 algo_syms;		/* active symbols with orders an algo placed */
 	struct symset	 ex_syms;		/* the exchange's symbols, while fewer than 40 */
 	size_t		 nex_syms;
@@ -265,6 +270,7 @@ acct_gap(struct acct *a, int64_t since_ms, const char *reason)
 			a->rs->restate = 1;
 	} else
 		a->resync = RS_PENDING;
+	a->gap_opened_ms = now_ms();
 	aw.st.gaps_opened++;
 	log_debug("account %" PRId64 ": gap from %" PRId64 " (%s)", a->id, since_ms, reason);
 	gap_event(a, 0, since_ms, clock_real_us(), 0, reason, since_ms);
@@ -335,6 +341,7 @@ resync_free(struct acct *a)
 	free(rs->held_pos);
 	free(rs->open_syms.v);
 	free(rs->active.v);
+	free(rs->filled.v);
 	free(rs->algo_syms.v);
 	free(rs->ex_syms.v);
 	free(rs->open_seen.v);
@@ -464,6 +471,15 @@ resync_begin(struct acct *a)
 	a->resync = RS_RUNNING;
 	a->flags &= ~F_RESYNC_AGAIN;
 	rs->since_ms = a->gap_ms;
+	/*
+	 * Everything after the later of the last gap's opening and the stream's
+	 * return came on the stream (a connection's gap opens when its
+	 * replacement is ready; the data plane's when its losses are
+	 * reported); a gap after this is another resync's.  The history
+	 * stops there, with the margin for the clocks.
+	 */
+	rs->back_ms = (a->gap_opened_ms > a->since_ms ? a->gap_opened_ms : a->since_ms) +
+	    aw.time_offset_ms + RESYNC_MARGIN_MS;
 	rs->began_us = clock_real_us();
 	aw.st.resyncs_started++;
 	log_debug("account %" PRId64 ": resync from %" PRId64, a->id, rs->since_ms);
@@ -495,7 +511,9 @@ resync_finish(struct acct *a)
 		a->resync_not_before_ms = now_ms() + RESYNC_AGAIN_MS;
 		return;
 	}
-	gap_event(a, 1, rs->since_ms, rs->began_us, rs->until_ms, "", rs->since_ms);
+	/* Healed up to where the history stopped: after it the stream carried all. */
+	gap_event(a, 1, rs->since_ms, rs->began_us, rs->until_ms < rs->back_ms ? rs->until_ms :
+	    rs->back_ms, "", rs->since_ms);
 	aw.st.gaps_healed++;
 	/*
 	 * The stream ran from before the first request: a later gap need not
@@ -505,7 +523,8 @@ resync_finish(struct acct *a)
 	 * lost the fills of a connection stalled in between).
 	 */
 	if (rs->first_sent_ms > a->last_event_ms)
-		a->last_event_ms = rs->first_sent_ms;
+		a->last_event_ms = rs->first_sent_ms < rs->back_ms ? rs->first_sent_ms :
+		    rs->back_ms;
 	log_info("account %" PRId64 ": resync done: %" PRIu64 " events", a->id, rs->events);
 	resync_free(a);
 	a->resync = (a->flags & F_RESYNC_AGAIN) ? RS_PENDING : RS_DONE;
@@ -658,6 +677,7 @@ rs_emit(struct event *ev, void *arg)
 		rs->page_rows++;
 		if (ev->u.fill.trade_id > rs->page_max_id)
 			rs->page_max_id = ev->u.fill.trade_id;
+		symset_add(&rs->filled, ev->u.fill.symbol);
 		break;
 	case EV_ALGO:
 		rs->page_rows++;
@@ -935,6 +955,10 @@ rs_history(struct acct *a, struct resync *rs, const char *sym)
 	we = rs->win_start + RESYNC_WINDOW_MS;
 	if (we > now)
 		we = now;
+	if (we > rs->back_ms)
+		we = rs->back_ms;
+	if (we < rs->win_start)
+		we = rs->win_start;
 	switch (rs->step) {
 	case R_TRADES:
 		path = "/fapi/v1/userTrades";
@@ -964,7 +988,8 @@ rs_history(struct acct *a, struct resync *rs, const char *sym)
 static void
 rs_history_next(struct resync *rs)
 {
-	int64_t we = rs->win_start + RESYNC_WINDOW_MS;
+	int64_t we = rs->win_start + RESYNC_WINDOW_MS,
+	    end = rs->sent_ms < rs->back_ms ? rs->sent_ms : rs->back_ms;
 
 	if (rs->page_rows >= RESYNC_PAGE && rs->page_max_id > 0) {
 		/*
@@ -980,7 +1005,7 @@ rs_history_next(struct resync *rs)
 			rs->from_id = rs->page_max_id + 1;
 		return;
 	}
-	if (rs->by_id || we >= rs->sent_ms) {
+	if (rs->by_id || we >= end) {
 		rs_advance(rs, 0);
 		return;
 	}
@@ -1050,15 +1075,23 @@ resync_next(struct acct *a)
 			return rs_request(a, "/fapi/v1/algoOrder", params, 1);
 		case R_TRADES:
 		case R_ALL_ORDERS:
-			if ((sym = rs_symbol(rs, &rs->active)) == NULL) {
+			/*
+			 * The fills of every symbol whose position moved since the
+			 * gap began; the orders only of those with a fill in the
+			 * gap: elsewhere the gap changed no order that the state
+			 * steps did not bring (README, "What a resync cannot
+			 * recover").
+			 */
+			if ((sym = rs_symbol(rs, rs->step == R_TRADES ? &rs->active :
+			    &rs->filled)) == NULL) {
 				rs_advance(rs, 1);
 				continue;
 			}
 			return rs_history(a, rs, sym);
 		case R_ALL_ALGOS:
-			/* Only where an order an algo placed turned up among the active symbols. */
+			/* Only where an order an algo placed turned up among them. */
 			while ((sym = rs_symbol(rs, &rs->algo_syms)) != NULL &&
-			    !symset_has(&rs->active, sym))
+			    !symset_has(&rs->filled, sym))
 				rs->i++;
 			if (sym == NULL) {
 				rs_release_algos(a, rs, 0);
