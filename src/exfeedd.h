@@ -27,15 +27,41 @@ int	 role_count(enum role, const struct config *);
 
 /* proc.c: fork+exec of workers and the respawn arithmetic */
 struct proc_args {
-	const char	*exe;		/* the daemon binary, re-executed per worker */
+	const char	*exe;		/* the daemon binary's path (for messages) */
+	int		 exe_fd;	/* the binary, opened O_PATH before the privilege
+					   drop: workers are executed through it, so
+					   the path need not be reachable as the user */
 	int		 foreground;
 	int		 verbose;
 };
-pid_t	 proc_spawn(const struct proc_args *, enum role, int instance, int *chan_fd);
+/*
+ * Fork and execute a worker of role/instance through pa->exe_fd; *chan_fd
+ * is the supervisor's end of its channel.  Returns the pid; -1 when no
+ * process could be made (fork, pipes: err says why, errno set); -2 when the
+ * binary could not be executed (err: "cannot execute PATH: <errno text>"):
+ * a failed exec is reported here, not as a worker that died.
+ */
+pid_t	 proc_spawn(const struct proc_args *, enum role, int instance, int *chan_fd,
+	    char *err, size_t errlen);
 int64_t	 proc_backoff_ms(unsigned consecutive_failures, int died_before_ready,
 	    int64_t min_ms, int64_t max_ms, int64_t throttle_ms, uint32_t rnd);
 void	 proc_describe_status(int status, char *, size_t);
+/*
+ * A worker's deaths before READY, for telling a configuration error from a
+ * crash loop: proc_early_note() adds one exit (its status text, as
+ * proc_describe_status writes it, and its reason, "" if none) and returns
+ * how many deaths in a row were before READY and alike; an exit after
+ * READY returns 0 and starts the count again.
+ */
+struct proc_early {
+	unsigned	 n;
+	char		 last[384];
+};
+unsigned proc_early_note(struct proc_early *, int died_before_ready, const char *status,
+	    const char *reason);
 const char *proc_self_exe(void);
+/* The running binary opened O_PATH|O_CLOEXEC, or -1 with errno set. */
+int	 proc_self_exe_fd(void);
 
 /* proctitle.c */
 void	 proctitle_init(int argc, char **argv);

@@ -32,16 +32,38 @@ proc_self_exe(void)
 	return path;
 }
 
+int
+proc_self_exe_fd(void)
+{
+	return open("/proc/self/exe", O_PATH | O_CLOEXEC);
+}
+
+#define EXEC_FD		(WORKER_CHANNEL_FD + 1)	/* the binary, in the child */
+#define EXEC_ERR_FD	(WORKER_CHANNEL_FD + 2)	/* the exec's errno, to the parent */
+
 pid_t
-proc_spawn(const struct proc_args *pa, enum role role, int instance, int *chan_fd)
+proc_spawn(const struct proc_args *pa, enum role role, int instance, int *chan_fd,
+    char *err, size_t errlen)
 {
 	char inst[16], *argv[8];
-	int sv[2], argc = 0;
+	int sv[2], ep[2], argc = 0, child_errno = 0;
 	sigset_t all, old;
 	pid_t pid;
+	ssize_t n;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
 		return -1;
+	}
+	if (pipe2(ep, O_CLOEXEC) == -1) {
+		int saved = errno;
+
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		errno = saved;
+		return -1;
+	}
 	snprintf(inst, sizeof(inst), "%d", instance);
 	argv[argc++] = (char *)"exfeedd";
 	argv[argc++] = (char *)"-P";
@@ -61,35 +83,71 @@ proc_spawn(const struct proc_args *pa, enum role role, int instance, int *chan_f
 		int saved = errno;
 
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		snprintf(err, errlen, "fork: %s", strerror(saved));
 		close(sv[0]);
 		close(sv[1]);
+		close(ep[0]);
+		close(ep[1]);
 		errno = saved;
 		return -1;
 	}
 	if (pid == 0) {
 		sigset_t none;
-		int devnull;
+		int devnull, chan, exe, errfd = -1;
 
 		for (int s = 1; s < NSIG; s++)
 			signal(s, SIG_DFL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (dup2(sv[1], WORKER_CHANNEL_FD) == -1)
+		/*
+		 * Each source first above the three places (one may sit in
+		 * another's place: the binary's descriptor is often 3), then into
+		 * its place; dup2 clears close-on-exec, set again where it must
+		 * not cross the exec.
+		 */
+		if ((errfd = fcntl(ep[1], F_DUPFD, EXEC_ERR_FD + 1)) == -1 ||
+		    (chan = fcntl(sv[1], F_DUPFD, EXEC_ERR_FD + 1)) == -1 ||
+		    (exe = fcntl(pa->exe_fd, F_DUPFD, EXEC_ERR_FD + 1)) == -1 ||
+		    dup2(chan, WORKER_CHANNEL_FD) == -1 || dup2(exe, EXEC_FD) == -1 ||
+		    dup2(errfd, EXEC_ERR_FD) == -1 || fcntl(EXEC_FD, F_SETFD, FD_CLOEXEC) == -1 ||
+		    fcntl(EXEC_ERR_FD, F_SETFD, FD_CLOEXEC) == -1) {
+			child_errno = errno;
+			(void)!write(errfd != -1 ? errfd : ep[1], &child_errno, sizeof(child_errno));
 			_exit(71);
+		}
 		if ((devnull = open("/dev/null", O_RDONLY)) != -1) {
 			dup2(devnull, 0);
 			if (devnull != 0)
 				close(devnull);
 		}
 		/* Nothing but stdio and the channel crosses exec. */
-		if (close_range(WORKER_CHANNEL_FD + 1, ~0U, 0) == -1)
-			for (int fd = WORKER_CHANNEL_FD + 1; fd < 4096; fd++)
+		if (close_range(EXEC_ERR_FD + 1, ~0U, 0) == -1)
+			for (int fd = EXEC_ERR_FD + 1; fd < 4096; fd++)
 				close(fd);
-		execv(pa->exe, argv);
+		fexecve(EXEC_FD, argv, environ);
+		child_errno = errno;
+		(void)!write(EXEC_ERR_FD, &child_errno, sizeof(child_errno));
 		_exit(71);	/* EX_OSERR */
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sv[1]);
+	close(ep[1]);
+	/*
+	 * The pipe closes at the exec (close-on-exec) or carries its errno: a
+	 * wait as long as one exec of our own binary.
+	 */
+	do
+		n = read(ep[0], &child_errno, sizeof(child_errno));
+	while (n == -1 && errno == EINTR);
+	close(ep[0]);
+	if (n == (ssize_t)sizeof(child_errno)) {
+		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+			;
+		close(sv[0]);
+		snprintf(err, errlen, "cannot execute %s: %s", pa->exe, strerror(child_errno));
+		errno = child_errno;
+		return -2;
+	}
 	*chan_fd = sv[0];
 	return pid;
 }
@@ -116,6 +174,23 @@ proc_backoff_ms(unsigned fails, int died_before_ready, int64_t min_ms, int64_t m
 	if (died_before_ready && d < throttle_ms)
 		d = throttle_ms;
 	return d;
+}
+
+unsigned
+proc_early_note(struct proc_early *e, int died_before_ready, const char *status,
+    const char *reason)
+{
+	char this[sizeof(e->last)];
+
+	if (!died_before_ready) {
+		e->n = 0;
+		e->last[0] = '\0';
+		return 0;
+	}
+	snprintf(this, sizeof(this), "%s: %s", status, reason);
+	e->n = e->n > 0 && strcmp(this, e->last) == 0 ? e->n + 1 : 1;
+	memcpy(e->last, this, sizeof(e->last));
+	return e->n;
 }
 
 void

@@ -30,6 +30,7 @@
 #define STATUS_TIMEOUT_S	1.0	/* how long a status query waits for workers */
 #define RELOAD_ACK_TIMEOUT_S	5.0
 #define JANITOR_INTERVAL_S	0.1
+#define SAME_EARLY_DEATHS	5	/* alike deaths before READY: a configuration error */
 
 enum wstate { W_STARTING, W_READY, W_STOPPING, W_BACKOFF, W_FAILED };
 static const char *const wstate_names[] = { "starting", "ready", "stopping", "backoff", "failed" };
@@ -43,6 +44,7 @@ struct worker {
 	enum wstate	 state;
 	unsigned	 restarts;
 	unsigned	 fails;			/* consecutive, reset once stable */
+	struct proc_early early;		/* deaths before READY, alike, in a row */
 	uint64_t	 started_ms;
 	uint64_t	 ready_ms;
 	uint64_t	 last_msg_ms;
@@ -278,15 +280,27 @@ sup_worker_close_cb(struct ipc_conn *c, const char *why, void *arg)
 static void
 sup_spawn(struct worker *w)
 {
+	char err[sizeof(w->reason)];
 	int fd;
 	pid_t pid;
 
-	pid = proc_spawn(&sup.pa, w->role, w->instance, &fd);
+	pid = proc_spawn(&sup.pa, w->role, w->instance, &fd, err, sizeof(err));
+	if (pid == -2) {
+		/* The same exec fails the same way next time: the installation is wrong. */
+		snprintf(w->reason, sizeof(w->reason), "%s", err);
+		snprintf(w->last_exit, sizeof(w->last_exit), "not started");
+		w->state = W_FAILED;
+		log_error("%s: %s (as uid %ld); not retrying until exfeedd is reloaded", w->name,
+		    err, (long)geteuid());
+		return;
+	}
 	if (pid == -1) {
 		w->fails++;
 		w->next_delay_ms = proc_backoff_ms(w->fails, 1, sup.cfg.respawn_delay_min_ms,
 		    sup.cfg.respawn_delay_max_ms, sup.cfg.respawn_throttle_ms, sup_random());
-		log_warn("%s: cannot start; retry in %lld ms", w->name, (long long)w->next_delay_ms);
+		snprintf(w->reason, sizeof(w->reason), "%s", err);
+		log_warnx("%s: cannot start: %s; retry in %lld ms", w->name, err,
+		    (long long)w->next_delay_ms);
 		w->state = W_BACKOFF;
 		ev_timer_set(&w->restart_timer, (double)w->next_delay_ms / 1000., 0.);
 		ev_timer_start(sup.loop, &w->restart_timer);
@@ -388,6 +402,16 @@ sup_child_cb(struct ev_loop *loop, ev_child *cw, int revents)
 		return;
 	}
 	died_before_ready = w->state == W_STARTING;
+	if (proc_early_note(&w->early, died_before_ready, how, w->reason) >= SAME_EARLY_DEATHS) {
+		/* Not a crash loop: it cannot start as configured (exit 78's meaning). */
+		w->state = W_FAILED;
+		log_error("%s (pid %ld) %s before it was ready, %u times alike (%s); a "
+		    "configuration or installation error: not restarting until exfeedd is "
+		    "reloaded", w->name, (long)cw->rpid, how, w->early.n,
+		    w->reason[0] ? w->reason : "no reason given");
+		w->early.n = 0;
+		return;
+	}
 	if (w->ready_ms && now - w->ready_ms >= (uint64_t)sup.cfg.respawn_stable_ms)
 		w->fails = 0;
 	w->fails++;
@@ -937,7 +961,7 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 	sup.pa.verbose = verbose;
 	if (verbose)
 		sup.cfg.log_level = CONF_LOG_DEBUG;
-	if ((sup.pa.exe = proc_self_exe()) == NULL)
+	if ((sup.pa.exe = proc_self_exe()) == NULL || (sup.pa.exe_fd = proc_self_exe_fd()) == -1)
 		fatal(1, "cannot find my own executable");
 	sup.uid = geteuid();
 	sup.gid = getegid();

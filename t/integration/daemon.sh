@@ -57,7 +57,44 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 	check "as root: reload works after the drop" wait_until 2 grep -q "reload complete" "$T/exfeedd.log"
 	kill -TERM "$DAEMON_PID"
 	stopped_clean() { gone "$DAEMON_PID" && [ ! -e "$T/run/exfeedd.pid" ]; }
-check "as root: stops cleanly, pidfile removed" wait_until 5 stopped_clean
+	check "as root: stops cleanly, pidfile removed" wait_until 5 stopped_clean
+	DAEMON_PID=
+
+	# The binary in a directory nobody may not enter (a clone in root's
+	# 0700 home): the workers start all the same (executed through a
+	# descriptor opened before the drop).
+	mkdir -m 700 "$T/private"
+	cp "$EXFEEDD" "$T/private/exfeedd"
+	: > "$T/exfeedd.log"
+	"$T/private/exfeedd" -c "$T/root.conf"
+	wait_until 2 test -s "$T/run/exfeedd.pid"
+	DAEMON_PID=$(cat "$T/run/exfeedd.pid")
+	check "as root, binary in a 0700 directory: workers ready" wait_until 3 all_ready 6
+	kill -TERM "$DAEMON_PID"
+	check "as root, binary in a 0700 directory: stops cleanly" wait_until 5 stopped_clean
+	DAEMON_PID=
+
+	# A binary the user may not execute: each worker is reported as not
+	# started, with the path and the reason, and is not restarted in a loop.
+	chmod 700 "$T/private/exfeedd"
+	chmod 755 "$T/private"
+	: > "$T/exfeedd.log"
+	"$T/private/exfeedd" -c "$T/root.conf"
+	wait_until 2 test -s "$T/run/exfeedd.pid"
+	DAEMON_PID=$(cat "$T/run/exfeedd.pid")
+	check "as root, binary not executable by nobody: the reason is logged" wait_until 3 \
+		grep -q "writer 0: cannot execute $T/private/exfeedd: Permission denied" "$T/exfeedd.log"
+	sleep 1
+	ctl --json status > "$T/status.json"
+	check "as root, binary not executable by nobody: status says failed, and why" python3 -c "
+import json, sys
+w = [w for w in json.load(open('$T/status.json'))['workers'] if w['role'] == 'writer'][0]
+sys.exit(not (w['state'] == 'failed' and 'cannot execute' in w.get('reason', '') and
+              'Permission denied' in w.get('reason', '') and w['restarts'] == 0))"
+	check "as root, binary not executable by nobody: no false 'killed by supervisor'" \
+		sh -c "! grep -q 'killed by supervisor' '$T/exfeedd.log'"
+	kill -TERM "$DAEMON_PID"
+	check "as root, binary not executable by nobody: stops cleanly" wait_until 5 stopped_clean
 	DAEMON_PID=
 else
 	echo "# not root: privilege drop not exercised here (CI runs as root)"

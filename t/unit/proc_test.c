@@ -1,6 +1,12 @@
-/* proc_test.c: the respawn delay arithmetic and exit-status descriptions. */
+/* proc_test.c: the respawn delay arithmetic, exit-status descriptions, alike
+ * deaths before READY, and a failed exec reported as such. */
+#include "autoconf.h"
+
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include "exfeedd.h"
@@ -73,4 +79,39 @@ Test(proc, roles)
 	cr_assert_eq(role_stage(ROLE_ACCOUNT), role_stage(ROLE_MARKET));
 	cr_assert(role_stage(ROLE_MARKET) < role_stage(ROLE_WRITER));
 	cr_assert(role_stage(ROLE_WRITER) < role_stage(ROLE_BROKER));
+}
+
+Test(proc, alike_deaths_before_ready_are_counted_until_one_differs)
+{
+	struct proc_early e = { 0 };
+
+	for (unsigned i = 1; i <= 5; i++)
+		cr_assert_eq(proc_early_note(&e, 1, "exit 1", "cannot open x: Permission denied"), i);
+	/* another reason, another status: the count starts again */
+	cr_assert_eq(proc_early_note(&e, 1, "exit 1", "cannot open y: Permission denied"), 1);
+	cr_assert_eq(proc_early_note(&e, 1, "exit 1", "cannot open y: Permission denied"), 2);
+	cr_assert_eq(proc_early_note(&e, 1, "signal 11 (Segmentation fault)",
+	    "cannot open y: Permission denied"), 1);
+	/* a worker that got ready and died later is a crash, not a start failure */
+	cr_assert_eq(proc_early_note(&e, 0, "signal 11 (Segmentation fault)", ""), 0);
+	cr_assert_eq(proc_early_note(&e, 1, "signal 11 (Segmentation fault)",
+	    "cannot open y: Permission denied"), 1);
+}
+
+Test(proc, a_failed_exec_is_reported_with_the_path_and_errno)
+{
+	struct proc_args pa = { "/nonexistent/exfeedd", -1, 0, 0 };
+	char err[256];
+	int chan = -1;
+
+	/* exe_fd -1: the exec fails in the child (EBADF), the parent is told */
+	cr_assert_eq(proc_spawn(&pa, ROLE_MARKET, 0, &chan, err, sizeof(err)), -2);
+	cr_assert_eq(errno, EBADF);
+	cr_assert_str_eq(err, "cannot execute /nonexistent/exfeedd: Bad file descriptor");
+	cr_assert_eq(chan, -1);
+	pa.exe_fd = open("/dev/null", O_PATH | O_CLOEXEC);
+	cr_assert_eq(proc_spawn(&pa, ROLE_MARKET, 0, &chan, err, sizeof(err)), -2);
+	cr_assert_eq(errno, EACCES);
+	cr_assert_str_eq(err, "cannot execute /nonexistent/exfeedd: Permission denied");
+	close(pa.exe_fd);
 }
