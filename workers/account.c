@@ -567,6 +567,21 @@ rest_backoff(struct acct *a)
 
 /* ------------------------------------------------------------ listen keys */
 
+void
+acct_key_doubt(struct acct *a)
+{
+	int64_t now = now_ms();
+
+	if (!a->listen_key[0] || (a->flags & F_NEED_POST) ||
+	    a->lk_confirmed_ms >= a->frames_lost_ms)
+		return;
+	a->flags |= F_CHECK_KEY;
+	if (a->lk_renew_ms > now)
+		a->lk_renew_ms = now;
+	aw.st.keys_doubted++;
+	rest_schedule_soon();
+}
+
 static void
 acct_key_changed(struct acct *a, const char *key)
 {
@@ -575,8 +590,9 @@ acct_key_changed(struct acct *a, const char *key)
 	keyhash_remove(a);
 	snprintf(a->listen_key, sizeof(a->listen_key), "%s", key);
 	keyhash_add(a);
-	a->lk_expires_ms = now_ms() + LISTEN_KEY_VALIDITY_MS;
-	a->lk_renew_ms = a->lk_expires_ms - LISTEN_KEY_VALIDITY_MS + aw.cfg->listenkey_renewal_ms;
+	a->lk_confirmed_ms = now_ms();
+	a->lk_expires_ms = a->lk_confirmed_ms + LISTEN_KEY_VALIDITY_MS;
+	a->lk_renew_ms = a->lk_confirmed_ms + aw.cfg->listenkey_renewal_ms;
 	a->flags &= ~(F_NEED_POST | F_CHECK_KEY);
 	acct_store_key(a);
 	/* A new key (or the old one revived after expiry) needs a fresh subscription. */
@@ -604,6 +620,7 @@ lk_response(struct acct *a, enum op op, const struct net_http_resp *r, int code)
 		} else {
 			aw.st.renewals_ok++;
 			a->flags &= ~F_CHECK_KEY;
+			a->lk_confirmed_ms = now_ms();
 			a->lk_expires_ms = now_ms() + LISTEN_KEY_VALIDITY_MS;
 			a->lk_renew_ms = now_ms() + aw.cfg->listenkey_renewal_ms;
 			acct_store_key(a);
@@ -1339,7 +1356,7 @@ account_status(msgpack_packer *pk)
 #define C(f)	{ #f, offsetof(struct account_worker, st.f) }
 		C(reconciles), C(reconnects), C(messages), C(malformed), C(unknown), C(unrouted),
 		C(duplicates), C(events), C(events_dropped), C(fields_defaulted),
-		C(invalid_events), C(renewals_ok), C(renewals_failed),
+		C(invalid_events), C(renewals_ok), C(renewals_failed), C(keys_doubted),
 		{ "listen_keys_created", offsetof(struct account_worker, st.keys_created) },
 		C(resyncs_started), C(resyncs_done), C(resyncs_failed), C(resync_requests),
 		C(resync_weight), C(resync_rows_dropped), C(resync_rows_superseded), C(resync_restates),

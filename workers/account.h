@@ -51,6 +51,8 @@ struct acct {
 	char		 listen_key[LISTEN_KEY_MAX];
 	int64_t		 lk_expires_ms;		/* wall clock */
 	int64_t		 lk_renew_ms;		/* wall clock: next PUT */
+	int64_t		 lk_confirmed_ms;	/* wall clock: the last POST or PUT that took */
+	int64_t		 frames_lost_ms;	/* wall clock: a connection carrying it was lost */
 	uint32_t	 key_gen;
 	uint8_t		 state, resync, op, flags, rest_fails;
 	int		 mark;
@@ -107,7 +109,7 @@ struct account_worker {
 	struct log_ratelimit	 rl_malformed, rl_rest, rl_drops;
 	struct {
 		uint64_t	 reconciles, reconnects, messages, malformed, unknown, unrouted,
-				 duplicates, renewals_ok, renewals_failed, keys_created,
+				 duplicates, renewals_ok, renewals_failed, keys_created, keys_doubted,
 				 resyncs_started, resyncs_done, resyncs_failed, quarantines,
 				 margin_calls, alerts, alerts_dropped, alerts_killed, events,
 				 rest_requests, rest_errors, http_429, http_418, silence_kills,
@@ -153,6 +155,14 @@ void	 rest_sign(const struct acct *, const char *path, const char *params, char 
 int	 rest_start(struct acct *, enum op, const char *method, const char *path_query,
 	    int64_t weight, int64_t reserve);
 void	 rest_backoff(struct acct *);
+/*
+ * a joined a new connection after frames of its stream may have been lost
+ * (a->frames_lost_ms): a listenKeyExpired among them would leave it
+ * subscribed to a dead key, which delivers nothing (FACTS §1.3).  The key
+ * is confirmed with a keepalive soon, unless a POST or PUT confirmed it
+ * after the loss.
+ */
+void	 acct_key_doubt(struct acct *);
 void	 rest_schedule_soon(void);
 
 /* account_conn.c */

@@ -213,8 +213,11 @@ drain_give_up(struct group *g, const char *why)
 		struct acct *a = w->m[i].a;
 
 		/* From the switch: the new connection has moved last_event_ms on since. */
-		if (a != NULL && a->group == g)
+		if (a != NULL && a->group == g) {
 			acct_gap(a, w->m[i].drain_from_ms, reason);
+			a->frames_lost_ms = now_ms();
+			acct_key_doubt(a);
+		}
 	}
 	aw.st.drains_failed++;
 	g->drain = NULL;
@@ -264,9 +267,11 @@ conn_ready(struct wsconn *w)
 		 * events: the gap is recorded now, before the first event this
 		 * connection delivers is processed.
 		 */
-		if (!conn_carries(old, a))
+		if (!conn_carries(old, a)) {
 			acct_gap(a, a->last_event_ms, g->lost_why[0] ? g->lost_why :
 			    "joined a new connection");
+			acct_key_doubt(a);
+		}
 		if (w->m[i].key_gen == a->key_gen && !(a->flags & F_NEED_POST))
 			acct_set_state(a, AS_STREAMING);
 	}
@@ -479,6 +484,7 @@ conn_lost(struct wsconn *w, const char *why)
 			struct acct *a = g->a[i];
 
 			a->reconnects++;
+			a->frames_lost_ms = now_ms();
 			if (a->state == AS_STREAMING || a->state == AS_STREAM)
 				acct_set_state(a, AS_BACKOFF);
 		}
