@@ -39,10 +39,11 @@
 /* Credentials files hold one line: an API key or secret is far shorter. */
 #define CRED_FILE_MAX		4096
 
+/* The usage text: on stdout with status 0 when asked for (-h), else on stderr with 64. */
 static void __attribute__((noreturn))
-usage(void)
+usage_to(FILE *f, int status)
 {
-	fprintf(stderr, "usage: exfeedctl [-c file] [-s socket] [--json] command\n"
+	fprintf(f, "usage: exfeedctl [-c file] [-s socket] [--json] command\n"
 	    "commands:\n"
 	    "  status   the supervisor and every worker: pid, state, restarts, uptime, last exit\n"
 	    "  accounts [--json]  every streamed account: state, since, reconnects, last event,\n"
@@ -56,7 +57,13 @@ usage(void)
 	    "  account list [--json]\n"
 	    "  account enable ID | disable ID [--reason TEXT] | remove ID | check [ID]\n"
 	    "  rotate-key --new-key-file FILE\n");
-	exit(EX_USAGE_STATUS);
+	exit(status);
+}
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	usage_to(stderr, EX_USAGE_STATUS);
 }
 
 static int
@@ -846,6 +853,8 @@ main(int argc, char *argv[])
 		case 'j':
 			json = 1;
 			break;
+		case 'h':
+			usage_to(stdout, 0);
 		default:
 			usage();
 		}

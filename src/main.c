@@ -18,16 +18,24 @@
 #define EXFEEDD_CONFIG_FILE "/etc/exfeedd/exfeedd.conf"
 #endif
 
-static void
-usage(void)
+/* The usage text: on stdout with status 0 when asked for (-h, --help), else stderr, 64. */
+static void __attribute__((noreturn))
+usage_to(FILE *f, int status)
 {
-	fprintf(stderr, "usage: exfeedd [-fnvV] [-c file]\n"
+	fprintf(f, "usage: exfeedd [-fhnvV] [-c file]\n"
 	    "  -c file  configuration file (default " EXFEEDD_CONFIG_FILE ")\n"
 	    "  -f       stay in the foreground and log to stderr\n"
+	    "  -h       print this help and exit\n"
 	    "  -n       check the configuration and exit (0 valid, 78 invalid)\n"
 	    "  -v       more verbose (debug logging); with -n print the effective configuration\n"
 	    "  -V       print the version and exit\n");
-	exit(64);
+	exit(status);
+}
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	usage_to(stderr, 64);
 }
 
 int
@@ -41,7 +49,9 @@ main(int argc, char *argv[])
 	enum role role;
 
 	log_init("exfeedd");
-	while ((ch = getopt(argc, argv, "c:fnvVP:I:")) != -1) {
+	if (argc == 2 && strcmp(argv[1], "--help") == 0)
+		usage_to(stdout, 0);
+	while ((ch = getopt(argc, argv, "c:fhnvVP:I:")) != -1) {
 		switch (ch) {
 		case 'c':
 			config_path = optarg;
@@ -49,6 +59,8 @@ main(int argc, char *argv[])
 		case 'f':
 			foreground = 1;
 			break;
+		case 'h':
+			usage_to(stdout, 0);
 		case 'n':
 			check = 1;
 			break;

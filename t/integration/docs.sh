@@ -24,6 +24,19 @@ sed -n -e 's/^\.Ss \[\(.*\)\]$/S \1/p' -e 's/^\.It Cm \([a-z_]*\).*/K \1/p' \
 check "key table has keys ($(wc -l < "$T/code"))" [ "$(wc -l < "$T/code")" -gt 20 ]
 check "key table == sample config" diff -u "$T/code" "$T/sample"
 check "key table == exfeedd.conf(5)" diff -u "$T/code" "$T/man"
-check "init script is valid sh" sh -n "$top_srcdir/etc/init.d/exfeedd"
-check "systemd unit reloads with HUP" grep -q '^ExecReload=.*kill -HUP \$MAINPID' "$top_srcdir/etc/systemd/exfeedd.service"
+# Help asked for is an answer, not an error; a wrong option is an error.
+for prog in "$EXFEEDD" "$EXFEEDCTL"; do
+	name=$(basename "$prog")
+	"$prog" --help > "$T/help.out" 2> "$T/help.err"
+	check "$name --help: exit 0, the usage on stdout" \
+		sh -c "[ $? -eq 0 ] && grep -q '^usage: $name' '$T/help.out' && [ ! -s '$T/help.err' ]"
+	"$prog" -h > /dev/null 2>&1
+	check "$name -h: exit 0" [ $? -eq 0 ]
+	"$prog" --no-such-option > "$T/help.out" 2> "$T/help.err"
+	check "$name --no-such-option: exit 64, the usage on stderr" \
+		sh -c "[ $? -eq 64 ] && grep -q '^usage: $name' '$T/help.err' && [ ! -s '$T/help.out' ]"
+done
+check "init script is valid sh" sh -n "$top_builddir/etc/init.d/exfeedd"
+check "init script names configure's paths" grep -q "^DAEMON=$SBINDIR/exfeedd\$" "$top_builddir/etc/init.d/exfeedd"
+check "systemd unit reloads with HUP" grep -q '^ExecReload=.*kill -HUP \$MAINPID' "$top_builddir/etc/systemd/exfeedd.service"
 finish

@@ -6,7 +6,7 @@
 LOG_TARGET="$T/exfeedd.log" write_config "$T/exfeedd.conf"
 sed -e "s|^DAEMON=.*|DAEMON=$EXFEEDD|" -e "s|^CONF=.*|CONF=$T/exfeedd.conf|" \
     -e "s|^PIDFILE=.*|PIDFILE=$T/run/exfeedd.pid|" -e "s|/etc/default/exfeedd|$T/default|g" \
-    "$top_srcdir/etc/init.d/exfeedd" > "$T/initd"
+    "$top_builddir/etc/init.d/exfeedd" > "$T/initd"
 I="sh $T/initd"
 
 $I status > /dev/null; rc=$?
