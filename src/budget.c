@@ -779,3 +779,13 @@ budget_set_limits(struct budget_host *h, const struct budget_limits *lim)
 	h->lim = *lim;
 	return 0;
 }
+
+int64_t
+budget_retry_after_s(int status, int64_t retry_after_s)
+{
+	int64_t max = status == 418 ? 3 * 24 * 3600 : 300;
+
+	if (retry_after_s <= 0)
+		return 60;
+	return retry_after_s > max ? max : retry_after_s;
+}

@@ -128,6 +128,14 @@ void	 budget_rest_seen(struct budget_host *, int64_t used_1m, int64_t now_ms);
 void	 budget_rest_block(struct budget_host *, int64_t until_ms);
 /* When the host's block ends (ms), if it is still running at now_ms; else 0. */
 int64_t	 budget_rest_blocked_until(struct budget_host *, int64_t now_ms);
+/*
+ * How long (s) a 429 or 418 blocks the host, from its Retry-After header
+ * (retry_after_s, -1 when absent or unreadable): 60 without one; at most
+ * 300 for a 429 (a rate limit is by the minute) and 3 days for a 418
+ * (Binance's bans scale from 2 min to 3 days, FACTS §1.4), so a header out
+ * of all reason cannot block REST until a restart nor overflow a time.
+ */
+int64_t	 budget_retry_after_s(int status, int64_t retry_after_s);
 
 /*
  * One WebSocket connection attempt, if the host's last five minutes leave

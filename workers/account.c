@@ -672,7 +672,7 @@ rest_done_cb(const struct net_http_resp *r, void *arg)
 	if (r->status != 200)
 		bf_rest_error(r->body, r->len, &code, msg, sizeof(msg));
 	if (r->status == 429 || r->status == 418) {
-		int64_t wait_s = r->retry_after_s > 0 ? r->retry_after_s : 60;
+		int64_t wait_s = budget_retry_after_s(r->status, r->retry_after_s);
 
 		if (r->status == 429)
 			aw.st.http_429++;

@@ -887,3 +887,16 @@ Test(budget, renewed_connections_leave_attempts_to_needed_ones)
 	cr_assert_eq(n, 5);
 	budget_close(h);
 }
+
+Test(budget, retry_after_is_bounded)
+{
+	cr_assert_eq(budget_retry_after_s(429, -1), 60);
+	cr_assert_eq(budget_retry_after_s(429, 0), 60);
+	cr_assert_eq(budget_retry_after_s(429, 7), 7);
+	cr_assert_eq(budget_retry_after_s(429, 99999999999LL), 300);
+	cr_assert_eq(budget_retry_after_s(418, 120), 120);
+	cr_assert_eq(budget_retry_after_s(418, 99999999999LL), 3 * 24 * 3600);
+	cr_assert_eq(budget_retry_after_s(418, INT64_MAX), 3 * 24 * 3600);
+	/* the block's end fits a time in ms from any plausible now */
+	cr_assert(INT64_MAX / 1000 > 4102444800000LL / 1000 + budget_retry_after_s(418, INT64_MAX));
+}
