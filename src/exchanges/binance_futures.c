@@ -108,12 +108,17 @@ jget(const json_t *obj, const char *key)
 	return v == NULL || json_is_null(v) ? NULL : v;
 }
 
-/* Exactly buf[0..len): one JSON value, trailing whitespace allowed. */
+/*
+ * Exactly buf[0..len): one JSON value, trailing whitespace allowed.  An
+ * object with a key twice (after unescaping: "d\u0061ta" is "data") is not
+ * taken: which one counts would differ between jansson (the last) and a
+ * reader of the raw text (envelope_data: the first).
+ */
 static json_t *
 jparse(const char *buf, size_t len, const char **why)
 {
 	json_error_t e;
-	json_t *root = json_loadb(buf, len, 0, &e);
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
 
 	if (root == NULL) {
 		snprintf(bf_jsonerr, sizeof(bf_jsonerr), "not JSON (%s at byte %d)", e.text,

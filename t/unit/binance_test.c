@@ -749,6 +749,30 @@ Test(stream, malformed_frames_are_rejected)
 	/* invalid UTF-8 and NUL are not JSON text: nothing of it can reach PostgreSQL */
 	malformed("{\"e\":\"GRID_UPDATE\",\"E\":1,\"x\":\"\xc3\x28\"}", "not JSON");
 	malformed("{\"e\":\"GRID_UPDATE\",\"E\":1,\"x\":\"a\\u0000b\"}", "not JSON");
+	/* control bytes are neither whitespace nor string text */
+	malformed("{\"e\":\"GRID_UPDATE\",\"E\":1,\"x\":\"a\x01b\"}", "not JSON");
+	malformed("{\"e\":\"GRID_UPDATE\",\x0b\"E\":1}", "not JSON");
+	malformed("\x01{\"e\":\"GRID_UPDATE\",\"E\":1}", "not JSON");
+	/* an integer field given a fraction just below 2^53 is not an integer */
+	malformed("{\"e\":\"GRID_UPDATE\",\"E\":9007199254740991.4}",
+	    "GRID_UPDATE: E: expected an integer");
+	/* a key twice, once escaped: one object, two candidates for "data" */
+	malformed("{\"stream\":\"k\",\"d\\u0061ta\":{\"e\":\"A\",\"E\":1},"
+	    "\"data\":{\"e\":\"B\",\"E\":2}}", "not JSON");
+	malformed("{\"e\":\"GRID_UPDATE\",\"E\":1,\"E\":2}", "not JSON");
+}
+
+/* An escaped key alone is the key: the raw text kept is that object's. */
+Test(stream, an_escaped_envelope_key_keeps_its_own_object)
+{
+	const char *s = "{\"stream\":\"k\",\"d\\u0061ta\":{\"e\":\"GRID_UPDATE\",\"E\":7,"
+	    "\"x\":{\"data\":1}}}";
+
+	cr_assert_eq(frame_str(s), 1);
+	cr_assert_eq(got.ev[0].event_time, 7);
+	cr_assert(strstr(got.ev[0].u.unknown.raw, "\"x\":{\"data\":1}") != NULL, "%s",
+	    got.ev[0].u.unknown.raw);
+	cr_assert(strstr(got.ev[0].u.unknown.raw, "\"stream\"") == NULL, "%s", got.ev[0].u.unknown.raw);
 }
 
 /* Each event of a frame is built and checked alone (DESIGN §3.6). */
@@ -769,9 +793,8 @@ Test(stream, a_bad_value_drops_its_event_only)
 	dropped("{\"e\":\"ORDER_TRADE_UPDATE\",\"E\":1,\"T\":1,\"o\":{\"s\":\"BTCUSDT\",\"c\":\"c\",\"S\":\"BUY\",\"o\":\"LIMIT\",\"f\":\"GTC\",\"q\":\"1\",\"p\":\"1\",\"ap\":\"1\",\"sp\":\"0\",\"x\":\"TRADE\",\"X\":\"FILLED\",\"i\":5,\"z\":\"1\",\"l\":\"1\",\"L\":\"1\",\"T\":1,\"t\":9,\"m\":\"false\",\"R\":false,\"ps\":\"BOTH\"}}",
 	    "o.m: expected a boolean", 1, 1);
 	cr_assert_eq(got.ev[0].type, EV_ORDER);
-	/* a key given twice: the last one counts */
-	cr_assert_eq(frame_str(OTU_WITH("\"i\":5,\"z\":\"1\",\"m\":\"false\"")), 2);
-	cr_assert(!got.ev[1].u.fill.maker);
+	/* a key given twice: not taken at all (which one would count?) */
+	malformed(OTU_WITH("\"i\":5,\"z\":\"1\",\"m\":\"false\""), "duplicate object key");
 	dropped("{\"e\":\"ORDER_TRADE_UPDATE\",\"E\":1,\"T\":1}", "ORDER_TRADE_UPDATE: o: missing", 1, 0);
 	dropped("{\"e\":\"TRADE_LITE\",\"E\":1,\"T\":1,\"s\":\"X\",\"S\":\"BUY\",\"L\":\"1\",\"l\":\"1\",\"m\":true,\"i\":1}",
 	    "TRADE_LITE: t: missing", 1, 0);
@@ -893,7 +916,15 @@ Test(stream, long_text_is_cut_not_dropped)
 	}
 	/* a client order id longer than Binance allows today is cut, the order kept */
 	cr_assert_eq(frame_str("{\"e\":\"TRADE_LITE\",\"E\":1,\"T\":1,\"s\":\"X\",\"S\":\"BUY\",\"L\":\"1\",\"l\":\"1\",\"m\":true,\"t\":1,\"i\":1,\"c\":\"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"}"), 1);
-	cr_assert_eq(frame_str(OTU_WITH("\"i\":5,\"z\":\"1\",\"c\":\"cccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"")), 2);
+	{
+		char t[1024] = OTU_WITH("\"i\":5,\"z\":\"1\""), *c = strstr(t, "\"c\":\"c\"");
+		char rest[1024];
+
+		snprintf(rest, sizeof(rest), "%s", c + 7);
+		snprintf(c, sizeof(t) - (size_t)(c - t), "\"c\":\"%s\"%s",
+		    "cccccccccccccccccccccccccccccccccccccccccccccccccccccccc", rest);
+		cr_assert_eq(frame_str(t), 2);
+	}
 	cr_assert_eq(strlen(got.ev[0].u.order.client_id), EV_CID - 1);
 }
 
