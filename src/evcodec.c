@@ -42,19 +42,22 @@ struct field {
 	size_t		 size;		/* FK_STR, FK_DEC: the array */
 	int		 min, max;	/* FK_INT */
 	int		 key_field;	/* FK_STR: the writer upserts on it, so never "" */
+	int		 symbol;	/* FK_STR: a symbol (ev_symbol_ok), or "" if not key_field */
 };
 
-#define S(t, f, k, j)	{ k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0 }
-#define K(t, f, k, j)	{ k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 1 }
-#define DEC(t, f, k, j)	{ k, j, FK_DEC, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0 }
-#define I64(t, f, k, j)	{ k, j, FK_I64, offsetof(struct t, f), 0, 0, 0, 0 }
-#define B(t, f, k, j)	{ k, j, FK_BOOL, offsetof(struct t, f), 0, 0, 0, 0 }
-#define INT(t, f, k, j, lo, hi)	{ k, j, FK_INT, offsetof(struct t, f), 0, lo, hi, 0 }
-#define RAW(t, f, k, j)	{ k, j, FK_RAW, offsetof(struct t, f), 0, 0, 0, 0 }
+#define S(t, f, k, j)	{ k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0, 0 }
+#define K(t, f, k, j)	{ k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 1, 0 }
+#define KSYM(t, f, k, j) { k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 1, 1 }
+#define SSYM(t, f, k, j) { k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0, 1 }
+#define DEC(t, f, k, j)	{ k, j, FK_DEC, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0, 0 }
+#define I64(t, f, k, j)	{ k, j, FK_I64, offsetof(struct t, f), 0, 0, 0, 0, 0 }
+#define B(t, f, k, j)	{ k, j, FK_BOOL, offsetof(struct t, f), 0, 0, 0, 0, 0 }
+#define INT(t, f, k, j, lo, hi)	{ k, j, FK_INT, offsetof(struct t, f), 0, lo, hi, 0, 0 }
+#define RAW(t, f, k, j)	{ k, j, FK_RAW, offsetof(struct t, f), 0, 0, 0, 0, 0 }
 
 static const struct field order_fields[] = {
 	I64(ev_order, order_id, "i", "order_id"),
-	K(ev_order, symbol, "s", "symbol"),
+	KSYM(ev_order, symbol, "s", "symbol"),
 	S(ev_order, client_id, "c", "client_order_id"),
 	S(ev_order, side, "S", "side"),
 	S(ev_order, position_side, "ps", "position_side"),
@@ -76,7 +79,7 @@ static const struct field order_fields[] = {
 static const struct field fill_fields[] = {
 	I64(ev_fill, trade_id, "t", "trade_id"),
 	I64(ev_fill, order_id, "i", "order_id"),
-	K(ev_fill, symbol, "s", "symbol"),
+	KSYM(ev_fill, symbol, "s", "symbol"),
 	S(ev_fill, side, "S", "side"),
 	S(ev_fill, position_side, "ps", "position_side"),
 	DEC(ev_fill, price, "L", "price"),
@@ -93,7 +96,7 @@ static const struct field algo_fields[] = {
 	S(ev_algo, client_id, "caid", "client_algo_id"),
 	S(ev_algo, algo_type, "at", "algo_type"),
 	S(ev_algo, type, "o", "order_type"),
-	K(ev_algo, symbol, "s", "symbol"),
+	KSYM(ev_algo, symbol, "s", "symbol"),
 	S(ev_algo, side, "S", "side"),
 	S(ev_algo, position_side, "ps", "position_side"),
 	S(ev_algo, tif, "f", "time_in_force"),
@@ -111,7 +114,7 @@ static const struct field algo_fields[] = {
 };
 
 static const struct field position_fields[] = {
-	K(ev_position, symbol, "s", "symbol"),
+	KSYM(ev_position, symbol, "s", "symbol"),
 	K(ev_position, position_side, "ps", "position_side"),
 	DEC(ev_position, amount, "pa", "amount"),
 	DEC(ev_position, entry_price, "ep", "entry_price"),
@@ -134,7 +137,7 @@ static const struct field balance_fields[] = {
 
 static const struct field margin_call_fields[] = {
 	DEC(ev_margin_call, cross_wallet, "cw", "cross_wallet"),
-	S(ev_margin_call, symbol, "s", "symbol"),
+	SSYM(ev_margin_call, symbol, "s", "symbol"),
 	S(ev_margin_call, position_side, "ps", "position_side"),
 	DEC(ev_margin_call, amount, "pa", "amount"),
 	S(ev_margin_call, margin_type, "mt", "margin_type"),
@@ -145,7 +148,7 @@ static const struct field margin_call_fields[] = {
 };
 
 static const struct field config_fields[] = {
-	S(ev_config, symbol, "s", "symbol"),
+	SSYM(ev_config, symbol, "s", "symbol"),
 	INT(ev_config, leverage, "l", "leverage", -1, 100000),
 	INT(ev_config, multi_assets, "j", "multi_assets", -1, 1),
 	I64(ev_config, update_time, "T", "update_time"),
@@ -183,9 +186,9 @@ static const struct {
 
 /* The common part: offsets from struct event. */
 static const struct field common_fields[] = {
-	{ "n", "seq", FK_I64, offsetof(struct event, seq), 0, 0, 0, 0 },
-	{ "t", "type", FK_INT, offsetof(struct event, type), 0, 1, EV_TYPE_MAX - 1, 0 },
-	{ "f", "flags", FK_INT, offsetof(struct event, flags), 0, 0, EVF_RESYNC | EVF_LITE, 0 },
+	{ "n", "seq", FK_I64, offsetof(struct event, seq), 0, 0, 0, 0, 0 },
+	{ "t", "type", FK_INT, offsetof(struct event, type), 0, 1, EV_TYPE_MAX - 1, 0, 0 },
+	{ "f", "flags", FK_INT, offsetof(struct event, flags), 0, 0, EVF_RESYNC | EVF_LITE, 0, 0 },
 	I64(event, account_id, "a", "account_id"),
 	I64(event, user_id, "u", "user_id"),
 	K(event, exchange, "x", "exchange"),
@@ -453,6 +456,21 @@ unpack_field(const struct field *f, const msgpack_object *o, void *base, const c
 	return fail(err, "%s%s: unknown field kind", where, f->key);
 }
 
+int
+ev_symbol_ok(const char *s, size_t len)
+{
+	if (len == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!(c >= 0x80 || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
 /* The content checks of ev_validate, for one table of fields at base. */
 static int
 validate_fields(const struct field *f, size_t n, const void *base, const char *where,
@@ -474,6 +492,9 @@ validate_fields(const struct field *f, size_t n, const void *base, const char *w
 			if (!utf8_ok((const unsigned char *)p, len))
 				return fail(err, "%s%s: not valid UTF-8 (or contains NUL)", where,
 				    f[i].key);
+			if (f[i].symbol && len > 0 && !ev_symbol_ok(p, len))
+				return fail(err, "%s%s: \"%.*s\" is not a symbol", where, f[i].key,
+				    (int)(len > 40 ? 40 : len), p);
 			if (f[i].kind == FK_DEC && !dec_ok(p, len))
 				return fail(err, "%s%s: \"%.*s\" is not a decimal", where, f[i].key,
 				    (int)(len > 40 ? 40 : len), p);

@@ -214,10 +214,19 @@ int		 ev_decimal(char *dst, size_t size, const char *s, size_t len);
  * plane sender before it queues one, the writer's decoder after it decodes
  * one.  Checks the type and flags, that every text is valid UTF-8 without
  * NUL, every decimal canonical (ev_decimal), integers within the codec's
- * bounds, and that the keys the writer upserts on are present.  0, or -1
- * with *err (a static message naming the field).
+ * bounds, that the keys the writer upserts on are present, and that
+ * symbols are symbols (ev_symbol_ok).  0, or -1 with *err (a static message
+ * naming the field).
  */
 int		 ev_validate(const struct event *, const char **err);
+/*
+ * Whether s[0..len) can be an exchange symbol: not empty; ASCII letters,
+ * digits, '_', '-', '.', or any byte of a multi-byte UTF-8 character
+ * (Binance lists symbols such as "1000PEPEUSDT", "BTCUSDT_250926" and
+ * Chinese-named ones).  Never '&', '=', '%', spaces or controls, so a symbol
+ * cannot change the meaning of a query string it is put into.
+ */
+int		 ev_symbol_ok(const char *s, size_t len);
 
 /*
  * msgpack codec: one event is one map.  Unpack decodes and then runs

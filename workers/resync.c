@@ -896,6 +896,33 @@ rs_request(struct acct *a, const char *path, const char *params, int64_t weight)
 	return rest_start(a, OP_RESYNC, "GET", pq, weight, reserve) == 0 ? 1 : -1;
 }
 
+/*
+ * A text from the exchange as a query value: RFC 3986's unreserved bytes as
+ * they are, any other (the bytes of a Chinese-named symbol, anything that
+ * could end the value) percent-encoded.  out has 3 * EV_SYM bytes; a text
+ * longer than fits (none: symbols and ids are shorter) is cut.
+ */
+#define RS_Q	(3 * EV_SYM)
+static const char *
+rs_q(const char *sym, char out[RS_Q])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)sym; *p && o + 4 <= RS_Q; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-' || *p == '.' || *p == '_' || *p == '~')
+			out[o++] = (char)*p;
+		else {
+			out[o++] = '%';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 static const char *
 rs_symbol(const struct resync *rs, const struct symset *s)
 {
@@ -914,7 +941,7 @@ rs_open_request(struct acct *a, struct resync *rs, int per_symbol, const struct 
     const char *path)
 {
 	const char *sym;
-	char params[64];
+	char params[64 + RS_Q], q[RS_Q];
 
 	if (!per_symbol) {
 		if (rs->i > 0) {
@@ -927,7 +954,7 @@ rs_open_request(struct acct *a, struct resync *rs, int per_symbol, const struct 
 		rs_advance(rs, 1);
 		return RS_NEXT;
 	}
-	snprintf(params, sizeof(params), "symbol=%s", sym);
+	snprintf(params, sizeof(params), "symbol=%s", rs_q(sym, q));
 	return rs_request(a, path, params, 1);
 }
 
@@ -935,7 +962,7 @@ rs_open_request(struct acct *a, struct resync *rs, int per_symbol, const struct 
 static int
 rs_history(struct acct *a, struct resync *rs, const char *sym)
 {
-	char params[512];
+	char params[512], q[RS_Q];
 	int64_t now = now_ms(), floor = rs->since_ms - RESYNC_MARGIN_MS,
 	    hist = now - aw.cfg->resync_history_max_ms, we;
 	const char *path, *idname;
@@ -959,6 +986,7 @@ rs_history(struct acct *a, struct resync *rs, const char *sym)
 		we = rs->back_ms;
 	if (we < rs->win_start)
 		we = rs->win_start;
+	sym = rs_q(sym, q);
 	switch (rs->step) {
 	case R_TRADES:
 		path = "/fapi/v1/userTrades";
@@ -1021,7 +1049,7 @@ static int
 resync_next(struct acct *a)
 {
 	struct resync *rs = a->rs;
-	char params[512];
+	char params[512], q[RS_Q], q2[RS_Q];
 	int rc;
 	const char *sym;
 
@@ -1056,7 +1084,7 @@ resync_next(struct acct *a)
 				continue;
 			}
 			snprintf(params, sizeof(params), "symbol=%s&orderId=%" PRId64,
-			    rs->db_orders[rs->i].sym, rs->db_orders[rs->i].id);
+			    rs_q(rs->db_orders[rs->i].sym, q), rs->db_orders[rs->i].id);
 			return rs_request(a, "/fapi/v1/order", params, 1);
 		case R_OPEN_ALGOS:
 			if ((rc = rs_open_request(a, rs, rs->per_symbol_algos, &rs->ex_syms,
@@ -1106,7 +1134,8 @@ resync_next(struct acct *a)
 				continue;
 			}
 			snprintf(params, sizeof(params), "symbol=%s&orderId=%s",
-			    rs->algos[0].u.algo.symbol, rs->algos[0].u.algo.actual_order_id);
+			    rs_q(rs->algos[0].u.algo.symbol, q),
+			    rs_q(rs->algos[0].u.algo.actual_order_id, q2));
 			return rs_request(a, "/fapi/v1/order", params, 1);
 		case R_FINISH:
 		default:

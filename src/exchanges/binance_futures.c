@@ -1249,7 +1249,9 @@ bf_account_v2(const char *body, size_t len, const struct ev_origin *org, int64_t
 
 			jpath(&b.j, "", "positions", (int)i);
 			if (!json_is_object(row) ? jfail(&b.j, "", "expected an object") == -1 :
-			    jfields(&b.j, row, acct_position, NFIELDS(acct_position), p) == -1) {
+			    jfields(&b.j, row, acct_position, NFIELDS(acct_position), p) == -1 ||
+			    (!ev_symbol_ok(p->symbol, strlen(p->symbol)) &&
+			    jfail(&b.j, "symbol", "not a symbol") == -1)) {
 				/* A position row is not an event: count it all the same. */
 				drop(drops, b.j.why);
 				continue;

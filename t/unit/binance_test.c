@@ -1223,6 +1223,34 @@ Test(rest, malformed_bodies_and_rows)
 	cr_assert_not_null(strstr(err, "GET /fapi/v1/userTrades: [0]: expected an object"), "%s", err);
 }
 
+/*
+ * A symbol is a symbol: one that would change the query string it is put
+ * into ("BTC&limit=1") or is not text at all costs its row, not the page.
+ */
+Test(rest, a_row_with_a_symbol_that_is_no_symbol_is_dropped)
+{
+	static const char rows[] = "[{\"id\":1,\"orderId\":1,\"symbol\":\"BTC&limit=1\",\"side\":\"BUY\",\"positionSide\":\"BOTH\",\"price\":\"1\",\"qty\":\"1\",\"commission\":\"0\",\"commissionAsset\":\"USDT\",\"maker\":false,\"realizedPnl\":\"0\",\"time\":1},"
+	    "{\"id\":2,\"orderId\":1,\"symbol\":\"\u5e01\u5b89\u4eba\u751fUSDT\",\"side\":\"BUY\",\"positionSide\":\"BOTH\",\"price\":\"1\",\"qty\":\"1\",\"commission\":\"0\",\"commissionAsset\":\"USDT\",\"maker\":false,\"realizedPnl\":\"0\",\"time\":1},"
+	    "{\"id\":3,\"orderId\":1,\"symbol\":\"BTCUSDT_250926\",\"side\":\"BUY\",\"positionSide\":\"BOTH\",\"price\":\"1\",\"qty\":\"1\",\"commission\":\"0\",\"commissionAsset\":\"USDT\",\"maker\":false,\"realizedPnl\":\"0\",\"time\":1}]";
+	static const char body[] = "{\"assets\":[],\"positions\":[{\"symbol\":\"X Y\",\"positionSide\":\"BOTH\",\"positionAmt\":\"0\",\"entryPrice\":\"0\",\"unrealizedProfit\":\"0\",\"isolated\":false,\"updateTime\":0}]}";
+	struct bf_account a;
+	const char *err = NULL;
+
+	cr_assert_eq(rest(BF_REST_USER_TRADES, rows, strlen(rows), &err), 2);
+	cr_assert_eq(drops.events, 1);
+	cr_assert_not_null(strstr(err, "is not a symbol"), "%s", err);
+	cr_assert_str_eq(got.ev[0].u.fill.symbol, "\xe5\xb8\x81\xe5\xae\x89\xe4\xba\xba\xe7\x94\x9fUSDT");
+	cr_assert_str_eq(got.ev[1].u.fill.symbol, "BTCUSDT_250926");
+	cr_assert(ev_symbol_ok("1000PEPEUSDT", 12));
+	cr_assert(!ev_symbol_ok("BTC%26", 6));
+	cr_assert(!ev_symbol_ok("", 0));
+	memset(&drops, 0, sizeof(drops));
+	cr_assert_eq(bf_account_v2(body, strlen(body), &org, 1, collect, &got, &a, &drops), 0);
+	cr_assert_eq(a.npos, 0);
+	cr_assert_eq(drops.events, 1);
+	bf_account_free(&a);
+}
+
 /* ------------------------------------------- listen key, error bodies */
 
 Test(rest, listen_key)
