@@ -962,6 +962,7 @@ acct_new(const struct db_account *d)
 	a->since_ms = now;
 	a->last_event_ms = d->last_event_time;
 	a->activity_ms = d->last_event_time;
+	a->orders_floor_ms = INT64_MAX;
 	a->state = AS_LISTEN_KEY;
 	if (d->api_key && d->api_secret &&
 	    ((a->api_key = strdup(d->api_key)) == NULL ||

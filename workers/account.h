@@ -61,6 +61,8 @@ struct acct {
 	int64_t		 last_event_ms;		/* newest exchange E seen: where a gap begins */
 	int64_t		 gap_ms;		/* the pending resync fetches from here */
 	int64_t		 gap_opened_ms;		/* wall clock: acct_gap() last called */
+	int64_t		 orders_floor_ms;	/* exchange ms: the next resync's orders and algo
+						   orders from here (INT64_MAX: its gap's start) */
 	int64_t		 last_rx_ms;		/* wall clock of its last stream event */
 	int64_t		 activity_ms;		/* orders resyncs: most recently active first */
 	int64_t		 resync_done_ms;	/* wall clock */

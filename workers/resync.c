@@ -117,6 +117,7 @@ struct resync {
 	unsigned	 skipped;		/* items given up: the gap is not healed */
 	int64_t		 since_ms;		/* exchange ms: the gap's start */
 	int64_t		 back_ms;		/* exchange ms: the stream carries all after it */
+	int64_t		 orders_since_ms;	/* exchange ms: allOrders, allAlgoOrders from here */
 	int64_t		 began_us;		/* CLOCK_REALTIME µs */
 	int64_t		 sent_ms;		/* exchange ms the current request left */
 	int64_t		 first_sent_ms;		/* exchange ms the first request left */
@@ -268,6 +269,16 @@ acct_gap(struct acct *a, int64_t since_ms, const char *reason)
 		a->flags |= F_RESYNC_AGAIN;
 		if (a->rs != NULL && a->rs->step > R_STATE_LAST)
 			a->rs->restate = 1;
+		/*
+		 * This resync's history stops where its stream came back, and its
+		 * snapshot of what is open may now come after the new gap began:
+		 * an order or algo order it created in its gap and ended in the
+		 * new one is in neither, so the next resync asks for orders
+		 * created since this one's gap (soak seed 8101: an algo created
+		 * before the start, triggered in a later gap, missing).
+		 */
+		if (a->rs != NULL && a->rs->orders_since_ms < a->orders_floor_ms)
+			a->orders_floor_ms = a->rs->orders_since_ms;
 	} else
 		a->resync = RS_PENDING;
 	a->gap_opened_ms = now_ms();
@@ -471,6 +482,8 @@ resync_begin(struct acct *a)
 	a->resync = RS_RUNNING;
 	a->flags &= ~F_RESYNC_AGAIN;
 	rs->since_ms = a->gap_ms;
+	rs->orders_since_ms = a->orders_floor_ms < rs->since_ms ? a->orders_floor_ms : rs->since_ms;
+	a->orders_floor_ms = INT64_MAX;
 	/*
 	 * Everything after the later of the last gap's opening and the stream's
 	 * return came on the stream (a connection's gap opens when its
@@ -505,6 +518,8 @@ resync_finish(struct acct *a)
 		    rs->skipped, rs->skipped == 1 ? "" : "s", rs->since_ms, RESYNC_AGAIN_MS / 60000);
 		if (!(a->flags & F_RESYNC_AGAIN) || rs->since_ms < a->gap_ms)
 			a->gap_ms = rs->since_ms;
+		if (rs->orders_since_ms < a->orders_floor_ms)
+			a->orders_floor_ms = rs->orders_since_ms;
 		resync_free(a);
 		a->resync = RS_PENDING;
 		a->flags &= ~F_RESYNC_AGAIN;
@@ -963,8 +978,8 @@ static int
 rs_history(struct acct *a, struct resync *rs, const char *sym)
 {
 	char params[512], q[RS_Q];
-	int64_t now = now_ms(), floor = rs->since_ms - RESYNC_MARGIN_MS,
-	    hist = now - aw.cfg->resync_history_max_ms, we;
+	int64_t now = now_ms(), floor = (rs->step == R_TRADES ? rs->since_ms : rs->orders_since_ms) -
+	    RESYNC_MARGIN_MS, hist = now - aw.cfg->resync_history_max_ms, we;
 	const char *path, *idname;
 
 	if (hist > floor) {
