@@ -24,6 +24,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
+#include "preflight.h"
 #include "ipc.h"
 #include "log.h"
 #include "mpack.h"
@@ -50,6 +51,8 @@ usage_to(FILE *f, int status)
 	    "           listen key expiry, resync\n"
 	    "  reload   re-read the configuration and reconcile (as kill -HUP)\n"
 	    "  stop     stop the daemon in order and wait until it has exited (as kill -TERM)\n"
+	    "  preflight  before a first start, as root: every reason the start would fail\n"
+	    "           (user, group, key file, database as the user, log, exchange hosts)\n"
 	    "  db migrate | db status\n"
 	    "  keygen FILE\n"
 	    "  account add --user ID --exchange NAME --api-key-file FILE --api-secret-file FILE\n"
@@ -736,7 +739,11 @@ local_main(const char *config_path, int json, int argc, char *argv[])
 	if (strcmp(argv[0], "keygen") == 0)
 		return cmd_keygen(argc, argv);
 	lc_config(config_path);
-	if (strcmp(argv[0], "db") == 0)
+	if (strcmp(argv[0], "preflight") == 0) {
+		if (argc != 1)
+			usage();
+		rc = preflight(&lc.cfg, stdout) == 0 ? 0 : 1;
+	} else if (strcmp(argv[0], "db") == 0)
 		rc = cmd_db(argc, argv);
 	else if (strcmp(argv[0], "account") == 0)
 		rc = cmd_account(argc, argv);
@@ -863,7 +870,7 @@ main(int argc, char *argv[])
 		usage();
 	cmd = argv[optind];
 	if (strcmp(cmd, "db") == 0 || strcmp(cmd, "account") == 0 || strcmp(cmd, "keygen") == 0 ||
-	    strcmp(cmd, "rotate-key") == 0)
+	    strcmp(cmd, "rotate-key") == 0 || strcmp(cmd, "preflight") == 0)
 		return local_main(config_path, json, argc - optind, argv + optind);
 	if (strcmp(cmd, "accounts") == 0 && optind == argc - 2 &&
 	    strcmp(argv[argc - 1], "--json") == 0) {

@@ -950,7 +950,7 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 {
 	char err[512], kerr[1536];
 	pid_t holder;
-	int keep_stderr, done_fd = -1;
+	int keep_stderr, done_fd = -1, rc;
 
 	memset(&sup.config_msg, 0, sizeof(sup.config_msg));
 	sup.config_path = config_path;
@@ -979,9 +979,16 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 		    sup.cfg.runtime_dir, strerror(errno));
 		return 1;
 	}
-	if (daemon_log_open(&sup.cfg, foreground) == -1) {
+	if ((rc = daemon_log_open(&sup.cfg, foreground)) == -1) {
 		fprintf(stderr, "exfeedd: cannot open log file %s: %s\n", sup.cfg.log, strerror(errno));
 		return 1;
+	}
+	if (rc == 1) {
+		fprintf(stderr, "exfeedd: log = syslog, but no syslog daemon listens on %s: logging "
+		    "to %s/%s instead (exfeedctl preflight)\n", DAEMON_SYSLOG_SOCKET,
+		    sup.cfg.runtime_dir, DAEMON_FALLBACK_LOG);
+		log_warnx("log = syslog, but no syslog daemon listens on %s: logging here",
+		    DAEMON_SYSLOG_SOCKET);
 	}
 	if (daemon_pidfile_acquire(sup.cfg.pidfile, &sup.pidfd, &holder) == -1) {
 		if (holder > 0)

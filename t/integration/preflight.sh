@@ -1,0 +1,100 @@
+#!/bin/sh
+# exfeedctl preflight: before a first start, every reason the start would
+# fail, each with its fix; exit 0 only when none is left.  As root it checks
+# as the daemon will run after its privilege drop ([daemon] user, the
+# database as that user).  And the daemon's log = syslog with no syslog
+# daemon listening is never silent: it logs to a file and says where.
+. "$top_srcdir/t/lib.sh"
+
+PGTMP="$top_srcdir/tools/pgtmp"
+pf() { "$EXFEEDCTL" -c "$T/pf.conf" preflight > "$T/pf.out" 2>&1; echo $? > "$T/pf.rc"; cat "$T/pf.out" | sed 's/^/# /'; }
+has() { grep -q -- "$1" "$T/pf.out"; }
+rc() { cat "$T/pf.rc"; }
+
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+	RUNAS=nobody; RUNAS_GROUP=$(id -gn nobody)
+else
+	RUNAS=$(id -un); RUNAS_GROUP=$(id -gn)
+fi
+conninfo=$(PGTMP_FAST=1 "$PGTMP" start "$T/pg") || { not_ok "no PostgreSQL cluster"; finish; }
+write_key "$T/pf.key"
+pf_conf() {	# pf_conf USER KEYFILE LOG HOST
+	cat > "$T/pf.conf" <<EOC
+[daemon]
+user = $1
+group = $RUNAS_GROUP
+runtime_dir = $T/run
+pidfile = $T/run/exfeedd.pid
+control_socket = $T/run/control.sock
+log = $3
+[database]
+conninfo = $conninfo
+[crypto]
+key_file = $2
+[exchange.binance-futures]
+rest_url = http://$4:1
+ws_url = ws://127.0.0.1:1
+EOC
+}
+
+# Everything wrong at once.
+pf_conf no-such-exfeedd-user "$T/none.key" syslog no-such-host.invalid
+pf
+check "all wrong: exit 1" [ "$(rc)" -eq 1 ]
+check "a missing key file, with its fix" has "FAIL  \[crypto\] key_file $T/none.key: cannot open"
+check "... fix: exfeedctl keygen" has "fix: exfeedctl keygen $T/none.key"
+check "an exchange host that does not resolve" has "FAIL  \[exchange.binance-futures\] rest_url http://no-such-host.invalid:1: cannot resolve no-such-host.invalid"
+check "... the other URL resolves" has "ok    \[exchange.binance-futures\] ws_url"
+if [ -S /dev/log ]; then
+	echo "# /dev/log exists here: the silent-syslog case is not exercised"
+else
+	check "log = syslog with nobody listening on /dev/log" has "FAIL  \[daemon\] log = syslog: nothing listens on /dev/log"
+fi
+check "the closing line says the start would fail" has "^preflight: the start would fail"
+if [ "$(id -u)" -eq 0 ]; then
+	check "as root: a missing user, with useradd" has "FAIL  \[daemon\] user no-such-exfeedd-user: no such user"
+	check "... fix: useradd --system" has "fix: useradd --system --user-group"
+fi
+
+# The database as the daemon's user: not migrated, then migrated.
+pf_conf "$RUNAS" "$T/pf.key" "$T/pf.log" 127.0.0.1
+[ "$(id -u)" -eq 0 ] && chown "$RUNAS" "$T/pf.key"
+pf
+check "not migrated: the database line fails" has "FAIL  \[database\] conninfo, as"
+check "... fix: exfeedctl db migrate" has "fix: exfeedctl db migrate"
+"$EXFEEDCTL" -c "$T/pf.conf" db migrate > /dev/null 2>&1
+pf
+check "all well: exit 0" [ "$(rc)" -eq 0 ]
+check "all well: the closing line says so" has "^preflight: nothing stands in the way of a start"
+check "all well: no FAIL line" sh -c "! grep -q '^FAIL' '$T/pf.out'"
+
+if [ "$(id -u)" -eq 0 ]; then
+	# The key readable by root only: the workers, as the user, could not read it.
+	chown root "$T/pf.key"
+	pf
+	check "as root: a key the user cannot read" has "FAIL  \[crypto\] key_file $T/pf.key: owned by uid 0"
+	check "... fix: chown" has "fix: chown $RUNAS $T/pf.key"
+	chown "$RUNAS" "$T/pf.key"
+fi
+chmod 644 "$T/pf.key"
+pf
+check "a key readable by others: chmod 600" has "fix: chmod 600 $T/pf.key"
+chmod 600 "$T/pf.key"
+
+# The daemon itself with log = syslog and no syslog daemon: never silent.
+if [ ! -S /dev/log ]; then
+	LOG_TARGET=syslog write_config "$T/exfeedd.conf"
+	"$EXFEEDD" -c "$T/exfeedd.conf" > "$T/start.out" 2>&1
+	wait_until 2 test -s "$T/run/exfeedd.pid"
+	DAEMON_PID=$(cat "$T/run/exfeedd.pid" 2>/dev/null)
+	check "syslog unheard: the start says where the log goes" \
+		grep -q "no syslog daemon listens on /dev/log: logging to $T/run/exfeedd.log instead" "$T/start.out"
+	check "syslog unheard: the workers' lines are in that file" \
+		wait_until 3 grep -q "writer 0: info: ready" "$T/run/exfeedd.log"
+	kill -TERM "$DAEMON_PID"
+	gone_now() { ! kill -0 "$DAEMON_PID" 2>/dev/null; }
+	check "syslog unheard: stops cleanly" wait_until 5 gone_now
+	DAEMON_PID=
+fi
+"$PGTMP" stop "$T/pg" > /dev/null 2>&1
+finish
