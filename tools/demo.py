@@ -6,7 +6,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.environ["top_srcdir"], "t", "integration"))
-from stack import Stack  # noqa: E402
+from stack import EXFEEDCTL, Stack  # noqa: E402
 
 
 def writer_detail(st):
@@ -31,13 +31,21 @@ def main():
               (a.accounts, a.rate, st.dir), flush=True)
         st.prepare()
         st.start_daemon()
-        print("demo: exsim at %s; exfeedd log %s; exfeedctl -c %s status" %
-              (st.rest, st.log, st.conf), flush=True)
+        print("demo: exsim at %s; exfeedd log %s" % (st.rest, st.log), flush=True)
+        print("demo: the daemon:  %s -c %s status" % (EXFEEDCTL, st.conf), flush=True)
+        print("demo: the data:    psql '%s' -c 'SELECT account_id, symbol, side, price, qty, "
+              "trade_time FROM fills ORDER BY trade_time DESC LIMIT 10'" % st.conninfo, flush=True)
         print("%8s %10s %11s %11s %11s %9s %9s" % ("time", "streaming", "exsim ev/s", "committed",
                                                    "commit ev/s", "p50", "p99"), flush=True)
         t0 = time.time()
+        # A first sample to measure the rates of the first printed second from.
         last_c = last_m = None
-        last_t = t0
+        try:
+            last_c = writer_detail(st).get("events_committed", 0)
+            last_m = sum(st.sim_stats()["eventsMade"].values())
+        except Exception:  # not up yet: the first row measures from zero
+            pass
+        last_t = time.time()
         while not stop[0] and (not a.seconds or time.time() - t0 < a.seconds):
             time.sleep(max(0.0, 1.0 - (time.time() - last_t)))
             now = time.time()

@@ -108,7 +108,9 @@ class Stack:
                 "--rate", str(self.rate), "--seed", str(self.seed),
                 "--weight-limit", str(self.weight_limit)] + self.exsim_args
         self.exsim_log = open(os.path.join(self.dir, "exsim.log"), "w")
-        self.exsim = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.exsim_log)
+        # Its own session: a Ctrl-C meant for the caller (tools/demo) is the caller's to pass on.
+        self.exsim = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.exsim_log,
+                                      start_new_session=True)
         rest = ws = None
         deadline = time.time() + 10
         buf = b""
@@ -232,7 +234,8 @@ class Stack:
         # -f logs to stderr: that is the log file the checks read.
         with open(self.log, "a") as logf:
             self.daemon = subprocess.Popen([EXFEEDD, "-f", "-c", self.conf],
-                                           stdout=subprocess.DEVNULL, stderr=logf)
+                                           stdout=subprocess.DEVNULL, stderr=logf,
+                                           start_new_session=True)
         deadline = time.time() + 15
         while time.time() < deadline:
             if self.daemon.poll() is not None:
