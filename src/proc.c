@@ -35,7 +35,15 @@ proc_self_exe(void)
 int
 proc_self_exe_fd(void)
 {
-	return open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	int fd = open("/proc/self/exe", O_PATH | O_CLOEXEC), hi;
+
+	/* Above stdio: a daemon started with fd 0 closed later puts /dev/null there. */
+	if (fd != -1 && fd <= 2) {
+		hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		close(fd);
+		fd = hi;
+	}
+	return fd;
 }
 
 #define EXEC_FD		(WORKER_CHANNEL_FD + 1)	/* the binary, in the child */
@@ -46,7 +54,7 @@ proc_spawn(const struct proc_args *pa, enum role role, int instance, int *chan_f
     char *err, size_t errlen)
 {
 	char inst[16], *argv[8];
-	int sv[2], ep[2], argc = 0, child_errno = 0;
+	int sv[2], ep[2], argc = 0, child[2] = { 0, 0 };	/* { stage, errno } */
 	sigset_t all, old;
 	pid_t pid;
 	ssize_t n;
@@ -111,8 +119,9 @@ proc_spawn(const struct proc_args *pa, enum role role, int instance, int *chan_f
 		    dup2(chan, WORKER_CHANNEL_FD) == -1 || dup2(exe, EXEC_FD) == -1 ||
 		    dup2(errfd, EXEC_ERR_FD) == -1 || fcntl(EXEC_FD, F_SETFD, FD_CLOEXEC) == -1 ||
 		    fcntl(EXEC_ERR_FD, F_SETFD, FD_CLOEXEC) == -1) {
-			child_errno = errno;
-			(void)!write(errfd != -1 ? errfd : ep[1], &child_errno, sizeof(child_errno));
+			/* Stage 0: the child's set-up, which may work next time. */
+			child[1] = errno;
+			(void)!write(errfd != -1 ? errfd : ep[1], child, sizeof(child));
 			_exit(71);
 		}
 		if ((devnull = open("/dev/null", O_RDONLY)) != -1) {
@@ -125,8 +134,10 @@ proc_spawn(const struct proc_args *pa, enum role role, int instance, int *chan_f
 			for (int fd = EXEC_ERR_FD + 1; fd < 4096; fd++)
 				close(fd);
 		fexecve(EXEC_FD, argv, environ);
-		child_errno = errno;
-		(void)!write(EXEC_ERR_FD, &child_errno, sizeof(child_errno));
+		/* Stage 1: the exec itself, which fails the same way every time. */
+		child[0] = 1;
+		child[1] = errno;
+		(void)!write(EXEC_ERR_FD, child, sizeof(child));
 		_exit(71);	/* EX_OSERR */
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -137,15 +148,21 @@ proc_spawn(const struct proc_args *pa, enum role role, int instance, int *chan_f
 	 * wait as long as one exec of our own binary.
 	 */
 	do
-		n = read(ep[0], &child_errno, sizeof(child_errno));
+		n = read(ep[0], child, sizeof(child));
 	while (n == -1 && errno == EINTR);
 	close(ep[0]);
-	if (n == (ssize_t)sizeof(child_errno)) {
+	if (n == (ssize_t)sizeof(child)) {
 		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
 			;
 		close(sv[0]);
-		snprintf(err, errlen, "cannot execute %s: %s", pa->exe, strerror(child_errno));
-		errno = child_errno;
+		if (child[0] == 0) {
+			snprintf(err, errlen, "cannot prepare the worker's descriptors: %s",
+			    strerror(child[1]));
+			errno = child[1];
+			return -1;
+		}
+		snprintf(err, errlen, "cannot execute %s: %s", pa->exe, strerror(child[1]));
+		errno = child[1];
 		return -2;
 	}
 	*chan_fd = sv[0];

@@ -402,7 +402,12 @@ sup_child_cb(struct ev_loop *loop, ev_child *cw, int revents)
 		return;
 	}
 	died_before_ready = w->state == W_STARTING;
-	if (proc_early_note(&w->early, died_before_ready, how, w->reason) >= SAME_EARLY_DEATHS) {
+	/*
+	 * Deaths it caused itself count, ours do not: a worker killed for not
+	 * being ready in time may be waiting on something slow, not broken.
+	 */
+	if (proc_early_note(&w->early, died_before_ready && !w->killed, how, w->reason) >=
+	    SAME_EARLY_DEATHS) {
 		/* Not a crash loop: it cannot start as configured (exit 78's meaning). */
 		w->state = W_FAILED;
 		log_error("%s (pid %ld) %s before it was ready, %u times alike (%s); a "

@@ -63,6 +63,9 @@ struct acct {
 	int64_t		 gap_opened_ms;		/* wall clock: acct_gap() last called */
 	int64_t		 orders_floor_ms;	/* exchange ms: the next resync's orders and algo
 						   orders from here (INT64_MAX: its gap's start) */
+	int64_t		 snap_until_ms;		/* exchange ms: the last finished resync's newest
+						   request (its snapshots came before) */
+	int64_t		 snap_orders_ms;	/* ... and where its orders began */
 	int64_t		 last_rx_ms;		/* wall clock of its last stream event */
 	int64_t		 activity_ms;		/* orders resyncs: most recently active first */
 	int64_t		 resync_done_ms;	/* wall clock */

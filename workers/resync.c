@@ -265,20 +265,24 @@ acct_gap(struct acct *a, int64_t since_ms, const char *reason)
 		since_ms = 0;
 	if (!pending || since_ms < a->gap_ms)
 		a->gap_ms = since_ms;
+	/*
+	 * A resync's history stops where its stream came back; what it did not
+	 * see open at its snapshots came on the stream, unless this gap began
+	 * before them (it runs now, or it finished after since_ms: a stall is
+	 * found only later).  An order or algo order created in that resync's
+	 * gap and ended in this one is then in neither, so the next resync asks
+	 * for orders created since that resync's gap (soak seed 8101: an algo
+	 * created before the start, triggered in a later gap, lost).
+	 */
+	if (a->resync == RS_RUNNING && a->rs != NULL) {
+		if (a->rs->orders_since_ms < a->orders_floor_ms)
+			a->orders_floor_ms = a->rs->orders_since_ms;
+	} else if (since_ms < a->snap_until_ms && a->snap_orders_ms < a->orders_floor_ms)
+		a->orders_floor_ms = a->snap_orders_ms;
 	if (a->resync == RS_RUNNING) {
 		a->flags |= F_RESYNC_AGAIN;
 		if (a->rs != NULL && a->rs->step > R_STATE_LAST)
 			a->rs->restate = 1;
-		/*
-		 * This resync's history stops where its stream came back, and its
-		 * snapshot of what is open may now come after the new gap began:
-		 * an order or algo order it created in its gap and ended in the
-		 * new one is in neither, so the next resync asks for orders
-		 * created since this one's gap (soak seed 8101: an algo created
-		 * before the start, triggered in a later gap, missing).
-		 */
-		if (a->rs != NULL && a->rs->orders_since_ms < a->orders_floor_ms)
-			a->orders_floor_ms = a->rs->orders_since_ms;
 	} else
 		a->resync = RS_PENDING;
 	a->gap_opened_ms = now_ms();
@@ -537,9 +541,14 @@ resync_finish(struct acct *a)
 	 * stalled since (soak seed 3535: a gap dated from the last request
 	 * lost the fills of a connection stalled in between).
 	 */
-	if (rs->first_sent_ms > a->last_event_ms)
-		a->last_event_ms = rs->first_sent_ms < rs->back_ms ? rs->first_sent_ms :
-		    rs->back_ms;
+	{
+		int64_t vouched = rs->first_sent_ms < rs->back_ms ? rs->first_sent_ms : rs->back_ms;
+
+		if (vouched > a->last_event_ms)
+			a->last_event_ms = vouched;
+	}
+	a->snap_until_ms = rs->until_ms;
+	a->snap_orders_ms = rs->orders_since_ms;
 	log_info("account %" PRId64 ": resync done: %" PRIu64 " events", a->id, rs->events);
 	resync_free(a);
 	a->resync = (a->flags & F_RESYNC_AGAIN) ? RS_PENDING : RS_DONE;
@@ -978,8 +987,10 @@ static int
 rs_history(struct acct *a, struct resync *rs, const char *sym)
 {
 	char params[512], q[RS_Q];
-	int64_t now = now_ms(), floor = (rs->step == R_TRADES ? rs->since_ms : rs->orders_since_ms) -
-	    RESYNC_MARGIN_MS, hist = now - aw.cfg->resync_history_max_ms, we;
+	/* (exchange ms, like the rows' times: the local clock may lag the exchange's) */
+	int64_t now = now_ms() + aw.time_offset_ms,
+	    floor = (rs->step == R_TRADES ? rs->since_ms : rs->orders_since_ms) - RESYNC_MARGIN_MS,
+	    hist = now - aw.cfg->resync_history_max_ms, we;
 	const char *path, *idname;
 
 	if (hist > floor) {

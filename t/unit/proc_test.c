@@ -98,17 +98,18 @@ Test(proc, alike_deaths_before_ready_are_counted_until_one_differs)
 	    "cannot open y: Permission denied"), 1);
 }
 
-Test(proc, a_failed_exec_is_reported_with_the_path_and_errno)
+Test(proc, a_failed_exec_is_reported_with_the_path_and_errno_a_failed_setup_is_retried)
 {
 	struct proc_args pa = { "/nonexistent/exfeedd", -1, 0, 0 };
 	char err[256];
 	int chan = -1;
 
-	/* exe_fd -1: the exec fails in the child (EBADF), the parent is told */
-	cr_assert_eq(proc_spawn(&pa, ROLE_MARKET, 0, &chan, err, sizeof(err)), -2);
+	/* exe_fd -1: the child's set-up fails (EBADF): -1, which is tried again */
+	cr_assert_eq(proc_spawn(&pa, ROLE_MARKET, 0, &chan, err, sizeof(err)), -1);
 	cr_assert_eq(errno, EBADF);
-	cr_assert_str_eq(err, "cannot execute /nonexistent/exfeedd: Bad file descriptor");
+	cr_assert_str_eq(err, "cannot prepare the worker's descriptors: Bad file descriptor");
 	cr_assert_eq(chan, -1);
+	/* not an executable: the exec fails (EACCES): -2, which is not */
 	pa.exe_fd = open("/dev/null", O_PATH | O_CLOEXEC);
 	cr_assert_eq(proc_spawn(&pa, ROLE_MARKET, 0, &chan, err, sizeof(err)), -2);
 	cr_assert_eq(errno, EACCES);
