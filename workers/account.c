@@ -363,7 +363,14 @@ acct_emit(struct event *ev, void *arg)
 	 * a resync's, from where that resync began (its heal must not stand).
 	 */
 	lost = ctx->stream ? ev->event_time - 1 : ctx->lost_since_ms;
-	if (ctx->stream && ev->event_time > a->last_event_ms)
+	/*
+	 * The cursor a gap starts from moves only while the stream is whole: a
+	 * frame that still comes for a key that expired (or before the new
+	 * subscription) does not vouch for what was lost meanwhile (soak seed
+	 * 8321: an event injected after the expiry dated the gap after it).
+	 */
+	if (ctx->stream && a->state == AS_STREAMING && !(a->flags & F_NEED_POST) &&
+	    ev->event_time > a->last_event_ms)
 		a->last_event_ms = ev->event_time;
 	if (ctx->stream && ev->type == EV_ORDER)
 		resync_stream_order(a, &ev->u.order);
