@@ -25,14 +25,24 @@ from tapcheck import check, finish  # noqa: E402
 
 N = 4
 
-with Stack(accounts=N, rate=60, seed=7905, shards=1,
-           userdata=["silence_timeout = 4s", "health_check_interval = 1s",
-                     "listenkey_renewal = 30m"]) as st:
-    st.prepare()
-    check(st.start_daemon(), "daemon up")
-    check(st.wait_streaming(N, 30), "all %d accounts streaming" % N)
-    victim = st.accounts[sorted(st.accounts)[0]]["id"]
-    s0 = st.account_stats()
+
+def started(seed, part):
+    """A stack of N accounts, streaming: (stack, the victim's exsim id, counters)."""
+    st = Stack(accounts=N, rate=60, seed=seed, shards=1,
+               userdata=["silence_timeout = 4s", "health_check_interval = 1s",
+                         "listenkey_renewal = 30m"])
+    try:
+        st.prepare()
+        check(st.start_daemon(), "%sdaemon up" % part)
+        check(st.wait_streaming(N, 30), "%sall %d accounts streaming" % (part, N))
+    except BaseException:
+        st.stop()
+        raise
+    return st, st.accounts[sorted(st.accounts)[0]]["id"], st.account_stats()
+
+
+st, victim, s0 = started(7905, "")
+with st:
     st.fault("stall", account=victim)
     time.sleep(0.5)
     st.fault("expire_listen_key", account=victim)
@@ -50,14 +60,8 @@ with Stack(accounts=N, rate=60, seed=7905, shards=1,
           "keys confirmed after the stall: %d" % (s1["keys_doubted"] - s0["keys_doubted"]))
     check(st.stop_daemon() == 0, "TERM: exit 0")
 
-with Stack(accounts=N, rate=60, seed=8321, shards=1,
-           userdata=["silence_timeout = 4s", "health_check_interval = 1s",
-                     "listenkey_renewal = 30m"]) as st:
-    st.prepare()
-    check(st.start_daemon(), "2: daemon up")
-    check(st.wait_streaming(N, 30), "2: all %d accounts streaming" % N)
-    victim = st.accounts[sorted(st.accounts)[0]]["id"]
-    s0 = st.account_stats()
+st, victim, s0 = started(8321, "2: ")
+with st:
     st.fault("rate_limit_storm", duration_ms=12000)
     st.fault("expire_listen_key", account=victim)
     time.sleep(7)       # the victim's events of these seconds are lost (beyond the 5 s margin)
