@@ -50,6 +50,7 @@ struct net_http {
 	int			 is_write;	/* POST, PUT, DELETE */
 	int			 connecting;
 	const char		*fail;
+	size_t			 body_max;	/* bytes; a longer answer fails the request */
 	char			 apikey[128];
 };
 
@@ -211,7 +212,7 @@ http_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static int
 http_append(struct net_http *h, const void *in, size_t len)
 {
-	if (h->body.len + len + 1 > NET_HTTP_BODY_MAX)
+	if (h->body.len + len + 1 > h->body_max)
 		return -1;
 	return strbuf_put(&h->body, in, len);
 }
@@ -330,6 +331,7 @@ net_http(struct net *n, const struct net_endpoint *ep, const char *method,
 	h->cb = cb;
 	h->arg = arg;
 	h->retry_after_s = h->used_weight = -1;
+	h->body_max = NET_HTTP_BODY_MAX;
 	h->is_write = strcmp(method, "GET") != 0;
 	if (apikey)
 		snprintf(h->apikey, sizeof(h->apikey), "%s", apikey);
@@ -357,6 +359,13 @@ net_http(struct net *n, const struct net_endpoint *ep, const char *method,
 	h->connecting = 0;
 	connect_started(n, wsi, &h->wsi, &h->fail, &h->timer);
 	return h;
+}
+
+void
+net_http_body_max(struct net_http *h, size_t max)
+{
+	if (max < NET_HTTP_BODY_MAX)
+		h->body_max = max;
 }
 
 void

@@ -57,6 +57,8 @@ typedef void (*net_http_fn)(const struct net_http_resp *, void *arg);
 struct net_http *net_http(struct net *, const struct net_endpoint *, const char *method,
 	    const char *path_query, const char *apikey, int timeout_ms, net_http_fn, void *arg);
 void	 net_http_cancel(struct net_http *);
+/* The longest answer (bytes) h takes, at most 8 MiB: a longer one fails it, read no further. */
+void	 net_http_body_max(struct net_http *, size_t max);
 
 struct net_ws_ops {
 	void	(*open)(struct net_ws *, void *arg);

@@ -550,6 +550,7 @@ rest_start(struct acct *a, enum op op, const char *method, const char *path_quer
 		budget_rest_done(aw.budget);
 		return -1;
 	}
+	net_http_body_max(a->req, bf_rest_body_max(path_query));
 	aw.rest_inflight++;
 	aw.st.rest_requests++;
 	if (op == OP_RESYNC) {
@@ -762,6 +763,7 @@ time_sync(void)
 		budget_rest_done(aw.budget);
 		return -1;
 	}
+	net_http_body_max(time_req, bf_rest_body_max("/fapi/v1/time"));
 	aw.rest_inflight++;
 	return 0;
 }

@@ -1293,6 +1293,29 @@ bf_ws_reply(const char *buf, size_t len, int64_t *id, int *error)
 	return rc;
 }
 
+size_t
+bf_rest_body_max(const char *path_query)
+{
+	static const struct {
+		const char	*path;
+		size_t		 max;
+	} t[] = {
+		{ "/fapi/v1/listenKey", 4096 },
+		{ "/fapi/v1/order?", 64 * 1024 },
+		{ "/fapi/v1/algoOrder?", 64 * 1024 },
+		{ "/fapi/v1/userTrades", 1024 * 1024 },
+		{ "/fapi/v1/allOrders", 2 * 1024 * 1024 },
+		{ "/fapi/v1/allAlgoOrders", 2 * 1024 * 1024 },
+		{ "/fapi/v1/time", 4096 },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strncmp(path_query, t[i].path, strlen(t[i].path)) == 0)
+			return t[i].max;
+	/* positionRisk, account, openOrders and openAlgoOrders of every symbol */
+	return 4 * 1024 * 1024;
+}
+
 int
 bf_listen_key(const char *body, size_t len, char *out, size_t outlen)
 {

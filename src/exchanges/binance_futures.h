@@ -141,6 +141,14 @@ int	 bf_ws_reply(const char *buf, size_t len, int64_t *id, int *error);
 
 /* {"listenKey":"..."} → key copied to out; 0 or -1. */
 int	 bf_listen_key(const char *body, size_t len, char *out, size_t outlen);
+/*
+ * The longest answer (bytes) a sane exchange gives to the request of
+ * path_query ("/fapi/v1/userTrades?symbol=..."): history pages hold at most
+ * 1,000 rows (Binance's limit, FACTS §1.6) of under 1 KiB; account and
+ * position lists one row per symbol (hundreds); a listen key or one order
+ * a few hundred bytes.  A longer answer is refused unread, not parsed.
+ */
+size_t	 bf_rest_body_max(const char *path_query);
 /* An error body {"code":-1125,"msg":"..."} → 0 with code and msg, -1 if not one. */
 int	 bf_rest_error(const char *body, size_t len, int *code, char *msg, size_t msglen);
 

@@ -1323,3 +1323,21 @@ Test(rest, error_bodies)
 	cr_assert_eq(bf_rest_error("{\"code\":\"-1\",\"msg\":\"x\"}", 23, &code, msg, sizeof(msg)), -1);
 	cr_assert_eq(bf_rest_error("{\"code\":-1.5,\"msg\":\"x\"}", 23, &code, msg, sizeof(msg)), -1);
 }
+
+/* Each endpoint's answer is bounded by what it can hold, far under 8 MiB. */
+Test(rest, answers_are_bounded_by_what_the_endpoint_holds)
+{
+	cr_assert_eq(bf_rest_body_max("/fapi/v1/listenKey"), 4096);
+	cr_assert_eq(bf_rest_body_max("/fapi/v1/order?symbol=X&orderId=1"), 64 * 1024);
+	cr_assert_eq(bf_rest_body_max("/fapi/v1/openOrders?symbol=X"), 4 * 1024 * 1024);
+	cr_assert_eq(bf_rest_body_max("/fapi/v1/userTrades?symbol=X&limit=1000"), 1024 * 1024);
+	cr_assert_eq(bf_rest_body_max("/fapi/v1/allOrders?symbol=X"), 2 * 1024 * 1024);
+	/* the one history page exsim's fixtures hold fits with room to spare */
+	{
+		size_t len;
+		char *buf = fixture("rest_open_orders.json", &len);
+
+		cr_assert_lt(len * 1000, bf_rest_body_max("/fapi/v1/allOrders?symbol=X"));
+		free(buf);
+	}
+}
