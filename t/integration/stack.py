@@ -435,6 +435,16 @@ def in_gap(db, t0, t1):
     return False
 
 
+def in_gaps(db, born, ended):
+    """Were both the birth and the end of an order inside gap windows (one,
+    or two: born in one gap and ended in a later one, with the stream
+    between them, where nothing about it happened)?  A resync's history
+    stops where its stream came back (healed_until), so an order or algo
+    order that placed nothing and filled nothing is seen by no resync when
+    it ends in a later gap that began before the first resync's snapshot."""
+    return in_gap(db, born, born) and in_gap(db, ended, ended)
+
+
 def diff_account(truth, db, limit=8):
     """A list of human-readable differences (empty when they agree).
 
@@ -459,7 +469,7 @@ def diff_account(truth, db, limit=8):
         if r is None:
             born = o.get("time", o["T"])
             if (o["X"] in ("CANCELED", "EXPIRED", "EXPIRED_IN_MATCH") and D(o["z"]) == 0 and
-                    in_gap(db, born, o["T"])):
+                    in_gaps(db, born, o["T"])):
                 continue    # the documented limit: no endpoint shows it
             add("order %d (%s %s) missing" % (o["i"], o["s"], o["X"]))
             continue
@@ -482,7 +492,7 @@ def diff_account(truth, db, limit=8):
         t = a.get("T", 0)
         if r is None:
             if (a["X"] in ("CANCELED", "EXPIRED", "REJECTED") and D(a["aq"]) == 0 and
-                    in_gap(db, a.get("createTime", t), t)):
+                    in_gaps(db, a.get("createTime", t), t)):
                 continue
             add("algo order %d (%s) missing" % (a["aid"], a["X"]))
             continue
