@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "mpack.h"
 #include "log.h"
 
 #define IPC_WBUF_MAX	(8u * 1024 * 1024)	/* a peer that stops reading is dropped */
@@ -127,6 +128,13 @@ ipc_frame_parse(const unsigned char *buf, size_t len, uint32_t accept_mask,
 	}
 	if (len - IPC_HDR_LEN < h->len)
 		return 0;
+	if (mp_check_sizes((const char *)buf + IPC_HDR_LEN, h->len, NULL) == -1) {
+		snprintf(errbuf, sizeof(errbuf), "%s body is not one complete msgpack object in its %u bytes (or announces "
+		    "more than they hold)",
+		    types[h->type].name, h->len);
+		*err = errbuf;
+		return -1;
+	}
 	if (msgpack_unpack_next(out, (const char *)buf + IPC_HDR_LEN, h->len, &off) !=
 	    MSGPACK_UNPACK_SUCCESS || off != h->len) {
 		snprintf(errbuf, sizeof(errbuf), "%s body is not one complete msgpack object",

@@ -185,3 +185,70 @@ mp_to_json(const msgpack_object *o, FILE *fp)
 		break;
 	}
 }
+
+int
+mp_check_sizes(const void *buf, size_t len, size_t *used)
+{
+	const unsigned char *p = buf;
+	size_t off = 0, items = 1;
+
+	while (items > 0) {
+		size_t hdr, body = 0, n = 0, need;
+		unsigned c;
+
+		if (off >= len)
+			return -1;
+		c = p[off];
+		items--;
+		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+			hdr = 1;
+		} else if (c >= 0x80 && c <= 0x8f) {
+			hdr = 1;
+			n = 2 * (size_t)(c & 0x0f);
+		} else if (c >= 0x90 && c <= 0x9f) {
+			hdr = 1;
+			n = c & 0x0f;
+		} else if (c >= 0xa0 && c <= 0xbf) {
+			hdr = 1;
+			body = c & 0x1f;
+		} else {
+			/* The rest have a fixed header; read its length field, if any. */
+			static const unsigned char lenbytes[32] = {
+				/* c0 */ 0, 0, 0, 0, 1, 2, 4, 1, 2, 4, 0, 0, 0, 0, 0, 0,
+				/* d0 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 4, 2, 4, 2, 4,
+			};
+			static const unsigned char fixed[32] = {
+				/* c0 */ 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 4, 8, 1, 2, 4, 8,
+				/* d0 */ 1, 2, 4, 8, 2, 3, 5, 9, 17, 0, 0, 0, 0, 0, 0, 0,
+			};
+			size_t lb = lenbytes[c - 0xc0], v = 0;
+
+			if (c == 0xc1)
+				return -1;	/* never used */
+			if (off + 1 + lb > len)
+				return -1;
+			for (size_t i = 0; i < lb; i++)
+				v = v << 8 | p[off + 1 + i];
+			hdr = 1 + lb;
+			body = fixed[c - 0xc0];
+			if (c >= 0xdc && c <= 0xdd)
+				n = v;				/* array16/32 */
+			else if (c >= 0xde)
+				n = 2 * v;			/* map16/32 */
+			else if (lb > 0)
+				body += v;			/* bin, str, ext: their bytes */
+		}
+		if (off + hdr > len)
+			return -1;
+		off += hdr;
+		/* Every element takes at least a byte: no count beyond what is left. */
+		need = body;
+		if (need > len - off || n > len - off - need)
+			return -1;
+		off += body;
+		items += n;
+	}
+	if (used)
+		*used = off;
+	return 0;
+}

@@ -23,5 +23,13 @@ int	 mp_get_i64(const msgpack_object *map, const char *key, int64_t *);
 int	 mp_get_bool(const msgpack_object *map, const char *key, int *);
 
 void	 mp_to_json(const msgpack_object *, FILE *);
+/*
+ * Whether buf[0..len) starts with one whole msgpack object whose every
+ * header announces no more than the bytes left (each element takes at
+ * least one): msgpack-c reserves memory for an announced count before it
+ * reads the elements, so a 5-byte array32 header would cost gigabytes.
+ * 0 with *used (may be NULL) its length, or -1.
+ */
+int	 mp_check_sizes(const void *buf, size_t len, size_t *used);
 
 #endif

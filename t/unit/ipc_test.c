@@ -213,3 +213,71 @@ Test(ipc, send_and_blocking_read_agree)
 	ipc_close(c);
 	close(sv[1]);
 }
+
+/*
+ * A header that announces more elements or bytes than the body holds is
+ * refused before msgpack-c reserves memory for it (an array32 of 2^32-1
+ * elements in 5 bytes would cost it ~100 GiB); whole objects pass.
+ */
+Test(ipc, announced_sizes_beyond_the_body_are_refused_unread)
+{
+	static const unsigned char big_array[] = { 0x81, 0xa1, 'k', 0xdd, 0xff, 0xff, 0xff, 0xff };
+	static const unsigned char big_map[] = { 0xdf, 0x7f, 0xff, 0xff, 0xff, 0xc0 };
+	static const unsigned char big_str[] = { 0x81, 0xa1, 'k', 0xdb, 0x7f, 0xff, 0xff, 0xff, 'x' };
+	static const unsigned char big_ext[] = { 0x81, 0xa1, 'k', 0xc9, 0x00, 0x10, 0x00, 0x00, 1 };
+	static const unsigned char nested[] = { 0x81, 0xa1, 'k', 0x92, 0x91, 0xc0, 0xcb, 0, 0, 0, 0,
+	    0, 0, 0, 0 };
+	unsigned char buf[64];
+	const char *err;
+	size_t n, used;
+
+	n = build(buf, IPC_CTL_REQUEST, big_array, sizeof(big_array), 1);
+	cr_assert_eq(parse(buf, n, IPC_ACCEPT_CTL_SERVER, 1, &err), -1);
+	cr_assert(strstr(err, "not one complete msgpack object in its 8 bytes"), "%s", err);
+	cr_assert_eq(mp_check_sizes(big_map, sizeof(big_map), NULL), -1);
+	cr_assert_eq(mp_check_sizes(big_str, sizeof(big_str), NULL), -1);
+	cr_assert_eq(mp_check_sizes(big_ext, sizeof(big_ext), NULL), -1);
+	cr_assert_eq(mp_check_sizes("\xc1", 1, NULL), -1);
+	/* whole objects, and every prefix of one is incomplete */
+	cr_assert_eq(mp_check_sizes(status_body, sizeof(status_body), &used), 0);
+	cr_assert_eq(used, sizeof(status_body));
+	cr_assert_eq(mp_check_sizes(nested, sizeof(nested), &used), 0);
+	cr_assert_eq(used, sizeof(nested));
+	for (size_t i = 0; i < sizeof(nested); i++)
+		cr_assert_eq(mp_check_sizes(nested, i, NULL), -1, "prefix %zu", i);
+	n = build(buf, IPC_CTL_REQUEST, nested, sizeof(nested), 1);
+	cr_assert_eq(parse(buf, n, IPC_ACCEPT_CTL_SERVER, 1, &err), (ssize_t)n, "%s", err);
+}
+
+/* Every object the packer makes passes, whatever its shape (a property over many). */
+Test(ipc, what_the_packer_makes_passes_the_size_check)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t used;
+
+	for (unsigned seed = 1; seed < 300; seed++) {
+		unsigned r = seed * 2654435761u;
+
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 3);
+		mp_str(&pk, "a");
+		msgpack_pack_array(&pk, r % 40);
+		for (unsigned i = 0; i < r % 40; i++)
+			msgpack_pack_uint64(&pk, (uint64_t)r << (i % 33));
+		mp_str(&pk, "s");
+		{
+			char s[70000];
+
+			memset(s, 'x', sizeof(s));
+			msgpack_pack_str(&pk, r % 70000);
+			msgpack_pack_str_body(&pk, s, r % 70000);
+		}
+		mp_str(&pk, "d");
+		msgpack_pack_double(&pk, (double)r / 7);
+		cr_assert_eq(mp_check_sizes(sb.data, sb.size, &used), 0, "seed %u", seed);
+		cr_assert_eq(used, sb.size, "seed %u", seed);
+		msgpack_sbuffer_destroy(&sb);
+	}
+}
