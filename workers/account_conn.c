@@ -97,6 +97,20 @@ group_remove_acct(struct acct *a)
 			g->dirty = 1;
 			break;
 		}
+	/*
+	 * Leaving (stopped, moved to another worker, the worker stopping)
+	 * while the connection it was replaced from is still being drained:
+	 * the frames that one holds are never read, so the gap from the
+	 * switch is recorded now, for whoever serves it next (soak seed 8732:
+	 * a daemon restart during a drain of a stalled connection lost the
+	 * events of the stall; the new owner started from the new one's).
+	 */
+	for (int i = 0; g->drain && i < g->drain->nm; i++)
+		if (g->drain->m[i].a == a) {
+			acct_gap(a, g->drain->m[i].drain_from_ms,
+			    "left while its replaced connection was being drained");
+			break;
+		}
 	/* Connections keep member snapshots: forget this account there. */
 	for (int c = 0; c < 3; c++) {
 		struct wsconn *w = c == 0 ? g->cur : c == 1 ? g->repl : g->drain;
