@@ -17,7 +17,7 @@ Checks, against exsim's journal of the signed requests it served:
 - each gap is healed up to no later than that activity (healed_until).
 A build that asks history up to the moment of each request, for every
 symbol whose position moved since the gap began, fails the last three.
-SEEDS (default "5") and N (default 10) size it.
+GB_SEEDS (default "5") and N (default 10) size it.
 """
 import os
 import sys
@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stack import GAP_MARGIN_MS, Stack, settle_said, wait_for  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 
-SEEDS = [int(s) for s in os.environ.get("SEEDS", "5").split()]
+SEEDS = [int(s) for s in os.environ.get("GB_SEEDS", "5").split()]
 N = int(os.environ.get("N", "10"))
 HISTORY = ("/fapi/v1/userTrades", "/fapi/v1/allOrders", "/fapi/v1/allAlgoOrders")
 

@@ -13,7 +13,7 @@ A second gap, the same way.  The database equals the truth on every field
 both times; the only orders allowed missing are the documented ones (born
 and ended unfilled inside the gap).  Also: the first resync of an empty
 database asks for history within the documented 7-day windows (exsim
-refuses anything else).  SEEDS (default "3 11") and RS_ACCOUNTS (20) size it.
+refuses anything else).  RS_SEEDS (default "3 11") and RS_ACCOUNTS (20) size it.
 """
 import os
 import sys
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stack import Stack, settle_said, wait_for, fill_checks  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 
-SEEDS = [int(s) for s in os.environ.get("SEEDS", "3 11").split()]
+SEEDS = [int(s) for s in os.environ.get("RS_SEEDS", "3 11").split()]
 N = int(os.environ.get("RS_ACCOUNTS", os.environ.get("CONVERGE_ACCOUNTS", "20")))
 N = min(N, 20)
 STEPS = 60 * N
