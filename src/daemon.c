@@ -16,9 +16,7 @@
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "exfeedd.h"
@@ -261,23 +259,6 @@ daemon_core_dumps(const struct config *cfg)
 	}
 }
 
-/* Whether a syslog daemon takes datagrams on DAEMON_SYSLOG_SOCKET. */
-static int
-syslog_listening(void)
-{
-	struct sockaddr_un sun;
-	int fd, ok;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", DAEMON_SYSLOG_SOCKET);
-	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
-		return 0;
-	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
-	close(fd);
-	return ok;
-}
-
 int
 daemon_log_open(const struct config *cfg, int foreground)
 {
@@ -287,7 +268,7 @@ daemon_log_open(const struct config *cfg, int foreground)
 	if (foreground || strcmp(cfg->log, "stderr") == 0)
 		return log_open(LOG_TO_STDERR, NULL, 0);
 	if (strcmp(cfg->log, "syslog") == 0) {
-		if (syslog_listening())
+		if (log_syslog_listening())
 			return log_open(LOG_TO_SYSLOG, NULL, config_facility(cfg->syslog_facility));
 		/* syslog(3) drops lines nobody reads without a word: never silent. */
 		snprintf(path, sizeof(path), "%s/%s", cfg->runtime_dir, DAEMON_FALLBACK_LOG);

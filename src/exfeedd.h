@@ -79,11 +79,10 @@ int	 daemon_drop_privileges(uid_t, gid_t, const char *user);
 /*
  * Open the configured log target: in the foreground, or with log = stderr,
  * standard error; log = syslog, syslog, unless no syslog daemon listens on
- * DAEMON_SYSLOG_SOCKET: then the file DAEMON_FALLBACK_LOG in the runtime
+ * LOG_SYSLOG_SOCKET: then the file DAEMON_FALLBACK_LOG in the runtime
  * directory (returns 1; the caller says so where someone sees it); else
  * the file.  0 or 1, or -1 with errno when the file cannot be opened.
  */
-#define DAEMON_SYSLOG_SOCKET	"/dev/log"
 #define DAEMON_FALLBACK_LOG	"exfeedd.log"
 int	 daemon_log_open(const struct config *, int foreground);
 void	 daemon_core_dumps(const struct config *);

@@ -19,6 +19,12 @@ void	 log_set_role(const char *role, int instance);
 void	 log_set_level(enum log_level);
 enum log_level log_get_level(void);
 int	 log_open(enum log_target, const char *path, int facility);
+/*
+ * Whether a syslog daemon takes datagrams on LOG_SYSLOG_SOCKET: syslog(3)
+ * drops lines silently when none does.  1 or 0.
+ */
+#define LOG_SYSLOG_SOCKET	"/dev/log"
+int	 log_syslog_listening(void);
 int	 log_reopen(void);
 int	 log_fd(void);
 int	 log_level_parse(const char *, enum log_level *);

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +26,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "exfeedd.h"
+#include "log.h"
 #include "preflight.h"
 
 
@@ -201,12 +201,23 @@ pf_db(struct pf *pf, const struct config *cfg, uid_t uid, gid_t gid, int drops)
 	pf_fail(pf, what, why, fix);
 }
 
+/* The directory path is in ("/" for "/x", "." for "x"), into dir. */
+static void
+parent_dir(const char *path, char *dir, size_t len)
+{
+	char *slash;
+
+	snprintf(dir, len, "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, len, ".");
+	else
+		*(slash == dir ? slash + 1 : slash) = '\0';
+}
+
 static void
 pf_log(struct pf *pf, const struct config *cfg)
 {
-	char what[512], why[8400], dir[4096], *slash;
-	struct sockaddr_un sun;
-	int fd;
+	char what[512], why[8400], dir[4096];
 
 	snprintf(what, sizeof(what), "[daemon] log = %s", cfg->log);
 	if (strcmp(cfg->log, "stderr") == 0) {
@@ -214,28 +225,18 @@ pf_log(struct pf *pf, const struct config *cfg)
 		return;
 	}
 	if (strcmp(cfg->log, "syslog") == 0) {
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", DAEMON_SYSLOG_SOCKET);
-		if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1 ||
-		    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-			snprintf(why, sizeof(why), "nothing listens on %s (%s): the daemon would log "
-			    "to %s/%s instead", DAEMON_SYSLOG_SOCKET, strerror(errno),
-			    cfg->runtime_dir, DAEMON_FALLBACK_LOG);
-			if (fd != -1)
-				close(fd);
+		if (!log_syslog_listening()) {
+			snprintf(why, sizeof(why), "nothing listens on %s: the daemon would log to "
+			    "%s/%s instead", LOG_SYSLOG_SOCKET, cfg->runtime_dir, DAEMON_FALLBACK_LOG);
 			pf_fail(pf, what, why, "apt-get install rsyslog, or set log to a file "
 			    "(log = /var/log/exfeedd.log), or run it under systemd (exfeedd -f: "
 			    "the journal)");
 			return;
 		}
-		close(fd);
 		pf_ok(pf, what);
 		return;
 	}
-	snprintf(dir, sizeof(dir), "%s", cfg->log);
-	if ((slash = strrchr(dir, '/')) != NULL)
-		*(slash == dir ? slash + 1 : slash) = '\0';
+	parent_dir(cfg->log, dir, sizeof(dir));
 	if (access(dir, W_OK | X_OK) == -1) {
 		snprintf(why, sizeof(why), "cannot write in %s: %s", dir, strerror(errno));
 		pf_fail(pf, what, why, "create the directory, or choose another file");
@@ -247,12 +248,10 @@ pf_log(struct pf *pf, const struct config *cfg)
 static void
 pf_runtime(struct pf *pf, const struct config *cfg)
 {
-	char what[4200], why[4400], dir[4096], *slash;
+	char what[4200], why[4400], dir[4096];
 
 	snprintf(what, sizeof(what), "[daemon] runtime_dir %s", cfg->runtime_dir);
-	snprintf(dir, sizeof(dir), "%s", cfg->runtime_dir);
-	if ((slash = strrchr(dir, '/')) != NULL)
-		*(slash == dir ? slash + 1 : slash) = '\0';
+	parent_dir(cfg->runtime_dir, dir, sizeof(dir));
 	if (access(cfg->runtime_dir, F_OK) == -1 && access(dir, W_OK | X_OK) == -1) {
 		snprintf(why, sizeof(why), "it does not exist and %s is not writable: %s", dir,
 		    strerror(errno));

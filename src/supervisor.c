@@ -990,10 +990,10 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 	}
 	if (rc == 1) {
 		fprintf(stderr, "exfeedd: log = syslog, but no syslog daemon listens on %s: logging "
-		    "to %s/%s instead (exfeedctl preflight)\n", DAEMON_SYSLOG_SOCKET,
+		    "to %s/%s instead (exfeedctl preflight)\n", LOG_SYSLOG_SOCKET,
 		    sup.cfg.runtime_dir, DAEMON_FALLBACK_LOG);
 		log_warnx("log = syslog, but no syslog daemon listens on %s: logging here",
-		    DAEMON_SYSLOG_SOCKET);
+		    LOG_SYSLOG_SOCKET);
 	}
 	if (daemon_pidfile_acquire(sup.cfg.pidfile, &sup.pidfd, &holder) == -1) {
 		if (holder > 0)
