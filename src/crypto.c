@@ -291,3 +291,20 @@ crypto_hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t m
 	out[64] = '\0';
 	crypto_wipe(md, sizeof(md));
 }
+
+int
+crypto_key_check(const char *path, uid_t uid, const char *user, char *err, size_t errlen)
+{
+	unsigned char key[CRYPTO_KEY_LEN];
+	struct stat st;
+
+	if (crypto_key_load(path, key, err, errlen) == -1)
+		return -1;
+	crypto_wipe(key, sizeof(key));
+	if (uid != (uid_t)-1 && stat(path, &st) == 0 && st.st_uid != uid) {
+		snprintf(err, errlen, "%s is owned by uid %ld, but the workers run as %s and "
+		    "cannot read it; chown %s it", path, (long)st.st_uid, user, user);
+		return -2;
+	}
+	return 0;
+}

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CRYPTO_KEY_LEN		32
 #define CRYPTO_SEAL_OVERHEAD	(1 + 12 + 16)
@@ -22,6 +23,14 @@
  * hold exactly 32 bytes.
  */
 int	 crypto_key_load(const char *path, unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen);
+/*
+ * Whether the key file can serve processes running as uid (the workers,
+ * after the privilege drop; (uid_t)-1: no drop): it loads (crypto_key_load's
+ * checks) and, for a uid, is owned by it.  0; -1 with err when it does not
+ * load; -2 with err ("... chown USER it") when uid cannot read it.
+ */
+int	 crypto_key_check(const char *path, uid_t uid, const char *user, char *err,
+	    size_t errlen);
 /* Create path (O_EXCL, mode 0600) holding 32 random bytes. */
 int	 crypto_key_generate(const char *path, char *err, size_t errlen);
 

@@ -83,30 +83,26 @@ pf_ids(struct pf *pf, const struct config *cfg, uid_t *uid, gid_t *gid)
 static void
 pf_key(struct pf *pf, const struct config *cfg, uid_t uid, int drops)
 {
-	unsigned char key[CRYPTO_KEY_LEN];
 	char what[512], why[1024], fix[1024];
 	struct stat st;
+	int rc;
 
 	snprintf(what, sizeof(what), "[crypto] key_file %s", cfg->crypto_key_file);
-	if (crypto_key_load(cfg->crypto_key_file, key, why, sizeof(why)) == -1) {
-		if (stat(cfg->crypto_key_file, &st) == -1 && errno == ENOENT)
-			snprintf(fix, sizeof(fix), "exfeedctl keygen %s%s%s%s%s", cfg->crypto_key_file,
-			    drops ? " && chown " : "", drops ? cfg->user : "", drops ? " " : "",
-			    drops ? cfg->crypto_key_file : "");
-		else
-			snprintf(fix, sizeof(fix), "chmod 600 %s", cfg->crypto_key_file);
-		pf_fail(pf, what, why, fix);
+	rc = crypto_key_check(cfg->crypto_key_file, drops ? uid : (uid_t)-1, cfg->user, why,
+	    sizeof(why));
+	if (rc == 0) {
+		pf_ok(pf, what);
 		return;
 	}
-	crypto_wipe(key, sizeof(key));
-	if (drops && uid != (uid_t)-1 && stat(cfg->crypto_key_file, &st) == 0 && st.st_uid != uid) {
-		snprintf(why, sizeof(why), "owned by uid %ld: the workers run as %s and cannot "
-		    "read it", (long)st.st_uid, cfg->user);
+	if (rc == -2)
 		snprintf(fix, sizeof(fix), "chown %s %s", cfg->user, cfg->crypto_key_file);
-		pf_fail(pf, what, why, fix);
-		return;
-	}
-	pf_ok(pf, what);
+	else if (stat(cfg->crypto_key_file, &st) == -1 && errno == ENOENT)
+		snprintf(fix, sizeof(fix), "exfeedctl keygen %s%s%s%s%s", cfg->crypto_key_file,
+		    drops ? " && chown " : "", drops ? cfg->user : "", drops ? " " : "",
+		    drops ? cfg->crypto_key_file : "");
+	else
+		snprintf(fix, sizeof(fix), "chmod 600 %s", cfg->crypto_key_file);
+	pf_fail(pf, what, why, fix);
 }
 
 /*

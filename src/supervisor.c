@@ -546,20 +546,12 @@ sup_shutdown(const char *why)
 static int
 sup_key_check(const struct config *cfg, uid_t uid, char *err, size_t errlen)
 {
-	unsigned char key[CRYPTO_KEY_LEN];
 	char why[1024];
-	struct stat st;
-	int line = config_line_of(cfg, "crypto", "key_file");
 
-	if (crypto_key_load(cfg->crypto_key_file, key, why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "%s:%d: [crypto] key_file: %s", cfg->file, line, why);
-		return -1;
-	}
-	crypto_wipe(key, sizeof(key));
-	if (geteuid() == 0 && uid != 0 && stat(cfg->crypto_key_file, &st) == 0 && st.st_uid != uid) {
-		snprintf(err, errlen, "%s:%d: [crypto] key_file: %s is owned by uid %ld, but the "
-		    "workers run as %s and cannot read it; chown %s it", cfg->file, line,
-		    cfg->crypto_key_file, (long)st.st_uid, cfg->user, cfg->user);
+	if (crypto_key_check(cfg->crypto_key_file, geteuid() == 0 && uid != 0 ? uid : (uid_t)-1,
+	    cfg->user, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s:%d: [crypto] key_file: %s", cfg->file,
+		    config_line_of(cfg, "crypto", "key_file"), why);
 		return -1;
 	}
 	return 0;

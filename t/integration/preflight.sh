@@ -72,7 +72,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	# The key readable by root only: the workers, as the user, could not read it.
 	chown root "$T/pf.key"
 	pf
-	check "as root: a key the user cannot read" has "FAIL  \[crypto\] key_file $T/pf.key: owned by uid 0"
+	check "as root: a key the user cannot read" has "FAIL  \[crypto\] key_file $T/pf.key: $T/pf.key is owned by uid 0, but the workers run as $RUNAS"
 	check "... fix: chown" has "fix: chown $RUNAS $T/pf.key"
 	chown "$RUNAS" "$T/pf.key"
 fi
