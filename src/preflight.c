@@ -33,6 +33,7 @@
 struct pf {
 	FILE		*out;
 	int		 failed;
+	int		 warned;
 };
 
 static void
@@ -46,6 +47,16 @@ pf_fail(struct pf *pf, const char *what, const char *why, const char *fix)
 {
 	pf->failed++;
 	fprintf(pf->out, "FAIL  %s: %s\n", what, why);
+	if (fix != NULL && *fix != '\0')
+		fprintf(pf->out, "      fix: %s\n", fix);
+}
+
+/* What works, but not as the operator may expect: reported, not a failure. */
+static void
+pf_warn(struct pf *pf, const char *what, const char *why, const char *fix)
+{
+	pf->warned++;
+	fprintf(pf->out, "warn  %s: %s\n", what, why);
 	if (fix != NULL && *fix != '\0')
 		fprintf(pf->out, "      fix: %s\n", fix);
 }
@@ -222,9 +233,9 @@ pf_log(struct pf *pf, const struct config *cfg)
 	}
 	if (strcmp(cfg->log, "syslog") == 0) {
 		if (!log_syslog_listening()) {
-			snprintf(why, sizeof(why), "nothing listens on %s: the daemon would log to "
+			snprintf(why, sizeof(why), "nothing listens on %s: the daemon will log to "
 			    "%s/%s instead", LOG_SYSLOG_SOCKET, cfg->runtime_dir, DAEMON_FALLBACK_LOG);
-			pf_fail(pf, what, why, "apt-get install rsyslog, or set log to a file "
+			pf_warn(pf, what, why, "apt-get install rsyslog, or set log to a file "
 			    "(log = /var/log/exfeedd.log), or run it under systemd (exfeedd -f: "
 			    "the journal)");
 			return;
@@ -315,7 +326,7 @@ pf_exchanges(struct pf *pf, const struct config *cfg)
 int
 preflight(const struct config *cfg, FILE *out)
 {
-	struct pf pf = { out, 0 };
+	struct pf pf = { out, 0, 0 };
 	int drops = geteuid() == 0;
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
@@ -333,7 +344,12 @@ preflight(const struct config *cfg, FILE *out)
 	pf_log(&pf, cfg);
 	pf_runtime(&pf, cfg);
 	pf_exchanges(&pf, cfg);
-	fprintf(out, "%s\n", pf.failed ? "preflight: the start would fail; fix the lines above" :
-	    "preflight: nothing stands in the way of a start");
+	if (pf.failed)
+		fprintf(out, "preflight: the start would fail; fix the FAIL lines above\n");
+	else if (pf.warned)
+		fprintf(out, "preflight: nothing stands in the way of a start; see the warn "
+		    "line%s above\n", pf.warned > 1 ? "s" : "");
+	else
+		fprintf(out, "preflight: nothing stands in the way of a start\n");
 	return pf.failed ? -1 : 0;
 }

@@ -48,7 +48,7 @@ check "... the other URL resolves" has "ok    \[exchange.binance-futures\] ws_ur
 if [ -S /dev/log ]; then
 	echo "# /dev/log exists here: the silent-syslog case is not exercised"
 else
-	check "log = syslog with nobody listening on /dev/log" has "FAIL  \[daemon\] log = syslog: nothing listens on /dev/log"
+	check "log = syslog with nobody listening on /dev/log: a warning" has "warn  \[daemon\] log = syslog: nothing listens on /dev/log: the daemon will log to $T/run/exfeedd.log instead"
 fi
 check "the closing line says the start would fail" has "^preflight: the start would fail"
 if [ "$(id -u)" -eq 0 ]; then
@@ -67,6 +67,14 @@ pf
 check "all well: exit 0" [ "$(rc)" -eq 0 ]
 check "all well: the closing line says so" has "^preflight: nothing stands in the way of a start"
 check "all well: no FAIL line" sh -c "! grep -q '^FAIL' '$T/pf.out'"
+if [ ! -S /dev/log ]; then
+	# Only syslog unheard: the start goes ahead (logging to a file), so exit 0.
+	pf_conf "$RUNAS" "$T/pf.key" syslog 127.0.0.1
+	pf
+	check "syslog unheard alone: exit 0" [ "$(rc)" -eq 0 ]
+	check "... the closing line points at the warning" has "^preflight: nothing stands in the way of a start; see the warn line above"
+	pf_conf "$RUNAS" "$T/pf.key" "$T/pf.log" 127.0.0.1
+fi
 
 if [ "$(id -u)" -eq 0 ]; then
 	# The key readable by root only: the workers, as the user, could not read it.
