@@ -17,6 +17,7 @@
 #include <ini.h>
 
 #include "config.h"
+#include "crypto.h"
 
 #ifndef RUNSTATEDIR
 #define RUNSTATEDIR "/run"
@@ -331,6 +332,7 @@ struct loader {
 	int			 prev_key;	/* for continuation lines */
 	int			 prev_is_ex;
 	int			 line_continued;
+	int			 from_file;	/* the files the config names are checked too */
 };
 
 static void
@@ -809,6 +811,20 @@ loader_finish(struct loader *ld)
 			apply_default(&cfg->ex[e], &exkeys[i], def);
 		}
 	}
+	/*
+	 * A CA file the TLS clients could not load would fail every connection.
+	 * Checked where the file is read; a worker's copy (config_unpack)
+	 * was checked there, and net_new() checks it again as the worker.
+	 */
+	for (int e = 0; ld->from_file && e < cfg->nex; e++) {
+		int ki = key_index(exkeys, NEXKEYS, NULL, "ca_file");
+		char why[512];
+
+		if (cfg->ex[e].ca_file[0] && crypto_ca_file_check(cfg->ex[e].ca_file, why,
+		    sizeof(why)) == -1)
+			err_add(ld->errs, ld->file, cfg->ex_lines[e][ki], "[exchange.%s] ca_file: %s",
+			    cfg->ex[e].name, why);
+	}
 	if (cfg->respawn_delay_max_ms < cfg->respawn_delay_min_ms)
 		err_add(ld->errs, ld->file, rule_line(ld, "daemon", "respawn_delay_max", "respawn_delay_min"),
 		    "[daemon] respawn_delay_max: must not be below respawn_delay_min");
@@ -857,6 +873,7 @@ config_load(const char *path, struct config *cfg, struct config_errors *errs)
 		config_free(cfg);
 		return -1;
 	}
+	ld.from_file = 1;
 	rc = ini_parse_stream(ini_reader_cb, &ld, ini_handler_cb, &ld);
 	if (ferror(ld.fp))
 		err_add(errs, path, ld.line, "read error: %s", strerror(errno));

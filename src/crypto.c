@@ -1,6 +1,7 @@
 /*
  * crypto.c: the master key file, AES-256-GCM sealing of the credentials
- * stored in exchange_accounts, and the HMAC-SHA256 request signatures.
+ * stored in exchange_accounts, the HMAC-SHA256 request signatures, and the
+ * check of a CA certificates file.
  * Everything here returns 0/-1 and leaves logging to the caller: none of
  * it may ever put a key or a plaintext into a message.
  */
@@ -16,9 +17,12 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "crypto.h"
 
@@ -305,6 +309,57 @@ crypto_key_check(const char *path, uid_t uid, const char *user, char *err, size_
 		snprintf(err, errlen, "%s is owned by uid %ld, but the workers run as %s and "
 		    "cannot read it; chown %s it", path, (long)st.st_uid, user, user);
 		return -2;
+	}
+	return 0;
+}
+
+/*
+ * The same reading of the file as the TLS clients' (lws loads it with
+ * SSL_CTX_load_verify_file, which reads PEM blocks as this does), so that a
+ * file they would not load is refused where it is named, not found out
+ * connection by connection.
+ */
+int
+crypto_ca_file_check(const char *path, char *err, size_t errlen)
+{
+	STACK_OF(X509_INFO) *infos;
+	struct stat st;
+	FILE *fp;
+	BIO *bio;
+	int certs = 0;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a regular file", path);
+		fclose(fp);
+		return -1;
+	}
+	if ((bio = BIO_new_fp(fp, BIO_CLOSE)) == NULL) {
+		snprintf(err, errlen, "cannot read %s: out of memory", path);
+		fclose(fp);
+		return -1;
+	}
+	ERR_clear_error();
+	infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (infos == NULL) {
+		unsigned long e = ERR_peek_last_error();
+
+		snprintf(err, errlen, "%s is not a file of PEM certificates (%s)", path,
+		    e ? ERR_reason_error_string(e) : "unreadable");
+		ERR_clear_error();
+		return -1;
+	}
+	for (int i = 0; i < sk_X509_INFO_num(infos); i++)
+		if (sk_X509_INFO_value(infos, i)->x509 != NULL)
+			certs++;
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	if (certs == 0) {
+		snprintf(err, errlen, "%s holds no PEM certificate", path);
+		return -1;
 	}
 	return 0;
 }

@@ -1,6 +1,7 @@
 /*
- * crypto.h: the master key, AES-256-GCM sealing of credentials, and the
- * HMAC-SHA256 that exchanges sign requests with (OpenSSL libcrypto).
+ * crypto.h: the master key, AES-256-GCM sealing of credentials, the
+ * HMAC-SHA256 that exchanges sign requests with, and the check of a CA
+ * certificates file (OpenSSL libcrypto).
  *
  * A sealed value is: version byte 0x01 || 12-byte random nonce ||
  * ciphertext || 16-byte tag.  The associated data is "<account_id>:<field>"
@@ -31,6 +32,12 @@ int	 crypto_key_load(const char *path, unsigned char key[CRYPTO_KEY_LEN], char *
  */
 int	 crypto_key_check(const char *path, uid_t uid, const char *user, char *err,
 	    size_t errlen);
+/*
+ * Whether path is a file of PEM certificates the TLS clients can trust
+ * ([exchange.*] ca_file): readable, a regular file, and at least one
+ * certificate that parses.  0, or -1 with the reason in err.
+ */
+int	 crypto_ca_file_check(const char *path, char *err, size_t errlen);
 /* Create path (O_EXCL, mode 0600) holding 32 random bytes. */
 int	 crypto_key_generate(const char *path, char *err, size_t errlen);
 

@@ -19,7 +19,9 @@
 #include <sys/socket.h>
 
 #include <libwebsockets.h>
+#include <openssl/x509.h>
 
+#include "crypto.h"
 #include "log.h"
 #include "net.h"
 #include "strbuf.h"
@@ -52,6 +54,9 @@ struct net_http {
 	const char		*fail;
 	size_t			 body_max;	/* bytes; a longer answer fails the request */
 	char			 apikey[128];
+	char			 peer[272];	/* host:port, for the reasons */
+	char			 tls_err[128];	/* why the peer's certificate was refused */
+	char			 why[512];	/* the failure, when composed here */
 };
 
 struct net_ws_msg {
@@ -75,12 +80,41 @@ struct net_ws {
 	struct strbuf		 rx;
 	size_t			 max_message;
 	struct net_ws_msg	*q, **qtail;
+	char			 peer[272];
+	char			 tls_err[128];
+	char			 why[512];
 };
 
 const struct net_stats *
 net_stats(const struct net *n)
 {
 	return &n->st;
+}
+
+/*
+ * Why a connection to peer failed, for the log: the certificate's fault
+ * when OpenSSL refused it (lws's own reason for that is only "SSL
+ * handshake" failure), else lws's reason.  Names the peer by host:port and
+ * never by URL (a WebSocket's path carries listen keys).
+ */
+static void
+net_why(char *buf, size_t len, const char *peer, const char *tls_err, const char *lws_reason)
+{
+	if (tls_err[0])
+		snprintf(buf, len, "cannot connect to %s: TLS certificate verification failed: %s",
+		    peer, tls_err);
+	else
+		snprintf(buf, len, "cannot connect to %s: %.200s", peer,
+		    lws_reason && *lws_reason ? lws_reason : "connection failed");
+}
+
+static void
+net_peer(char *buf, size_t len, const struct net_endpoint *ep)
+{
+	if (strchr(ep->host, ':'))
+		snprintf(buf, len, "[%s]:%d", ep->host, ep->port);
+	else
+		snprintf(buf, len, "%s:%d", ep->host, ep->port);
 }
 
 /* ------------------------------------------------------------- endpoints */
@@ -280,13 +314,17 @@ http_cb(struct net_http *h, struct lws *wsi, enum lws_callback_reasons reason, v
 	case LWS_CALLBACK_WSI_DESTROY:
 		h->wsi = NULL;
 		lws_set_opaque_user_data(wsi, NULL);
+		if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR || h->tls_err[0])
+			net_why(h->why, sizeof(h->why), h->peer, h->tls_err,
+			    reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ? in : NULL);
+		else
+			snprintf(h->why, sizeof(h->why), "connection closed before the response ended");
 		if (h->connecting) {
 			/* Inside net_http(): report from the loop instead. */
-			h->fail = "connection failed";
+			h->fail = h->why;
 			break;
 		}
-		http_finish(h, reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ?
-		    "connection failed" : "connection closed before the response ended");
+		http_finish(h, h->why);
 		break;
 	default:
 		break;
@@ -335,6 +373,7 @@ net_http(struct net *n, const struct net_endpoint *ep, const char *method,
 	h->is_write = strcmp(method, "GET") != 0;
 	if (apikey)
 		snprintf(h->apikey, sizeof(h->apikey), "%s", apikey);
+	net_peer(h->peer, sizeof(h->peer), ep);
 	ev_timer_init(&h->timer, http_timer_cb, (double)timeout_ms / 1000., 0.);
 	h->timer.data = h;
 	snprintf(path, sizeof(path), "%s%s", ep->prefix, path_query);
@@ -495,24 +534,20 @@ ws_cb(struct net_ws *w, struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 	case LWS_CALLBACK_CLIENT_CLOSED:
 	case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
-	case LWS_CALLBACK_WSI_DESTROY: {
-		char why[160];
-
+	case LWS_CALLBACK_WSI_DESTROY:
 		w->wsi = NULL;
 		lws_set_opaque_user_data(wsi, NULL);
-		if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR)
-			snprintf(why, sizeof(why), "connection failed: %.120s",
-			    in ? (const char *)in : "?");
+		if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR || w->tls_err[0])
+			net_why(w->why, sizeof(w->why), w->peer, w->tls_err,
+			    reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ? in : NULL);
 		else
-			snprintf(why, sizeof(why), "connection closed");
+			snprintf(w->why, sizeof(w->why), "connection closed");
 		if (w->connecting) {
-			w->fail = reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ?
-			    "connection failed" : "connection closed";
+			w->fail = w->why;
 			break;
 		}
-		ws_notify_closed(w, why);
+		ws_notify_closed(w, w->why);
 		break;
-	}
 	default:
 		break;
 	}
@@ -539,6 +574,7 @@ net_ws_open(struct net *n, const struct net_endpoint *ep, const char *path_query
 	w->arg = arg;
 	w->max_message = max_message;
 	w->qtail = &w->q;
+	net_peer(w->peer, sizeof(w->peer), ep);
 	ev_timer_init(&w->timer, ws_timer_cb, (double)connect_timeout_ms / 1000., 0.);
 	w->timer.data = w;
 	snprintf(path, plen, "%s%s", ep->prefix, path_query);
@@ -603,11 +639,36 @@ net_ws_close(struct net_ws *w)
 
 /* ---------------------------------------------------------------- context */
 
+/*
+ * OpenSSL's verdict on one certificate of the peer's chain (lws calls this
+ * from its verify callback: user is the X509_STORE_CTX, len preverify_ok).
+ * Only noted, for the reason in the log: returning 0 leaves the verdict as
+ * it is, and a refused chain or host name fails the handshake.  Nothing
+ * here can accept a certificate OpenSSL refused.
+ */
+static int
+net_cert_verdict(int *kind, void *x509_ctx, size_t preverify_ok)
+{
+	char *slot;
+	int err;
+
+	if (kind == NULL || preverify_ok || x509_ctx == NULL)
+		return 0;
+	slot = *kind == K_HTTP ? ((struct net_http *)kind)->tls_err :
+	    ((struct net_ws *)kind)->tls_err;
+	if (slot[0] == '\0' && (err = X509_STORE_CTX_get_error(x509_ctx)) != X509_V_OK)
+		snprintf(slot, sizeof(((struct net_http *)0)->tls_err), "%s (depth %d)",
+		    X509_verify_cert_error_string(err), X509_STORE_CTX_get_error_depth(x509_ctx));
+	return 0;
+}
+
 static int
 net_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	int *kind = wsi ? lws_get_opaque_user_data(wsi) : NULL;
 
+	if (reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION)
+		return net_cert_verdict(kind, user, len);
 	if (kind == NULL)
 		return reason == LWS_CALLBACK_CLIENT_WRITEABLE ? 0 :
 		    lws_callback_http_dummy(wsi, reason, user, in, len);
@@ -621,6 +682,17 @@ static const struct lws_protocols net_protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
+static void
+net_lws_log(int level, const char *line)
+{
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 10);
+	size_t len = strlen(line);
+
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == ' '))
+		len--;
+	log_warnx_rl(&rl, "libwebsockets: %.*s", (int)len, line);
+}
+
 struct net *
 net_new(struct ev_loop *loop, const char *ca_file, char *err, size_t errlen)
 {
@@ -633,8 +705,12 @@ net_new(struct ev_loop *loop, const char *ca_file, char *err, size_t errlen)
 		return NULL;
 	}
 	n->loop = loop;
-	/* The libev plugin logs a NOTICE per I/O change: warnings and errors only. */
-	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+	/*
+	 * The libev plugin logs a NOTICE per I/O change: warnings and errors
+	 * only, into our log, rate-limited (lws adds a line of its own to each
+	 * refused certificate, for instance).
+	 */
+	lws_set_log_level(LLL_ERR | LLL_WARN, net_lws_log);
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.foreign_loops = foreign_loops;
@@ -644,8 +720,22 @@ net_new(struct ev_loop *loop, const char *ca_file, char *err, size_t errlen)
 	/* Request lines carry up to a few KB of query (listen keys, signatures). */
 	info.max_http_header_data = 16384;
 	info.pt_serv_buf_size = 32768;
-	if (ca_file && *ca_file)
+	/*
+	 * Peers' certificates are always verified, chain and host name (lws
+	 * with OpenSSL: SSL_VERIFY_PEER and X509_VERIFY_PARAM_set1_host on
+	 * every client connection unless an LCCSCF_ALLOW_* or
+	 * LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK flag asks otherwise, and none
+	 * is ever set here).  A ca_file replaces the system's store: lws would
+	 * only log a file it cannot load, so it is checked here first.
+	 */
+	if (ca_file && *ca_file) {
+		if (crypto_ca_file_check(ca_file, err, errlen) == -1) {
+			free(n);
+			return NULL;
+		}
 		info.client_ssl_ca_filepath = ca_file;
+		info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+	}
 	if ((n->ctx = lws_create_context(&info)) == NULL) {
 		snprintf(err, errlen, "cannot create the libwebsockets context");
 		free(n);

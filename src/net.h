@@ -35,7 +35,11 @@ struct net_endpoint {
 int	 net_endpoint_parse(const char *url, struct net_endpoint *, char *err, size_t errlen);
 int	 net_endpoint_resolve(struct net_endpoint *, char *err, size_t errlen);
 
-/* ca_file: PEM bundle for TLS peers, or NULL/"" for the system's. */
+/*
+ * ca_file: PEM bundle for TLS peers, which replaces the system's store, or
+ * NULL/"" for the system's.  Certificates are always verified, chain and
+ * host name; NULL with err when ca_file cannot be loaded.
+ */
 struct net *net_new(struct ev_loop *, const char *ca_file, char *err, size_t errlen);
 void	 net_free(struct net *);
 

@@ -1297,6 +1297,7 @@ account_start(struct ev_loop *loop, const struct config *cfg)
 	aw.rl_malformed = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
 	aw.rl_rest = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
 	aw.rl_drops = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
+	aw.rl_connect = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
 	log_info("shard %d of %lld", worker_instance(), (long long)aw.shards);
 	aw.endpoints_ok = setup_endpoints(cfg) == 0;
 	budget_setup(cfg);

@@ -111,7 +111,7 @@ struct account_worker {
 	ev_timer		 tick, reconcile_timer, stop_timer, schedule_timer;
 	uint64_t		 rng;
 	int			 alerts_running;
-	struct log_ratelimit	 rl_malformed, rl_rest, rl_drops;
+	struct log_ratelimit	 rl_malformed, rl_rest, rl_drops, rl_connect;
 	struct {
 		uint64_t	 reconciles, reconnects, messages, malformed, unknown, unrouted,
 				 duplicates, renewals_ok, renewals_failed, keys_created, keys_doubted,

@@ -506,7 +506,8 @@ conn_lost(struct wsconn *w, const char *why)
 		if (g->repl == NULL)
 			g->dirty = 1;
 	} else {
-		log_warnx("%s failed: %s", d, why);
+		/* Never opened: a peer that refuses every attempt (TLS) must not flood the log. */
+		log_warnx_rl(&aw.rl_connect, "%s failed: %s", d, why);
 		g->repl = NULL;
 		g->dirty = 1;
 		if (g->cur == NULL)

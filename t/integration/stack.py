@@ -64,6 +64,7 @@ class Stack:
         self.market_symbols = list(market_symbols or SYMBOLS)
         self.exchange = list(exchange)
         self.pg = self.exsim = self.daemon = None
+        self.ssl_ctx = None     # how this harness trusts an exsim serving TLS
         self.conninfo = None
         self.accounts = {}      # db id -> exsim account dict
         self.log = os.path.join(self.dir, "exfeedd.log")
@@ -135,7 +136,7 @@ class Stack:
         data = json.dumps(body).encode() if body is not None else (b"" if method != "GET" else None)
         req = urllib.request.Request(self.rest + path, data=data, method=method)
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            with urllib.request.urlopen(req, timeout=10, context=self.ssl_ctx) as r:
                 return json.loads(r.read() or b"null")
         except urllib.error.HTTPError as e:
             return json.loads(e.read() or b"null")

@@ -204,12 +204,68 @@ roundtrip(const char *text)
 	config_free(&b);
 }
 
+/* A throwaway self-signed certificate: ca_file must name a file of PEM certificates. */
+static const char ca_pem[] =
+	"-----BEGIN CERTIFICATE-----\n"
+	"MIIBkTCCATegAwIBAgIUKbEbR4PoaDoD2+s1kXzC3tJXejEwCgYIKoZIzj0EAwIw\n"
+	"HjEcMBoGA1UEAwwTZXhmZWVkZC1jb25maWctdGVzdDAeFw0yNjEyMDExMDUwMTha\n"
+	"Fw0yNjEyMDIxMDUwMThaMB4xHDAaBgNVBAMME2V4ZmVlZGQtY29uZmlnLXRlc3Qw\n"
+	"WTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARF9tOGr6/RDKpfMxj4v9REhjPiblJ2\n"
+	"kS/nmH2sfCEQJSdkdWDlbdIIP+wxx2xck2PWO1ep3uiQDAQSb7rUB3fAo1MwUTAd\n"
+	"BgNVHQ4EFgQUyNSOfHJ4JY6Xhgb8OwFrZDMF5EQwHwYDVR0jBBgwFoAUyNSOfHJ4\n"
+	"JY6Xhgb8OwFrZDMF5EQwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBF\n"
+	"AiEA1HKxY1OOtI7DGqrvrrXlJanOqqR2LwX8zNoWJEde1WYCIBLCOwdP9GMw8sWj\n"
+	"iGAYpUdbZPdjtK7dnCNIN/PN1AUt\n"
+	"-----END CERTIFICATE-----\n";
+
+/* Write ca_pem (or text) to a temporary file; its path is returned, static. */
+static const char *
+ca_file(const char *text)
+{
+	static char ca[] = "/tmp/exfeedd-config-ca.XXXXXX";
+	int fd;
+	FILE *fp;
+
+	strcpy(ca + strlen(ca) - 6, "XXXXXX");
+	cr_assert((fd = mkstemp(ca)) != -1);
+	fp = fdopen(fd, "w");
+	fputs(text, fp);
+	fclose(fp);
+	return ca;
+}
+
 Test(config, msgpack_round_trip_gives_the_same_config)
 {
+	char text[1024];
+	const char *ca = ca_file(ca_pem);
+
 	roundtrip(DB);
-	roundtrip(DB "[daemon]\naccount_shards = 7\nlog_level = debug\ncore_dumps = yes\n"
-	    "[market]\nsymbols = A, B,\n  C\n[gateway]\nlisten = [::1]:0\n"
-	    "[exchange.bybit]\nca_file = /etc/ssl/x.pem\n[exchange.binance-futures]\n");
+	snprintf(text, sizeof(text), DB "[daemon]\naccount_shards = 7\nlog_level = debug\n"
+	    "core_dumps = yes\n[market]\nsymbols = A, B,\n  C\n[gateway]\nlisten = [::1]:0\n"
+	    "[exchange.bybit]\nca_file = %s\n[exchange.binance-futures]\n", ca);
+	roundtrip(text);
+	unlink(ca);
+}
+
+Test(config, ca_file_that_cannot_be_loaded_is_an_error_at_its_line)
+{
+	struct config cfg;
+	struct config_errors errs;
+	char text[1024];
+	const char *ca = ca_file("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n");
+
+	snprintf(text, sizeof(text), DB "[exchange.bybit]\n\nca_file = %s\n", ca);
+	cr_assert_eq(load_text(text, &cfg, &errs), -1);
+	cr_assert(strstr(config_errors_first(&errs), ":5: [exchange.bybit] ca_file: ") &&
+	    strstr(config_errors_first(&errs), "is not a file of PEM certificates"), "%s",
+	    config_errors_first(&errs));
+	config_errors_free(&errs);
+	unlink(ca);
+	snprintf(text, sizeof(text), DB "[exchange.bybit]\nca_file = /nonexistent/ca.pem\n");
+	cr_assert_eq(load_text(text, &cfg, &errs), -1);
+	cr_assert(strstr(config_errors_first(&errs), "[exchange.bybit] ca_file: cannot read "
+	    "/nonexistent/ca.pem: No such file or directory"), "%s", config_errors_first(&errs));
+	config_errors_free(&errs);
 }
 
 Test(config, unpack_refuses_garbage)
