@@ -45,6 +45,7 @@
 
 #include "account.h"
 #include "clock.h"
+#include "crypto.h"
 #include "db.h"
 #include "exfeedd.h"
 #include "mpack.h"
@@ -1301,6 +1302,15 @@ account_start(struct ev_loop *loop, const struct config *cfg)
 	log_info("shard %d of %lld", worker_instance(), (long long)aw.shards);
 	aw.endpoints_ok = setup_endpoints(cfg) == 0;
 	budget_setup(cfg);
+	/*
+	 * The supervisor checked ca_file as it started; the workers run as
+	 * [daemon] user, which may not read it: that is the configuration's
+	 * fault (exit 78, not a crash loop).
+	 */
+	if (aw.ex >= 0 && *cfg->ex[aw.ex].ca_file &&
+	    crypto_ca_file_check(cfg->ex[aw.ex].ca_file, err, sizeof(err)) == -1)
+		worker_fatal(EX_CONFIG_STATUS, "[exchange.%s] ca_file: %s (as user %s)",
+		    cfg->ex[aw.ex].name, err, cfg->user);
 	if ((aw.net = net_new(loop, aw.ex >= 0 ? cfg->ex[aw.ex].ca_file : NULL, err,
 	    sizeof(err))) == NULL)
 		worker_fatal(1, "%s", err);
