@@ -557,11 +557,23 @@ sup_key_check(const struct config *cfg, uid_t uid, char *err, size_t errlen)
 	return 0;
 }
 
+/* A key whose value may hold a secret ([database] conninfo's password=): never logged. */
+static int
+sup_key_secret(const char *section, const char *key)
+{
+	return strcmp(key, "conninfo") == 0 || strstr(key, "secret") != NULL ||
+	    strstr(key, "password") != NULL || strstr(key, "token") != NULL;
+}
+
 static void
 sup_diff_cb(const char *section, const char *key, int reloadable, const char *oldval,
     const char *newval, void *arg)
 {
-	if (reloadable)
+	if (sup_key_secret(section, key))
+		log_info("reload: [%s] %s changed%s (its value is not logged: it may hold a "
+		    "secret)", section, key, reloadable ? "" : ", but cannot change at runtime: "
+		    "restart the daemon to apply it");
+	else if (reloadable)
 		log_info("reload: [%s] %s: \"%s\" -> \"%s\"", section, key, oldval, newval);
 	else
 		log_warnx("reload: [%s] %s cannot change at runtime: keeping \"%s\" "
