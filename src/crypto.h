@@ -51,7 +51,21 @@ int	 crypto_open(const unsigned char key[CRYPTO_KEY_LEN], int64_t account_id, co
 /* Lowercase hex HMAC-SHA256 of msg under key: out holds 65 bytes. */
 void	 crypto_hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t msglen,
 	    char out[65]);
-/* Zero memory the compiler may not optimise away; free_secret wipes then frees a string. */
+/*
+ * Zero memory the compiler may not optimise away; free_secret wipes then
+ * frees a string (up to its NUL: a secret never holds one).
+ *
+ * What is wiped, and what is not: every temporary buffer that held a
+ * decrypted credential, a listen key or a key file (here, db.c, net.c,
+ * exfeedctl.c, the account worker) is wiped before it is freed or goes out
+ * of scope.  Not wiped, because the process needs them for its whole life
+ * or they are a library's: the master key and each account's API key and
+ * secret in an account worker (wiped when the account goes or the worker
+ * exits), the API key in libwebsockets' request headers, listen keys in the
+ * WebSocket URL lws keeps and in the user-data stream's frames, the
+ * database conninfo (with any password) and the gateway's JWT secret in
+ * every process's configuration, and OpenSSL's own internal copies.
+ */
 void	 crypto_wipe(void *, size_t);
 void	 crypto_free_secret(char *);
 

@@ -34,7 +34,7 @@ daemon_pidfile_acquire(const char *path, int *fdp, pid_t *holder)
 	int fd;
 
 	*holder = 0;
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1)
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, DAEMON_PIDFILE_MODE)) == -1)
 		return -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		int saved = errno;
@@ -52,6 +52,14 @@ daemon_pidfile_acquire(const char *path, int *fdp, pid_t *holder)
 	if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) > 0) {
 		buf[n] = '\0';
 		log_info("pidfile %s: replacing stale pid %ld (no process holds it)", path, atol(buf));
+	}
+	/* Whatever the umask we were started with (or the mode a stale file had). */
+	if (fchmod(fd, DAEMON_PIDFILE_MODE) == -1) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
 	}
 	*fdp = fd;
 	return 0;
@@ -168,6 +176,11 @@ runtime_files_chown(const char *dir, uid_t uid, gid_t gid)
 	return rc;
 }
 
+/*
+ * The runtime directory is the daemon's alone: mode 0750 and user:group,
+ * set explicitly whatever the umask or an earlier mode.  Its parents, when
+ * we create them, are ordinary 0755 directories.
+ */
 int
 daemon_runtime_dir(const char *dir, uid_t uid, gid_t gid)
 {
@@ -183,15 +196,19 @@ daemon_runtime_dir(const char *dir, uid_t uid, gid_t gid)
 			return -1;
 		*p = '/';
 	}
-	if (mkdir(path, 0755) == -1 && errno != EEXIST)
+	if (mkdir(path, DAEMON_RUNTIME_DIR_MODE) == -1 && errno != EEXIST)
 		return -1;
-	if (stat(path, &st) == -1)
+	if (lstat(path, &st) == -1)
 		return -1;
 	if (!S_ISDIR(st.st_mode)) {
 		errno = ENOTDIR;
 		return -1;
 	}
 	if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != gid) && chown(path, uid, gid) == -1)
+		return -1;
+	/* Not root: only our own directory is ours to change (systemd made it 0750). */
+	if ((geteuid() == 0 || st.st_uid == geteuid()) &&
+	    (st.st_mode & 07777) != DAEMON_RUNTIME_DIR_MODE && chmod(path, DAEMON_RUNTIME_DIR_MODE) == -1)
 		return -1;
 	if (geteuid() == 0)
 		return runtime_files_chown(path, uid, gid);
@@ -219,24 +236,63 @@ daemon_lookup_ids(const struct config *cfg, uid_t *uid, gid_t *gid, char *err, s
 	return 0;
 }
 
+/*
+ * For good: the supplementary groups are replaced by the one group, and the
+ * real, effective and saved ids all change, so nothing is left to switch
+ * back to.  Then prove it: the ids read back are the ones asked for, no
+ * group is 0, and setuid(0) and friends fail.  -1 (errno EPERM when a check
+ * failed) and the caller must not go on.
+ */
 int
 daemon_drop_privileges(uid_t uid, gid_t gid, const char *user)
 {
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg, groups[64];
+	int n;
+
 	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
 	    setresuid(uid, uid, uid) == -1)
 		return -1;
-	/* Paranoia: it must be impossible to get root back. */
-	if (uid != 0 && (setuid(0) != -1 || seteuid(0) != -1)) {
-		errno = EPERM;
+	if (getresuid(&ru, &eu, &su) == -1 || getresgid(&rg, &eg, &sg) == -1 ||
+	    (n = getgroups((int)(sizeof(groups) / sizeof(groups[0])), groups)) == -1)
 		return -1;
-	}
+	if (ru != uid || eu != uid || su != uid || rg != gid || eg != gid || sg != gid)
+		goto regained;
+	for (int i = 0; i < n; i++)
+		if (groups[i] != gid)
+			goto regained;
+	/* Paranoia: it must be impossible to get root back. */
+	if (uid != 0 && (setuid(0) != -1 || seteuid(0) != -1 || setresuid(-1, -1, 0) != -1))
+		goto regained;
+	if (gid != 0 && (setgid(0) != -1 || setegid(0) != -1 || setgroups(1, (gid_t[]){ 0 }) != -1))
+		goto regained;
 	return 0;
+regained:
+	errno = EPERM;
+	return -1;
 }
 
 /*
- * Off by default: a core of an account worker holds decrypted API secrets.
- * After setuid() Linux makes a process non-dumpable anyway; an operator
- * chasing a crash turns core_dumps on and gets cores from every process.
+ * After the drop (or from a start as a user): no exec of ours or of a
+ * library's may gain privileges again (set-uid binaries, file
+ * capabilities).  Inherited by every worker across fork and exec.
+ */
+int
+daemon_no_new_privs(void)
+{
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+/*
+ * Off by default: a core of an account worker holds decrypted API secrets,
+ * the writer's the database password, the gateway's the JWT secret.  Off
+ * also means non-dumpable: no core whatever the limit, and no ptrace or
+ * /proc/PID/mem by other processes of the same user.  A worker is
+ * dumpable again after its exec (Linux resets it), so each process calls
+ * this for itself.  Its own /proc/self stays readable to it; /proc/PID/stat
+ * and status stay world-readable, the rest of /proc/PID becomes root's.  An
+ * operator chasing a crash turns core_dumps on and gets cores from every
+ * process.
  */
 void
 daemon_core_dumps(const struct config *cfg)
@@ -252,11 +308,14 @@ daemon_core_dumps(const struct config *cfg)
 			setrlimit(RLIMIT_CORE, &rl);
 		}
 		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-	} else if (getrlimit(RLIMIT_CORE, &rl) == 0) {
+		return;
+	}
+	if (getrlimit(RLIMIT_CORE, &rl) == 0) {
 		/* the soft limit only, so a reload can turn cores back on */
 		rl.rlim_cur = 0;
 		setrlimit(RLIMIT_CORE, &rl);
 	}
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 int

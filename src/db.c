@@ -331,6 +331,12 @@ db_open_col(const PGresult *res, int row, int col, const unsigned char key[CRYPT
 		return NULL;
 	if (crypto_open(key, id, field, ct, ctlen, &pt, &ptlen) == -1)
 		pt = NULL;
+	else if (strlen(pt) != ptlen) {
+		/* A NUL inside: not a credential, and crypto_free_secret would wipe only its head. */
+		crypto_wipe(pt, ptlen);
+		free(pt);
+		pt = NULL;
+	}
 	PQfreemem(ct);
 	return pt;
 }

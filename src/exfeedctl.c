@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,7 +58,8 @@ usage_to(FILE *f, int status)
 	    "  db migrate | db status\n"
 	    "  keygen FILE\n"
 	    "  account add --user ID --exchange NAME --api-key-file FILE --api-secret-file FILE\n"
-	    "              [--label TEXT]\n"
+	    "              [--label TEXT]   (FILE \"-\": standard input, the key's line first;\n"
+	    "              never a credential on the command line)\n"
 	    "  account list [--json]\n"
 	    "  account enable ID | disable ID [--reason TEXT] | remove ID | check [ID]\n"
 	    "  rotate-key --new-key-file FILE\n");
@@ -310,54 +313,208 @@ lc_id(const char *s, const char *what)
 }
 
 /*
- * One credential from a file: one line, its newline (\n or \r\n) dropped.
- * Returns a malloc'd string the caller frees with crypto_free_secret.
+ * Credentials: the API key and secret of `account add`, never from the
+ * command line (the process list and shell history show it to others).
+ * From a file (refused if others may read or write it, or its group may
+ * write it) or, for FILE "-", from standard input: one line each, the key
+ * first when both come from there; typed at a terminal without echo.
+ * Every buffer that held one is wiped before it is freed.
  */
-static char *
-lc_read_credential(const char *path, const char *what)
-{
-	char *buf;
-	ssize_t n;
-	size_t len = 0;
-	int fd;
+static struct {
+	char	*buf;		/* all of standard input when it is not a terminal */
+	size_t	 len, off;
+	int	 read;
+} lc_stdin;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		lc_fail(EX_DATAERR_STATUS, "%s: cannot open %s: %s", what, path, strerror(errno));
-	if ((buf = calloc(1, CRED_FILE_MAX + 1)) == NULL)
-		lc_fail(1, "out of memory");
-	while (len < CRED_FILE_MAX) {
-		n = read(fd, buf + len, CRED_FILE_MAX - len);
+static void
+lc_stdin_free(void)
+{
+	if (lc_stdin.buf) {
+		crypto_wipe(lc_stdin.buf, CRED_FILE_MAX * 2 + 1);
+		free(lc_stdin.buf);
+	}
+	lc_stdin.buf = NULL;
+}
+
+/* Reads fd to its end into buf (max bytes); -1 with errno, or -2 when there is more. */
+static ssize_t
+lc_read_all(int fd, char *buf, size_t max)
+{
+	size_t len = 0;
+	ssize_t n;
+	char extra;
+
+	while (len < max) {
+		n = read(fd, buf + len, max - len);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			break;
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			return (ssize_t)len;
 		len += (size_t)n;
 	}
-	if (len == CRED_FILE_MAX && read(fd, &buf[CRED_FILE_MAX], 1) > 0) {
-		close(fd);
-		crypto_free_secret(buf);
-		lc_fail(EX_DATAERR_STATUS, "%s: %s is larger than %d bytes: it holds one line, the %s",
-		    what, path, CRED_FILE_MAX, what);
-	}
-	close(fd);
-	buf[len] = '\0';
+	while ((n = read(fd, &extra, 1)) == -1 && errno == EINTR)
+		;
+	return n > 0 ? -2 : (ssize_t)len;
+}
+
+/* A credential as read (NUL-terminated, len bytes): one line, not empty, no NUL. */
+static void
+lc_credential_check(char *buf, size_t len, size_t bufsize, const char *what, const char *src)
+{
+	char why[128];
+
 	if (len > 0 && buf[len - 1] == '\n')
 		buf[--len] = '\0';
 	if (len > 0 && buf[len - 1] == '\r')
 		buf[--len] = '\0';
-	if (strlen(buf) != len) {
-		crypto_free_secret(buf);
-		lc_fail(EX_DATAERR_STATUS, "%s: %s contains a NUL byte", what, path);
+	if (memchr(buf, '\0', len) != NULL)
+		snprintf(why, sizeof(why), "contains a NUL byte");
+	else if (len == 0)
+		snprintf(why, sizeof(why), "is empty");
+	else if (strpbrk(buf, "\r\n") != NULL)
+		snprintf(why, sizeof(why), "holds more than one line; it must hold only the %s", what);
+	else
+		return;
+	crypto_wipe(buf, bufsize);
+	free(buf);
+	lc_stdin_free();
+	lc_fail(EX_DATAERR_STATUS, "%s: %s %s", what, src, why);
+}
+
+/* One line typed at the terminal on fd 0, echo off; the prompt on stderr. */
+static char *
+lc_prompt(const char *what)
+{
+	struct termios old, quiet;
+	char *buf;
+	size_t len = 0;
+	ssize_t n;
+	char c;
+	int restore;
+
+	if ((buf = calloc(1, CRED_FILE_MAX + 1)) == NULL)
+		lc_fail(1, "out of memory");
+	fprintf(stderr, "%s (not echoed): ", what);
+	fflush(stderr);
+	restore = tcgetattr(0, &old) == 0;
+	if (restore) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		quiet.c_lflag |= ECHONL;
+		tcsetattr(0, TCSAFLUSH, &quiet);
 	}
-	if (len == 0) {
-		crypto_free_secret(buf);
-		lc_fail(EX_DATAERR_STATUS, "%s: %s is empty", what, path);
+	while (len < CRED_FILE_MAX && ((n = read(0, &c, 1)) == 1 || (n == -1 && errno == EINTR))) {
+		if (n != 1)
+			continue;
+		if (c == '\n')
+			break;
+		buf[len++] = c;
 	}
-	if (strpbrk(buf, "\r\n") != NULL) {
-		crypto_free_secret(buf);
-		lc_fail(EX_DATAERR_STATUS, "%s: %s holds more than one line; it must hold only "
-		    "the %s", what, path, what);
+	c = 0;
+	if (restore)
+		tcsetattr(0, TCSAFLUSH, &old);
+	buf[len] = '\0';
+	lc_credential_check(buf, len, CRED_FILE_MAX + 1, what, "what was typed");
+	return buf;
+}
+
+/* The next line of standard input (read whole the first time). */
+static char *
+lc_stdin_line(const char *what)
+{
+	char *buf, *nl;
+	size_t len;
+	ssize_t n;
+
+	if (!lc_stdin.read) {
+		lc_stdin.read = 1;
+		if ((lc_stdin.buf = calloc(1, CRED_FILE_MAX * 2 + 1)) == NULL)
+			lc_fail(1, "out of memory");
+		if ((n = lc_read_all(0, lc_stdin.buf, CRED_FILE_MAX * 2)) == -1) {
+			lc_stdin_free();
+			lc_fail(EX_DATAERR_STATUS, "%s: cannot read standard input: %s", what,
+			    strerror(errno));
+		}
+		if (n == -2) {
+			lc_stdin_free();
+			lc_fail(EX_DATAERR_STATUS, "%s: standard input holds more than %d bytes: it "
+			    "holds one line per credential", what, CRED_FILE_MAX * 2);
+		}
+		lc_stdin.len = (size_t)n;
 	}
+	if (lc_stdin.buf == NULL || lc_stdin.off >= lc_stdin.len) {
+		lc_stdin_free();
+		lc_fail(EX_DATAERR_STATUS, "%s: standard input has no line left for it (with both "
+		    "files \"-\", the key is the first line and the secret the second)", what);
+	}
+	nl = memchr(lc_stdin.buf + lc_stdin.off, '\n', lc_stdin.len - lc_stdin.off);
+	len = nl ? (size_t)(nl - (lc_stdin.buf + lc_stdin.off)) + 1 : lc_stdin.len - lc_stdin.off;
+	if (len > CRED_FILE_MAX) {
+		lc_stdin_free();
+		lc_fail(EX_DATAERR_STATUS, "%s: its line on standard input is longer than %d bytes",
+		    what, CRED_FILE_MAX);
+	}
+	if ((buf = calloc(1, CRED_FILE_MAX + 1)) == NULL)
+		lc_fail(1, "out of memory");
+	memcpy(buf, lc_stdin.buf + lc_stdin.off, len);
+	lc_stdin.off += len;
+	lc_credential_check(buf, len, CRED_FILE_MAX + 1, what, "its line on standard input");
+	return buf;
+}
+
+/* After the credentials: standard input held no more than was asked of it. */
+static void
+lc_stdin_done(void)
+{
+	int extra = lc_stdin.buf != NULL && lc_stdin.off < lc_stdin.len;
+
+	lc_stdin_free();
+	if (extra)
+		lc_fail(EX_DATAERR_STATUS, "standard input holds more lines than the credentials "
+		    "read from it (\"-\")");
+}
+
+/*
+ * One credential from path ("-": standard input), or exit 65 saying why.
+ * Returns a malloc'd string the caller frees with crypto_free_secret.
+ */
+static char *
+lc_read_credential(const char *path, const char *what, const char *opt)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	int fd;
+
+	if (strcmp(path, "-") == 0)
+		return isatty(0) ? lc_prompt(what) : lc_stdin_line(what);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+		lc_fail(EX_DATAERR_STATUS, "%s: cannot open %s: %s", what, path, strerror(errno));
+	/* The descriptor we read, not the name: no window between the check and the read. */
+	if (fstat(fd, &st) == -1)
+		lc_fail(EX_DATAERR_STATUS, "%s: cannot stat %s: %s", what, path, strerror(errno));
+	if (st.st_mode & (S_IRWXO | S_IWGRP)) {
+		close(fd);
+		lc_fail(EX_DATAERR_STATUS, "%s: %s is %s by others (mode %04o); chmod 600 it (or "
+		    "640 for a group that runs exfeedctl), or give it on standard input: %s -",
+		    what, path, st.st_mode & S_IRWXO ? "accessible" : "writable",
+		    (unsigned)(st.st_mode & 07777), opt);
+	}
+	if ((buf = calloc(1, CRED_FILE_MAX + 1)) == NULL)
+		lc_fail(1, "out of memory");
+	n = lc_read_all(fd, buf, CRED_FILE_MAX);
+	close(fd);
+	if (n < 0) {
+		crypto_wipe(buf, CRED_FILE_MAX + 1);
+		free(buf);
+		if (n == -2)
+			lc_fail(EX_DATAERR_STATUS, "%s: %s is larger than %d bytes: it holds one line, "
+			    "the %s", what, path, CRED_FILE_MAX, what);
+		lc_fail(EX_DATAERR_STATUS, "%s: cannot read %s: %s", what, path, strerror(errno));
+	}
+	lc_credential_check(buf, (size_t)n, CRED_FILE_MAX + 1, what, path);
 	return buf;
 }
 
@@ -458,15 +615,46 @@ cmd_db(int argc, char *argv[])
 	return 1;
 }
 
+/* A secret on the command line: refused, without repeating it. */
+static void __attribute__((noreturn))
+lc_refuse_secret_arg(const char *opt, const char *fileopt)
+{
+	fprintf(stderr, "exfeedctl: %s: a credential is never taken on the command line (other "
+	    "users see it in the process list, and it stays in the shell's history); put it in "
+	    "a file of mode 0600 and give %s FILE, or give %s - and write it on standard input\n",
+	    opt, fileopt, fileopt);
+	lc_cleanup();
+	exit(EX_USAGE_STATUS);
+}
+
+/* An unknown or ambiguous option, named up to its "=": what follows may be a secret. */
+static void __attribute__((noreturn))
+lc_bad_option(const char *arg)
+{
+	int n = (int)strcspn(arg, "=");
+
+	fprintf(stderr, "exfeedctl: account add: unknown or ambiguous option %.*s%s\n", n, arg,
+	    arg[n] ? "=..." : "");
+	usage();
+}
+
 static int
 account_add(int argc, char *argv[])
 {
+	/*
+	 * --api-key and --api-secret are here only to be refused: without them
+	 * getopt would take --api-secret=VALUE for an abbreviated
+	 * --api-secret-file and print the value in its complaint.
+	 */
 	static const struct option opts[] = {
 		{ "user", required_argument, NULL, 'u' },
 		{ "exchange", required_argument, NULL, 'e' },
 		{ "api-key-file", required_argument, NULL, 'k' },
 		{ "api-secret-file", required_argument, NULL, 's' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "api-key", required_argument, NULL, 'K' },
+		{ "api-secret", required_argument, NULL, 'S' },
+		{ "secret", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *exchange = NULL, *keyfile = NULL, *secretfile = NULL, *label = NULL;
@@ -475,8 +663,14 @@ account_add(int argc, char *argv[])
 	int ch, rc;
 
 	optind = 0;
+	opterr = 0;		/* getopt's own messages would repeat a value given by mistake */
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
+		case 'K':
+		case 'S':
+			lc_refuse_secret_arg(ch == 'K' ? "--api-key" : "--api-secret",
+			    ch == 'K' ? "--api-key-file" : "--api-secret-file");
+			break;
 		case 'u':
 			user = lc_id(optarg, "--user");
 			break;
@@ -493,7 +687,7 @@ account_add(int argc, char *argv[])
 			label = optarg;
 			break;
 		default:
-			usage();
+			lc_bad_option(argv[optind - 1]);
 		}
 	}
 	if (optind != argc || user < 0 || exchange == NULL || keyfile == NULL || secretfile == NULL) {
@@ -506,12 +700,14 @@ account_add(int argc, char *argv[])
 		    "binance-spot, bybit, okx\n", exchange);
 		usage();
 	}
-	api_key = lc_read_credential(keyfile, "API key");
-	api_secret = lc_read_credential(secretfile, "API secret");
+	api_key = lc_read_credential(keyfile, "API key", "--api-key-file");
+	api_secret = lc_read_credential(secretfile, "API secret", "--api-secret-file");
+	lc_stdin_done();
 	lc_key();
 	lc_connect(1);
 	rc = db_account_add(lc.conn, lc.key, user, exchange, label, api_key, api_secret, &id, err,
 	    sizeof(err));
+	/* Only sealed values went to libpq: nothing of the plaintext is left after this. */
 	crypto_free_secret(api_key);
 	crypto_free_secret(api_secret);
 	if (rc == -1)

@@ -76,6 +76,12 @@ void	 daemon_detach_done(int done_fd);
 int	 daemon_runtime_dir(const char *dir, uid_t, gid_t);
 int	 daemon_lookup_ids(const struct config *, uid_t *, gid_t *, char *err, size_t errlen);
 int	 daemon_drop_privileges(uid_t, gid_t, const char *user);
+int	 daemon_no_new_privs(void);
+/* Set explicitly, whatever the umask: the directory is the daemon's alone. */
+#define DAEMON_RUNTIME_DIR_MODE	0750
+#define DAEMON_PIDFILE_MODE	0644
+/* The supervisor's umask, inherited by every worker: nothing world-readable. */
+#define DAEMON_UMASK		0027
 /*
  * Open the configured log target: in the foreground, or with log = stderr,
  * standard error; log = syslog, syslog, unless no syslog daemon listens on

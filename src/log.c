@@ -266,3 +266,37 @@ log_syslog_listening(void)
 	close(fd);
 	return ok;
 }
+
+static int
+log_token_char(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+void
+log_redact_tokens(const char *in, size_t inlen, char *out, size_t outlen)
+{
+	static const char mark[] = "<redacted>";
+	size_t i = 0, o = 0, run;
+
+	if (outlen == 0)
+		return;
+	while (i < inlen && in[i] != '\0' && o + 1 < outlen) {
+		for (run = 0; i + run < inlen && log_token_char((unsigned char)in[i + run]); run++)
+			;
+		if (run >= LOG_TOKEN_MIN) {
+			if (o + sizeof(mark) > outlen)
+				break;
+			memcpy(out + o, mark, sizeof(mark) - 1);
+			o += sizeof(mark) - 1;
+			i += run;
+			continue;
+		}
+		/* a short run, or one other byte, as it is */
+		if (run == 0)
+			run = 1;
+		for (size_t k = 0; k < run && o + 1 < outlen; k++, i++)
+			out[o++] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? '?' : in[i];
+	}
+	out[o] = '\0';
+}

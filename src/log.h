@@ -7,6 +7,7 @@
 #define EXFEEDD_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
@@ -54,6 +55,15 @@ struct log_ratelimit {
 int	 log_ratelimit_allow(struct log_ratelimit *, uint64_t now_ms, uint64_t *suppressed);
 void	 log_warnx_rl(struct log_ratelimit *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Text a peer sent, fit for a log line: at most inlen bytes of in, every run
+ * of LOG_TOKEN_MIN or more letters and digits (a listen key, an API key, a
+ * signature an exchange may echo in its error message) replaced by "<redacted>",
+ * control bytes by '?'.  out is always NUL-terminated.
+ */
+#define LOG_TOKEN_MIN	24
+void	 log_redact_tokens(const char *in, size_t inlen, char *out, size_t outlen);
 
 uint64_t monotonic_ms(void);
 

@@ -213,6 +213,9 @@ http_free(struct net_http *h)
 		lws_set_timeout(h->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	}
 	lws_explicit_bzero(h->apikey, sizeof(h->apikey));
+	/* A listen key's POST and PUT answer with the key: no copy left in the heap. */
+	if (h->body.p)
+		lws_explicit_bzero(h->body.p, h->body.cap);
 	free(h->body.p);
 	free(h);
 }
@@ -430,6 +433,7 @@ ws_free(struct net_ws *w)
 		w->net->st.ws_open_now--;
 	for (m = w->q; m; m = next) {
 		next = m->next;
+		lws_explicit_bzero(m->buf + LWS_PRE, m->len);
 		free(m);
 	}
 	free(w->rx.p);
@@ -474,6 +478,8 @@ ws_writeable(struct net_ws *w, struct lws *wsi)
 			return -1;
 		if ((w->q = m->next) == NULL)
 			w->qtail = &w->q;
+		/* A SUBSCRIBE carries listen keys. */
+		lws_explicit_bzero(m->buf + LWS_PRE, m->len);
 		free(m);
 	}
 	if (w->ping_due || w->q)

@@ -557,11 +557,23 @@ sup_key_check(const struct config *cfg, uid_t uid, char *err, size_t errlen)
 	return 0;
 }
 
+/* A key whose value may hold a secret ([database] conninfo's password=): never logged. */
+static int
+sup_key_secret(const char *section, const char *key)
+{
+	return strcmp(key, "conninfo") == 0 || strstr(key, "secret") != NULL ||
+	    strstr(key, "password") != NULL || strstr(key, "token") != NULL;
+}
+
 static void
 sup_diff_cb(const char *section, const char *key, int reloadable, const char *oldval,
     const char *newval, void *arg)
 {
-	if (reloadable)
+	if (sup_key_secret(section, key))
+		log_info("reload: [%s] %s changed%s (its value is not logged: it may hold a "
+		    "secret)", section, key, reloadable ? "" : ", but cannot change at runtime: "
+		    "restart the daemon to apply it");
+	else if (reloadable)
 		log_info("reload: [%s] %s: \"%s\" -> \"%s\"", section, key, oldval, newval);
 	else
 		log_warnx("reload: [%s] %s cannot change at runtime: keeping \"%s\" "
@@ -958,6 +970,11 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 	sup.pa.verbose = verbose;
 	if (verbose)
 		sup.cfg.log_level = CONF_LOG_DEBUG;
+	/*
+	 * Not the starting shell's umask: the modes of what we create are set
+	 * explicitly too, this covers what a library or a later change makes.
+	 */
+	umask(DAEMON_UMASK);
 	if ((sup.pa.exe = proc_self_exe()) == NULL || (sup.pa.exe_fd = proc_self_exe_fd()) == -1)
 		fatal(1, "cannot find my own executable");
 	sup.uid = geteuid();
@@ -1019,9 +1036,12 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 		fatal(1, "cannot listen on control socket %s", sup.cfg.control_socket);
 	if (geteuid() == 0 && sup.uid != 0) {
 		if (daemon_drop_privileges(sup.uid, sup.gid, sup.cfg.user) == -1)
-			fatal(1, "cannot drop privileges to %s:%s", sup.cfg.user, sup.cfg.group);
+			fatal(1, "cannot drop privileges to %s:%s for good", sup.cfg.user,
+			    sup.cfg.group);
 		log_info("running as %s:%s", sup.cfg.user, sup.cfg.group);
 	}
+	if (daemon_no_new_privs() == -1)
+		fatal(1, "prctl(PR_SET_NO_NEW_PRIVS)");
 	daemon_core_dumps(&sup.cfg);
 	proctitle_set("exfeedd: supervisor");
 	sup.rng = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);

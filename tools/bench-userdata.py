@@ -85,16 +85,10 @@ class BenchStack(stk.Stack):
 
     def add_accounts(self, sim_accounts):
         def one(a):
-            kf = os.path.join(self.dir, "k%d" % a["id"])
-            sf = os.path.join(self.dir, "s%d" % a["id"])
-            for path, val in ((kf, a["apiKey"]), (sf, a["secretKey"])):
-                with open(path, "w") as f:
-                    f.write(val + "\n")
             out = self.ctl("account", "add", "--user", str(1000 + a["id"]), "--exchange",
-                           "binance-futures", "--api-key-file", kf, "--api-secret-file", sf,
-                           "--label", "sim%d" % a["id"])
-            os.unlink(kf)
-            os.unlink(sf)
+                           "binance-futures", "--api-key-file", "-", "--api-secret-file", "-",
+                           "--label", "sim%d" % a["id"],
+                           stdin="%s\n%s\n" % (a["apiKey"], a["secretKey"]))
             return int([w for w in out.stdout.split() if w.isdigit()][-1]), a
 
         with concurrent.futures.ThreadPoolExecutor(4) as ex:

@@ -372,7 +372,7 @@ conn_reply(struct wsconn *w, const char *buf, size_t len)
 {
 	int64_t id;
 	int error;
-	char d[1200];
+	char d[1200], red[201];
 
 	if (!bf_ws_reply(buf, len, &id, &error))
 		return 0;
@@ -394,14 +394,17 @@ conn_reply(struct wsconn *w, const char *buf, size_t len)
 			return 1;
 		}
 		conn_describe(w, d, sizeof(d));
-		log_warnx("%s: the exchange refused the subscription: %.200s", d, buf);
+		/* The exchange may echo a parameter, here a listen key: redacted. */
+		log_redact_tokens(buf, len, red, sizeof(red));
+		log_warnx("%s: the exchange refused the subscription: %s", d, red);
 		conn_close(w, "subscription refused", 1);
 		return 1;
 	}
 	if (error) {
 		conn_describe(w, d, sizeof(d));
+		log_redact_tokens(buf, len, red, sizeof(red));
 		log_warnx_rl(&aw.rl_malformed, "%s: the exchange answered request %" PRId64
-		    " with an error: %.200s", d, id, buf);
+		    " with an error: %s", d, id, red);
 	}
 	return 1;
 }

@@ -123,6 +123,7 @@ for i in 1 2 3 4; do
 	printf 'APIKEY-%s-vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A\n' $i > "$T/key$i"
 	printf 'APISECRET-%s-NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j' $i > "$T/secret$i"
 done
+chmod 600 "$T"/key? "$T"/secret?	# others may not read a credentials file (exfeedctl refuses)
 ids=
 for i in 1 2 3 4; do
 	id=$(ctl1 account add --user $((100 + i)) --exchange binance-futures \
@@ -141,6 +142,7 @@ check "account add: sealed values are version 1, nonce, ciphertext, tag" \
 
 : > "$T/empty"
 printf 'one\ntwo\n' > "$T/twolines"
+chmod 600 "$T/empty" "$T/twolines"
 add_bad() {	# add_bad DESC STATUS PATTERN ARGS...
 	desc=$1 want=$2 pat=$3; shift 3
 	ctl1 account add "$@" > "$T/bad.out" 2>&1

@@ -64,6 +64,16 @@ kill -HUP "$DAEMON_PID"
 check "non-reloadable key reported" wait_until 2 grep -q "reload: \[daemon\] pidfile cannot change at runtime: keeping \"$T/run/exfeedd.pid\"" "$T/log"
 check "pidfile unchanged" [ -f "$T/run/exfeedd.pid" -a ! -e "$T/run/other.pid" ]
 
+# A changed conninfo is reported without its value: it may hold a password.
+LOG_LEVEL=debug SHARDS=1 write_config "$T/exfeedd.conf"
+sed -i "s|^conninfo = .*|conninfo = dbname=exfeedd_test password=HUNTER2-not-in-logs|" "$T/exfeedd.conf"
+kill -HUP "$DAEMON_PID"
+check "changed conninfo: reported" wait_until 2 grep -q "reload: \[database\] conninfo changed (its value is not logged" "$T/log"
+check "changed conninfo: the password is in no log line" sh -c "sleep 0.5; ! grep -q HUNTER2 '$T/log'"
+LOG_LEVEL=debug SHARDS=1 write_config "$T/exfeedd.conf"
+kill -HUP "$DAEMON_PID"
+wait_until 2 sh -c "[ \$(grep -c 'conninfo changed' '$T/log') -eq 2 ]"
+
 # Overlapping HUPs coalesce: while a reload waits for a (stopped) worker's
 # acknowledgement, nine more HUPs arrive; they make exactly one more reload.
 mpid=$(worker_pid market 0)

@@ -152,9 +152,9 @@ class Stack:
         return self.http("POST", "/sim/fault", kw)
 
     # ---- exfeedd ----------------------------------------------------------
-    def ctl(self, *args, check=True):
+    def ctl(self, *args, check=True, stdin=None):
         out = subprocess.run([EXFEEDCTL, "-c", self.conf] + list(args), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, input=stdin)
         if check and out.returncode != 0:
             raise RuntimeError("exfeedctl %s: exit %d: %s" % (" ".join(args), out.returncode,
                                                               out.stderr.strip()))
@@ -217,16 +217,11 @@ class Stack:
 
     def add_accounts(self, sim_accounts):
         for a in sim_accounts:
-            kf = os.path.join(self.dir, "k%d" % a["id"])
-            sf = os.path.join(self.dir, "s%d" % a["id"])
-            for path, val in ((kf, a["apiKey"]), (sf, a["secretKey"])):
-                with open(path, "w") as f:
-                    f.write(val + "\n")
+            # The credentials on standard input, the key's line first: never in argv.
             out = self.ctl("account", "add", "--user", str(1000 + a["id"]), "--exchange",
-                           "binance-futures", "--api-key-file", kf, "--api-secret-file", sf,
-                           "--label", "sim%d" % a["id"])
-            os.unlink(kf)
-            os.unlink(sf)
+                           "binance-futures", "--api-key-file", "-", "--api-secret-file", "-",
+                           "--label", "sim%d" % a["id"],
+                           stdin="%s\n%s\n" % (a["apiKey"], a["secretKey"]))
             dbid = int(out.stdout.split()[-1]) if out.stdout.split()[-1].isdigit() else \
                 int([w for w in out.stdout.split() if w.isdigit()][0])
             self.accounts[dbid] = a

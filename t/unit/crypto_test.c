@@ -1,8 +1,10 @@
-/* crypto_test.c: the master key file, AES-256-GCM sealing with its associated data, HMAC. */
+/* crypto_test.c: the master key file, AES-256-GCM sealing with its associated data, HMAC,
+ * and that no decrypted secret is left in memory that our code frees. */
 #define _GNU_SOURCE	/* memmem */
 #include <criterion/criterion.h>
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,36 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "db.h"
+
+/*
+ * This test is linked with -Wl,--wrap=free: every free() of our own code
+ * (this file and libexfeedd.a; not of libcrypto or Criterion) passes here
+ * first.  While a canary is watched, a freed block that still holds it is
+ * counted: a secret that was freed without being wiped.
+ */
+void __real_free(void *);
+void __wrap_free(void *);
+static const char *watched;
+static int freed_with_secret, frees_seen;
+
+void
+__wrap_free(void *p)
+{
+	if (watched != NULL && p != NULL) {
+		frees_seen++;
+		if (memmem(p, malloc_usable_size(p), watched, strlen(watched)) != NULL)
+			freed_with_secret++;
+	}
+	__real_free(p);
+}
+
+static void
+watch(const char *canary)
+{
+	watched = canary;
+	freed_with_secret = frees_seen = 0;
+}
 
 static char dir[64];
 static unsigned char key[CRYPTO_KEY_LEN];
@@ -277,4 +309,69 @@ Test(crypto, wipe_and_free_secret)
 		cr_assert_eq(buf[i], 0);
 	crypto_free_secret(s);
 	crypto_free_secret(NULL);
+}
+
+#define CANARY	"CANARY-SECRET-vmPUZE6mv9SD5VNHk4HlWFs"
+
+Test(crypto, free_secret_leaves_nothing_in_freed_memory)
+{
+	char *s = strdup(CANARY);
+
+	watch(CANARY);
+	crypto_free_secret(s);
+	watched = NULL;
+	cr_assert_eq(frees_seen, 1);
+	cr_assert_eq(freed_with_secret, 0, "crypto_free_secret freed the secret unwiped");
+}
+
+Test(crypto, opened_secret_freed_with_free_secret_leaves_nothing)
+{
+	unsigned char *ct;
+	size_t ctlen, ptlen;
+	char *pt;
+
+	cr_assert_eq(crypto_seal(key, 1, "api_secret", CANARY, strlen(CANARY), &ct, &ctlen), 0);
+	watch(CANARY);
+	cr_assert_eq(crypto_open(key, 1, "api_secret", ct, ctlen, &pt, &ptlen), 0);
+	cr_assert_str_eq(pt, CANARY);
+	crypto_free_secret(pt);
+	free(ct);
+	watched = NULL;
+	cr_assert_eq(freed_with_secret, 0);
+}
+
+/* GCM decrypts before the tag is checked: the refused plaintext was in memory. */
+Test(crypto, open_that_fails_the_tag_wipes_what_it_decrypted)
+{
+	unsigned char *ct;
+	size_t ctlen, ptlen;
+	char *pt;
+
+	cr_assert_eq(crypto_seal(key, 1, "api_secret", CANARY, strlen(CANARY), &ct, &ctlen), 0);
+	ct[ctlen - 1] ^= 1;		/* the tag */
+	watch(CANARY);
+	cr_assert_eq(crypto_open(key, 1, "api_secret", ct, ctlen, &pt, &ptlen), -1);
+	watched = NULL;
+	cr_assert_null(pt);
+	cr_assert_geq(frees_seen, 1, "the decryption buffer was freed");
+	cr_assert_eq(freed_with_secret, 0, "the unauthenticated plaintext was freed unwiped");
+	free(ct);
+}
+
+/* What the account worker loads (db_accounts_load) is wiped when it lets go of it. */
+Test(crypto, loaded_accounts_are_wiped_when_freed)
+{
+	struct db_account *v = calloc(2, sizeof(*v));
+
+	cr_assert_not_null(v);
+	v[0].api_key = strdup(CANARY "-key");
+	v[0].api_secret = strdup(CANARY "-secret");
+	v[0].listen_key = strdup(CANARY "-listen");
+	v[1].api_secret = strdup(CANARY "-secret-2");
+	watch(CANARY);
+	db_account_free(v, 2);
+	watched = NULL;
+	cr_assert_eq(frees_seen, 5);
+	cr_assert_eq(freed_with_secret, 0, "%d freed block(s) still held a credential",
+	    freed_with_secret);
 }

@@ -1,0 +1,106 @@
+#!/bin/sh
+# Acceptance (issue 10, item 10): exfeedctl never takes a credential on its
+# command line.  `account add --api-key VALUE` and the like are refused
+# (exit 64) without repeating the value; a credentials file that others may
+# read is refused (65); "-" reads standard input (both: the key's line, then
+# the secret's), and what is stored decrypts to exactly what was given.
+. "$top_srcdir/t/lib.sh"
+
+PGTMP="$top_srcdir/tools/pgtmp"
+DBTOOL="$top_builddir/t/dbtool"
+PG="$T/pg"
+
+db_cleanup() {
+	"$PGTMP" stop "$PG" >/dev/null 2>&1
+	cleanup
+}
+trap db_cleanup EXIT INT TERM
+
+if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && [ -z "${PGTMP_BIN:-}" ]; then
+	echo "# PostgreSQL 15 is not installed: skipping"
+	exit 77
+fi
+CI=$(PGTMP_FAST=1 "$PGTMP" start "$PG" 2>"$T/pgtmp.err") || { cat "$T/pgtmp.err"; exit 1; }
+q() { "$PGTMP" psql "$PG" -At -c "$1"; }
+
+write_config "$T/exfeedd.conf"
+sed -i "s|^conninfo = .*|conninfo = $CI|" "$T/exfeedd.conf"
+ctl1() { "$EXFEEDCTL" -c "$T/exfeedd.conf" "$@"; }
+ctl1 db migrate > /dev/null 2>&1 || { not_ok "db migrate"; finish; }
+
+KEY=APIKEY-vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A
+SECRET=APISECRET-NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j
+ADD="account add --user 7 --exchange binance-futures"
+count() { q 'SELECT count(*) FROM exchange_accounts'; }
+
+# ------------------------------------------------- never on the command line
+# refused ARGS...: exit 64, says why, and the secret is not in what it printed
+refused() {
+	what=$1; shift
+	ctl1 $ADD "$@" > "$T/r.out" 2>&1
+	rc=$?
+	check "$what: exit 64" [ "$rc" -eq 64 ]
+	check "$what: the output does not repeat the secret" sh -c "! grep -q -e '$SECRET' -e '$KEY' '$T/r.out'"
+}
+(umask 077 && echo "$KEY" > "$T/key")
+refused "--api-secret VALUE" --api-key-file "$T/key" --api-secret "$SECRET"
+check "--api-secret VALUE: says it is never taken on the command line" \
+	grep -q "^exfeedctl: --api-secret: a credential is never taken on the command line" "$T/r.out"
+check "--api-secret VALUE: names the ways that work" grep -q -- "--api-secret-file FILE, or give --api-secret-file -" "$T/r.out"
+refused "--api-secret=VALUE (would be an abbreviated --api-secret-file)" --api-key-file "$T/key" "--api-secret=$SECRET"
+refused "--api-key VALUE" --api-key "$KEY" --api-secret-file "$T/key"
+refused "--secret=VALUE" --api-key-file "$T/key" "--secret=$SECRET"
+refused "--api-sec=VALUE (ambiguous)" --api-key-file "$T/key" "--api-sec=$SECRET"
+refused "an unknown option with a value" --api-key-file "$T/key" "--password=$SECRET"
+check "refused: nothing was added" [ "$(count)" -eq 0 ]
+
+# ------------------------------------------------------- files and their mode
+(umask 022 && echo "$SECRET" > "$T/secret.644")
+ctl1 $ADD --api-key-file "$T/key" --api-secret-file "$T/secret.644" > "$T/m.out" 2>&1
+check "a secret file others can read: exit 65" [ $? -eq 65 ]
+check "a secret file others can read: says so, with the fix" \
+	grep -q "API secret: $T/secret.644 is accessible by others (mode 0644); chmod 600 it" "$T/m.out"
+(umask 077 && echo "$SECRET" > "$T/secret")
+chmod 620 "$T/secret"
+ctl1 $ADD --api-key-file "$T/key" --api-secret-file "$T/secret" > "$T/m.out" 2>&1
+check "a secret file its group can write: exit 65" [ $? -eq 65 ]
+chmod 640 "$T/secret"
+id1=$(ctl1 $ADD --api-key-file "$T/key" --api-secret-file "$T/secret" 2> "$T/m.err")
+check "a file of mode 0640 (a group that runs exfeedctl): added" [ $? -eq 0 -a -n "$id1" ]
+
+# ------------------------------------------------------------ standard input
+id2=$(printf '%s\n%s\n' "$KEY-2" "$SECRET-2" | ctl1 $ADD --api-key-file - --api-secret-file - 2> "$T/s.err")
+check "both on standard input (key's line, then secret's): added" [ $? -eq 0 -a -n "$id2" ]
+id3=$(printf '%s\r\n' "$SECRET-3" | ctl1 $ADD --api-key-file "$T/key" --api-secret-file - 2> "$T/s.err")
+check "the secret alone on standard input (CRLF): added" [ $? -eq 0 -a -n "$id3" ]
+printf '%s\n' "$KEY" | ctl1 $ADD --api-key-file - --api-secret-file - > "$T/s.out" 2>&1
+check "both from standard input but one line: exit 65" [ $? -eq 65 ]
+check "both from standard input but one line: says the key's line comes first" \
+	grep -q "API secret: standard input has no line left for it (with both files \"-\", the key is the first line" "$T/s.out"
+printf '%s\n%s\n%s\n' "$KEY" "$SECRET" extra | ctl1 $ADD --api-key-file - --api-secret-file - > "$T/s.out" 2>&1
+check "three lines on standard input for two credentials: exit 65" [ $? -eq 65 ]
+printf '\n' | ctl1 $ADD --api-key-file "$T/key" --api-secret-file - > "$T/s.out" 2>&1
+check "an empty line on standard input: exit 65, said" sh -c "[ $? -eq 65 ] && grep -q 'API secret: its line on standard input is empty' '$T/s.out'"
+check "three accounts were added in all" [ "$(count)" -eq 3 ]
+
+# What was stored opens to exactly what was given.
+"$DBTOOL" "$CI" "$T/master.key" load 0 1 > "$T/load.out" 2>&1
+check "file: stored key and secret are the file's line" grep -q "^id=$id1 .* key=$KEY secret=$SECRET " "$T/load.out"
+check "stdin: stored key and secret are the two lines" grep -q "^id=$id2 .* key=$KEY-2 secret=$SECRET-2 " "$T/load.out"
+check "stdin, CRLF: the CR is not part of the secret" grep -q "^id=$id3 .* key=$KEY secret=$SECRET-3 " "$T/load.out"
+
+# Typed at a terminal: prompted, not echoed (script(1) gives it a terminal).
+if command -v script > /dev/null 2>&1; then
+	{ sleep 1; printf '%s\n' "$SECRET-4"; sleep 1; } | script -qec \
+	    "'$EXFEEDCTL' -c '$T/exfeedd.conf' $ADD --api-key-file '$T/key' --api-secret-file -" \
+	    /dev/null > "$T/tty.out" 2>&1
+	check "at a terminal: a prompt" grep -q "API secret (not echoed): " "$T/tty.out"
+	check "at a terminal: the secret is not echoed" sh -c "! grep -q -- '$SECRET-4' '$T/tty.out'"
+	check "at a terminal: added" [ "$(count)" -eq 4 ]
+	check "at a terminal: stored as typed" sh -c "'$DBTOOL' '$CI' '$T/master.key' load 0 1 | grep -q 'secret=$SECRET-4 '"
+else
+	echo "# script(1) is not installed: the terminal prompt is not tested"
+fi
+
+check "the usage names standard input" sh -c "'$EXFEEDCTL' --help | grep -q 'FILE \"-\": standard input'"
+finish
