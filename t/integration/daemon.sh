@@ -96,6 +96,33 @@ sys.exit(not (w['state'] == 'failed' and 'cannot execute' in w.get('reason', '')
 	kill -TERM "$DAEMON_PID"
 	check "as root, binary not executable by nobody: stops cleanly" wait_until 5 stopped_clean
 	DAEMON_PID=
+
+	# A ca_file root can read (the start's check passes) but nobody cannot:
+	# the account workers report it and stay down (exit 78), no crash loop.
+	if command -v openssl >/dev/null 2>&1; then
+		openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=ca.test \
+		    -keyout "$T/ca.key" -out "$T/ca.pem" >/dev/null 2>&1
+		chmod 600 "$T/ca.pem"
+		cp "$T/root.conf" "$T/ca.conf"
+		printf '[exchange.binance-futures]\nrest_url = https://127.0.0.1:1\nws_url = wss://127.0.0.1:1\nca_file = %s\n' \
+		    "$T/ca.pem" >> "$T/ca.conf"
+		: > "$T/exfeedd.log"
+		"$EXFEEDD" -c "$T/ca.conf"
+		wait_until 2 test -s "$T/run/exfeedd.pid"
+		DAEMON_PID=$(cat "$T/run/exfeedd.pid")
+		check "as root, ca_file nobody cannot read: the reason is logged" wait_until 5 \
+			grep -q "account 0: error: \[exchange.binance-futures\] ca_file: .*$T/ca.pem.*(as user nobody)" "$T/exfeedd.log"
+		sleep 1
+		ctl --json status > "$T/status.json"
+		check "as root, ca_file nobody cannot read: account workers failed, not restarted" python3 -c "
+import json, sys
+ws = [w for w in json.load(open('$T/status.json'))['workers'] if w['role'] == 'account']
+sys.exit(not (ws and all(w['state'] == 'failed' and 'ca_file' in w.get('reason', '') and
+                         w['restarts'] == 0 for w in ws)))"
+		kill -TERM "$DAEMON_PID"
+		check "as root, ca_file nobody cannot read: stops cleanly" wait_until 5 stopped_clean
+		DAEMON_PID=
+	fi
 else
 	echo "# not root: privilege drop not exercised here (CI runs as root)"
 fi
