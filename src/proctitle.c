@@ -15,6 +15,14 @@ extern char **environ;
 
 static char	*title_start;
 static size_t	 title_len;
+/*
+ * Our copy of the environment lives as long as the process.  We hold it
+ * here too, not only in environ: a clearenv() (glibc's exit-time freeres
+ * does one, under valgrind) drops environ's pointer, and the copy must not
+ * become a leak then.  "used": nothing reads it, and the compiler would
+ * drop a store nobody reads.
+ */
+static char	**env_copy __attribute__((used));
 
 void
 proctitle_init(int argc, char **argv)
@@ -38,9 +46,14 @@ proctitle_init(int argc, char **argv)
 	if ((newenv = calloc((size_t)n + 1, sizeof(char *))) == NULL)
 		return;
 	for (int i = 0; i < n; i++)
-		if ((newenv[i] = strdup(environ[i])) == NULL)
+		if ((newenv[i] = strdup(environ[i])) == NULL) {
+			/* No title then: the old environment stays as it was. */
+			while (i-- > 0)
+				free(newenv[i]);
+			free(newenv);
 			return;
-	environ = newenv;
+		}
+	environ = env_copy = newenv;
 	for (int i = 1; i < argc; i++)
 		argv[i] = NULL;
 	title_start = argv[0];
