@@ -272,6 +272,12 @@ config_parse_hostport(const char *s, struct hostport *hp, const char **why)
 		*why = "missing or overlong host";
 		return -1;
 	}
+	/* Only what getaddrinfo can take, and what -nv prints back the same. */
+	if (strspn(hstart, *s == '[' ? "0123456789abcdefABCDEF:." : "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") < (size_t)(hend - hstart)) {
+		*why = "the host must be a name, an IPv4 address or an [IPv6 address]";
+		return -1;
+	}
 	if (parse_int64(colon + 1, &port) == -1 || port < 0 || port > 65535) {
 		*why = "port must be a number from 0 to 65535";
 		return -1;
@@ -383,11 +389,18 @@ value_free(void *base, const struct ckey *k)
 	}
 }
 
+/*
+ * The grammar the account worker's net_endpoint_parse takes, so that a
+ * URL -n accepts is one the workers can use: a host name or [IPv6
+ * address] of at most 255 bytes, a port of 1 to 65535, and no space or
+ * control byte anywhere (the path goes into every request line).
+ */
 static int
 check_url(const char *v, const char **why)
 {
 	static const char *const schemes[] = { "http://", "https://", "ws://", "wss://" };
-	const char *host;
+	const char *host, *p;
+	long port;
 
 	for (size_t i = 0; i < 4; i++)
 		if (strncmp(v, schemes[i], strlen(schemes[i])) == 0) {
@@ -397,10 +410,36 @@ check_url(const char *v, const char **why)
 				return -1;
 			}
 			for (const char *c = v; *c; c++)
-				if (isspace((unsigned char)*c)) {
-					*why = "URL contains white space";
+				if ((unsigned char)*c <= 0x20 || *c == 0x7f) {
+					*why = "URL contains white space or a control character";
 					return -1;
 				}
+			if (*host == '[') {
+				p = host + 1 + strspn(host + 1, "0123456789abcdefABCDEF:.");
+				if (*p != ']' || p == host + 1) {
+					*why = "URL has a bad [IPv6 address]";
+					return -1;
+				}
+				p++;
+			} else
+				p = host + strspn(host, "abcdefghijklmnopqrstuvwxyz"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
+			if (p - host > 255 || (*p != '\0' && *p != '/' && *p != ':')) {
+				*why = "URL host is not a host name or [IPv6 address]";
+				return -1;
+			}
+			if (*p == ':') {
+				for (port = 0, p++; isdigit((unsigned char)*p) && port <= 65535; p++)
+					port = port * 10 + (*p - '0');
+				if (port < 1 || port > 65535 || (*p != '\0' && *p != '/')) {
+					*why = "URL port must be a number from 1 to 65535";
+					return -1;
+				}
+			}
+			if (strlen(p) > 255) {
+				*why = "URL path is too long (at most 255 bytes)";
+				return -1;
+			}
 			return 0;
 		}
 	*why = "URL must start with http://, https://, ws:// or wss://";

@@ -82,6 +82,13 @@ Test(config, hostport)
 	cr_assert_eq(config_parse_hostport(":80", &hp, &why), -1);
 	cr_assert_eq(config_parse_hostport("h:65536", &hp, &why), -1);
 	cr_assert_eq(config_parse_hostport("h:http", &hp, &why), -1);
+	/* Only host characters: "[[*]:8" was taken as host "[*", printed by -nv as "[*:8" (fuzz_parsers). */
+	cr_assert_eq(config_parse_hostport("[[*]:8", &hp, &why), -1);
+	cr_assert_eq(config_parse_hostport("a b:80", &hp, &why), -1);
+	cr_assert_eq(config_parse_hostport("h\r\nX:80", &hp, &why), -1);
+	cr_assert_eq(config_parse_hostport("[1.2.3.4]:80", &hp, &why), 0);
+	cr_assert_str_eq(hp.host, "1.2.3.4");
+	cr_assert_eq(config_parse_hostport("kafka-1.example_x:9092", &hp, &why), 0);
 }
 
 Test(config, defaults_and_types)
@@ -151,6 +158,12 @@ Test(config, error_classes)
 	expect_error(DB "[kafka]\nformat = avro\n", 4, "is not one of: msgpack json");
 	expect_error(DB "[market]\nstreams = depth7\n", 4, "unknown item \"depth7\"");
 	expect_error(DB "[exchange.binance-futures]\nws_url = ftp://x\n", 4, "URL must start with");
+	/* The grammar the account worker's net_endpoint_parse takes (fuzz_config, fuzz_parsers). */
+	expect_error(DB "[exchange.binance-futures]\nws_url = wss://a\001b\n", 4, "control character");
+	expect_error(DB "[exchange.binance-futures]\nws_url = wss://[::1]x/\n", 4, "not a host name");
+	expect_error(DB "[exchange.binance-futures]\nws_url = wss://u@h/\n", 4, "not a host name");
+	expect_error(DB "[exchange.binance-futures]\nrest_url = https://h:+80\n", 4, "port must be");
+	expect_error(DB "[exchange.binance-futures]\nrest_url = https://h:65536/\n", 4, "port must be");
 	expect_error(DB "[exchange.binance-futures]\n[exchange.binance-futures]\n", 4, "section repeated");
 	expect_error(DB "[daemon]\nrespawn_delay_min = 5s\nrespawn_delay_max = 1s\n", 5,
 	    "must not be below respawn_delay_min");
