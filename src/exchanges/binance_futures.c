@@ -112,13 +112,24 @@ jget(const json_t *obj, const char *key)
  * Exactly buf[0..len): one JSON value, trailing whitespace allowed.  An
  * object with a key twice (after unescaping: "d\u0061ta" is "data") is not
  * taken: which one counts would differ between jansson (the last) and a
- * reader of the raw text (envelope_data: the first).
+ * reader of the raw text (envelope_data: the first).  Nor is a NUL byte,
+ * which JSON never has outside a string (escaped there): jansson skips one
+ * between tokens ("[0<NUL>]" is [0]), but the raw text kept of an unknown
+ * event, a C string, would end at it.
  */
 static json_t *
 jparse(const char *buf, size_t len, const char **why)
 {
 	json_error_t e;
-	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
+	json_t *root;
+
+	if (memchr(buf, '\0', len) != NULL) {
+		snprintf(bf_jsonerr, sizeof(bf_jsonerr), "not JSON (a NUL byte at byte %td)",
+		    (const char *)memchr(buf, '\0', len) - buf);
+		*why = bf_jsonerr;
+		return NULL;
+	}
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
 
 	if (root == NULL) {
 		snprintf(bf_jsonerr, sizeof(bf_jsonerr), "not JSON (%s at byte %d)", e.text,

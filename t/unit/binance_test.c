@@ -762,6 +762,21 @@ Test(stream, malformed_frames_are_rejected)
 	malformed("{\"e\":\"GRID_UPDATE\",\"E\":1,\"E\":2}", "not JSON");
 }
 
+/*
+ * A NUL byte between tokens: jansson skipped it ("[0<NUL>]" read as [0])
+ * while the unknown event's raw text, a C string, ended at it: event_log
+ * kept "{...,\"p\":[0", not JSON (fuzz_binance).  No JSON text has one.
+ */
+Test(stream, a_nul_byte_is_not_json)
+{
+	static const char s[] = "{\"e\":\"MARGIN_LACL\",\"E\":5,\"p\":[0\0]}";
+	const char *err = NULL;
+
+	cr_assert_eq(frame(s, sizeof(s) - 1, &err), -1);
+	cr_assert(err != NULL && strstr(err, "NUL byte") != NULL, "%s", err ? err : "(none)");
+	cr_assert_eq(rest(BF_REST_USER_TRADES, "[\0]", 3, &err), -1);
+}
+
 /* An escaped key alone is the key: the raw text kept is that object's. */
 Test(stream, an_escaped_envelope_key_keeps_its_own_object)
 {
