@@ -17,6 +17,7 @@
 #include <ini.h>
 
 #include "config.h"
+#include "strbuf.h"
 
 #ifndef RUNSTATEDIR
 #define RUNSTATEDIR "/run"
@@ -286,6 +287,19 @@ config_parse_hostport(const char *s, struct hostport *hp, const char **why)
 	hp->host[hend - hstart] = '\0';
 	hp->port = (uint16_t)port;
 	return 0;
+}
+
+/* The alphabet of ev_symbol_ok (evcodec.c), which this library part does not link. */
+static int
+symbol_ok(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!(c >= 0x80 || isalnum(c) || c == '_' || c == '-' || c == '.'))
+			return 0;
+	}
+	return len > 0;
 }
 
 static int
@@ -577,6 +591,14 @@ value_set(void *base, const struct ckey *k, const char *v, int append,
 			if (*p == '\0')
 				break;
 			len = strcspn(p, ", \t");
+			/* The market symbols: what ev_symbol_ok takes, so also nothing inih reads as a comment. */
+			if (!k->enums && !symbol_ok(p, len)) {
+				snprintf(whybuf, whylen, "\"%.*s\" is not a symbol (letters, digits, '_', '-', '.')",
+				    (int)(len > 64 ? 64 : len), p);
+				*why = whybuf;
+				strlist_free(&nl);
+				return -1;
+			}
 			if (k->enums) {
 				char item[128];
 				snprintf(item, sizeof(item), "%.*s", (int)len, p);
@@ -946,42 +968,57 @@ config_errors_free(struct config_errors *errs)
 
 /* ------------------------------------------------------- dump, pack, diff */
 
-static void
-value_format(const void *base, const struct ckey *k, char *buf, size_t len)
+/*
+ * The value as the file would write it, malloc'd: a list of 1024 symbols
+ * does not fit any fixed buffer, and a cut one would travel to the workers
+ * (config_pack) cut.
+ */
+static char *
+value_format(const void *base, const struct ckey *k)
 {
 	const void *p = (const char *)base + k->off;
+	struct strbuf b = { NULL, 0, 0, 0 };
+	char buf[320];
 
 	switch (k->type) {
 	case T_INT: case T_SIZE:
-		snprintf(buf, len, "%" PRId64, *(const int64_t *)p);
+		snprintf(buf, sizeof(buf), "%" PRId64, *(const int64_t *)p);
 		break;
 	case T_DURATION:
-		config_format_duration(*(const int64_t *)p, buf, len);
+		config_format_duration(*(const int64_t *)p, buf, sizeof(buf));
 		break;
 	case T_BOOL:
-		snprintf(buf, len, "%s", *(const int *)p ? "yes" : "no");
+		snprintf(buf, sizeof(buf), "%s", *(const int *)p ? "yes" : "no");
 		break;
 	case T_ENUM:
-		snprintf(buf, len, "%s", k->enums[*(const int *)p]);
+		snprintf(buf, sizeof(buf), "%s", k->enums[*(const int *)p]);
 		break;
 	case T_LIST: {
 		const struct strlist *l = p;
-		size_t off = 0;
 
 		buf[0] = '\0';
-		for (size_t i = 0; i < l->n && off < len; i++)
-			off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", l->v[i]);
+		for (size_t i = 0; i < l->n; i++) {
+			if (i)
+				strbuf_puts(&b, ", ");
+			strbuf_puts(&b, l->v[i]);
+		}
 		break;
 	}
 	case T_HOSTPORT: {
 		const struct hostport *hp = p;
-		snprintf(buf, len, strchr(hp->host, ':') ? "[%s]:%u" : "%s:%u", hp->host, hp->port);
+		snprintf(buf, sizeof(buf), strchr(hp->host, ':') ? "[%s]:%u" : "%s:%u", hp->host,
+		    hp->port);
 		break;
 	}
 	default:
-		snprintf(buf, len, "%s", *(char *const *)p ? *(char *const *)p : "");
+		strbuf_puts(&b, *(char *const *)p ? *(char *const *)p : "");
+		buf[0] = '\0';
 		break;
 	}
+	strbuf_puts(&b, buf);
+	if (b.oom)
+		abort();
+	return b.p ? b.p : xstrdup("");
 }
 
 /* Visit every key of the effective config in file order. */
@@ -1002,6 +1039,8 @@ config_visit(const struct config *cfg, visit_fn fn, void *arg)
 	}
 }
 
+#define DUMP_WIDTH	78	/* columns, a tab counted as 8 */
+
 struct dump_state {
 	FILE		*fp;
 	char		 section[64];
@@ -1011,15 +1050,41 @@ static void
 dump_one(const char *section, const struct ckey *k, const void *base, unsigned line, void *arg)
 {
 	struct dump_state *ds = arg;
-	char val[8192];
+	char *val;
 
 	(void)line;
 	if (strcmp(ds->section, section) != 0) {
 		fprintf(ds->fp, "%s[%s]\n", ds->section[0] ? "\n" : "", section);
 		snprintf(ds->section, sizeof(ds->section), "%s", section);
 	}
-	value_format(base, k, val, sizeof(val));
+	if (k->type == T_LIST) {
+		/*
+		 * Over indented continuation lines: the reader takes lines of at
+		 * most INI_MAX_LINE, and a list can be far longer than one.
+		 */
+		const struct strlist *l = (const void *)((const char *)base + k->off);
+		size_t col = strlen(k->name) + 2;
+
+		fprintf(ds->fp, "%s =", k->name);
+		for (size_t i = 0; i < l->n; i++) {
+			size_t n = strlen(l->v[i]);
+
+			if (i > 0 && col + n + 2 > DUMP_WIDTH) {
+				fputs(",\n\t", ds->fp);
+				col = 8;
+			} else {
+				fputs(i ? ", " : " ", ds->fp);
+				col += i ? 2 : 1;
+			}
+			fputs(l->v[i], ds->fp);
+			col += n;
+		}
+		fputc('\n', ds->fp);
+		return;
+	}
+	val = value_format(base, k);
 	fprintf(ds->fp, "%s =%s%s\n", k->name, val[0] ? " " : "", val);
+	free(val);
 }
 
 void
@@ -1043,14 +1108,14 @@ static void
 pack_one(const char *section, const struct ckey *k, const void *base, unsigned line, void *arg)
 {
 	msgpack_packer *pk = arg;
-	char val[8192];
+	char *val = value_format(base, k);
 
-	value_format(base, k, val, sizeof(val));
 	msgpack_pack_array(pk, 4);
 	pack_str(pk, section);
 	pack_str(pk, k->name);
 	pack_str(pk, val);
 	msgpack_pack_uint32(pk, line);
+	free(val);
 }
 
 static void
@@ -1142,16 +1207,18 @@ config_unpack(const msgpack_object *o, struct config *cfg, struct config_errors 
 int
 config_diff(const struct config *old, const struct config *new, config_diff_cb cb, void *arg)
 {
-	char a[8192], b[8192];
+	char *a, *b;
 	int changed = 0;
 
 	for (size_t i = 0; i < NKEYS; i++) {
-		value_format(old, &keys[i], a, sizeof(a));
-		value_format(new, &keys[i], b, sizeof(b));
+		a = value_format(old, &keys[i]);
+		b = value_format(new, &keys[i]);
 		if (strcmp(a, b) != 0) {
 			cb(keys[i].section, keys[i].name, !(keys[i].flags & K_NORELOAD), a, b, arg);
 			changed++;
 		}
+		free(a);
+		free(b);
 	}
 	/* Exchange sections: compare by name; added or removed ones count too. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -1173,12 +1240,14 @@ config_diff(const struct config *old, const struct config *new, config_diff_cb c
 			if (pass)
 				continue;
 			for (size_t i = 0; i < NEXKEYS; i++) {
-				value_format(&x->ex[e], &exkeys[i], a, sizeof(a));
-				value_format(&y->ex[f], &exkeys[i], b, sizeof(b));
+				a = value_format(&x->ex[e], &exkeys[i]);
+				b = value_format(&y->ex[f], &exkeys[i]);
 				if (strcmp(a, b) != 0) {
 					cb(sec, exkeys[i].name, 1, a, b, arg);
 					changed++;
 				}
+				free(a);
+				free(b);
 			}
 		}
 	}
@@ -1189,23 +1258,24 @@ config_diff(const struct config *old, const struct config *new, config_diff_cb c
 int
 config_keep_static(struct config *new, const struct config *old)
 {
-	char val[8192], whybuf[256];
+	char whybuf[256];
 	const char *why;
 	int kept = 0;
 
 	for (size_t i = 0; i < NKEYS; i++) {
-		char cur[8192];
+		char *val, *cur;
 
 		if (!(keys[i].flags & K_NORELOAD))
 			continue;
-		value_format(old, &keys[i], val, sizeof(val));
-		value_format(new, &keys[i], cur, sizeof(cur));
-		if (strcmp(val, cur) == 0)
-			continue;
-		if (value_set(new, &keys[i], val, 0, whybuf, sizeof(whybuf), &why) == 0) {
+		val = value_format(old, &keys[i]);
+		cur = value_format(new, &keys[i]);
+		if (strcmp(val, cur) != 0 &&
+		    value_set(new, &keys[i], val, 0, whybuf, sizeof(whybuf), &why) == 0) {
 			new->lines[i] = old->lines[i];
 			kept++;
 		}
+		free(val);
+		free(cur);
 	}
 	return kept;
 }

@@ -18,6 +18,7 @@
 #include <msgpack.h>
 
 #include "config.h"
+#include "event.h"
 #include "fuzz.h"
 #include "net.h"
 
@@ -87,6 +88,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(net_endpoint_parse(a.ex[e].ws_url, &ep, err, sizeof(err)) == 0,
 		    "ws_url %s loads but the worker refuses it: %s", a.ex[e].ws_url, err);
 	}
+
+	/* The market worker subscribes to these: each a symbol the codec takes. */
+	for (size_t i = 0; i < a.market_symbols.n; i++)
+		FUZZ_ASSERT(ev_symbol_ok(a.market_symbols.v[i], strlen(a.market_symbols.v[i])),
+		    "market symbol \"%s\" loads but is not a symbol", a.market_symbols.v[i]);
 
 	/* load → dump → load: the same configuration. */
 	d1 = dump(&a, &l1);

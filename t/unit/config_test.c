@@ -169,7 +169,11 @@ Test(config, error_classes)
 	    "must not be below respawn_delay_min");
 	expect_error(DB "[market]\nsymbols = A\n[daemon]\n  B\n", 6, "syntax error");
 	expect_error(DB "[daemon]\nuser = a\n  b\n", 5, "continuation line is only allowed for lists");
+	/* Symbols are symbols: ";B" came back from -nv as an inline comment (fuzz_config). */
+	expect_error(DB "[market]\nsymbols = A,;B\n", 4, "\";B\" is not a symbol");
+	expect_error(DB "[market]\nsymbols = A\n  #B\n  B&limit=1\n", 6, "is not a symbol");
 }
+
 
 Test(config, kafka_broker_lists)
 {
@@ -258,4 +262,44 @@ Test(config, diff_and_static_keys)
 	cr_assert_eq(b.account_shards, 3);
 	config_free(&a);
 	config_free(&b);
+}
+
+/*
+ * A list longer than a line: -nv writes it over continuation lines that
+ * load again, and it travels to the workers whole.  fuzz_config: a list
+ * loaded from continuation lines came back as one line too long to load,
+ * and past 8 KiB the dump and config_pack cut it.
+ */
+Test(config, long_lists_dump_and_travel_whole)
+{
+	struct config a, b;
+	struct config_errors errs;
+	char *text = malloc(64 * 1024), *d1 = NULL, *d2 = NULL;
+	size_t off, l1, l2;
+	FILE *fp;
+
+	off = (size_t)sprintf(text, DB "[market]\nsymbols =");
+	for (int i = 0; i < 1000; i++)
+		off += (size_t)sprintf(text + off, "%sSYMBOL%04dUSDT", i % 8 ? ", " : "\n  ", i);
+	strcpy(text + off, "\n");
+	cr_assert_eq(load_text(text, &a, &errs), 0, "%s", config_errors_first(&errs));
+	cr_assert_eq(a.market_symbols.n, 1000);
+	fp = open_memstream(&d1, &l1);
+	config_dump(&a, fp);
+	fclose(fp);
+	for (char *line = d1, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1)
+		cr_assert_leq(nl - line, 78, "a dump line of %td characters", nl - line);
+	cr_assert_eq(load_text(d1, &b, &errs), 0, "%s", config_errors_first(&errs));
+	cr_assert_eq(b.market_symbols.n, 1000);
+	cr_assert_str_eq(b.market_symbols.v[999], "SYMBOL0999USDT");
+	fp = open_memstream(&d2, &l2);
+	config_dump(&b, fp);
+	fclose(fp);
+	cr_assert_str_eq(d1, d2);
+	config_free(&b);
+	roundtrip(text);
+	config_free(&a);
+	free(d1);
+	free(d2);
+	free(text);
 }
