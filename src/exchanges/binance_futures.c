@@ -1279,6 +1279,14 @@ bf_account_v2(const char *body, size_t len, const struct ev_origin *org, int64_t
 	return batch_emit(drops, emit, arg);
 }
 
+static int
+opens_with(const char *buf, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return len >= n && memcmp(buf, prefix, n) == 0;
+}
+
 int
 bf_ws_reply(const char *buf, size_t len, int64_t *id, int *error)
 {
@@ -1287,9 +1295,13 @@ bf_ws_reply(const char *buf, size_t len, int64_t *id, int *error)
 	json_t *root;
 	int rc = 0;
 
-	/* Events are most frames: only parse what opens like a reply. */
-	if (len < 8 || (strncmp(buf, "{\"result\"", 9) != 0 && strncmp(buf, "{\"error\"", 8) != 0 &&
-	    strncmp(buf, "{\"id\"", 5) != 0))
+	/*
+	 * Events are most frames: only parse what opens like a reply.  buf is
+	 * len bytes, not a C string: an 8-byte frame "{\"result" must not make
+	 * a 9-byte comparison read past it.
+	 */
+	if (!opens_with(buf, len, "{\"result\"") && !opens_with(buf, len, "{\"error\"") &&
+	    !opens_with(buf, len, "{\"id\""))
 		return 0;
 	if ((root = jparse(buf, len, &why)) == NULL)
 		return 0;

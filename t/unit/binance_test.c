@@ -1356,3 +1356,28 @@ Test(rest, answers_are_bounded_by_what_the_endpoint_holds)
 		free(buf);
 	}
 }
+
+/*
+ * Replies to our requests; the frame is len bytes, not a C string: the
+ * 8 bytes "{\"result" were compared over 9 (fuzz_binance; check-asan sees it
+ * in a buffer of exactly 8).
+ */
+Test(stream, ws_replies)
+{
+	static const char ok[] = "{\"result\":null,\"id\":7}";
+	static const char bad[] = "{\"error\":{\"code\":2,\"msg\":\"x\"},\"id\":8}";
+	char *eight = malloc(8);
+	int64_t id = 0;
+	int error = -1;
+
+	cr_assert_eq(bf_ws_reply(ok, sizeof(ok) - 1, &id, &error), 1);
+	cr_assert_eq(id, 7);
+	cr_assert_eq(error, 0);
+	cr_assert_eq(bf_ws_reply(bad, sizeof(bad) - 1, &id, &error), 1);
+	cr_assert_eq(id, 8);
+	cr_assert_eq(error, 1);
+	cr_assert_eq(bf_ws_reply(exsim_lite, strlen(exsim_lite), &id, &error), 0, "an event");
+	memcpy(eight, "{\"result", 8);
+	cr_assert_eq(bf_ws_reply(eight, 8, &id, &error), 0);
+	free(eight);
+}
