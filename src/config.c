@@ -1158,7 +1158,8 @@ config_unpack(const msgpack_object *o, struct config *cfg, struct config_errors 
 	struct loader ld;
 
 	memset(errs, 0, sizeof(*errs));
-	if (o->type != MSGPACK_OBJECT_MAP)
+	/* NULL: the message had no config at all (mp_get found none). */
+	if (o == NULL || o->type != MSGPACK_OBJECT_MAP)
 		return -1;
 	for (uint32_t i = 0; i < o->via.map.size; i++) {
 		const msgpack_object_kv *kv = &o->via.map.ptr[i];

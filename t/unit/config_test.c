@@ -236,6 +236,8 @@ Test(config, unpack_refuses_garbage)
 	msgpack_object nil = { .type = MSGPACK_OBJECT_NIL };
 
 	cr_assert_eq(config_unpack(&nil, &cfg, &errs), -1);
+	/* A CONFIG message without its config (fuzz_ipc: the worker dereferenced NULL). */
+	cr_assert_eq(config_unpack(NULL, &cfg, &errs), -1);
 }
 
 static int ndiff, nstatic;
