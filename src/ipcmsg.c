@@ -30,13 +30,21 @@ ipcmsg_ready(const msgpack_object *body, struct ipcmsg_ready *m, const char **wh
 }
 
 int
-ipcmsg_status(const msgpack_object *body, int64_t *id, char *want, size_t wantlen,
+ipcmsg_status_req(const msgpack_object *body, int64_t *id, char *want, size_t wantlen,
     const char **why)
 {
 	if (mp_get_i64(body, "id", id) == -1 || *id < 0)
-		return fail(why, "STATUS without an id");
-	if (want != NULL && mp_get_str(body, "want", want, wantlen) == -1)
+		return fail(why, "STATUS_REQ without an id");
+	if (mp_get_str(body, "want", want, wantlen) == -1)
 		want[0] = '\0';
+	return 0;
+}
+
+int
+ipcmsg_status(const msgpack_object *body, int64_t *id, const char **why)
+{
+	if (mp_get_i64(body, "id", id) == -1 || *id < 0)
+		return fail(why, "STATUS without an id");
 	return 0;
 }
 

@@ -25,9 +25,11 @@ struct ipcmsg_ready {
 	int64_t		 instance;
 };
 int	 ipcmsg_ready(const msgpack_object *, struct ipcmsg_ready *, const char **why);
-/* IPC_STATUS_REQ (want: "" unless given) and IPC_STATUS: {id >= 0, ...}. */
-int	 ipcmsg_status(const msgpack_object *, int64_t *id, char *want, size_t wantlen,
+/* IPC_STATUS_REQ: {id >= 0, want (optional: "" unless given)}. */
+int	 ipcmsg_status_req(const msgpack_object *, int64_t *id, char *want, size_t wantlen,
 	    const char **why);
+/* IPC_STATUS: {id >= 0, ...the role's detail}. */
+int	 ipcmsg_status(const msgpack_object *, int64_t *id, const char **why);
 /* IPC_CONFIG_ACK: {gen, ok, error (when not ok; "" if absent)}. */
 struct ipcmsg_config_ack {
 	int64_t		 gen;

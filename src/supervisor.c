@@ -234,7 +234,7 @@ sup_worker_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_obj
 	case IPC_STATUS: {
 		msgpack_packer pk;
 
-		if (ipcmsg_status(body, &v, NULL, 0, &why) == -1) {
+		if (ipcmsg_status(body, &v, &why) == -1) {
 			ipc_drop(c, why);
 			return;
 		}

@@ -187,8 +187,10 @@ worker_on_config(const msgpack_object *body)
 		char why[600];
 
 		/* The supervisor validated it with the same code: this is a protocol fault. */
-		snprintf(why, sizeof(why), "%s: %s", what,
-		    errs.n ? config_errors_first(&errs) : "malformed");
+		if (errs.n)
+			snprintf(why, sizeof(why), "%s: %s", what, config_errors_first(&errs));
+		else
+			snprintf(why, sizeof(why), "%s", what);
 		config_errors_free(&errs);
 		ipc_drop(wk.chan, why);
 		return;
@@ -221,7 +223,7 @@ worker_on_status(const msgpack_object *body)
 	const char *why;
 	int64_t id;
 
-	if (ipcmsg_status(body, &id, status_want, sizeof(status_want), &why) == -1) {
+	if (ipcmsg_status_req(body, &id, status_want, sizeof(status_want), &why) == -1) {
 		ipc_drop(wk.chan, why);
 		return;
 	}

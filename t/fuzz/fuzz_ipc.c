@@ -131,7 +131,7 @@ msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_object *body, 
 			break;
 		}
 		case IPC_STATUS:
-			if (ipcmsg_status(body, &v, NULL, 0, &why) == -1)
+			if (ipcmsg_status(body, &v, &why) == -1)
 				ipc_drop(c, why);
 			else {
 				/* The supervisor keeps the body for status replies. */
@@ -178,7 +178,7 @@ msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_object *body, 
 		} else if (h->type == IPC_STATUS_REQ) {
 			char want[32];
 
-			if (ipcmsg_status(body, &v, want, sizeof(want), &why) == -1)
+			if (ipcmsg_status_req(body, &v, want, sizeof(want), &why) == -1)
 				ipc_drop(c, why);
 		}
 		break;
