@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "crypto.h"
+#include "strbuf.h"
 
 #ifndef RUNSTATEDIR
 #define RUNSTATEDIR "/run"
@@ -273,6 +274,12 @@ config_parse_hostport(const char *s, struct hostport *hp, const char **why)
 		*why = "missing or overlong host";
 		return -1;
 	}
+	/* Only what getaddrinfo can take, and what -nv prints back the same. */
+	if (strspn(hstart, *s == '[' ? "0123456789abcdefABCDEF:." : "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") < (size_t)(hend - hstart)) {
+		*why = "the host must be a name, an IPv4 address or an [IPv6 address]";
+		return -1;
+	}
 	if (parse_int64(colon + 1, &port) == -1 || port < 0 || port > 65535) {
 		*why = "port must be a number from 0 to 65535";
 		return -1;
@@ -281,6 +288,19 @@ config_parse_hostport(const char *s, struct hostport *hp, const char **why)
 	hp->host[hend - hstart] = '\0';
 	hp->port = (uint16_t)port;
 	return 0;
+}
+
+/* The alphabet of ev_symbol_ok (evcodec.c), which this library part does not link. */
+static int
+symbol_ok(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!(c >= 0x80 || isalnum(c) || c == '_' || c == '-' || c == '.'))
+			return 0;
+	}
+	return len > 0;
 }
 
 static int
@@ -385,11 +405,18 @@ value_free(void *base, const struct ckey *k)
 	}
 }
 
+/*
+ * The grammar the account worker's net_endpoint_parse takes, so that a
+ * URL -n accepts is one the workers can use: a host name or [IPv6
+ * address] of at most 255 bytes, a port of 1 to 65535, and no space or
+ * control byte anywhere (the path goes into every request line).
+ */
 static int
 check_url(const char *v, const char **why)
 {
 	static const char *const schemes[] = { "http://", "https://", "ws://", "wss://" };
-	const char *host;
+	const char *host, *p;
+	long port;
 
 	for (size_t i = 0; i < 4; i++)
 		if (strncmp(v, schemes[i], strlen(schemes[i])) == 0) {
@@ -399,10 +426,36 @@ check_url(const char *v, const char **why)
 				return -1;
 			}
 			for (const char *c = v; *c; c++)
-				if (isspace((unsigned char)*c)) {
-					*why = "URL contains white space";
+				if ((unsigned char)*c <= 0x20 || *c == 0x7f) {
+					*why = "URL contains white space or a control character";
 					return -1;
 				}
+			if (*host == '[') {
+				p = host + 1 + strspn(host + 1, "0123456789abcdefABCDEF:.");
+				if (*p != ']' || p == host + 1) {
+					*why = "URL has a bad [IPv6 address]";
+					return -1;
+				}
+				p++;
+			} else
+				p = host + strspn(host, "abcdefghijklmnopqrstuvwxyz"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
+			if (p - host > 255 || (*p != '\0' && *p != '/' && *p != ':')) {
+				*why = "URL host is not a host name or [IPv6 address]";
+				return -1;
+			}
+			if (*p == ':') {
+				for (port = 0, p++; isdigit((unsigned char)*p) && port <= 65535; p++)
+					port = port * 10 + (*p - '0');
+				if (port < 1 || port > 65535 || (*p != '\0' && *p != '/')) {
+					*why = "URL port must be a number from 1 to 65535";
+					return -1;
+				}
+			}
+			if (strlen(p) > 255) {
+				*why = "URL path is too long (at most 255 bytes)";
+				return -1;
+			}
 			return 0;
 		}
 	*why = "URL must start with http://, https://, ws:// or wss://";
@@ -540,6 +593,14 @@ value_set(void *base, const struct ckey *k, const char *v, int append,
 			if (*p == '\0')
 				break;
 			len = strcspn(p, ", \t");
+			/* The market symbols: what ev_symbol_ok takes, so also nothing inih reads as a comment. */
+			if (!k->enums && !symbol_ok(p, len)) {
+				snprintf(whybuf, whylen, "\"%.*s\" is not a symbol (letters, digits, '_', '-', '.')",
+				    (int)(len > 64 ? 64 : len), p);
+				*why = whybuf;
+				strlist_free(&nl);
+				return -1;
+			}
 			if (k->enums) {
 				char item[128];
 				snprintf(item, sizeof(item), "%.*s", (int)len, p);
@@ -924,42 +985,57 @@ config_errors_free(struct config_errors *errs)
 
 /* ------------------------------------------------------- dump, pack, diff */
 
-static void
-value_format(const void *base, const struct ckey *k, char *buf, size_t len)
+/*
+ * The value as the file would write it, malloc'd: a list of 1024 symbols
+ * does not fit any fixed buffer, and a cut one would travel to the workers
+ * (config_pack) cut.
+ */
+static char *
+value_format(const void *base, const struct ckey *k)
 {
 	const void *p = (const char *)base + k->off;
+	struct strbuf b = { NULL, 0, 0, 0 };
+	char buf[320];
 
 	switch (k->type) {
 	case T_INT: case T_SIZE:
-		snprintf(buf, len, "%" PRId64, *(const int64_t *)p);
+		snprintf(buf, sizeof(buf), "%" PRId64, *(const int64_t *)p);
 		break;
 	case T_DURATION:
-		config_format_duration(*(const int64_t *)p, buf, len);
+		config_format_duration(*(const int64_t *)p, buf, sizeof(buf));
 		break;
 	case T_BOOL:
-		snprintf(buf, len, "%s", *(const int *)p ? "yes" : "no");
+		snprintf(buf, sizeof(buf), "%s", *(const int *)p ? "yes" : "no");
 		break;
 	case T_ENUM:
-		snprintf(buf, len, "%s", k->enums[*(const int *)p]);
+		snprintf(buf, sizeof(buf), "%s", k->enums[*(const int *)p]);
 		break;
 	case T_LIST: {
 		const struct strlist *l = p;
-		size_t off = 0;
 
 		buf[0] = '\0';
-		for (size_t i = 0; i < l->n && off < len; i++)
-			off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", l->v[i]);
+		for (size_t i = 0; i < l->n; i++) {
+			if (i)
+				strbuf_puts(&b, ", ");
+			strbuf_puts(&b, l->v[i]);
+		}
 		break;
 	}
 	case T_HOSTPORT: {
 		const struct hostport *hp = p;
-		snprintf(buf, len, strchr(hp->host, ':') ? "[%s]:%u" : "%s:%u", hp->host, hp->port);
+		snprintf(buf, sizeof(buf), strchr(hp->host, ':') ? "[%s]:%u" : "%s:%u", hp->host,
+		    hp->port);
 		break;
 	}
 	default:
-		snprintf(buf, len, "%s", *(char *const *)p ? *(char *const *)p : "");
+		strbuf_puts(&b, *(char *const *)p ? *(char *const *)p : "");
+		buf[0] = '\0';
 		break;
 	}
+	strbuf_puts(&b, buf);
+	if (b.oom)
+		abort();
+	return b.p ? b.p : xstrdup("");
 }
 
 /* Visit every key of the effective config in file order. */
@@ -980,6 +1056,8 @@ config_visit(const struct config *cfg, visit_fn fn, void *arg)
 	}
 }
 
+#define DUMP_WIDTH	78	/* columns, a tab counted as 8 */
+
 struct dump_state {
 	FILE		*fp;
 	char		 section[64];
@@ -989,15 +1067,41 @@ static void
 dump_one(const char *section, const struct ckey *k, const void *base, unsigned line, void *arg)
 {
 	struct dump_state *ds = arg;
-	char val[8192];
+	char *val;
 
 	(void)line;
 	if (strcmp(ds->section, section) != 0) {
 		fprintf(ds->fp, "%s[%s]\n", ds->section[0] ? "\n" : "", section);
 		snprintf(ds->section, sizeof(ds->section), "%s", section);
 	}
-	value_format(base, k, val, sizeof(val));
+	if (k->type == T_LIST) {
+		/*
+		 * Over indented continuation lines: the reader takes lines of at
+		 * most INI_MAX_LINE, and a list can be far longer than one.
+		 */
+		const struct strlist *l = (const void *)((const char *)base + k->off);
+		size_t col = strlen(k->name) + 2;
+
+		fprintf(ds->fp, "%s =", k->name);
+		for (size_t i = 0; i < l->n; i++) {
+			size_t n = strlen(l->v[i]);
+
+			if (i > 0 && col + n + 2 > DUMP_WIDTH) {
+				fputs(",\n\t", ds->fp);
+				col = 8;
+			} else {
+				fputs(i ? ", " : " ", ds->fp);
+				col += i ? 2 : 1;
+			}
+			fputs(l->v[i], ds->fp);
+			col += n;
+		}
+		fputc('\n', ds->fp);
+		return;
+	}
+	val = value_format(base, k);
 	fprintf(ds->fp, "%s =%s%s\n", k->name, val[0] ? " " : "", val);
+	free(val);
 }
 
 void
@@ -1021,14 +1125,14 @@ static void
 pack_one(const char *section, const struct ckey *k, const void *base, unsigned line, void *arg)
 {
 	msgpack_packer *pk = arg;
-	char val[8192];
+	char *val = value_format(base, k);
 
-	value_format(base, k, val, sizeof(val));
 	msgpack_pack_array(pk, 4);
 	pack_str(pk, section);
 	pack_str(pk, k->name);
 	pack_str(pk, val);
 	msgpack_pack_uint32(pk, line);
+	free(val);
 }
 
 static void
@@ -1071,7 +1175,8 @@ config_unpack(const msgpack_object *o, struct config *cfg, struct config_errors 
 	struct loader ld;
 
 	memset(errs, 0, sizeof(*errs));
-	if (o->type != MSGPACK_OBJECT_MAP)
+	/* NULL: the message had no config at all (mp_get found none). */
+	if (o == NULL || o->type != MSGPACK_OBJECT_MAP)
 		return -1;
 	for (uint32_t i = 0; i < o->via.map.size; i++) {
 		const msgpack_object_kv *kv = &o->via.map.ptr[i];
@@ -1120,16 +1225,18 @@ config_unpack(const msgpack_object *o, struct config *cfg, struct config_errors 
 int
 config_diff(const struct config *old, const struct config *new, config_diff_cb cb, void *arg)
 {
-	char a[8192], b[8192];
+	char *a, *b;
 	int changed = 0;
 
 	for (size_t i = 0; i < NKEYS; i++) {
-		value_format(old, &keys[i], a, sizeof(a));
-		value_format(new, &keys[i], b, sizeof(b));
+		a = value_format(old, &keys[i]);
+		b = value_format(new, &keys[i]);
 		if (strcmp(a, b) != 0) {
 			cb(keys[i].section, keys[i].name, !(keys[i].flags & K_NORELOAD), a, b, arg);
 			changed++;
 		}
+		free(a);
+		free(b);
 	}
 	/* Exchange sections: compare by name; added or removed ones count too. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -1151,12 +1258,14 @@ config_diff(const struct config *old, const struct config *new, config_diff_cb c
 			if (pass)
 				continue;
 			for (size_t i = 0; i < NEXKEYS; i++) {
-				value_format(&x->ex[e], &exkeys[i], a, sizeof(a));
-				value_format(&y->ex[f], &exkeys[i], b, sizeof(b));
+				a = value_format(&x->ex[e], &exkeys[i]);
+				b = value_format(&y->ex[f], &exkeys[i]);
 				if (strcmp(a, b) != 0) {
 					cb(sec, exkeys[i].name, 1, a, b, arg);
 					changed++;
 				}
+				free(a);
+				free(b);
 			}
 		}
 	}
@@ -1167,23 +1276,24 @@ config_diff(const struct config *old, const struct config *new, config_diff_cb c
 int
 config_keep_static(struct config *new, const struct config *old)
 {
-	char val[8192], whybuf[256];
+	char whybuf[256];
 	const char *why;
 	int kept = 0;
 
 	for (size_t i = 0; i < NKEYS; i++) {
-		char cur[8192];
+		char *val, *cur;
 
 		if (!(keys[i].flags & K_NORELOAD))
 			continue;
-		value_format(old, &keys[i], val, sizeof(val));
-		value_format(new, &keys[i], cur, sizeof(cur));
-		if (strcmp(val, cur) == 0)
-			continue;
-		if (value_set(new, &keys[i], val, 0, whybuf, sizeof(whybuf), &why) == 0) {
+		val = value_format(old, &keys[i]);
+		cur = value_format(new, &keys[i]);
+		if (strcmp(val, cur) != 0 &&
+		    value_set(new, &keys[i], val, 0, whybuf, sizeof(whybuf), &why) == 0) {
 			new->lines[i] = old->lines[i];
 			kept++;
 		}
+		free(val);
+		free(cur);
 	}
 	return kept;
 }

@@ -112,7 +112,11 @@ void	 config_errors_free(struct config_errors *);
 const char *config_errors_first(const struct config_errors *);
 void	 config_dump(const struct config *, FILE *);
 
-/* Worker side: the supervisor sends the whole config as one message. */
+/*
+ * Worker side: the supervisor sends the whole config as one message.
+ * config_unpack takes config_pack's map (NULL or anything else: -1) and
+ * validates it as config_load does: 0, or -1 with errs.
+ */
 int	 config_pack(const struct config *, msgpack_packer *);
 int	 config_unpack(const msgpack_object *, struct config *, struct config_errors *);
 

@@ -17,6 +17,7 @@
 
 #include "exfeedd.h"
 #include "ipc.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "mpack.h"
 
@@ -57,10 +58,11 @@ ctl_client_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_obj
     void *arg)
 {
 	struct ctl_client *cl = arg;
+	const char *why;
 	char cmd[64];
 
-	if (mp_get_str(body, "cmd", cmd, sizeof(cmd)) == -1) {
-		ipc_drop(c, "request without a \"cmd\" string");
+	if (ipcmsg_ctl_request(body, cmd, sizeof(cmd), &why) == -1) {
+		ipc_drop(c, why);
 		return;
 	}
 	log_debug("control client pid %ld: %s", (long)cl->pid, cmd);

@@ -18,6 +18,7 @@
 #include "dpsender.h"
 #include "event.h"
 #include "ipc.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "mpack.h"
 
@@ -275,10 +276,11 @@ static void
 dp_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_object *body, void *arg)
 {
 	struct dp_sender *ds = arg;
+	const char *why;
 	int64_t seq;
 
-	if (mp_get_i64(body, "seq", &seq) == -1 || seq < 0) {
-		ipc_drop(c, "DP_ACK without a sequence number");
+	if (ipcmsg_dp_ack(body, &seq, &why) == -1) {
+		ipc_drop(c, why);
 		return;
 	}
 	if ((uint64_t)seq >= ds->next_seq) {

@@ -5,6 +5,8 @@
 #include "autoconf.h"
 
 #include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mpack.h"
@@ -105,13 +107,59 @@ mp_get_bool(const msgpack_object *map, const char *key, int *out)
 	return 0;
 }
 
+/* The length of the valid UTF-8 character at s[0..n), or 0 if it is not one. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t k = 1; k < len; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[k] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/*
+ * A JSON string whatever the bytes: a byte that does not start a valid
+ * UTF-8 character is written as U+FFFD, so the output stays JSON when a
+ * text was cut inside a character or is binary.
+ */
 static void
 json_str(const char *s, size_t n, FILE *fp)
 {
-	fputc('"', fp);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	const unsigned char *p = (const unsigned char *)s;
 
+	fputc('"', fp);
+	for (size_t i = 0; i < n; ) {
+		unsigned char c = p[i];
+		size_t len = utf8_len(p + i, n - i);
+
+		if (len == 0) {
+			fputs("\\ufffd", fp);
+			i++;
+			continue;
+		}
 		if (c == '"' || c == '\\')
 			fprintf(fp, "\\%c", c);
 		else if (c == '\n')
@@ -121,7 +169,8 @@ json_str(const char *s, size_t n, FILE *fp)
 		else if (c < 0x20)
 			fprintf(fp, "\\u%04x", c);
 		else
-			fputc(c, fp);
+			fwrite(p + i, 1, len, fp);
+		i += len;
 	}
 	fputc('"', fp);
 }
@@ -144,7 +193,11 @@ mp_to_json(const msgpack_object *o, FILE *fp)
 		break;
 	case MSGPACK_OBJECT_FLOAT32:
 	case MSGPACK_OBJECT_FLOAT64:
-		fprintf(fp, "%.17g", o->via.f64);
+		/* JSON has no NaN or infinity. */
+		if (isfinite(o->via.f64))
+			fprintf(fp, "%.17g", o->via.f64);
+		else
+			fputs("null", fp);
 		break;
 	case MSGPACK_OBJECT_STR:
 		json_str(o->via.str.ptr, o->via.str.size, fp);
@@ -171,9 +224,17 @@ mp_to_json(const msgpack_object *o, FILE *fp)
 			if (k->type == MSGPACK_OBJECT_STR)
 				json_str(k->via.str.ptr, k->via.str.size, fp);
 			else {
-				fputc('"', fp);
-				mp_to_json(k, fp);
-				fputc('"', fp);
+				/* A key that is not a string: its JSON text, as a string. */
+				char *buf = NULL;
+				size_t len = 0;
+				FILE *kf = open_memstream(&buf, &len);
+
+				if (kf != NULL) {
+					mp_to_json(k, kf);
+					fclose(kf);
+				}
+				json_str(buf ? buf : "", buf ? len : 0, fp);
+				free(buf);
 			}
 			fputc(':', fp);
 			mp_to_json(&o->via.map.ptr[i].val, fp);

@@ -22,6 +22,10 @@ int	 mp_get_str(const msgpack_object *map, const char *key, char *buf, size_t le
 int	 mp_get_i64(const msgpack_object *map, const char *key, int64_t *);
 int	 mp_get_bool(const msgpack_object *map, const char *key, int *);
 
+/*
+ * o as JSON text on fp, whatever it holds: invalid UTF-8 becomes U+FFFD,
+ * NaN and infinities null, a key that is not a string its JSON as a string.
+ */
 void	 mp_to_json(const msgpack_object *, FILE *);
 /*
  * Whether buf[0..len) starts with one whole msgpack object whose every

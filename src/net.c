@@ -11,6 +11,7 @@
 #include "autoconf.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,11 +120,30 @@ net_peer(char *buf, size_t len, const struct net_endpoint *ep)
 
 /* ------------------------------------------------------------- endpoints */
 
+/*
+ * The host goes into the Host header, SNI and getaddrinfo, the prefix into
+ * every request line: a name or [IPv6 address], digits for the port, and
+ * no control byte or space in the path, else a URL could add a header.
+ */
+static int
+host_ok(const char *h, size_t n, int bracketed)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)h[i];
+
+		if (bracketed ? !(isxdigit(c) || c == ':' || c == '.') :
+		    !(isalnum(c) || c == '.' || c == '-' || c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
 int
 net_endpoint_parse(const char *url, struct net_endpoint *ep, char *err, size_t errlen)
 {
 	const char *p, *hostend, *pathp;
 	size_t hlen;
+	int bracketed = 0;
 
 	memset(ep, 0, sizeof(*ep));
 	if (strncmp(url, "https://", 8) == 0 || strncmp(url, "wss://", 6) == 0) {
@@ -147,28 +167,40 @@ net_endpoint_parse(const char *url, struct net_endpoint *ep, char *err, size_t e
 		hlen = (size_t)(hostend - p - 1);
 		p++;
 		hostend++;
+		bracketed = 1;
+		if (*hostend != ':' && hostend != pathp) {
+			snprintf(err, errlen, "text after the [address]");
+			return -1;
+		}
 	} else {
 		hostend = memchr(p, ':', (size_t)(pathp - p));
 		if (hostend == NULL)
 			hostend = pathp;
 		hlen = (size_t)(hostend - p);
 	}
-	if (hlen == 0 || hlen >= sizeof(ep->host)) {
+	if (hlen == 0 || hlen >= sizeof(ep->host) || !host_ok(p, hlen, bracketed)) {
 		snprintf(err, errlen, "bad host name");
 		return -1;
 	}
 	memcpy(ep->host, p, hlen);
 	ep->host[hlen] = '\0';
 	if (*hostend == ':') {
-		char *e;
-		long port = strtol(hostend + 1, &e, 10);
+		long port = 0;
+		const char *d;
 
-		if (e != pathp || port < 1 || port > 65535) {
+		for (d = hostend + 1; d < pathp && isdigit((unsigned char)*d) && port <= 65535; d++)
+			port = port * 10 + (*d - '0');
+		if (d != pathp || d == hostend + 1 || port < 1 || port > 65535) {
 			snprintf(err, errlen, "bad port");
 			return -1;
 		}
 		ep->port = (int)port;
 	}
+	for (const char *c = pathp; *c; c++)
+		if ((unsigned char)*c <= 0x20 || *c == 0x7f) {
+			snprintf(err, errlen, "space or control character in the path");
+			return -1;
+		}
 	if (strlen(pathp) >= sizeof(ep->prefix)) {
 		snprintf(err, errlen, "path too long");
 		return -1;

@@ -24,6 +24,7 @@
 #include "crypto.h"
 #include "exfeedd.h"
 #include "ipc.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "mpack.h"
 
@@ -204,16 +205,20 @@ sup_worker_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_obj
     void *arg)
 {
 	struct worker *w = arg;
-	char buf[256];
+	struct ipcmsg_ready ready;
+	struct ipcmsg_config_ack ack;
+	const char *why;
 	int64_t v;
 
 	w->last_msg_ms = monotonic_ms();
 	switch (h->type) {
 	case IPC_READY:
-		if (mp_get_i64(body, "pid", &v) == -1 || v != w->pid ||
-		    mp_get_str(body, "role", buf, sizeof(buf)) == -1 ||
-		    strcmp(buf, role_name(w->role)) != 0 ||
-		    mp_get_i64(body, "instance", &v) == -1 || v != w->instance) {
+		if (ipcmsg_ready(body, &ready, &why) == -1) {
+			ipc_drop(c, why);
+			return;
+		}
+		if (ready.pid != w->pid || strcmp(ready.role, role_name(w->role)) != 0 ||
+		    ready.instance != w->instance) {
 			ipc_drop(c, "READY does not match the process we started");
 			return;
 		}
@@ -229,8 +234,8 @@ sup_worker_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_obj
 	case IPC_STATUS: {
 		msgpack_packer pk;
 
-		if (mp_get_i64(body, "id", &v) == -1 || v < 0) {
-			ipc_drop(c, "STATUS without an id");
+		if (ipcmsg_status(body, &v, &why) == -1) {
+			ipc_drop(c, why);
 			return;
 		}
 		w->status_id = (unsigned)v;
@@ -240,25 +245,19 @@ sup_worker_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_obj
 		sup_queries_check();
 		break;
 	}
-	case IPC_CONFIG_ACK: {
-		int ok = 0;
-
-		if (mp_get_i64(body, "gen", &v) == -1 || mp_get_bool(body, "ok", &ok) == -1) {
-			ipc_drop(c, "CONFIG_ACK without gen and ok");
+	case IPC_CONFIG_ACK:
+		if (ipcmsg_config_ack(body, &ack, &why) == -1) {
+			ipc_drop(c, why);
 			return;
 		}
-		if (!ok) {
-			mp_get_str(body, "error", buf, sizeof(buf));
+		if (!ack.ok)
 			log_error("%s (pid %ld) rejected the configuration: %s", w->name,
-			    (long)w->pid, buf);
-		}
-		w->config_gen = (unsigned)v;
+			    (long)w->pid, ack.error);
+		w->config_gen = (unsigned)ack.gen;
 		sup_queries_check();
 		break;
-	}
 	case IPC_FATAL:
-		if (mp_get_str(body, "reason", w->reason, sizeof(w->reason)) == -1)
-			snprintf(w->reason, sizeof(w->reason), "(no reason given)");
+		ipcmsg_fatal(body, w->reason, sizeof(w->reason));
 		break;
 	}
 }

@@ -18,6 +18,7 @@
 
 #include "exfeedd.h"
 #include "ipc.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "mpack.h"
 
@@ -179,18 +180,17 @@ worker_on_config(const msgpack_object *body)
 {
 	struct config_errors errs;
 	struct config ncfg, old;
+	const char *what;
 	int64_t gen;
 
-	if (mp_get_i64(body, "gen", &gen) == -1 || gen <= 0) {
-		ipc_drop(wk.chan, "CONFIG without a generation");
-		return;
-	}
-	if (config_unpack(mp_get(body, "config"), &ncfg, &errs) == -1) {
+	if (ipcmsg_config(body, &gen, &ncfg, &errs, &what) == -1) {
 		char why[600];
 
 		/* The supervisor validated it with the same code: this is a protocol fault. */
-		snprintf(why, sizeof(why), "CONFIG does not validate: %s",
-		    errs.n ? config_errors_first(&errs) : "malformed");
+		if (errs.n)
+			snprintf(why, sizeof(why), "%s: %s", what, config_errors_first(&errs));
+		else
+			snprintf(why, sizeof(why), "%s", what);
 		config_errors_free(&errs);
 		ipc_drop(wk.chan, why);
 		return;
@@ -220,10 +220,11 @@ worker_on_status(const msgpack_object *body)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
+	const char *why;
 	int64_t id;
 
-	if (mp_get_i64(body, "id", &id) == -1 || id < 0) {
-		ipc_drop(wk.chan, "STATUS_REQ without an id");
+	if (ipcmsg_status_req(body, &id, status_want, sizeof(status_want), &why) == -1) {
+		ipc_drop(wk.chan, why);
 		return;
 	}
 	msgpack_sbuffer_init(&sb);
@@ -234,8 +235,6 @@ worker_on_status(const msgpack_object *body)
 	mp_kv_u64(&pk, "config_gen", wk.config_gen);
 	mp_kv_u64(&pk, "uptime_ms", monotonic_ms() - wk.start_ms);
 	mp_str(&pk, "role");
-	if (mp_get_str(body, "want", status_want, sizeof(status_want)) == -1)
-		status_want[0] = '\0';
 	if (wk.have_cfg && wk.ops->status)
 		wk.ops->status(&pk);
 	else

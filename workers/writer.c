@@ -36,6 +36,7 @@
 #include "event.h"
 #include "exfeedd.h"
 #include "ipc.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "mpack.h"
 #include "writer_sql.h"
@@ -427,22 +428,20 @@ peer_close_cb(struct ipc_conn *c, const char *why, void *arg)
 static void
 peer_hello(struct peer *p, const msgpack_object *body)
 {
-	char role[WR_ROLE_LEN];
-	int64_t instance, pid;
+	struct ipcmsg_dp_hello m;
 	struct peer *old;
 	struct sender *s;
+	const char *what;
 
 	if (p->s != NULL) {
 		ipc_drop(p->c, "HELLO twice");
 		return;
 	}
-	if (mp_get_str(body, "role", role, sizeof(role)) == -1 || role[0] == '\0' ||
-	    mp_get_i64(body, "instance", &instance) == -1 || instance < 0 ||
-	    mp_get_i64(body, "pid", &pid) == -1 || pid <= 0) {
-		ipc_drop(p->c, "HELLO needs role (a short string), instance >= 0 and pid > 0");
+	if (ipcmsg_dp_hello(body, &m, &what) == -1) {
+		ipc_drop(p->c, what);
 		return;
 	}
-	s = sender_get(role, instance, pid);
+	s = sender_get(m.role, m.instance, m.pid);
 	old = s->peer;
 	s->peer = p;
 	p->s = s;
@@ -450,8 +449,8 @@ peer_hello(struct peer *p, const msgpack_object *body)
 	/* Taken over first, so that dropping the old one cannot forget s. */
 	if (old != NULL)
 		ipc_drop(old->c, "replaced by a new connection from the same sender");
-	log_info("data plane: %s %" PRId64 " (pid %" PRId64 ") connected%s", role, instance,
-	    pid, s->acked ? ", resuming" : "");
+	log_info("data plane: %s %" PRId64 " (pid %" PRId64 ") connected%s", m.role, m.instance,
+	    m.pid, s->acked ? ", resuming" : "");
 	/* It resends everything un-acked: tell it at once what is already safe. */
 	if (s->acked > 0)
 		peer_ack(p, s->acked);
@@ -461,7 +460,7 @@ peer_hello(struct peer *p, const msgpack_object *body)
 static void
 peer_events(struct peer *p, const msgpack_object *body)
 {
-	const msgpack_object *arr = mp_get(body, "ev");
+	const msgpack_object *arr;
 	struct sender *s = p->s;
 	int reack = 0;
 	struct event ev;
@@ -472,8 +471,8 @@ peer_events(struct peer *p, const msgpack_object *body)
 		ipc_drop(p->c, "EVENTS before HELLO");
 		return;
 	}
-	if (arr == NULL || arr->type != MSGPACK_OBJECT_ARRAY) {
-		ipc_drop(p->c, "EVENTS without an ev array");
+	if (ipcmsg_dp_events(body, &arr, &err) == -1) {
+		ipc_drop(p->c, err);
 		return;
 	}
 	for (uint32_t i = 0; i < arr->via.array.size; i++) {

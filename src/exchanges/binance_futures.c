@@ -112,13 +112,24 @@ jget(const json_t *obj, const char *key)
  * Exactly buf[0..len): one JSON value, trailing whitespace allowed.  An
  * object with a key twice (after unescaping: "d\u0061ta" is "data") is not
  * taken: which one counts would differ between jansson (the last) and a
- * reader of the raw text (envelope_data: the first).
+ * reader of the raw text (envelope_data: the first).  Nor is a NUL byte,
+ * which JSON never has outside a string (escaped there): jansson skips one
+ * between tokens ("[0<NUL>]" is [0]), but the raw text kept of an unknown
+ * event, a C string, would end at it.
  */
 static json_t *
 jparse(const char *buf, size_t len, const char **why)
 {
 	json_error_t e;
-	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
+	json_t *root;
+
+	if (memchr(buf, '\0', len) != NULL) {
+		snprintf(bf_jsonerr, sizeof(bf_jsonerr), "not JSON (a NUL byte at byte %td)",
+		    (const char *)memchr(buf, '\0', len) - buf);
+		*why = bf_jsonerr;
+		return NULL;
+	}
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
 
 	if (root == NULL) {
 		snprintf(bf_jsonerr, sizeof(bf_jsonerr), "not JSON (%s at byte %d)", e.text,
@@ -1268,6 +1279,14 @@ bf_account_v2(const char *body, size_t len, const struct ev_origin *org, int64_t
 	return batch_emit(drops, emit, arg);
 }
 
+static int
+opens_with(const char *buf, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return len >= n && memcmp(buf, prefix, n) == 0;
+}
+
 int
 bf_ws_reply(const char *buf, size_t len, int64_t *id, int *error)
 {
@@ -1276,9 +1295,13 @@ bf_ws_reply(const char *buf, size_t len, int64_t *id, int *error)
 	json_t *root;
 	int rc = 0;
 
-	/* Events are most frames: only parse what opens like a reply. */
-	if (len < 8 || (strncmp(buf, "{\"result\"", 9) != 0 && strncmp(buf, "{\"error\"", 8) != 0 &&
-	    strncmp(buf, "{\"id\"", 5) != 0))
+	/*
+	 * Events are most frames: only parse what opens like a reply.  buf is
+	 * len bytes, not a C string: an 8-byte frame "{\"result" must not make
+	 * a 9-byte comparison read past it.
+	 */
+	if (!opens_with(buf, len, "{\"result\"") && !opens_with(buf, len, "{\"error\"") &&
+	    !opens_with(buf, len, "{\"id\""))
 		return 0;
 	if ((root = jparse(buf, len, &why)) == NULL)
 		return 0;

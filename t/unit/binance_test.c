@@ -762,6 +762,21 @@ Test(stream, malformed_frames_are_rejected)
 	malformed("{\"e\":\"GRID_UPDATE\",\"E\":1,\"E\":2}", "not JSON");
 }
 
+/*
+ * A NUL byte between tokens: jansson skipped it ("[0<NUL>]" read as [0])
+ * while the unknown event's raw text, a C string, ended at it: event_log
+ * kept "{...,\"p\":[0", not JSON (fuzz_binance).  No JSON text has one.
+ */
+Test(stream, a_nul_byte_is_not_json)
+{
+	static const char s[] = "{\"e\":\"MARGIN_LACL\",\"E\":5,\"p\":[0\0]}";
+	const char *err = NULL;
+
+	cr_assert_eq(frame(s, sizeof(s) - 1, &err), -1);
+	cr_assert(err != NULL && strstr(err, "NUL byte") != NULL, "%s", err ? err : "(none)");
+	cr_assert_eq(rest(BF_REST_USER_TRADES, "[\0]", 3, &err), -1);
+}
+
 /* An escaped key alone is the key: the raw text kept is that object's. */
 Test(stream, an_escaped_envelope_key_keeps_its_own_object)
 {
@@ -1340,4 +1355,29 @@ Test(rest, answers_are_bounded_by_what_the_endpoint_holds)
 		cr_assert_lt(len * 1000, bf_rest_body_max("/fapi/v1/allOrders?symbol=X"));
 		free(buf);
 	}
+}
+
+/*
+ * Replies to our requests; the frame is len bytes, not a C string: the
+ * 8 bytes "{\"result" were compared over 9 (fuzz_binance; check-asan sees it
+ * in a buffer of exactly 8).
+ */
+Test(stream, ws_replies)
+{
+	static const char ok[] = "{\"result\":null,\"id\":7}";
+	static const char bad[] = "{\"error\":{\"code\":2,\"msg\":\"x\"},\"id\":8}";
+	char *eight = malloc(8);
+	int64_t id = 0;
+	int error = -1;
+
+	cr_assert_eq(bf_ws_reply(ok, sizeof(ok) - 1, &id, &error), 1);
+	cr_assert_eq(id, 7);
+	cr_assert_eq(error, 0);
+	cr_assert_eq(bf_ws_reply(bad, sizeof(bad) - 1, &id, &error), 1);
+	cr_assert_eq(id, 8);
+	cr_assert_eq(error, 1);
+	cr_assert_eq(bf_ws_reply(exsim_lite, strlen(exsim_lite), &id, &error), 0, "an event");
+	memcpy(eight, "{\"result", 8);
+	cr_assert_eq(bf_ws_reply(eight, 8, &id, &error), 0);
+	free(eight);
 }

@@ -82,6 +82,13 @@ Test(config, hostport)
 	cr_assert_eq(config_parse_hostport(":80", &hp, &why), -1);
 	cr_assert_eq(config_parse_hostport("h:65536", &hp, &why), -1);
 	cr_assert_eq(config_parse_hostport("h:http", &hp, &why), -1);
+	/* Only host characters: "[[*]:8" was taken as host "[*", printed by -nv as "[*:8" (fuzz_parsers). */
+	cr_assert_eq(config_parse_hostport("[[*]:8", &hp, &why), -1);
+	cr_assert_eq(config_parse_hostport("a b:80", &hp, &why), -1);
+	cr_assert_eq(config_parse_hostport("h\r\nX:80", &hp, &why), -1);
+	cr_assert_eq(config_parse_hostport("[1.2.3.4]:80", &hp, &why), 0);
+	cr_assert_str_eq(hp.host, "1.2.3.4");
+	cr_assert_eq(config_parse_hostport("kafka-1.example_x:9092", &hp, &why), 0);
 }
 
 Test(config, defaults_and_types)
@@ -151,12 +158,22 @@ Test(config, error_classes)
 	expect_error(DB "[kafka]\nformat = avro\n", 4, "is not one of: msgpack json");
 	expect_error(DB "[market]\nstreams = depth7\n", 4, "unknown item \"depth7\"");
 	expect_error(DB "[exchange.binance-futures]\nws_url = ftp://x\n", 4, "URL must start with");
+	/* The grammar the account worker's net_endpoint_parse takes (fuzz_config, fuzz_parsers). */
+	expect_error(DB "[exchange.binance-futures]\nws_url = wss://a\001b\n", 4, "control character");
+	expect_error(DB "[exchange.binance-futures]\nws_url = wss://[::1]x/\n", 4, "not a host name");
+	expect_error(DB "[exchange.binance-futures]\nws_url = wss://u@h/\n", 4, "not a host name");
+	expect_error(DB "[exchange.binance-futures]\nrest_url = https://h:+80\n", 4, "port must be");
+	expect_error(DB "[exchange.binance-futures]\nrest_url = https://h:65536/\n", 4, "port must be");
 	expect_error(DB "[exchange.binance-futures]\n[exchange.binance-futures]\n", 4, "section repeated");
 	expect_error(DB "[daemon]\nrespawn_delay_min = 5s\nrespawn_delay_max = 1s\n", 5,
 	    "must not be below respawn_delay_min");
 	expect_error(DB "[market]\nsymbols = A\n[daemon]\n  B\n", 6, "syntax error");
 	expect_error(DB "[daemon]\nuser = a\n  b\n", 5, "continuation line is only allowed for lists");
+	/* Symbols are symbols: ";B" came back from -nv as an inline comment (fuzz_config). */
+	expect_error(DB "[market]\nsymbols = A,;B\n", 4, "\";B\" is not a symbol");
+	expect_error(DB "[market]\nsymbols = A\n  #B\n  B&limit=1\n", 6, "is not a symbol");
 }
+
 
 Test(config, kafka_broker_lists)
 {
@@ -275,6 +292,8 @@ Test(config, unpack_refuses_garbage)
 	msgpack_object nil = { .type = MSGPACK_OBJECT_NIL };
 
 	cr_assert_eq(config_unpack(&nil, &cfg, &errs), -1);
+	/* A CONFIG message without its config (fuzz_ipc: the worker dereferenced NULL). */
+	cr_assert_eq(config_unpack(NULL, &cfg, &errs), -1);
 }
 
 static int ndiff, nstatic;
@@ -301,4 +320,44 @@ Test(config, diff_and_static_keys)
 	cr_assert_eq(b.account_shards, 3);
 	config_free(&a);
 	config_free(&b);
+}
+
+/*
+ * A list longer than a line: -nv writes it over continuation lines that
+ * load again, and it travels to the workers whole.  fuzz_config: a list
+ * loaded from continuation lines came back as one line too long to load,
+ * and past 8 KiB the dump and config_pack cut it.
+ */
+Test(config, long_lists_dump_and_travel_whole)
+{
+	struct config a, b;
+	struct config_errors errs;
+	char *text = malloc(64 * 1024), *d1 = NULL, *d2 = NULL;
+	size_t off, l1, l2;
+	FILE *fp;
+
+	off = (size_t)sprintf(text, DB "[market]\nsymbols =");
+	for (int i = 0; i < 1000; i++)
+		off += (size_t)sprintf(text + off, "%sSYMBOL%04dUSDT", i % 8 ? ", " : "\n  ", i);
+	strcpy(text + off, "\n");
+	cr_assert_eq(load_text(text, &a, &errs), 0, "%s", config_errors_first(&errs));
+	cr_assert_eq(a.market_symbols.n, 1000);
+	fp = open_memstream(&d1, &l1);
+	config_dump(&a, fp);
+	fclose(fp);
+	for (char *line = d1, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1)
+		cr_assert_leq(nl - line, 78, "a dump line of %td characters", nl - line);
+	cr_assert_eq(load_text(d1, &b, &errs), 0, "%s", config_errors_first(&errs));
+	cr_assert_eq(b.market_symbols.n, 1000);
+	cr_assert_str_eq(b.market_symbols.v[999], "SYMBOL0999USDT");
+	fp = open_memstream(&d2, &l2);
+	config_dump(&b, fp);
+	fclose(fp);
+	cr_assert_str_eq(d1, d2);
+	config_free(&b);
+	roundtrip(text);
+	config_free(&a);
+	free(d1);
+	free(d2);
+	free(text);
 }

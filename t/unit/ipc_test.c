@@ -281,3 +281,41 @@ Test(ipc, what_the_packer_makes_passes_the_size_check)
 		msgpack_sbuffer_destroy(&sb);
 	}
 }
+
+/*
+ * exfeedctl --json prints replies with mp_to_json: JSON whatever they hold
+ * (fuzz_ipc: a string cut inside a UTF-8 character printed as is was not).
+ */
+Test(ipc, mp_to_json_prints_json_whatever_the_object_holds)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked unp;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 4);
+	mp_str(&pk, "cut");
+	msgpack_pack_str(&pk, 5);
+	msgpack_pack_str_body(&pk, "ab\xc3\"\n", 5);	/* a lead byte without its continuation */
+	msgpack_pack_int(&pk, 7);			/* a key that is not a string */
+	msgpack_pack_double(&pk, 0.0 / 0.0);
+	msgpack_pack_array(&pk, 1);			/* a key that is an array of a string */
+	mp_str(&pk, "k");
+	msgpack_pack_double(&pk, 1.0 / 0.0);
+	mp_str(&pk, "ok");
+	mp_str(&pk, "é \xf0\x9f\x98\x80");
+	msgpack_unpacked_init(&unp);
+	cr_assert_eq(msgpack_unpack_next(&unp, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
+	fp = open_memstream(&out, &len);
+	mp_to_json(&unp.data, fp);
+	fclose(fp);
+	cr_assert_str_eq(out, "{\"cut\":\"ab\\ufffd\\\"\\n\",\"7\":null,\"[\\\"k\\\"]\":null,"
+	    "\"ok\":\"é \xf0\x9f\x98\x80\"}");
+	free(out);
+	msgpack_unpacked_destroy(&unp);
+	msgpack_sbuffer_destroy(&sb);
+}

@@ -1,0 +1,116 @@
+/*
+ * ipcmsg.c: each message body checked and read into its struct (ipcmsg.h).
+ * ipc_frame_parse has already checked the frame: a whole msgpack map of
+ * at most the type's size.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ipcmsg.h"
+#include "mpack.h"
+
+static int
+fail(const char **why, const char *msg)
+{
+	*why = msg;
+	return -1;
+}
+
+int
+ipcmsg_ready(const msgpack_object *body, struct ipcmsg_ready *m, const char **why)
+{
+	memset(m, 0, sizeof(*m));
+	if (mp_get_i64(body, "pid", &m->pid) == -1 || m->pid <= 0 ||
+	    mp_get_str(body, "role", m->role, sizeof(m->role)) == -1 ||
+	    mp_get_i64(body, "instance", &m->instance) == -1 || m->instance < 0)
+		return fail(why, "READY needs pid > 0, role and instance >= 0");
+	return 0;
+}
+
+int
+ipcmsg_status_req(const msgpack_object *body, int64_t *id, char *want, size_t wantlen,
+    const char **why)
+{
+	if (mp_get_i64(body, "id", id) == -1 || *id < 0)
+		return fail(why, "STATUS_REQ without an id");
+	if (mp_get_str(body, "want", want, wantlen) == -1)
+		want[0] = '\0';
+	return 0;
+}
+
+int
+ipcmsg_status(const msgpack_object *body, int64_t *id, const char **why)
+{
+	if (mp_get_i64(body, "id", id) == -1 || *id < 0)
+		return fail(why, "STATUS without an id");
+	return 0;
+}
+
+int
+ipcmsg_config_ack(const msgpack_object *body, struct ipcmsg_config_ack *m, const char **why)
+{
+	memset(m, 0, sizeof(*m));
+	if (mp_get_i64(body, "gen", &m->gen) == -1 || mp_get_bool(body, "ok", &m->ok) == -1)
+		return fail(why, "CONFIG_ACK without gen and ok");
+	if (!m->ok && mp_get_str(body, "error", m->error, sizeof(m->error)) == -1)
+		m->error[0] = '\0';
+	return 0;
+}
+
+int
+ipcmsg_fatal(const msgpack_object *body, char *reason, size_t len)
+{
+	if (mp_get_str(body, "reason", reason, len) == -1)
+		snprintf(reason, len, "(no reason given)");
+	return 0;
+}
+
+int
+ipcmsg_config(const msgpack_object *body, int64_t *gen, struct config *cfg,
+    struct config_errors *errs, const char **why)
+{
+	memset(errs, 0, sizeof(*errs));
+	if (mp_get_i64(body, "gen", gen) == -1 || *gen <= 0)
+		return fail(why, "CONFIG without a generation");
+	if (config_unpack(mp_get(body, "config"), cfg, errs) == -1)
+		return fail(why, "CONFIG does not validate");
+	return 0;
+}
+
+int
+ipcmsg_ctl_request(const msgpack_object *body, char *cmd, size_t len, const char **why)
+{
+	if (mp_get_str(body, "cmd", cmd, len) == -1)
+		return fail(why, "request without a \"cmd\" string");
+	return 0;
+}
+
+int
+ipcmsg_dp_hello(const msgpack_object *body, struct ipcmsg_dp_hello *m, const char **why)
+{
+	memset(m, 0, sizeof(*m));
+	if (mp_get_str(body, "role", m->role, sizeof(m->role)) == -1 || m->role[0] == '\0' ||
+	    mp_get_i64(body, "instance", &m->instance) == -1 || m->instance < 0 ||
+	    mp_get_i64(body, "pid", &m->pid) == -1 || m->pid <= 0)
+		return fail(why, "HELLO needs role (a short string), instance >= 0 and pid > 0");
+	return 0;
+}
+
+int
+ipcmsg_dp_events(const msgpack_object *body, const msgpack_object **arr, const char **why)
+{
+	*arr = mp_get(body, "ev");
+	if (*arr == NULL || (*arr)->type != MSGPACK_OBJECT_ARRAY)
+		return fail(why, "EVENTS without an ev array");
+	return 0;
+}
+
+int
+ipcmsg_dp_ack(const msgpack_object *body, int64_t *seq, const char **why)
+{
+	if (mp_get_i64(body, "seq", seq) == -1 || *seq < 0)
+		return fail(why, "DP_ACK without a sequence number");
+	return 0;
+}

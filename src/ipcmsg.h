@@ -1,0 +1,63 @@
+/*
+ * ipcmsg.h: the body of each message between exfeedd processes (ipc.h),
+ * checked and read into a fixed struct in one place.  The receivers - the
+ * supervisor, a worker, the control server, the writer and a data-plane
+ * sender - act only on what these return, and t/fuzz/fuzz_ipc feeds them
+ * whatever a peer could send.  Each returns 0, or -1 with *why (a static
+ * message for the receiver's ipc_drop).
+ */
+#ifndef EXFEEDD_IPCMSG_H
+#define EXFEEDD_IPCMSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#include "config.h"
+
+#define IPCMSG_ROLE_LEN	16
+
+/* IPC_READY (worker → supervisor): {pid > 0, role, instance >= 0}. */
+struct ipcmsg_ready {
+	int64_t		 pid;
+	char		 role[IPCMSG_ROLE_LEN];
+	int64_t		 instance;
+};
+int	 ipcmsg_ready(const msgpack_object *, struct ipcmsg_ready *, const char **why);
+/* IPC_STATUS_REQ: {id >= 0, want (optional: "" unless given)}. */
+int	 ipcmsg_status_req(const msgpack_object *, int64_t *id, char *want, size_t wantlen,
+	    const char **why);
+/* IPC_STATUS: {id >= 0, ...the role's detail}. */
+int	 ipcmsg_status(const msgpack_object *, int64_t *id, const char **why);
+/* IPC_CONFIG_ACK: {gen, ok, error (when not ok; "" if absent)}. */
+struct ipcmsg_config_ack {
+	int64_t		 gen;
+	int		 ok;
+	char		 error[256];
+};
+int	 ipcmsg_config_ack(const msgpack_object *, struct ipcmsg_config_ack *, const char **why);
+/* IPC_FATAL: {reason}; a missing one reads "(no reason given)".  Always 0. */
+int	 ipcmsg_fatal(const msgpack_object *, char *reason, size_t len);
+/*
+ * IPC_CONFIG (supervisor → worker): {gen > 0, config: config_pack's map}
+ * into *cfg (config_free it).  On -1, errs holds the config's own errors
+ * if it had any (config_errors_free it either way).
+ */
+int	 ipcmsg_config(const msgpack_object *, int64_t *gen, struct config *,
+	    struct config_errors *, const char **why);
+/* IPC_CTL_REQUEST: {cmd, ...}. */
+int	 ipcmsg_ctl_request(const msgpack_object *, char *cmd, size_t len, const char **why);
+/* IPC_DP_HELLO (sender → writer): {role (not empty), instance >= 0, pid > 0}. */
+struct ipcmsg_dp_hello {
+	char		 role[IPCMSG_ROLE_LEN];
+	int64_t		 instance;
+	int64_t		 pid;
+};
+int	 ipcmsg_dp_hello(const msgpack_object *, struct ipcmsg_dp_hello *, const char **why);
+/* IPC_DP_EVENTS: {ev: [event map, ...]}: the array (each read by ev_unpack). */
+int	 ipcmsg_dp_events(const msgpack_object *, const msgpack_object **arr, const char **why);
+/* IPC_DP_ACK (writer → sender): {seq >= 0}. */
+int	 ipcmsg_dp_ack(const msgpack_object *, int64_t *seq, const char **why);
+
+#endif

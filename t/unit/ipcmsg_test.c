@@ -1,0 +1,114 @@
+/* ipcmsg_test.c: each message body read into its struct, or refused with the receiver's reason. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "ipcmsg.h"
+#include "mpack.h"
+
+static msgpack_sbuffer sb;
+static msgpack_unpacked unp;
+
+/* A map of n string/int pairs: keys[i] = ints[i], or = strs[i] when strs[i] is set. */
+static const msgpack_object *
+body(int n, const char *const *keys, const int64_t *ints, const char *const *strs)
+{
+	msgpack_packer pk;
+
+	msgpack_unpacked_destroy(&unp);		/* the previous body's, if any */
+	msgpack_sbuffer_destroy(&sb);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, (size_t)n);
+	for (int i = 0; i < n; i++)
+		if (strs && strs[i])
+			mp_kv_str(&pk, keys[i], strs[i]);
+		else
+			mp_kv_i64(&pk, keys[i], ints[i]);
+	msgpack_unpacked_init(&unp);
+	cr_assert_eq(msgpack_unpack_next(&unp, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
+	return &unp.data;
+}
+
+Test(ipcmsg, ready)
+{
+	static const char *const keys[] = { "pid", "role", "instance" };
+	struct ipcmsg_ready m;
+	const char *why = NULL;
+
+	cr_assert_eq(ipcmsg_ready(body(3, keys, (int64_t[]){ 42, 0, 3 },
+	    (const char *[]){ NULL, "account", NULL }), &m, &why), 0);
+	cr_assert_eq(m.pid, 42);
+	cr_assert_str_eq(m.role, "account");
+	cr_assert_eq(m.instance, 3);
+	cr_assert_eq(ipcmsg_ready(body(3, keys, (int64_t[]){ 0, 0, 3 },
+	    (const char *[]){ NULL, "account", NULL }), &m, &why), -1);
+	cr_assert_not_null(why);
+	cr_assert_eq(ipcmsg_ready(body(3, keys, (int64_t[]){ 42, 0, 3 },
+	    (const char *[]){ NULL, "a-role-name-longer-than-the-field", NULL }), &m, &why), -1);
+}
+
+Test(ipcmsg, status_and_acks)
+{
+	static const char *const id[] = { "id", "want" };
+	static const char *const ack[] = { "gen", "seq" };
+	char want[32];
+	int64_t v;
+	const char *why = NULL;
+
+	cr_assert_eq(ipcmsg_status_req(body(2, id, (int64_t[]){ 5, 0 },
+	    (const char *[]){ NULL, "accounts" }), &v, want, sizeof(want), &why), 0);
+	cr_assert_eq(v, 5);
+	cr_assert_str_eq(want, "accounts");
+	cr_assert_eq(ipcmsg_status_req(body(1, id, (int64_t[]){ -1 }, NULL), &v, want,
+	    sizeof(want), &why), -1);
+	cr_assert_str_eq(why, "STATUS_REQ without an id");
+	cr_assert_eq(ipcmsg_status(body(1, id, (int64_t[]){ 9 }, NULL), &v, &why), 0);
+	cr_assert_eq(ipcmsg_dp_ack(body(1, ack + 1, (int64_t[]){ 17 }, NULL), &v, &why), 0);
+	cr_assert_eq(v, 17);
+	cr_assert_eq(ipcmsg_dp_ack(body(1, ack, (int64_t[]){ 17 }, NULL), &v, &why), -1);
+	cr_assert_str_eq(why, "DP_ACK without a sequence number");
+}
+
+Test(ipcmsg, config_without_its_config_is_refused)
+{
+	static const char *const keys[] = { "gen" };
+	struct config cfg;
+	struct config_errors errs;
+	int64_t gen;
+	const char *why = NULL;
+
+	cr_assert_eq(ipcmsg_config(body(1, keys, (int64_t[]){ 3 }, NULL), &gen, &cfg, &errs, &why), -1);
+	cr_assert_str_eq(why, "CONFIG does not validate");
+	cr_assert_eq(ipcmsg_config(body(1, keys, (int64_t[]){ 0 }, NULL), &gen, &cfg, &errs, &why), -1);
+	cr_assert_str_eq(why, "CONFIG without a generation");
+	config_errors_free(&errs);
+}
+
+Test(ipcmsg, hello_request_fatal_events)
+{
+	static const char *const hello[] = { "role", "instance", "pid" };
+	static const char *const other[] = { "cmd", "reason", "ev" };
+	struct ipcmsg_dp_hello h;
+	const msgpack_object *arr;
+	char buf[64];
+	const char *why = NULL;
+
+	cr_assert_eq(ipcmsg_dp_hello(body(3, hello, (int64_t[]){ 0, 1, 99 },
+	    (const char *[]){ "market", NULL, NULL }), &h, &why), 0);
+	cr_assert_str_eq(h.role, "market");
+	cr_assert_eq(ipcmsg_dp_hello(body(3, hello, (int64_t[]){ 0, 1, 99 },
+	    (const char *[]){ "", NULL, NULL }), &h, &why), -1);
+	cr_assert_eq(ipcmsg_ctl_request(body(1, other, NULL, (const char *[]){ "status" }), buf,
+	    sizeof(buf), &why), 0);
+	cr_assert_str_eq(buf, "status");
+	cr_assert_eq(ipcmsg_ctl_request(body(1, other + 1, NULL, (const char *[]){ "x" }), buf,
+	    sizeof(buf), &why), -1);
+	ipcmsg_fatal(body(1, other + 1, NULL, (const char *[]){ "no key" }), buf, sizeof(buf));
+	cr_assert_str_eq(buf, "no key");
+	ipcmsg_fatal(body(1, other, NULL, (const char *[]){ "x" }), buf, sizeof(buf));
+	cr_assert_str_eq(buf, "(no reason given)");
+	cr_assert_eq(ipcmsg_dp_events(body(1, other + 2, (int64_t[]){ 1 }, NULL), &arr, &why), -1);
+	cr_assert_str_eq(why, "EVENTS without an ev array");
+	msgpack_unpacked_destroy(&unp);
+	msgpack_sbuffer_destroy(&sb);
+}
