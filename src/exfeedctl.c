@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,8 +292,20 @@ lc_connect(int need_schema)
 {
 	char err[1024];
 
-	if ((lc.conn = db_connect(lc.cfg.db_conninfo, err, sizeof(err))) == NULL)
+	if ((lc.conn = db_connect(lc.cfg.db_conninfo, err, sizeof(err))) == NULL) {
+		struct passwd *me = getpwuid(geteuid());
+
+		/*
+		 * Debian's default peer authentication: the database role is the
+		 * operating-system user, and the daemon's is [daemon] user.
+		 */
+		if (strstr(err, "Peer authentication failed") != NULL && me != NULL &&
+		    strcmp(me->pw_name, lc.cfg.user) != 0)
+			lc_fail(EX_UNAVAILABLE_STATUS, "%s\n(peer authentication: the database "
+			    "knows the operating-system user; run this as the daemon's user: "
+			    "runuser -u %s -- exfeedctl ...)", err, lc.cfg.user);
 		lc_fail(EX_UNAVAILABLE_STATUS, "%s", err);
+	}
 	if (need_schema && db_schema_check(lc.conn, err, sizeof(err)) == -1)
 		lc_fail(EX_UNAVAILABLE_STATUS, "%s", err);
 }

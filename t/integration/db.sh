@@ -326,6 +326,21 @@ kill -TERM "$DAEMON_PID"
 check "exfeedd stops" wait_until 5 gone "$DAEMON_PID"
 DAEMON_PID=
 
+if [ "$(id -u)" -eq 0 ]; then
+	# Debian's default, peer authentication: root's exfeedctl is refused by
+	# the database and told to run as the daemon's user.
+	cp "$PG/data/pg_hba.conf" "$T/hba.saved"
+	echo "local all all peer" > "$PG/data/pg_hba.conf"
+	psql -c "SELECT pg_reload_conf()" > /dev/null
+	conf "$T/peer.conf" "$T/k1"
+	"$EXFEEDCTL" -c "$T/peer.conf" db status > "$T/peer.out" 2>&1
+	rc=$?
+	check "peer authentication, as root: exit 69" [ $rc -eq 69 ]
+	check "... says to run it as the daemon's user" \
+		grep -q "run this as the daemon's user: runuser -u exfeedd -- exfeedctl" "$T/peer.out"
+	cp "$T/hba.saved" "$PG/data/pg_hba.conf"
+fi
+
 "$PGTMP" stop "$PG"
 check "pgtmp stop removes the cluster" [ ! -e "$PG" ]
 check "pgtmp stop leaves no server behind" sh -c "! pgrep -f '[p]ostgres -D $PG/data' >/dev/null"
