@@ -42,24 +42,22 @@ pf_ok(struct pf *pf, const char *what)
 	fprintf(pf->out, "ok    %s\n", what);
 }
 
+/* One finding: "FAIL" stops a start; "warn" works, not as the operator may expect. */
 static void
-pf_fail(struct pf *pf, const char *what, const char *why, const char *fix)
+pf_report(struct pf *pf, const char *level, const char *what, const char *why,
+    const char *fix)
 {
-	pf->failed++;
-	fprintf(pf->out, "FAIL  %s: %s\n", what, why);
+	if (strcmp(level, "FAIL") == 0)
+		pf->failed++;
+	else
+		pf->warned++;
+	fprintf(pf->out, "%-4s  %s: %s\n", level, what, why);
 	if (fix != NULL && *fix != '\0')
 		fprintf(pf->out, "      fix: %s\n", fix);
 }
+#define pf_fail(pf, what, why, fix)	pf_report(pf, "FAIL", what, why, fix)
+#define pf_warn(pf, what, why, fix)	pf_report(pf, "warn", what, why, fix)
 
-/* What works, but not as the operator may expect: reported, not a failure. */
-static void
-pf_warn(struct pf *pf, const char *what, const char *why, const char *fix)
-{
-	pf->warned++;
-	fprintf(pf->out, "warn  %s: %s\n", what, why);
-	if (fix != NULL && *fix != '\0')
-		fprintf(pf->out, "      fix: %s\n", fix);
-}
 
 /* The user and group the daemon drops to; *uid and *gid are -1 when unknown. */
 static void

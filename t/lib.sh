@@ -28,6 +28,19 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# pg_tests: for a test on a throwaway PostgreSQL (tools/pgtmp) in $PG, which
+# it starts itself: sets PGTMP and PG, stops the cluster on exit, and skips
+# (exit 77) where PostgreSQL 15 is not installed.
+pg_tests() {
+	PGTMP="$top_srcdir/tools/pgtmp"
+	PG="$T/pg"
+	if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && [ -z "${PGTMP_BIN:-}" ]; then
+		echo "# PostgreSQL 15 is not installed: skipping"
+		exit 77
+	fi
+	trap '"$PGTMP" stop "$PG" >/dev/null 2>&1; cleanup' EXIT INT TERM
+}
+
 ok() { PASSES=$((PASSES + 1)); echo "ok - $*"; }
 not_ok() { FAILS=$((FAILS + 1)); echo "not ok - $*"; }
 check() {	# check "description" command...

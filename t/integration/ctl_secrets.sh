@@ -6,20 +6,8 @@
 # the secret's), and what is stored decrypts to exactly what was given.
 . "$top_srcdir/t/lib.sh"
 
-PGTMP="$top_srcdir/tools/pgtmp"
+pg_tests
 DBTOOL="$top_builddir/t/dbtool"
-PG="$T/pg"
-
-db_cleanup() {
-	"$PGTMP" stop "$PG" >/dev/null 2>&1
-	cleanup
-}
-trap db_cleanup EXIT INT TERM
-
-if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && [ -z "${PGTMP_BIN:-}" ]; then
-	echo "# PostgreSQL 15 is not installed: skipping"
-	exit 77
-fi
 CI=$(PGTMP_FAST=1 "$PGTMP" start "$PG" 2>"$T/pgtmp.err") || { cat "$T/pgtmp.err"; exit 1; }
 q() { "$PGTMP" psql "$PG" -At -c "$1"; }
 
