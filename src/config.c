@@ -20,9 +20,6 @@
 #include "crypto.h"
 #include "strbuf.h"
 
-#ifndef RUNSTATEDIR
-#define RUNSTATEDIR "/run"
-#endif
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif

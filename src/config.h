@@ -12,6 +12,10 @@
 
 #include <msgpack.h>
 
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"	/* where the runtime directory goes by default */
+#endif
+
 #define EX_CONFIG_STATUS	78	/* sysexits EX_CONFIG */
 #define CONF_MAX_EXCHANGES	4
 

@@ -22,6 +22,11 @@
 #include "mpack.h"
 
 #define CTL_MAX_CLIENTS	16
+/*
+ * A client that holds a slot without a request in progress for this long
+ * is dropped: CTL_MAX_CLIENTS idle connections cannot lock the operator out.
+ */
+#define CTL_IDLE_S	10.
 
 struct ctl_client {
 	struct ctl_server	*srv;
@@ -29,6 +34,7 @@ struct ctl_client {
 	pid_t			 pid;
 	uid_t			 uid;
 	int			 used;
+	ev_timer		 idle;		/* runs while no request is in progress */
 };
 
 struct ctl_server {
@@ -39,7 +45,8 @@ struct ctl_server {
 	ctl_request_fn		 on_request;
 	void			*arg;
 	struct ctl_client	 clients[CTL_MAX_CLIENTS];
-	struct log_ratelimit	 rl;
+	struct log_ratelimit	 rl;		/* refusals */
+	struct log_ratelimit	 rl_drop;	/* clients dropped: not hidden by refusals */
 };
 
 static void
@@ -48,7 +55,9 @@ ctl_client_close_cb(struct ipc_conn *c, const char *why, void *arg)
 	struct ctl_client *cl = arg;
 
 	if (strcmp(why, "end of file") != 0)
-		log_warnx_rl(&cl->srv->rl, "control client pid %ld: %s; dropped", (long)cl->pid, why);
+		log_warnx_rl(&cl->srv->rl_drop, "control client pid %ld: %s; dropped", (long)cl->pid,
+		    why);
+	ev_timer_stop(cl->srv->loop, &cl->idle);
 	cl->conn = NULL;
 	cl->used = 0;
 }
@@ -66,7 +75,17 @@ ctl_client_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_obj
 		return;
 	}
 	log_debug("control client pid %ld: %s", (long)cl->pid, cmd);
+	ev_timer_stop(cl->srv->loop, &cl->idle);	/* until the reply */
 	cl->srv->on_request(cl->srv, cl, cmd, body, cl->srv->arg);
+}
+
+static void
+ctl_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ctl_client *cl = w->data;
+
+	if (cl->used && cl->conn != NULL)
+		ipc_drop(cl->conn, "connected 10 s without a request");
 }
 
 static void
@@ -103,13 +122,18 @@ ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	snprintf(peer, sizeof(peer), "control client pid %ld", (long)cred.pid);
-	srv->clients[slot] = (struct ctl_client){ srv, NULL, cred.pid, cred.uid, 1 };
+	srv->clients[slot] = (struct ctl_client){ .srv = srv, .pid = cred.pid, .uid = cred.uid,
+	    .used = 1 };
+	ev_timer_init(&srv->clients[slot].idle, ctl_idle_cb, CTL_IDLE_S, CTL_IDLE_S);
+	srv->clients[slot].idle.data = &srv->clients[slot];
 	srv->clients[slot].conn = ipc_conn_new(loop, fd, peer, IPC_ACCEPT_CTL_SERVER,
 	    ctl_client_msg_cb, ctl_client_close_cb, &srv->clients[slot]);
 	if (srv->clients[slot].conn == NULL) {
 		close(fd);
 		srv->clients[slot].used = 0;
+		return;
 	}
+	ev_timer_again(loop, &srv->clients[slot].idle);
 }
 
 struct ctl_server *
@@ -125,6 +149,7 @@ ctl_listen(struct ev_loop *loop, const char *path, uid_t owner, gid_t group,
 	if ((srv = calloc(1, sizeof(*srv))) == NULL)
 		return NULL;
 	srv->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 20);
+	srv->rl_drop = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 20);
 	if ((srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 		goto fail;
 	/* We hold the pidfile lock, so a socket left here is a dead instance's. */
@@ -135,8 +160,11 @@ ctl_listen(struct ev_loop *loop, const char *path, uid_t owner, gid_t group,
 		goto fail;
 	}
 	umask(omask);
-	if (chmod(path, 0600) == -1 ||
-	    (geteuid() == 0 && chown(path, owner, group) == -1) ||
+	/*
+	 * 0600 from the umask at bind; the owner by lchown, never through a
+	 * link the user could have put in the socket's place since.
+	 */
+	if ((geteuid() == 0 && lchown(path, owner, group) == -1) ||
 	    listen(srv->fd, 16) == -1)
 		goto fail;
 	snprintf(srv->path, sizeof(srv->path), "%s", path);
@@ -174,6 +202,7 @@ ctl_reply(struct ctl_server *srv, void *client, const msgpack_sbuffer *sb)
 
 	if (!ctl_client_alive(srv, client))
 		return -1;
+	ev_timer_again(srv->loop, &cl->idle);	/* answered: idle again */
 	return ipc_send_sbuf(cl->conn, IPC_CTL_REPLY, sb);
 }
 
@@ -207,8 +236,10 @@ ctl_close(struct ctl_server *srv)
 	ev_io_stop(srv->loop, &srv->accept_io);
 	close(srv->fd);
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
-		if (srv->clients[i].used && srv->clients[i].conn)
+		if (srv->clients[i].used && srv->clients[i].conn) {
+			ev_timer_stop(srv->loop, &srv->clients[i].idle);
 			ipc_close(srv->clients[i].conn);	/* no callback: srv is going */
+		}
 	if (unlink(srv->path) == -1 && errno != ENOENT)
 		log_warn("cannot remove control socket %s", srv->path);
 	free(srv);

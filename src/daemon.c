@@ -150,19 +150,23 @@ daemon_detach_done(int done_fd)
  * budget.c) outlive the daemon on purpose: a 418 ban must survive a restart.
  * A daemon started before as another user (or before [daemon] user changed)
  * left them owned by that user, and the workers could no longer open them.
- * Hand them to the workers' user; symlinks are left alone, never followed.
+ * Hand them to the workers' user, in the directory open as dfd; symlinks
+ * are left alone, never followed.
  */
 static int
-runtime_files_chown(const char *dir, uid_t uid, gid_t gid)
+runtime_files_chown(int dfd, uid_t uid, gid_t gid)
 {
 	DIR *d;
 	struct dirent *de;
 	struct stat st;
-	int dfd, rc = 0;
+	int fd, rc = 0;
 
-	if ((d = opendir(dir)) == NULL)
+	if ((fd = dup(dfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
 		return -1;
-	dfd = dirfd(d);
+	}
+	rewinddir(d);	/* the offset is shared with dfd's other dups */
 	while ((de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, "budget-", 7) != 0)
 			continue;
@@ -177,42 +181,161 @@ runtime_files_chown(const char *dir, uid_t uid, gid_t gid)
 }
 
 /*
+ * 1 if the directory open as dfd holds nothing, or only what an earlier run
+ * of the daemon leaves (budget-*, exfeedd.*, *.pid, *.sock; no directory),
+ * as when [daemon] user changed; else 0.
+ */
+static int
+dir_holds_only_ours(int dfd)
+{
+	DIR *d;
+	struct dirent *de;
+	struct stat st;
+	int fd, ours = 1;
+
+	if ((fd = dup(dfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return 0;
+	}
+	rewinddir(d);	/* the offset is shared with dfd's other dups */
+	while (ours && (de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		size_t len = strlen(n);
+
+		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+			continue;
+		if (fstatat(dfd, n, &st, AT_SYMLINK_NOFOLLOW) == -1 || S_ISDIR(st.st_mode))
+			ours = 0;
+		else if (strncmp(n, "budget-", 7) != 0 && strncmp(n, "exfeedd.", 8) != 0 &&
+		    !(len > 4 && strcmp(n + len - 4, ".pid") == 0) &&
+		    !(len > 5 && strcmp(n + len - 5, ".sock") == 0))
+			ours = 0;
+	}
+	closedir(d);
+	return ours;
+}
+
+/*
+ * 1, with the reason in why, if the existing directory dir (open as fd,
+ * st its fstat) is not the user's and cannot plainly be made so: not "/"
+ * or right under it (a typo must not hand /opt, /run or /etc to the
+ * daemon), not writable by others, holding nothing but an earlier run's
+ * files.  0 when it is the user's already or may be taken.
+ */
+static int
+runtime_dir_refuse(const char *dir, int fd, const struct stat *st, uid_t uid, char *why,
+    size_t whylen)
+{
+	char real[4096], link[64];
+	const char *refuse = NULL;
+	ssize_t n;
+
+	if (st->st_uid == uid)
+		return 0;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, real, sizeof(real) - 1)) <= 0)
+		snprintf(real, sizeof(real), "%s", dir);
+	else
+		real[n] = '\0';
+	if (strchr(real + 1, '/') == NULL)
+		refuse = "it is / or a directory right under it";
+	else if (st->st_mode & S_IWOTH)
+		refuse = "others may write in it";
+	else if (!dir_holds_only_ours(fd))
+		refuse = "it holds files that are not exfeedd's";
+	if (refuse == NULL)
+		return 0;
+	snprintf(why, whylen, "%s (%s) belongs to uid %ld and %s: not taking it over for uid "
+	    "%ld; name a directory of the daemon's own (the default is %s/exfeedd)", dir, real,
+	    (long)st->st_uid, refuse, (long)uid, RUNSTATEDIR);
+	return 1;
+}
+
+int
+daemon_runtime_dir_check(const char *dir, uid_t uid, char *why, size_t whylen)
+{
+	struct stat st;
+	int fd, refuse;
+
+	why[0] = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(why, whylen, errno == ELOOP || errno == ENOTDIR ?
+		    "%s is a symbolic link or not a directory" : "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	refuse = fstat(fd, &st) == 0 && runtime_dir_refuse(dir, fd, &st, uid, why, whylen);
+	close(fd);
+	return refuse ? -1 : 0;
+}
+
+/*
  * The runtime directory is the daemon's alone: mode 0750 and user:group,
  * set explicitly whatever the umask or an earlier mode.  Its parents, when
- * we create them, are ordinary 0755 directories.
+ * we create them, are ordinary 0755 directories.  Everything is changed
+ * through a descriptor opened without following a symlink, so a link
+ * planted by the workers' user cannot redirect a root start's chown.  An
+ * existing directory that is not the user's already is taken over only
+ * when that is plainly safe: holding nothing but an earlier run's files,
+ * not "/" or a directory right under it (a typo must not hand /opt, /run
+ * or /etc to the daemon), and not writable by others.  0, or -1 with errno and the reason in why.
  */
 int
-daemon_runtime_dir(const char *dir, uid_t uid, gid_t gid)
+daemon_runtime_dir(const char *dir, uid_t uid, gid_t gid, char *why, size_t whylen)
 {
 	char path[4096];
 	struct stat st;
+	int fd, made = 0, saved;
 
+	why[0] = '\0';
 	snprintf(path, sizeof(path), "%s", dir);
 	for (char *p = path + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
 		if (mkdir(path, 0755) == -1 && errno != EEXIST)
-			return -1;
+			goto fail;
 		*p = '/';
 	}
-	if (mkdir(path, DAEMON_RUNTIME_DIR_MODE) == -1 && errno != EEXIST)
-		return -1;
-	if (lstat(path, &st) == -1)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
+	if (mkdir(path, DAEMON_RUNTIME_DIR_MODE) == 0)
+		made = 1;
+	else if (errno != EEXIST)
+		goto fail;
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ELOOP || errno == ENOTDIR) {
+			snprintf(why, whylen, "%s is a symbolic link or not a directory", dir);
+			errno = ENOTDIR;
+		}
+		goto fail;
+	}
+	if (fstat(fd, &st) == -1)
+		goto fail_fd;
+	if (!made && geteuid() == 0 && runtime_dir_refuse(dir, fd, &st, uid, why, whylen)) {
+		close(fd);
+		errno = EPERM;
 		return -1;
 	}
-	if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != gid) && chown(path, uid, gid) == -1)
-		return -1;
+	if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) == -1)
+		goto fail_fd;
 	/* Not root: only our own directory is ours to change (systemd made it 0750). */
 	if ((geteuid() == 0 || st.st_uid == geteuid()) &&
-	    (st.st_mode & 07777) != DAEMON_RUNTIME_DIR_MODE && chmod(path, DAEMON_RUNTIME_DIR_MODE) == -1)
-		return -1;
-	if (geteuid() == 0)
-		return runtime_files_chown(path, uid, gid);
+	    (st.st_mode & 07777) != DAEMON_RUNTIME_DIR_MODE &&
+	    fchmod(fd, DAEMON_RUNTIME_DIR_MODE) == -1)
+		goto fail_fd;
+	if (geteuid() == 0 && runtime_files_chown(fd, uid, gid) == -1)
+		goto fail_fd;
+	close(fd);
 	return 0;
+fail_fd:
+	saved = errno;
+	close(fd);
+	errno = saved;
+fail:
+	if (why[0] == '\0')
+		snprintf(why, whylen, "%s: %s", dir, strerror(errno));
+	return -1;
 }
 
 int

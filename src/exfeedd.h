@@ -73,7 +73,9 @@ int	 daemon_pidfile_write(int fd);
 void	 daemon_pidfile_remove(const char *path, int fd);
 int	 daemon_detach(int keep_stderr, int *done_fd);
 void	 daemon_detach_done(int done_fd);
-int	 daemon_runtime_dir(const char *dir, uid_t, gid_t);
+int	 daemon_runtime_dir(const char *dir, uid_t, gid_t, char *why, size_t whylen);
+/* Without changing anything: -1 with why if daemon_runtime_dir would refuse dir. */
+int	 daemon_runtime_dir_check(const char *dir, uid_t, char *why, size_t whylen);
 int	 daemon_lookup_ids(const struct config *, uid_t *, gid_t *, char *err, size_t errlen);
 int	 daemon_drop_privileges(uid_t, gid_t, const char *user);
 int	 daemon_no_new_privs(void);

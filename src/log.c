@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
@@ -94,7 +95,22 @@ log_fd(void)
 static int
 log_open_file(const char *path)
 {
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	struct stat st;
+	int fd;
+
+	/*
+	 * Never through a symlink, and never a file with other names: the
+	 * directory may be the workers' user's, and a root start writes the
+	 * file and hands it to that user (supervisor.c).  ELOOP, EMLINK.
+	 */
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640)) == -1)
+		return -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1) {
+		close(fd);
+		errno = EMLINK;
+		return -1;
+	}
+	return fd;
 }
 
 /* Switch the target.  On failure the previous target stays in use. */

@@ -93,6 +93,14 @@ main(int argc, char *argv[])
 		return worker_main(role, instance, foreground, verbose);
 	}
 
+	/*
+	 * Nothing the starting shell left open (exec 7</etc/shadow; exfeedd)
+	 * goes on into the supervisor after it drops root.  The workers get
+	 * their descriptors from the supervisor, so only this path closes.
+	 */
+	if (close_range(3, ~0U, 0) == -1)
+		for (int fd = 3; fd < 1024; fd++)
+			(void)close(fd);
 	if (config_load(config_path, &cfg, &errs) == -1) {
 		config_errors_print(&errs, stderr);
 		config_errors_free(&errs);

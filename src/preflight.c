@@ -251,11 +251,17 @@ pf_log(struct pf *pf, const struct config *cfg)
 }
 
 static void
-pf_runtime(struct pf *pf, const struct config *cfg)
+pf_runtime(struct pf *pf, const struct config *cfg, uid_t uid, int drops)
 {
-	char what[4200], why[4400], dir[4096];
+	char what[4200], why[8400], dir[4096];
 
 	snprintf(what, sizeof(what), "[daemon] runtime_dir %s", cfg->runtime_dir);
+	if (drops && uid != (uid_t)-1 &&
+	    daemon_runtime_dir_check(cfg->runtime_dir, uid, why, sizeof(why)) == -1) {
+		pf_fail(pf, what, why, "set runtime_dir to a directory of exfeedd's own, e.g. "
+		    RUNSTATEDIR "/exfeedd (the start makes it)");
+		return;
+	}
 	parent_dir(cfg->runtime_dir, dir, sizeof(dir));
 	if (access(cfg->runtime_dir, F_OK) == -1 && access(dir, W_OK | X_OK) == -1) {
 		snprintf(why, sizeof(why), "it does not exist and %s is not writable: %s", dir,
@@ -340,7 +346,7 @@ preflight(const struct config *cfg, FILE *out)
 	pf_key(&pf, cfg, uid, drops);
 	pf_db(&pf, cfg, uid, gid, drops);
 	pf_log(&pf, cfg);
-	pf_runtime(&pf, cfg);
+	pf_runtime(&pf, cfg, uid, drops);
 	pf_exchanges(&pf, cfg);
 	if (pf.failed)
 		fprintf(out, "preflight: the start would fail; fix the FAIL lines above\n");

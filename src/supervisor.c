@@ -956,7 +956,7 @@ sup_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 int
 supervisor_main(const char *config_path, struct config *cfg, int foreground, int verbose)
 {
-	char err[512], kerr[1536];
+	char err[512], kerr[1536], why[8400];
 	pid_t holder;
 	int keep_stderr, done_fd = -1, rc;
 
@@ -987,13 +987,27 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 		fprintf(stderr, "%s\n", kerr);
 		return EX_CONFIG_STATUS;
 	}
-	if (daemon_runtime_dir(sup.cfg.runtime_dir, sup.uid, sup.gid) == -1) {
-		fprintf(stderr, "exfeedd: cannot prepare runtime directory %s: %s\n",
-		    sup.cfg.runtime_dir, strerror(errno));
-		return 1;
+	if (daemon_runtime_dir(sup.cfg.runtime_dir, sup.uid, sup.gid, why, sizeof(why)) == -1) {
+		int line = config_line_of(&sup.cfg, "daemon", "runtime_dir");
+
+		if (line > 0)
+			fprintf(stderr, "%s:%d: [daemon] runtime_dir: %s\n", sup.cfg.file, line, why);
+		else
+			fprintf(stderr, "%s: [daemon] runtime_dir (the default): %s\n",
+			    sup.cfg.file, why);
+		return errno == EPERM ? EX_CONFIG_STATUS : 1;
 	}
 	if ((rc = daemon_log_open(&sup.cfg, foreground)) == -1) {
-		fprintf(stderr, "exfeedd: cannot open log file %s: %s\n", sup.cfg.log, strerror(errno));
+		int saved = errno;
+		char fallback[4200];
+
+		snprintf(fallback, sizeof(fallback), "%s/%s (log = syslog, nobody listening)",
+		    sup.cfg.runtime_dir, DAEMON_FALLBACK_LOG);
+		fprintf(stderr, "exfeedd: cannot open log file %s: %s\n",
+		    strcmp(sup.cfg.log, "syslog") == 0 ? fallback : sup.cfg.log,
+		    saved == ELOOP ? "it is a symbolic link (not followed)" :
+		    saved == EMLINK ? "it has other names (hard links): not written" :
+		    strerror(saved));
 		return 1;
 	}
 	if (rc == 1) {
@@ -1016,9 +1030,21 @@ supervisor_main(const char *config_path, struct config *cfg, int foreground, int
 		return 1;
 	}
 
-	if (!foreground && log_fd() > 2 && geteuid() == 0 &&
-	    fchown(log_fd(), sup.uid, sup.gid) == -1)
-		log_warn("cannot hand log file %s to %s", sup.cfg.log, sup.cfg.user);
+	/*
+	 * The workers reopen the file on USR1 as the user: hand it over, but
+	 * only a plain file with one name (opened without following a link),
+	 * so a hard link planted where the log goes cannot get another file.
+	 */
+	if (!foreground && log_fd() > 2 && geteuid() == 0) {
+		struct stat st;
+
+		if (fstat(log_fd(), &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
+			log_warnx("log file %s is not a plain file with one name: not handing it "
+			    "to %s (USR1 reopening may fail)", sup.cfg.log, sup.cfg.user);
+		else if ((st.st_uid != sup.uid || st.st_gid != sup.gid) &&
+		    fchown(log_fd(), sup.uid, sup.gid) == -1)
+			log_warn("cannot hand log file %s to %s", sup.cfg.log, sup.cfg.user);
+	}
 	keep_stderr = strcmp(sup.cfg.log, "stderr") == 0;
 	if (!foreground && daemon_detach(keep_stderr, &done_fd) == -1)
 		fatal(1, "cannot detach");

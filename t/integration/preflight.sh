@@ -83,6 +83,17 @@ if [ "$(id -u)" -eq 0 ]; then
 	check "as root: a key the user cannot read" has "FAIL  \[crypto\] key_file $T/pf.key: $T/pf.key is owned by uid 0, but the workers run as $RUNAS"
 	check "... fix: chown" has "fix: chown $RUNAS $T/pf.key"
 	chown "$RUNAS" "$T/pf.key"
+
+	# runtime_dir naming somebody else's directory (a typo: /opt, /etc):
+	# the start would refuse to take it over; preflight says so first.
+	mkdir -p "$T/elsewhere" && echo x > "$T/elsewhere/not-ours" && chown -R 4242 "$T/elsewhere"
+	sed -i "s|^runtime_dir = .*|runtime_dir = $T/elsewhere|" "$T/pf.conf"
+	pf
+	check "as root: someone else's directory as runtime_dir" has "FAIL  \[daemon\] runtime_dir $T/elsewhere: $T/elsewhere ($T/elsewhere) belongs to uid 4242 and it holds files that are not exfeedd's"
+	check "... and the daemon refuses it too (78, FILE:LINE)" sh -c \
+		"'$EXFEEDD' -f -c '$T/pf.conf' 2>'$T/rd.out'; [ \$? -eq 78 ] && grep -q '^$T/pf.conf:[0-9]*: \[daemon\] runtime_dir: $T/elsewhere' '$T/rd.out'"
+	check "... leaving it as it was" [ "$(stat -c %u "$T/elsewhere")" -eq 4242 ]
+	sed -i "s|^runtime_dir = .*|runtime_dir = $T/run|" "$T/pf.conf"
 fi
 chmod 644 "$T/pf.key"
 pf

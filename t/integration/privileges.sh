@@ -96,5 +96,78 @@ if [ "$(id -u)" -eq 0 ] && [ "$USER_" = nobody ]; then
 	kill -TERM "$DAEMON_PID"
 	check "core_dumps = yes: stops cleanly" wait_until 5 stopped_clean
 	DAEMON_PID=
+	sed -i "/^core_dumps = yes\$/d" "$T/exfeedd.conf"
+
+	# What the user can plant for the next root start.  The log file's
+	# directory is the user's (as /run/exfeedd is for the fallback log):
+	# a symlink there to a file of root's must not hand that file over.
+	mkdir -p "$T/logs" && chown "$USER_" "$T/logs"
+	echo "root's secret" > "$T/roots-file" && chmod 600 "$T/roots-file"
+	runuser -u "$USER_" -- ln -s "$T/roots-file" "$T/logs/exfeedd.log"
+	sed "s|^log = .*|log = $T/logs/exfeedd.log|" "$T/exfeedd.conf" > "$T/link.conf"
+	"$EXFEEDD" -c "$T/link.conf" > "$T/link.out" 2>&1
+	check "log file a symlink: the start refuses (exit 1)" [ $? -eq 1 ]
+	check "... and says why" grep -q "cannot open log file $T/logs/exfeedd.log: it is a symbolic link (not followed)" "$T/link.out"
+	check "... root's file is still root's, mode 0600, untouched" mode_is "$T/roots-file" "600 root"
+	check "... and holds what it held" grep -qx "root's secret" "$T/roots-file"
+
+	# A hard link to root's file there (made as root: with Debian's
+	# fs.protected_hardlinks the user cannot) is not written or handed over.
+	rm -f "$T/logs/exfeedd.log"
+	if ln "$T/roots-file" "$T/logs/exfeedd.log" 2>/dev/null; then
+		"$EXFEEDD" -c "$T/link.conf" > "$T/link.out" 2>&1
+		check "log file a hard link: the start refuses (exit 1)" [ $? -eq 1 ]
+		check "... and says why" grep -q "cannot open log file $T/logs/exfeedd.log: it has other names (hard links): not written" "$T/link.out"
+		check "... root's file is still root's and unwritten" sh -c \
+			"[ \"\$(stat -c '%a %U' '$T/roots-file')\" = '600 root' ] && [ \"\$(cat '$T/roots-file')\" = \"root's secret\" ]"
+	fi
+
+	# A descriptor the starting shell left open does not go on in the daemon.
+	sh -c "exec 7<'$T/roots-file'; exec '$EXFEEDD' -c '$T/exfeedd.conf'"
+	wait_until 2 test -s "$T/run/exfeedd.pid"
+	DAEMON_PID=$(cat "$T/run/exfeedd.pid")
+	check "inherited fd 7: workers ready" wait_until 5 all_ready 6
+	check "inherited fd 7: no process of the daemon holds root's file" \
+		sh -c "! ls -l /proc/$DAEMON_PID/fd \$(ps -o pid= --ppid $DAEMON_PID | sed 's|^ *|/proc/|; s|\$|/fd|') 2>/dev/null | grep -q roots-file"
+	kill -TERM "$DAEMON_PID"
+	check "inherited fd 7: stops cleanly" wait_until 5 stopped_clean
+	DAEMON_PID=
 fi
+
+# Idle control clients cannot lock the operator out: 16 connections that
+# never send a request are dropped after 10 s, and exfeedctl works again.
+"$EXFEEDD" -c "$T/exfeedd.conf"
+wait_until 2 test -s "$T/run/exfeedd.pid"
+DAEMON_PID=$(cat "$T/run/exfeedd.pid")
+check "idle clients: workers ready" wait_until 5 all_ready 6
+python3 - "$T/run/control.sock" > "$T/idle.out" 2>&1 <<'PY' &
+import socket, sys, time
+socks = []
+for _ in range(16):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    socks.append(s)
+print("held 16", flush=True)
+time.sleep(14)
+closed = 0
+for s in socks:
+    s.settimeout(0.1)
+    try:
+        closed += s.recv(1) == b""
+    except TimeoutError:
+        pass                    # still open
+    except OSError:
+        closed += 1
+print("closed by the daemon:", closed, flush=True)
+PY
+HOLDER=$!
+wait_until 3 grep -q "held 16" "$T/idle.out"
+check "idle clients: with 16 held, exfeedctl is refused" sh -c "! ctl status >/dev/null 2>&1"
+check "idle clients: within 12 s exfeedctl works again" wait_until 12 ctl status
+wait "$HOLDER"
+check "idle clients: the daemon closed all 16" grep -q "closed by the daemon: 16" "$T/idle.out"
+check "idle clients: logged why" grep -q "connected 10 s without a request; dropped" "$T/exfeedd.log"
+kill -TERM "$DAEMON_PID"
+check "idle clients: stops cleanly" wait_until 5 stopped_clean
+DAEMON_PID=
 finish

@@ -51,30 +51,109 @@ TestSuite(daemon, .init = mkscratch, .fini = rmscratch);
 
 Test(daemon, runtime_dir_is_0750_whatever_the_umask)
 {
-	char path[128];
+	char path[128], why[8400];
 
 	umask(0);
 	snprintf(path, sizeof(path), "%s/a/b/run", dir);
-	cr_assert_eq(daemon_runtime_dir(path, getuid(), getgid()), 0, "%s", strerror(errno));
+	cr_assert_eq(daemon_runtime_dir(path, getuid(), getgid(), why, sizeof(why)), 0, "%s", strerror(errno));
 	cr_assert_eq(mode_of(path), 0750, "a new one: %04o", mode_of(path));
 	cr_assert_eq(mode_of(dir), 0700, "an existing parent is left alone");
 
 	/* One left behind open to all, or made by someone's mkdir -p. */
 	chmod(path, 0777);
-	cr_assert_eq(daemon_runtime_dir(path, getuid(), getgid()), 0);
+	cr_assert_eq(daemon_runtime_dir(path, getuid(), getgid(), why, sizeof(why)), 0);
 	cr_assert_eq(mode_of(path), 0750, "an existing one: %04o", mode_of(path));
 }
 
 Test(daemon, runtime_dir_that_is_a_symlink_is_refused)
 {
-	char path[128], target[128];
+	char path[128], target[128], why[8400];
 
 	snprintf(target, sizeof(target), "%s/elsewhere", dir);
 	snprintf(path, sizeof(path), "%s/run", dir);
 	cr_assert_eq(mkdir(target, 0755), 0);
 	cr_assert_eq(symlink(target, path), 0);
-	cr_assert_eq(daemon_runtime_dir(path, getuid(), getgid()), -1);
+	cr_assert_eq(daemon_runtime_dir(path, getuid(), getgid(), why, sizeof(why)), -1);
 	cr_assert_eq(mode_of(target), 0755, "the link's target is not chmod'ed");
+}
+
+/*
+ * As root: an existing directory of another owner is taken over only when
+ * empty and not writable by others; a refusal changes nothing and says why.
+ */
+Test(daemon, runtime_dir_of_another_owner_is_taken_only_when_plainly_safe)
+{
+	char path[128], file[160], why[8400];
+	struct stat st;
+
+	if (geteuid() != 0)
+		cr_skip_test("not root");
+	snprintf(path, sizeof(path), "%s/opt", dir);
+	snprintf(file, sizeof(file), "%s/opt/somebody-elses", dir);
+
+	/* Someone else's, with files in it (the shape of /opt, /etc, /var/lib/x). */
+	cr_assert_eq(mkdir(path, 0755), 0);
+	cr_assert_eq(close(open(file, O_WRONLY | O_CREAT, 0644)), 0);
+	cr_assert_eq(chown(path, 4242, 4242), 0);
+	cr_assert_eq(daemon_runtime_dir(path, NOBODY, NOBODY, why, sizeof(why)), -1);
+	cr_assert_eq(errno, EPERM);
+	cr_assert(strstr(why, "belongs to uid 4242 and it holds files that are not exfeedd's") != NULL, "%s", why);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert(st.st_uid == 4242 && (st.st_mode & 07777) == 0755, "left as it was");
+
+	/* Open to all (the shape of /tmp, /var/tmp). */
+	cr_assert_eq(unlink(file), 0);
+	cr_assert_eq(chmod(path, 01777), 0);
+	cr_assert_eq(daemon_runtime_dir(path, NOBODY, NOBODY, why, sizeof(why)), -1);
+	cr_assert(strstr(why, "others may write in it") != NULL, "%s", why);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert(st.st_uid == 4242 && (st.st_mode & 07777) == 01777, "left as it was");
+
+	/* Empty and private: an operator's mkdir; taken. */
+	cr_assert_eq(chmod(path, 0755), 0);
+	cr_assert_eq(daemon_runtime_dir(path, NOBODY, NOBODY, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert(st.st_uid == NOBODY && (st.st_mode & 07777) == 0750);
+
+	/* Already the user's, with its files: kept and used. */
+	cr_assert_eq(close(open(file, O_WRONLY | O_CREAT, 0644)), 0);
+	cr_assert_eq(daemon_runtime_dir(path, NOBODY, NOBODY, why, sizeof(why)), 0, "%s", why);
+
+	/* Root's, with only an earlier run's files ([daemon] user changed): taken. */
+	cr_assert_eq(unlink(file), 0);
+	snprintf(file, sizeof(file), "%s/opt/budget-binance-futures", dir);
+	cr_assert_eq(close(open(file, O_WRONLY | O_CREAT, 0600)), 0);
+	snprintf(file, sizeof(file), "%s/opt/exfeedd.log", dir);
+	cr_assert_eq(close(open(file, O_WRONLY | O_CREAT, 0600)), 0);
+	cr_assert_eq(chown(path, 0, 0), 0);
+	cr_assert_eq(chown(file, 0, 0), 0);
+	snprintf(file, sizeof(file), "%s/opt/budget-binance-futures", dir);
+	cr_assert_eq(chown(file, 0, 0), 0);
+	cr_assert_eq(daemon_runtime_dir(path, NOBODY, NOBODY, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert(st.st_uid == NOBODY);
+	cr_assert_eq(stat(file, &st), 0);
+	cr_assert_eq(st.st_uid, NOBODY, "the budget file is handed over too");
+}
+
+/* As root: a budget-* name that is a symlink planted by the user is not followed. */
+Test(daemon, runtime_dir_budget_symlink_is_not_followed)
+{
+	char path[128], link[160], target[128], why[8400];
+	struct stat st;
+
+	if (geteuid() != 0)
+		cr_skip_test("not root");
+	snprintf(path, sizeof(path), "%s/run", dir);
+	snprintf(target, sizeof(target), "%s/roots-file", dir);
+	snprintf(link, sizeof(link), "%s/run/budget-x", dir);
+	cr_assert_eq(mkdir(path, 0750), 0);
+	cr_assert_eq(chown(path, NOBODY, NOBODY), 0);
+	cr_assert_eq(close(open(target, O_WRONLY | O_CREAT, 0600)), 0);
+	cr_assert_eq(symlink(target, link), 0);
+	cr_assert_eq(daemon_runtime_dir(path, NOBODY, NOBODY, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(stat(target, &st), 0);
+	cr_assert_eq(st.st_uid, 0, "the link's target stays root's");
 }
 
 Test(daemon, pidfile_is_0644_whatever_the_umask)
