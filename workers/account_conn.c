@@ -492,6 +492,8 @@ conn_lost(struct wsconn *w, const char *why)
 	}
 	conn_describe(w, d, sizeof(d));
 	w->ws = NULL;
+	/* The exchange may have moved: the next connections may go elsewhere. */
+	addr_suspect(&aw.wsep);
 	if (w == g->cur) {
 		log_warnx("%s lost: %s; reconnecting", d, why);
 		snprintf(g->lost_why, sizeof(g->lost_why), "connection lost: %s", why);
@@ -734,7 +736,7 @@ groups_maintain(void)
 	int64_t now = now_ms();
 	struct group *g, *next;
 
-	if (!aw.endpoints_ok || aw.stopping)
+	if (!aw.endpoints_ok || !addr_ready() || aw.stopping)
 		return;
 	for (g = aw.groups; g; g = next) {
 		int keyed = 0;
