@@ -1465,7 +1465,7 @@ account_status(msgpack_packer *pk)
 		mp_kv_i64(pk, "state_healed_ms", a->state_healed_ms);
 		mp_kv_i64(pk, "resync_done_ms", a->resync_done_ms);
 		mp_kv_str(pk, "reason", a->quarantine_reason ? a->quarantine_reason :
-		    a->state != AS_QUARANTINED && wait ? wait : "");
+		    a->state != AS_QUARANTINED && a->state != AS_STREAMING && wait ? wait : "");
 	}
 }
 

@@ -736,7 +736,7 @@ groups_maintain(void)
 	int64_t now = now_ms();
 	struct group *g, *next;
 
-	if (!aw.endpoints_ok || !addr_ready() || aw.stopping)
+	if (!aw.endpoints_ok || aw.stopping)
 		return;
 	for (g = aw.groups; g; g = next) {
 		int keyed = 0;
@@ -764,6 +764,9 @@ groups_maintain(void)
 		if (!g->dirty || keyed == 0)
 			continue;
 		if (g->retry_at_ms > now || (g->renew_at_ms > now && !group_needs_conn(g)))
+			continue;
+		/* No address yet: the connections up stay checked; new ones wait. */
+		if (!addr_ready())
 			continue;
 		if (g->repl) {
 			/* Membership changed while the replacement was connecting: start over. */
