@@ -212,28 +212,6 @@ net_endpoint_parse(const char *url, struct net_endpoint *ep, char *err, size_t e
 	return 0;
 }
 
-/* Blocking: call at start and reload only. */
-int
-net_endpoint_resolve(struct net_endpoint *ep, char *err, size_t errlen)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
-	int rc;
-
-	if ((rc = getaddrinfo(ep->host, NULL, &hints, &res)) != 0) {
-		snprintf(err, errlen, "cannot resolve %s: %s", ep->host, gai_strerror(rc));
-		return -1;
-	}
-	rc = getnameinfo(res->ai_addr, res->ai_addrlen, ep->addr, sizeof(ep->addr), NULL, 0,
-	    NI_NUMERICHOST);
-	freeaddrinfo(res);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot format the address of %s: %s", ep->host,
-		    gai_strerror(rc));
-		return -1;
-	}
-	return 0;
-}
-
 /* ------------------------------------------------------------------ http */
 
 static void

@@ -3,10 +3,10 @@
  * for a worker, on libwebsockets joined to the worker's libev loop.
  *
  * One struct net (one lws context) serves every REST call and WebSocket of
- * the worker.  Host names are resolved by net_endpoint_resolve(), a
- * blocking getaddrinfo meant for start and reload only: lws 4.1 would
- * resolve inside the loop, blocking it (MEASURED.md), so connections are
- * made to the resolved address with the Host header and SNI of the name.
+ * the worker.  lws 4.1 would resolve a host name inside the loop, blocking
+ * it (MEASURED.md): the caller looks names up off the loop (resolve.h) and
+ * fills the endpoint's addr; connections are made to that address with the
+ * Host header, SNI and the TLS host name check of the name.
  *
  * No callback is ever made from inside the call that started the request
  * or connection; after net_http_cancel() / net_ws_close() none is made at all.
@@ -23,17 +23,17 @@ struct net;
 struct net_http;
 struct net_ws;
 
-/* A base URL, parsed, with its host resolved. */
+/* A base URL, parsed, and the address its host was last found at. */
 struct net_endpoint {
 	int		 tls;			/* https / wss */
 	char		 host[256];		/* as written: Host header and SNI */
-	char		 addr[64];		/* numeric, after net_endpoint_resolve() */
+	char		 addr[64];		/* numeric, filled by the caller; "" connects
+						   by name (a blocking lookup in the loop) */
 	int		 port;
 	char		 prefix[256];		/* path of the base URL, no trailing slash */
 };
 
 int	 net_endpoint_parse(const char *url, struct net_endpoint *, char *err, size_t errlen);
-int	 net_endpoint_resolve(struct net_endpoint *, char *err, size_t errlen);
 
 /*
  * ca_file: PEM bundle for TLS peers, which replaces the system's store, or

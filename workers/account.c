@@ -670,6 +670,7 @@ rest_done_cb(const struct net_http_resp *r, void *arg)
 		budget_rest_seen(aw.budget, r->used_weight_1m, now);
 	if (r->status == 0) {
 		aw.st.rest_errors++;
+		addr_suspect(&aw.rest);
 		log_warnx_rl(&aw.rl_rest, "account %" PRId64 ": REST call failed: %s", a->id,
 		    r->error ? r->error : "?");
 		if (op == OP_RESYNC)
@@ -860,7 +861,7 @@ rest_schedule(void)
 	enum pick pick;
 	int rc, cls;
 
-	if (aw.stopping || !aw.endpoints_ok || aw.budget == NULL)
+	if (aw.stopping || !aw.endpoints_ok || !addr_ready() || aw.budget == NULL)
 		return;
 	if (aw.time_sync_needed)
 		time_sync();
@@ -1229,9 +1230,14 @@ reconcile_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* ------------------------------------------------------------- role hooks */
 
+/*
+ * The exchange's URLs, parsed; their host names are looked up off the loop
+ * and again later (account_addr.c): 0 when the accounts can wait for that.
+ */
 static int
 setup_endpoints(const struct config *cfg)
 {
+	struct net_endpoint rest, ws;
 	char err[256];
 	int e;
 
@@ -1241,19 +1247,17 @@ setup_endpoints(const struct config *cfg)
 			aw.ex = e;
 	if (aw.ex < 0) {
 		log_warnx("no [exchange.%s] section: its accounts are not streamed", EXCHANGE);
+		addr_clear();
 		return -1;
 	}
-	if (net_endpoint_parse(cfg->ex[aw.ex].rest_url, &aw.rest, err, sizeof(err)) == -1 ||
-	    net_endpoint_parse(cfg->ex[aw.ex].ws_url, &aw.wsep, err, sizeof(err)) == -1) {
+	if (net_endpoint_parse(cfg->ex[aw.ex].rest_url, &rest, err, sizeof(err)) == -1 ||
+	    net_endpoint_parse(cfg->ex[aw.ex].ws_url, &ws, err, sizeof(err)) == -1) {
 		log_warnx("[exchange.%s]: %s", EXCHANGE, err);
+		addr_clear();
 		return -1;
 	}
-	/* Blocking, once per start or reload: lws would resolve inside the loop. */
-	if (net_endpoint_resolve(&aw.rest, err, sizeof(err)) == -1 ||
-	    net_endpoint_resolve(&aw.wsep, err, sizeof(err)) == -1) {
-		log_warnx("[exchange.%s]: %s (will retry at the next reload)", EXCHANGE, err);
-		return -1;
-	}
+	addr_configure(0, &rest);
+	addr_configure(1, &ws);
 	return 0;
 }
 
@@ -1300,6 +1304,7 @@ account_start(struct ev_loop *loop, const struct config *cfg)
 	aw.rl_drops = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
 	aw.rl_connect = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
 	log_info("shard %d of %lld", worker_instance(), (long long)aw.shards);
+	addr_init();
 	aw.endpoints_ok = setup_endpoints(cfg) == 0;
 	budget_setup(cfg);
 	/*
@@ -1387,6 +1392,7 @@ account_status(msgpack_packer *pk)
 		C(subscribe_timeouts), C(probes), C(drains), C(drains_failed), C(max_age_rebuilds),
 		C(max_age_deferred), C(rest_requests),
 		C(rest_errors), C(http_429), C(http_418), C(db_errors),
+		C(address_lookups), C(address_lookup_failures), C(address_changes),
 #undef C
 	};
 	uint64_t by_state[AS_MAX] = { 0 }, resync_pending = 0, resync_running = 0;
@@ -1395,6 +1401,7 @@ account_status(msgpack_packer *pk)
 	const struct dp_sender_stats *ds = aw.dp ? dp_sender_stats(aw.dp) : NULL;
 	struct budget_stats bs;
 	size_t nc = sizeof(counters) / sizeof(counters[0]);
+	const char *wait;
 
 	memset(&bs, 0, sizeof(bs));
 	if (aw.budget)
@@ -1404,7 +1411,7 @@ account_status(msgpack_packer *pk)
 		resync_pending += a->resync == RS_PENDING;
 		resync_running += a->resync == RS_RUNNING;
 	}
-	msgpack_pack_map(pk, (uint32_t)(nc + 23 + (want ? 1 : 0)));
+	msgpack_pack_map(pk, (uint32_t)(nc + 27 + (want ? 1 : 0)));
 	mp_kv_i64(pk, "shard", worker_instance());
 	mp_kv_i64(pk, "shards", aw.shards);
 	mp_kv_str(pk, "exchange", EXCHANGE);
@@ -1438,8 +1445,10 @@ account_status(msgpack_packer *pk)
 	mp_kv_u64(pk, "dp_unacked", aw.dp ? dp_sender_unacked(aw.dp) : 0);
 	mp_kv_u64(pk, "dp_overflow_drops", ds ? ds->dropped : 0);
 	mp_kv_u64(pk, "dp_invalid", ds ? ds->invalid : 0);
+	addr_status(pk);
 	if (!want)
 		return;
+	wait = aw.endpoints_ok ? addr_waiting() : NULL;
 	mp_str(pk, "rows");
 	msgpack_pack_array(pk, (uint32_t)aw.naccts);
 	for (struct acct *a = aw.accts; a; a = a->next) {
@@ -1455,7 +1464,8 @@ account_status(msgpack_packer *pk)
 		mp_kv_str(pk, "resync", resync_state_name(a));
 		mp_kv_i64(pk, "state_healed_ms", a->state_healed_ms);
 		mp_kv_i64(pk, "resync_done_ms", a->resync_done_ms);
-		mp_kv_str(pk, "reason", a->quarantine_reason ? a->quarantine_reason : "");
+		mp_kv_str(pk, "reason", a->quarantine_reason ? a->quarantine_reason :
+		    a->state != AS_QUARANTINED && a->state != AS_STREAMING && wait ? wait : "");
 	}
 }
 
@@ -1499,6 +1509,7 @@ account_stop(void)
 	ev_timer_stop(aw.loop, &aw.tick);
 	ev_timer_stop(aw.loop, &aw.reconcile_timer);
 	ev_timer_stop(aw.loop, &aw.schedule_timer);
+	addr_stop();
 	/* Keys are not deleted: another owner may share them (DESIGN §8). */
 	for (a = aw.accts; a; a = next) {
 		next = a->next;

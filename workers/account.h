@@ -3,7 +3,7 @@
  * account.c owns the accounts, their listen keys, the REST scheduling within
  * the host's budget, and the role's hooks; account_conn.c owns the
  * multiplexed /private/stream connections; resync.c owns the gaps and the
- * REST resync that heals them.  One process, one loop: no locking.
+ * REST resync that heals them; account_addr.c owns the exchange's addresses.  One process, one loop: no locking.
  */
 #ifndef EXFEEDD_ACCOUNT_H
 #define EXFEEDD_ACCOUNT_H
@@ -88,8 +88,8 @@ struct account_worker {
 	int64_t			 shards;
 	int			 ex;		/* index in cfg->ex, -1 when not configured */
 	struct net		*net;
-	struct net_endpoint	 rest, wsep;
-	int			 endpoints_ok;
+	struct net_endpoint	 rest, wsep;	/* addr: "" until a lookup found one */
+	int			 endpoints_ok;	/* configured, URLs good; addresses: addr_ready() */
 	struct budget_host	*budget;
 	struct dp_sender	*dp;
 	PGconn			*db;
@@ -124,7 +124,8 @@ struct account_worker {
 				 fields_defaulted, resync_rows_dropped, resync_rows_superseded,
 				 resync_restates, resync_items_skipped,
 				 resync_weight, resync_requests, resyncs_incomplete,
-				 invalid_events;
+				 invalid_events, address_lookups, address_lookup_failures,
+				 address_changes;
 		uint64_t	 by_type[EV_TYPE_MAX];
 	} st;
 };
@@ -178,6 +179,21 @@ void	 group_kick(void);
 void	 groups_maintain(void);
 void	 groups_free(void);
 int	 groups_count_connections(void);
+
+/* account_addr.c */
+struct msgpack_packer;
+void	 addr_init(void);
+/* Start or reload: endpoint i (0 REST, 1 WebSocket), parsed, to be looked up. */
+void	 addr_configure(int i, const struct net_endpoint *);
+void	 addr_clear(void);
+/* Both endpoints have an address: connections can be made. */
+int	 addr_ready(void);
+/* A connection to ep failed or was lost: its name is looked up again soon. */
+void	 addr_suspect(const struct net_endpoint *ep);
+/* Why the accounts wait for an address, or NULL when they do not. */
+const char *addr_waiting(void);
+void	 addr_status(struct msgpack_packer *);
+void	 addr_stop(void);
 
 /* resync.c */
 /* A gap opened for a, from exchange time since_ms: recorded, and healed by a resync. */

@@ -492,6 +492,8 @@ conn_lost(struct wsconn *w, const char *why)
 	}
 	conn_describe(w, d, sizeof(d));
 	w->ws = NULL;
+	/* The exchange may have moved: the next connections may go elsewhere. */
+	addr_suspect(&aw.wsep);
 	if (w == g->cur) {
 		log_warnx("%s lost: %s; reconnecting", d, why);
 		snprintf(g->lost_why, sizeof(g->lost_why), "connection lost: %s", why);
@@ -762,6 +764,9 @@ groups_maintain(void)
 		if (!g->dirty || keyed == 0)
 			continue;
 		if (g->retry_at_ms > now || (g->renew_at_ms > now && !group_needs_conn(g)))
+			continue;
+		/* No address yet: the connections up stay checked; new ones wait. */
+		if (!addr_ready())
 			continue;
 		if (g->repl) {
 			/* Membership changed while the replacement was connecting: start over. */
