@@ -76,6 +76,66 @@ if [ ! -S /dev/log ]; then
 	pf_conf "$RUNAS" "$T/pf.key" "$T/pf.log" 127.0.0.1
 fi
 
+# Each fix fits what the database said, with the role and database of the
+# conninfo: no server; a role missing; only the database missing (createuser
+# would stop at "role already exists"); peer authentication refusing a role
+# that is not the operating-system user.
+conninfo_ok=$conninfo
+dbline() { grep -A1 '^FAIL  \[database\]' "$T/pf.out"; }
+dbfix_has() { dbline | grep -q -- "$1"; }
+dbfix_lacks() { ! dbline | grep -q -- "$1"; }
+conninfo=$(echo "$conninfo_ok" | sed 's/user=exfeedd/user=pfrole/')
+pf_conf "$RUNAS" "$T/pf.key" "$T/pf.log" 127.0.0.1
+pf
+check "role missing: the fix is createuser with the conninfo's role" dbfix_has "createuser pfrole"
+check "... createdb names the conninfo's database" dbfix_has "createdb -O pfrole exfeedd"
+check "... then db migrate" dbfix_has "exfeedctl db migrate"
+check "... and points at the section that has createuser" dbfix_has 'README, "Install and first start, step by step"'
+check "... not at \"Database and accounts\"" dbfix_lacks "Database and accounts"
+conninfo=$(echo "$conninfo_ok" | sed 's/dbname=exfeedd/dbname=pfdb/')
+pf_conf "$RUNAS" "$T/pf.key" "$T/pf.log" 127.0.0.1
+pf
+check "database missing: the fix is createdb -O ROLE DB" dbfix_has "createdb -O exfeedd pfdb"
+check "... and no createuser (the role exists)" dbfix_lacks "createuser"
+check "... then db migrate" dbfix_has "exfeedctl db migrate"
+conninfo=$conninfo_ok
+pf_conf "$RUNAS" "$T/pf.key" "$T/pf.log" 127.0.0.1
+"$PGTMP" down "$T/pg" > /dev/null 2>&1
+pf
+check "server stopped: the database line fails" has "FAIL  \[database\] conninfo"
+check "... the fix says the server is not running, and how to start it" dbfix_has "PostgreSQL is not running.*pg_ctlcluster 15 main start.*systemctl start postgresql"
+check "... and says nothing of creating a role or a database" dbfix_lacks "create"
+"$PGTMP" up "$T/pg" > /dev/null 2>&1
+if [ "$RUNAS" != exfeedd ]; then
+	cp "$T/pg/data/pg_hba.conf" "$T/hba.orig"
+	sed -i 's/^local .*all .*all .*trust$/local all all peer/' "$T/pg/data/pg_hba.conf"
+	kill -HUP "$(head -n 1 "$T/pg/data/postmaster.pid")"
+	sleep 0.5
+	pf
+	check "peer authentication refusing the conninfo's role: said so" dbfix_has "peer authentication: the database role must be the operating-system user"
+	check "... no createuser of the conninfo's role" dbfix_lacks "createuser exfeedd"
+	cp "$T/hba.orig" "$T/pg/data/pg_hba.conf"
+	kill -HUP "$(head -n 1 "$T/pg/data/postmaster.pid")"
+	sleep 0.5
+fi
+
+# A key file of the wrong size is not a matter of its mode.
+head -c 31 "$T/pf.key" > "$T/short.key"; chmod 600 "$T/short.key"
+[ "$(id -u)" -eq 0 ] && chown "$RUNAS" "$T/short.key"
+pf_conf "$RUNAS" "$T/short.key" "$T/pf.log" 127.0.0.1
+pf
+check "a 31-byte key: the fix says it is not the key" has "fix: $T/short.key holds 31 bytes, a key is 32"
+check "... not chmod 600" sh -c "! grep -q 'fix: chmod 600' '$T/pf.out'"
+# A missing key while the database holds accounts: restore it, never keygen.
+pf_conf "$RUNAS" "$T/pf.key" "$T/pf.log" 127.0.0.1
+printf 'k1\ns1\n' | "$EXFEEDCTL" -c "$T/pf.conf" account add --user 1 --exchange binance-futures \
+    --api-key-file - --api-secret-file - > /dev/null 2>&1
+pf_conf "$RUNAS" "$T/lost.key" "$T/pf.log" 127.0.0.1
+pf
+check "a lost key with accounts stored: restore it from the backup" has "fix: the database holds 1 account whose credentials only the lost key opens: restore $T/lost.key from your backup"
+check "... never keygen" sh -c "! grep -q 'fix: exfeedctl keygen' '$T/pf.out'"
+pf_conf "$RUNAS" "$T/pf.key" "$T/pf.log" 127.0.0.1
+
 if [ "$(id -u)" -eq 0 ]; then
 	# The key readable by root only: the workers, as the user, could not read it.
 	chown root "$T/pf.key"
