@@ -3,7 +3,8 @@
  * with its fix, checked the way the daemon will meet it: the [daemon] user
  * and group, the master key (its mode, and its owner when the daemon drops
  * to that user), the database as that user (reachable, migrated), the log
- * target (a syslog that nobody reads is silence), the runtime directory,
+ * target (a syslog that nobody reads is silence; a file's directory must
+ * take a new file from that user after rotation), the runtime directory,
  * and every exchange URL's host name.
  */
 #include "autoconf.h"
@@ -370,10 +371,42 @@ parent_dir(const char *path, char *dir, size_t len)
 		*(slash == dir ? slash + 1 : slash) = '\0';
 }
 
-static void
-pf_log(struct pf *pf, const struct config *cfg)
+/*
+ * Whether uid:gid (the daemon's user after its drop; this process when
+ * as_user is 0) may access path with mode: 0, or the errno.  In a child
+ * that takes the identity, as the DB check does: the kernel's answer, ACLs
+ * and all.
+ */
+static int
+pf_access_as(uid_t uid, gid_t gid, int as_user, const char *path, int mode)
 {
-	char what[512], why[8400], dir[4096];
+	int status;
+	pid_t pid;
+
+	if (!as_user)
+		return access(path, mode) == 0 ? 0 : errno;
+	if ((pid = fork()) == -1)
+		return errno;
+	if (pid == 0) {
+		if (setgroups(1, &gid) == -1 || setgid(gid) == -1 || setuid(uid) == -1)
+			_exit(255);
+		_exit(access(path, mode) == 0 ? 0 : errno & 0xff);
+	}
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == 255)
+		return EPERM;
+	return WEXITSTATUS(status);
+}
+
+#define PF_LOG_SUGGESTED	"/var/log/exfeedd/exfeedd.log"
+#define PF_LOG_SUGGESTED_DIR	"/var/log/exfeedd"
+
+static void
+pf_log(struct pf *pf, const struct config *cfg, uid_t uid, gid_t gid, int drops, int ids_known)
+{
+	char what[512], why[8400], fix[9000], dir[4096];
+	int e;
 
 	snprintf(what, sizeof(what), "[daemon] log = %s", cfg->log);
 	if (strcmp(cfg->log, "stderr") == 0) {
@@ -384,9 +417,11 @@ pf_log(struct pf *pf, const struct config *cfg)
 		if (!log_syslog_listening()) {
 			snprintf(why, sizeof(why), "nothing listens on %s: the daemon will log to "
 			    "%s/%s instead", LOG_SYSLOG_SOCKET, cfg->runtime_dir, DAEMON_FALLBACK_LOG);
-			pf_warn(pf, what, why, "apt-get install rsyslog, or set log to a file "
-			    "(log = /var/log/exfeedd.log), or run it under systemd (exfeedd -f: "
-			    "the journal)");
+			snprintf(fix, sizeof(fix), "apt-get install rsyslog, or log to a file in a "
+			    "directory of the daemon's own (log = " PF_LOG_SUGGESTED ", with install -d "
+			    "-o %s -g adm -m 2750 " PF_LOG_SUGGESTED_DIR ", and /etc/logrotate.d/exfeedd), "
+			    "or run it under systemd (exfeedd -f: the journal)", cfg->user);
+			pf_warn(pf, what, why, fix);
 			return;
 		}
 		pf_ok(pf, what);
@@ -395,7 +430,30 @@ pf_log(struct pf *pf, const struct config *cfg)
 	parent_dir(cfg->log, dir, sizeof(dir));
 	if (access(dir, W_OK | X_OK) == -1) {
 		snprintf(why, sizeof(why), "cannot write in %s: %s", dir, strerror(errno));
-		pf_fail(pf, what, why, "create the directory, or choose another file");
+		if (errno == ENOENT)
+			snprintf(fix, sizeof(fix), "install -d%s%s -g adm -m 2750 %s", drops ? " -o " :
+			    "", drops ? cfg->user : "", dir);
+		else
+			snprintf(fix, sizeof(fix), "choose a file in a directory you can write "
+			    "(log = " PF_LOG_SUGGESTED ")");
+		pf_fail(pf, what, why, fix);
+		return;
+	}
+	/*
+	 * The supervisor opens the file as root and gives it to the user, but
+	 * after logrotate moves it away the processes reopen it (SIGUSR1) as
+	 * the user: who must be able to create a file in its directory.
+	 */
+	if (drops && ids_known &&
+	    (e = pf_access_as(uid, gid, 1, dir, W_OK | X_OK)) != 0) {
+		snprintf(why, sizeof(why), "%s cannot create files in %s (%s): after log rotation "
+		    "(SIGUSR1) every process, running as %s, fails to reopen the log file",
+		    cfg->user, dir, strerror(e), cfg->user);
+		snprintf(fix, sizeof(fix), "give the log a directory of its own that %s owns: "
+		    "install -d -o %s -g adm -m 2750 " PF_LOG_SUGGESTED_DIR " and log = "
+		    PF_LOG_SUGGESTED " (or chown %s %s, if only exfeedd writes there)", cfg->user,
+		    cfg->user, cfg->user, dir);
+		pf_warn(pf, what, why, fix);
 		return;
 	}
 	pf_ok(pf, what);
@@ -496,7 +554,7 @@ preflight(const struct config *cfg, FILE *out)
 		pf_db_try(cfg, uid, gid, drops, &db);
 	pf_key(&pf, cfg, uid, drops, &db);
 	pf_db(&pf, cfg, drops, ids_known, &db);
-	pf_log(&pf, cfg);
+	pf_log(&pf, cfg, uid, gid, drops, ids_known);
 	pf_runtime(&pf, cfg);
 	pf_exchanges(&pf, cfg);
 	if (pf.failed)
