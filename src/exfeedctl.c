@@ -965,6 +965,19 @@ local_main(const char *config_path, int json, int argc, char *argv[])
 
 /* ------------------------------------------------------------ control socket */
 
+/*
+ * The daemon accepted and closed the connection before answering: what
+ * src/ctl.c does at its limit of control clients, or to a peer that is
+ * neither root nor its user; or it was stopping.
+ */
+static void
+ctl_closed_on_us(const char *sock)
+{
+	fprintf(stderr, "exfeedctl: exfeedd refused the connection on %s: it closed it without "
+	    "answering (too many control clients at once: it serves 16, so retry shortly; or "
+	    "it is stopping; or this user is neither root nor the daemon's)\n", sock);
+}
+
 static int
 ctl_main(const char *config_path, const char *sock, const char *cmd, int json)
 {
@@ -998,13 +1011,27 @@ ctl_main(const char *config_path, const char *sock, const char *cmd, int json)
 	msgpack_pack_map(&pk, 1);
 	mp_kv_str(&pk, "cmd", cmd);
 	if (ipc_write_frame(fd, IPC_CTL_REQUEST, 1, sb.data, sb.size) == -1) {
-		fprintf(stderr, "exfeedctl: cannot send to %s: %s\n", sock, strerror(errno));
+		int closed = errno == EPIPE || errno == ECONNRESET;
+
+		if (closed)
+			ctl_closed_on_us(sock);
+		else
+			fprintf(stderr, "exfeedctl: cannot send to %s: %s\n", sock, strerror(errno));
+		msgpack_sbuffer_destroy(&sb);
+		close(fd);
 		return EX_UNAVAILABLE_STATUS;
 	}
 	msgpack_sbuffer_destroy(&sb);
 	msgpack_unpacked_init(&unp);
 	if (ipc_read_frame(fd, IPC_ACCEPT_CTL_CLIENT, 1, 10000, &buf, &h, &unp, &err) == -1) {
-		fprintf(stderr, "exfeedctl: no valid reply from %s: %s\n", sock, err ? err : "?");
+		if (err != NULL && (strcmp(err, "connection closed") == 0 ||
+		    strcmp(err, strerror(ECONNRESET)) == 0))
+			ctl_closed_on_us(sock);
+		else
+			fprintf(stderr, "exfeedctl: no valid reply from %s: %s\n", sock,
+			    err ? err : "?");
+		msgpack_unpacked_destroy(&unp);
+		close(fd);
 		return EX_UNAVAILABLE_STATUS;
 	}
 	mp_get_bool(&unp.data, "ok", &ok);
@@ -1057,6 +1084,8 @@ main(int argc, char *argv[])
 	int ch, json = 0;
 
 	log_init("exfeedctl");
+	/* A control socket closed on us is an error to report (exit 69), not death by SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	/* "+": stop at the command, whose own options follow it. */
 	while ((ch = getopt_long(argc, argv, "+c:s:jh", longopts, NULL)) != -1) {
 		switch (ch) {
