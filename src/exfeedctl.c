@@ -640,15 +640,62 @@ lc_refuse_secret_arg(const char *opt, const char *fileopt)
 	exit(EX_USAGE_STATUS);
 }
 
-/* An unknown or ambiguous option, named up to its "=": what follows may be a secret. */
+/*
+ * What getopt_long refused ('?', or ':' for a missing value), told in our
+ * words, never getopt's: they repeat the whole argument, and what follows
+ * "=" may be a secret typed by mistake.  prog names the command
+ * ("exfeedctl account list").  The argument in error is argv[optind - 1]
+ * for a long option, but not for a short one inside a cluster ("-kVALUE"
+ * leaves optind on it): a short one is named by optopt alone.
+ */
 static void __attribute__((noreturn))
-lc_bad_option(const char *arg)
+ctl_bad_option(const char *prog, int ch, char *argv[], const struct option *opts)
 {
-	int n = (int)strcspn(arg, "=");
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	int n, is_long = 0;
 
-	fprintf(stderr, "exfeedctl: account add: unknown or ambiguous option %.*s%s\n", n, arg,
-	    arg[n] ? "=..." : "");
+	if (strncmp(arg, "--", 2) == 0 && arg[2] != '\0') {
+		n = (int)strcspn(arg + 2, "=");
+		if (optopt == 0)
+			is_long = 1;
+		for (const struct option *o = opts; !is_long && o && o->name; o++)
+			if (o->val == optopt && strncmp(o->name, arg + 2, (size_t)n) == 0)
+				is_long = 1;
+	}
+	if (is_long) {
+		n = (int)strcspn(arg, "=");
+		/* A bare --api-secret at the end: a credential all the same. */
+		if (ch == ':' && (optopt == 'K' || optopt == 'S'))
+			lc_refuse_secret_arg(optopt == 'K' ? "--api-key" : "--api-secret",
+			    optopt == 'K' ? "--api-key-file" : "--api-secret-file");
+		if (ch == ':')
+			fprintf(stderr, "%s: option %.*s needs a value\n", prog, n, arg);
+		else if (optopt != 0)
+			fprintf(stderr, "%s: option %.*s takes no value\n", prog, n, arg);
+		else
+			fprintf(stderr, "%s: unknown or ambiguous option %.*s\n", prog, n, arg);
+	} else if (ch == ':')
+		fprintf(stderr, "%s: option -%c needs a value\n", prog, optopt);
+	else if (optopt > 0x20 && optopt < 0x7f)
+		fprintf(stderr, "%s: unknown option -%c\n", prog, optopt);
+	else
+		fprintf(stderr, "%s: unknown option\n", prog);
+	lc_cleanup();
 	usage();
+}
+
+/* getopt_long, silent: every refusal is ctl_bad_option's (exit 64). */
+static int
+ctl_getopt(const char *prog, int argc, char *argv[], const char *optstring,
+    const struct option *opts)
+{
+	int ch;
+
+	opterr = 0;
+	ch = getopt_long(argc, argv, optstring, opts, NULL);
+	if (ch == '?' || ch == ':')
+		ctl_bad_option(prog, ch, argv, opts);
+	return ch;
 }
 
 static int
@@ -676,8 +723,7 @@ account_add(int argc, char *argv[])
 	int ch, rc;
 
 	optind = 0;
-	opterr = 0;		/* getopt's own messages would repeat a value given by mistake */
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((ch = ctl_getopt("exfeedctl account add", argc, argv, ":", opts)) != -1) {
 		switch (ch) {
 		case 'K':
 		case 'S':
@@ -699,8 +745,6 @@ account_add(int argc, char *argv[])
 		case 'l':
 			label = optarg;
 			break;
-		default:
-			lc_bad_option(argv[optind - 1]);
 		}
 	}
 	if (optind != argc || user < 0 || exchange == NULL || keyfile == NULL || secretfile == NULL) {
@@ -745,11 +789,8 @@ account_list(int argc, char *argv[])
 	int ch;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch != 'j')
-			usage();
+	while ((ch = ctl_getopt("exfeedctl account list", argc, argv, ":", opts)) != -1)
 		lc.json = 1;
-	}
 	if (optind != argc)
 		usage();
 	lc_connect(1);
@@ -795,14 +836,17 @@ account_change(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *what = argv[0], *reason = "disabled by operator";
-	char err[1024];
+	char err[1024], prog[64];
 	int64_t id;
 	int ch, rc;
 
+	snprintf(prog, sizeof(prog), "exfeedctl account %s", what);
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch != 'r' || strcmp(what, "disable") != 0)
+	while ((ch = ctl_getopt(prog, argc, argv, ":", opts)) != -1) {
+		if (strcmp(what, "disable") != 0) {
+			fprintf(stderr, "%s: --reason is for account disable only\n", prog);
 			usage();
+		}
 		reason = optarg;
 	}
 	if (optind != argc - 1)
@@ -909,11 +953,8 @@ cmd_rotate_key(int argc, char *argv[])
 	int ch;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch != 'n')
-			usage();
+	while ((ch = ctl_getopt("exfeedctl rotate-key", argc, argv, ":", opts)) != -1)
 		path = optarg;
-	}
 	if (optind != argc || path == NULL)
 		usage();
 	lc_key();
@@ -1087,7 +1128,7 @@ main(int argc, char *argv[])
 	/* A control socket closed on us is an error to report (exit 69), not death by SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
 	/* "+": stop at the command, whose own options follow it. */
-	while ((ch = getopt_long(argc, argv, "+c:s:jh", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt("exfeedctl", argc, argv, "+:c:s:jh", longopts)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_path = optarg;

@@ -41,6 +41,36 @@ refused "--secret=VALUE" --api-key-file "$T/key" "--secret=$SECRET"
 refused "--api-sec=VALUE (ambiguous)" --api-key-file "$T/key" "--api-sec=$SECRET"
 refused "an unknown option with a value" --api-key-file "$T/key" "--password=$SECRET"
 check "refused: nothing was added" [ "$(count)" -eq 0 ]
+refused "a bare --api-secret at the end" --api-key-file "$T/key" --api-secret
+check "a bare --api-secret: the credential refusal" \
+	grep -q "^exfeedctl: --api-secret: a credential is never taken on the command line" "$T/r.out"
+
+# Every command's options: our message, with the command's name and the
+# option's, never its value nor anything after "=" (getopt's own would).
+# unrepeated WHAT MESSAGE ARGS...: exit 64, MESSAGE said, no secret shown.
+unrepeated() {
+	what=$1; msg=$2; shift 2
+	ctl1 "$@" > "$T/u.out" 2>&1
+	rc=$?
+	check "$what: exit 64" [ "$rc" -eq 64 ]
+	check "$what: says \"$msg\"" grep -q -F -x -- "$msg" "$T/u.out"
+	check "$what: the secret is not repeated" sh -c "! grep -q -e '$SECRET' -e '=' '$T/u.out'"
+}
+unrepeated "--api-secret=V before the command" "exfeedctl: unknown or ambiguous option --api-secret" \
+    "--api-secret=$SECRET" account list
+unrepeated "account list --api-secret=V" "exfeedctl account list: unknown or ambiguous option --api-secret" \
+    account list "--api-secret=$SECRET"
+unrepeated "account disable 1 --api-secret=V" \
+    "exfeedctl account disable: unknown or ambiguous option --api-secret" account disable 1 "--api-secret=$SECRET"
+unrepeated "rotate-key --api-secret=V" "exfeedctl rotate-key: unknown or ambiguous option --api-secret" \
+    rotate-key "--api-secret=$SECRET"
+unrepeated "account list --json=V" "exfeedctl account list: option --json takes no value" \
+    account list "--json=$SECRET"
+unrepeated "account add --user 7 -kV: the option, not the previous argument" \
+    "exfeedctl account add: unknown option -k" account add --user 7 "-k$SECRET"
+unrepeated "-kV before the command" "exfeedctl: unknown option -k" "-k$SECRET" status
+unrepeated "account add --label at the end" "exfeedctl account add: option --label needs a value" \
+    account add --user 7 --label
 
 # ------------------------------------------------------- files and their mode
 (umask 022 && echo "$SECRET" > "$T/secret.644")
