@@ -530,6 +530,36 @@ pf_exchanges(struct pf *pf, const struct config *cfg)
 	}
 }
 
+/*
+ * As root, what the privilege drop means: none with user = root, and a
+ * configuration file that user cannot read, which the start reads (as
+ * root) but every reload reads again in the supervisor, after the drop.
+ */
+static void
+pf_drop(struct pf *pf, const struct config *cfg, uid_t uid, gid_t gid)
+{
+	char what[4200], why[4400], fix[4400];
+	int e;
+
+	if (uid == 0) {
+		snprintf(what, sizeof(what), "[daemon] user %s", cfg->user);
+		pf_warn(pf, what, "every process, the workers with the exchange connections and the "
+		    "decrypted API secrets included, would run as root: nothing is dropped",
+		    "useradd --system --user-group --home-dir /nonexistent --shell "
+		    "/usr/sbin/nologin exfeedd, then user = exfeedd and group = exfeedd");
+		return;
+	}
+	if ((e = pf_access_as(uid, gid, 1, cfg->file, R_OK)) != 0) {
+		snprintf(what, sizeof(what), "configuration %s", cfg->file);
+		snprintf(why, sizeof(why), "%s cannot read it (%s): the start reads it as root, but "
+		    "a reload (SIGHUP, exfeedctl reload) reads it again as %s and fails", cfg->user,
+		    strerror(e), cfg->user);
+		snprintf(fix, sizeof(fix), "chgrp %s %s && chmod 640 %s", cfg->group, cfg->file,
+		    cfg->file);
+		pf_warn(pf, what, why, fix);
+	}
+}
+
 int
 preflight(const struct config *cfg, FILE *out)
 {
@@ -549,6 +579,8 @@ preflight(const struct config *cfg, FILE *out)
 		fprintf(out, "note  not root: exfeedd started by this user runs as this user "
 		    "([daemon] user and group apply when it starts as root)\n");
 	ids_known = !drops || (uid != (uid_t)-1 && gid != (gid_t)-1);
+	if (drops && ids_known)
+		pf_drop(&pf, cfg, uid, gid);
 	/* The database first: the fix for a missing key depends on what it holds. */
 	if (ids_known)
 		pf_db_try(cfg, uid, gid, drops, &db);

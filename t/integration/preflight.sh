@@ -139,6 +139,22 @@ check "a lost key with accounts stored: restore it from the backup" has "fix: th
 check "... never keygen" sh -c "! grep -q 'fix: exfeedctl keygen' '$T/pf.out'"
 pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
 
+# As root: user = root drops nothing; a file the user cannot read breaks reload.
+if [ "$(id -u)" -eq 0 ] && [ "$RUNAS" != root ]; then
+	pf_conf root "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
+	pf
+	check "user = root: a warning that every process runs as root" has "warn  \[daemon\] user root: every process.*would run as root"
+	pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
+	chmod 600 "$T/pf.conf"
+	pf
+	check "a configuration file $RUNAS cannot read: a warning (reload would fail)" has "warn  configuration $T/pf.conf: $RUNAS cannot read it (Permission denied): the start reads it as root, but a reload"
+	check "... fix: chgrp and chmod 640" has "fix: chgrp $RUNAS_GROUP $T/pf.conf && chmod 640 $T/pf.conf"
+	check "... a warning only: exit 0" [ "$(rc)" -eq 0 ]
+	chgrp "$RUNAS_GROUP" "$T/pf.conf"; chmod 640 "$T/pf.conf"
+	pf
+	check "... readable by its group: no warning" sh -c "! grep -q '^warn  configuration' '$T/pf.out'"
+fi
+
 # A log file in a directory the daemon's user cannot write (as /var/log):
 # the start works, but after rotation no process can make the file anew.
 if [ "$(id -u)" -eq 0 ]; then
