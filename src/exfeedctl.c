@@ -552,12 +552,98 @@ json_str(const char *s)
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p == '"' || *p == '\\')
 			printf("\\%c", *p);
-		else if (*p < 0x20)
+		else if (*p < 0x20 || *p == 0x7f)
 			printf("\\u%04x", *p);
 		else
 			putchar(*p);
 	}
 	putchar('"');
+}
+
+/* A --label or --reason: one line of printable text, stored and shown as given. */
+#define LC_TEXT_MAX	200
+
+/*
+ * The length of the UTF-8 sequence at p (1 to 4), or 0 when it is not one:
+ * an invalid or overlong sequence, a surrogate, or a C1 control
+ * (U+0080-U+009F, which terminals act on as they do on ESC).
+ */
+static size_t
+lc_utf8_len(const unsigned char *p)
+{
+	uint32_t cp;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+		return 0;
+	return n;
+}
+
+/* Refuses (exit 64) a --label or --reason that is not one line of printable text. */
+static void
+lc_text_check(const char *opt, const char *s)
+{
+	size_t len = strlen(s), n;
+
+	if (len > LC_TEXT_MAX) {
+		fprintf(stderr, "exfeedctl: %s: %zu bytes, at most %d\n", opt, len, LC_TEXT_MAX);
+		usage();
+	}
+	for (const unsigned char *p = (const unsigned char *)s; *p; p += n) {
+		if (*p < 0x20 || *p == 0x7f || (n = lc_utf8_len(p)) == 0) {
+			fprintf(stderr, "exfeedctl: %s: holds a control character or a byte that is not "
+			    "UTF-8 text (0x%02x at byte %zu): it is one line of printable text\n", opt,
+			    *p, (size_t)(p - (const unsigned char *)s) + 1);
+			usage();
+		}
+	}
+}
+
+/*
+ * s for a table, into buf: control bytes, bytes that are not UTF-8 and "\\"
+ * escaped (\n, \t, \xNN, \\), so that a stored value (older rows took
+ * anything) can neither fake a row nor act on the terminal.
+ */
+static const char *
+lc_text_shown(const char *s, char *buf, size_t len)
+{
+	size_t o = 0, n;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < len; p += n) {
+		n = *p < 0x20 || *p == 0x7f ? 0 : lc_utf8_len(p);
+		if (*p == '\\')
+			o += (size_t)snprintf(buf + o, len - o, "\\\\");
+		else if (*p == '\n')
+			o += (size_t)snprintf(buf + o, len - o, "\\n");
+		else if (*p == '\t')
+			o += (size_t)snprintf(buf + o, len - o, "\\t");
+		else if (n == 0)
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", *p);
+		else if (o + n < len) {
+			memcpy(buf + o, p, n);
+			o += n;
+		}
+		if (n == 0 || *p == '\\')
+			n = 1;
+	}
+	buf[o] = '\0';
+	return buf;
 }
 
 static int
@@ -757,6 +843,8 @@ account_add(int argc, char *argv[])
 		    "binance-spot, bybit, okx\n", exchange);
 		usage();
 	}
+	if (label != NULL)
+		lc_text_check("--label", label);
 	api_key = lc_read_credential(keyfile, "API key", "--api-key-file");
 	api_secret = lc_read_credential(secretfile, "API secret", "--api-secret-file");
 	lc_stdin_done();
@@ -815,14 +903,18 @@ account_list(int argc, char *argv[])
 		}
 		printf("]\n");
 	} else {
+		char label[4 * LC_TEXT_MAX + 8], reason[4 * LC_TEXT_MAX + 8];
+
 		printf("%6s %10s %-16s %-16s %-6s %-20s %-20s %s\n", "ID", "USER", "EXCHANGE", "LABEL",
 		    "ACTIVE", "LISTEN KEY EXPIRES", "CREATED", "DEACTIVATED REASON");
 		for (size_t i = 0; i < n; i++)
 			printf("%6" PRId64 " %10" PRId64 " %-16s %-16s %-6s %-20s %-20s %s\n", v[i].id,
-			    v[i].user_id, v[i].exchange, v[i].label ? v[i].label : "-",
+			    v[i].user_id, v[i].exchange,
+			    v[i].label ? lc_text_shown(v[i].label, label, sizeof(label)) : "-",
 			    v[i].is_active ? "yes" : "no",
 			    v[i].listen_key_expires[0] ? v[i].listen_key_expires : "-", v[i].created,
-			    v[i].deactivated_reason ? v[i].deactivated_reason : "-");
+			    v[i].deactivated_reason ? lc_text_shown(v[i].deactivated_reason, reason,
+			    sizeof(reason)) : "-");
 	}
 	db_account_info_free(v, n);
 	return 0;
@@ -851,6 +943,7 @@ account_change(int argc, char *argv[])
 	}
 	if (optind != argc - 1)
 		usage();
+	lc_text_check("--reason", reason);
 	id = lc_id(argv[optind], "account id");
 	lc_connect(1);
 	if (strcmp(what, "remove") == 0)

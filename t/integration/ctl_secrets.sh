@@ -120,5 +120,36 @@ else
 	echo "# script(1) is not installed: the terminal prompt is not tested"
 fi
 
+# --label and --reason: one line of printable text, at most 200 bytes; and
+# whatever older rows hold is printed escaped, never raw.
+esc=$(printf '\033')
+n0=$(count)
+for bad in "$(printf 'x\n     99          7 binance-futures  fake')" "$(printf 'red%s[31m' "$esc")" "$(printf 'del\177')"; do
+	ctl1 $ADD --api-key-file "$T/key" --api-secret-file "$T/secret" --label "$bad" > "$T/l.out" 2>&1
+	check "--label with a control byte: exit 64" [ $? -eq 64 ]
+	check "... says why" grep -q "exfeedctl: --label: holds a control character" "$T/l.out"
+done
+ctl1 $ADD --api-key-file "$T/key" --api-secret-file "$T/secret" --label "$(printf '%0201d' 0)" > "$T/l.out" 2>&1
+check "--label of 201 bytes: exit 64, said" sh -c "[ $? -eq 64 ] && grep -q 'exfeedctl: --label: 201 bytes, at most 200' '$T/l.out'"
+check "... nothing was added" [ "$(count)" -eq "$n0" ]
+ctl1 account disable "$id1" --reason "$(printf 'why%s]0;title\007' "$esc")" > "$T/l.out" 2>&1
+check "--reason with ESC and BEL: exit 64, said" sh -c "[ $? -eq 64 ] && grep -q 'exfeedctl: --reason: holds a control character' '$T/l.out'"
+ctl1 account disable "$id1" --reason "$(printf '%0201d' 0)" > "$T/l.out" 2>&1
+check "--reason of 201 bytes: exit 64" [ $? -eq 64 ]
+id5=$(ctl1 $ADD --api-key-file "$T/key" --api-secret-file "$T/secret" --label "Zürich desk" 2>/dev/null)
+check "a UTF-8 label: added" [ -n "$id5" ]
+q "UPDATE exchange_accounts SET label = E'old\\n  999 fake row\\033[2J', deactivated_reason = E'r\\tx\\\\' WHERE id = $id1" > /dev/null
+ctl1 account list > "$T/list.out" 2>&1
+check "account list: an old row's control bytes are not printed raw" sh -c "! grep -q '$esc' '$T/list.out'"
+check "... one line per account (a newline cannot fake a row)" [ "$(wc -l < "$T/list.out")" -eq $(( $(count) + 1 )) ]
+check "... shown escaped" grep -qF 'old\n  999 fake row\x1b[2J' "$T/list.out"
+check "... the reason too" grep -qF 'r\tx\\' "$T/list.out"
+check "... UTF-8 shown as it is" grep -q "Zürich desk" "$T/list.out"
+ctl1 account list --json > "$T/list.json" 2>&1
+check "account list --json: valid JSON, the label as stored" /usr/bin/python3 -c "
+import json,sys
+rows = json.load(open(sys.argv[1]))
+sys.exit(0 if any(r['label'] == 'old\n  999 fake row\x1b[2J' for r in rows) else 1)" "$T/list.json"
+
 check "the usage names standard input" sh -c "'$EXFEEDCTL' --help | grep -q 'FILE \"-\": standard input'"
 finish
