@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,6 +319,11 @@ lc_id(const char *s, const char *what)
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
+	if (*s != '\0' && *s != '-' && *end == '\0' && errno == ERANGE) {
+		fprintf(stderr, "exfeedctl: %s \"%s\" is out of range (at most %lld)\n", what, s,
+		    LLONG_MAX);
+		usage();
+	}
 	if (*s == '\0' || *end != '\0' || errno != 0 || v < 0) {
 		fprintf(stderr, "exfeedctl: %s \"%s\" is not a non-negative integer\n", what, s);
 		usage();
@@ -1136,8 +1142,20 @@ ctl_main(const char *config_path, const char *sock, const char *cmd, int json)
 		sock = sockbuf;
 	}
 	if ((fd = ctl_connect(sock)) == -1) {
-		fprintf(stderr, "exfeedctl: cannot connect to %s: %s (is exfeedd running?)\n", sock,
-		    strerror(errno));
+		char user[256];
+		int saved = errno;
+
+		if (errno != EACCES && errno != EPERM) {
+			fprintf(stderr, "exfeedctl: cannot connect to %s: %s (is exfeedd running?)\n",
+			    sock, strerror(errno));
+			return EX_UNAVAILABLE_STATUS;
+		}
+		/* Running, most likely: the socket is 0600, the daemon's user's or root's. */
+		if (config_peek(config_path, "daemon", "user", user, sizeof(user)) == -1)
+			snprintf(user, sizeof(user), "%s", config_default("daemon", "user"));
+		fprintf(stderr, "exfeedctl: cannot connect to %s: %s: only root and the daemon's user "
+		    "(%s) may use the control socket; run exfeedctl as one of them (sudo exfeedctl "
+		    "..., or runuser -u %s -- exfeedctl ...)\n", sock, strerror(saved), user, user);
 		return EX_UNAVAILABLE_STATUS;
 	}
 	msgpack_sbuffer_init(&sb);
