@@ -12,7 +12,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -56,6 +58,9 @@ static const char *const stream_enum[] = { "aggTrade", "markPrice", "markPrice@1
 	"depth10", "depth20", NULL };
 static const char *const exchange_names[] = { "binance-futures", "binance-spot",
 	"bybit", "okx", NULL };
+
+/* A configuration file is a few kilobytes: more is not one (or is /dev/zero). */
+#define CONFIG_FILE_MAX	(1024 * 1024)
 
 #define D(f)	offsetof(struct config, f)
 #define E(f)	offsetof(struct exchange_conf, f)
@@ -153,6 +158,29 @@ parse_int64(const char *s, int64_t *out)
 	if (errno || *end != '\0')
 		return -1;
 	*out = v;
+	return 0;
+}
+
+/*
+ * Whether a value parse_int64 or config_parse_duration_ms refused is a
+ * number of the right form all the same, only too large for 64 bits: then
+ * it is out of range, not "not a number".
+ */
+static int
+overlong_number(const char *s, int duration)
+{
+	static const char *const units[] = { "ms", "s", "m", "h", "d" };
+	size_t n;
+
+	if (!duration && *s == '-')
+		s++;
+	if ((n = strspn(s, "0123456789")) == 0)
+		return 0;
+	if (!duration)
+		return s[n] == '\0';
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(s + n, units[i]) == 0)
+			return 1;
 	return 0;
 }
 
@@ -350,6 +378,13 @@ struct loader {
 	int			 prev_is_ex;
 	int			 line_continued;
 	int			 from_file;	/* the files the config names are checked too */
+	int			 any_section;	/* a [section] line was seen */
+	size_t			 bytes;		/* read so far, at most CONFIG_FILE_MAX */
+	unsigned char		*bad;		/* per main key: its value was refused */
+	struct {
+		size_t		 idx;		/* its first error in errs */
+		unsigned	 more;		/* errors on later continuation lines */
+	}			*list_err;	/* per main key */
 };
 
 static void
@@ -427,6 +462,11 @@ check_url(const char *v, const char **why)
 					*why = "URL contains white space or a control character";
 					return -1;
 				}
+			if (memchr(host, '@', strcspn(host, "/?#")) != NULL) {
+				*why = "URL must not hold a user name or password (user:password@): "
+				    "no exchange takes credentials in the URL";
+				return -1;
+			}
 			if (*host == '[') {
 				p = host + 1 + strspn(host + 1, "0123456789abcdefABCDEF:.");
 				if (*p != ']' || p == host + 1) {
@@ -527,6 +567,8 @@ value_set(void *base, const struct ckey *k, const char *v, int append,
 		break;
 	case T_INT:
 		if (parse_int64(v, &n) == -1) {
+			if (overlong_number(v, 0))
+				goto out_of_range;
 			snprintf(whybuf, whylen, "\"%s\" is not a whole number", v);
 			*why = whybuf;
 			return -1;
@@ -534,6 +576,8 @@ value_set(void *base, const struct ckey *k, const char *v, int append,
 		goto range;
 	case T_DURATION:
 		if (config_parse_duration_ms(v, &n) == -1) {
+			if (overlong_number(v, 1))
+				goto out_of_range;
 			snprintf(whybuf, whylen, "\"%s\" is not a duration (a number with a unit: ms, s, m, h, d)", v);
 			*why = whybuf;
 			return -1;
@@ -547,6 +591,7 @@ value_set(void *base, const struct ckey *k, const char *v, int append,
 		}
 	range:
 		if (n < k->min || n > k->max) {
+	out_of_range:
 			if (k->type == T_DURATION) {
 				char a[32], c[32];
 				config_format_duration(k->min, a, sizeof(a));
@@ -661,6 +706,7 @@ loader_section(struct loader *ld, const char *name, unsigned line)
 	int si;
 
 	snprintf(ld->cur_section, sizeof(ld->cur_section), "%s", name);
+	ld->any_section = 1;
 	ld->cur_ex = -1;
 	ld->section_ok = 0;
 	ld->prev_key = -1;
@@ -707,6 +753,11 @@ loader_value(struct loader *ld, const char *name, const char *value, unsigned li
 	const char *why = NULL;
 	int ki, cont;
 
+	if (!ld->any_section) {
+		err_add(ld->errs, ld->file, line, "%s: key outside any section (every key goes "
+		    "under its [section], e.g. [daemon])", name);
+		return;
+	}
 	if (!ld->section_ok)
 		return;			/* the section itself was reported */
 	if (ld->cur_ex >= 0) {
@@ -741,7 +792,20 @@ loader_value(struct loader *ld, const char *name, const char *value, unsigned li
 	if (!cont)
 		*seen = line;
 	if (value_set(base, k, value, cont, whybuf, sizeof(whybuf), &why) == -1) {
+		/* A list's later lines add to its one error: not a line each. */
+		if (ld->cur_ex < 0 && k->type == T_LIST && ld->bad[ki]) {
+			ld->list_err[ki].more++;
+			ld->prev_key = ki;
+			ld->prev_is_ex = 0;
+			return;
+		}
 		err_add(ld->errs, ld->file, line, "[%s] %s: %s", ld->cur_section, name, why);
+		if (ld->cur_ex < 0) {
+			ld->bad[ki] = 1;
+			ld->list_err[ki].idx = ld->errs->n - 1;
+			ld->prev_key = ki;
+			ld->prev_is_ex = 0;
+		}
 		return;
 	}
 	ld->prev_key = ki;
@@ -766,20 +830,44 @@ ini_reader_cb(char *buf, int size, void *arg)
 {
 	struct loader *ld = arg;
 	char *p, *end;
-	size_t len;
+	size_t len = 0;
+	int c = EOF, nul = 0, toolong = 0;
 
-	if (fgets(buf, size, ld->fp) == NULL)
+	/* By the byte, not fgets: a NUL inside a line must not cut it unseen. */
+	while (len < (size_t)size - 1 && ld->bytes < CONFIG_FILE_MAX &&
+	    (c = getc(ld->fp)) != EOF) {
+		ld->bytes++;
+		buf[len++] = (char)c;
+		nul |= c == '\0';
+		if (c == '\n')
+			break;
+	}
+	if (len == 0)
 		return NULL;
+	buf[len] = '\0';
 	ld->line++;
 	ld->total_lines = ld->line;
-	len = strlen(buf);
-	if (len == (size_t)size - 1 && buf[len - 1] != '\n' && !feof(ld->fp)) {
-		int c;
-
-		while ((c = fgetc(ld->fp)) != EOF && c != '\n')
-			;
-		err_add(ld->errs, ld->file, ld->line, "line too long (at most %d characters; "
-		    "split a list over indented continuation lines)", size - 2);
+	if (buf[len - 1] != '\n' && len == (size_t)size - 1)
+		while (ld->bytes < CONFIG_FILE_MAX && (c = getc(ld->fp)) != EOF && c != '\n') {
+			ld->bytes++;
+			toolong = 1;
+		}
+	if (ld->bytes >= CONFIG_FILE_MAX && getc(ld->fp) != EOF) {
+		err_add(ld->errs, ld->file, ld->line, "the file goes on past %d bytes: not a "
+		    "configuration file", CONFIG_FILE_MAX);
+		return NULL;
+	}
+	/* A UTF-8 byte order mark, as some editors write: not part of line 1. */
+	if (ld->line == 1 && len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+		memmove(buf, buf + 3, len - 2);
+		len -= 3;
+	}
+	if (toolong || nul) {
+		if (toolong)
+			err_add(ld->errs, ld->file, ld->line, "line too long (at most %d characters; "
+			    "split a list over indented continuation lines)", size - 2);
+		else
+			err_add(ld->errs, ld->file, ld->line, "the line holds a NUL byte");
 		buf[0] = '\n';
 		buf[1] = '\0';
 		ld->prev_key = -1;
@@ -826,6 +914,40 @@ rule_line(const struct loader *ld, const char *sec, const char *a, const char *b
 	return ld->section_line[section_index(sec)];
 }
 
+/* Why path cannot serve as alert_command, or NULL when it can. */
+static const char *
+alert_command_check(const char *path)
+{
+	static char why[600];
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		if (strpbrk(path, " \t") != NULL)
+			snprintf(why, sizeof(why), "%s: no such file; it is the path of one program, "
+			    "run without arguments and without a shell (put a command line with "
+			    "arguments in a script, and name the script)", path);
+		else
+			snprintf(why, sizeof(why), "%s: %s", path, strerror(errno));
+		return why;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, sizeof(why), "%s is not a regular file (the path of a program)", path);
+		return why;
+	}
+	if ((st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) == 0) {
+		snprintf(why, sizeof(why), "%s is not executable (chmod +x it)", path);
+		return why;
+	}
+	return NULL;
+}
+
+static int
+rule_bad(const struct loader *ld, const char *sec, const char *a, const char *b)
+{
+	return ld->bad != NULL && (ld->bad[key_index(keys, NKEYS, sec, a)] ||
+	    ld->bad[key_index(keys, NKEYS, sec, b)]);
+}
+
 /*
  * Defaults, required keys and rules that involve more than one key.  With
  * any error collected the config is freed: -1.
@@ -835,6 +957,25 @@ loader_finish(struct loader *ld)
 {
 	struct config *cfg = ld->cfg;
 
+	/* A list refused on many lines: its one error, with the count. */
+	for (size_t i = 0; ld->list_err && i < NKEYS; i++) {
+		struct strlist *l;
+		char msg[1024];
+
+		if (!ld->bad[i] || keys[i].type != T_LIST || ld->list_err[i].more == 0)
+			continue;
+		l = slot(cfg, &keys[i]);
+		if ((int64_t)l->n > keys[i].max)
+			snprintf(msg, sizeof(msg), "%s:%u: [%s] %s: too many items (%zu, at most %"
+			    PRId64 ")", ld->file, ld->errs->v[ld->list_err[i].idx].line,
+			    keys[i].section, keys[i].name, l->n, keys[i].max);
+		else
+			snprintf(msg, sizeof(msg), "%s (and %u more error%s on its continuation lines)",
+			    ld->errs->v[ld->list_err[i].idx].msg, ld->list_err[i].more,
+			    ld->list_err[i].more == 1 ? "" : "s");
+		free(ld->errs->v[ld->list_err[i].idx].msg);
+		ld->errs->v[ld->list_err[i].idx].msg = xstrdup(msg);
+	}
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct ckey *k = &keys[i];
 
@@ -883,18 +1024,41 @@ loader_finish(struct loader *ld)
 			err_add(ld->errs, ld->file, cfg->ex_lines[e][ki], "[exchange.%s] ca_file: %s",
 			    cfg->ex[e].name, why);
 	}
-	if (cfg->respawn_delay_max_ms < cfg->respawn_delay_min_ms)
+	/*
+	 * alert_command is one program, run with execl and no arguments (no
+	 * shell): "/bin/sh -c id" would be looked for as a file of that name.
+	 */
+	if (ld->from_file && cfg->alert_command != NULL && cfg->alert_command[0] != '\0') {
+		int ki = key_index(keys, NKEYS, "userdata", "alert_command");
+		const char *why = alert_command_check(cfg->alert_command);
+
+		if (why != NULL)
+			err_add(ld->errs, ld->file, ld->set_line[ki], "[userdata] alert_command: %s",
+			    why);
+	}
+	/* A rule between two keys is about their values: none if either was refused. */
+#define RULE(sec, a, b, cond)	(!rule_bad(ld, sec, a, b) && (cond))
+	if (RULE("daemon", "respawn_delay_max", "respawn_delay_min",
+	    cfg->respawn_delay_max_ms < cfg->respawn_delay_min_ms))
 		err_add(ld->errs, ld->file, rule_line(ld, "daemon", "respawn_delay_max", "respawn_delay_min"),
 		    "[daemon] respawn_delay_max: must not be below respawn_delay_min");
-	if (cfg->heartbeat_timeout_ms < 2 * cfg->heartbeat_interval_ms)
+	if (RULE("daemon", "heartbeat_timeout", "heartbeat_interval",
+	    cfg->heartbeat_timeout_ms < 2 * cfg->heartbeat_interval_ms))
 		err_add(ld->errs, ld->file, rule_line(ld, "daemon", "heartbeat_timeout", "heartbeat_interval"),
 		    "[daemon] heartbeat_timeout: must be at least twice heartbeat_interval");
-	if (cfg->ready_timeout_ms < cfg->heartbeat_interval_ms)
+	if (RULE("daemon", "ready_timeout", "heartbeat_interval",
+	    cfg->ready_timeout_ms < cfg->heartbeat_interval_ms))
 		err_add(ld->errs, ld->file, rule_line(ld, "daemon", "ready_timeout", "heartbeat_interval"),
 		    "[daemon] ready_timeout: must not be below heartbeat_interval");
-	if (cfg->reconnect_delay_max_ms < cfg->reconnect_delay_min_ms)
+	if (RULE("userdata", "reconnect_delay_max", "reconnect_delay_min",
+	    cfg->reconnect_delay_max_ms < cfg->reconnect_delay_min_ms))
 		err_add(ld->errs, ld->file, rule_line(ld, "userdata", "reconnect_delay_max", "reconnect_delay_min"),
 		    "[userdata] reconnect_delay_max: must not be below reconnect_delay_min");
+#undef RULE
+	free(ld->bad);
+	free(ld->list_err);
+	ld->bad = NULL;
+	ld->list_err = NULL;
 	if (ld->errs->n) {
 		config_free(cfg);
 		return -1;
@@ -914,8 +1078,44 @@ loader_begin(struct loader *ld, struct config *cfg, struct config_errors *errs, 
 	ld->errs = errs;
 	ld->file = cfg->file;
 	ld->set_line = cfg->lines;
+	if ((ld->bad = calloc(NKEYS, 1)) == NULL ||
+	    (ld->list_err = calloc(NKEYS, sizeof(*ld->list_err))) == NULL)
+		abort();
 	ld->cur_ex = -1;
 	ld->prev_key = -1;
+}
+
+/*
+ * The file, if it is a regular file of at most CONFIG_FILE_MAX bytes: a
+ * directory, a device (-c /dev/zero would be read for ever) or a pipe is
+ * refused with FILE:0.  errs NULL: silently.
+ */
+static FILE *
+config_open(const char *path, struct config_errors *errs)
+{
+	struct stat st;
+	FILE *fp;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (errs)
+			err_add(errs, path, 0, "cannot read the configuration file: %s",
+			    strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode)) {
+		if (errs)
+			err_add(errs, path, 0, "not a regular file: the configuration is a text file");
+		fclose(fp);
+		return NULL;
+	}
+	if (st.st_size > CONFIG_FILE_MAX) {
+		if (errs)
+			err_add(errs, path, 0, "the file is %lld bytes, more than a configuration file "
+			    "can be (at most %d)", (long long)st.st_size, CONFIG_FILE_MAX);
+		fclose(fp);
+		return NULL;
+	}
+	return fp;
 }
 
 int
@@ -926,8 +1126,9 @@ config_load(const char *path, struct config *cfg, struct config_errors *errs)
 
 	memset(errs, 0, sizeof(*errs));
 	loader_begin(&ld, cfg, errs, path);
-	if ((ld.fp = fopen(path, "r")) == NULL) {
-		err_add(errs, path, 0, "cannot read the configuration file: %s", strerror(errno));
+	if ((ld.fp = config_open(path, errs)) == NULL) {
+		free(ld.bad);
+		free(ld.list_err);
 		config_free(cfg);
 		return -1;
 	}
@@ -1200,6 +1401,8 @@ config_unpack(const msgpack_object *o, struct config *cfg, struct config_errors 
 		    obj_str(&e->via.array.ptr[1], key, sizeof(key)) == -1 ||
 		    e->via.array.ptr[2].type != MSGPACK_OBJECT_STR ||
 		    e->via.array.ptr[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			free(ld.bad);
+			free(ld.list_err);
 			config_free(cfg);
 			return -1;
 		}
@@ -1322,8 +1525,14 @@ int
 config_peek(const char *path, const char *section, const char *key, char *buf, size_t len)
 {
 	struct peek pk = { section, key, buf, len, 0 };
+	FILE *fp = config_open(path, NULL);
+	int rc;
 
-	if (ini_parse(path, peek_cb, &pk) < 0)
+	if (fp == NULL)
+		return -1;
+	rc = ini_parse_file(fp, peek_cb, &pk);
+	fclose(fp);
+	if (rc < 0)
 		return -1;
 	return pk.found ? 0 : -1;
 }

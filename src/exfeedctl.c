@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,6 +319,11 @@ lc_id(const char *s, const char *what)
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
+	if (*s != '\0' && *s != '-' && *end == '\0' && errno == ERANGE) {
+		fprintf(stderr, "exfeedctl: %s \"%s\" is out of range (at most %lld)\n", what, s,
+		    LLONG_MAX);
+		usage();
+	}
 	if (*s == '\0' || *end != '\0' || errno != 0 || v < 0) {
 		fprintf(stderr, "exfeedctl: %s \"%s\" is not a non-negative integer\n", what, s);
 		usage();
@@ -552,12 +558,98 @@ json_str(const char *s)
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p == '"' || *p == '\\')
 			printf("\\%c", *p);
-		else if (*p < 0x20)
+		else if (*p < 0x20 || *p == 0x7f)
 			printf("\\u%04x", *p);
 		else
 			putchar(*p);
 	}
 	putchar('"');
+}
+
+/* A --label or --reason: one line of printable text, stored and shown as given. */
+#define LC_TEXT_MAX	200
+
+/*
+ * The length of the UTF-8 sequence at p (1 to 4), or 0 when it is not one:
+ * an invalid or overlong sequence, a surrogate, or a C1 control
+ * (U+0080-U+009F, which terminals act on as they do on ESC).
+ */
+static size_t
+lc_utf8_len(const unsigned char *p)
+{
+	uint32_t cp;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+		return 0;
+	return n;
+}
+
+/* Refuses (exit 64) a --label or --reason that is not one line of printable text. */
+static void
+lc_text_check(const char *opt, const char *s)
+{
+	size_t len = strlen(s), n;
+
+	if (len > LC_TEXT_MAX) {
+		fprintf(stderr, "exfeedctl: %s: %zu bytes, at most %d\n", opt, len, LC_TEXT_MAX);
+		usage();
+	}
+	for (const unsigned char *p = (const unsigned char *)s; *p; p += n) {
+		if (*p < 0x20 || *p == 0x7f || (n = lc_utf8_len(p)) == 0) {
+			fprintf(stderr, "exfeedctl: %s: holds a control character or a byte that is not "
+			    "UTF-8 text (0x%02x at byte %zu): it is one line of printable text\n", opt,
+			    *p, (size_t)(p - (const unsigned char *)s) + 1);
+			usage();
+		}
+	}
+}
+
+/*
+ * s for a table, into buf: control bytes, bytes that are not UTF-8 and "\\"
+ * escaped (\n, \t, \xNN, \\), so that a stored value (older rows took
+ * anything) can neither fake a row nor act on the terminal.
+ */
+static const char *
+lc_text_shown(const char *s, char *buf, size_t len)
+{
+	size_t o = 0, n;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < len; p += n) {
+		n = *p < 0x20 || *p == 0x7f ? 0 : lc_utf8_len(p);
+		if (*p == '\\')
+			o += (size_t)snprintf(buf + o, len - o, "\\\\");
+		else if (*p == '\n')
+			o += (size_t)snprintf(buf + o, len - o, "\\n");
+		else if (*p == '\t')
+			o += (size_t)snprintf(buf + o, len - o, "\\t");
+		else if (n == 0)
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", *p);
+		else if (o + n < len) {
+			memcpy(buf + o, p, n);
+			o += n;
+		}
+		if (n == 0 || *p == '\\')
+			n = 1;
+	}
+	buf[o] = '\0';
+	return buf;
 }
 
 static int
@@ -640,15 +732,62 @@ lc_refuse_secret_arg(const char *opt, const char *fileopt)
 	exit(EX_USAGE_STATUS);
 }
 
-/* An unknown or ambiguous option, named up to its "=": what follows may be a secret. */
+/*
+ * What getopt_long refused ('?', or ':' for a missing value), told in our
+ * words, never getopt's: they repeat the whole argument, and what follows
+ * "=" may be a secret typed by mistake.  prog names the command
+ * ("exfeedctl account list").  The argument in error is argv[optind - 1]
+ * for a long option, but not for a short one inside a cluster ("-kVALUE"
+ * leaves optind on it): a short one is named by optopt alone.
+ */
 static void __attribute__((noreturn))
-lc_bad_option(const char *arg)
+ctl_bad_option(const char *prog, int ch, char *argv[], const struct option *opts)
 {
-	int n = (int)strcspn(arg, "=");
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	int n, is_long = 0;
 
-	fprintf(stderr, "exfeedctl: account add: unknown or ambiguous option %.*s%s\n", n, arg,
-	    arg[n] ? "=..." : "");
+	if (strncmp(arg, "--", 2) == 0 && arg[2] != '\0') {
+		n = (int)strcspn(arg + 2, "=");
+		if (optopt == 0)
+			is_long = 1;
+		for (const struct option *o = opts; !is_long && o && o->name; o++)
+			if (o->val == optopt && strncmp(o->name, arg + 2, (size_t)n) == 0)
+				is_long = 1;
+	}
+	if (is_long) {
+		n = (int)strcspn(arg, "=");
+		/* A bare --api-secret at the end: a credential all the same. */
+		if (ch == ':' && (optopt == 'K' || optopt == 'S'))
+			lc_refuse_secret_arg(optopt == 'K' ? "--api-key" : "--api-secret",
+			    optopt == 'K' ? "--api-key-file" : "--api-secret-file");
+		if (ch == ':')
+			fprintf(stderr, "%s: option %.*s needs a value\n", prog, n, arg);
+		else if (optopt != 0)
+			fprintf(stderr, "%s: option %.*s takes no value\n", prog, n, arg);
+		else
+			fprintf(stderr, "%s: unknown or ambiguous option %.*s\n", prog, n, arg);
+	} else if (ch == ':')
+		fprintf(stderr, "%s: option -%c needs a value\n", prog, optopt);
+	else if (optopt > 0x20 && optopt < 0x7f)
+		fprintf(stderr, "%s: unknown option -%c\n", prog, optopt);
+	else
+		fprintf(stderr, "%s: unknown option\n", prog);
+	lc_cleanup();
 	usage();
+}
+
+/* getopt_long, silent: every refusal is ctl_bad_option's (exit 64). */
+static int
+ctl_getopt(const char *prog, int argc, char *argv[], const char *optstring,
+    const struct option *opts)
+{
+	int ch;
+
+	opterr = 0;
+	ch = getopt_long(argc, argv, optstring, opts, NULL);
+	if (ch == '?' || ch == ':')
+		ctl_bad_option(prog, ch, argv, opts);
+	return ch;
 }
 
 static int
@@ -676,8 +815,7 @@ account_add(int argc, char *argv[])
 	int ch, rc;
 
 	optind = 0;
-	opterr = 0;		/* getopt's own messages would repeat a value given by mistake */
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((ch = ctl_getopt("exfeedctl account add", argc, argv, ":", opts)) != -1) {
 		switch (ch) {
 		case 'K':
 		case 'S':
@@ -699,8 +837,6 @@ account_add(int argc, char *argv[])
 		case 'l':
 			label = optarg;
 			break;
-		default:
-			lc_bad_option(argv[optind - 1]);
 		}
 	}
 	if (optind != argc || user < 0 || exchange == NULL || keyfile == NULL || secretfile == NULL) {
@@ -713,6 +849,8 @@ account_add(int argc, char *argv[])
 		    "binance-spot, bybit, okx\n", exchange);
 		usage();
 	}
+	if (label != NULL)
+		lc_text_check("--label", label);
 	api_key = lc_read_credential(keyfile, "API key", "--api-key-file");
 	api_secret = lc_read_credential(secretfile, "API secret", "--api-secret-file");
 	lc_stdin_done();
@@ -745,11 +883,8 @@ account_list(int argc, char *argv[])
 	int ch;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch != 'j')
-			usage();
+	while ((ch = ctl_getopt("exfeedctl account list", argc, argv, ":", opts)) != -1)
 		lc.json = 1;
-	}
 	if (optind != argc)
 		usage();
 	lc_connect(1);
@@ -774,14 +909,18 @@ account_list(int argc, char *argv[])
 		}
 		printf("]\n");
 	} else {
+		char label[4 * LC_TEXT_MAX + 8], reason[4 * LC_TEXT_MAX + 8];
+
 		printf("%6s %10s %-16s %-16s %-6s %-20s %-20s %s\n", "ID", "USER", "EXCHANGE", "LABEL",
 		    "ACTIVE", "LISTEN KEY EXPIRES", "CREATED", "DEACTIVATED REASON");
 		for (size_t i = 0; i < n; i++)
 			printf("%6" PRId64 " %10" PRId64 " %-16s %-16s %-6s %-20s %-20s %s\n", v[i].id,
-			    v[i].user_id, v[i].exchange, v[i].label ? v[i].label : "-",
+			    v[i].user_id, v[i].exchange,
+			    v[i].label ? lc_text_shown(v[i].label, label, sizeof(label)) : "-",
 			    v[i].is_active ? "yes" : "no",
 			    v[i].listen_key_expires[0] ? v[i].listen_key_expires : "-", v[i].created,
-			    v[i].deactivated_reason ? v[i].deactivated_reason : "-");
+			    v[i].deactivated_reason ? lc_text_shown(v[i].deactivated_reason, reason,
+			    sizeof(reason)) : "-");
 	}
 	db_account_info_free(v, n);
 	return 0;
@@ -795,18 +934,22 @@ account_change(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *what = argv[0], *reason = "disabled by operator";
-	char err[1024];
+	char err[1024], prog[64];
 	int64_t id;
 	int ch, rc;
 
+	snprintf(prog, sizeof(prog), "exfeedctl account %s", what);
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch != 'r' || strcmp(what, "disable") != 0)
+	while ((ch = ctl_getopt(prog, argc, argv, ":", opts)) != -1) {
+		if (strcmp(what, "disable") != 0) {
+			fprintf(stderr, "%s: --reason is for account disable only\n", prog);
 			usage();
+		}
 		reason = optarg;
 	}
 	if (optind != argc - 1)
 		usage();
+	lc_text_check("--reason", reason);
 	id = lc_id(argv[optind], "account id");
 	lc_connect(1);
 	if (strcmp(what, "remove") == 0)
@@ -909,11 +1052,8 @@ cmd_rotate_key(int argc, char *argv[])
 	int ch;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch != 'n')
-			usage();
+	while ((ch = ctl_getopt("exfeedctl rotate-key", argc, argv, ":", opts)) != -1)
 		path = optarg;
-	}
 	if (optind != argc || path == NULL)
 		usage();
 	lc_key();
@@ -965,6 +1105,19 @@ local_main(const char *config_path, int json, int argc, char *argv[])
 
 /* ------------------------------------------------------------ control socket */
 
+/*
+ * The daemon accepted and closed the connection before answering: what
+ * src/ctl.c does at its limit of control clients, or to a peer that is
+ * neither root nor its user; or it was stopping.
+ */
+static void
+ctl_closed_on_us(const char *sock)
+{
+	fprintf(stderr, "exfeedctl: exfeedd refused the connection on %s: it closed it without "
+	    "answering (too many control clients at once: it serves 16, so retry shortly; or "
+	    "it is stopping; or this user is neither root nor the daemon's)\n", sock);
+}
+
 static int
 ctl_main(const char *config_path, const char *sock, const char *cmd, int json)
 {
@@ -989,8 +1142,20 @@ ctl_main(const char *config_path, const char *sock, const char *cmd, int json)
 		sock = sockbuf;
 	}
 	if ((fd = ctl_connect(sock)) == -1) {
-		fprintf(stderr, "exfeedctl: cannot connect to %s: %s (is exfeedd running?)\n", sock,
-		    strerror(errno));
+		char user[256];
+		int saved = errno;
+
+		if (errno != EACCES && errno != EPERM) {
+			fprintf(stderr, "exfeedctl: cannot connect to %s: %s (is exfeedd running?)\n",
+			    sock, strerror(errno));
+			return EX_UNAVAILABLE_STATUS;
+		}
+		/* Running, most likely: the socket is 0600, the daemon's user's or root's. */
+		if (config_peek(config_path, "daemon", "user", user, sizeof(user)) == -1)
+			snprintf(user, sizeof(user), "%s", config_default("daemon", "user"));
+		fprintf(stderr, "exfeedctl: cannot connect to %s: %s: only root and the daemon's user "
+		    "(%s) may use the control socket; run exfeedctl as one of them (sudo exfeedctl "
+		    "..., or runuser -u %s -- exfeedctl ...)\n", sock, strerror(saved), user, user);
 		return EX_UNAVAILABLE_STATUS;
 	}
 	msgpack_sbuffer_init(&sb);
@@ -998,13 +1163,27 @@ ctl_main(const char *config_path, const char *sock, const char *cmd, int json)
 	msgpack_pack_map(&pk, 1);
 	mp_kv_str(&pk, "cmd", cmd);
 	if (ipc_write_frame(fd, IPC_CTL_REQUEST, 1, sb.data, sb.size) == -1) {
-		fprintf(stderr, "exfeedctl: cannot send to %s: %s\n", sock, strerror(errno));
+		int closed = errno == EPIPE || errno == ECONNRESET;
+
+		if (closed)
+			ctl_closed_on_us(sock);
+		else
+			fprintf(stderr, "exfeedctl: cannot send to %s: %s\n", sock, strerror(errno));
+		msgpack_sbuffer_destroy(&sb);
+		close(fd);
 		return EX_UNAVAILABLE_STATUS;
 	}
 	msgpack_sbuffer_destroy(&sb);
 	msgpack_unpacked_init(&unp);
 	if (ipc_read_frame(fd, IPC_ACCEPT_CTL_CLIENT, 1, 10000, &buf, &h, &unp, &err) == -1) {
-		fprintf(stderr, "exfeedctl: no valid reply from %s: %s\n", sock, err ? err : "?");
+		if (err != NULL && (strcmp(err, "connection closed") == 0 ||
+		    strcmp(err, strerror(ECONNRESET)) == 0))
+			ctl_closed_on_us(sock);
+		else
+			fprintf(stderr, "exfeedctl: no valid reply from %s: %s\n", sock,
+			    err ? err : "?");
+		msgpack_unpacked_destroy(&unp);
+		close(fd);
 		return EX_UNAVAILABLE_STATUS;
 	}
 	mp_get_bool(&unp.data, "ok", &ok);
@@ -1057,8 +1236,10 @@ main(int argc, char *argv[])
 	int ch, json = 0;
 
 	log_init("exfeedctl");
+	/* A control socket closed on us is an error to report (exit 69), not death by SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	/* "+": stop at the command, whose own options follow it. */
-	while ((ch = getopt_long(argc, argv, "+c:s:jh", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt("exfeedctl", argc, argv, "+:c:s:jh", longopts)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_path = optarg;

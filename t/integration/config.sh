@@ -174,4 +174,17 @@ END
 check "indented continuation lines extend a list" grep -qx "symbols = BTCUSDT, ETHUSDT, SOLUSDT" "$T/cont.out"
 check "durations print in their largest exact unit" grep -qx "shutdown_timeout = 2m" "$T/cont.out"
 check "booleans print as yes/no" grep -qx "core_dumps = no" "$T/cont.out"
+# Not a configuration file: a device is refused at once (it was read for
+# ever), by exfeedd -n and by exfeedctl alike.
+timeout 10 "$EXFEEDD" -n -c /dev/zero > "$T/zero.out" 2>&1
+check "-c /dev/zero: exit 78, not a hang" [ $? -eq 78 ]
+check "... says it is not a regular file" grep -q "^/dev/zero:0: not a regular file" "$T/zero.out"
+timeout 10 "$EXFEEDCTL" -c /dev/zero db status > "$T/zero.out" 2>&1
+check "exfeedctl -c /dev/zero db status: exit 78" [ $? -eq 78 ]
+# A key above every section, a BOM: said, or read as meant.
+printf 'account_shards = 7\n%s\n' "$base" > "$T/top.conf"
+"$EXFEEDD" -n -c "$T/top.conf" > "$T/top.out" 2>&1
+check "a key before any section: exit 78 with FILE:LINE" grep -q "^$T/top.conf:1: account_shards: key outside any section" "$T/top.out"
+printf '\357\273\277%s\n' "$base" > "$T/bom.conf"
+check "a UTF-8 BOM before the first section: read as meant" "$EXFEEDD" -n -c "$T/bom.conf"
 finish

@@ -41,6 +41,36 @@ refused "--secret=VALUE" --api-key-file "$T/key" "--secret=$SECRET"
 refused "--api-sec=VALUE (ambiguous)" --api-key-file "$T/key" "--api-sec=$SECRET"
 refused "an unknown option with a value" --api-key-file "$T/key" "--password=$SECRET"
 check "refused: nothing was added" [ "$(count)" -eq 0 ]
+refused "a bare --api-secret at the end" --api-key-file "$T/key" --api-secret
+check "a bare --api-secret: the credential refusal" \
+	grep -q "^exfeedctl: --api-secret: a credential is never taken on the command line" "$T/r.out"
+
+# Every command's options: our message, with the command's name and the
+# option's, never its value nor anything after "=" (getopt's own would).
+# unrepeated WHAT MESSAGE ARGS...: exit 64, MESSAGE said, no secret shown.
+unrepeated() {
+	what=$1; msg=$2; shift 2
+	ctl1 "$@" > "$T/u.out" 2>&1
+	rc=$?
+	check "$what: exit 64" [ "$rc" -eq 64 ]
+	check "$what: says \"$msg\"" grep -q -F -x -- "$msg" "$T/u.out"
+	check "$what: the secret is not repeated" sh -c "! grep -q -e '$SECRET' -e '=' '$T/u.out'"
+}
+unrepeated "--api-secret=V before the command" "exfeedctl: unknown or ambiguous option --api-secret" \
+    "--api-secret=$SECRET" account list
+unrepeated "account list --api-secret=V" "exfeedctl account list: unknown or ambiguous option --api-secret" \
+    account list "--api-secret=$SECRET"
+unrepeated "account disable 1 --api-secret=V" \
+    "exfeedctl account disable: unknown or ambiguous option --api-secret" account disable 1 "--api-secret=$SECRET"
+unrepeated "rotate-key --api-secret=V" "exfeedctl rotate-key: unknown or ambiguous option --api-secret" \
+    rotate-key "--api-secret=$SECRET"
+unrepeated "account list --json=V" "exfeedctl account list: option --json takes no value" \
+    account list "--json=$SECRET"
+unrepeated "account add --user 7 -kV: the option, not the previous argument" \
+    "exfeedctl account add: unknown option -k" account add --user 7 "-k$SECRET"
+unrepeated "-kV before the command" "exfeedctl: unknown option -k" "-k$SECRET" status
+unrepeated "account add --label at the end" "exfeedctl account add: option --label needs a value" \
+    account add --user 7 --label
 
 # ------------------------------------------------------- files and their mode
 (umask 022 && echo "$SECRET" > "$T/secret.644")
@@ -89,6 +119,37 @@ if command -v script > /dev/null 2>&1; then
 else
 	echo "# script(1) is not installed: the terminal prompt is not tested"
 fi
+
+# --label and --reason: one line of printable text, at most 200 bytes; and
+# whatever older rows hold is printed escaped, never raw.
+esc=$(printf '\033')
+n0=$(count)
+for bad in "$(printf 'x\n     99          7 binance-futures  fake')" "$(printf 'red%s[31m' "$esc")" "$(printf 'del\177')"; do
+	ctl1 $ADD --api-key-file "$T/key" --api-secret-file "$T/secret" --label "$bad" > "$T/l.out" 2>&1
+	check "--label with a control byte: exit 64" [ $? -eq 64 ]
+	check "... says why" grep -q "exfeedctl: --label: holds a control character" "$T/l.out"
+done
+ctl1 $ADD --api-key-file "$T/key" --api-secret-file "$T/secret" --label "$(printf '%0201d' 0)" > "$T/l.out" 2>&1
+check "--label of 201 bytes: exit 64, said" sh -c "[ $? -eq 64 ] && grep -q 'exfeedctl: --label: 201 bytes, at most 200' '$T/l.out'"
+check "... nothing was added" [ "$(count)" -eq "$n0" ]
+ctl1 account disable "$id1" --reason "$(printf 'why%s]0;title\007' "$esc")" > "$T/l.out" 2>&1
+check "--reason with ESC and BEL: exit 64, said" sh -c "[ $? -eq 64 ] && grep -q 'exfeedctl: --reason: holds a control character' '$T/l.out'"
+ctl1 account disable "$id1" --reason "$(printf '%0201d' 0)" > "$T/l.out" 2>&1
+check "--reason of 201 bytes: exit 64" [ $? -eq 64 ]
+id5=$(ctl1 $ADD --api-key-file "$T/key" --api-secret-file "$T/secret" --label "Zürich desk" 2>/dev/null)
+check "a UTF-8 label: added" [ -n "$id5" ]
+q "UPDATE exchange_accounts SET label = E'old\\n  999 fake row\\033[2J', deactivated_reason = E'r\\tx\\\\' WHERE id = $id1" > /dev/null
+ctl1 account list > "$T/list.out" 2>&1
+check "account list: an old row's control bytes are not printed raw" sh -c "! grep -q '$esc' '$T/list.out'"
+check "... one line per account (a newline cannot fake a row)" [ "$(wc -l < "$T/list.out")" -eq $(( $(count) + 1 )) ]
+check "... shown escaped" grep -qF 'old\n  999 fake row\x1b[2J' "$T/list.out"
+check "... the reason too" grep -qF 'r\tx\\' "$T/list.out"
+check "... UTF-8 shown as it is" grep -q "Zürich desk" "$T/list.out"
+ctl1 account list --json > "$T/list.json" 2>&1
+check "account list --json: valid JSON, the label as stored" /usr/bin/python3 -c "
+import json,sys
+rows = json.load(open(sys.argv[1]))
+sys.exit(0 if any(r['label'] == 'old\n  999 fake row\x1b[2J' for r in rows) else 1)" "$T/list.json"
 
 check "the usage names standard input" sh -c "'$EXFEEDCTL' --help | grep -q 'FILE \"-\": standard input'"
 finish

@@ -19,6 +19,15 @@ check "the init script names the installed binary and file" \
 	grep -q "$sbindir/exfeedd" "$T/inst$sysconfdir/init.d/exfeedd"
 check "the systemd unit names the installed binary" \
 	grep -q "^ExecStart=$sbindir/exfeedd" "$T/inst$prefix/lib/systemd/system/exfeedd.service"
+check "the logrotate snippet is in sysconfdir/logrotate.d" \
+	cmp -s "$top_srcdir/etc/logrotate.d/exfeedd" "$T/inst$sysconfdir/logrotate.d/exfeedd"
+check "... it rotates the daemon's own log directory and signals USR1" \
+	sh -c "grep -q '^/var/log/exfeedd/\*.log {' '$T/inst$sysconfdir/logrotate.d/exfeedd' &&
+	    grep -q 'kill -USR1' '$T/inst$sysconfdir/logrotate.d/exfeedd'"
+if command -v logrotate >/dev/null 2>&1; then
+	check "... logrotate -d reads it without error" \
+	    sh -c "logrotate -d '$T/inst$sysconfdir/logrotate.d/exfeedd' 2>&1 | grep -qi '^error' && exit 1 || exit 0"
+fi
 check "the test simulator is not installed" sh -c "! find '$T/inst' -name 'exsim*' | grep -q ."
 
 echo "rest_url = https://example.invalid  # the operator's edit" >> "$conf"

@@ -18,6 +18,9 @@ else
 fi
 conninfo=$(PGTMP_FAST=1 "$PGTMP" start "$T/pg") || { not_ok "no PostgreSQL cluster"; finish; }
 write_key "$T/pf.key"
+# The log's directory is the daemon's own, as preflight recommends.
+mkdir -p "$T/logs" "$T/rootlogs"
+[ "$(id -u)" -eq 0 ] && chown "$RUNAS" "$T/logs"
 pf_conf() {	# pf_conf USER KEYFILE LOG HOST
 	cat > "$T/pf.conf" <<EOC
 [daemon]
@@ -57,7 +60,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 
 # The database as the daemon's user: not migrated, then migrated.
-pf_conf "$RUNAS" "$T/pf.key" "$T/pf.log" 127.0.0.1
+pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
 [ "$(id -u)" -eq 0 ] && chown "$RUNAS" "$T/pf.key"
 pf
 check "not migrated: the database line fails" has "FAIL  \[database\] conninfo, as"
@@ -73,7 +76,101 @@ if [ ! -S /dev/log ]; then
 	pf
 	check "syslog unheard alone: exit 0" [ "$(rc)" -eq 0 ]
 	check "... the closing line points at the warning" has "^preflight: nothing stands in the way of a start; see the warn line above"
-	pf_conf "$RUNAS" "$T/pf.key" "$T/pf.log" 127.0.0.1
+	pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
+fi
+
+# Each fix fits what the database said, with the role and database of the
+# conninfo: no server; a role missing; only the database missing (createuser
+# would stop at "role already exists"); peer authentication refusing a role
+# that is not the operating-system user.
+conninfo_ok=$conninfo
+dbline() { grep -A1 '^FAIL  \[database\]' "$T/pf.out"; }
+dbfix_has() { dbline | grep -q -- "$1"; }
+dbfix_lacks() { ! dbline | grep -q -- "$1"; }
+conninfo=$(echo "$conninfo_ok" | sed 's/user=exfeedd/user=pfrole/')
+pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
+pf
+check "role missing: the fix is createuser with the conninfo's role" dbfix_has "createuser pfrole"
+check "... createdb names the conninfo's database" dbfix_has "createdb -O pfrole exfeedd"
+check "... then db migrate" dbfix_has "exfeedctl db migrate"
+check "... and points at the section that has createuser" dbfix_has 'README, "Install and first start, step by step"'
+check "... not at \"Database and accounts\"" dbfix_lacks "Database and accounts"
+conninfo=$(echo "$conninfo_ok" | sed 's/dbname=exfeedd/dbname=pfdb/')
+pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
+pf
+check "database missing: the fix is createdb -O ROLE DB" dbfix_has "createdb -O exfeedd pfdb"
+check "... and no createuser (the role exists)" dbfix_lacks "createuser"
+check "... then db migrate" dbfix_has "exfeedctl db migrate"
+conninfo=$conninfo_ok
+pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
+"$PGTMP" down "$T/pg" > /dev/null 2>&1
+pf
+check "server stopped: the database line fails" has "FAIL  \[database\] conninfo"
+check "... the fix says the server is not running, and how to start it" dbfix_has "PostgreSQL is not running.*pg_ctlcluster 15 main start.*systemctl start postgresql"
+check "... and says nothing of creating a role or a database" dbfix_lacks "create"
+"$PGTMP" up "$T/pg" > /dev/null 2>&1
+if [ "$RUNAS" != exfeedd ]; then
+	cp "$T/pg/data/pg_hba.conf" "$T/hba.orig"
+	sed -i 's/^local .*all .*all .*trust$/local all all peer/' "$T/pg/data/pg_hba.conf"
+	kill -HUP "$(head -n 1 "$T/pg/data/postmaster.pid")"
+	sleep 0.5
+	pf
+	check "peer authentication refusing the conninfo's role: said so" dbfix_has "peer authentication: the database role must be the operating-system user"
+	check "... no createuser of the conninfo's role" dbfix_lacks "createuser exfeedd"
+	cp "$T/hba.orig" "$T/pg/data/pg_hba.conf"
+	kill -HUP "$(head -n 1 "$T/pg/data/postmaster.pid")"
+	sleep 0.5
+fi
+
+# A key file of the wrong size is not a matter of its mode.
+head -c 31 "$T/pf.key" > "$T/short.key"; chmod 600 "$T/short.key"
+[ "$(id -u)" -eq 0 ] && chown "$RUNAS" "$T/short.key"
+pf_conf "$RUNAS" "$T/short.key" "$T/logs/pf.log" 127.0.0.1
+pf
+check "a 31-byte key: the fix says it is not the key" has "fix: $T/short.key holds 31 bytes, a key is 32"
+check "... not chmod 600" sh -c "! grep -q 'fix: chmod 600' '$T/pf.out'"
+# A missing key while the database holds accounts: restore it, never keygen.
+pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
+printf 'k1\ns1\n' | "$EXFEEDCTL" -c "$T/pf.conf" account add --user 1 --exchange binance-futures \
+    --api-key-file - --api-secret-file - > /dev/null 2>&1
+pf_conf "$RUNAS" "$T/lost.key" "$T/logs/pf.log" 127.0.0.1
+pf
+check "a lost key with accounts stored: restore it from the backup" has "fix: the database holds 1 account whose credentials only the lost key opens: restore $T/lost.key from your backup"
+check "... never keygen" sh -c "! grep -q 'fix: exfeedctl keygen' '$T/pf.out'"
+pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
+
+# As root: user = root drops nothing; a file the user cannot read breaks reload.
+if [ "$(id -u)" -eq 0 ] && [ "$RUNAS" != root ]; then
+	pf_conf root "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
+	pf
+	check "user = root: a warning that every process runs as root" has "warn  \[daemon\] user root: every process.*would run as root"
+	pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
+	chmod 600 "$T/pf.conf"
+	pf
+	check "a configuration file $RUNAS cannot read: a warning (reload would fail)" has "warn  configuration $T/pf.conf: $RUNAS cannot read it (Permission denied): the start reads it as root, but a reload"
+	check "... fix: chgrp and chmod 640" has "fix: chgrp $RUNAS_GROUP $T/pf.conf && chmod 640 $T/pf.conf"
+	check "... a warning only: exit 0" [ "$(rc)" -eq 0 ]
+	chgrp "$RUNAS_GROUP" "$T/pf.conf"; chmod 640 "$T/pf.conf"
+	pf
+	check "... readable by its group: no warning" sh -c "! grep -q '^warn  configuration' '$T/pf.out'"
+fi
+
+# A log file in a directory the daemon's user cannot write (as /var/log):
+# the start works, but after rotation no process can make the file anew.
+if [ "$(id -u)" -eq 0 ]; then
+	pf_conf "$RUNAS" "$T/pf.key" "$T/rootlogs/exfeedd.log" 127.0.0.1
+	pf
+	check "as root, a log directory $RUNAS cannot write: a warning" has "warn  \[daemon\] log = $T/rootlogs/exfeedd.log: $RUNAS cannot create files in $T/rootlogs"
+	check "... fix: a directory of its own" has "fix: give the log a directory of its own that $RUNAS owns: install -d -o $RUNAS -g adm -m 2750 /var/log/exfeedd and log = /var/log/exfeedd/exfeedd.log"
+	pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
+	pf
+	check "... in the user's own directory: ok" has "ok    \[daemon\] log = $T/logs/pf.log"
+fi
+if [ ! -S /dev/log ]; then
+	pf_conf "$RUNAS" "$T/pf.key" syslog 127.0.0.1
+	pf
+	check "syslog unheard: the suggested file is in a directory of its own" has "log = /var/log/exfeedd/exfeedd.log, with install -d -o $RUNAS -g adm -m 2750 /var/log/exfeedd"
+	pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
 fi
 
 if [ "$(id -u)" -eq 0 ]; then

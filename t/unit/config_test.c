@@ -161,7 +161,7 @@ Test(config, error_classes)
 	/* The grammar the account worker's net_endpoint_parse takes (fuzz_config, fuzz_parsers). */
 	expect_error(DB "[exchange.binance-futures]\nws_url = wss://a\001b\n", 4, "control character");
 	expect_error(DB "[exchange.binance-futures]\nws_url = wss://[::1]x/\n", 4, "not a host name");
-	expect_error(DB "[exchange.binance-futures]\nws_url = wss://u@h/\n", 4, "not a host name");
+	expect_error(DB "[exchange.binance-futures]\nws_url = wss://u@h/\n", 4, "user name or password");
 	expect_error(DB "[exchange.binance-futures]\nrest_url = https://h:+80\n", 4, "port must be");
 	expect_error(DB "[exchange.binance-futures]\nrest_url = https://h:65536/\n", 4, "port must be");
 	expect_error(DB "[exchange.binance-futures]\n[exchange.binance-futures]\n", 4, "section repeated");
@@ -360,4 +360,111 @@ Test(config, long_lists_dump_and_travel_whole)
 	free(d1);
 	free(d2);
 	free(text);
+}
+
+/* The file as bytes (a NUL inside a line cannot go through fputs). */
+static int
+load_bytes(const char *bytes, size_t len, struct config *cfg, struct config_errors *errs)
+{
+	int fd = mkstemp(path), rc;
+
+	cr_assert(fd != -1);
+	cr_assert_eq(write(fd, bytes, len), (ssize_t)len);
+	close(fd);
+	rc = config_load(path, cfg, errs);
+	unlink(path);
+	strcpy(path + strlen(path) - 6, "XXXXXX");
+	return rc;
+}
+
+/* expect_only: refused with exactly one error, at line, saying needle. */
+static void
+expect_only(const char *text, unsigned line, const char *needle)
+{
+	struct config cfg;
+	struct config_errors errs;
+
+	expect_error(text, line, needle);
+	cr_assert_eq(load_text(text, &cfg, &errs), -1);
+	cr_assert_eq(errs.n, 1, "%zu errors, the second: %s", errs.n, errs.n > 1 ? errs.v[1].msg : "");
+	config_errors_free(&errs);
+}
+
+Test(config, loader_edges)
+{
+	struct config cfg;
+	struct config_errors errs;
+	static const char nul[] = DB "[daemon]\naccount_shards = 7\0 9\n";
+	static const char bom[] = "\xef\xbb\xbf" DB "[daemon]\naccount_shards = 7\n";
+	char *big;
+	size_t n;
+
+	/* (a) a key before any section is an error, not silence. */
+	expect_only("account_shards = 7\n" DB, 1, "account_shards: key outside any section");
+	/* (b) a NUL byte inside a line. */
+	cr_assert_eq(load_bytes(nul, sizeof(nul) - 1, &cfg, &errs), -1, "a NUL byte was accepted");
+	cr_assert(strstr(errs.v[0].msg, ":4: the line holds a NUL byte") != NULL, "%s", errs.v[0].msg);
+	config_errors_free(&errs);
+	/* (c) not a regular file; too large. */
+	cr_assert_eq(config_load("/dev/zero", &cfg, &errs), -1);
+	cr_assert(strstr(errs.v[0].msg, "/dev/zero:0: not a regular file") != NULL, "%s", errs.v[0].msg);
+	config_errors_free(&errs);
+	cr_assert_eq(config_load("/tmp", &cfg, &errs), -1);
+	cr_assert(strstr(errs.v[0].msg, "not a regular file") != NULL, "%s", errs.v[0].msg);
+	config_errors_free(&errs);
+	n = 1024 * 1024 + 1;
+	cr_assert((big = malloc(n)) != NULL);
+	memset(big, '#', n);
+	big[n - 1] = '\n';
+	cr_assert_eq(load_bytes(big, n, &cfg, &errs), -1);
+	cr_assert(strstr(errs.v[0].msg, "more than a configuration file can be") != NULL, "%s",
+	    errs.v[0].msg);
+	config_errors_free(&errs);
+	free(big);
+	/* (d) a UTF-8 byte order mark before [database]. */
+	cr_assert_eq(load_bytes(bom, sizeof(bom) - 1, &cfg, &errs), 0, "BOM: %s",
+	    errs.n ? errs.v[0].msg : "");
+	cr_assert_eq(cfg.account_shards, 7);
+	config_free(&cfg);
+	/* (e) too large for 64 bits is out of range, and no rule follows from it. */
+	expect_only(DB "[daemon]\naccount_shards = 99999999999999999999999\n", 4,
+	    "account_shards: 99999999999999999999999 is out of range (1 to 256)");
+	expect_only(DB "[daemon]\nrespawn_delay_max = 99999999999999999999999s\n", 4,
+	    "respawn_delay_max: 99999999999999999999999s is out of range (100ms to 1h)");
+	expect_only(DB "[daemon]\nrespawn_delay_max = 1x\n", 4, "is not a duration");
+	expect_only(DB "[userdata]\nreconnect_delay_min = 99999999999999999999999ms\n", 4,
+	    "out of range");
+	/* (f) 2000 symbols over continuation lines: one error, with the count. */
+	{
+		struct strbuf_like { char *p; size_t len, cap; } b = { NULL, 0, 0 };
+		FILE *mf = open_memstream(&b.p, &b.len);
+
+		fputs(DB "[market]\nsymbols = S0\n", mf);
+		for (int i = 1; i < 2000; i++)
+			fprintf(mf, "  S%d\n", i);
+		fclose(mf);
+		expect_only(b.p, 1028, "[market] symbols: too many items (2000, at most 1024)");
+		free(b.p);
+	}
+	/* (g) userinfo in a URL. */
+	expect_only(DB "[exchange.binance-futures]\nrest_url = http://user:pass@host:80\n", 4,
+	    "URL must not hold a user name or password");
+	/* (h) alert_command: one program, no arguments, and executable. */
+	expect_only(DB "[userdata]\nalert_command = /bin/sh -c id\n", 4,
+	    "it is the path of one program, run without arguments and without a shell");
+	{
+		char plain[] = "/tmp/exfeedd-config-plain.XXXXXX", text[256];
+		int fd = mkstemp(plain);	/* mode 0600: not executable */
+
+		cr_assert(fd != -1);
+		close(fd);
+		snprintf(text, sizeof(text), DB "[userdata]\nalert_command = %s\n", plain);
+		expect_only(text, 4, "is not executable");
+		unlink(plain);
+	}
+	expect_only(DB "[userdata]\nalert_command = /dev/null\n", 4, "is not a regular file");
+	expect_only(DB "[userdata]\nalert_command = /nonexistent/alert\n", 4,
+	    "/nonexistent/alert: No such file or directory");
+	cr_assert_eq(load_text(DB "[userdata]\nalert_command = /bin/true\n", &cfg, &errs), 0);
+	config_free(&cfg);
 }
