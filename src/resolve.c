@@ -43,26 +43,44 @@ struct resolve_job {
 
 static atomic_int resolve_threads;
 
-/* "+address" or "-why": one datagram of a SOCK_SEQPACKET pair, whole or not at all. */
+/*
+ * "+address address ..." or "-why": one datagram of a SOCK_SEQPACKET pair,
+ * whole or not at all.
+ */
 static void *
 resolve_thread(void *p)
 {
 	struct resolve_job *j = p;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
-	char msg[384], addr[64];
-	int rc;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	char msg[RESOLVE_LIST_LEN + 2], addr[64], *dup;
+	size_t len = 1, alen;
+	int rc, n = 0;
 
 	if ((rc = getaddrinfo(j->host, NULL, &hints, &res)) != 0)
 		snprintf(msg, sizeof(msg), "-cannot resolve %s: %s", j->host, gai_strerror(rc));
 	else {
-		rc = getnameinfo(res->ai_addr, res->ai_addrlen, addr, sizeof(addr), NULL, 0,
-		    NI_NUMERICHOST);
+		msg[0] = '+';
+		msg[1] = '\0';
+		for (ai = res; ai != NULL && n < RESOLVE_ADDRS_MAX; ai = ai->ai_next) {
+			if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0,
+			    NI_NUMERICHOST) != 0)
+				continue;
+			/* Each address once (getaddrinfo repeats them per protocol). */
+			dup = strstr(msg + 1, addr);
+			alen = strlen(addr);
+			if (dup != NULL && (dup[alen] == ' ' || dup[alen] == '\0') &&
+			    (dup == msg + 1 || dup[-1] == ' '))
+				continue;
+			if (len + alen + 1 >= sizeof(msg))
+				break;
+			len += (size_t)snprintf(msg + len, sizeof(msg) - len, "%s%s",
+			    n ? " " : "", addr);
+			n++;
+		}
 		freeaddrinfo(res);
-		if (rc != 0)
-			snprintf(msg, sizeof(msg), "-cannot format the address of %s: %s",
-			    j->host, gai_strerror(rc));
-		else
-			snprintf(msg, sizeof(msg), "+%s", addr);
+		if (n == 0)
+			snprintf(msg, sizeof(msg), "-cannot resolve %s: no address that can be "
+			    "formatted", j->host);
 	}
 	/* EPIPE when the loop gave up on us: nobody is left to tell. */
 	(void)!send(j->fd, msg, strlen(msg), MSG_NOSIGNAL);
@@ -87,7 +105,7 @@ resolve_finish(struct resolve *r, const char *addr, const char *err)
 {
 	resolve_fn cb = r->cb;
 	void *arg = r->arg;
-	char a[64], e[384];
+	char a[RESOLVE_LIST_LEN + 1], e[384];
 
 	/* Copies: r is gone before the callback, which may start the next lookup. */
 	snprintf(a, sizeof(a), "%s", addr ? addr : "");
@@ -100,7 +118,7 @@ static void
 resolve_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct resolve *r = w->data;
-	char buf[384];
+	char buf[RESOLVE_LIST_LEN + 2];
 	ssize_t n;
 
 	n = recv(r->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);

@@ -20,8 +20,16 @@
 
 struct resolve;
 
-/* addr: the first address found, numeric; or NULL and err says why. */
-typedef void (*resolve_fn)(const char *addr, const char *err, void *arg);
+/* At most this many distinct addresses of a name are handed back. */
+#define RESOLVE_ADDRS_MAX	8
+/* The longest list: RESOLVE_ADDRS_MAX numeric addresses and their spaces. */
+#define RESOLVE_LIST_LEN	(RESOLVE_ADDRS_MAX * 64)
+
+/*
+ * addrs: the addresses found, numeric, in getaddrinfo's order (RFC 6724),
+ * separated by single spaces; or NULL and err says why.
+ */
+typedef void (*resolve_fn)(const char *addrs, const char *err, void *arg);
 
 struct resolve *resolve_start(struct ev_loop *, const char *host, int timeout_ms, resolve_fn,
 	    void *arg);

@@ -9,7 +9,11 @@
  * is looked up again every ADDR_REFRESH_MS, and soon after a connection to
  * it failed or was lost (not more often than ADDR_RECHECK_MS): the exchange
  * moving its addresses is followed without a reload, and a lookup that
- * fails then keeps the address that worked.
+ * fails then keeps the address that worked.  A name with several addresses
+ * (IPv6 and IPv4, several records) is tried address after address: each
+ * failed or lost connection moves the next one to the next address, so an
+ * address that does not answer (::1 where the server listens on 127.0.0.1,
+ * IPv6 without a route) costs one attempt, not the account.
  */
 #include "autoconf.h"
 
@@ -36,6 +40,8 @@ struct addr_slot {
 	int64_t			 done_ms;	/* wall clock: the last lookup ended */
 	int64_t			 next_ms;	/* wall clock: the timer's */
 	char			 error[384];	/* why the last lookup failed, "" if it did not */
+	char			 addrs[RESOLVE_ADDRS_MAX][64];	/* the last lookup's */
+	int			 naddrs, cur;	/* ep->addr is addrs[cur] */
 	struct log_ratelimit	 rl;
 };
 
@@ -62,18 +68,36 @@ addr_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		addr_lookup(s);
 }
 
+/* The space-separated list into s->addrs; cur at ep->addr if it is still one. */
 static void
-addr_done_cb(const char *addr, const char *err, void *arg)
+addr_take(struct addr_slot *s, const char *list)
+{
+	char copy[RESOLVE_LIST_LEN + 1], *tok, *save;
+
+	snprintf(copy, sizeof(copy), "%s", list);
+	s->naddrs = 0;
+	s->cur = 0;
+	for (tok = strtok_r(copy, " ", &save); tok && s->naddrs < RESOLVE_ADDRS_MAX;
+	    tok = strtok_r(NULL, " ", &save)) {
+		if (strcmp(tok, s->ep->addr) == 0)
+			s->cur = s->naddrs;
+		snprintf(s->addrs[s->naddrs++], sizeof(s->addrs[0]), "%s", tok);
+	}
+}
+
+static void
+addr_done_cb(const char *list, const char *err, void *arg)
 {
 	struct addr_slot *s = arg;
 	struct net_endpoint *ep = s->ep;
 	int was_ready = addr_ready();
+	const char *addr;
 	int64_t delay;
 
 	s->q = NULL;
 	s->done_ms = now_ms();
 	aw.st.address_lookups++;
-	if (addr == NULL) {
+	if (list == NULL) {
 		aw.st.address_lookup_failures++;
 		s->fails++;
 		snprintf(s->error, sizeof(s->error), "%s", err);
@@ -87,6 +111,12 @@ addr_done_cb(const char *addr, const char *err, void *arg)
 		addr_at(s, delay);
 		return;
 	}
+	addr_take(s, list);
+	if (s->naddrs == 0) {		/* resolve.c sends at least one */
+		addr_at(s, backoff_ms(++s->fails, ADDR_RETRY_MIN_MS, ADDR_RETRY_MAX_MS));
+		return;
+	}
+	addr = s->addrs[s->cur];
 	if (s->fails && ep->addr[0] == '\0')
 		log_info("[exchange.%s] %s: %s is %s, after %u failed lookups", EXCHANGE, s->key,
 		    ep->host, addr, s->fails);
@@ -154,6 +184,7 @@ addr_configure(int i, const struct net_endpoint *ep)
 		s->q = NULL;
 		s->fails = 0;
 		s->error[0] = '\0';
+		s->naddrs = 0;
 	}
 	*s->ep = *ep;
 	snprintf(s->ep->addr, sizeof(s->ep->addr), "%s", addr);
@@ -172,6 +203,7 @@ addr_clear(void)
 		slots[i].ep->host[0] = slots[i].ep->addr[0] = '\0';
 		slots[i].fails = 0;
 		slots[i].error[0] = '\0';
+		slots[i].naddrs = 0;
 	}
 }
 
@@ -187,6 +219,13 @@ addr_suspect(const struct net_endpoint *ep)
 	struct addr_slot *s = ep == &aw.rest ? &slots[0] : &slots[1];
 	int64_t now = now_ms(), at = s->done_ms + ADDR_RECHECK_MS;
 
+	/* The next connection tries the name's next address. */
+	if (s->naddrs > 1 && strcmp(s->ep->addr, s->addrs[s->cur]) == 0) {
+		s->cur = (s->cur + 1) % s->naddrs;
+		log_debug("[exchange.%s] %s: %s did not answer; next, %s", EXCHANGE, s->key,
+		    s->ep->addr, s->addrs[s->cur]);
+		snprintf(s->ep->addr, sizeof(s->ep->addr), "%s", s->addrs[s->cur]);
+	}
 	if (s->q || aw.stopping || s->ep->addr[0] == '\0')
 		return;		/* under way, or already retrying on its own */
 	if (s->next_ms && s->next_ms <= at)

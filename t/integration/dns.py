@@ -13,7 +13,10 @@ resolve later by the real resolver, without touching the machine's file.
    without a reload (the lookup is retried on its own, 1 s doubling).
 3. The name moves to an address where nothing listens and the connections
    drop: the reconnects look the name up again (the log names the new
-   address); moved back, every account streams again, without a reload.
+   address).
+4. The name gets two addresses, ::1 (where nothing listens) first: every
+   account streams again without a reload, on 127.0.0.1 (each failed
+   connection tries the next address).
 """
 import os
 import shutil
@@ -147,13 +150,19 @@ try:
         st.fault("drop")
         time.sleep(3)
         check(st.streaming() == 0, "nothing streams from where the name points now")
-        set_hosts("127.0.0.1 %s\n" % NAME)
+        # 4. Back, as the second of two addresses: ::1 first (getaddrinfo puts
+        # IPv6 first, RFC 6724), where nothing listens, as on a machine whose
+        # /etc/hosts names localhost ::1 too while the server listens on IPv4
+        # only.  Each failed connection moves on to the name's next address.
+        set_hosts("::1 %s\n127.0.0.1 %s\n" % (NAME, NAME))
         t0 = time.time()
         ok = st.wait_streaming(N, 60)
-        check(ok, "moved back: every account streams again %.1f s later, no reload" %
-              (time.time() - t0))
+        check(ok, "::1 and 127.0.0.1, nothing on ::1: every account streams again %.1f s later, "
+              "no reload" % (time.time() - t0))
         if not ok:
             print("# " + st.log_tail(30).replace("\n", "\n# "))
+        check(all(d.get("ws_address") == "127.0.0.1" and d.get("rest_address") == "127.0.0.1"
+                  for d in details(st)), "exfeedctl status: on the second address, 127.0.0.1")
 finally:
     subprocess.run(["umount", "/etc/hosts"], stderr=subprocess.DEVNULL)
     shutil.rmtree(hosts_dir, ignore_errors=True)
