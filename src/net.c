@@ -56,6 +56,7 @@ struct net_http {
 	size_t			 body_max;	/* bytes; a longer answer fails the request */
 	char			 apikey[128];
 	char			 peer[272];	/* host:port, for the reasons */
+	char			 addr[64];	/* the address dialled, if not the host */
 	char			 tls_err[128];	/* why the peer's certificate was refused */
 	char			 why[512];	/* the failure, when composed here */
 };
@@ -82,6 +83,7 @@ struct net_ws {
 	size_t			 max_message;
 	struct net_ws_msg	*q, **qtail;
 	char			 peer[272];
+	char			 addr[64];	/* the address dialled, if not the host */
 	char			 tls_err[128];
 	char			 why[512];
 };
@@ -99,23 +101,30 @@ net_stats(const struct net *n)
  * never by URL (a WebSocket's path carries listen keys).
  */
 static void
-net_why(char *buf, size_t len, const char *peer, const char *tls_err, const char *lws_reason)
+net_why(char *buf, size_t len, const char *peer, const char *addr, const char *tls_err,
+    const char *lws_reason)
 {
+	char at[80] = "";
+
+	if (addr[0])
+		snprintf(at, sizeof(at), " (address %s)", addr);
 	if (tls_err[0])
-		snprintf(buf, len, "cannot connect to %s: TLS certificate verification failed: %s",
-		    peer, tls_err);
+		snprintf(buf, len, "cannot connect to %s: TLS certificate verification failed: %s%s",
+		    peer, tls_err, at);
 	else
-		snprintf(buf, len, "cannot connect to %s: %.200s", peer,
-		    lws_reason && *lws_reason ? lws_reason : "connection failed");
+		snprintf(buf, len, "cannot connect to %s: %.200s%s", peer,
+		    lws_reason && *lws_reason ? lws_reason : "connection failed", at);
 }
 
+/* host:port into peer, and the address dialled into addr unless it is the host. */
 static void
-net_peer(char *buf, size_t len, const struct net_endpoint *ep)
+net_peer(char *peer, size_t len, char *addr, size_t alen, const struct net_endpoint *ep)
 {
 	if (strchr(ep->host, ':'))
-		snprintf(buf, len, "[%s]:%d", ep->host, ep->port);
+		snprintf(peer, len, "[%s]:%d", ep->host, ep->port);
 	else
-		snprintf(buf, len, "%s:%d", ep->host, ep->port);
+		snprintf(peer, len, "%s:%d", ep->host, ep->port);
+	snprintf(addr, alen, "%s", ep->addr[0] && strcmp(ep->addr, ep->host) != 0 ? ep->addr : "");
 }
 
 /* ------------------------------------------------------------- endpoints */
@@ -328,7 +337,7 @@ http_cb(struct net_http *h, struct lws *wsi, enum lws_callback_reasons reason, v
 		h->wsi = NULL;
 		lws_set_opaque_user_data(wsi, NULL);
 		if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR || h->tls_err[0])
-			net_why(h->why, sizeof(h->why), h->peer, h->tls_err,
+			net_why(h->why, sizeof(h->why), h->peer, h->addr, h->tls_err,
 			    reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ? in : NULL);
 		else
 			snprintf(h->why, sizeof(h->why), "connection closed before the response ended");
@@ -386,7 +395,7 @@ net_http(struct net *n, const struct net_endpoint *ep, const char *method,
 	h->is_write = strcmp(method, "GET") != 0;
 	if (apikey)
 		snprintf(h->apikey, sizeof(h->apikey), "%s", apikey);
-	net_peer(h->peer, sizeof(h->peer), ep);
+	net_peer(h->peer, sizeof(h->peer), h->addr, sizeof(h->addr), ep);
 	ev_timer_init(&h->timer, http_timer_cb, (double)timeout_ms / 1000., 0.);
 	h->timer.data = h;
 	snprintf(path, sizeof(path), "%s%s", ep->prefix, path_query);
@@ -554,7 +563,7 @@ ws_cb(struct net_ws *w, struct lws *wsi, enum lws_callback_reasons reason, void 
 		w->wsi = NULL;
 		lws_set_opaque_user_data(wsi, NULL);
 		if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR || w->tls_err[0])
-			net_why(w->why, sizeof(w->why), w->peer, w->tls_err,
+			net_why(w->why, sizeof(w->why), w->peer, w->addr, w->tls_err,
 			    reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ? in : NULL);
 		else
 			snprintf(w->why, sizeof(w->why), "connection closed");
@@ -590,7 +599,7 @@ net_ws_open(struct net *n, const struct net_endpoint *ep, const char *path_query
 	w->arg = arg;
 	w->max_message = max_message;
 	w->qtail = &w->q;
-	net_peer(w->peer, sizeof(w->peer), ep);
+	net_peer(w->peer, sizeof(w->peer), w->addr, sizeof(w->addr), ep);
 	ev_timer_init(&w->timer, ws_timer_cb, (double)connect_timeout_ms / 1000., 0.);
 	w->timer.data = w;
 	snprintf(path, plen, "%s%s", ep->prefix, path_query);
