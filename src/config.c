@@ -741,6 +741,15 @@ loader_value(struct loader *ld, const char *name, const char *value, unsigned li
 	/* Present but invalid is reported once, not also as missing. */
 	if (!cont)
 		*seen = line;
+	/*
+	 * "key =;x" gives ";x", but "key = ;x", as -nv writes it, is an empty
+	 * value and a comment: no value can start with ';' (none means to).
+	 */
+	if (value[0] == ';') {
+		err_add(ld->errs, ld->file, line, "[%s] %s: a value cannot start with ';' "
+		    "(\" ;\" starts a comment)", ld->cur_section, name);
+		return;
+	}
 	if (value_set(base, k, value, cont, whybuf, sizeof(whybuf), &why) == -1) {
 		err_add(ld->errs, ld->file, line, "[%s] %s: %s", ld->cur_section, name, why);
 		return;

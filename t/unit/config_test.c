@@ -169,6 +169,8 @@ Test(config, error_classes)
 	    "must not be below respawn_delay_min");
 	expect_error(DB "[market]\nsymbols = A\n[daemon]\n  B\n", 6, "syntax error");
 	expect_error(DB "[daemon]\nuser = a\n  b\n", 5, "continuation line is only allowed for lists");
+	/* "conninfo =;host=x" loaded, and -nv wrote "conninfo = ;host=x": empty (fuzz_config). */
+	expect_error("[database]\nconninfo =;host=x\n", 2, "cannot start with ';'");
 	/* Symbols are symbols: ";B" came back from -nv as an inline comment (fuzz_config). */
 	expect_error(DB "[market]\nsymbols = A,;B\n", 4, "\";B\" is not a symbol");
 	expect_error(DB "[market]\nsymbols = A\n  #B\n  B&limit=1\n", 6, "is not a symbol");
