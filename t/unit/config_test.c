@@ -305,5 +305,24 @@ Test(config, long_lists_dump_and_travel_whole)
 	config_free(&a);
 	free(d1);
 	free(d2);
+
+	/*
+	 * The longest item the reader takes (197 characters after a one-space
+	 * indent), not last: -nv once wrote it after "symbols = ", or with a
+	 * comma after it, longer than a line (fuzz_config).
+	 */
+	off = (size_t)sprintf(text, DB "[market]\nsymbols =\n ");
+	memset(text + off, 'S', 197);
+	strcpy(text + off + 197, "\n A, B\n");
+	cr_assert_eq(load_text(text, &a, &errs), 0, "%s", config_errors_first(&errs));
+	fp = open_memstream(&d1, &l1);
+	config_dump(&a, fp);
+	fclose(fp);
+	cr_assert_eq(load_text(d1, &b, &errs), 0, "%s: %s", config_errors_first(&errs), d1);
+	cr_assert_eq(b.market_symbols.n, 3);
+	cr_assert_eq(strlen(b.market_symbols.v[0]), 197);
+	config_free(&a);
+	config_free(&b);
+	free(d1);
 	free(text);
 }
