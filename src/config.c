@@ -791,6 +791,15 @@ loader_value(struct loader *ld, const char *name, const char *value, unsigned li
 	/* Present but invalid is reported once, not also as missing. */
 	if (!cont)
 		*seen = line;
+	/*
+	 * "key =;x" gives ";x", but "key = ;x", as -nv writes it, is an empty
+	 * value and a comment: no value can start with ';' (none means to).
+	 */
+	if (value[0] == ';') {
+		err_add(ld->errs, ld->file, line, "[%s] %s: a value cannot start with ';' "
+		    "(\" ;\" starts a comment)", ld->cur_section, name);
+		return;
+	}
 	if (value_set(base, k, value, cont, whybuf, sizeof(whybuf), &why) == -1) {
 		/* A list's later lines add to its one error: not a line each. */
 		if (ld->cur_ex < 0 && k->type == T_LIST && ld->bad[ki]) {
@@ -1275,24 +1284,31 @@ dump_one(const char *section, const struct ckey *k, const void *base, unsigned l
 	if (k->type == T_LIST) {
 		/*
 		 * Over indented continuation lines: the reader takes lines of at
-		 * most INI_MAX_LINE, and a list can be far longer than one.
+		 * most 198 characters, and a list can be far longer than one.  A
+		 * line ends without a comma, and an item that does not fit after
+		 * the key starts a continuation line, so that an item the reader
+		 * took (at most 197 characters after the indent) fits one again.
 		 */
 		const struct strlist *l = (const void *)((const char *)base + k->off);
 		size_t col = strlen(k->name) + 2;
+		int fresh = 0;		/* at the start of a continuation line */
 
 		fprintf(ds->fp, "%s =", k->name);
 		for (size_t i = 0; i < l->n; i++) {
-			size_t n = strlen(l->v[i]);
+			size_t n = strlen(l->v[i]), sep = i ? 2 : 1;
 
-			if (i > 0 && col + n + 2 > DUMP_WIDTH) {
-				fputs(",\n\t", ds->fp);
+			if (col + sep + n > DUMP_WIDTH) {
+				fputs("\n\t", ds->fp);
 				col = 8;
-			} else {
+				fresh = 1;
+			}
+			if (!fresh) {
 				fputs(i ? ", " : " ", ds->fp);
-				col += i ? 2 : 1;
+				col += sep;
 			}
 			fputs(l->v[i], ds->fp);
 			col += n;
+			fresh = 0;
 		}
 		fputc('\n', ds->fp);
 		return;

@@ -147,7 +147,7 @@ dec_positive(const char *s)
 }
 
 enum jkind {
-	J_KEY,		/* string the writer upserts on: must fit whole */
+	J_KEY,		/* string the writer upserts on: not empty, must fit whole */
 	J_WORD,		/* enum word or free text: cut on a character boundary */
 	J_LOWER,	/* J_WORD in lower case (margin types) */
 	J_DEC,		/* decimal string, canonical form */
@@ -193,6 +193,9 @@ jvalue(struct jctx *c, const json_t *v, const struct jfield *f, char *dst)
 			return 0;
 		}
 		if (f->kind == J_KEY) {
+			/* A key of a row the writer upserts (DESIGN §3.6), or of /fapi/v2/account's rows. */
+			if (len == 0)
+				return jfail(c, f->key, "empty");
 			if (len >= f->size)
 				return jfail(c, f->key, "string too long");
 			memcpy(dst, s, len + 1);

@@ -169,6 +169,8 @@ Test(config, error_classes)
 	    "must not be below respawn_delay_min");
 	expect_error(DB "[market]\nsymbols = A\n[daemon]\n  B\n", 6, "syntax error");
 	expect_error(DB "[daemon]\nuser = a\n  b\n", 5, "continuation line is only allowed for lists");
+	/* "conninfo =;host=x" loaded, and -nv wrote "conninfo = ;host=x": empty (fuzz_config). */
+	expect_error("[database]\nconninfo =;host=x\n", 2, "cannot start with ';'");
 	/* Symbols are symbols: ";B" came back from -nv as an inline comment (fuzz_config). */
 	expect_error(DB "[market]\nsymbols = A,;B\n", 4, "\";B\" is not a symbol");
 	expect_error(DB "[market]\nsymbols = A\n  #B\n  B&limit=1\n", 6, "is not a symbol");
@@ -359,6 +361,25 @@ Test(config, long_lists_dump_and_travel_whole)
 	config_free(&a);
 	free(d1);
 	free(d2);
+
+	/*
+	 * The longest item the reader takes (197 characters after a one-space
+	 * indent), not last: -nv once wrote it after "symbols = ", or with a
+	 * comma after it, longer than a line (fuzz_config).
+	 */
+	off = (size_t)sprintf(text, DB "[market]\nsymbols =\n ");
+	memset(text + off, 'S', 197);
+	strcpy(text + off + 197, "\n A, B\n");
+	cr_assert_eq(load_text(text, &a, &errs), 0, "%s", config_errors_first(&errs));
+	fp = open_memstream(&d1, &l1);
+	config_dump(&a, fp);
+	fclose(fp);
+	cr_assert_eq(load_text(d1, &b, &errs), 0, "%s: %s", config_errors_first(&errs), d1);
+	cr_assert_eq(b.market_symbols.n, 3);
+	cr_assert_eq(strlen(b.market_symbols.v[0]), 197);
+	config_free(&a);
+	config_free(&b);
+	free(d1);
 	free(text);
 }
 
