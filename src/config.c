@@ -1028,8 +1028,9 @@ loader_finish(struct loader *ld)
 		int ki = key_index(exkeys, NEXKEYS, NULL, "ca_file");
 		char why[512];
 
-		if (cfg->ex[e].ca_file[0] && crypto_ca_file_check(cfg->ex[e].ca_file, why,
-		    sizeof(why)) == -1)
+		/* NULL where the section was refused before its keys were set. */
+		if (cfg->ex[e].ca_file != NULL && cfg->ex[e].ca_file[0] &&
+		    crypto_ca_file_check(cfg->ex[e].ca_file, why, sizeof(why)) == -1)
 			err_add(ld->errs, ld->file, cfg->ex_lines[e][ki], "[exchange.%s] ca_file: %s",
 			    cfg->ex[e].name, why);
 	}
