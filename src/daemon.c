@@ -146,6 +146,26 @@ daemon_detach_done(int done_fd)
 }
 
 /*
+ * A directory stream of its own over the directory open as dfd, at its
+ * start (a dup shares the offset with dfd's other dups); NULL on failure.
+ */
+static DIR *
+dir_stream(int dfd)
+{
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(dfd)) == -1)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	rewinddir(d);
+	return d;
+}
+
+/*
  * The files the workers share in the runtime directory (budget-<exchange>,
  * budget.c) outlive the daemon on purpose: a 418 ban must survive a restart.
  * A daemon started before as another user (or before [daemon] user changed)
@@ -159,14 +179,10 @@ runtime_files_chown(int dfd, uid_t uid, gid_t gid)
 	DIR *d;
 	struct dirent *de;
 	struct stat st;
-	int fd, rc = 0;
+	int rc = 0;
 
-	if ((fd = dup(dfd)) == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if ((d = dir_stream(dfd)) == NULL)
 		return -1;
-	}
-	rewinddir(d);	/* the offset is shared with dfd's other dups */
 	while ((de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, "budget-", 7) != 0)
 			continue;
@@ -191,14 +207,10 @@ dir_holds_only_ours(int dfd)
 	DIR *d;
 	struct dirent *de;
 	struct stat st;
-	int fd, ours = 1;
+	int ours = 1;
 
-	if ((fd = dup(dfd)) == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if ((d = dir_stream(dfd)) == NULL)
 		return 0;
-	}
-	rewinddir(d);	/* the offset is shared with dfd's other dups */
 	while (ours && (de = readdir(d)) != NULL) {
 		const char *n = de->d_name;
 		size_t len = strlen(n);

@@ -196,10 +196,8 @@ addr_configure(int i, const struct net_endpoint *ep)
 void
 addr_clear(void)
 {
+	addr_stop();
 	for (int i = 0; i < 2; i++) {
-		resolve_cancel(slots[i].q);
-		slots[i].q = NULL;
-		ev_timer_stop(aw.loop, &slots[i].timer);
 		slots[i].ep->host[0] = slots[i].ep->addr[0] = '\0';
 		slots[i].fails = 0;
 		slots[i].error[0] = '\0';
