@@ -48,7 +48,9 @@ static const char *const facility_enum[] = { "daemon", "user", "local0", "local1
 	"local2", "local3", "local4", "local5", "local6", "local7", NULL };
 static const int facility_val[] = { LOG_DAEMON, LOG_USER, LOG_LOCAL0, LOG_LOCAL1,
 	LOG_LOCAL2, LOG_LOCAL3, LOG_LOCAL4, LOG_LOCAL5, LOG_LOCAL6, LOG_LOCAL7 };
-static const char *const format_enum[] = { "msgpack", "json", NULL };
+static const char *const format_enum[] = { "json", "protobuf", NULL };
+/* librdkafka compression.codec values. */
+static const char *const compression_enum[] = { "none", "gzip", "snappy", "lz4", "zstd", NULL };
 /* The USDⓈ-M market stream kinds the market worker knows (FACTS §3). */
 static const char *const stream_enum[] = { "aggTrade", "markPrice", "markPrice@1s",
 	"kline_1m", "kline_3m", "kline_5m", "kline_15m", "kline_30m", "kline_1h",
@@ -88,10 +90,17 @@ static const struct ckey keys[] = {
 	{ "database", "conninfo", T_STR, NULL, 0, 0, NULL, K_REQUIRED, D(db_conninfo) },
 	{ "database", "batch_size", T_INT, "500", 1, 100000, NULL, 0, D(db_batch_size) },
 	{ "database", "flush_interval", T_DURATION, "0ms", 0, 10000, NULL, 0, D(db_flush_interval_ms) },
+	{ "database", "event_log_retention", T_DURATION, "7d", 24 * HOUR_MS, 3650 * 24 * HOUR_MS, NULL, 0, D(event_log_retention_ms) },
 	{ "database", "reconnect_delay_max", T_DURATION, "5s", 10, 600000, NULL, 0, D(db_reconnect_delay_max_ms) },
 	{ "crypto", "key_file", T_PATH, SYSCONFDIR "/exfeedd/master.key", 0, 0, NULL, 0, D(crypto_key_file) },
 	{ "kafka", "brokers", T_BROKERS, "embedded", 0, 0, NULL, K_NORELOAD, D(kafka_brokers) },
-	{ "kafka", "format", T_ENUM, "msgpack", 0, 0, format_enum, 0, D(kafka_format) },
+	{ "kafka", "format", T_ENUM, "json", 0, 0, format_enum, 0, D(kafka_format) },
+	{ "kafka", "linger", T_DURATION, "5ms", 0, 900000, NULL, 0, D(kafka_linger_ms) },
+	{ "kafka", "batch_size", T_INT, "1000000", 1, 2147483647, NULL, 0, D(kafka_batch_size) },
+	{ "kafka", "compression", T_ENUM, "lz4", 0, 0, compression_enum, 0, D(kafka_compression_i) },
+	{ "kafka", "delivery_timeout", T_DURATION, "30s", 1000, 24 * HOUR_MS, NULL, 0, D(kafka_delivery_timeout_ms) },
+	{ "kafka", "relay_window", T_INT, "100000", 100, 10000000, NULL, 0, D(kafka_relay_window) },
+	{ "kafka", "backlog_warn_age", T_DURATION, "60s", 1000, 24 * HOUR_MS, NULL, 0, D(kafka_backlog_warn_ms) },
 	{ "userdata", "listenkey_renewal", T_DURATION, "30m", 1000, 55 * 60000, NULL, 0, D(listenkey_renewal_ms) },
 	{ "userdata", "reconcile_interval", T_DURATION, "5m", 1000, 24 * HOUR_MS, NULL, 0, D(reconcile_interval_ms) },
 	{ "userdata", "accounts_per_connection", T_INT, "200", 1, 1024, NULL, 0, D(accounts_per_connection) },
@@ -1566,6 +1575,12 @@ int
 config_facility(int idx)
 {
 	return facility_val[idx];
+}
+
+const char *
+config_compression(int idx)
+{
+	return compression_enum[idx];
 }
 
 int

@@ -40,7 +40,20 @@ struct exchange_conf {
 };
 
 enum conf_log_level { CONF_LOG_DEBUG, CONF_LOG_INFO, CONF_LOG_WARN, CONF_LOG_ERROR };
-enum conf_kafka_format { CONF_KAFKA_MSGPACK, CONF_KAFKA_JSON };
+enum conf_kafka_format { CONF_KAFKA_JSON, CONF_KAFKA_PROTOBUF };
+
+/*
+ * Kafka topics of user data, indexed by event type (event.h: EV_ORDER ...;
+ * EV_GAP has none).  [kafka] topic.<event type name> overrides a name.
+ */
+#define CONF_KAFKA_TOPICS	10		/* >= EV_TYPE_MAX */
+
+/* One "[kafka] rdkafka.<property> = value" line, passed to librdkafka as is. */
+struct kafka_prop {
+	char		*name;			/* without the "rdkafka." prefix */
+	char		*value;
+	unsigned	 line;
+};
 
 struct config {
 	char		*file;
@@ -68,11 +81,21 @@ struct config {
 	int64_t		 db_batch_size;
 	int64_t		 db_flush_interval_ms;
 	int64_t		 db_reconnect_delay_max_ms;
+	int64_t		 event_log_retention_ms;	/* whole days kept; partitions older are dropped */
 	/* [crypto] */
 	char		*crypto_key_file;
 	/* [kafka] */
-	char		*kafka_brokers;		/* "embedded" or host:port list */
+	char		*kafka_brokers;		/* "" (off), "embedded" or host:port list */
 	int		 kafka_format;		/* enum conf_kafka_format */
+	int64_t		 kafka_linger_ms;	/* linger.ms */
+	int64_t		 kafka_batch_size;	/* batch.size, bytes */
+	int		 kafka_compression_i;	/* index into config_compression() */
+	int64_t		 kafka_delivery_timeout_ms;	/* message.timeout.ms */
+	int64_t		 kafka_relay_window;	/* messages produced and not yet acked, at most */
+	int64_t		 kafka_backlog_warn_ms;	/* WARN when the oldest unpublished row is older */
+	char		*kafka_topic[CONF_KAFKA_TOPICS];	/* by event type; NULL: none */
+	struct kafka_prop *kafka_props;		/* rdkafka.* */
+	size_t		 kafka_nprops;
 	/* [userdata] */
 	int64_t		 listenkey_renewal_ms;
 	int64_t		 reconcile_interval_ms;
@@ -131,6 +154,7 @@ int	 config_diff(const struct config *old, const struct config *new, config_diff
 int	 config_keep_static(struct config *new, const struct config *old);
 
 int	 config_facility(int idx);
+const char *config_compression(int idx);	/* librdkafka compression.codec */
 int	 config_peek(const char *path, const char *section, const char *key, char *, size_t);
 const char *config_default(const char *section, const char *key);
 int	 config_has_broker(const struct config *);

@@ -155,7 +155,7 @@ Test(config, error_classes)
 	expect_error("[database]\nconninfo =\n", 2, "must not be empty");
 	expect_error(DB "[daemon]\nlog = relative.log\n", 4, "must be syslog, stderr or an absolute file path");
 	expect_error(DB "[kafka]\nbrokers = kafka1\n", 4, "must be \"embedded\" or a list of HOST:PORT");
-	expect_error(DB "[kafka]\nformat = avro\n", 4, "is not one of: msgpack json");
+	expect_error(DB "[kafka]\nformat = avro\n", 4, "is not one of: json protobuf");
 	expect_error(DB "[market]\nstreams = depth7\n", 4, "unknown item \"depth7\"");
 	expect_error(DB "[exchange.binance-futures]\nws_url = ftp://x\n", 4, "URL must start with");
 	/* The grammar the account worker's net_endpoint_parse takes (fuzz_config, fuzz_parsers). */
