@@ -775,13 +775,19 @@ sup_status_reply(struct status_query *q)
 		n++;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 7);
+	msgpack_pack_map(&pk, 8);
 	mp_kv_bool(&pk, "ok", 1);
 	mp_kv_i64(&pk, "pid", getpid());
 	mp_kv_str(&pk, "version", PACKAGE_VERSION);
 	mp_kv_str(&pk, "config", sup.config_path);
 	mp_kv_str(&pk, "state", sup.stopping ? "stopping" : sup.reloading ? "reloading" : "running");
 	mp_kv_i64(&pk, "uptime_ms", (int64_t)(now - sup.start_ms));
+	/* Where a Kafka client connects: the embedded broker's last address, or the list. */
+	mp_str(&pk, "kafka");
+	msgpack_pack_map(&pk, 2);
+	mp_kv_str(&pk, "brokers", sup.cfg.kafka_brokers);
+	mp_kv_str(&pk, "bootstraps", config_has_broker(&sup.cfg) ? sup.kafka_bootstraps :
+	    sup.cfg.kafka_brokers);
 	mp_str(&pk, "workers");
 	msgpack_pack_array(&pk, (uint32_t)n);
 	for (struct worker *w = sup.workers; w; w = w->next)
