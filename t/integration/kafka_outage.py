@@ -79,6 +79,9 @@ try:
             log = f.read()
         check("not published, the oldest committed" in log,
               "a WARN said the backlog grew old while the broker was down")
+        check("publishing again from event_log id" in log and "Message timed out" in log,
+              "deliveries timed out during the outage and the relay read again from "
+              "its watermark")
         problems, counts, dups = kafka_compare(st, addr)
         print("# kafka topics (event_log rows, distinct ids, messages):", counts,
               "duplicates:", dups, flush=True)
