@@ -21,6 +21,8 @@ exfeedd) and measures:
      steal, checkpoints and WAL written; then dpsend -R 5000 into the same
      daemon, the same histogram and event->ack at the sender.  The cluster's
      WAL is written once first (warm_wal), as on a server that has run a while;
+  2b. Kafka's cost: the writer alone with publishing off and on (embedded
+     broker) in one run, and the commit→ack latency of the relay;
   3. RSS (VmRSS of the supervisor and every worker, from /proc) with 0, 1000
      and 10000 accounts streaming, at a low rate, per account and per process;
   4. resync: the REST weight and requests a resync costs per account, for
@@ -42,7 +44,7 @@ exfeedd) and measures:
 
 Options: --quick (short windows, RSS at 0 and 1000 only, heal over 200
 accounts), --seconds N, --latency-seconds N, --rss LIST (account counts),
---skip PHASE (throughput, latency, rss, resync, heal; repeatable),
+--skip PHASE (throughput, kafka, latency, rss, resync, heal; repeatable),
 --only PHASE (repeatable), --heal-accounts N, --heal-rate N (exsim
 events/s), --heal-outage S, --heal-quiet-start, --heal-warmup S,
 --heal-timeout S, --resync-accounts N.
@@ -96,9 +98,10 @@ class BenchStack(stk.Stack):
                 self.accounts[dbid] = a
 
 
-def start(accounts, rate, shards, per_conn=200, paused=False, resynced=False):
+def start(accounts, rate, shards, per_conn=200, paused=False, resynced=False, kafka=()):
     st = BenchStack(accounts=accounts, rate=rate, shards=shards, log_level="info",
                     database=DB_CONF, fast_pg=False, budget=50000, weight_limit=1000000,
+                    kafka=kafka,
                     exsim_args=["--paused"] if paused else [],
                     userdata=["accounts_per_connection = %d" % per_conn,
                               "silence_timeout = 60s", "health_check_interval = 5s"])
@@ -319,6 +322,72 @@ def phase_latency(a, res):
         st.stop()
 
 
+def kafka_settle(st, timeout=300):
+    """Until every committed event_log row is acknowledged by the broker."""
+    def done():
+        k = writer(st)["kafka"]
+        top = int(st.sql("SELECT coalesce(max(id), 0) FROM event_log")[0][0])
+        return k["acked_through"] >= top and k["in_flight"] == 0
+    if not stk.wait_for(done, timeout, every=0.5):
+        log("Kafka backlog not published after %d s: %s" % (timeout, writer(st)["kafka"]))
+
+
+def phase_kafka(a, res):
+    """The writer alone (dpsend blasting its data plane) with Kafka off
+    ([kafka] brokers empty) and on (the embedded broker), in one run and on
+    one database, in the order off, on, on, off so that the database's
+    growth weighs on both alike; then commit→ack latency at a steady rate.
+    CPU-seconds per 1,000 events of the writer process (utime + stime from
+    /proc) too: the machine is shared with dpsend and PostgreSQL."""
+    st = start(100, 100, shards=1, paused=True, kafka=["brokers ="])
+    runs = []
+    try:
+        for i, mode in enumerate(("off", "on", "on", "off")):
+            st.stop_daemon()
+            st.kafka = ["brokers =" if mode == "off" else "brokers = embedded"]
+            st.write_config()
+            st.start_daemon()
+            wpid = st.worker_pid("writer", 0)
+            c0 = proc_cpu(wpid)
+            r = dpsend(["-s", os.path.join(st.run, "writer.sock"), "-g", str(int(a.kafka_events)),
+                        "-k", str(max_ids(st)), "-w", "20000", "-b", "256", "-S", str(21 + i),
+                        "-t", "300"])
+            cpu = proc_cpu(wpid) - c0
+            if mode == "on":
+                kafka_settle(st)
+                cpu = proc_cpu(wpid) - c0
+            runs.append((mode, r["events_per_s"], cpu * 1000.0 / a.kafka_events))
+            log("kafka %s: %.0f events/s committed, writer %.3f CPU-s per 1000 events" %
+                (mode, r["events_per_s"], runs[-1][2]))
+        res["kafka_runs"] = runs
+        # Delivery latency: commit → broker ack, dpsend at a steady rate, Kafka on.
+        st.stop_daemon()
+        st.kafka = ["brokers = embedded"]
+        st.write_config()
+        st.start_daemon()
+        kafka_settle(st)
+        k0 = writer(st)["kafka"]["latency_us"]
+        n = int(a.latency_rate * a.kafka_seconds)
+        dpsend(["-s", os.path.join(st.run, "writer.sock"), "-g", str(n), "-k", str(max_ids(st)),
+                "-R", str(a.latency_rate), "-b", "10", "-S", "31",
+                "-t", str(a.kafka_seconds * 3 + 30)])
+        kafka_settle(st)
+        k1 = writer(st)["kafka"]["latency_us"]
+        cnt, q = quantiles(k1["bounds"], k0["counts"], k1["counts"])
+        res["kafka_lat"] = (cnt, q)
+        log("commit→ack over %d messages: p50 %s p99 %s p999 %s" %
+            (cnt, fmt_us(q[0]), fmt_us(q[1]), fmt_us(q[2])))
+    finally:
+        st.stop()
+
+
+def proc_cpu(pid):
+    """utime + stime of a process, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_of(st):
     """{pid: (name, kB)} for the supervisor and all its descendants."""
     names = {st.daemon.pid: "supervisor"}
@@ -509,7 +578,7 @@ def report(a, res, cmd):
     print()
     print("command: `%s`  " % cmd)
     print("date: %s  " % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-    if any(k in res for k in ("path_eps", "lat_path", "rss")):
+    if any(k in res for k in ("path_eps", "lat_path", "rss", "kafka_runs")):
         print("machine: %s, %d CPUs, %d MB RAM; PostgreSQL 15 (tools/pgtmp), fsync = on, "
               "synchronous_commit = on; [database] %s" % (platform.machine(), os.cpu_count(),
                                                            mem, ", ".join(DB_CONF)))
@@ -554,6 +623,22 @@ def report(a, res, cmd):
         print("| event→ack p50 / p99 / p999 at %d events/s, dpsend's own count (at the "
               "sender: adds the ack's way back) | %s / %s / %s |" %
               (a.latency_rate, fmt_us(q[0]), fmt_us(q[1]), fmt_us(q[2])))
+    if "kafka_runs" in res:
+        runs = res["kafka_runs"]
+        off = [r for r in runs if r[0] == "off"]
+        on = [r for r in runs if r[0] == "on"]
+        eoff, eon = sum(r[1] for r in off) / len(off), sum(r[1] for r in on) / len(on)
+        coff, con = sum(r[2] for r in off) / len(off), sum(r[2] for r in on) / len(on)
+        print("| committed events/s, writer alone (dpsend, %d events a run), Kafka off / on "
+              "(embedded broker, json); runs in order %s | %.0f / %.0f (cost %.1f%%) |" %
+              (a.kafka_events, ", ".join("%s %.0f" % (m, e) for m, e, _ in runs), eoff, eon,
+               100.0 * (eoff - eon) / eoff))
+        print("| writer CPU-seconds per 1,000 events, Kafka off / on (on: until every message "
+              "is acknowledged) | %.3f / %.3f |" % (coff, con))
+        cnt, q = res["kafka_lat"]
+        print("| commit→ack p50 / p99 / p999 (committed_at → delivery report), dpsend -R %d, "
+              "%d s, %d messages | %s / %s / %s |" % (a.latency_rate, a.kafka_seconds, cnt,
+                                                      fmt_us(q[0]), fmt_us(q[1]), fmt_us(q[2])))
     for key, what in (("rs_first", "first resync, empty database"),
                       ("rs_quiet", "quiet gap (nothing happened)"),
                       ("rs_active", "active gap")):
@@ -619,7 +704,9 @@ def main():
     a = p.parse_args()
     a.warmup, a.rss_settle = 10, 10
     a.blast_events, a.naive_events = 300000, 10000
+    a.kafka_events, a.kafka_seconds = 300000, 30
     if a.quick:
+        a.kafka_events, a.kafka_seconds = 60000, 10
         a.seconds = a.latency_seconds = 10
         a.warmup, a.rss_settle = 3, 3
         a.blast_events, a.naive_events = 60000, 2000
@@ -634,7 +721,8 @@ def main():
 
     def want(phase):
         return phase not in a.skip and (not a.only or phase in a.only)
-    for phase, fn in (("throughput", phase_throughput), ("latency", phase_latency),
+    for phase, fn in (("throughput", phase_throughput), ("kafka", phase_kafka),
+                      ("latency", phase_latency),
                       ("rss", phase_rss), ("resync", phase_resync), ("heal", phase_heal)):
         if want(phase):
             fn(a, res)
