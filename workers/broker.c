@@ -20,12 +20,23 @@ static struct {
 	char			 bootstraps[256];
 } bkr;
 
+/*
+ * The mock cluster's host client has no brokers of its own: what it logs
+ * ("No bootstrap.servers configured") is about itself and is noise, and it
+ * logs from librdkafka's threads, where our log must not be called.
+ */
+static void
+broker_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+}
+
 static void
 broker_start(struct ev_loop *loop, const struct config *cfg)
 {
 	char err[512];
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
+	rd_kafka_conf_set_log_cb(conf, broker_log_cb);
 	/* The mock cluster needs a client instance to live in; it sends nothing. */
 	if ((bkr.rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err))) == NULL)
 		worker_fatal(1, "cannot create the Kafka client for the embedded broker: %s", err);

@@ -570,6 +570,8 @@ maint_result(const PGresult *r)
 		else if (strcmp(action, "blocked") == 0)
 			log_warnx("event_log: cannot create partition %s: %s rows of its day are in "
 			    "event_log_default (they stay there)", part, rows);
+		else if (strcmp(action, "created") == 0)
+			log_info("event_log: created partition %s", part);
 		else
 			log_info("event_log: %s %s (%s rows)", action, part, rows);
 	}
