@@ -1,0 +1,129 @@
+#!/bin/sh
+# A consumer not written by us reads the Kafka values (issue 11, acceptance
+# 3): protoc --decode (Debian protobuf-compiler) with the shipped
+# proto/exfeedd.proto decodes the protobuf value of every event t/kvsample
+# makes from the Binance fixtures (stream frames, REST bodies) and the edges
+# (INT64_MAX and 2^53+1 ids, text in several scripts, absent decimals,
+# leverage 0 and multi-assets false), and every decoded field equals the
+# event's JSON payload, nothing more and nothing missing.  The json values
+# are the payloads byte for byte; an unknown event's value is its raw frame
+# in both formats.
+. "$top_srcdir/t/lib.sh"
+
+PROTOC=${PROTOC:-$(command -v protoc || true)}
+if [ -z "$PROTOC" ]; then
+	echo "# protoc is not installed (apt-get install protobuf-compiler): skipping"
+	exit 77
+fi
+proto="$top_srcdir/proto/exfeedd.proto"
+
+# compare.py PAYLOAD TEXT: protoc's text form against the JSON payload.
+# Text format leaves out proto3 defaults ("", 0, false), so a key whose value
+# is one is absent, except in a field with presence (a one-field oneof):
+# there 0 and false are printed and null (not part of the change) is absent.
+cat > "$T/compare.py" <<'EOF'
+import json, re, sys
+
+def unescape(s):
+    out, i = bytearray(), 0
+    simple = {'n': 10, 't': 9, 'r': 13, '"': 34, "'": 39, '\\': 92, 'a': 7, 'b': 8, 'f': 12, 'v': 11}
+    while i < len(s):
+        c = s[i]
+        if c != '\\':
+            out += c.encode('utf-8'); i += 1; continue
+        e = s[i + 1]
+        if e in simple:
+            out.append(simple[e]); i += 2
+        elif e in '01234567':
+            m = re.match(r'[0-7]{1,3}', s[i + 1:]).group(0)
+            out.append(int(m, 8)); i += 1 + len(m)
+        elif e == 'x':
+            m = re.match(r'[0-9a-fA-F]{1,2}', s[i + 2:]).group(0)
+            out.append(int(m, 16)); i += 2 + len(m)
+        else:
+            raise ValueError('unknown escape \\' + e)
+    return out.decode('utf-8')
+
+proto, payload, text = sys.argv[1:4]
+presence = set(re.findall(r'oneof\s+\w+\s*\{\s*\w+\s+(\w+)\s*=', open(proto).read()))
+want = json.load(open(payload))
+got = {}
+for line in open(text, encoding='ascii'):
+    k, v = line.rstrip('\n').split(': ', 1)
+    if k in got:
+        sys.exit('%s: printed twice' % k)
+    if v.startswith('"'):
+        got[k] = unescape(v[1:-1])
+    elif v in ('true', 'false'):
+        got[k] = v == 'true'
+    else:
+        got[k] = int(v)
+bad = []
+for k, v in want.items():
+    if k == 'type':
+        continue
+    if k in presence:
+        expect_absent = v is None
+    else:
+        expect_absent = v is None or v == '' or v is False or (type(v) is int and v == 0)
+    if expect_absent:
+        if k in got:
+            bad.append('%s: JSON %r, decoded %r (should be absent)' % (k, v, got[k]))
+    elif k not in got:
+        bad.append('%s: JSON %r, absent from the decoded text' % (k, v))
+    elif got[k] != v or type(got[k]) is not type(v):
+        bad.append('%s: JSON %r, decoded %r' % (k, v, got[k]))
+for k in got:
+    if k not in want:
+        bad.append('%s: decoded, not in the JSON' % k)
+if bad:
+    sys.exit('\n'.join(bad))
+EOF
+
+"$top_builddir/t/kvsample" "$FIXTURES" "$T" > "$T/manifest" 2> "$T/kvsample.err"
+check "kvsample made the values of every fixture event (exit 0)" \
+    sh -c "[ \$? -eq 0 ] || { cat '$T/kvsample.err'; false; }"
+for type in order fill algo position balance margin_call config unknown; do
+	check "the sample has events of type $type" grep -q "^[0-9]* $type " "$T/manifest"
+done
+check "... and REST (resync) rows, and the edges" \
+    sh -c "grep -q ' rest_' '$T/manifest' && grep -q ' edge\$' '$T/manifest'"
+
+while read -r n type msg src; do
+	what="$n $type ($src)"
+	if [ "$msg" = - ]; then
+		check "$what: json value is the raw frame, byte for byte" cmp -s "$T/$n.raw" "$T/$n.json"
+		check "$what: protobuf value is the raw frame, byte for byte" cmp -s "$T/$n.raw" "$T/$n.pb"
+		continue
+	fi
+	check "$what: json value is the payload, byte for byte" cmp -s "$T/$n.payload" "$T/$n.json"
+	if "$PROTOC" --proto_path="$top_srcdir/proto" --decode="$msg" "$proto" \
+	    < "$T/$n.pb" > "$T/$n.txt" 2> "$T/$n.err"; then
+		ok "$what: protoc --decode $msg reads the value"
+	else
+		not_ok "$what: protoc --decode $msg reads the value: $(cat "$T/$n.err")"
+		continue
+	fi
+	if /usr/bin/python3 "$T/compare.py" "$proto" "$T/$n.payload" "$T/$n.txt" > "$T/$n.cmp" 2>&1; then
+		ok "$what: every decoded field equals the JSON payload's"
+	else
+		not_ok "$what: every decoded field equals the JSON payload's"
+		sed 's/^/#   /' "$T/$n.cmp"
+		echo "#   payload: $(cat "$T/$n.payload")"
+	fi
+done < "$T/manifest"
+
+# The edges, spelled out as a consumer sees them.
+edge_order=$(awk '$2 == "order" && $4 == "edge" { print $1 }' "$T/manifest")
+edge_config=$(awk '$2 == "config" && $4 == "edge" { print $1 }' "$T/manifest")
+check "INT64_MAX order id and 2^53+1 user id, exact" \
+    sh -c "grep -qx 'order_id: 9223372036854775807' '$T/$edge_order.txt' &&
+	grep -qx 'user_id: 9007199254740993' '$T/$edge_order.txt'"
+check "absent decimals are absent (price, avg_price, stop_price)" \
+    sh -c "! grep -q '^\(price\|avg_price\|stop_price\):' '$T/$edge_order.txt'"
+check "leverage 0 and multi_assets false are present (presence)" \
+    sh -c "grep -qx 'leverage: 0' '$T/$edge_config.txt' && grep -qx 'multi_assets: false' '$T/$edge_config.txt'"
+check "a leverage change has no multi_assets (null: not part of it)" \
+    sh -c "n=\$(awk '\$4 == \"account_config_update_leverage.json\" { print \$1 }' '$T/manifest') &&
+	grep -q '^leverage: ' '$T/'\$n.txt && ! grep -q '^multi_assets' '$T/'\$n.txt"
+finish
