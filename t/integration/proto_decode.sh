@@ -7,7 +7,7 @@
 # leverage 0 and multi-assets false), and every decoded field equals the
 # event's JSON payload, nothing more and nothing missing.  The json values
 # are the payloads byte for byte; an unknown event's value is its raw frame
-# in both formats.
+# in both formats.  And doc/topics.md's examples are what the code makes.
 . "$top_srcdir/t/lib.sh"
 
 PROTOC=${PROTOC:-$(command -v protoc || true)}
@@ -126,4 +126,14 @@ check "leverage 0 and multi_assets false are present (presence)" \
 check "a leverage change has no multi_assets (null: not part of it)" \
     sh -c "n=\$(awk '\$4 == \"account_config_update_leverage.json\" { print \$1 }' '$T/manifest') &&
 	grep -q '^leverage: ' '$T/'\$n.txt && ! grep -q '^multi_assets' '$T/'\$n.txt"
+
+# doc/topics.md shows what the code makes now: its examples and field tables.
+if KVSAMPLE="$top_builddir/t/kvsample" FIXTURES="$FIXTURES" PROTO="$proto" PROTOC="$PROTOC" \
+    /usr/bin/python3 "$top_srcdir/tools/topics-examples" --check "$top_srcdir/doc/topics.md" \
+    > "$T/doc.out" 2>&1; then
+	ok "doc/topics.md: every example and field table is what the code and the .proto make"
+else
+	not_ok "doc/topics.md: every example and field table is what the code and the .proto make"
+	sed 's/^/#   /' "$T/doc.out"
+fi
 finish
