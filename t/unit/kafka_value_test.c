@@ -1,8 +1,9 @@
 /*
  * kafka_value_test.c: every event type through ev_to_json → kafka_value
  * (protobuf) → protobuf-c unpack, each field compared with the event; the
- * JSON form and the .proto name the same fields; json and raw values as
- * they are; every malformed payload refused with the key named.
+ * JSON form and the .proto name the same fields; the field numbers are the
+ * contract; json and raw values as they are; every malformed payload
+ * refused with the key named.
  */
 #include <criterion/criterion.h>
 #include <inttypes.h>
@@ -622,6 +623,98 @@ Test(kafka_value, malformed_payloads_are_refused_naming_the_key)
 			free(out.p);
 		}
 	}
+}
+
+/*
+ * The wire contract: every message's fields, by number, type and name, as
+ * consumers compiled them.  A number never changes and is never reused;
+ * a new field is one more entry here (after the last), never an edit.
+ */
+static const struct {
+	const char	*message;
+	const char	*fields;
+} contract[] = {
+	{ "exfeedd.v1.Order", "string event_id=1, int64 account_id=2, int64 user_id=3, "
+	    "string exchange=4, int64 event_time=5, int64 recv_us=6, bool resync=7, bool lite=8, "
+	    "int64 order_id=9, string symbol=10, string client_order_id=11, string side=12, "
+	    "string position_side=13, string order_type=14, string orig_type=15, "
+	    "string time_in_force=16, string exec_type=17, string status=18, string price=19, "
+	    "string avg_price=20, string stop_price=21, string orig_qty=22, string filled_qty=23, "
+	    "bool reduce_only=24, bool close_position=25, int64 update_time=26" },
+	{ "exfeedd.v1.Fill", "string event_id=1, int64 account_id=2, int64 user_id=3, "
+	    "string exchange=4, int64 event_time=5, int64 recv_us=6, bool resync=7, bool lite=8, "
+	    "int64 trade_id=9, int64 order_id=10, string symbol=11, string side=12, "
+	    "string position_side=13, string price=14, string qty=15, string fee=16, "
+	    "string fee_asset=17, string realized_pnl=18, bool maker=19, int64 trade_time=20" },
+	{ "exfeedd.v1.AlgoOrder", "string event_id=1, int64 account_id=2, int64 user_id=3, "
+	    "string exchange=4, int64 event_time=5, int64 recv_us=6, bool resync=7, bool lite=8, "
+	    "int64 algo_id=9, string client_algo_id=10, string algo_type=11, string order_type=12, "
+	    "string symbol=13, string side=14, string position_side=15, string time_in_force=16, "
+	    "string quantity=17, string status=18, string actual_order_id=19, string avg_price=20, "
+	    "string filled_qty=21, string trigger_price=22, string price=23, bool reduce_only=24, "
+	    "bool close_position=25, string reject_reason=26, int64 update_time=27" },
+	{ "exfeedd.v1.Position", "string event_id=1, int64 account_id=2, int64 user_id=3, "
+	    "string exchange=4, int64 event_time=5, int64 recv_us=6, bool resync=7, bool lite=8, "
+	    "string symbol=9, string position_side=10, string amount=11, string entry_price=12, "
+	    "string breakeven_price=13, string unrealized_pnl=14, string margin_type=15, "
+	    "string isolated_wallet=16, string margin_asset=17, int64 update_time=18" },
+	{ "exfeedd.v1.Balance", "string event_id=1, int64 account_id=2, int64 user_id=3, "
+	    "string exchange=4, int64 event_time=5, int64 recv_us=6, bool resync=7, bool lite=8, "
+	    "string asset=9, string wallet_balance=10, string cross_wallet=11, "
+	    "string balance_change=12, string reason=13, int64 update_time=14" },
+	{ "exfeedd.v1.MarginCall", "string event_id=1, int64 account_id=2, int64 user_id=3, "
+	    "string exchange=4, int64 event_time=5, int64 recv_us=6, bool resync=7, bool lite=8, "
+	    "string cross_wallet=9, string symbol=10, string position_side=11, string amount=12, "
+	    "string margin_type=13, string isolated_wallet=14, string mark_price=15, "
+	    "string unrealized_pnl=16, string maint_margin=17" },
+	/* ? : a field with presence (a one-field oneof, wire-equal to proto3 optional) */
+	{ "exfeedd.v1.AccountConfig", "string event_id=1, int64 account_id=2, int64 user_id=3, "
+	    "string exchange=4, int64 event_time=5, int64 recv_us=6, bool resync=7, bool lite=8, "
+	    "string symbol=9, int32 leverage=10?, bool multi_assets=11?, int64 update_time=12" },
+};
+
+Test(kafka_value, field_numbers_are_the_contract)
+{
+	size_t nmsg = 0;
+
+	for (size_t i = 0; i < NTOPIC_TYPES; i++) {
+		const ProtobufCMessageDescriptor *d = kafka_value_descriptor(ev_type_name(topic_types[i]));
+		struct strbuf b = { NULL, 0, 0, 0 };
+		size_t k;
+
+		if (d == NULL)
+			continue;
+		nmsg++;
+		for (k = 0; k < sizeof(contract) / sizeof(contract[0]); k++)
+			if (strcmp(contract[k].message, d->name) == 0)
+				break;
+		cr_assert_lt(k, sizeof(contract) / sizeof(contract[0]), "%s: not in the contract",
+		    d->name);
+		for (uint32_t num = 1; num <= 1000; num++) {
+			const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, num);
+			const char *t;
+			char n[16];
+
+			if (f == NULL)
+				continue;
+			t = f->type == PROTOBUF_C_TYPE_STRING ? "string" : f->type == PROTOBUF_C_TYPE_INT64 ?
+			    "int64" : f->type == PROTOBUF_C_TYPE_INT32 ? "int32" :
+			    f->type == PROTOBUF_C_TYPE_BOOL ? "bool" : "other";
+			if (b.len > 0)
+				strbuf_puts(&b, ", ");
+			strbuf_puts(&b, t);
+			strbuf_puts(&b, " ");
+			strbuf_puts(&b, f->name);
+			snprintf(n, sizeof(n), "=%u%s", num,
+			    (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ? "?" : "");
+			strbuf_puts(&b, n);
+		}
+		cr_assert_str_eq(b.p, contract[k].fields, "%s: the fields are not the contract "
+		    "(a number changed or was reused?)\n  now:      %s\n  contract: %s", d->name, b.p,
+		    contract[k].fields);
+		free(b.p);
+	}
+	cr_assert_eq(nmsg, sizeof(contract) / sizeof(contract[0]));
 }
 
 Test(kafka_value, message_names)
