@@ -17,9 +17,11 @@
 #include <unistd.h>
 
 #include <ini.h>
+#include <librdkafka/rdkafka.h>
 
 #include "config.h"
 #include "crypto.h"
+#include "event.h"
 #include "strbuf.h"
 
 #ifndef SYSCONFDIR
@@ -27,10 +29,16 @@
 #endif
 
 enum ctype { T_STR, T_PATH, T_OPTPATH, T_LOG, T_INT, T_BOOL, T_DURATION, T_SIZE,
-	T_ENUM, T_LIST, T_HOSTPORT, T_URL, T_BROKERS };
+	T_ENUM, T_LIST, T_HOSTPORT, T_URL, T_BROKERS, T_TOPIC };
 
 #define K_REQUIRED	0x01	/* no default: the file must set it */
 #define K_NORELOAD	0x02	/* read at start only; a change on HUP is reported */
+#define K_SECRET	0x04	/* an rdkafka.* secret: -nv and reload logs say "(hidden)" */
+
+/* "[kafka] rdkafka.<property> = value" passes a property to librdkafka. */
+#define KAFKA_PROP_PREFIX	"rdkafka."
+
+_Static_assert(EV_TYPE_MAX <= CONF_KAFKA_TOPICS, "struct config's kafka_topic[] is too short");
 
 struct ckey {
 	const char		*section;
@@ -93,14 +101,31 @@ static const struct ckey keys[] = {
 	{ "database", "event_log_retention", T_DURATION, "7d", 24 * HOUR_MS, 3650 * 24 * HOUR_MS, NULL, 0, D(event_log_retention_ms) },
 	{ "database", "reconnect_delay_max", T_DURATION, "5s", 10, 600000, NULL, 0, D(db_reconnect_delay_max_ms) },
 	{ "crypto", "key_file", T_PATH, SYSCONFDIR "/exfeedd/master.key", 0, 0, NULL, 0, D(crypto_key_file) },
+	/*
+	 * The writer makes its producer once: every [kafka] key but format
+	 * (read per message) needs a restart.  The rdkafka.* lines follow
+	 * these keys in -nv and in the msgpack form (config_visit).
+	 */
 	{ "kafka", "brokers", T_BROKERS, "embedded", 0, 0, NULL, K_NORELOAD, D(kafka_brokers) },
 	{ "kafka", "format", T_ENUM, "json", 0, 0, format_enum, 0, D(kafka_format) },
-	{ "kafka", "linger", T_DURATION, "5ms", 0, 900000, NULL, 0, D(kafka_linger_ms) },
-	{ "kafka", "batch_size", T_INT, "1000000", 1, 2147483647, NULL, 0, D(kafka_batch_size) },
-	{ "kafka", "compression", T_ENUM, "lz4", 0, 0, compression_enum, 0, D(kafka_compression_i) },
-	{ "kafka", "delivery_timeout", T_DURATION, "30s", 1000, 24 * HOUR_MS, NULL, 0, D(kafka_delivery_timeout_ms) },
-	{ "kafka", "relay_window", T_INT, "100000", 100, 10000000, NULL, 0, D(kafka_relay_window) },
-	{ "kafka", "backlog_warn_age", T_DURATION, "60s", 1000, 24 * HOUR_MS, NULL, 0, D(kafka_backlog_warn_ms) },
+	{ "kafka", "linger", T_DURATION, "5ms", 0, 900000, NULL, K_NORELOAD, D(kafka_linger_ms) },
+	{ "kafka", "batch_size", T_INT, "1000000", 1, 2147483647, NULL, K_NORELOAD, D(kafka_batch_size) },
+	{ "kafka", "compression", T_ENUM, "lz4", 0, 0, compression_enum, K_NORELOAD, D(kafka_compression_i) },
+	{ "kafka", "delivery_timeout", T_DURATION, "30s", 1000, 24 * HOUR_MS, NULL, K_NORELOAD, D(kafka_delivery_timeout_ms) },
+	{ "kafka", "relay_window", T_INT, "100000", 100, 10000000, NULL, K_NORELOAD, D(kafka_relay_window) },
+	{ "kafka", "backlog_warn_age", T_DURATION, "60s", 1000, 24 * HOUR_MS, NULL, K_NORELOAD, D(kafka_backlog_warn_ms) },
+	/* The user-data topics of DESIGN §4, by event type (event.h); EV_GAP is not published. */
+#define TOPIC(ev, type, def) \
+	{ "kafka", "topic." type, T_TOPIC, def, 0, 0, NULL, K_NORELOAD, D(kafka_topic[ev]) }
+	TOPIC(EV_ORDER, "order", "user-data-order-updates"),
+	TOPIC(EV_FILL, "fill", "user-data-fills"),
+	TOPIC(EV_ALGO, "algo", "user-data-algo-updates"),
+	TOPIC(EV_POSITION, "position", "user-data-position-updates"),
+	TOPIC(EV_BALANCE, "balance", "user-data-balance-updates"),
+	TOPIC(EV_MARGIN_CALL, "margin_call", "user-data-margin-calls"),
+	TOPIC(EV_CONFIG, "config", "user-data-account-config"),
+	TOPIC(EV_UNKNOWN, "unknown", "user-data-unknown"),
+#undef TOPIC
 	{ "userdata", "listenkey_renewal", T_DURATION, "30m", 1000, 55 * 60000, NULL, 0, D(listenkey_renewal_ms) },
 	{ "userdata", "reconcile_interval", T_DURATION, "5m", 1000, 24 * HOUR_MS, NULL, 0, D(reconcile_interval_ms) },
 	{ "userdata", "accounts_per_connection", T_INT, "200", 1, 1024, NULL, 0, D(accounts_per_connection) },
@@ -394,6 +419,7 @@ struct loader {
 		size_t		 idx;		/* its first error in errs */
 		unsigned	 more;		/* errors on later continuation lines */
 	}			*list_err;	/* per main key */
+	rd_kafka_conf_t		*rkconf;	/* scratch: rdkafka.* lines are tried on it */
 };
 
 static void
@@ -432,7 +458,8 @@ static void
 value_free(void *base, const struct ckey *k)
 {
 	switch (k->type) {
-	case T_STR: case T_PATH: case T_OPTPATH: case T_LOG: case T_URL: case T_BROKERS: {
+	case T_STR: case T_PATH: case T_OPTPATH: case T_LOG: case T_URL: case T_BROKERS:
+	case T_TOPIC: {
 		char **p = slot(base, k);
 		free(*p);
 		*p = NULL;
@@ -509,6 +536,88 @@ check_url(const char *v, const char **why)
 }
 
 /*
+ * [kafka] brokers: empty (no publishing), "embedded", or HOST:PORT items
+ * separated by commas, white space around them ignored, each port 1 to
+ * 65535.  *out is the list as bootstrap.servers takes it: "h1:p1,h2:p2".
+ */
+static int
+brokers_parse(const char *v, char **out, char *whybuf, size_t whylen, const char **why)
+{
+	static const char form[] = "brokers is \"embedded\", a list of HOST:PORT separated "
+	    "by commas, or empty for no publishing";
+	struct strbuf b = { NULL, 0, 0, 0 };
+	const char *p = v;
+
+	if (*v == '\0' || strcmp(v, "embedded") == 0) {
+		*out = xstrdup(v);
+		return 0;
+	}
+	*why = whybuf;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		const char *s = p, *e = p + len, *hwhy;
+		struct hostport hp;
+		char one[300];
+
+		while (s < e && isspace((unsigned char)*s))
+			s++;
+		while (e > s && isspace((unsigned char)e[-1]))
+			e--;
+		if (s == e) {
+			snprintf(whybuf, whylen, "an empty item (two commas, or a comma at an end); %s",
+			    form);
+			goto bad;
+		}
+		if ((size_t)(e - s) >= sizeof(one)) {
+			snprintf(whybuf, whylen, "\"%.40s...\" is too long for HOST:PORT; %s", s, form);
+			goto bad;
+		}
+		memcpy(one, s, (size_t)(e - s));
+		one[e - s] = '\0';
+		if (strcmp(one, "embedded") == 0) {
+			snprintf(whybuf, whylen, "\"embedded\" stands alone, not in a list; %s", form);
+			goto bad;
+		}
+		if (config_parse_hostport(one, &hp, &hwhy) == -1) {
+			snprintf(whybuf, whylen, "\"%.64s\": %s; %s", one, hwhy, form);
+			goto bad;
+		}
+		if (hp.port == 0) {
+			snprintf(whybuf, whylen, "\"%.64s\": a broker's port is 1 to 65535", one);
+			goto bad;
+		}
+		if (b.len)
+			strbuf_puts(&b, ",");
+		strbuf_puts(&b, one);
+		p += len;
+		if (*p++ == '\0')
+			break;
+	}
+	if (b.oom)
+		abort();
+	*out = b.p;
+	return 0;
+bad:
+	free(b.p);
+	return -1;
+}
+
+/* A Kafka topic name, by Kafka's own rule (1 to 249 of [a-zA-Z0-9._-], not "." or ".."). */
+static int
+topic_check(const char *v, char *whybuf, size_t whylen, const char **why)
+{
+	size_t n = strlen(v);
+
+	if (n >= 1 && n <= 249 && strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") == n && strcmp(v, ".") != 0 && strcmp(v, "..") != 0)
+		return 0;
+	snprintf(whybuf, whylen, "\"%.64s%s\" is not a Kafka topic name (1 to 249 characters "
+	    "of a-z, A-Z, 0-9, '.', '_' and '-', and not \".\" or \"..\")", v, n > 64 ? "..." : "");
+	*why = whybuf;
+	return -1;
+}
+
+/*
  * Parse one value into its slot.  Returns 0, or -1 with *why set (why may
  * point into `whybuf`).
  */
@@ -548,31 +657,18 @@ value_set(void *base, const struct ckey *k, const char *v, int append,
 		if (check_url(v, why) == -1)
 			return -1;
 		break;
-	case T_BROKERS:
-		if (strcmp(v, "embedded") != 0) {
-			struct hostport hp;
-			const char *p = v;
-			int bad = 0;
+	case T_BROKERS: {
+		char **p = slot(base, k), *list;
 
-			while (*p && !bad) {
-				size_t len = strcspn(p, ",");
-				char one[300];
-
-				while (len && isspace((unsigned char)*p)) { p++; len--; }
-				snprintf(one, sizeof(one), "%.*s", (int)len, p);
-				for (char *e = one + strlen(one); e > one && isspace((unsigned char)e[-1]); )
-					*--e = '\0';
-				if (config_parse_hostport(one, &hp, why) == -1 || hp.port == 0)
-					bad = 1;
-				p += len;
-				if (*p == ',')
-					p++;
-			}
-			if (bad || *v == '\0') {
-				*why = "must be \"embedded\" or a list of HOST:PORT";
-				return -1;
-			}
-		}
+		if (brokers_parse(v, &list, whybuf, whylen, why) == -1)
+			return -1;
+		free(*p);
+		*p = list;
+		return 0;
+	}
+	case T_TOPIC:
+		if (topic_check(v, whybuf, whylen, why) == -1)
+			return -1;
 		break;
 	case T_INT:
 		if (parse_int64(v, &n) == -1) {
@@ -752,6 +848,159 @@ loader_section(struct loader *ld, const char *name, unsigned line)
 	    "crypto, kafka, userdata, market, gateway, exchange.NAME)", name);
 }
 
+/*
+ * librdkafka properties the writer sets itself: the [kafka] key that sets
+ * each, or why none does; and the one that would load code at check time.
+ */
+#define KAFKA_ACKS_WHY	"the writer always produces with acks=all and enable.idempotence=true: " \
+	"the writer needs acks=all and idempotence for its guarantees"
+static const struct {
+	const char	*name, *key, *why;
+} kafka_owned[] = {
+	{ "bootstrap.servers", "brokers", NULL },
+	{ "metadata.broker.list", "brokers", NULL },
+	{ "enable.idempotence", NULL, KAFKA_ACKS_WHY },
+	{ "acks", NULL, KAFKA_ACKS_WHY },
+	{ "request.required.acks", NULL, KAFKA_ACKS_WHY },
+	{ "linger.ms", "linger", NULL },
+	{ "queue.buffering.max.ms", "linger", NULL },
+	{ "batch.size", "batch_size", NULL },
+	{ "compression.codec", "compression", NULL },
+	{ "compression.type", "compression", NULL },
+	{ "message.timeout.ms", "delivery_timeout", NULL },
+	{ "delivery.timeout.ms", "delivery_timeout", NULL },
+	{ "transactional.id", NULL, "the writer's producer is idempotent, not transactional: "
+	    "with a transactional.id it could publish nothing outside a transaction" },
+	{ "plugin.library.paths", NULL, "plugins are not supported: librdkafka loads one as "
+	    "soon as the property is set, so checking this file (exfeedd -n, a reload, "
+	    "exfeedctl) would run its code" },
+};
+
+int
+config_kafka_prop_secret(const char *name)
+{
+	return strstr(name, "password") != NULL || strstr(name, "secret") != NULL ||
+	    strstr(name, "sasl.oauthbearer.config") != NULL || strstr(name, "ssl.key") != NULL;
+}
+
+/*
+ * librdkafka's message about a secret's value, without the value: its
+ * quoted copies become (hidden); if the value shows anyway, none of it.
+ */
+static void
+scrub_secret(char *msg, size_t len, const char *value)
+{
+	char quoted[300], out[512];
+	const char *p = msg, *q;
+	size_t n = 0, ql;
+
+	if (*value == '\0')
+		return;
+	snprintf(quoted, sizeof(quoted), "\"%s\"", value);
+	ql = strlen(quoted);
+	while ((q = strstr(p, quoted)) != NULL && n < sizeof(out)) {
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%.*s(hidden)", (int)(q - p), p);
+		p = q + ql;
+	}
+	if (n < sizeof(out))
+		snprintf(out + n, sizeof(out) - n, "%s", p);
+	if (strlen(value) >= sizeof(quoted) - 2 || strstr(out, value) != NULL)
+		snprintf(out, sizeof(out), "librdkafka refuses the value (not shown: it is a secret)");
+	snprintf(msg, len, "%s", out);
+}
+
+static void
+kafka_prop_free(struct kafka_prop *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		if (v[i].value != NULL && config_kafka_prop_secret(v[i].name))
+			crypto_wipe(v[i].value, strlen(v[i].value));
+		free(v[i].value);
+	}
+	free(v);
+}
+
+static void
+kafka_prop_add(struct config *cfg, const char *name, const char *value, unsigned line)
+{
+	struct kafka_prop *nv = realloc(cfg->kafka_props, (cfg->kafka_nprops + 1) * sizeof(*nv));
+
+	if (nv == NULL)
+		abort();
+	cfg->kafka_props = nv;
+	nv[cfg->kafka_nprops].name = xstrdup(name);
+	nv[cfg->kafka_nprops].value = xstrdup(value);
+	nv[cfg->kafka_nprops].line = line;
+	cfg->kafka_nprops++;
+}
+
+static const struct kafka_prop *
+kafka_prop_find(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->kafka_nprops; i++)
+		if (strcmp(cfg->kafka_props[i].name, name) == 0)
+			return &cfg->kafka_props[i];
+	return NULL;
+}
+
+/*
+ * "[kafka] rdkafka.PROPERTY = value": tried on a scratch librdkafka conf,
+ * so that exfeedd -n refuses what the writer's producer would, at its line.
+ */
+static void
+loader_prop(struct loader *ld, const char *key, const char *value, unsigned line)
+{
+	const char *name = key + strlen(KAFKA_PROP_PREFIX);
+	const struct kafka_prop *seen;
+	char err[512];
+	size_t n;
+
+	if ((seen = kafka_prop_find(ld->cfg, name)) != NULL) {
+		if (ld->line_continued)
+			err_add(ld->errs, ld->file, line, "[kafka] %s: a continuation line is only "
+			    "allowed for lists", key);
+		else
+			err_add(ld->errs, ld->file, line, "[kafka] %s: key repeated (first set at "
+			    "line %u)", key, seen->line);
+		return;
+	}
+	if (*name == '\0') {
+		err_add(ld->errs, ld->file, line, "[kafka] %s: the librdkafka property's name "
+		    "goes after \"" KAFKA_PROP_PREFIX "\"", key);
+		return;
+	}
+	if (value[0] == ';') {
+		err_add(ld->errs, ld->file, line, "[kafka] %s: a value cannot start with ';' "
+		    "(\" ;\" starts a comment)", key);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(kafka_owned) / sizeof(kafka_owned[0]); i++) {
+		if (strcmp(name, kafka_owned[i].name) != 0)
+			continue;
+		if (kafka_owned[i].key != NULL)
+			err_add(ld->errs, ld->file, line, "[kafka] %s: the writer sets %s itself, "
+			    "from [kafka] %s: use that key instead", key, name, kafka_owned[i].key);
+		else
+			err_add(ld->errs, ld->file, line, "[kafka] %s: cannot be set: %s", key,
+			    kafka_owned[i].why);
+		return;
+	}
+	if (ld->rkconf == NULL && (ld->rkconf = rd_kafka_conf_new()) == NULL)
+		abort();
+	err[0] = '\0';
+	if (rd_kafka_conf_set(ld->rkconf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+		for (n = strlen(err); n > 0 && isspace((unsigned char)err[n - 1]); n--)
+			err[n - 1] = '\0';
+		if (config_kafka_prop_secret(name))
+			scrub_secret(err, sizeof(err), value);
+		err_add(ld->errs, ld->file, line, "[kafka] %s: %s (librdkafka %s)", key,
+		    err[0] ? err : "refused", rd_kafka_version_str());
+		return;
+	}
+	kafka_prop_add(ld->cfg, name, value, line);
+}
+
 static void
 loader_value(struct loader *ld, const char *name, const char *value, unsigned line)
 {
@@ -769,6 +1018,12 @@ loader_value(struct loader *ld, const char *name, const char *value, unsigned li
 	}
 	if (!ld->section_ok)
 		return;			/* the section itself was reported */
+	if (ld->cur_ex < 0 && strcmp(ld->cur_section, "kafka") == 0 &&
+	    strncmp(name, KAFKA_PROP_PREFIX, strlen(KAFKA_PROP_PREFIX)) == 0) {
+		loader_prop(ld, name, value, line);
+		ld->prev_key = -1;
+		return;
+	}
 	if (ld->cur_ex >= 0) {
 		if ((ki = key_index(exkeys, NEXKEYS, NULL, name)) == -1) {
 			err_add(ld->errs, ld->file, line, "[%s] %s: unknown key", ld->cur_section, name);
@@ -779,7 +1034,13 @@ loader_value(struct loader *ld, const char *name, const char *value, unsigned li
 		seen = &ld->cfg->ex_lines[ld->cur_ex][ki];
 	} else {
 		if ((ki = key_index(keys, NKEYS, ld->cur_section, name)) == -1) {
-			err_add(ld->errs, ld->file, line, "[%s] %s: unknown key", ld->cur_section, name);
+			if (strcmp(ld->cur_section, "kafka") == 0 && strncmp(name, "topic.", 6) == 0)
+				err_add(ld->errs, ld->file, line, "[kafka] %s: unknown event type \"%.64s\" "
+				    "(known: order, fill, algo, position, balance, margin_call, config, "
+				    "unknown)", name, name + 6);
+			else
+				err_add(ld->errs, ld->file, line, "[%s] %s: unknown key", ld->cur_section,
+				    name);
 			return;
 		}
 		k = &keys[ki];
@@ -966,6 +1227,19 @@ rule_bad(const struct loader *ld, const char *sec, const char *a, const char *b)
 	    ld->bad[key_index(keys, NKEYS, sec, b)]);
 }
 
+/* What the loader holds beside the config. */
+static void
+loader_release(struct loader *ld)
+{
+	free(ld->bad);
+	free(ld->list_err);
+	ld->bad = NULL;
+	ld->list_err = NULL;
+	if (ld->rkconf != NULL)
+		rd_kafka_conf_destroy(ld->rkconf);
+	ld->rkconf = NULL;
+}
+
 /*
  * Defaults, required keys and rules that involve more than one key.  With
  * any error collected the config is freed: -1.
@@ -1074,10 +1348,7 @@ loader_finish(struct loader *ld)
 		err_add(ld->errs, ld->file, rule_line(ld, "userdata", "reconnect_delay_max", "reconnect_delay_min"),
 		    "[userdata] reconnect_delay_max: must not be below reconnect_delay_min");
 #undef RULE
-	free(ld->bad);
-	free(ld->list_err);
-	ld->bad = NULL;
-	ld->list_err = NULL;
+	loader_release(ld);
 	if (ld->errs->n) {
 		config_free(cfg);
 		return -1;
@@ -1146,8 +1417,7 @@ config_load(const char *path, struct config *cfg, struct config_errors *errs)
 	memset(errs, 0, sizeof(*errs));
 	loader_begin(&ld, cfg, errs, path);
 	if ((ld.fp = config_open(path, errs)) == NULL) {
-		free(ld.bad);
-		free(ld.list_err);
+		loader_release(&ld);
 		config_free(cfg);
 		return -1;
 	}
@@ -1168,6 +1438,7 @@ config_free(struct config *cfg)
 {
 	for (size_t i = 0; i < NKEYS; i++)
 		value_free(cfg, &keys[i]);
+	kafka_prop_free(cfg->kafka_props, cfg->kafka_nprops);
 	for (int e = 0; e < cfg->nex; e++) {
 		for (size_t i = 0; i < NEXKEYS; i++)
 			value_free(&cfg->ex[e], &exkeys[i]);
@@ -1262,8 +1533,23 @@ typedef void (*visit_fn)(const char *section, const struct ckey *, const void *b
 static void
 config_visit(const struct config *cfg, visit_fn fn, void *arg)
 {
-	for (size_t i = 0; i < NKEYS; i++)
+	for (size_t i = 0; i < NKEYS; i++) {
 		fn(keys[i].section, &keys[i], cfg, cfg->lines ? cfg->lines[i] : 0, arg);
+		if (strcmp(keys[i].section, "kafka") != 0 ||
+		    (i + 1 < NKEYS && strcmp(keys[i + 1].section, "kafka") == 0))
+			continue;
+		/* After the last [kafka] key, its rdkafka.* lines, in file order. */
+		for (size_t p = 0; p < cfg->kafka_nprops; p++) {
+			const struct kafka_prop *kp = &cfg->kafka_props[p];
+			char name[300];
+			struct ckey k = { "kafka", name, T_STR, NULL, 0, 0, NULL,
+			    K_NORELOAD | (config_kafka_prop_secret(kp->name) ? K_SECRET : 0),
+			    offsetof(struct kafka_prop, value) };
+
+			snprintf(name, sizeof(name), KAFKA_PROP_PREFIX "%s", kp->name);
+			fn("kafka", &k, kp, kp->line, arg);
+		}
+	}
 	for (int e = 0; e < cfg->nex; e++) {
 		char sec[64];
 
@@ -1323,7 +1609,8 @@ dump_one(const char *section, const struct ckey *k, const void *base, unsigned l
 		fputc('\n', ds->fp);
 		return;
 	}
-	val = value_format(base, k);
+	/* A secret is never printed, in -nv or anywhere else. */
+	val = (k->flags & K_SECRET) ? xstrdup("(hidden)") : value_format(base, k);
 	fprintf(ds->fp, "%s =%s%s\n", k->name, val[0] ? " " : "", val);
 	free(val);
 }
@@ -1419,7 +1706,7 @@ config_unpack(const msgpack_object *o, struct config *cfg, struct config_errors 
 	loader_begin(&ld, cfg, errs, fname);
 	for (uint32_t i = 0; i < list->via.array.size; i++) {
 		const msgpack_object *e = &list->via.array.ptr[i];
-		char section[128], key[128], *val;
+		char section[128], key[256], *val;
 		unsigned line;
 
 		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 4 ||
@@ -1427,8 +1714,7 @@ config_unpack(const msgpack_object *o, struct config *cfg, struct config_errors 
 		    obj_str(&e->via.array.ptr[1], key, sizeof(key)) == -1 ||
 		    e->via.array.ptr[2].type != MSGPACK_OBJECT_STR ||
 		    e->via.array.ptr[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-			free(ld.bad);
-			free(ld.list_err);
+			loader_release(&ld);
 			config_free(cfg);
 			return -1;
 		}
@@ -1448,6 +1734,39 @@ config_unpack(const msgpack_object *o, struct config *cfg, struct config_errors 
 	return loader_finish(&ld);
 }
 
+/*
+ * The rdkafka.* lines, by name: changed, added and removed ones (a secret's
+ * value goes to cb as "(hidden)").  None can change at runtime.
+ */
+static int
+kafka_props_diff(const struct config *old, const struct config *new, config_diff_cb cb, void *arg)
+{
+	int changed = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		const struct config *x = pass ? new : old, *y = pass ? old : new;
+
+		for (size_t i = 0; i < x->kafka_nprops; i++) {
+			const struct kafka_prop *xp = &x->kafka_props[i];
+			const struct kafka_prop *yp = kafka_prop_find(y, xp->name);
+			int secret = config_kafka_prop_secret(xp->name);
+			char key[300];
+
+			if (yp != NULL && (pass || strcmp(xp->value, yp->value) == 0))
+				continue;
+			snprintf(key, sizeof(key), KAFKA_PROP_PREFIX "%s", xp->name);
+			if (yp == NULL)
+				cb("kafka", key, 0, pass ? "(absent)" : secret ? "(hidden)" : xp->value,
+				    pass ? secret ? "(hidden)" : xp->value : "(absent)", arg);
+			else
+				cb("kafka", key, 0, secret ? "(hidden)" : xp->value,
+				    secret ? "(hidden)" : yp->value, arg);
+			changed++;
+		}
+	}
+	return changed;
+}
+
 int
 config_diff(const struct config *old, const struct config *new, config_diff_cb cb, void *arg)
 {
@@ -1464,6 +1783,7 @@ config_diff(const struct config *old, const struct config *new, config_diff_cb c
 		free(a);
 		free(b);
 	}
+	changed += kafka_props_diff(old, new, cb, arg);
 	/* Exchange sections: compare by name; added or removed ones count too. */
 	for (int pass = 0; pass < 2; pass++) {
 		const struct config *x = pass ? new : old, *y = pass ? old : new;
@@ -1498,6 +1818,22 @@ config_diff(const struct config *old, const struct config *new, config_diff_cb c
 	return changed;
 }
 
+static void
+count_diff_cb(const char *section, const char *key, int reloadable, const char *a,
+    const char *b, void *arg)
+{
+	(*(int *)arg)++;
+}
+
+static int
+kafka_props_differ(const struct config *a, const struct config *b)
+{
+	int n = 0;
+
+	kafka_props_diff(a, b, count_diff_cb, &n);
+	return n != 0;
+}
+
 /* Reload: keys that cannot change at runtime keep their running value. */
 int
 config_keep_static(struct config *new, const struct config *old)
@@ -1520,6 +1856,15 @@ config_keep_static(struct config *new, const struct config *old)
 		}
 		free(val);
 		free(cur);
+	}
+	if (kafka_props_differ(old, new)) {
+		kafka_prop_free(new->kafka_props, new->kafka_nprops);
+		new->kafka_props = NULL;
+		new->kafka_nprops = 0;
+		for (size_t p = 0; p < old->kafka_nprops; p++)
+			kafka_prop_add(new, old->kafka_props[p].name, old->kafka_props[p].value,
+			    old->kafka_props[p].line);
+		kept++;
 	}
 	return kept;
 }
@@ -1590,9 +1935,20 @@ config_has_broker(const struct config *cfg)
 }
 
 int
+config_kafka_on(const struct config *cfg)
+{
+	return cfg->kafka_brokers[0] != '\0';
+}
+
+int
 config_line_of(const struct config *cfg, const char *section, const char *key)
 {
 	int ki = key_index(keys, NKEYS, section, key);
+	const struct kafka_prop *kp;
 
+	if (ki == -1 && strcmp(section, "kafka") == 0 &&
+	    strncmp(key, KAFKA_PROP_PREFIX, strlen(KAFKA_PROP_PREFIX)) == 0 &&
+	    (kp = kafka_prop_find(cfg, key + strlen(KAFKA_PROP_PREFIX))) != NULL)
+		return (int)kp->line;
 	return ki >= 0 && cfg->lines ? (int)cfg->lines[ki] : 0;
 }

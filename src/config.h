@@ -157,7 +157,10 @@ int	 config_facility(int idx);
 const char *config_compression(int idx);	/* librdkafka compression.codec */
 int	 config_peek(const char *path, const char *section, const char *key, char *, size_t);
 const char *config_default(const char *section, const char *key);
-int	 config_has_broker(const struct config *);
+int	 config_has_broker(const struct config *);	/* [kafka] brokers = embedded */
+int	 config_kafka_on(const struct config *);	/* brokers not empty: publishing on */
+/* An rdkafka.* property whose value is a secret: never printed nor logged, "(hidden)". */
+int	 config_kafka_prop_secret(const char *name);
 int	 config_line_of(const struct config *, const char *section, const char *key);
 
 /* Value parsers, exported for the unit tests. */

@@ -25,6 +25,46 @@ static const char *const ev_names[EV_TYPE_MAX] = {
 	[EV_GAP] = "gap",
 };
 
+int64_t
+ev_fact_time(const struct event *ev)
+{
+	int64_t t;
+
+	switch (ev->type) {
+	case EV_ORDER:
+		t = ev->u.order.update_time;
+		break;
+	case EV_FILL:
+		t = ev->u.fill.time;
+		break;
+	case EV_ALGO:
+		t = ev->u.algo.update_time;
+		break;
+	case EV_POSITION:
+		t = ev->u.position.update_time;
+		break;
+	case EV_BALANCE:
+		t = ev->u.balance.update_time;
+		break;
+	case EV_CONFIG:
+		t = ev->u.config.update_time;
+		break;
+	default:		/* margin calls, unknown events: their ids hold E */
+		t = 0;
+		break;
+	}
+	return t > 0 ? t : ev->event_time;
+}
+
+int64_t
+ev_fact_day(const struct event *ev)
+{
+	int64_t t = ev_fact_time(ev);
+
+	/* Floor, not truncation: a time before 1970 is a day before it. */
+	return t >= 0 ? t / 86400000 : -((-t + 86399999) / 86400000);
+}
+
 /* NULL for EV_TYPE_NONE and anything out of range, so a decoder can reject them. */
 const char *
 ev_type_name(unsigned type)

@@ -236,6 +236,16 @@ int		 ev_symbol_ok(const char *s, size_t len);
  */
 void		 ev_pack(msgpack_packer *, const struct event *);
 int		 ev_unpack(const msgpack_object *, struct event *, const char **err);
+/*
+ * The time an event's id is made of (ms): an order's, algo order's,
+ * position's, balance's or config's update time, a margin call's or unknown
+ * event's event time; a fill's trade time (its id has none; the stream's T
+ * and REST userTrades' time are the same).  0 falls back to event_time.
+ * ev_fact_day is its UTC day, days since 1970-01-01: event_log's partition
+ * key (sql/004), so it must be the same for every copy of one event id.
+ */
+int64_t		 ev_fact_time(const struct event *);
+int64_t		 ev_fact_day(const struct event *);
 /* JSON form of the normalized event (event_log.payload, Kafka json format); malloc'd. */
 char		*ev_to_json(const struct event *);
 

@@ -109,6 +109,45 @@ fmt_duration(int64_t ms, char *buf, size_t len)
 		snprintf(buf, len, "%" PRId64 "d%02" PRId64 "h", s / 86400, (s % 86400) / 3600);
 }
 
+/*
+ * Where a Kafka client connects (kcat -b ADDR): the embedded broker's
+ * address, which changes with every start of the broker role, or the
+ * configured list.  Nothing from a daemon that does not say.
+ */
+static void
+print_kafka(const msgpack_object *r)
+{
+	const msgpack_object *k = mp_get(r, "kafka"), *workers = mp_get(r, "workers");
+	char brokers[1024], boot[1024], bstate[32] = "";
+
+	if (k == NULL || mp_get_str(k, "brokers", brokers, sizeof(brokers)) == -1 ||
+	    mp_get_str(k, "bootstraps", boot, sizeof(boot)) == -1)
+		return;
+	if (strcmp(brokers, "embedded") != 0) {
+		if (brokers[0])
+			printf("kafka: brokers %s\n", brokers);
+		else
+			printf("kafka: off ([kafka] brokers is empty)\n");
+		return;
+	}
+	for (uint32_t i = 0; workers && workers->type == MSGPACK_OBJECT_ARRAY &&
+	    i < workers->via.array.size; i++) {
+		char role[32];
+
+		if (mp_get_str(&workers->via.array.ptr[i], "role", role, sizeof(role)) == 0 &&
+		    strcmp(role, "broker") == 0)
+			mp_get_str(&workers->via.array.ptr[i], "state", bstate, sizeof(bstate));
+	}
+	if (boot[0] == '\0')
+		printf("kafka: embedded broker, no address yet (broker %s)\n",
+		    bstate[0] ? bstate : "?");
+	else if (strcmp(bstate, "ready") != 0)
+		printf("kafka: embedded broker %s (broker %s: its next start listens on a new "
+		    "port)\n", boot, bstate[0] ? bstate : "?");
+	else
+		printf("kafka: embedded broker %s\n", boot);
+}
+
 static void
 print_status(const msgpack_object *r)
 {
@@ -123,7 +162,9 @@ print_status(const msgpack_object *r)
 	if (mp_get_str(r, "config", cfgfile, sizeof(cfgfile)) == -1)
 		cfgfile[0] = '\0';
 	fmt_duration(uptime, up, sizeof(up));
-	printf("exfeedd pid %" PRId64 ", %s, up %s, config %s\n\n", pid, state, up, cfgfile);
+	printf("exfeedd pid %" PRId64 ", %s, up %s, config %s\n", pid, state, up, cfgfile);
+	print_kafka(r);
+	putchar('\n');
 	printf("%-8s %4s %8s %-9s %8s %9s  %s\n", "ROLE", "INST", "PID", "STATE", "RESTARTS",
 	    "UPTIME", "LAST EXIT");
 	if (workers == NULL || workers->type != MSGPACK_OBJECT_ARRAY)

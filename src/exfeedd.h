@@ -126,6 +126,15 @@ struct worker_role {
 };
 int	 worker_main(enum role, int instance, int foreground, int verbose);
 void	 worker_ready(void);
+/* worker_ready() for the broker role: READY carries its bootstrap address. */
+void	 worker_ready_bootstraps(const char *bootstraps);
+/*
+ * [kafka] brokers = embedded: the broker role's bootstrap address
+ * ("127.0.0.1:PORT").  cb runs on the loop for every address the supervisor
+ * sends (a restarted broker's new one too), at once if one came before it
+ * was registered, and not once the worker is stopping.  The writer's.
+ */
+void	 worker_on_kafka_bootstrap(void (*cb)(const char *bootstraps));
 void	 worker_stopped(void);
 void	 worker_fatal(int status, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3), noreturn));

@@ -38,6 +38,7 @@ static const struct {
 	[IPC_DP_HELLO] = { "DP_HELLO", 256 },
 	[IPC_DP_EVENTS] = { "DP_EVENTS", 8 * 1024 * 1024 },
 	[IPC_DP_ACK] = { "DP_ACK", 64 },
+	[IPC_KAFKA_BOOTSTRAP] = { "KAFKA_BOOTSTRAP", 512 },
 };
 
 struct ipc_conn {

@@ -17,7 +17,8 @@
 #define IPC_HDR_LEN	12
 
 enum ipc_type {
-	IPC_READY = 1,		/* worker → supervisor: {pid, role, instance} */
+	IPC_READY = 1,		/* worker → supervisor: {pid, role, instance,
+				   bootstraps (the broker role only)} */
 	IPC_HEARTBEAT,		/* worker → supervisor: {} */
 	IPC_STATUS_REQ,		/* supervisor → worker: {id} */
 	IPC_STATUS,		/* worker → supervisor: {id, ...role detail} */
@@ -38,6 +39,12 @@ enum ipc_type {
 	IPC_DP_HELLO,		/* sender → writer: {role, instance, pid} */
 	IPC_DP_EVENTS,		/* sender → writer: {ev: [event map, ...]} (event.h) */
 	IPC_DP_ACK,		/* writer → sender: {seq} */
+	/*
+	 * The embedded broker's bootstrap address, which its READY carried:
+	 * sent after CONFIG to a writer that starts, and to the running writer
+	 * whenever a restarted broker reports a new one.
+	 */
+	IPC_KAFKA_BOOTSTRAP,	/* supervisor → worker: {bootstraps} */
 	IPC_TYPE_MAX
 };
 
@@ -46,7 +53,8 @@ enum ipc_type {
 #define IPC_ACCEPT_SUPERVISOR	(IPC_BIT(IPC_READY) | IPC_BIT(IPC_HEARTBEAT) | \
 	IPC_BIT(IPC_STATUS) | IPC_BIT(IPC_CONFIG_ACK) | IPC_BIT(IPC_FATAL))
 #define IPC_ACCEPT_WORKER	(IPC_BIT(IPC_STATUS_REQ) | IPC_BIT(IPC_CONFIG) | \
-	IPC_BIT(IPC_RECONCILE) | IPC_BIT(IPC_SHUTDOWN) | IPC_BIT(IPC_LOG_REOPEN))
+	IPC_BIT(IPC_RECONCILE) | IPC_BIT(IPC_SHUTDOWN) | IPC_BIT(IPC_LOG_REOPEN) | \
+	IPC_BIT(IPC_KAFKA_BOOTSTRAP))
 #define IPC_ACCEPT_CTL_SERVER	(IPC_BIT(IPC_CTL_REQUEST))
 #define IPC_ACCEPT_CTL_CLIENT	(IPC_BIT(IPC_CTL_REPLY))
 #define IPC_ACCEPT_WRITER	(IPC_BIT(IPC_DP_HELLO) | IPC_BIT(IPC_DP_EVENTS))

@@ -18,6 +18,76 @@ fail(const char **why, const char *msg)
 	return -1;
 }
 
+/* One "host:port" of a bootstrap list: p[0..n), n > 0 (ipcmsg.h). */
+static int
+bootstrap_item_ok(const char *p, size_t n)
+{
+	const char *colon;
+	size_t hostlen, i;
+	long port = 0;
+
+	for (colon = p + n; colon > p && colon[-1] != ':'; colon--)
+		;
+	if (colon == p || colon == p + n || p + n - colon > 5)
+		return 0;
+	for (const char *d = colon; d < p + n; d++) {
+		if (*d < '0' || *d > '9')
+			return 0;
+		port = port * 10 + (*d - '0');
+	}
+	if (port < 1 || port > 65535)
+		return 0;
+	hostlen = (size_t)(colon - 1 - p);
+	if (hostlen == 0)
+		return 0;
+	if (p[0] == '[') {
+		if (hostlen < 3 || p[hostlen - 1] != ']')
+			return 0;
+		for (i = 1; i < hostlen - 1; i++)
+			if (strchr("0123456789abcdefABCDEF:.", p[i]) == NULL)
+				return 0;
+		return 1;
+	}
+	for (i = 0; i < hostlen; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+		    (p[i] >= '0' && p[i] <= '9') || p[i] == '.' || p[i] == '-' || p[i] == '_'))
+			return 0;
+	return 1;
+}
+
+/*
+ * body's "bootstraps" into buf (IPCMSG_BOOTSTRAPS_LEN): 1 if it is a valid
+ * list, 0 if absent, -1 if anything else.  The bytes are checked as sent:
+ * a NUL inside would end the C string early.
+ */
+static int
+bootstraps_get(const msgpack_object *body, char *buf, size_t len)
+{
+	const msgpack_object *o = mp_get(body, "bootstraps");
+	const char *p, *end, *comma;
+
+	buf[0] = '\0';
+	if (o == NULL)
+		return 0;
+	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 || o->via.str.size >= len ||
+	    o->via.str.size >= IPCMSG_BOOTSTRAPS_LEN)
+		return -1;
+	p = o->via.str.ptr;
+	end = p + o->via.str.size;
+	for (;;) {
+		if ((comma = memchr(p, ',', (size_t)(end - p))) == NULL)
+			comma = end;
+		if (comma == p || !bootstrap_item_ok(p, (size_t)(comma - p)))
+			return -1;
+		if (comma == end)
+			break;
+		p = comma + 1;
+	}
+	memcpy(buf, o->via.str.ptr, o->via.str.size);
+	buf[o->via.str.size] = '\0';
+	return 1;
+}
+
 int
 ipcmsg_ready(const msgpack_object *body, struct ipcmsg_ready *m, const char **why)
 {
@@ -26,6 +96,21 @@ ipcmsg_ready(const msgpack_object *body, struct ipcmsg_ready *m, const char **wh
 	    mp_get_str(body, "role", m->role, sizeof(m->role)) == -1 ||
 	    mp_get_i64(body, "instance", &m->instance) == -1 || m->instance < 0)
 		return fail(why, "READY needs pid > 0, role and instance >= 0");
+	if (bootstraps_get(body, m->bootstraps, sizeof(m->bootstraps)) == -1)
+		return fail(why, "READY's bootstraps is not a host:port list of at most 255 bytes");
+	return 0;
+}
+
+int
+ipcmsg_kafka_bootstrap(const msgpack_object *body, char *buf, size_t len, const char **why)
+{
+	switch (bootstraps_get(body, buf, len)) {
+	case 0:
+		return fail(why, "KAFKA_BOOTSTRAP without bootstraps");
+	case -1:
+		return fail(why, "KAFKA_BOOTSTRAP's bootstraps is not a host:port list of at "
+		    "most 255 bytes");
+	}
 	return 0;
 }
 

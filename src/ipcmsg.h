@@ -17,12 +17,22 @@
 #include "config.h"
 
 #define IPCMSG_ROLE_LEN	16
+/*
+ * A Kafka bootstrap list: host:port[,host:port...], at most 255 bytes,
+ * hosts of letters, digits, '.', '-', '_' or a bracketed IPv6 address,
+ * ports 1-65535.  librdkafka's mock cluster gives "127.0.0.1:PORT".
+ */
+#define IPCMSG_BOOTSTRAPS_LEN	256
 
-/* IPC_READY (worker → supervisor): {pid > 0, role, instance >= 0}. */
+/*
+ * IPC_READY (worker → supervisor): {pid > 0, role, instance >= 0,
+ * bootstraps (optional: the embedded broker's address; "" if absent)}.
+ */
 struct ipcmsg_ready {
 	int64_t		 pid;
 	char		 role[IPCMSG_ROLE_LEN];
 	int64_t		 instance;
+	char		 bootstraps[IPCMSG_BOOTSTRAPS_LEN];
 };
 int	 ipcmsg_ready(const msgpack_object *, struct ipcmsg_ready *, const char **why);
 /* IPC_STATUS_REQ: {id >= 0, want (optional: "" unless given)}. */
@@ -46,6 +56,8 @@ int	 ipcmsg_fatal(const msgpack_object *, char *reason, size_t len);
  */
 int	 ipcmsg_config(const msgpack_object *, int64_t *gen, struct config *,
 	    struct config_errors *, const char **why);
+/* IPC_KAFKA_BOOTSTRAP (supervisor → worker): {bootstraps}, not empty, into buf. */
+int	 ipcmsg_kafka_bootstrap(const msgpack_object *, char *buf, size_t len, const char **why);
 /* IPC_CTL_REQUEST: {cmd, ...}. */
 int	 ipcmsg_ctl_request(const msgpack_object *, char *cmd, size_t len, const char **why);
 /* IPC_DP_HELLO (sender → writer): {role (not empty), instance >= 0, pid > 0}. */

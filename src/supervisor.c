@@ -98,6 +98,12 @@ static struct {
 	unsigned		 status_seq;
 	uint64_t		 start_ms;
 	uint64_t		 rng;
+	/*
+	 * The embedded broker's address from its last READY, for the writer.
+	 * Kept when the broker dies: its next READY brings the new one, and
+	 * meanwhile the writer's producer retries an address that refuses.
+	 */
+	char			 kafka_bootstraps[IPCMSG_BOOTSTRAPS_LEN];
 } sup;
 
 static void sup_spawn(struct worker *);
@@ -131,6 +137,37 @@ sup_pack_config(void)
 }
 
 /* ------------------------------------------------------------- worker slots */
+
+/* IPC_KAFKA_BOOTSTRAP to a writer; a failed send drops its channel (the close callback). */
+static void
+sup_send_bootstrap(struct worker *w)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if (w->role != ROLE_WRITER || w->chan == NULL || sup.kafka_bootstraps[0] == '\0')
+		return;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	mp_kv_str(&pk, "bootstraps", sup.kafka_bootstraps);
+	ipc_send_sbuf(w->chan, IPC_KAFKA_BOOTSTRAP, &sb);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* A broker became ready at addr: a new address goes to the running writer. */
+static void
+sup_kafka_bootstraps(const char *addr)
+{
+	if (strcmp(sup.kafka_bootstraps, addr) == 0)
+		return;
+	log_info("embedded Kafka broker at %s%s", addr,
+	    sup.kafka_bootstraps[0] ? " (a new address; telling the writer)" : "");
+	snprintf(sup.kafka_bootstraps, sizeof(sup.kafka_bootstraps), "%s", addr);
+	for (struct worker *w = sup.workers; w; w = w->next)
+		if (w->state != W_STOPPING)
+			sup_send_bootstrap(w);
+}
 
 static struct worker *
 sup_worker_find(enum role r, int instance)
@@ -222,11 +259,19 @@ sup_worker_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_obj
 			ipc_drop(c, "READY does not match the process we started");
 			return;
 		}
+		/* Only the broker has an address to report, and it always has one. */
+		if ((w->role == ROLE_BROKER) != (ready.bootstraps[0] != '\0')) {
+			ipc_drop(c, w->role == ROLE_BROKER ? "the broker's READY has no bootstraps" :
+			    "READY with bootstraps from a role other than the broker");
+			return;
+		}
 		if (w->state == W_STARTING) {
 			w->state = W_READY;
 			w->ready_ms = w->last_msg_ms;
 			log_info("%s (pid %ld) ready after %llu ms", w->name, (long)w->pid,
 			    (unsigned long long)(w->ready_ms - w->started_ms));
+			if (w->role == ROLE_BROKER)
+				sup_kafka_bootstraps(ready.bootstraps);
 		}
 		break;
 	case IPC_HEARTBEAT:
@@ -319,9 +364,13 @@ sup_spawn(struct worker *w)
 	if (w->chan == NULL)
 		fatal(1, "ipc_conn_new");
 	log_info("%s started, pid %ld", w->name, (long)pid);
-	/* The first message a worker gets is its configuration. */
+	/*
+	 * The first message a worker gets is its configuration; a writer's
+	 * next is the embedded broker's address, if one is known.
+	 */
 	w->sent_gen = sup.config_gen;
 	ipc_send_sbuf(w->chan, IPC_CONFIG, &sup.config_msg);
+	sup_send_bootstrap(w);
 }
 
 static void
@@ -726,13 +775,19 @@ sup_status_reply(struct status_query *q)
 		n++;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 7);
+	msgpack_pack_map(&pk, 8);
 	mp_kv_bool(&pk, "ok", 1);
 	mp_kv_i64(&pk, "pid", getpid());
 	mp_kv_str(&pk, "version", PACKAGE_VERSION);
 	mp_kv_str(&pk, "config", sup.config_path);
 	mp_kv_str(&pk, "state", sup.stopping ? "stopping" : sup.reloading ? "reloading" : "running");
 	mp_kv_i64(&pk, "uptime_ms", (int64_t)(now - sup.start_ms));
+	/* Where a Kafka client connects: the embedded broker's last address, or the list. */
+	mp_str(&pk, "kafka");
+	msgpack_pack_map(&pk, 2);
+	mp_kv_str(&pk, "brokers", sup.cfg.kafka_brokers);
+	mp_kv_str(&pk, "bootstraps", config_has_broker(&sup.cfg) ? sup.kafka_bootstraps :
+	    sup.cfg.kafka_brokers);
 	mp_str(&pk, "workers");
 	msgpack_pack_array(&pk, (uint32_t)n);
 	for (struct worker *w = sup.workers; w; w = w->next)

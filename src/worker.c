@@ -38,6 +38,9 @@ static struct {
 	ev_timer			 heartbeat;
 	ev_signal			 sig_term;
 	uint64_t			 start_ms;
+	/* The embedded broker's address, from the supervisor ("" until one came). */
+	char				 kafka_bootstraps[IPCMSG_BOOTSTRAPS_LEN];
+	void				(*kafka_cb)(const char *);
 } wk;
 
 static const struct worker_role *const role_ops[ROLE_MAX] = {
@@ -70,7 +73,7 @@ worker_status_want(const char *what)
 }
 
 void
-worker_ready(void)
+worker_ready_bootstraps(const char *bootstraps)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -80,13 +83,46 @@ worker_ready(void)
 	wk.ready = 1;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 3);
+	msgpack_pack_map(&pk, bootstraps ? 4 : 3);
 	mp_kv_i64(&pk, "pid", getpid());
 	mp_kv_str(&pk, "role", role_name(wk.role));
 	mp_kv_i64(&pk, "instance", wk.instance);
+	if (bootstraps)
+		mp_kv_str(&pk, "bootstraps", bootstraps);
 	ipc_send_sbuf(wk.chan, IPC_READY, &sb);
 	msgpack_sbuffer_destroy(&sb);
 	log_info("ready");
+}
+
+void
+worker_ready(void)
+{
+	worker_ready_bootstraps(NULL);
+}
+
+void
+worker_on_kafka_bootstrap(void (*cb)(const char *bootstraps))
+{
+	wk.kafka_cb = cb;
+	if (cb && wk.kafka_bootstraps[0] && !wk.stopping)
+		cb(wk.kafka_bootstraps);
+}
+
+static void
+worker_on_bootstrap_msg(const msgpack_object *body)
+{
+	char addr[IPCMSG_BOOTSTRAPS_LEN];
+	const char *why;
+
+	if (ipcmsg_kafka_bootstrap(body, addr, sizeof(addr), &why) == -1) {
+		ipc_drop(wk.chan, why);
+		return;
+	}
+	/* Not a secret: operators read it in exfeedctl status too. */
+	log_debug("kafka bootstrap: %s", addr);
+	memcpy(wk.kafka_bootstraps, addr, sizeof(addr));
+	if (wk.kafka_cb && !wk.stopping)
+		wk.kafka_cb(wk.kafka_bootstraps);
 }
 
 void
@@ -270,6 +306,9 @@ worker_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_object 
 	case IPC_LOG_REOPEN:
 		if (log_reopen() == -1)
 			log_warn("cannot reopen the log file");
+		break;
+	case IPC_KAFKA_BOOTSTRAP:
+		worker_on_bootstrap_msg(body);
 		break;
 	}
 }

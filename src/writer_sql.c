@@ -53,8 +53,8 @@ struct wsql {
 #define MARGIN_COLS "account_id, event_time, symbol, position_side, cross_wallet, amount, " \
 	"margin_type, isolated_wallet, mark_price, unrealized_pnl, maint_margin"
 #define CONFIG_COLS "account_id, symbol, leverage, multi_assets, update_time"
-#define LOG_COLS "event_id, account_id, event_type, exchange_time, recv_us, resync, lite, " \
-	"payload, raw"
+#define LOG_COLS "event_id, day, account_id, user_id, exchange, event_type, exchange_time, " \
+	"recv_us, resync, lite, payload, raw"
 #define GAP_OPEN_COLS "account_id, since, opened_us, reason"
 #define GAP_HEAL_COLS "account_id, since, began_us, until"
 /* Rows of accounts that were removed meanwhile are skipped, not a failed batch. */
@@ -254,22 +254,25 @@ static const struct wtable {
 	 * a batch's payloads to jsonb was 0.9 ms of a 50-event batch); only a
 	 * conflicting fill looks inside it.
 	 */
-	[W_EVENT_LOG] = { 9,
-	    { "text", "bigint", "text", "bigint", "bigint", "boolean", "boolean", "json",
-	      "text" },
-	    "INSERT INTO event_log AS l (event_id, account_id, event_type, exchange_time, "
-	    "received_at, resync, payload, raw)\n"
-	    "SELECT event_id, NULLIF(account_id, 0), event_type, exchange_time, "
+	[W_EVENT_LOG] = { 12,
+	    { "text", "integer", "bigint", "bigint", "text", "text", "bigint", "bigint", "boolean",
+	      "boolean", "json", "text" },
+	    "INSERT INTO event_log AS l (event_id, day, account_id, user_id, exchange, event_type, "
+	    "exchange_time, received_at, resync, payload, raw)\n"
+	    "SELECT event_id, date '1970-01-01' + day, NULLIF(account_id, 0), NULLIF(user_id, 0), "
+	    "exchange, event_type, exchange_time, "
 	    "timestamptz 'epoch' + recv_us * interval '1 microsecond', resync, payload, raw\n"
 	    "FROM (SELECT DISTINCT ON (event_id) * FROM unnest(",
 	    ") WITH ORDINALITY AS t(" LOG_COLS ", ord)\n"
 	    "ORDER BY event_id, lite, ord) d\n"
 	    "ORDER BY ord\n"
-	    "ON CONFLICT (event_id) DO UPDATE SET account_id = EXCLUDED.account_id, "
+	    "ON CONFLICT (event_id, day) DO UPDATE SET id = nextval('event_log_id_seq'), "
+	    "account_id = EXCLUDED.account_id, user_id = EXCLUDED.user_id, "
 	    "event_type = EXCLUDED.event_type, exchange_time = EXCLUDED.exchange_time, "
-	    "received_at = EXCLUDED.received_at, resync = EXCLUDED.resync, "
-	    "payload = EXCLUDED.payload\n"
-	    "WHERE l.payload->>'lite' = 'true' AND EXCLUDED.payload->>'lite' = 'false'" },
+	    "received_at = EXCLUDED.received_at, committed_at = clock_timestamp(), "
+	    "resync = EXCLUDED.resync, payload = EXCLUDED.payload\n"
+	    "WHERE l.payload->>'lite' = 'true' AND EXCLUDED.payload->>'lite' = 'false'\n"
+	    "RETURNING " WSQL_LOG_RETURNING },
 	/*
 	 * The resync cursor: the newest exchange time committed from the
 	 * stream.  REST resync events do not move it: a resync cut short must
@@ -581,17 +584,20 @@ add_log(struct wsql *w, const struct event *ev, const char *json)
 	enum wtab t = W_EVENT_LOG;
 
 	col_text(w, t, 0, ev->id);
-	col_i64(w, t, 1, ev->account_id);
-	col_text(w, t, 2, ev_type_name(ev->type));
-	col_i64(w, t, 3, ev->event_time);
-	col_i64(w, t, 4, ev->recv_us);
-	col_bool(w, t, 5, ev->flags & EVF_RESYNC);
-	col_bool(w, t, 6, ev->flags & EVF_LITE);
-	col_text(w, t, 7, json);
+	col_i64(w, t, 1, ev_fact_day(ev));
+	col_i64(w, t, 2, ev->account_id);
+	col_i64(w, t, 3, ev->user_id);
+	col_text(w, t, 4, ev->exchange);
+	col_text(w, t, 5, ev_type_name(ev->type));
+	col_i64(w, t, 6, ev->event_time);
+	col_i64(w, t, 7, ev->recv_us);
+	col_bool(w, t, 8, ev->flags & EVF_RESYNC);
+	col_bool(w, t, 9, ev->flags & EVF_LITE);
+	col_text(w, t, 10, json);
 	if (ev->type == EV_UNKNOWN && ev->u.unknown.raw != NULL)
-		col_text(w, t, 8, ev->u.unknown.raw);
+		col_text(w, t, 11, ev->u.unknown.raw);
 	else
-		col_null(w, t, 8);
+		col_null(w, t, 11);
 	row_done(w, t);
 }
 

@@ -47,6 +47,17 @@ char		*wsql_script(struct wsql *, size_t *len);
  * count and the malloc'd text of statement i, 0 <= i < wsql_nprepared().
  */
 int		 wsql_nprepared(void);
+
+/*
+ * The event_log statement returns the rows it inserted, or replaced (a fill
+ * first logged from TRADE_LITE, now complete: a new id), as the Kafka relay
+ * reads them from the table (workers/relay.c), these columns in this order.
+ * Rows that were there already return nothing.
+ */
+#define WSQL_LOG_STMT		"exfeedd_event_log"
+#define WSQL_LOG_RETURNING	"l.id, l.event_id, l.user_id, l.account_id, l.exchange, " \
+	"l.event_type, l.payload, l.raw, " \
+	"(extract(epoch FROM l.committed_at) * 1000000)::bigint"
 char		*wsql_prepared(int i, const char **name, int *nparams);
 
 /*

@@ -34,7 +34,8 @@ broker_start(struct ev_loop *loop, const struct config *cfg)
 	snprintf(bkr.bootstraps, sizeof(bkr.bootstraps), "%s",
 	    rd_kafka_mock_cluster_bootstraps(bkr.mcluster));
 	log_info("embedded Kafka broker listening on %s (in memory)", bkr.bootstraps);
-	worker_ready();
+	/* The supervisor passes the address on to the writer (a new one every start). */
+	worker_ready_bootstraps(bkr.bootstraps);
 }
 
 static void

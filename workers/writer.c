@@ -35,6 +35,8 @@
 #include "db.h"
 #include "event.h"
 #include "exfeedd.h"
+#include "hist.h"
+#include "relay.h"
 #include "ipc.h"
 #include "ipcmsg.h"
 #include "log.h"
@@ -49,10 +51,6 @@
 #define WR_BACKOFF_FIRST_MS	50
 #define WR_STABLE_MS		1000		/* a connection this old resets the backoff */
 #define WR_ROLE_LEN		16
-
-/* Latency buckets: 100 µs to 10 s, ten per decade, plus under and over. */
-#define LAT_PER_DECADE		10
-#define LAT_NB			(5 * LAT_PER_DECADE + 2)
 
 /* One sending process, known by (role, instance, pid); survives its reconnects. */
 struct sender {
@@ -90,6 +88,7 @@ struct batch {
 };
 
 enum db_state { DB_DOWN, DB_CONNECTING, DB_READY };
+enum inflight { IF_NONE, IF_BATCH, IF_RELAY };
 
 static struct {
 	struct ev_loop	*loop;
@@ -117,7 +116,9 @@ static struct {
 	ev_timer	 db_timeout;	/* connect timeout */
 	ev_timer	 flush;
 	ev_timer	 stop_deadline;
-	int		 inflight;	/* the head of sealed is being committed */
+	int		 inflight;	/* enum inflight: a batch (the head of sealed) or a relay job */
+	int		 last_relay;	/* the last thing sent was a relay job */
+	int		 stmt;		/* the batch statement whose results come next */
 	int		 hold;		/* wait for db_retry before sending again */
 	int		 reconnect_wanted;	/* conninfo changed: once idle */
 	unsigned	 fail_count;
@@ -134,9 +135,7 @@ static struct {
 	uint64_t	 rejected;	/* events that failed validation, skipped alone */
 	size_t		 last_batch;
 	uint64_t	 last_batch_us;
-	int64_t		 lat_bound[LAT_NB - 1];	/* upper bounds, µs */
-	uint64_t	 lat[LAT_NB];
-	uint64_t	 lat_n;
+	struct hist	 lat;		/* sender's receipt → COMMIT, µs */
 } wr = { .listen_fd = -1 };
 
 static struct log_ratelimit peer_rl = LOG_RATELIMIT_INIT(10000, 5);
@@ -167,53 +166,6 @@ pq_reason(char *dst, size_t len, const char *msg)
 	dst[n] = '\0';
 	if (n == 0)
 		snprintf(dst, len, "unknown error");
-}
-
-static void
-lat_init(void)
-{
-	double b = 100.;
-
-	/* 10^(1/10) per step, without libm. */
-	for (int i = 0; i < LAT_NB - 1; i++) {
-		wr.lat_bound[i] = (int64_t)(b + .5);
-		b *= 1.2589254117941673;
-	}
-}
-
-static void
-lat_add(int64_t us)
-{
-	int lo = 0, hi = LAT_NB - 1;
-
-	/* The first bucket whose upper bound exceeds us; the last is overflow. */
-	while (lo < hi) {
-		int mid = (lo + hi) / 2;
-
-		if (us < wr.lat_bound[mid])
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	wr.lat[lo]++;
-	wr.lat_n++;
-}
-
-/* The upper bound of the bucket holding quantile q (per mille), in µs. */
-static int64_t
-lat_quantile(unsigned q)
-{
-	uint64_t want, seen = 0;
-
-	if (wr.lat_n == 0)
-		return 0;
-	want = (wr.lat_n * q + 999) / 1000;
-	for (int i = 0; i < LAT_NB; i++) {
-		seen += wr.lat[i];
-		if (seen >= want && seen > 0)
-			return i < LAT_NB - 1 ? wr.lat_bound[i] : wr.lat_bound[LAT_NB - 2];
-	}
-	return wr.lat_bound[LAT_NB - 2];
 }
 
 /* -------------------------------------------------------------- the queue */
@@ -658,8 +610,9 @@ db_close(void)
 		PQfinish(wr.conn);
 	wr.conn = NULL;
 	wr.state = DB_DOWN;
-	wr.inflight = 0;	/* the batch stays at the head of the queue */
+	wr.inflight = IF_NONE;	/* the batch stays at the head of the queue */
 	wr.hold = 0;
+	relay_db_lost();
 }
 
 static int64_t
@@ -795,6 +748,7 @@ db_connected(void)
 	else
 		log_info("database connected");
 	wr.down_logged = 0;
+	relay_db_ready();
 	db_watch(EV_READ);
 	writer_kick();
 }
@@ -886,7 +840,9 @@ db_send(struct batch *b)
 		db_lost(PQerrorMessage(wr.conn));
 		return;
 	}
-	wr.inflight = 1;
+	wr.inflight = IF_BATCH;
+	wr.last_relay = 0;
+	wr.stmt = 0;
 	wr.sent_us = (uint64_t)clock_mono_us();
 	log_debug("batch of %zu events sent (%zu bytes of parameters)", b->n,
 	    wsql_batch_bytes(b->stmts));
@@ -913,10 +869,11 @@ batch_committed(void)
 	wr.sealed = b->next;
 	if (wr.sealed == NULL)
 		wr.sealed_tail = &wr.sealed;
-	wr.inflight = 0;
+	wr.inflight = IF_NONE;
 	wr.fail_count = 0;
+	relay_batch_end(1);
 	for (size_t i = 0; i < b->n; i++)
-		lat_add(now_us - b->recv_us[i]);
+		hist_add(&wr.lat, now_us - b->recv_us[i]);
 	for (int t = 0; t < EV_TYPE_MAX; t++)
 		wr.committed[t] += b->per_type[t];
 	wr.events_committed += b->n;
@@ -944,8 +901,9 @@ batch_failed(void)
 	struct batch *b = wr.sealed;
 	int64_t d;
 
-	wr.inflight = 0;
+	wr.inflight = IF_NONE;
 	wr.sql_errors++;
+	relay_batch_end(0);
 	b->failures++;
 	pq_reason(wr.last_error, sizeof(wr.last_error), wr.batch_error);
 	/*
@@ -969,7 +927,10 @@ batch_failed(void)
 static void
 db_results(void)
 {
+	const char *const *vals;
+	const char *name;
 	PGresult *r;
+	int n;
 
 	while (wr.inflight && !PQisBusy(wr.conn)) {
 		if ((r = PQgetResult(wr.conn)) == NULL) {
@@ -977,16 +938,30 @@ db_results(void)
 				db_lost(wr.batch_error[0] ? wr.batch_error : PQerrorMessage(wr.conn));
 				return;
 			}
+			wr.stmt++;
 			continue;	/* the end of one statement's results */
 		}
 		switch (PQresultStatus(r)) {
 		case PGRES_COMMAND_OK:
 		case PGRES_TUPLES_OK:
+			if (wr.inflight == IF_RELAY)
+				relay_result(r);
+			else if (wr.stmt < wsql_batch_count(wr.sealed->stmts) &&
+			    (name = wsql_batch_stmt(wr.sealed->stmts, wr.stmt, &n, &vals)) != NULL &&
+			    strcmp(name, WSQL_LOG_STMT) == 0) {
+				relay_batch_rows(r);	/* the relay's now */
+				continue;
+			}
+			break;
 		case PGRES_PIPELINE_ABORTED:
 			break;
 		case PGRES_PIPELINE_SYNC:
 			PQclear(r);
-			if (wr.batch_error[0])
+			if (wr.inflight == IF_RELAY) {
+				wr.inflight = IF_NONE;
+				relay_sync(wr.batch_error[0] ? wr.batch_error : NULL);
+				wr.batch_error[0] = '\0';
+			} else if (wr.batch_error[0])
 				batch_failed();
 			else
 				batch_committed();
@@ -1000,6 +975,33 @@ db_results(void)
 			break;
 		}
 		PQclear(r);
+	}
+}
+
+/* A relay job goes out (relay.h): one at a time, between batches. */
+static void
+relay_go(void)
+{
+	switch (relay_send(wr.conn)) {
+	case 0:
+		return;
+	case -1:
+		db_lost(PQerrorMessage(wr.conn));
+		return;
+	}
+	wr.inflight = IF_RELAY;
+	wr.last_relay = 1;
+	wr.batch_error[0] = '\0';
+	switch (PQflush(wr.conn)) {
+	case 0:
+		db_watch(EV_READ);
+		break;
+	case 1:
+		db_watch(EV_READ | EV_WRITE);
+		break;
+	default:
+		db_lost(PQerrorMessage(wr.conn));
+		break;
 	}
 }
 
@@ -1048,6 +1050,8 @@ writer_done_if_stopping(void)
 	if (!wr.stopping || wr.inflight)
 		return;
 	if (wr.pending == 0 || wr.state != DB_READY) {
+		if (!relay_stopped())
+			return;		/* deliveries, then the watermark */
 		if (wr.pending)
 			log_warnx("stopping with %zu events not committed (their senders resend or "
 			    "resync them)", wr.pending);
@@ -1085,7 +1089,10 @@ writer_kick(void)
 		wr.sent_us = (uint64_t)clock_mono_us();
 		batch_committed();
 	}
-	if (wr.sealed != NULL)
+	/* Batches and relay jobs take turns; none but the relay's until it holds the lock. */
+	if (relay_want() && (wr.sealed == NULL || !wr.last_relay || !relay_session_ready()))
+		relay_go();
+	else if (wr.sealed != NULL && relay_session_ready())
 		db_send(wr.sealed);
 	writer_done_if_stopping();
 }
@@ -1108,7 +1115,9 @@ writer_start(struct ev_loop *loop, const struct config *cfg)
 	wr.open = batch_new();
 	if ((wr.rows = wsql_new()) == NULL)
 		fatal(1, "writer: out of memory");
-	lat_init();
+	hist_init(&wr.lat);
+	relay_set_kick(writer_kick);
+	relay_start(loop, cfg);
 	ev_init(&wr.db_io, db_io_cb);
 	ev_init(&wr.db_retry, db_retry_cb);
 	ev_init(&wr.db_timeout, db_timeout_cb);
@@ -1151,7 +1160,7 @@ writer_status(msgpack_packer *pk)
 	msgpack_pack_map(pk, 20);
 	mp_kv_str(pk, "db", state[wr.state]);
 	mp_kv_str(pk, "db_error", wr.last_error);
-	mp_kv_str(pk, "kafka", worker_config()->kafka_brokers);
+	relay_status(pk);
 	mp_kv_u64(pk, "senders", nsend);
 	mp_kv_u64(pk, "events_committed", wr.events_committed);
 	mp_kv_u64(pk, "batches", wr.batches);
@@ -1171,20 +1180,7 @@ writer_status(msgpack_packer *pk)
 	for (int t = 1; t < EV_TYPE_MAX; t++)
 		mp_kv_u64(pk, ev_type_name((unsigned)t), wr.committed[t]);
 	mp_str(pk, "latency_us");
-	msgpack_pack_map(pk, 6);
-	mp_kv_u64(pk, "count", wr.lat_n);
-	mp_kv_i64(pk, "p50", lat_quantile(500));
-	mp_kv_i64(pk, "p99", lat_quantile(990));
-	mp_kv_i64(pk, "p999", lat_quantile(999));
-	/* The histogram itself, so that a bench can take quantiles of a window. */
-	mp_str(pk, "bounds");
-	msgpack_pack_array(pk, LAT_NB - 1);
-	for (int i = 0; i < LAT_NB - 1; i++)
-		msgpack_pack_int64(pk, wr.lat_bound[i]);
-	mp_str(pk, "counts");
-	msgpack_pack_array(pk, LAT_NB);
-	for (int i = 0; i < LAT_NB; i++)
-		msgpack_pack_uint64(pk, wr.lat[i]);
+	hist_pack(&wr.lat, pk);
 	mp_kv_u64(pk, "flush_interval_ms", (uint64_t)worker_config()->db_flush_interval_ms);
 }
 
@@ -1202,6 +1198,7 @@ writer_stop(void)
 	int64_t budget = worker_config()->shutdown_timeout_ms * 3 / 4;
 
 	wr.stopping = 1;
+	relay_stop();
 	writer_unlisten();
 	/* Senders stop before us (role_stage): take no more, commit what we hold. */
 	while (wr.peers)

@@ -4,7 +4,8 @@
  * and each receiver's handling of the bodies (ipcmsg.c).  The first byte
  * chooses the receiver: 0 the supervisor, 1 a worker, 2 the control
  * server, 3 exfeedctl, 4 the writer, 5 a data-plane sender; the rest is
- * what its peer wrote.  The writer's events must pass the writer's codec
+ * what its peer wrote.  A bootstrap address (READY, KAFKA_BOOTSTRAP) that
+ * passes must be printable host:port text.  The writer's events must pass the writer's codec
  * and SQL (fuzz_event_writer); exfeedctl's reply must print as JSON.
  */
 #define _GNU_SOURCE
@@ -106,6 +107,19 @@ writer_events(struct ipc_conn *c, struct peer *p, const msgpack_object *body)
 	}
 }
 
+/* What ipcmsg lets through as a bootstrap list: not empty, and no byte a log line would mind. */
+static void
+bootstraps_check(const char *what, const char *b, int may_be_empty)
+{
+	size_t n = strlen(b);
+
+	FUZZ_ASSERT(n < IPCMSG_BOOTSTRAPS_LEN && (n > 0 || may_be_empty), "%s: length %zu", what, n);
+	for (size_t i = 0; i < n; i++)
+		FUZZ_ASSERT(b[i] > ' ' && b[i] < 0x7f && b[i] != '/', "%s: byte 0x%02x", what,
+		    (unsigned char)b[i]);
+	FUZZ_ASSERT(n == 0 || strchr(b, ':') != NULL, "%s: no port in \"%s\"", what, b);
+}
+
 static void
 msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_object *body, void *arg)
 {
@@ -126,8 +140,10 @@ msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_object *body, 
 
 			if (ipcmsg_ready(body, &m, &why) == -1)
 				ipc_drop(c, why);
-			else
+			else {
 				FUZZ_ASSERT(m.pid > 0 && m.instance >= 0, "READY");
+				bootstraps_check("READY", m.bootstraps, 1);
+			}
 			break;
 		}
 		case IPC_STATUS:
@@ -180,6 +196,13 @@ msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_object *body, 
 
 			if (ipcmsg_status_req(body, &v, want, sizeof(want), &why) == -1)
 				ipc_drop(c, why);
+		} else if (h->type == IPC_KAFKA_BOOTSTRAP) {
+			char addr[IPCMSG_BOOTSTRAPS_LEN];
+
+			if (ipcmsg_kafka_bootstrap(body, addr, sizeof(addr), &why) == -1)
+				ipc_drop(c, why);
+			else
+				bootstraps_check("KAFKA_BOOTSTRAP", addr, 0);
 		}
 		break;
 	case R_CTL_SERVER:

@@ -131,6 +131,63 @@ $base
 heartbeat_interval = 2s
 heartbeat_timeout = 3s
 END
+# [kafka]: librdkafka checks every rdkafka.* line at -n, the writer's own
+# properties are refused, topic names and broker lists are checked.
+expect_error rdkafka_unknown_property 5 "\[kafka\] rdkafka.no.such.property: No such configuration property: \"no.such.property\" (librdkafka " <<END
+$base
+[kafka]
+rdkafka.security.protocol = SSL
+rdkafka.no.such.property = 1
+END
+expect_error rdkafka_bad_value 4 "\[kafka\] rdkafka.socket.timeout.ms: Invalid value for configuration property \"socket.timeout.ms\"" <<END
+$base
+[kafka]
+rdkafka.socket.timeout.ms = abc
+END
+expect_error rdkafka_owned 4 "\[kafka\] rdkafka.linger.ms: the writer sets linger.ms itself, from \[kafka\] linger: use that key instead" <<END
+$base
+[kafka]
+rdkafka.linger.ms = 100
+END
+expect_error rdkafka_acks 4 "\[kafka\] rdkafka.acks: cannot be set: .*the writer needs acks=all and idempotence for its guarantees" <<END
+$base
+[kafka]
+rdkafka.acks = 1
+END
+expect_error topic_name 4 "\[kafka\] topic.fill: \"fills!\" is not a Kafka topic name" <<END
+$base
+[kafka]
+topic.fill = fills!
+END
+expect_error topic_type 4 "\[kafka\] topic.trade: unknown event type \"trade\" (known: order, fill, algo, position, balance, margin_call, config, unknown)" <<END
+$base
+[kafka]
+topic.trade = trades
+END
+expect_error broker_list 4 "\[kafka\] brokers: \"kafka2\": expected HOST:PORT" <<END
+$base
+[kafka]
+brokers = kafka1:9092, kafka2
+END
+# exfeedctl loads the same file the same way.
+"$EXFEEDCTL" -c "$T/rdkafka_unknown_property.conf" db status > "$T/ctl_rdkafka.out" 2>&1
+check "exfeedctl: an unknown rdkafka property is exit 78 at FILE:LINE" sh -c "[ $? -eq 78 ] && \
+    grep -q '$T/rdkafka_unknown_property.conf:5: \[kafka\] rdkafka.no.such.property: ' '$T/ctl_rdkafka.out'"
+# Empty brokers: valid, publishing off.  A secret never shows in -nv.
+cat > "$T/kafka.conf" <<END
+$base
+[kafka]
+brokers =
+rdkafka.security.protocol = SASL_SSL
+rdkafka.sasl.password = hunter2-s3cret
+END
+"$EXFEEDD" -nv -c "$T/kafka.conf" > "$T/kafka.out" 2>&1
+check "brokers = (empty) is valid: exit 0" [ $? -eq 0 ]
+check "... and -nv shows it empty" grep -qx "brokers =" "$T/kafka.out"
+check "-nv shows an rdkafka property" grep -qx "rdkafka.security.protocol = SASL_SSL" "$T/kafka.out"
+check "-nv hides a secret one" grep -qx "rdkafka.sasl.password = (hidden)" "$T/kafka.out"
+check "... and shows its value nowhere" sh -c "! grep -q hunter2 '$T/kafka.out'"
+
 long=$(printf 'x%.0s' $(seq 1 220))
 expect_error long_line 4 "line too long" <<END
 $base

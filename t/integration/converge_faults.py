@@ -6,14 +6,16 @@ let one account's connection go deaf to pongs and stall another, and revoke
 one account's API key.  After settling: the database equals /sim/state for
 every account still active, zero duplicate fills; the revoked account is
 quarantined after exactly one rejected request; zero 429/418; no secret in
-the debug log."""
+the debug log.  Issue 11, acceptance 1: every event_log row on its Kafka topic
+(the embedded broker), keyed by its user, nothing else after dedupe by event
+id, in commit order within each account."""
 import os
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, settle_said, secrets_in_log, fill_checks  # noqa: E402
+from stack import Stack, settle_said, secrets_in_log, fill_checks, kafka_compare  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 
 ACCOUNTS = int(os.environ.get("CONVERGE_ACCOUNTS", "100"))
@@ -88,6 +90,16 @@ with Stack(accounts=ACCOUNTS, rate=RATE, seed=5, exsim_args=["--time-scale", "60
     print("# exsim rest stats:", rest)
     check(rest["http429"] == 0 and rest["http418"] == 0,
           "REST weight stayed within budget: zero 429, zero 418")
+    check(st.kafka_settled(60), "Kafka: every committed event_log row acknowledged (%s)" %
+          {k: v for k, v in (st.writer_status() or {}).get("kafka", {}).items()
+           if k in ("publishing", "acked_through", "in_flight", "rewinds", "last_error")})
+    broker = [w for w in st.status()["workers"] if w["role"] == "broker"][0]
+    problems, counts, dups = kafka_compare(st, broker["detail"]["role"]["bootstraps"])
+    print("# kafka topics (event_log rows, distinct ids, messages):", counts,
+          "duplicates:", dups, flush=True)
+    check(not problems and sum(c[0] for c in counts.values()) > 1000,
+          "Kafka: each topic equals event_log after dedupe by event id, keys, headers, "
+          "values, commit order per account%s" % ("" if not problems else ": " + "; ".join(problems[:8])))
     leaked, lines = secrets_in_log(st)
     check(lines > 100 and not leaked, "debug log (%d lines) holds no key, secret or listen key%s" %
           (lines, " (found %s)" % leaked if leaked else ""))

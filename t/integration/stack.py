@@ -55,7 +55,8 @@ class Stack:
 
     def __init__(self, accounts=10, rate=200, seed=1, shards=2, exsim_args=(),
                  weight_limit=60000, budget=45000, log_level="debug", userdata=(),
-                 database=(), keep=False, fast_pg=True, market_symbols=None, exchange=()):
+                 database=(), keep=False, fast_pg=True, market_symbols=None, exchange=(),
+                 kafka=()):
         self.dir = tempfile.mkdtemp(prefix="exfeedd-stack.")
         os.chmod(self.dir, 0o755)
         self.n_accounts, self.rate, self.seed, self.shards = accounts, rate, seed, shards
@@ -64,6 +65,7 @@ class Stack:
         self.keep, self.fast_pg = keep, fast_pg
         self.market_symbols = list(market_symbols or SYMBOLS)
         self.exchange = list(exchange)
+        self.kafka = list(kafka)
         self.pg = self.exsim = self.daemon = None
         self.ssl_ctx = None     # how this harness trusts an exsim serving TLS
         self.conninfo = None
@@ -185,7 +187,7 @@ class Stack:
             "[crypto]",
             "key_file = %s" % self.key,
             "[kafka]",
-            "brokers = embedded",
+        ] + _overridden(["brokers = embedded"], self.kafka) + self.kafka + [
             "[userdata]",
         ] + _overridden([
             "reconnect_delay_min = 100ms",
@@ -259,6 +261,21 @@ class Stack:
 
     def status(self):
         return json.loads(self.ctl("--json", "status").stdout)
+
+    def writer_status(self):
+        for w in self.status()["workers"]:
+            if w["role"] == "writer" and w.get("detail", {}).get("role"):
+                return w["detail"]["role"]
+        return None
+
+    def kafka_settled(self, timeout=60):
+        """Every committed event_log row acknowledged by the brokers."""
+        def done():
+            w = self.writer_status()
+            top = int(self.sql("SELECT coalesce(max(id), 0) FROM event_log")[0][0])
+            return w is not None and w["kafka"]["acked_through"] >= top and \
+                w["kafka"]["in_flight"] == 0
+        return wait_for(done, timeout)
 
     def account_stats(self):
         """The account workers' integer counters (exfeedctl status), summed."""
@@ -622,3 +639,88 @@ def secrets_in_log(stack, extra=()):
     import re
     found += ["token " + m[:6] + "..." for m in re.findall(r"[A-Za-z0-9]{40,}", text)]
     return found, len(text.splitlines())
+
+
+KCAT = shutil.which("kcat") or "/usr/bin/kcat"
+
+
+def kafka_read(bootstraps, topic, timeout=30):
+    """Every message of a topic, from the beginning, as kcat -J prints them:
+    dicts with partition, offset, key, payload and headers (a dict).  Read by
+    kcat, a consumer not written by us."""
+    out = subprocess.run([KCAT, "-b", bootstraps, "-C", "-t", topic, "-o", "beginning", "-e",
+                          "-q", "-J", "-X", "topic.metadata.refresh.interval.ms=1000"],
+                         capture_output=True, text=True, timeout=timeout)
+    msgs = []
+    for line in out.stdout.splitlines():
+        m = json.loads(line)
+        h = m.get("headers") or []
+        m["headers"] = dict(zip(h[0::2], h[1::2]))
+        msgs.append(m)
+    return msgs
+
+
+USER_TOPICS = {"order": "user-data-order-updates", "fill": "user-data-fills",
+               "algo": "user-data-algo-updates", "position": "user-data-position-updates",
+               "balance": "user-data-balance-updates", "margin_call": "user-data-margin-calls",
+               "config": "user-data-account-config", "unknown": "user-data-unknown"}
+
+
+def kafka_compare(stack, bootstraps):
+    """Every event_log row on its topic, nothing else, after dedupe by event
+    id (the last message of an id wins), keyed by its user id, with its
+    headers and its payload; within an account, first arrivals in commit
+    order.  Returns (problems, per-topic counts, duplicates)."""
+    rows = stack.sql("SELECT id, event_id, coalesce(user_id, 0), coalesce(account_id, 0), "
+                     "exchange, event_type, payload, raw FROM event_log ORDER BY id")
+    by_type = {}
+    for r in rows:
+        by_type.setdefault(r[5], {})[r[1]] = r
+    problems, counts, dups = [], {}, 0
+    for typ, topic in USER_TOPICS.items():
+        want = by_type.get(typ, {})
+        msgs = kafka_read(bootstraps, topic) if want else []
+        got, first = {}, {}
+        for m in msgs:
+            eid = m["headers"].get("event_id")
+            if eid in got:
+                dups += 1
+            got[eid] = m
+            first.setdefault((m["partition"], eid), m["offset"])
+        counts[topic] = (len(want), len(got), len(msgs))
+        for eid in sorted(set(want) - set(got))[:5]:
+            problems.append("%s: %s missing" % (topic, eid))
+        for eid in sorted(set(got) - set(want))[:5]:
+            problems.append("%s: %s is not in event_log" % (topic, eid))
+        for eid in sorted(set(want) & set(got)):
+            r, m = want[eid], got[eid]
+            h = m["headers"]
+            exp_key = str(r[2]) if r[2] != "0" else None
+            if m.get("key") != exp_key:
+                problems.append("%s: %s key %r, user %s" % (topic, eid, m.get("key"), r[2]))
+            if (h.get("account_id"), h.get("exchange"), h.get("type"), h.get("schema")) != \
+                    (r[3], r[4], typ, "1"):
+                problems.append("%s: %s headers %s" % (topic, eid, h))
+            value = m.get("payload")
+            if typ == "unknown":
+                if value != r[7]:
+                    problems.append("%s: %s value is not the raw frame" % (topic, eid))
+            elif json.loads(value) != json.loads(r[6]):
+                problems.append("%s: %s value %s differs from payload %s" % (topic, eid, value, r[6]))
+            if len(problems) > 20:
+                break
+        # Commit order within each account: first arrivals, by offset, follow ids.
+        ids = {eid: int(r[0]) for eid, r in want.items()}
+        per_acct = {}
+        for (part, eid), off in first.items():
+            if eid in ids:
+                per_acct.setdefault(want[eid][3], []).append((part, off, ids[eid]))
+        for acct, seq in per_acct.items():
+            seq.sort()
+            parts = {p for p, _, _ in seq}
+            if len(parts) != 1:
+                problems.append("%s: account %s spread over partitions %s" % (topic, acct, parts))
+            order = [i for _, _, i in seq]
+            if order != sorted(order):
+                problems.append("%s: account %s out of commit order" % (topic, acct))
+    return problems, counts, dups

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "event.h"
 
 static char path[] = "/tmp/exfeedd-config-test.XXXXXX";
 
@@ -154,7 +155,8 @@ Test(config, error_classes)
 	expect_error("[daemon]\naccount_shards = 1\n", 2, "[database] conninfo: required key is missing");
 	expect_error("[database]\nconninfo =\n", 2, "must not be empty");
 	expect_error(DB "[daemon]\nlog = relative.log\n", 4, "must be syslog, stderr or an absolute file path");
-	expect_error(DB "[kafka]\nbrokers = kafka1\n", 4, "must be \"embedded\" or a list of HOST:PORT");
+	expect_error(DB "[kafka]\nbrokers = kafka1\n", 4, "\"kafka1\": expected HOST:PORT; brokers is "
+	    "\"embedded\", a list of HOST:PORT separated by commas, or empty for no publishing");
 	expect_error(DB "[kafka]\nformat = avro\n", 4, "is not one of: json protobuf");
 	expect_error(DB "[market]\nstreams = depth7\n", 4, "unknown item \"depth7\"");
 	expect_error(DB "[exchange.binance-futures]\nws_url = ftp://x\n", 4, "URL must start with");
@@ -176,16 +178,6 @@ Test(config, error_classes)
 	expect_error(DB "[market]\nsymbols = A\n  #B\n  B&limit=1\n", 6, "is not a symbol");
 }
 
-
-Test(config, kafka_broker_lists)
-{
-	struct config cfg;
-	struct config_errors errs;
-
-	cr_assert_eq(load_text(DB "[kafka]\nbrokers = k1:9092, [::1]:9093\n", &cfg, &errs), 0);
-	cr_assert_eq(config_has_broker(&cfg), 0);
-	config_free(&cfg);
-}
 
 static void
 roundtrip(const char *text)
@@ -302,6 +294,17 @@ static int ndiff, nstatic;
 static void
 diff_cb(const char *section, const char *key, int reloadable, const char *o, const char *n, void *arg)
 {
+	ndiff++;
+	nstatic += !reloadable;
+}
+
+/* A diff callback that fails on a secret's value. */
+static void
+secret_diff_cb(const char *section, const char *key, int reloadable, const char *o, const char *n,
+    void *arg)
+{
+	cr_assert_null(strstr(o, "hunter2"), "[%s] %s: old value %s", section, key, o);
+	cr_assert_null(strstr(n, "hunter2"), "[%s] %s: new value %s", section, key, n);
 	ndiff++;
 	nstatic += !reloadable;
 }
@@ -488,4 +491,319 @@ Test(config, loader_edges)
 	    "/nonexistent/alert: No such file or directory");
 	cr_assert_eq(load_text(DB "[userdata]\nalert_command = /bin/true\n", &cfg, &errs), 0);
 	config_free(&cfg);
+}
+
+/* ------------------------------------------------------------------ [kafka] */
+
+Test(config, kafka_broker_lists)
+{
+	struct config cfg;
+	struct config_errors errs;
+
+	cr_assert_eq(load_text(DB "[kafka]\nbrokers = k1:9092, [::1]:9093\n", &cfg, &errs), 0);
+	cr_assert_eq(config_has_broker(&cfg), 0);
+	cr_assert_eq(config_kafka_on(&cfg), 1);
+	cr_assert_str_eq(cfg.kafka_brokers, "k1:9092,[::1]:9093", "as bootstrap.servers takes it");
+	config_free(&cfg);
+	/* Each bad item is named, at the key's line. */
+	expect_only(DB "[kafka]\n\nbrokers = k1:9092, kafka2, k3:9092\n", 5,
+	    "[kafka] brokers: \"kafka2\": expected HOST:PORT;");
+	expect_only(DB "[kafka]\nbrokers = k1:9092,,k3:9092\n", 4, "[kafka] brokers: an empty item");
+	expect_only(DB "[kafka]\nbrokers = k1:9092,\n", 4, "[kafka] brokers: an empty item");
+	expect_only(DB "[kafka]\nbrokers = k1:0\n", 4, "\"k1:0\": a broker's port is 1 to 65535");
+	expect_only(DB "[kafka]\nbrokers = k1:65536\n", 4, "\"k1:65536\": port must be");
+	expect_only(DB "[kafka]\nbrokers = embedded, k1:9092\n", 4, "\"embedded\" stands alone");
+	expect_only(DB "[kafka]\nbrokers = k1:9092 k2:9092\n", 4, "\"k1:9092 k2:9092\": ");
+}
+
+/* brokers = (empty): publishing off, no broker role, everything else as before. */
+Test(config, kafka_empty_brokers_turn_publishing_off)
+{
+	struct config cfg;
+	struct config_errors errs;
+
+	cr_assert_eq(load_text(DB "[kafka]\nbrokers =\n", &cfg, &errs), 0, "%s",
+	    config_errors_first(&errs));
+	cr_assert_str_eq(cfg.kafka_brokers, "");
+	cr_assert_eq(config_kafka_on(&cfg), 0);
+	cr_assert_eq(config_has_broker(&cfg), 0, "no broker role without publishing");
+	cr_assert_str_eq(cfg.kafka_topic[EV_ORDER], "user-data-order-updates");
+	config_free(&cfg);
+	cr_assert_eq(load_text(DB, &cfg, &errs), 0);
+	cr_assert_str_eq(cfg.kafka_brokers, "embedded", "the default");
+	cr_assert_eq(config_kafka_on(&cfg), 1);
+	cr_assert_eq(config_has_broker(&cfg), 1);
+	config_free(&cfg);
+}
+
+Test(config, kafka_topics)
+{
+	static const char *const want[EV_TYPE_MAX] = {
+		[EV_ORDER] = "user-data-order-updates", [EV_FILL] = "user-data-fills",
+		[EV_ALGO] = "user-data-algo-updates", [EV_POSITION] = "user-data-position-updates",
+		[EV_BALANCE] = "user-data-balance-updates", [EV_MARGIN_CALL] = "user-data-margin-calls",
+		[EV_CONFIG] = "user-data-account-config", [EV_UNKNOWN] = "user-data-unknown",
+	};
+	struct config cfg;
+	struct config_errors errs;
+
+	cr_assert_eq(load_text(DB, &cfg, &errs), 0);
+	for (int t = 0; t < CONF_KAFKA_TOPICS; t++) {
+		char key[64];
+
+		if (t >= EV_TYPE_MAX || want[t] == NULL) {
+			cr_assert_null(cfg.kafka_topic[t], "type %d has no topic", t);
+			continue;
+		}
+		cr_assert_str_eq(cfg.kafka_topic[t], want[t]);
+		/* The key's name is the event type's own name (event.c). */
+		snprintf(key, sizeof(key), "topic.%s", ev_type_name((unsigned)t));
+		cr_assert_str_eq(config_default("kafka", key), want[t], "%s", key);
+	}
+	cr_assert_null(config_default("kafka", "topic.gap"));
+	config_free(&cfg);
+
+	/* Overrides, two types on one topic. */
+	cr_assert_eq(load_text(DB "[kafka]\ntopic.order = prod.orders_v2\ntopic.fill = prod.orders_v2\n"
+	    "topic.margin_call = risk-alerts\n", &cfg, &errs), 0, "%s", config_errors_first(&errs));
+	cr_assert_str_eq(cfg.kafka_topic[EV_ORDER], "prod.orders_v2");
+	cr_assert_str_eq(cfg.kafka_topic[EV_FILL], "prod.orders_v2");
+	cr_assert_str_eq(cfg.kafka_topic[EV_MARGIN_CALL], "risk-alerts");
+	cr_assert_str_eq(cfg.kafka_topic[EV_BALANCE], "user-data-balance-updates");
+	cr_assert_eq(config_line_of(&cfg, "kafka", "topic.margin_call"), 6);
+	config_free(&cfg);
+
+	expect_only(DB "[kafka]\ntopic.order = orders!\n", 4,
+	    "[kafka] topic.order: \"orders!\" is not a Kafka topic name (1 to 249 characters");
+	expect_only(DB "[kafka]\ntopic.fill = a/b\n", 4, "\"a/b\" is not a Kafka topic name");
+	expect_only(DB "[kafka]\ntopic.fill = .\n", 4, "\".\" is not a Kafka topic name");
+	expect_only(DB "[kafka]\ntopic.fill = ..\n", 4, "\"..\" is not a Kafka topic name");
+	expect_only(DB "[kafka]\ntopic.fill =\n", 4, "\"\" is not a Kafka topic name");
+	expect_only(DB "[kafka]\ntopic.fill = a\ntopic.fill = b\n", 5, "key repeated (first set at line 4)");
+	expect_only(DB "[kafka]\n\ntopic.orders = x\n", 5, "[kafka] topic.orders: unknown event type "
+	    "\"orders\" (known: order, fill, algo, position, balance, margin_call, config, unknown)");
+	expect_only(DB "[kafka]\ntopic.gap = x\n", 4, "unknown event type \"gap\"");
+}
+
+static char *
+dump_text(const struct config *cfg)
+{
+	char *d = NULL;
+	size_t l;
+	FILE *fp = open_memstream(&d, &l);
+
+	config_dump(cfg, fp);
+	fclose(fp);
+	return d;
+}
+
+Test(config, kafka_rdkafka_properties)
+{
+	struct config cfg;
+	struct config_errors errs;
+	char *d;
+
+	cr_assert_eq(load_text(DB "[kafka]\nrdkafka.security.protocol = SASL_SSL\n"
+	    "rdkafka.sasl.mechanisms = SCRAM-SHA-512\nrdkafka.socket.timeout.ms = 10000\n",
+	    &cfg, &errs), 0, "%s", config_errors_first(&errs));
+	cr_assert_eq(cfg.kafka_nprops, 3);
+	cr_assert_str_eq(cfg.kafka_props[0].name, "security.protocol");
+	cr_assert_str_eq(cfg.kafka_props[0].value, "SASL_SSL");
+	cr_assert_eq(cfg.kafka_props[0].line, 4);
+	cr_assert_str_eq(cfg.kafka_props[2].name, "socket.timeout.ms");
+	cr_assert_eq(config_line_of(&cfg, "kafka", "rdkafka.socket.timeout.ms"), 6);
+	d = dump_text(&cfg);
+	cr_assert(strstr(d, "topic.unknown = user-data-unknown\nrdkafka.security.protocol = SASL_SSL\n"
+	    "rdkafka.sasl.mechanisms = SCRAM-SHA-512\nrdkafka.socket.timeout.ms = 10000\n\n[userdata]\n")
+	    != NULL, "after the [kafka] keys, in file order:\n%s", d);
+	free(d);
+	config_free(&cfg);
+
+	/* Unknown property, bad value, out of range: librdkafka's words at the line. */
+	expect_only(DB "[kafka]\nformat = json\nrdkafka.no.such.property = 1\n", 5,
+	    "[kafka] rdkafka.no.such.property: No such configuration property: \"no.such.property\"");
+	expect_only(DB "[kafka]\nrdkafka.socket.timeout.ms = abc\n", 4,
+	    "[kafka] rdkafka.socket.timeout.ms: Invalid value for configuration property "
+	    "\"socket.timeout.ms\" (librdkafka ");
+	expect_only(DB "[kafka]\nrdkafka.socket.timeout.ms = 5\n", 4,
+	    "value 5 is outside allowed range 10..300000 (librdkafka ");
+	expect_only(DB "[kafka]\nrdkafka.security.protocol = carrier_pigeon\n", 4,
+	    "Invalid value \"carrier_pigeon\" for configuration property \"security.protocol\"");
+	expect_only(DB "[kafka]\nrdkafka.dr_cb = x\n", 4, "[kafka] rdkafka.dr_cb: ");
+	expect_only(DB "[kafka]\nrdkafka. = x\n", 4, "the librdkafka property's name goes after");
+	expect_only(DB "[kafka]\nrdkafka.client.id = a\nrdkafka.client.id = b\n", 5,
+	    "[kafka] rdkafka.client.id: key repeated (first set at line 4)");
+	expect_only(DB "[kafka]\nrdkafka.client.id = a\n  b\n", 5, "continuation line is only allowed");
+	expect_only(DB "[kafka]\nrdkafka.client.id =;a\n", 4, "cannot start with ';'");
+	/* Only in [kafka]. */
+	expect_only(DB "[daemon]\nrdkafka.client.id = a\n", 4, "[daemon] rdkafka.client.id: unknown key");
+}
+
+/* What the writer sets itself is refused, naming the key to use instead. */
+Test(config, kafka_owned_properties_refused)
+{
+	static const struct { const char *prop, *says; } owned[] = {
+		{ "bootstrap.servers", "from [kafka] brokers: use that key instead" },
+		{ "metadata.broker.list", "from [kafka] brokers: use that key instead" },
+		{ "enable.idempotence", "the writer needs acks=all and idempotence for its guarantees" },
+		{ "acks", "the writer needs acks=all and idempotence for its guarantees" },
+		{ "request.required.acks", "the writer needs acks=all and idempotence for its guarantees" },
+		{ "linger.ms", "from [kafka] linger: use that key instead" },
+		{ "queue.buffering.max.ms", "from [kafka] linger: use that key instead" },
+		{ "batch.size", "from [kafka] batch_size: use that key instead" },
+		{ "compression.codec", "from [kafka] compression: use that key instead" },
+		{ "compression.type", "from [kafka] compression: use that key instead" },
+		{ "message.timeout.ms", "from [kafka] delivery_timeout: use that key instead" },
+		{ "delivery.timeout.ms", "from [kafka] delivery_timeout: use that key instead" },
+		{ "transactional.id", "idempotent, not transactional" },
+		{ "plugin.library.paths", "plugins are not supported" },
+	};
+
+	for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
+		char text[256], needle[256];
+
+		snprintf(text, sizeof(text), DB "[kafka]\nrdkafka.%s = 1\n", owned[i].prop);
+		snprintf(needle, sizeof(needle), "[kafka] rdkafka.%s: ", owned[i].prop);
+		expect_only(text, 4, needle);
+		expect_only(text, 4, owned[i].says);
+	}
+}
+
+/* A secret's value shows nowhere: not in -nv, not in a reload's diff, not in an error. */
+Test(config, kafka_secret_properties_hidden)
+{
+	static const char text[] = DB "[kafka]\nrdkafka.security.protocol = SASL_SSL\n"
+	    "rdkafka.sasl.password = hunter2-pw\nrdkafka.ssl.key.password = hunter2-key\n"
+	    "rdkafka.sasl.oauthbearer.config = principal=hunter2-oauth\n"
+	    "rdkafka.ssl.keystore.password = hunter2-keystore\n";
+	struct config a, b;
+	struct config_errors errs;
+	char *d;
+
+	cr_assert(config_kafka_prop_secret("sasl.password"));
+	cr_assert(config_kafka_prop_secret("ssl.keystore.password"));
+	cr_assert(config_kafka_prop_secret("ssl.key.pem"));
+	cr_assert(config_kafka_prop_secret("sasl.oauthbearer.config"));
+	cr_assert(config_kafka_prop_secret("sasl.oauthbearer.client.secret"));
+	cr_assert(!config_kafka_prop_secret("sasl.username"));
+	cr_assert(!config_kafka_prop_secret("security.protocol"));
+
+	cr_assert_eq(load_text(text, &a, &errs), 0, "%s", config_errors_first(&errs));
+	cr_assert_eq(a.kafka_nprops, 5);
+	cr_assert_str_eq(a.kafka_props[1].value, "hunter2-pw", "the writer gets the value");
+	d = dump_text(&a);
+	cr_assert_null(strstr(d, "hunter2"), "a secret in -nv:\n%s", d);
+	cr_assert(strstr(d, "rdkafka.security.protocol = SASL_SSL\nrdkafka.sasl.password = (hidden)\n"
+	    "rdkafka.ssl.key.password = (hidden)\nrdkafka.sasl.oauthbearer.config = (hidden)\n"
+	    "rdkafka.ssl.keystore.password = (hidden)\n") != NULL, "%s", d);
+	free(d);
+
+	/* A reload that changes, drops or adds one: reported, never with its value. */
+	cr_assert_eq(load_text(DB "[kafka]\nrdkafka.security.protocol = SASL_SSL\n"
+	    "rdkafka.sasl.password = hunter2-new\nrdkafka.sasl.oauthbearer.config = principal=hunter2-oauth\n"
+	    "rdkafka.ssl.key.pem = hunter2-added\n", &b, &errs), 0);
+	/* sasl.password changed; ssl.key.password and ssl.keystore.password gone; ssl.key.pem new */
+	ndiff = nstatic = 0;
+	cr_assert_eq(config_diff(&a, &b, secret_diff_cb, NULL), 4);
+	cr_assert_eq(nstatic, 4, "no rdkafka.* line changes at runtime");
+	config_free(&b);
+
+	/* An error about a secret line does not quote its value either. */
+	expect_only(DB "[kafka]\nrdkafka.sasl.password = hunter2\nrdkafka.sasl.password = hunter2\n", 5,
+	    "key repeated");
+	cr_assert_eq(load_text(DB "[kafka]\nrdkafka.sasl.password = hunter2\nrdkafka.sasl.password = "
+	    "hunter2\n", &b, &errs), -1);
+	cr_assert_null(strstr(config_errors_first(&errs), "hunter2"));
+	config_errors_free(&errs);
+	config_free(&a);
+}
+
+/* A worker gets every [kafka] value over IPC, secrets, topics and lines included. */
+Test(config, kafka_pack_unpack_round_trip)
+{
+	static const char text[] = DB "event_log_retention = 30d\n[kafka]\n"
+	    "brokers = k1:9092, k2:9093\nformat = protobuf\nlinger = 20ms\nbatch_size = 65536\n"
+	    "compression = zstd\ndelivery_timeout = 2m\nrelay_window = 5000\nbacklog_warn_age = 5m\n"
+	    "topic.order = o\ntopic.fill = o\ntopic.unknown = raw.events\n"
+	    "rdkafka.security.protocol = SASL_SSL\nrdkafka.sasl.password = hunter2\n"
+	    "rdkafka.client.id =\n";
+	struct config a, b;
+	struct config_errors errs;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked unp;
+
+	cr_assert_eq(load_text(text, &a, &errs), 0, "%s", config_errors_first(&errs));
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	cr_assert_eq(config_pack(&a, &pk), 0);
+	msgpack_unpacked_init(&unp);
+	cr_assert_eq(msgpack_unpack_next(&unp, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
+	cr_assert_eq(config_unpack(&unp.data, &b, &errs), 0, "%s", config_errors_first(&errs));
+
+	cr_assert_eq(b.event_log_retention_ms, 30 * 86400000LL);
+	cr_assert_str_eq(b.kafka_brokers, "k1:9092,k2:9093");
+	cr_assert_eq(b.kafka_format, CONF_KAFKA_PROTOBUF);
+	cr_assert_eq(b.kafka_linger_ms, 20);
+	cr_assert_eq(b.kafka_batch_size, 65536);
+	cr_assert_str_eq(config_compression(b.kafka_compression_i), "zstd");
+	cr_assert_eq(b.kafka_delivery_timeout_ms, 120000);
+	cr_assert_eq(b.kafka_relay_window, 5000);
+	cr_assert_eq(b.kafka_backlog_warn_ms, 300000);
+	for (int t = 0; t < CONF_KAFKA_TOPICS; t++) {
+		if (a.kafka_topic[t] == NULL) {
+			cr_assert_null(b.kafka_topic[t]);
+			continue;
+		}
+		cr_assert_str_eq(b.kafka_topic[t], a.kafka_topic[t], "topic of type %d", t);
+	}
+	cr_assert_str_eq(b.kafka_topic[EV_FILL], "o");
+	cr_assert_str_eq(b.kafka_topic[EV_UNKNOWN], "raw.events");
+	cr_assert_str_eq(b.kafka_topic[EV_POSITION], "user-data-position-updates");
+	cr_assert_eq(b.kafka_nprops, 3);
+	for (size_t i = 0; i < a.kafka_nprops; i++) {
+		cr_assert_str_eq(b.kafka_props[i].name, a.kafka_props[i].name);
+		cr_assert_str_eq(b.kafka_props[i].value, a.kafka_props[i].value);
+		cr_assert_eq(b.kafka_props[i].line, a.kafka_props[i].line);
+	}
+	cr_assert_str_eq(b.kafka_props[1].value, "hunter2", "the secret itself travels");
+	cr_assert_str_eq(b.kafka_props[2].value, "");
+	cr_assert_eq(config_line_of(&b, "kafka", "topic.unknown"), 15);
+	cr_assert_eq(config_line_of(&b, "kafka", "linger"), 7);
+	ndiff = 0;
+	cr_assert_eq(config_diff(&a, &b, diff_cb, NULL), 0);
+	msgpack_unpacked_destroy(&unp);
+	msgpack_sbuffer_destroy(&sb);
+	config_free(&a);
+	config_free(&b);
+	roundtrip(text);
+}
+
+/* Reload: format changes; every other [kafka] key, topic and rdkafka.* line is kept. */
+Test(config, kafka_keys_need_a_restart_but_format)
+{
+	struct config a, b;
+	struct config_errors errs;
+
+	cr_assert_eq(load_text(DB "[kafka]\nlinger = 5ms\ntopic.order = a\n"
+	    "rdkafka.client.id = x\nrdkafka.socket.timeout.ms = 10000\n", &a, &errs), 0);
+	cr_assert_eq(load_text(DB "[kafka]\nformat = protobuf\nlinger = 50ms\ntopic.order = b\n"
+	    "rdkafka.client.id = y\nrdkafka.security.protocol = SSL\n", &b, &errs), 0);
+	ndiff = nstatic = 0;
+	/* format, linger, topic.order; client.id changed, socket.timeout.ms gone, security.protocol new */
+	cr_assert_eq(config_diff(&a, &b, diff_cb, NULL), 6);
+	cr_assert_eq(nstatic, 5, "all but format need a restart");
+	cr_assert_eq(config_keep_static(&b, &a), 3, "linger, topic.order, the rdkafka.* lines");
+	cr_assert_eq(b.kafka_format, CONF_KAFKA_PROTOBUF);
+	cr_assert_eq(b.kafka_linger_ms, 5);
+	cr_assert_str_eq(b.kafka_topic[EV_ORDER], "a");
+	cr_assert_eq(b.kafka_nprops, 2);
+	cr_assert_str_eq(b.kafka_props[0].value, "x");
+	cr_assert_str_eq(b.kafka_props[1].name, "socket.timeout.ms");
+	cr_assert_eq(config_line_of(&b, "kafka", "rdkafka.socket.timeout.ms"), 7);
+	ndiff = nstatic = 0;
+	cr_assert_eq(config_diff(&a, &b, diff_cb, NULL), 1, "only format is left to differ");
+	cr_assert_eq(nstatic, 0);
+	config_free(&a);
+	config_free(&b);
 }

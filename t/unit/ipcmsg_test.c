@@ -112,3 +112,112 @@ Test(ipcmsg, hello_request_fatal_events)
 	msgpack_unpacked_destroy(&unp);
 	msgpack_sbuffer_destroy(&sb);
 }
+
+/* A body with one key whose value is packed raw (a string with a NUL, a map...). */
+static const msgpack_object *
+body_raw(const char *key, const void *val, size_t vlen)
+{
+	msgpack_packer pk;
+
+	msgpack_unpacked_destroy(&unp);
+	msgpack_sbuffer_destroy(&sb);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	mp_str(&pk, key);
+	msgpack_sbuffer_write(&sb, val, vlen);
+	msgpack_unpacked_init(&unp);
+	cr_assert_eq(msgpack_unpack_next(&unp, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
+	return &unp.data;
+}
+
+static int
+kafka_bootstrap(const char *s, char *buf, const char **why)
+{
+	static const char *const keys[] = { "bootstraps" };
+
+	return ipcmsg_kafka_bootstrap(body(1, keys, NULL, (const char *[]){ s }), buf,
+	    IPCMSG_BOOTSTRAPS_LEN, why);
+}
+
+Test(ipcmsg, kafka_bootstrap)
+{
+	static const char *const good[] = { "127.0.0.1:39145", "127.0.0.1:1,127.0.0.1:65535",
+		"kafka-1.example.com:9092", "[::1]:9092", "[fe80::1]:9092,broker_2:9093" };
+	static const char *const bad[] = { "", "127.0.0.1", "127.0.0.1:", ":9092",
+		"127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:123456", "127.0.0.1:9a",
+		"127.0.0.1:9092,", ",127.0.0.1:9092", "127.0.0.1:9092,,h:1", "::1:9092",
+		"[::1:9092", "[]:9092", "[::g]:9092", "host name:9092", "host/x:9092",
+		"h\n:9092", "h\x7f:9092", "h\xc3\xa9:9092" };
+	static const char *const keys[] = { "bootstraps", "other" };
+	char buf[IPCMSG_BOOTSTRAPS_LEN], longest[IPCMSG_BOOTSTRAPS_LEN + 1];
+	const char *why = NULL;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		cr_assert_eq(kafka_bootstrap(good[i], buf, &why), 0, "%s refused: %s", good[i], why);
+		cr_assert_str_eq(buf, good[i]);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		cr_assert_eq(kafka_bootstrap(bad[i], buf, &why), -1, "\"%s\" taken", bad[i]);
+		cr_assert_str_eq(why, "KAFKA_BOOTSTRAP's bootstraps is not a host:port list of "
+		    "at most 255 bytes");
+		cr_assert_str_eq(buf, "", "\"%s\": a refused address is not left in the buffer", bad[i]);
+	}
+
+	/* 255 bytes is the most: "h...h:9" */
+	memset(longest, 'h', sizeof(longest));
+	memcpy(longest + IPCMSG_BOOTSTRAPS_LEN - 1 - 2, ":9", 3);
+	cr_assert_eq(strlen(longest), 255);
+	cr_assert_eq(kafka_bootstrap(longest, buf, &why), 0);
+	cr_assert_str_eq(buf, longest);
+	memset(longest, 'h', sizeof(longest));
+	memcpy(longest + IPCMSG_BOOTSTRAPS_LEN - 2, ":9", 3);
+	cr_assert_eq(strlen(longest), 256);
+	cr_assert_eq(kafka_bootstrap(longest, buf, &why), -1);
+	/* A buffer smaller than the address refuses it too. */
+	cr_assert_eq(ipcmsg_kafka_bootstrap(body(1, keys, NULL, (const char *[]){ "a:1" }), buf,
+	    3, &why), -1);
+
+	/* Missing, or of another type. */
+	cr_assert_eq(ipcmsg_kafka_bootstrap(body(1, keys + 1, NULL, (const char *[]){ "a:1" }),
+	    buf, sizeof(buf), &why), -1);
+	cr_assert_str_eq(why, "KAFKA_BOOTSTRAP without bootstraps");
+	cr_assert_eq(ipcmsg_kafka_bootstrap(body(1, keys, (int64_t[]){ 9092 }, NULL), buf,
+	    sizeof(buf), &why), -1);
+	cr_assert_str_eq(why, "KAFKA_BOOTSTRAP's bootstraps is not a host:port list of at most "
+	    "255 bytes");
+	cr_assert_eq(ipcmsg_kafka_bootstrap(body_raw("bootstraps", "\x92\xa3" "a:1" "\xa3" "b:2",
+	    9), buf, sizeof(buf), &why), -1, "an array of addresses is not a string");
+	cr_assert_eq(ipcmsg_kafka_bootstrap(body_raw("bootstraps", "\xc4\x03" "a:1", 5), buf,
+	    sizeof(buf), &why), -1, "bin is not a string");
+	cr_assert_eq(ipcmsg_kafka_bootstrap(body_raw("bootstraps", "\xa8" "a:1\0" "b:22", 9), buf,
+	    sizeof(buf), &why), -1, "a NUL inside is refused, not cut at");
+	msgpack_unpacked_destroy(&unp);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+Test(ipcmsg, ready_with_bootstraps)
+{
+	static const char *const keys[] = { "pid", "role", "instance", "bootstraps" };
+	struct ipcmsg_ready m;
+	const char *why = NULL;
+
+	cr_assert_eq(ipcmsg_ready(body(4, keys, (int64_t[]){ 42, 0, 0, 0 },
+	    (const char *[]){ NULL, "broker", NULL, "127.0.0.1:39145" }), &m, &why), 0);
+	cr_assert_str_eq(m.role, "broker");
+	cr_assert_str_eq(m.bootstraps, "127.0.0.1:39145");
+	/* Absent: "" (every role but the broker). */
+	cr_assert_eq(ipcmsg_ready(body(3, keys, (int64_t[]){ 42, 0, 0 },
+	    (const char *[]){ NULL, "writer", NULL }), &m, &why), 0);
+	cr_assert_str_eq(m.bootstraps, "");
+	cr_assert_eq(ipcmsg_ready(body(4, keys, (int64_t[]){ 42, 0, 0, 0 },
+	    (const char *[]){ NULL, "broker", NULL, "127.0.0.1" }), &m, &why), -1);
+	cr_assert_str_eq(why, "READY's bootstraps is not a host:port list of at most 255 bytes");
+	cr_assert_eq(ipcmsg_ready(body(4, keys, (int64_t[]){ 42, 0, 0, 9092 },
+	    (const char *[]){ NULL, "broker", NULL, NULL }), &m, &why), -1);
+	cr_assert_eq(ipcmsg_ready(body(4, keys, (int64_t[]){ 42, 0, 0, 0 },
+	    (const char *[]){ NULL, "broker", NULL, "" }), &m, &why), -1);
+	msgpack_unpacked_destroy(&unp);
+	msgpack_sbuffer_destroy(&sb);
+}

@@ -1,0 +1,161 @@
+/*
+ * kafka.c: the producer settings, topics and messages of event_log rows
+ * (kafka.h).
+ */
+#include "autoconf.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "kafka.h"
+#include "kafka_value.h"
+#include "log.h"
+
+static struct log_ratelimit rdlog_rl = LOG_RATELIMIT_INIT(10000, 5);
+
+int
+kafka_row_get(const PGresult *r, int i, struct kafka_row *row)
+{
+	if (PQnfields(r) != 9 || i < 0 || i >= PQntuples(r))
+		return -1;
+	row->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+	row->event_id = PQgetvalue(r, i, 1);
+	row->user_id = PQgetisnull(r, i, 2) ? 0 : strtoll(PQgetvalue(r, i, 2), NULL, 10);
+	row->account_id = PQgetisnull(r, i, 3) ? 0 : strtoll(PQgetvalue(r, i, 3), NULL, 10);
+	row->exchange = PQgetvalue(r, i, 4);
+	row->event_type = PQgetvalue(r, i, 5);
+	row->payload = PQgetvalue(r, i, 6);
+	row->payload_len = (size_t)PQgetlength(r, i, 6);
+	row->raw = PQgetisnull(r, i, 7) ? NULL : PQgetvalue(r, i, 7);
+	row->raw_len = row->raw ? (size_t)PQgetlength(r, i, 7) : 0;
+	row->committed_us = strtoll(PQgetvalue(r, i, 8), NULL, 10);
+	return 0;
+}
+
+/* librdkafka's own log lines, on the thread that polls (log.queue). */
+static void
+rdlog_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	if (level <= 3)
+		log_warnx_rl(&rdlog_rl, "kafka: %s: %s", fac, buf);
+	else
+		log_debug("kafka: %s: %s", fac, buf);
+}
+
+static int
+set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err, size_t errlen)
+{
+	char why[256];
+
+	if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
+		return 0;
+	snprintf(err, errlen, "%s: %s", name, why);
+	return -1;
+}
+
+rd_kafka_t *
+kafka_producer_new(const struct config *cfg, const char *bootstraps, const char *client_id,
+    void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    void (*error_cb)(rd_kafka_t *, int, const char *, void *), char *err, size_t errlen)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk;
+	char num[32], why[512];
+
+	if (set(conf, "bootstrap.servers", bootstraps, err, errlen) == -1 ||
+	    set(conf, "client.id", client_id, err, errlen) == -1 ||
+	    set(conf, "enable.idempotence", "true", err, errlen) == -1 ||
+	    set(conf, "acks", "all", err, errlen) == -1 ||
+	    set(conf, "compression.codec", config_compression(cfg->kafka_compression_i),
+		err, errlen) == -1 ||
+	    set(conf, "log.queue", "true", err, errlen) == -1)
+		goto fail;
+	snprintf(num, sizeof(num), "%" PRId64, cfg->kafka_linger_ms);
+	if (set(conf, "linger.ms", num, err, errlen) == -1)
+		goto fail;
+	snprintf(num, sizeof(num), "%" PRId64, cfg->kafka_batch_size);
+	if (set(conf, "batch.size", num, err, errlen) == -1)
+		goto fail;
+	snprintf(num, sizeof(num), "%" PRId64, cfg->kafka_delivery_timeout_ms);
+	if (set(conf, "message.timeout.ms", num, err, errlen) == -1)
+		goto fail;
+	for (size_t i = 0; i < cfg->kafka_nprops; i++)
+		if (set(conf, cfg->kafka_props[i].name, cfg->kafka_props[i].value, err,
+		    errlen) == -1)
+			goto fail;
+	rd_kafka_conf_set_log_cb(conf, rdlog_cb);
+	if (dr != NULL)
+		rd_kafka_conf_set_dr_msg_cb(conf, dr);
+	if (error_cb != NULL)
+		rd_kafka_conf_set_error_cb(conf, error_cb);
+	if ((rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "%s", why);
+		return NULL;		/* rd_kafka_new freed conf */
+	}
+	/* Log lines come out of rd_kafka_poll, on our thread. */
+	rd_kafka_set_log_queue(rk, NULL);
+	return rk;
+fail:
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+int
+kafka_type(const char *event_type)
+{
+	for (unsigned t = 1; t < EV_TYPE_MAX; t++)
+		if (ev_type_name(t) != NULL && strcmp(ev_type_name(t), event_type) == 0)
+			return (int)t;
+	return 0;
+}
+
+rd_kafka_resp_err_t
+kafka_produce_row(rd_kafka_t *rk, const struct config *cfg, const char *prefix,
+    const struct kafka_row *row, void *msg_opaque, struct strbuf *value, char *err,
+    size_t errlen)
+{
+	int type = kafka_type(row->event_type);
+	const char *topic = type > 0 && type < CONF_KAFKA_TOPICS ? cfg->kafka_topic[type] : NULL;
+	char name[512], key[24], acct[24];
+	rd_kafka_headers_t *hdrs;
+	rd_kafka_resp_err_t e;
+	size_t keylen = 0;
+
+	if (topic == NULL) {
+		snprintf(err, errlen, "event %s: type \"%s\" has no topic", row->event_id,
+		    row->event_type);
+		return RD_KAFKA_RESP_ERR__BAD_MSG;
+	}
+	if (prefix != NULL && *prefix != '\0') {
+		snprintf(name, sizeof(name), "%s%s", prefix, topic);
+		topic = name;
+	}
+	value->len = 0;
+	if (kafka_value(cfg->kafka_format, row->event_type, row->payload, row->payload_len,
+	    row->raw, row->raw_len, value, err, errlen) == -1)
+		return RD_KAFKA_RESP_ERR__BAD_MSG;
+	if (row->user_id != 0)
+		keylen = (size_t)snprintf(key, sizeof(key), "%" PRId64, row->user_id);
+	snprintf(acct, sizeof(acct), "%" PRId64, row->account_id);
+	hdrs = rd_kafka_headers_new(5);
+	rd_kafka_header_add(hdrs, "event_id", -1, row->event_id, -1);
+	rd_kafka_header_add(hdrs, "account_id", -1, acct, -1);
+	rd_kafka_header_add(hdrs, "exchange", -1, row->exchange, -1);
+	rd_kafka_header_add(hdrs, "type", -1, row->event_type, -1);
+	rd_kafka_header_add(hdrs, "schema", -1, KAFKA_SCHEMA, -1);
+	e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_VALUE(value->p, value->len),
+	    RD_KAFKA_V_KEY(keylen ? key : NULL, keylen),
+	    RD_KAFKA_V_HEADERS(hdrs),
+	    RD_KAFKA_V_OPAQUE(msg_opaque),
+	    RD_KAFKA_V_END);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rd_kafka_headers_destroy(hdrs);	/* ours until producev succeeds */
+		snprintf(err, errlen, "%s", rd_kafka_err2str(e));
+	}
+	return e;
+}

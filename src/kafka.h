@@ -1,0 +1,76 @@
+/*
+ * kafka.h: what the writer's outbox relay (workers/relay.c) and
+ * `exfeedctl replay` share to put event_log rows on Kafka: the producer's
+ * settings, the topic of an event type, the message (key, headers, value).
+ *
+ * A message is one event_log row.  Key: the user id as decimal text (one
+ * user's events stay in order on one partition); none for rows without a
+ * user.  Headers: event_id, account_id, exchange, type, schema (KAFKA_SCHEMA,
+ * bumped on an incompatible change of a value).  Value: [kafka] format json
+ * (the row's payload as stored) or protobuf (proto/exfeedd.proto); the
+ * topic user-data-unknown carries the exchange's frame as sent.  doc/topics.md
+ * documents every topic.
+ */
+#ifndef EXFEEDD_KAFKA_H
+#define EXFEEDD_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
+#include "strbuf.h"
+
+#define KAFKA_SCHEMA	"1"
+
+/*
+ * A row as the relay reads it: WSQL_LOG_RETURNING's columns, in order
+ * (writer_sql.h).  Pointers into the PGresult.
+ */
+struct kafka_row {
+	int64_t		 id;
+	const char	*event_id;
+	int64_t		 user_id;		/* 0: none */
+	int64_t		 account_id;		/* 0: none */
+	const char	*exchange;
+	const char	*event_type;
+	const char	*payload;
+	size_t		 payload_len;
+	const char	*raw;			/* NULL: none */
+	size_t		 raw_len;
+	int64_t		 committed_us;		/* committed_at, µs since the epoch */
+};
+
+/* Row i of a result with WSQL_LOG_RETURNING's columns.  -1: not that shape. */
+int	 kafka_row_get(const PGresult *, int i, struct kafka_row *);
+
+/*
+ * A producer for cfg's [kafka] section and these bootstrap servers:
+ * idempotent, acks=all, linger, batch size, compression and delivery
+ * timeout from the config, then every rdkafka.* line.  dr is the delivery
+ * report callback and error_cb librdkafka's error callback (NULL: none);
+ * client_id names the process to the brokers.  librdkafka's log lines go
+ * to our log from rd_kafka_poll.  NULL with err set on failure.
+ */
+rd_kafka_t *kafka_producer_new(const struct config *, const char *bootstraps,
+	    const char *client_id, void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+	    void (*error_cb)(rd_kafka_t *, int, const char *, void *), char *err, size_t errlen);
+
+/* enum ev_type of an event_log event_type; 0 if none. */
+int	 kafka_type(const char *event_type);
+
+/*
+ * Produce one row: topic prefix (NULL or "": none) + the topic of its type,
+ * key, headers and value as above; msg_opaque comes back in the delivery
+ * report.  value is scratch space kept by the caller between calls.
+ * Returns RD_KAFKA_RESP_ERR_NO_ERROR, librdkafka's error (the queue full:
+ * RD_KAFKA_RESP_ERR__QUEUE_FULL), or RD_KAFKA_RESP_ERR__BAD_MSG when the row
+ * cannot be encoded (err says why: a row that will never go).
+ */
+rd_kafka_resp_err_t kafka_produce_row(rd_kafka_t *, const struct config *, const char *prefix,
+	    const struct kafka_row *, void *msg_opaque, struct strbuf *value, char *err,
+	    size_t errlen);
+
+#endif
