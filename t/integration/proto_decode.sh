@@ -5,9 +5,10 @@
 # makes from the Binance fixtures (stream frames, REST bodies) and the edges
 # (INT64_MAX and 2^53+1 ids, text in several scripts, absent decimals,
 # leverage 0 and multi-assets false), and every decoded field equals the
-# event's JSON payload, nothing more and nothing missing.  The json values
-# are the payloads byte for byte; an unknown event's value is its raw frame
-# in both formats.  And doc/topics.md's examples are what the code makes.
+# event's JSON payload, nothing more and nothing missing (protocheck.py).
+# The json values are the payloads byte for byte; an unknown event's value
+# is its raw frame in both formats.  And doc/topics.md's examples are what
+# the code makes.
 . "$top_srcdir/t/lib.sh"
 
 PROTOC=${PROTOC:-$(command -v protoc || true)}
@@ -16,69 +17,6 @@ if [ -z "$PROTOC" ]; then
 	exit 77
 fi
 proto="$top_srcdir/proto/exfeedd.proto"
-
-# compare.py PAYLOAD TEXT: protoc's text form against the JSON payload.
-# Text format leaves out proto3 defaults ("", 0, false), so a key whose value
-# is one is absent, except in a field with presence (a one-field oneof):
-# there 0 and false are printed and null (not part of the change) is absent.
-cat > "$T/compare.py" <<'EOF'
-import json, re, sys
-
-def unescape(s):
-    out, i = bytearray(), 0
-    simple = {'n': 10, 't': 9, 'r': 13, '"': 34, "'": 39, '\\': 92, 'a': 7, 'b': 8, 'f': 12, 'v': 11}
-    while i < len(s):
-        c = s[i]
-        if c != '\\':
-            out += c.encode('utf-8'); i += 1; continue
-        e = s[i + 1]
-        if e in simple:
-            out.append(simple[e]); i += 2
-        elif e in '01234567':
-            m = re.match(r'[0-7]{1,3}', s[i + 1:]).group(0)
-            out.append(int(m, 8)); i += 1 + len(m)
-        elif e == 'x':
-            m = re.match(r'[0-9a-fA-F]{1,2}', s[i + 2:]).group(0)
-            out.append(int(m, 16)); i += 2 + len(m)
-        else:
-            raise ValueError('unknown escape \\' + e)
-    return out.decode('utf-8')
-
-proto, payload, text = sys.argv[1:4]
-presence = set(re.findall(r'oneof\s+\w+\s*\{\s*\w+\s+(\w+)\s*=', open(proto).read()))
-want = json.load(open(payload))
-got = {}
-for line in open(text, encoding='ascii'):
-    k, v = line.rstrip('\n').split(': ', 1)
-    if k in got:
-        sys.exit('%s: printed twice' % k)
-    if v.startswith('"'):
-        got[k] = unescape(v[1:-1])
-    elif v in ('true', 'false'):
-        got[k] = v == 'true'
-    else:
-        got[k] = int(v)
-bad = []
-for k, v in want.items():
-    if k == 'type':
-        continue
-    if k in presence:
-        expect_absent = v is None
-    else:
-        expect_absent = v is None or v == '' or v is False or (type(v) is int and v == 0)
-    if expect_absent:
-        if k in got:
-            bad.append('%s: JSON %r, decoded %r (should be absent)' % (k, v, got[k]))
-    elif k not in got:
-        bad.append('%s: JSON %r, absent from the decoded text' % (k, v))
-    elif got[k] != v or type(got[k]) is not type(v):
-        bad.append('%s: JSON %r, decoded %r' % (k, v, got[k]))
-for k in got:
-    if k not in want:
-        bad.append('%s: decoded, not in the JSON' % k)
-if bad:
-    sys.exit('\n'.join(bad))
-EOF
 
 if "$top_builddir/t/kvsample" "$FIXTURES" "$T" > "$T/manifest" 2> "$T/kvsample.err"; then
 	ok "kvsample made the values of every fixture event (exit 0)"
@@ -111,7 +49,8 @@ while read -r n type msg src; do
 		not_ok "$what: protoc --decode $msg reads the value: $(cat "$T/$n.err")"
 		continue
 	fi
-	if /usr/bin/python3 "$T/compare.py" "$proto" "$T/$n.payload" "$T/$n.txt" > "$T/$n.cmp" 2>&1; then
+	if /usr/bin/python3 "$top_srcdir/t/integration/protocheck.py" "$proto" "$T/$n.payload" "$T/$n.txt" \
+	    > "$T/$n.cmp" 2>&1; then
 		ok "$what: every decoded field equals the JSON payload's"
 	else
 		not_ok "$what: every decoded field equals the JSON payload's"
