@@ -17,5 +17,11 @@ struct strbuf {
 
 int	 strbuf_put(struct strbuf *, const char *, size_t);
 int	 strbuf_puts(struct strbuf *, const char *);
+/*
+ * Room for n more bytes (and the NUL) at p + len, for a writer that fills
+ * them in place (a protobuf pack): it then adds what it wrote to len and
+ * puts the NUL back.  0, or -1 when out of memory (oom set).
+ */
+int	 strbuf_reserve(struct strbuf *, size_t n);
 
 #endif

@@ -21,8 +21,10 @@ void	 fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noret
  * What the writer does to an event before SQL, and what must hold: it
  * passes ev_validate, ev_pack → ev_unpack gives the same event (same
  * msgpack bytes, same JSON), the JSON parses and names the same values,
- * with check_id ev_make_id gives its id again, and wsql_add takes it into
- * w.  Aborts otherwise.
+ * kafka_value makes its value in both formats (json: the payload as is;
+ * unknown: the raw frame; protobuf: a message protobuf-c unpacks and packs
+ * back to the same bytes, with the event's id), with check_id ev_make_id
+ * gives its id again, and wsql_add takes it into w.  Aborts otherwise.
  */
 void	 fuzz_event_writer(const struct event *, struct wsql *w, int check_id);
 /*

@@ -2,7 +2,8 @@
  * fuzz_evcodec.c: the event codec (evcodec.c) on arbitrary msgpack, read
  * the way the writer reads it (mp_check_sizes, then msgpack-c).  What
  * msgpack-c takes mp_check_sizes must take, to the same length; an event
- * ev_unpack accepts must survive JSON and encode → decode unchanged and go
+ * ev_unpack accepts must survive JSON and encode → decode unchanged, make
+ * its Kafka value in both formats (kafka_value: JSON → protobuf) and go
  * into the writer's statements (fuzz_event_writer, fuzz_wsql_check).
  */
 #include "autoconf.h"

@@ -1,7 +1,7 @@
 /*
  * fuzz_event.c: the writer's side of every event a fuzz target produces
- * (fuzz.h): the codec round trip, the JSON, and the array literals the
- * writer's prepared statements take.
+ * (fuzz.h): the codec round trip, the JSON, the Kafka values in both
+ * formats, and the array literals the writer's prepared statements take.
  */
 #include "autoconf.h"
 
@@ -13,9 +13,12 @@
 
 #include <jansson.h>
 #include <msgpack.h>
+#include <protobuf-c/protobuf-c.h>
 
+#include "config.h"
 #include "event.h"
 #include "fuzz.h"
+#include "kafka_value.h"
 #include "mpack.h"
 #include "writer_sql.h"
 
@@ -79,6 +82,54 @@ json_check(const struct event *ev, const char *json)
 	json_decref(root);
 }
 
+/*
+ * The event's Kafka values from its event_log row (payload json, raw): in
+ * both formats kafka_value takes every valid event; json is the payload
+ * as is, unknown the raw frame as is, and protobuf a message that
+ * protobuf-c unpacks, packs back to the same bytes and carries the id.
+ */
+static void
+kafka_check(const struct event *ev, const char *json)
+{
+	const char *type = ev_type_name(ev->type);
+	const char *raw = ev->type == EV_UNKNOWN ? (ev->u.unknown.raw ? ev->u.unknown.raw : "") : NULL;
+	const ProtobufCMessageDescriptor *d = kafka_value_descriptor(type);
+	const ProtobufCFieldDescriptor *f;
+	struct strbuf out = { NULL, 0, 0, 0 };
+	ProtobufCMessage *m;
+	uint8_t *again;
+	char err[256];
+
+	for (int format = CONF_KAFKA_JSON; format <= CONF_KAFKA_PROTOBUF; format++) {
+		const char *want = raw != NULL ? raw : format == CONF_KAFKA_JSON ? json : NULL;
+
+		out.len = 0;
+		FUZZ_ASSERT(kafka_value(format, type, json, strlen(json), raw, raw ? strlen(raw) : 0,
+		    &out, err, sizeof(err)) == 0, "kafka_value (format %d) refuses a valid %s event: "
+		    "%s\n%s", format, type, err, json);
+		if (want != NULL) {
+			FUZZ_ASSERT(out.len == strlen(want) && memcmp(out.p, want, out.len) == 0,
+			    "kafka_value (format %d): the %s value is not the %s as is", format, type,
+			    raw ? "raw frame" : "payload");
+			continue;
+		}
+		FUZZ_ASSERT(d != NULL, "%s: no protobuf message", type);
+		m = protobuf_c_message_unpack(d, NULL, out.len, (const uint8_t *)out.p);
+		FUZZ_ASSERT(m != NULL, "protobuf-c cannot unpack the %s value of %s", d->name, json);
+		if ((again = malloc(out.len + 1)) == NULL)
+			abort();
+		FUZZ_ASSERT(protobuf_c_message_get_packed_size(m) == out.len &&
+		    protobuf_c_message_pack(m, again) == out.len &&
+		    memcmp(again, out.p, out.len) == 0, "%s: unpack → pack differs", d->name);
+		f = protobuf_c_message_descriptor_get_field_by_name(d, "event_id");
+		FUZZ_ASSERT(f != NULL && strcmp(*(char *const *)(const void *)
+		    ((const char *)m + f->offset), ev->id) == 0, "%s: event_id differs", d->name);
+		free(again);
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+	free(out.p);
+}
+
 void
 fuzz_event_writer(const struct event *ev, struct wsql *w, int check_id)
 {
@@ -122,6 +173,7 @@ fuzz_event_writer(const struct event *ev, struct wsql *w, int check_id)
 		FUZZ_ASSERT(ja != NULL && jb != NULL, "ev_to_json failed");
 		FUZZ_ASSERT(strcmp(ja, jb) == 0, "JSON differs after the round trip:\n%s\n%s", ja, jb);
 		json_check(ev, ja);
+		kafka_check(ev, ja);
 		free(ja);
 		free(jb);
 	}

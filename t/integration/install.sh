@@ -28,6 +28,9 @@ if command -v logrotate >/dev/null 2>&1; then
 	check "... logrotate -d reads it without error" \
 	    sh -c "logrotate -d '$T/inst$sysconfdir/logrotate.d/exfeedd' 2>&1 | grep -qi '^error' && exit 1 || exit 0"
 fi
+datadir=$(sed -n 's/^datadir = //p' "$top_builddir/Makefile" | sed -e "s|\${datarootdir}|$prefix/share|" -e "s|\${prefix}|$prefix|")
+check "the Kafka protobuf schema is installed as datadir/exfeedd/exfeedd.proto" \
+	cmp -s "$top_srcdir/proto/exfeedd.proto" "$T/inst$datadir/exfeedd/exfeedd.proto"
 check "the test simulator is not installed" sh -c "! find '$T/inst' -name 'exsim*' | grep -q ."
 
 echo "rest_url = https://example.invalid  # the operator's edit" >> "$conf"
