@@ -33,6 +33,12 @@ def main():
         st.start_daemon()
         print("demo: exsim at %s; exfeedd log %s" % (st.rest, st.log), flush=True)
         print("demo: the daemon:  %s -c %s status" % (EXFEEDCTL, st.conf), flush=True)
+        # The embedded broker listens on a random port, new at each of its starts.
+        kafka = st.status().get("kafka") or {}
+        if kafka.get("brokers") == "embedded" and kafka.get("bootstraps"):
+            print("demo: Kafka live:  kcat -b %s -C -t user-data-order-updates  (the embedded "
+                  "broker; if it restarts, its new port is in status)" % kafka["bootstraps"],
+                  flush=True)
         print("demo: the data:    psql '%s' -c 'SELECT account_id, symbol, side, price, qty, "
               "trade_time FROM fills ORDER BY trade_time DESC LIMIT 10'" % st.conninfo, flush=True)
         print("%8s %10s %11s %11s %11s %9s %9s" % ("time", "streaming", "exsim ev/s", "committed",
