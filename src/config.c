@@ -913,9 +913,9 @@ static void
 kafka_prop_free(struct kafka_prop *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		free(v[i].name);
-		if (v[i].value != NULL && config_kafka_prop_secret(v[i].name))
+		if (config_kafka_prop_secret(v[i].name))
 			crypto_wipe(v[i].value, strlen(v[i].value));
+		free(v[i].name);
 		free(v[i].value);
 	}
 	free(v);
