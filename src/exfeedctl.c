@@ -1444,15 +1444,17 @@ replay_scrub(char *msg, size_t len)
 	for (size_t i = 0; i < lc.cfg.kafka_nprops; i++) {
 		const char *v = lc.cfg.kafka_props[i].value;
 		size_t vl = v ? strlen(v) : 0;
-		char *q;
+		char *q = msg;
 
 		if (vl == 0 || !config_kafka_prop_secret(lc.cfg.kafka_props[i].name))
 			continue;
-		while ((q = strstr(msg, v)) != NULL) {
+		/* Past each replacement: a value may occur in "(hidden)" itself. */
+		while ((q = strstr(q, v)) != NULL) {
 			char rest[1024];
 
 			snprintf(rest, sizeof(rest), "%s", q + vl);
 			snprintf(q, len - (size_t)(q - msg), "(hidden)%s", rest);
+			q += strlen(q) < 8 ? strlen(q) : 8;
 		}
 	}
 }
@@ -1677,11 +1679,11 @@ replay_embedded(const char *sock, char *out, size_t len)
 	msgpack_unpacked_init(&unp);
 	if (ipc_write_frame(fd, IPC_CTL_REQUEST, 1, sb.data, sb.size) == -1 ||
 	    ipc_read_frame(fd, IPC_ACCEPT_CTL_CLIENT, 1, 10000, &buf, &h, &unp, &err) == -1) {
-		msgpack_sbuffer_destroy(&sb);
-		close(fd);
+		const char *why = err ? err : strerror(errno);
+
 		lc_fail(EX_UNAVAILABLE_STATUS, "replay: no status reply from exfeedd on %s: %s "
 		    "(the embedded broker's address comes from it; or pass --brokers HOST:PORT)",
-		    sock, err ? err : strerror(errno));
+		    sock, why);
 	}
 	msgpack_sbuffer_destroy(&sb);
 	close(fd);
