@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +26,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
+#include "event.h"
+#include "kafka.h"
 #include "preflight.h"
 #include "ipc.h"
 #include "log.h"
 #include "mpack.h"
+#include "writer_sql.h"
 
 #ifndef EXFEEDD_CONFIG_FILE
 #define EXFEEDD_CONFIG_FILE "/etc/exfeedd/exfeedd.conf"
@@ -64,7 +69,11 @@ usage_to(FILE *f, int status)
 	    "              never a credential on the command line)\n"
 	    "  account list [--json]\n"
 	    "  account enable ID | disable ID [--reason TEXT] | remove ID | check [ID]\n"
-	    "  rotate-key --new-key-file FILE\n");
+	    "  rotate-key --new-key-file FILE\n"
+	    "  replay --from TIME --to TIME [--account ID] [--user ID] [--type TYPE]\n"
+	    "         [--topic-prefix PREFIX] [--brokers LIST] [--format json|protobuf]\n"
+	    "           publish a window of event_log again (exchange_time in [from, to);\n"
+	    "           TIME: RFC 3339 or epoch ms), in commit order\n");
 	exit(status);
 }
 
@@ -1265,6 +1274,812 @@ ctl_main(const char *config_path, const char *sock, const char *cmd, int json)
 	return rc;
 }
 
+/* ------------------------------------------------------------------ replay */
+
+/*
+ * exfeedctl replay: a window of event_log, by the exchange's event time E
+ * (exchange_time), published again in commit order (ascending id) with the
+ * relay's messages (kafka.c: the same topics, keys, headers and values),
+ * under a topic prefix if asked.  Rows are read a page at a time by keyset
+ * on id, each page its own statement (no long transaction holds back the
+ * writer's partition upkeep); at most [kafka] relay_window messages wait
+ * for their delivery reports.  Every wait has a deadline: a page read
+ * REPLAY_QUERY_MS, room in the window and the last reports the producer's
+ * delivery timeout + REPLAY_MARGIN_MS.  A delivery that fails for a reason
+ * that is not the message's own (the brokers are down, a topic is missing)
+ * stops the reading: the rest would fail the same way.
+ *
+ * Partition pruning.  event_log is partitioned by the UTC day of each row's
+ * fact time.  That is E itself only for margin calls and unknown events;
+ * an order's, algo order's, position's, balance's or config's fact time is
+ * its update time and a fill's its trade time, which a resync brings with
+ * an E of the resync (an order opened weeks ago, a balance untouched
+ * since): no lower bound on the day holds for them.  A fact time never
+ * follows E by more than the clocks differ (on the stream both come from
+ * the exchange, T before E; a REST row's E is our clock after the answer,
+ * and a signed request is refused when our clock trails the exchange's by
+ * more than its recvWindow, 60 s at most), so the day is bounded from
+ * above always, with a day of margin, and from below only for --type
+ * margin_call or unknown.
+ */
+#define REPLAY_PAGE_ROWS	5000
+#define REPLAY_QUERY_MS		(5 * 60 * 1000)	/* one page read, at most */
+#define REPLAY_MARGIN_MS	5000		/* past the delivery timeout, for the last reports */
+#define REPLAY_PROGRESS_MS	500
+#define REPLAY_DAY_MS		86400000LL
+
+static const char *const replay_type_names[] = { "order", "fill", "algo", "position",
+	"balance", "margin_call", "config", "unknown", NULL };
+
+static struct {
+	rd_kafka_t	*rk;
+	const char	*prefix;
+	int64_t		 timeout_ms;	/* the producer's message.timeout.ms */
+	uint64_t	 window;	/* messages in flight, at most */
+	struct strbuf	 value;
+	/* By enum ev_type (0: a type with no topic). */
+	uint64_t	 rows[CONF_KAFKA_TOPICS], produced[CONF_KAFKA_TOPICS],
+			 delivered[CONF_KAFKA_TOPICS], failed[CONF_KAFKA_TOPICS];
+	uint64_t	 read, in_flight, unacked;
+	int64_t		 last_id;	/* of the last row handed to the producer */
+	int		 stop;		/* read no more: deliveries fail, or the producer did */
+	int		 deadline_passed;
+	int		 closed;	/* the end: reports no longer counted */
+	char		 dr_error[256], kafka_error[512], row_error[512], db_error[1024];
+	int		 progress;	/* stderr is a terminal */
+	int64_t		 start_us, progress_at_us;
+} rp;
+
+/* Days from 1970-01-01 to y-m-d, proleptic Gregorian (Hinnant's days_from_civil). */
+static int64_t
+replay_days(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int
+replay_digits(const char *s, int n, int *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return 0;
+}
+
+/*
+ * TIME: epoch milliseconds, or RFC 3339 (2026-12-01T10:00:00Z, "t" or a
+ * space for "T", fractional seconds, "Z" or an offset +HH:MM).  A fraction
+ * finer than a millisecond rounds up: exchange_time is whole milliseconds,
+ * and E >= t (or E < t) holds exactly when E >= ceil(t).  -1 if not a time.
+ */
+static int
+replay_time(const char *s, int64_t *ms)
+{
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int Y, M, D, h, mi, sec, oh = 0, om = 0, sign = 0, frac = 0, up = 0, leap;
+	const char *p;
+	size_t n = strspn(s, "0123456789");
+
+	if (n > 0 && s[n] == '\0') {
+		if (n > 15)
+			return -1;
+		*ms = strtoll(s, NULL, 10);
+		return 0;
+	}
+	if (strlen(s) < 20 || replay_digits(s, 4, &Y) || s[4] != '-' ||
+	    replay_digits(s + 5, 2, &M) || s[7] != '-' || replay_digits(s + 8, 2, &D) ||
+	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || replay_digits(s + 11, 2, &h) ||
+	    s[13] != ':' || replay_digits(s + 14, 2, &mi) || s[16] != ':' ||
+	    replay_digits(s + 17, 2, &sec))
+		return -1;
+	p = s + 19;
+	if (*p == '.') {
+		int nd = 0;
+
+		for (p++; *p >= '0' && *p <= '9'; p++, nd++) {
+			if (nd < 3)
+				frac = frac * 10 + (*p - '0');
+			else if (*p != '0')
+				up = 1;
+		}
+		if (nd == 0)
+			return -1;
+		for (; nd < 3; nd++)
+			frac *= 10;
+	}
+	if (*p == 'Z' || *p == 'z')
+		p++;
+	else if (*p == '+' || *p == '-') {
+		sign = *p == '+' ? 1 : -1;
+		if (replay_digits(p + 1, 2, &oh) || p[3] != ':' || replay_digits(p + 4, 2, &om))
+			return -1;
+		p += 6;
+	} else
+		return -1;
+	leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+	if (*p != '\0' || M < 1 || M > 12 || D < 1 || D > mdays[M - 1] + (M == 2 && leap) ||
+	    h > 23 || mi > 59 || sec > 60 || oh > 23 || om > 59)
+		return -1;
+	/* A leap second (:60) is the first millisecond of the next minute, as timegm has it. */
+	*ms = replay_days(Y, M, D) * REPLAY_DAY_MS + ((int64_t)h * 3600 + mi * 60 + sec) * 1000 +
+	    frac + up - (int64_t)sign * (oh * 60 + om) * 60000;
+	return 0;
+}
+
+/* ms as RFC 3339 UTC with milliseconds. */
+static const char *
+replay_fmt_time(int64_t ms, char *buf, size_t len)
+{
+	time_t s = (time_t)(ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000));
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    (int)(ms - (int64_t)s * 1000));
+	return buf;
+}
+
+/* The UTC day of ms, as a number of days since 1970-01-01 (floor). */
+static int64_t
+replay_day(int64_t ms)
+{
+	return ms >= 0 ? ms / REPLAY_DAY_MS : -((-ms + REPLAY_DAY_MS - 1) / REPLAY_DAY_MS);
+}
+
+/* A message from librdkafka, with the value of every rdkafka.* secret as "(hidden)". */
+static void
+replay_scrub(char *msg, size_t len)
+{
+	for (size_t i = 0; i < lc.cfg.kafka_nprops; i++) {
+		const char *v = lc.cfg.kafka_props[i].value;
+		size_t vl = v ? strlen(v) : 0;
+		char *q = msg;
+
+		if (vl == 0 || !config_kafka_prop_secret(lc.cfg.kafka_props[i].name))
+			continue;
+		/* Past each replacement: a value may occur in "(hidden)" itself. */
+		while ((q = strstr(q, v)) != NULL) {
+			char rest[1024];
+
+			snprintf(rest, sizeof(rest), "%s", q + vl);
+			snprintf(q, len - (size_t)(q - msg), "(hidden)%s", rest);
+			q += strlen(q) < 8 ? strlen(q) : 8;
+		}
+	}
+}
+
+static int
+replay_permanent(rd_kafka_resp_err_t e)
+{
+	/* The message's own fault: the others may go. */
+	return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR_INVALID_MSG ||
+	    e == RD_KAFKA_RESP_ERR_INVALID_RECORD || e == RD_KAFKA_RESP_ERR__INVALID_ARG ||
+	    e == RD_KAFKA_RESP_ERR__BAD_MSG;
+}
+
+static void
+replay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	size_t t = (size_t)(uintptr_t)m->_private;
+
+	if (rp.closed)
+		return;
+	if (t >= CONF_KAFKA_TOPICS)
+		t = 0;
+	if (rp.in_flight > 0)
+		rp.in_flight--;
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rp.delivered[t]++;
+		return;
+	}
+	rp.failed[t]++;
+	if (rp.dr_error[0] == '\0')
+		snprintf(rp.dr_error, sizeof(rp.dr_error), "%s", rd_kafka_err2str(m->err));
+	if (!replay_permanent(m->err))
+		rp.stop = 1;
+}
+
+static void
+replay_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	snprintf(rp.kafka_error, sizeof(rp.kafka_error), "%s", reason);
+	replay_scrub(rp.kafka_error, sizeof(rp.kafka_error));
+}
+
+static uint64_t
+replay_sum(const uint64_t *v)
+{
+	uint64_t n = 0;
+
+	for (int t = 0; t < CONF_KAFKA_TOPICS; t++)
+		n += v[t];
+	return n;
+}
+
+/* The progress line, on a terminal only, at most every REPLAY_PROGRESS_MS; last ends it. */
+static void
+replay_progress(int last)
+{
+	int64_t now = clock_mono_us();
+	double s;
+
+	if (!rp.progress || (!last && now < rp.progress_at_us))
+		return;
+	rp.progress_at_us = now + REPLAY_PROGRESS_MS * 1000;
+	s = (double)(now - rp.start_us) / 1e6;
+	fprintf(stderr, "\rreplay: %" PRIu64 " read, %" PRIu64 " produced, %" PRIu64
+	    " delivered, %" PRIu64 " failed, %.0f rows/s\033[K%s", rp.read,
+	    replay_sum(rp.produced), replay_sum(rp.delivered), replay_sum(rp.failed),
+	    s > 0 ? (double)replay_sum(rp.delivered) / s : 0., last ? "\n" : "");
+	fflush(stderr);
+}
+
+/* Serve the producer: delivery reports, errors, librdkafka's log lines. */
+static void
+replay_poll(int timeout_ms)
+{
+	char why[256];
+
+	rd_kafka_poll(rp.rk, timeout_ms);
+	if (!rp.stop && rd_kafka_fatal_error(rp.rk, why, sizeof(why)) !=
+	    RD_KAFKA_RESP_ERR_NO_ERROR) {
+		replay_scrub(why, sizeof(why));
+		snprintf(rp.kafka_error, sizeof(rp.kafka_error), "the producer failed for good: %s",
+		    why);
+		rp.stop = 1;
+	}
+	replay_progress(0);
+}
+
+/*
+ * One page of rows, read while the producer is served; NULL with
+ * rp.db_error set on failure (or after REPLAY_QUERY_MS).
+ */
+static PGresult *
+replay_read(const char *sql, int n, const char *const *v)
+{
+	int64_t deadline = clock_mono_us() + (int64_t)REPLAY_QUERY_MS * 1000;
+	PGresult *r, *first = NULL;
+
+	if (!PQsendQueryParams(lc.conn, sql, n, NULL, v, NULL, NULL, 0))
+		goto fail;
+	while (PQisBusy(lc.conn)) {
+		struct pollfd pfd = { .fd = PQsocket(lc.conn), .events = POLLIN };
+
+		if (clock_mono_us() > deadline) {
+			char e[256];
+			PGcancel *c = PQgetCancel(lc.conn);
+
+			if (c != NULL) {
+				PQcancel(c, e, sizeof(e));
+				PQfreeCancel(c);
+			}
+			snprintf(rp.db_error, sizeof(rp.db_error), "reading a page of event_log "
+			    "took longer than %d s; cancelled", REPLAY_QUERY_MS / 1000);
+			return NULL;
+		}
+		if (poll(&pfd, 1, 100) == -1 && errno != EINTR) {
+			snprintf(rp.db_error, sizeof(rp.db_error), "poll: %s", strerror(errno));
+			return NULL;
+		}
+		if (!PQconsumeInput(lc.conn))
+			goto fail;
+		replay_poll(0);
+	}
+	while ((r = PQgetResult(lc.conn)) != NULL) {
+		if (first == NULL)
+			first = r;
+		else
+			PQclear(r);
+	}
+	if (first != NULL && PQresultStatus(first) == PGRES_TUPLES_OK)
+		return first;
+	if (first != NULL) {
+		snprintf(rp.db_error, sizeof(rp.db_error), "reading event_log: %s",
+		    PQresultErrorMessage(first));
+		PQclear(first);
+		rp.db_error[strcspn(rp.db_error, "\n")] = '\0';
+		return NULL;
+	}
+fail:
+	snprintf(rp.db_error, sizeof(rp.db_error), "reading event_log: %s",
+	    PQerrorMessage(lc.conn));
+	rp.db_error[strcspn(rp.db_error, "\n")] = '\0';
+	return NULL;
+}
+
+/* Hand one row to the producer, waiting for room first.  -1: stopped, the row not taken. */
+static int
+replay_row(const struct kafka_row *row)
+{
+	int64_t deadline = clock_mono_us() + (rp.timeout_ms + REPLAY_MARGIN_MS) * 1000;
+	rd_kafka_resp_err_t e;
+	char err[256];
+	int t = kafka_type(row->event_type);
+
+	if (t <= 0 || t >= CONF_KAFKA_TOPICS)
+		t = 0;
+	for (;;) {
+		while (rp.in_flight >= rp.window && !rp.stop) {
+			if (clock_mono_us() > deadline) {
+				rp.stop = rp.deadline_passed = 1;
+				break;
+			}
+			replay_poll(100);
+		}
+		if (rp.stop)
+			return -1;
+		e = kafka_produce_row(rp.rk, &lc.cfg, rp.prefix, row, (void *)(uintptr_t)t,
+		    &rp.value, err, sizeof(err));
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			break;
+		/* librdkafka's own queue is full: serve it and try again. */
+		if (clock_mono_us() > deadline) {
+			rp.stop = rp.deadline_passed = 1;
+			return -1;
+		}
+		replay_poll(100);
+	}
+	rp.rows[t]++;
+	rp.last_id = row->id;
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rp.produced[t]++;
+		rp.in_flight++;
+		return 0;
+	}
+	rp.failed[t]++;
+	if (rp.row_error[0] == '\0') {
+		snprintf(rp.row_error, sizeof(rp.row_error), "event_log id %" PRId64 ": %s",
+		    row->id, err);
+		replay_scrub(rp.row_error, sizeof(rp.row_error));
+	}
+	if (!replay_permanent(e))
+		rp.stop = 1;
+	return 0;
+}
+
+/*
+ * [kafka] brokers = embedded: the address the running daemon's broker
+ * worker listens on, from its status reply (kafka.bootstraps); it changes
+ * with every start of that worker.  Exit 69 when there is none to use.
+ */
+static void
+replay_embedded(const char *sock, char *out, size_t len)
+{
+	const msgpack_object *k, *workers;
+	const char *err = NULL;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked unp;
+	struct ipc_hdr h;
+	unsigned char *buf = NULL;
+	char brokers[1024] = "", bstate[32] = "";
+	int fd;
+
+	if ((fd = ctl_connect(sock)) == -1)
+		lc_fail(EX_UNAVAILABLE_STATUS, "replay: [kafka] brokers is embedded, and the "
+		    "embedded broker's address comes from the running daemon: cannot connect to "
+		    "%s: %s (is exfeedd running? or pass --brokers HOST:PORT)", sock,
+		    strerror(errno));
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	mp_kv_str(&pk, "cmd", "status");
+	msgpack_unpacked_init(&unp);
+	if (ipc_write_frame(fd, IPC_CTL_REQUEST, 1, sb.data, sb.size) == -1 ||
+	    ipc_read_frame(fd, IPC_ACCEPT_CTL_CLIENT, 1, 10000, &buf, &h, &unp, &err) == -1) {
+		const char *why = err ? err : strerror(errno);
+
+		lc_fail(EX_UNAVAILABLE_STATUS, "replay: no status reply from exfeedd on %s: %s "
+		    "(the embedded broker's address comes from it; or pass --brokers HOST:PORT)",
+		    sock, why);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	close(fd);
+	k = mp_get(&unp.data, "kafka");
+	if (k == NULL || mp_get_str(k, "brokers", brokers, sizeof(brokers)) == -1 ||
+	    mp_get_str(k, "bootstraps", out, len) == -1)
+		out[0] = '\0';
+	workers = mp_get(&unp.data, "workers");
+	for (uint32_t i = 0; workers && workers->type == MSGPACK_OBJECT_ARRAY &&
+	    i < workers->via.array.size; i++) {
+		char role[32];
+
+		if (mp_get_str(&workers->via.array.ptr[i], "role", role, sizeof(role)) == 0 &&
+		    strcmp(role, "broker") == 0)
+			mp_get_str(&workers->via.array.ptr[i], "state", bstate, sizeof(bstate));
+	}
+	msgpack_unpacked_destroy(&unp);
+	free(buf);
+	if (strcmp(brokers, "embedded") != 0)
+		lc_fail(EX_UNAVAILABLE_STATUS, "replay: the running exfeedd (on %s) has no embedded "
+		    "broker: its [kafka] brokers is \"%s\" (another configuration file?); pass "
+		    "--brokers", sock, brokers);
+	if (out[0] == '\0' || strcmp(bstate, "ready") != 0)
+		lc_fail(EX_UNAVAILABLE_STATUS, "replay: the embedded broker is not ready (broker "
+		    "worker %s%s%s): its next start listens on a new port; try again when "
+		    "`exfeedctl status` shows it ready", bstate[0] ? bstate : "absent",
+		    out[0] ? ", last address " : "", out);
+}
+
+static void
+replay_json_counts(const char *name, const uint64_t *v)
+{
+	printf(",\"%s\":%" PRIu64, name, replay_sum(v));
+}
+
+/* The summary: a table on stdout, or one JSON object with --json. */
+static void
+replay_summary(const char *brokers, int64_t from, int64_t to, const char *filters,
+    double seconds, int complete)
+{
+	char f[64], t2[64], topic[512];
+	int first = 1;
+
+	replay_fmt_time(from, f, sizeof(f));
+	replay_fmt_time(to, t2, sizeof(t2));
+	if (lc.json) {
+		printf("{\"ok\":%s,\"from\":", complete ? "true" : "false");
+		json_str(f);
+		printf(",\"to\":");
+		json_str(t2);
+		printf(",\"from_ms\":%" PRId64 ",\"to_ms\":%" PRId64 ",\"filters\":", from, to);
+		json_str(filters);
+		printf(",\"topic_prefix\":");
+		json_str(rp.prefix ? rp.prefix : "");
+		printf(",\"brokers\":");
+		json_str(brokers);
+		printf(",\"format\":\"%s\"", lc.cfg.kafka_format == CONF_KAFKA_PROTOBUF ?
+		    "protobuf" : "json");
+		replay_json_counts("rows", rp.rows);
+		replay_json_counts("produced", rp.produced);
+		replay_json_counts("delivered", rp.delivered);
+		replay_json_counts("failed", rp.failed);
+		printf(",\"unacknowledged\":%" PRIu64 ",\"stopped_after_id\":", rp.unacked);
+		if (rp.stop || rp.db_error[0])
+			printf("%" PRId64, rp.last_id);
+		else
+			printf("null");
+		printf(",\"seconds\":%.3f,\"topics\":[", seconds);
+		for (int t = 0; t < CONF_KAFKA_TOPICS; t++) {
+			if (rp.rows[t] == 0)
+				continue;
+			snprintf(topic, sizeof(topic), "%s%s", rp.prefix ? rp.prefix : "",
+			    t > 0 && lc.cfg.kafka_topic[t] ? lc.cfg.kafka_topic[t] : "");
+			printf("%s{\"type\":", first ? "" : ",");
+			json_str(t > 0 ? ev_type_name((unsigned)t) : "?");
+			printf(",\"topic\":");
+			json_str(t > 0 ? topic : NULL);
+			printf(",\"rows\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"failed\":%" PRIu64
+			    "}", rp.rows[t], rp.delivered[t], rp.failed[t]);
+			first = 0;
+		}
+		printf("],\"error\":");
+		json_str(rp.db_error[0] ? rp.db_error : rp.row_error[0] ? rp.row_error :
+		    rp.dr_error[0] ? rp.dr_error : rp.kafka_error[0] && !complete ?
+		    rp.kafka_error : NULL);
+		printf("}\n");
+		return;
+	}
+	printf("event_log, exchange_time %s to %s%s%s, to %s:\n", f, t2, filters[0] ? ", " : "",
+	    filters, brokers);
+	printf("%-12s %-36s %10s %10s %8s\n", "TYPE", "TOPIC", "ROWS", "DELIVERED", "FAILED");
+	for (int t = 0; t < CONF_KAFKA_TOPICS; t++) {
+		if (rp.rows[t] == 0)
+			continue;
+		snprintf(topic, sizeof(topic), "%s%s", rp.prefix ? rp.prefix : "",
+		    t > 0 && lc.cfg.kafka_topic[t] ? lc.cfg.kafka_topic[t] : "-");
+		printf("%-12s %-36s %10" PRIu64 " %10" PRIu64 " %8" PRIu64 "\n",
+		    t > 0 ? ev_type_name((unsigned)t) : "?", topic, rp.rows[t], rp.delivered[t],
+		    rp.failed[t]);
+	}
+	printf("%-12s %-36s %10" PRIu64 " %10" PRIu64 " %8" PRIu64 "\n", "total", "",
+	    replay_sum(rp.rows), replay_sum(rp.delivered), replay_sum(rp.failed));
+	printf("%" PRIu64 " row%s replayed in %.1f s", replay_sum(rp.delivered),
+	    replay_sum(rp.delivered) == 1 ? "" : "s", seconds);
+	if (seconds > 0 && replay_sum(rp.delivered) > 0)
+		printf(" (%.0f rows/s)", (double)replay_sum(rp.delivered) / seconds);
+	printf("\n");
+	if (rp.unacked)
+		printf("not acknowledged within the deadline (delivery timeout %.1f s + %.1f s): "
+		    "%" PRIu64 "\n", (double)rp.timeout_ms / 1000, REPLAY_MARGIN_MS / 1000.,
+		    rp.unacked);
+	if (rp.row_error[0])
+		printf("first row that could not be sent: %s\n", rp.row_error);
+	if (rp.dr_error[0])
+		printf("first failed delivery: %s\n", rp.dr_error);
+	if (rp.kafka_error[0] && !complete)
+		printf("last producer error: %s\n", rp.kafka_error);
+	if (rp.db_error[0])
+		printf("database: %s\n", rp.db_error);
+	if (rp.stop || rp.db_error[0])
+		printf("stopped: the rows of the window after event_log id %" PRId64 " were not "
+		    "sent\n", rp.last_id);
+}
+
+static void __attribute__((noreturn))
+replay_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("exfeedctl replay: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	lc_cleanup();
+	usage();
+}
+
+static int64_t
+replay_id(const char *s, const char *opt)
+{
+	int64_t v;
+
+	if (s[0] == '\0' || s[strspn(s, "0123456789")] != '\0')
+		replay_usage("%s \"%s\": an id is a positive integer", opt, s);
+	v = lc_id(s, opt);
+	if (v == 0)
+		replay_usage("%s 0: an id is a positive integer", opt);
+	return v;
+}
+
+/* exfeedctl replay: the options, the brokers, then the rows page by page. */
+static int
+replay_main(const char *config_path, const char *sock, int json, int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
+		{ "account", required_argument, NULL, 'a' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "type", required_argument, NULL, 'T' },
+		{ "topic-prefix", required_argument, NULL, 'p' },
+		{ "brokers", required_argument, NULL, 'b' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *from_s = NULL, *to_s = NULL, *type = NULL, *brokers = NULL, *format = NULL;
+	const char *v[8];
+	char sql[1024], filters[256] = "", bootstraps[1024], err[1024], num[8][32], value[64];
+	char fbuf[64], tbuf[64];
+	int64_t from = 0, to = 0, account = 0, user = 0, t0, deadline;
+	size_t fl = 0, sl;
+	int ch, n = 0, complete;
+	double seconds;
+
+	optind = 0;
+	while ((ch = ctl_getopt("exfeedctl replay", argc, argv, ":", opts)) != -1) {
+		switch (ch) {
+		case 'f':
+			from_s = optarg;
+			break;
+		case 't':
+			to_s = optarg;
+			break;
+		case 'a':
+			account = replay_id(optarg, "--account");
+			break;
+		case 'u':
+			user = replay_id(optarg, "--user");
+			break;
+		case 'T':
+			type = optarg;
+			break;
+		case 'p':
+			rp.prefix = optarg;
+			break;
+		case 'b':
+			brokers = optarg;
+			break;
+		case 'F':
+			format = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		}
+	}
+	if (optind != argc)
+		replay_usage("unexpected argument \"%s\"", argv[optind]);
+	if (from_s == NULL || to_s == NULL)
+		replay_usage("needs --from TIME and --to TIME");
+	if (replay_time(from_s, &from) == -1)
+		replay_usage("--from \"%s\" is not a time: RFC 3339 with a zone "
+		    "(2026-12-01T10:00:00Z, 2026-12-01T11:00:00.250+01:00) or epoch milliseconds",
+		    from_s);
+	if (replay_time(to_s, &to) == -1)
+		replay_usage("--to \"%s\" is not a time: RFC 3339 with a zone "
+		    "(2026-12-01T10:00:00Z, 2026-12-01T11:00:00.250+01:00) or epoch milliseconds",
+		    to_s);
+	if (from >= to)
+		replay_usage("--from %s is not before --to %s: the window [from, to) is empty",
+		    replay_fmt_time(from, fbuf, sizeof(fbuf)), replay_fmt_time(to, tbuf, sizeof(tbuf)));
+	if (type != NULL) {
+		size_t i;
+
+		for (i = 0; replay_type_names[i] && strcmp(replay_type_names[i], type) != 0; i++)
+			;
+		if (replay_type_names[i] == NULL)
+			replay_usage("--type \"%s\": not one of order, fill, algo, position, balance, "
+			    "margin_call, config, unknown", type);
+	}
+	if (rp.prefix != NULL) {
+		/* Kafka topic names: [a-zA-Z0-9._-], at most 249 bytes; ours are up to 26. */
+		if (rp.prefix[strspn(rp.prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789._-")] != '\0' || strlen(rp.prefix) > 200)
+			replay_usage("--topic-prefix \"%s\": a topic name holds only letters, digits, "
+			    "'.', '_' and '-', and the prefix at most 200 of them", rp.prefix);
+	}
+	if (format != NULL && strcmp(format, "json") != 0 && strcmp(format, "protobuf") != 0)
+		replay_usage("--format \"%s\": json or protobuf", format);
+	if (brokers != NULL && brokers[0] == '\0')
+		replay_usage("--brokers is empty: give HOST:PORT[,HOST:PORT...] or embedded");
+
+	lc.json = json;
+	lc_config(config_path);
+	if (format != NULL)
+		lc.cfg.kafka_format = strcmp(format, "json") == 0 ? CONF_KAFKA_JSON :
+		    CONF_KAFKA_PROTOBUF;
+	if (brokers == NULL)
+		brokers = lc.cfg.kafka_brokers;
+	if (brokers[0] == '\0') {
+		fprintf(stderr, "%s:%d: publishing is off ([kafka] brokers is empty); set it or pass "
+		    "--brokers\n", lc.cfg.file, config_line_of(&lc.cfg, "kafka", "brokers"));
+		lc_cleanup();
+		return EX_CONFIG_STATUS;
+	}
+	if (strcmp(brokers, "embedded") == 0)
+		replay_embedded(sock ? sock : lc.cfg.control_socket, bootstraps, sizeof(bootstraps));
+	else
+		snprintf(bootstraps, sizeof(bootstraps), "%s", brokers);
+	lc_connect(1);
+
+	rp.rk = kafka_producer_new(&lc.cfg, bootstraps, "exfeedctl-replay", replay_dr_cb,
+	    replay_error_cb, err, sizeof(err));
+	if (rp.rk == NULL) {
+		replay_scrub(err, sizeof(err));
+		lc_fail(1, "replay: cannot create the Kafka producer: %s", err);
+	}
+	/* The timeout in force: an rdkafka.* line may not set it, but read what librdkafka has. */
+	sl = sizeof(value);
+	rp.timeout_ms = lc.cfg.kafka_delivery_timeout_ms;
+	if (rd_kafka_conf_get(rd_kafka_conf(rp.rk), "message.timeout.ms", value, &sl) ==
+	    RD_KAFKA_CONF_OK && atoll(value) > 0)
+		rp.timeout_ms = atoll(value);
+	rp.window = (uint64_t)lc.cfg.kafka_relay_window;
+	rp.progress = isatty(2);
+
+	/* $1 the keyset cursor, then the window and the filters. */
+	fl = (size_t)snprintf(sql, sizeof(sql), "SELECT " WSQL_LOG_RETURNING " FROM event_log l "
+	    "WHERE l.id > $1 AND l.exchange_time >= $2 AND l.exchange_time < $3 "
+	    "AND l.day <= date '1970-01-01' + $4::integer");
+	snprintf(num[1], sizeof(num[1]), "%" PRId64, from);
+	snprintf(num[2], sizeof(num[2]), "%" PRId64, to);
+	snprintf(num[3], sizeof(num[3]), "%" PRId64, replay_day(to - 1) + 1);
+	v[1] = num[1];
+	v[2] = num[2];
+	v[3] = num[3];
+	n = 4;
+	if (type != NULL && (strcmp(type, "margin_call") == 0 || strcmp(type, "unknown") == 0)) {
+		/* Their fact time is E: the day is bounded from below too. */
+		snprintf(num[n], sizeof(num[n]), "%" PRId64, replay_day(from) - 1);
+		v[n] = num[n];
+		n++;
+		fl += (size_t)snprintf(sql + fl, sizeof(sql) - fl,
+		    " AND l.day >= date '1970-01-01' + $%d::integer", n);
+	}
+	if (account) {
+		snprintf(num[n], sizeof(num[n]), "%" PRId64, account);
+		v[n] = num[n];
+		n++;
+		fl += (size_t)snprintf(sql + fl, sizeof(sql) - fl, " AND l.account_id = $%d", n);
+	}
+	if (user) {
+		snprintf(num[n], sizeof(num[n]), "%" PRId64, user);
+		v[n] = num[n];
+		n++;
+		fl += (size_t)snprintf(sql + fl, sizeof(sql) - fl, " AND l.user_id = $%d", n);
+	}
+	if (type) {
+		v[n++] = type;
+		fl += (size_t)snprintf(sql + fl, sizeof(sql) - fl, " AND l.event_type = $%d", n);
+	}
+	snprintf(sql + fl, sizeof(sql) - fl, " ORDER BY l.id LIMIT %d", REPLAY_PAGE_ROWS);
+	{
+		size_t o = 0;
+
+		if (account)
+			o += (size_t)snprintf(filters + o, sizeof(filters) - o, "account %" PRId64,
+			    account);
+		if (user)
+			o += (size_t)snprintf(filters + o, sizeof(filters) - o, "%suser %" PRId64,
+			    o ? ", " : "", user);
+		if (type)
+			snprintf(filters + o, sizeof(filters) - o, "%stype %s", o ? ", " : "", type);
+	}
+
+	t0 = rp.start_us = clock_mono_us();
+	for (;;) {
+		PGresult *r;
+		struct kafka_row row;
+		int i, rows;
+
+		snprintf(num[0], sizeof(num[0]), "%" PRId64, rp.last_id);
+		v[0] = num[0];
+		if ((r = replay_read(sql, n, v)) == NULL)
+			break;
+		rows = PQntuples(r);
+		rp.read += (uint64_t)rows;
+		for (i = 0; i < rows; i++) {
+			if (kafka_row_get(r, i, &row) == -1) {
+				snprintf(rp.db_error, sizeof(rp.db_error), "reading event_log: a row "
+				    "of an unexpected shape");
+				break;
+			}
+			if (replay_row(&row) == -1)
+				break;
+		}
+		PQclear(r);
+		if (i < rows || rows < REPLAY_PAGE_ROWS)
+			break;
+	}
+
+	/* The last reports, within the delivery timeout and a margin. */
+	deadline = clock_mono_us() + (rp.timeout_ms + REPLAY_MARGIN_MS) * 1000;
+	while (rp.in_flight > 0 && clock_mono_us() < deadline) {
+		rd_kafka_flush(rp.rk, 100);
+		replay_poll(0);
+	}
+	rp.unacked = rp.in_flight;
+	if (rp.unacked)
+		rp.deadline_passed = 1;
+	rp.closed = 1;
+	rd_kafka_purge(rp.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+	    RD_KAFKA_PURGE_F_NON_BLOCKING);
+	rd_kafka_poll(rp.rk, 0);
+	rd_kafka_destroy(rp.rk);
+	rp.rk = NULL;
+	seconds = (double)(clock_mono_us() - t0) / 1e6;
+	replay_progress(1);
+
+	complete = !rp.stop && !rp.deadline_passed && rp.db_error[0] == '\0' &&
+	    replay_sum(rp.failed) == 0 && rp.unacked == 0;
+	replay_summary(bootstraps, from, to, filters, seconds, complete);
+	fflush(stdout);
+	if (!complete) {
+		fprintf(stderr, "exfeedctl: replay: incomplete: %" PRIu64 " of %" PRIu64 " row%s "
+		    "sent delivered, %" PRIu64 " failed%s%s%s, %" PRIu64 " not acknowledged within "
+		    "the deadline (%.1f s)", replay_sum(rp.delivered), replay_sum(rp.rows),
+		    replay_sum(rp.rows) == 1 ? "" : "s", replay_sum(rp.failed),
+		    rp.dr_error[0] || rp.row_error[0] ? " (" : "",
+		    rp.dr_error[0] ? rp.dr_error : rp.row_error,
+		    rp.dr_error[0] || rp.row_error[0] ? ")" : "", rp.unacked,
+		    (double)(rp.timeout_ms + REPLAY_MARGIN_MS) / 1000);
+		if (rp.stop || rp.db_error[0])
+			fprintf(stderr, "; stopped after event_log id %" PRId64 ", the rest of the "
+			    "window not sent%s%s", rp.last_id, rp.db_error[0] ? ": " : "",
+			    rp.db_error[0] ? rp.db_error : rp.kafka_error[0] && !rp.dr_error[0] ?
+			    rp.kafka_error : "");
+		fputc('\n', stderr);
+	}
+	free(rp.value.p);
+	lc_cleanup();
+	return complete ? 0 : 1;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1300,6 +2115,8 @@ main(int argc, char *argv[])
 	if (optind >= argc)
 		usage();
 	cmd = argv[optind];
+	if (strcmp(cmd, "replay") == 0)
+		return replay_main(config_path, sock, json, argc - optind, argv + optind);
 	if (strcmp(cmd, "db") == 0 || strcmp(cmd, "account") == 0 || strcmp(cmd, "keygen") == 0 ||
 	    strcmp(cmd, "rotate-key") == 0 || strcmp(cmd, "preflight") == 0)
 		return local_main(config_path, json, argc - optind, argv + optind);
