@@ -285,6 +285,7 @@ producer_drop(void)
 static void
 producer_new(void)
 {
+	rd_kafka_queue_t *q;
 	char err[512];
 
 	producer_drop();
@@ -296,7 +297,9 @@ producer_new(void)
 		/* exfeedd -n validated the settings: this is librdkafka refusing. */
 		worker_fatal(EX_CONFIG_STATUS, "kafka: cannot create the producer: %s", err);
 	}
-	rd_kafka_queue_io_event_enable(rd_kafka_queue_get_main(rl.rk), rl.io_pipe[1], "1", 1);
+	q = rd_kafka_queue_get_main(rl.rk);	/* a reference of our own */
+	rd_kafka_queue_io_event_enable(q, rl.io_pipe[1], "1", 1);
+	rd_kafka_queue_destroy(q);
 	ev_io_start(rl.loop, &rl.io);
 	rl.producers++;
 	rl.live = 0;		/* read from the watermark: nothing is lost between producers */

@@ -325,6 +325,7 @@ class Stack:
 
     def stop(self):
         self.stop_daemon()
+        self.sanitizer_check()
         if self.exsim and self.exsim.poll() is None:
             self.exsim.terminate()
             try:
@@ -336,6 +337,22 @@ class Stack:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def sanitizer_check(self):
+        """Under ASan/UBSan (make check-asan) a worker's report goes to the
+        log (its stderr) and the worker exits; the supervisor restarts it
+        and a test could pass anyway.  Any report fails the test."""
+        try:
+            with open(self.log, errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return
+        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+        hits = [i for i, ln in enumerate(lines) if any(m in ln for m in marks)]
+        if hits:
+            from tapcheck import check
+            check(False, "sanitizer report in the daemon log:\n# " +
+                  "\n# ".join(lines[hits[0]:hits[0] + 14]))
 
     def __enter__(self):
         return self
