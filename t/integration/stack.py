@@ -686,8 +686,12 @@ USER_TOPICS = {"order": "user-data-order-updates", "fill": "user-data-fills",
 def kafka_compare(stack, bootstraps):
     """Every event_log row on its topic, nothing else, after dedupe by event
     id (the last message of an id wins), keyed by its user id, with its
-    headers and its payload; within an account, first arrivals in commit
-    order.  Returns (problems, per-topic counts, duplicates)."""
+    headers and its payload; within an account, those last messages in
+    commit order (event_log.id).  The last, not the first: a fill first
+    logged from TRADE_LITE takes a new id when its complete form replaces
+    it and goes out again, and rows sent again after a failure or a restart
+    go in id order after everything sent before.  Returns (problems,
+    per-topic counts, duplicates)."""
     rows = stack.sql("SELECT id, event_id, coalesce(user_id, 0), coalesce(account_id, 0), "
                      "exchange, event_type, payload, raw FROM event_log ORDER BY id")
     by_type = {}
@@ -697,13 +701,13 @@ def kafka_compare(stack, bootstraps):
     for typ, topic in USER_TOPICS.items():
         want = by_type.get(typ, {})
         msgs = kafka_read(bootstraps, topic) if want else []
-        got, first = {}, {}
+        got, last = {}, {}
         for m in msgs:
             eid = m["headers"].get("event_id")
             if eid in got:
                 dups += 1
             got[eid] = m
-            first.setdefault((m["partition"], eid), m["offset"])
+            last[(m["partition"], eid)] = max(m["offset"], last.get((m["partition"], eid), -1))
         counts[topic] = (len(want), len(got), len(msgs))
         for eid in sorted(set(want) - set(got))[:5]:
             problems.append("%s: %s missing" % (topic, eid))
@@ -726,10 +730,10 @@ def kafka_compare(stack, bootstraps):
                 problems.append("%s: %s value %s differs from payload %s" % (topic, eid, value, r[6]))
             if len(problems) > 20:
                 break
-        # Commit order within each account: first arrivals, by offset, follow ids.
+        # Commit order within each account: last arrivals, by offset, follow ids.
         ids = {eid: int(r[0]) for eid, r in want.items()}
         per_acct = {}
-        for (part, eid), off in first.items():
+        for (part, eid), off in last.items():
             if eid in ids:
                 per_acct.setdefault(want[eid][3], []).append((part, off, ids[eid]))
         for acct, seq in per_acct.items():
