@@ -763,11 +763,9 @@ db_status_elog_text(const struct db_elog_status *st)
 
 	config_format_duration(lc.cfg.event_log_retention_ms, ret, sizeof(ret));
 	db_status_keep_from(keep_from, sizeof(keep_from));
-	printf("\nevent_log: retention %s, partitions of days before %s are dropped%s\n", ret,
-	    keep_from, publishing ? " once all their rows are on Kafka" :
-	    " (publishing is off: nothing waits for Kafka)");
-	printf("%-20s %-10s %12s %10s %11s\n", "PARTITION", "DAY", "ROWS", "SIZE",
-	    "UNPUBLISHED");
+	printf("\nevent_log: retention %s: days before %s go%s\n", ret, keep_from,
+	    publishing ? " once on Kafka" : " (publishing off)");
+	printf("%-20s %-10s %10s %9s %11s\n", "PARTITION", "DAY", "ROWS", "SIZE", "UNPUBLISHED");
 	for (size_t i = 0; i < st->nparts; i++) {
 		const struct db_elog_part *p = &st->parts[i];
 		int past = p->day[0] && strcmp(p->day, keep_from) < 0;
@@ -778,28 +776,28 @@ db_status_elog_text(const struct db_elog_status *st)
 		db_status_size(p->bytes, size, sizeof(size));
 		snprintf(unpub, sizeof(unpub), "%" PRId64 "%s", p->unpublished,
 		    p->unpublished_capped ? "+" : "");
-		printf("%-20s %-10s %12s %10s %11s%s\n", p->name, p->day[0] ? p->day : "-", rows,
+		printf("%-20s %-10s %10s %9s %11s%s\n", p->name, p->day[0] ? p->day : "-", rows,
 		    size, publishing ? unpub : "-", !past ? "" : publishing && p->unpublished > 0 ?
-		    "  past retention, kept until published" :
-		    "  past retention, dropped at the writer's next upkeep");
+		    "  past retention: kept" : "  past retention: to drop");
 	}
 	if (estimated)
-		printf("(~: past %d rows, the count stops and the planner's estimate shows)\n",
-		    DB_ELOG_COUNT_MAX);
-	fmt_duration(st->relay_updated_age_ms > 0 ? st->relay_updated_age_ms : 0, age, sizeof(age));
-	printf("relay: %spublished through id %" PRId64 ", updated %s (%s ago)\n",
-	    publishing ? "" : "off ([kafka] brokers is empty), ", st->published_through,
-	    st->relay_updated, age);
-	if (!publishing)
+		printf("(~N: more than %d rows, the planner's estimate)\n", DB_ELOG_COUNT_MAX);
+	if (!publishing) {
+		printf("relay: off ([kafka] brokers is empty), watermark id %" PRId64 "\n",
+		    st->published_through);
 		return;
+	}
+	fmt_duration(st->relay_updated_age_ms > 0 ? st->relay_updated_age_ms : 0, age, sizeof(age));
+	printf("relay: published through id %" PRId64 ", updated %s (%s ago)\n",
+	    st->published_through, st->relay_updated, age);
 	if (st->oldest_id == 0) {
 		printf("backlog: none\n");
 		return;
 	}
 	fmt_duration(st->oldest_age_ms > 0 ? st->oldest_age_ms : 0, age, sizeof(age));
-	printf("backlog: %" PRId64 "%s row%s not on Kafka yet, the oldest (id %" PRId64
-	    ") committed %s (%s ago)\n", st->backlog_rows, st->backlog_capped ? "+" : "",
-	    st->backlog_rows == 1 ? "" : "s", st->oldest_id, st->oldest_committed, age);
+	printf("backlog: %" PRId64 "%s row%s, oldest id %" PRId64 " committed %s (%s ago)\n",
+	    st->backlog_rows, st->backlog_capped ? "+" : "", st->backlog_rows == 1 ? "" : "s",
+	    st->oldest_id, st->oldest_committed, age);
 }
 
 static void
