@@ -810,3 +810,149 @@ fail:
 	*nvalues = *naccounts = 0;
 	return -1;
 }
+
+/* ------------------------------------------------------- event_log status */
+
+#define DB_UTC_TEXT(col)	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define DB_AGE_MS(col)		"(extract(epoch FROM clock_timestamp() - " col ") * 1000)::bigint"
+#define DB_STR_(x)		#x
+#define DB_STR(x)		DB_STR_(x)
+#define DB_CAP			DB_STR(DB_ELOG_COUNT_MAX)	/* for the SQL text */
+
+/* One partition's rows (exact up to the cap) and unpublished rows. */
+static int
+db_elog_count(PGconn *conn, struct db_elog_part *p, int64_t reltuples, const char *through,
+    char *err, size_t errlen)
+{
+	char sql[512], what[128];
+	const char *params[1] = { through };
+	char *ident;
+	PGresult *res;
+
+	if ((ident = PQescapeIdentifier(conn, p->name, strlen(p->name))) == NULL) {
+		db_reason(err, errlen, "event_log", PQerrorMessage(conn));
+		return -1;
+	}
+	/* ONLY: a partition is a leaf, but say that nothing below is counted twice. */
+	snprintf(sql, sizeof(sql),
+	    "SELECT (SELECT count(*) FROM (SELECT 1 FROM ONLY %s LIMIT " DB_CAP ") s), "
+	    "(SELECT count(*) FROM (SELECT 1 FROM ONLY %s WHERE id > $1::bigint LIMIT " DB_CAP
+	    ") s)", ident, ident);
+	PQfreemem(ident);
+	snprintf(what, sizeof(what), "cannot count the rows of %s", p->name);
+	res = db_exec(conn, sql, 1, params, NULL, NULL);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		db_result_reason(err, errlen, what, conn, res);
+		PQclear(res);
+		return -1;
+	}
+	p->rows = db_i64(res, 0, 0);
+	if (p->rows >= DB_ELOG_COUNT_MAX) {
+		if (reltuples > p->rows) {
+			p->rows = reltuples;
+			p->rows_estimated = 1;
+		} else
+			p->rows_capped = 1;
+	}
+	p->unpublished = db_i64(res, 0, 1);
+	p->unpublished_capped = p->unpublished >= DB_ELOG_COUNT_MAX;
+	PQclear(res);
+	return 0;
+}
+
+int
+db_event_log_status(PGconn *conn, struct db_elog_status *st, char *err, size_t errlen)
+{
+	const char *params[1];
+	char through[32];
+	PGresult *res = NULL;
+	int n;
+
+	memset(st, 0, sizeof(*st));
+	/*
+	 * One snapshot.  The lock keeps every partition listed until the end;
+	 * it is the weakest there is, but a DROP or CREATE of a partition waits
+	 * for it, and a status waits behind one in progress: not for long.
+	 */
+	if (db_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	    "event_log: cannot begin", err, errlen) == -1)
+		return -1;
+	if (db_command(conn, "SET LOCAL lock_timeout = '10s'", "event_log", err, errlen) == -1 ||
+	    db_command(conn, "LOCK TABLE event_log IN ACCESS SHARE MODE",
+	    "event_log: cannot lock the table", err, errlen) == -1)
+		goto fail;
+	if ((res = db_one_row(conn, "SELECT published_through, " DB_UTC_TEXT("updated_at") ", "
+	    DB_AGE_MS("updated_at") " FROM event_log_relay",
+	    "cannot read event_log_relay", err, errlen)) == NULL)
+		goto fail;
+	st->published_through = db_i64(res, 0, 0);
+	db_copy(st->relay_updated, sizeof(st->relay_updated), res, 0, 1);
+	st->relay_updated_age_ms = db_i64(res, 0, 2);
+	PQclear(res);
+	snprintf(through, sizeof(through), "%" PRId64, st->published_through);
+	params[0] = through;
+
+	res = PQexec(conn,
+	    "SELECT c.relname, CASE WHEN c.relname ~ '^event_log_p[0-9]{8}$' THEN "
+	    "    to_char(to_date(substr(c.relname, 12), 'YYYYMMDD'), 'YYYY-MM-DD') END, "
+	    "    pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT', "
+	    "    pg_total_relation_size(c.oid), c.reltuples::bigint "
+	    "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+	    "WHERE i.inhparent = 'event_log'::regclass ORDER BY 3, 1");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		db_result_reason(err, errlen, "cannot list the partitions of event_log", conn, res);
+		goto fail;
+	}
+	n = PQntuples(res);
+	if (n > 0 && (st->parts = calloc((size_t)n, sizeof(*st->parts))) == NULL) {
+		snprintf(err, errlen, "event_log: %s", strerror(errno));
+		goto fail;
+	}
+	for (int r = 0; r < n; r++) {
+		struct db_elog_part *p = &st->parts[r];
+
+		db_copy(p->name, sizeof(p->name), res, r, 0);
+		db_copy(p->day, sizeof(p->day), res, r, 1);
+		p->is_default = strcmp(PQgetvalue(res, r, 2), "t") == 0;
+		p->bytes = db_i64(res, r, 3);
+		st->nparts++;
+		if (db_elog_count(conn, p, db_i64(res, r, 4), through, err, errlen) == -1)
+			goto fail;
+	}
+	PQclear(res);
+
+	/* The relay's queue, by the id index: what the writer's own gauge counts. */
+	res = db_exec(conn, "SELECT (SELECT count(*) FROM (SELECT 1 FROM event_log "
+	    "WHERE id > $1::bigint LIMIT " DB_CAP ") s), o.id, " DB_UTC_TEXT("o.committed_at") ", "
+	    DB_AGE_MS("o.committed_at") " "
+	    "FROM (SELECT 1) one LEFT JOIN (SELECT id, committed_at FROM event_log "
+	    "WHERE id > $1::bigint ORDER BY id LIMIT 1) o ON true", 1, params, NULL, NULL);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		db_result_reason(err, errlen, "cannot count the event_log backlog", conn, res);
+		goto fail;
+	}
+	st->backlog_rows = db_i64(res, 0, 0);
+	st->backlog_capped = st->backlog_rows >= DB_ELOG_COUNT_MAX;
+	st->oldest_id = db_i64(res, 0, 1);
+	db_copy(st->oldest_committed, sizeof(st->oldest_committed), res, 0, 2);
+	st->oldest_age_ms = db_i64(res, 0, 3);
+	PQclear(res);
+	if (db_command(conn, "COMMIT", "event_log: cannot commit", err, errlen) == -1) {
+		db_event_log_status_free(st);
+		return -1;
+	}
+	return 0;
+fail:
+	PQclear(res);
+	db_rollback(conn);
+	db_event_log_status_free(st);
+	return -1;
+}
+
+void
+db_event_log_status_free(struct db_elog_status *st)
+{
+	free(st->parts);
+	st->parts = NULL;
+	st->nparts = 0;
+}

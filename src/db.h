@@ -146,4 +146,49 @@ int	 db_rotate_key(PGconn *, const unsigned char oldkey[CRYPTO_KEY_LEN],
 	    const unsigned char newkey[CRYPTO_KEY_LEN], size_t *nvalues, size_t *naccounts,
 	    char *err, size_t errlen);
 
+/* ------------------------------------------------------- event_log status */
+
+/*
+ * Counts stop here, so that a status costs a bounded read (some 20 ms a
+ * count) whatever the table holds: a partition with more rows shows the
+ * planner's estimate (pg_class.reltuples, from the last ANALYZE) and says
+ * so, or, never analyzed, that it holds more than this.
+ */
+#define DB_ELOG_COUNT_MAX	100000
+
+/* One partition of event_log (`exfeedctl db status`). */
+struct db_elog_part {
+	char		 name[64];
+	char		 day[16];		/* "2026-11-28"; "" for the default and other names */
+	int		 is_default;
+	int64_t		 rows;
+	int		 rows_estimated;	/* more than DB_ELOG_COUNT_MAX: reltuples */
+	int		 rows_capped;		/* ... not analyzed yet: rows is the cap */
+	int64_t		 bytes;			/* pg_total_relation_size: heap, indexes, TOAST */
+	int64_t		 unpublished;		/* id > published_through, up to DB_ELOG_COUNT_MAX */
+	int		 unpublished_capped;
+};
+
+struct db_elog_status {
+	struct db_elog_part *parts;		/* day partitions by name (so by day), the default last */
+	size_t		 nparts;
+	int64_t		 published_through;	/* event_log_relay: every id up to it is on Kafka */
+	char		 relay_updated[32];	/* "2026-12-01T10:00:00Z" */
+	int64_t		 relay_updated_age_ms;
+	int64_t		 backlog_rows;		/* id > published_through, up to DB_ELOG_COUNT_MAX */
+	int		 backlog_capped;
+	int64_t		 oldest_id;		/* the first of them; 0 when there is none */
+	char		 oldest_committed[32];
+	int64_t		 oldest_age_ms;
+};
+/*
+ * The partitions of event_log with their rows and sizes, the relay's
+ * watermark and the backlog after it, read in one read-only snapshot while
+ * holding event_log's ACCESS SHARE lock (no partition is dropped under the
+ * counts; the writer's maintenance waits, or gives up and tries again).
+ * Needs schema version 4.  Free with db_event_log_status_free.
+ */
+int	 db_event_log_status(PGconn *, struct db_elog_status *, char *err, size_t errlen);
+void	 db_event_log_status_free(struct db_elog_status *);
+
 #endif

@@ -724,12 +724,132 @@ db_migrate_done(const struct db_migration *m, void *arg)
 	fflush(stdout);
 }
 
+/*
+ * db status, event_log: the day partitions, the relay's watermark and the
+ * backlog (db.c reads them), against [database] event_log_retention as the
+ * writer applies it (workers/relay.c): partitions of days before keep_from
+ * go, unless publishing is on and they hold a row not yet on Kafka.
+ */
+static void
+db_status_keep_from(char *buf, size_t len)
+{
+	int64_t keep = (lc.cfg.event_log_retention_ms + 86399999) / 86400000;
+	time_t t = (time_t)((time(NULL) / 86400 - keep) * 86400);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d", &tm);
+}
+
+/* pg_size_pretty's way: whole units, the next one from ten thousand up. */
+static void
+db_status_size(int64_t b, char *buf, size_t len)
+{
+	static const char *const unit[] = { "bytes", "kB", "MB", "GB", "TB" };
+	int u = 0;
+
+	while (b >= 10240 && u < 4) {
+		b = (b + 512) / 1024;
+		u++;
+	}
+	snprintf(buf, len, "%" PRId64 " %s", b, unit[u]);
+}
+
+static void
+db_status_elog_text(const struct db_elog_status *st)
+{
+	char ret[32], keep_from[16], rows[32], size[32], unpub[32], age[32];
+	int publishing = lc.cfg.kafka_brokers[0] != '\0', estimated = 0;
+
+	config_format_duration(lc.cfg.event_log_retention_ms, ret, sizeof(ret));
+	db_status_keep_from(keep_from, sizeof(keep_from));
+	printf("\nevent_log: retention %s: days before %s go%s\n", ret, keep_from,
+	    publishing ? " once on Kafka" : " (publishing off)");
+	printf("%-20s %-10s %10s %9s %11s\n", "PARTITION", "DAY", "ROWS", "SIZE", "UNPUBLISHED");
+	for (size_t i = 0; i < st->nparts; i++) {
+		const struct db_elog_part *p = &st->parts[i];
+		int past = p->day[0] && strcmp(p->day, keep_from) < 0;
+
+		snprintf(rows, sizeof(rows), "%s%" PRId64 "%s", p->rows_estimated ? "~" : "", p->rows,
+		    p->rows_capped ? "+" : "");
+		estimated |= p->rows_estimated;
+		db_status_size(p->bytes, size, sizeof(size));
+		snprintf(unpub, sizeof(unpub), "%" PRId64 "%s", p->unpublished,
+		    p->unpublished_capped ? "+" : "");
+		printf("%-20s %-10s %10s %9s %11s%s\n", p->name, p->day[0] ? p->day : "-", rows,
+		    size, publishing ? unpub : "-", !past ? "" : publishing && p->unpublished > 0 ?
+		    "  past retention: kept" : "  past retention: to drop");
+	}
+	if (estimated)
+		printf("(~N: more than %d rows, the planner's estimate)\n", DB_ELOG_COUNT_MAX);
+	if (!publishing) {
+		printf("relay: off ([kafka] brokers is empty), watermark id %" PRId64 "\n",
+		    st->published_through);
+		return;
+	}
+	fmt_duration(st->relay_updated_age_ms > 0 ? st->relay_updated_age_ms : 0, age, sizeof(age));
+	printf("relay: published through id %" PRId64 ", updated %s (%s ago)\n",
+	    st->published_through, st->relay_updated, age);
+	if (st->oldest_id == 0) {
+		printf("backlog: none\n");
+		return;
+	}
+	fmt_duration(st->oldest_age_ms > 0 ? st->oldest_age_ms : 0, age, sizeof(age));
+	printf("backlog: %" PRId64 "%s row%s, oldest id %" PRId64 " committed %s (%s ago)\n",
+	    st->backlog_rows, st->backlog_capped ? "+" : "", st->backlog_rows == 1 ? "" : "s",
+	    st->oldest_id, st->oldest_committed, age);
+}
+
+static void
+db_status_elog_json(const struct db_elog_status *st)
+{
+	char ret[32], keep_from[16];
+	int publishing = lc.cfg.kafka_brokers[0] != '\0';
+
+	config_format_duration(lc.cfg.event_log_retention_ms, ret, sizeof(ret));
+	db_status_keep_from(keep_from, sizeof(keep_from));
+	printf("{\"retention\":");
+	json_str(ret);
+	printf(",\"retention_days\":%" PRId64 ",\"keep_from\":\"%s\",\"publishing\":%s,"
+	    "\"partitions\":[", (lc.cfg.event_log_retention_ms + 86399999) / 86400000, keep_from,
+	    publishing ? "true" : "false");
+	for (size_t i = 0; i < st->nparts; i++) {
+		const struct db_elog_part *p = &st->parts[i];
+
+		printf("%s{\"name\":", i ? "," : "");
+		json_str(p->name);
+		printf(",\"day\":");
+		json_str(p->day[0] ? p->day : NULL);
+		printf(",\"default\":%s,\"rows\":%" PRId64 ",\"rows_estimated\":%s,"
+		    "\"rows_capped\":%s,\"bytes\":%" PRId64 ",\"unpublished\":%" PRId64
+		    ",\"unpublished_capped\":%s,\"past_retention\":%s}",
+		    p->is_default ? "true" : "false", p->rows, p->rows_estimated ? "true" : "false",
+		    p->rows_capped ? "true" : "false", p->bytes, p->unpublished,
+		    p->unpublished_capped ? "true" : "false",
+		    p->day[0] && strcmp(p->day, keep_from) < 0 ? "true" : "false");
+	}
+	printf("],\"relay\":{\"published_through\":%" PRId64 ",\"updated_at\":",
+	    st->published_through);
+	json_str(st->relay_updated);
+	printf(",\"updated_age_ms\":%" PRId64 "},\"backlog\":{\"rows\":%" PRId64
+	    ",\"rows_capped\":%s,\"oldest_id\":", st->relay_updated_age_ms, st->backlog_rows,
+	    st->backlog_capped ? "true" : "false");
+	if (st->oldest_id == 0)
+		printf("null,\"oldest_committed_at\":null,\"oldest_age_ms\":null}}");
+	else {
+		printf("%" PRId64 ",\"oldest_committed_at\":", st->oldest_id);
+		json_str(st->oldest_committed);
+		printf(",\"oldest_age_ms\":%" PRId64 "}}", st->oldest_age_ms);
+	}
+}
+
 static int
 cmd_db(int argc, char *argv[])
 {
 	size_t pending[db_nmigrations > 0 ? db_nmigrations : 1], n;
+	struct db_elog_status st;
 	char err[1024];
-	int version;
+	int version, elog;
 
 	if (argc != 2 || (strcmp(argv[1], "migrate") != 0 && strcmp(argv[1], "status") != 0))
 		usage();
@@ -748,6 +868,10 @@ cmd_db(int argc, char *argv[])
 	if (db_schema_version(lc.conn, &version, err, sizeof(err)) == -1 ||
 	    db_schema_pending(lc.conn, pending, &n, err, sizeof(err)) == -1)
 		lc_fail(1, "%s", err);
+	/* event_log is partitioned, with its relay watermark, from version 4 on. */
+	elog = version >= 4;
+	if (elog && db_event_log_status(lc.conn, &st, err, sizeof(err)) == -1)
+		lc_fail(1, "db status: %s", err);
 	if (lc.json) {
 		printf("{\"version\":%d,\"latest\":%d,\"pending\":[", version, db_schema_latest());
 		for (size_t i = 0; i < n; i++) {
@@ -755,19 +879,29 @@ cmd_db(int argc, char *argv[])
 				putchar(',');
 			json_str(db_migrations[pending[i]].name);
 		}
-		printf("]}\n");
-		return n ? 1 : 0;
+		printf("],\"event_log\":");
+		if (elog)
+			db_status_elog_json(&st);
+		else
+			printf("null");
+		printf("}\n");
+	} else {
+		printf("schema version %d, this exfeedctl knows up to %d\n", version,
+		    db_schema_latest());
+		if (n == 0)
+			printf("up to date\n");
+		else {
+			printf("pending:");
+			for (size_t i = 0; i < n; i++)
+				printf(" %s", db_migrations[pending[i]].name);
+			printf("\nrun: exfeedctl db migrate\n");
+		}
+		if (elog)
+			db_status_elog_text(&st);
 	}
-	printf("schema version %d, this exfeedctl knows up to %d\n", version, db_schema_latest());
-	if (n == 0) {
-		printf("up to date\n");
-		return 0;
-	}
-	printf("pending:");
-	for (size_t i = 0; i < n; i++)
-		printf(" %s", db_migrations[pending[i]].name);
-	printf("\nrun: exfeedctl db migrate\n");
-	return 1;
+	if (elog)
+		db_event_log_status_free(&st);
+	return n ? 1 : 0;
 }
 
 /* A secret on the command line: refused, without repeating it. */
