@@ -151,3 +151,12 @@ gone() {
 	state=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 0
 	[ -z "$state" ] || [ "$state" = Z ] || [ "$state" = X ]
 }
+
+# tools/check's tarball pass (make distcheck, EXFEEDD_REPEAT_PASS=1) skips
+# the slowest tests, which its plain and sanitizer passes ran: CI's time.
+skip_in_repeat_pass() {
+	if [ "${EXFEEDD_REPEAT_PASS:-}" = 1 ]; then
+		echo "# $1: run by the plain and sanitizer passes; skipped in the tarball's"
+		exit 77
+	fi
+}

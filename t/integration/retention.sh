@@ -15,6 +15,7 @@
 # Publishing off ([kafka] brokers empty): old partitions go whatever the
 # watermark says.
 . "$top_srcdir/t/lib.sh"
+skip_in_repeat_pass retention.sh
 
 pg_tests
 KMOCK=$top_builddir/tools/kmock
