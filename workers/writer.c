@@ -816,6 +816,23 @@ db_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 }
 
+/* Send what libpq holds; watch for writability until it is all out. */
+static void
+db_flush(void)
+{
+	switch (PQflush(wr.conn)) {
+	case 0:
+		db_watch(EV_READ);
+		break;
+	case 1:
+		db_watch(EV_READ | EV_WRITE);
+		break;
+	default:
+		db_lost(PQerrorMessage(wr.conn));
+		break;
+	}
+}
+
 /*
  * A batch is the prepared statements of its tables, back to back, then a
  * pipeline sync: one implicit transaction, one round trip, no parsing or
@@ -846,17 +863,7 @@ db_send(struct batch *b)
 	wr.sent_us = (uint64_t)clock_mono_us();
 	log_debug("batch of %zu events sent (%zu bytes of parameters)", b->n,
 	    wsql_batch_bytes(b->stmts));
-	switch (PQflush(wr.conn)) {
-	case 0:
-		db_watch(EV_READ);
-		break;
-	case 1:
-		db_watch(EV_READ | EV_WRITE);
-		break;
-	default:
-		db_lost(PQerrorMessage(wr.conn));
-		break;
-	}
+	db_flush();
 }
 
 static void
@@ -992,17 +999,7 @@ relay_go(void)
 	wr.inflight = IF_RELAY;
 	wr.last_relay = 1;
 	wr.batch_error[0] = '\0';
-	switch (PQflush(wr.conn)) {
-	case 0:
-		db_watch(EV_READ);
-		break;
-	case 1:
-		db_watch(EV_READ | EV_WRITE);
-		break;
-	default:
-		db_lost(PQerrorMessage(wr.conn));
-		break;
-	}
+	db_flush();
 }
 
 static void
