@@ -89,6 +89,7 @@ static struct {
 	uint64_t	 lock_retry_at, maint_at, backlog_at, rewind_at, mark_at;
 	int		 maint_step;	/* results seen of the maintenance job */
 	int		 read_limit;	/* of the read in flight */
+	uint64_t	 read_rewinds;	/* rewinds when it was sent: a rewind since voids it */
 
 	/* Producer */
 	rd_kafka_t	*rk;
@@ -342,6 +343,18 @@ produce(const struct kafka_row *row)
 		rl.queue_full++;
 		return -1;
 	}
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__BAD_MSG && !permanent(e)) {
+		/*
+		 * Not the row's fault (the producer failed for good and is
+		 * about to be replaced, the topic is not known yet): it stays
+		 * after the cursor and is read again after a pause.
+		 */
+		snprintf(rl.last_error, sizeof(rl.last_error), "%s", err);
+		log_warnx_rl(&fail_rl, "kafka: event_log id %" PRId64 " not taken by the producer "
+		    "(%s): publishing again from there", row->id, err);
+		rl.rewind_at = monotonic_ms() + RELAY_REWIND_MS;
+		return -1;
+	}
 	if (rl.committed_max < row->id)
 		rl.committed_max = row->id;
 	rl.cursor = row->id;
@@ -540,6 +553,7 @@ relay_send(PGconn *c)
 		    "WHERE l.id > $1 ORDER BY l.id LIMIT $2", 2, v) == -1)
 			return -1;
 		rl.reads++;
+		rl.read_rewinds = rl.rewinds;
 		break;
 	case J_BACKLOG:
 		snprintf(a, sizeof(a), "%" PRId64, rl.enabled ? watermark() : INT64_MAX);
@@ -612,6 +626,14 @@ relay_result(const PGresult *r)
 		break;
 	case J_READ:
 		rl.rows_read += (uint64_t)PQntuples(r);
+		/*
+		 * A rewind while the read was out (a producer replaced, every
+		 * report in after a failure) moved the cursor back: these rows
+		 * follow the old cursor, and taking them would pass over the
+		 * rows between the two.  The next read starts at the new one.
+		 */
+		if (rl.read_rewinds != rl.rewinds)
+			break;
 		if (produce_result(r) == PQntuples(r) && PQntuples(r) < rl.read_limit &&
 		    !rl.draining)
 			rl.live = 1;
@@ -645,6 +667,8 @@ relay_sync(const char *error)
 			rl.maint_at = monotonic_ms() + 60 * 1000;
 		else if (j == J_INIT)
 			rl.lock_retry_at = monotonic_ms() + RELAY_LOCK_RETRY_MS * 5;
+		else if (j == J_READ)
+			rl.rewind_at = monotonic_ms() + RELAY_REWIND_MS;
 		return;
 	}
 	switch (j) {
