@@ -82,6 +82,11 @@ kafka_producer_new(const struct config *cfg, const char *bootstraps, const char 
 	snprintf(num, sizeof(num), "%" PRId64, cfg->kafka_delivery_timeout_ms);
 	if (set(conf, "message.timeout.ms", num, err, errlen) == -1)
 		goto fail;
+	/* Room for a whole window of messages (librdkafka's default is 100,000). */
+	snprintf(num, sizeof(num), "%" PRId64, cfg->kafka_relay_window > 100000 ?
+	    cfg->kafka_relay_window : 100000);
+	if (set(conf, "queue.buffering.max.messages", num, err, errlen) == -1)
+		goto fail;
 	for (size_t i = 0; i < cfg->kafka_nprops; i++)
 		if (set(conf, cfg->kafka_props[i].name, cfg->kafka_props[i].value, err,
 		    errlen) == -1)

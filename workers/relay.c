@@ -340,7 +340,9 @@ produce(const struct kafka_row *row)
 	e = kafka_produce_row(rl.rk, rl.cfg, NULL, row, (void *)(uintptr_t)(i + 1), &rl.value,
 	    err, sizeof(err));
 	if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+		/* rdkafka.queue.buffering.max.* set below the window: wait for reports. */
 		rl.queue_full++;
+		rl.rewind_at = monotonic_ms() + RELAY_MARK_MS;
 		return -1;
 	}
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__BAD_MSG && !permanent(e)) {
@@ -466,8 +468,7 @@ want(enum job *j)
 	}
 	if (!rl.enabled)
 		return 0;
-	if (watermark() > rl.persisted &&
-	    (now >= rl.mark_at || rl.stopping)) {
+	if (watermark() > rl.persisted && now >= rl.mark_at) {
 		*j = J_MARK;
 		return 1;
 	}
@@ -756,6 +757,9 @@ relay_stopped(void)
 void
 relay_end(void)
 {
+	if (!rl.enabled)
+		return;
+	rl.kick = NULL;		/* the writer is past stopping */
 	producer_drop();
 	ev_timer_stop(rl.loop, &rl.poll);
 	if (rl.io_pipe[0] != -1) {

@@ -1053,6 +1053,7 @@ writer_done_if_stopping(void)
 			log_warnx("stopping with %zu events not committed (their senders resend or "
 			    "resync them)", wr.pending);
 		ev_timer_stop(wr.loop, &wr.stop_deadline);
+		relay_end();
 		worker_stopped();
 	}
 }
@@ -1186,6 +1187,7 @@ stop_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	log_warnx("stopping with %zu events not committed (the database did not take them "
 	    "in time)", wr.pending);
+	relay_end();
 	worker_stopped();
 }
 
