@@ -61,8 +61,8 @@ ev_fact_day(const struct event *ev)
 {
 	int64_t t = ev_fact_time(ev);
 
-	/* Floor, not truncation: a time before 1970 is a day before it. */
-	return t >= 0 ? t / 86400000 : -((-t + 86399999) / 86400000);
+	/* Floor, not truncation (a time before 1970 is a day before it); -t would overflow. */
+	return t >= 0 ? t / 86400000 : -((-(t + 1)) / 86400000) - 1;
 }
 
 /* NULL for EV_TYPE_NONE and anything out of range, so a decoder can reject them. */

@@ -241,8 +241,10 @@ int		 ev_unpack(const msgpack_object *, struct event *, const char **err);
  * position's, balance's or config's update time, a margin call's or unknown
  * event's event time; a fill's trade time (its id has none; the stream's T
  * and REST userTrades' time are the same).  0 falls back to event_time.
- * ev_fact_day is its UTC day, days since 1970-01-01: event_log's partition
- * key (sql/004), so it must be the same for every copy of one event id.
+ * ev_fact_day is its UTC day, days since 1970-01-01 (floor; any int64 time),
+ * event_log's partition key (sql/004), so it must be the same for every copy
+ * of one event id; the writer stores a day no date holds as +-infinity, as
+ * exfeedd_fact_day does.
  */
 int64_t		 ev_fact_time(const struct event *);
 int64_t		 ev_fact_day(const struct event *);

@@ -55,6 +55,13 @@ struct wsql {
 #define CONFIG_COLS "account_id, symbol, leverage, multi_assets, update_time"
 #define LOG_COLS "event_id, day, account_id, user_id, exchange, event_type, exchange_time, " \
 	"recv_us, resync, lite, payload, raw"
+/*
+ * A fact day (ev_fact_day: any int64) as a date: days no date holds are
+ * +-infinity (the default partition), as in sql/004's exfeedd_fact_day, so
+ * that a corrupt time costs its own event and not the batch.
+ */
+#define FACT_DATE(d) "CASE WHEN " d " < -2440588 THEN date '-infinity' WHEN " d \
+	" > 2145042905 THEN date 'infinity' ELSE date '1970-01-01' + " d "::integer END"
 #define GAP_OPEN_COLS "account_id, since, opened_us, reason"
 #define GAP_HEAL_COLS "account_id, since, began_us, until"
 /* Rows of accounts that were removed meanwhile are skipped, not a failed batch. */
@@ -255,11 +262,11 @@ static const struct wtable {
 	 * conflicting fill looks inside it.
 	 */
 	[W_EVENT_LOG] = { 12,
-	    { "text", "integer", "bigint", "bigint", "text", "text", "bigint", "bigint", "boolean",
+	    { "text", "bigint", "bigint", "bigint", "text", "text", "bigint", "bigint", "boolean",
 	      "boolean", "json", "text" },
 	    "INSERT INTO event_log AS l (event_id, day, account_id, user_id, exchange, event_type, "
 	    "exchange_time, received_at, resync, payload, raw)\n"
-	    "SELECT event_id, date '1970-01-01' + day, NULLIF(account_id, 0), NULLIF(user_id, 0), "
+	    "SELECT event_id, " FACT_DATE("day") ", NULLIF(account_id, 0), NULLIF(user_id, 0), "
 	    "exchange, event_type, exchange_time, "
 	    "timestamptz 'epoch' + recv_us * interval '1 microsecond', resync, payload, raw\n"
 	    "FROM (SELECT DISTINCT ON (event_id) * FROM unnest(",

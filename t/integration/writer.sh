@@ -343,6 +343,23 @@ check "a heal that began before the gap opened leaves it" \
 check "the healed gap records what healed it" \
     [ "$(q "SELECT healed_until, heal_began_at = timestamptz 'epoch' + interval '3 seconds' FROM account_gaps WHERE account_id = 1 AND since = 200")" = "5000|t" ]
 
+# ------------------------------------------------ fact times no date can hold
+# event_log's day is the UTC day of an event's fact time (sql/004): a time
+# out of every date's range (a corrupt T, E) must cost that event only: its
+# row goes to the default partition at +-infinity, and the events of the same
+# frame are committed with it.
+cat > "$T/ev_far" <<EOF
+{"t":7,"a":1,"E":9000000000000000000,"d":{"s":"FARUSDT","l":5,"T":9000000000000000000}}
+{"t":7,"a":1,"E":-9000000000000000000,"d":{"s":"NEGUSDT","l":6,"T":-8000000000000000000}}
+{"t":7,"a":1,"E":9000000000000000000,"d":{"s":"NOWUSDT","l":7,"T":1700000000000}}
+EOF
+check "fact times out of every date's range: the frame acked" \
+    sh -c "'$DPSEND' -s '$SOCK' -t 20 -f '$T/ev_far' | grep -q '^sent 3 acked 3 '"
+check "... each row in event_log, at +-infinity or its day" \
+    [ "$(q "SELECT string_agg(payload->>'symbol' || ':' || day || ':' || tableoid::regclass, ' ' ORDER BY payload->>'symbol') FROM event_log WHERE payload->>'symbol' IN ('FARUSDT', 'NEGUSDT', 'NOWUSDT')")" = "FARUSDT:infinity:event_log_default NEGUSDT:-infinity:event_log_default NOWUSDT:2023-11-14:event_log_default" ]
+check "... and the days agree with exfeedd_fact_day (migration 004)" \
+    [ "$(q "SELECT count(*) FROM event_log WHERE payload->>'symbol' IN ('FARUSDT', 'NEGUSDT', 'NOWUSDT') AND day = exfeedd_fact_day(event_type, payload, exchange_time)")" = 3 ]
+
 # ----------------------------------------------------------- status detail
 status_ok() {
 	[ "$(writer_detail db)" = connected ] && [ "$(writer_detail events_committed)" -gt 0 ] &&
