@@ -585,9 +585,9 @@ maint_result(const PGresult *r)
 		if (strcmp(action, "kept") == 0)
 			log_warnx("event_log: partition %s is past [database] event_log_retention "
 			    "but kept: %s of its rows are not on Kafka yet", part, rows);
-		else if (strcmp(action, "blocked") == 0)
-			log_warnx("event_log: cannot create partition %s: %s rows of its day are in "
-			    "event_log_default (they stay there)", part, rows);
+		else if (strcmp(action, "created") == 0 && strcmp(rows, "0") != 0)
+			log_info("event_log: created partition %s, with the %s rows of its day that "
+			    "waited in event_log_default", part, rows);
 		else if (strcmp(action, "created") == 0)
 			log_info("event_log: created partition %s", part);
 		else
