@@ -25,7 +25,7 @@ PROTOC = os.environ.get("PROTOC") or shutil.which("protoc")
 if not PROTOC:
     print("1..0 # SKIP protoc is not installed (apt-get install protobuf-compiler)")
     sys.exit(77)
-skip_in_repeat_pass("the Kafka protobuf test")
+skip_in_repeat_pass("the Kafka protobuf test", sanitizer=True)
 PROTO = os.path.join(os.environ.get("top_srcdir", "."), "proto", "exfeedd.proto")
 MESSAGES = {"order": "exfeedd.v1.Order", "fill": "exfeedd.v1.Fill",
             "algo": "exfeedd.v1.AlgoOrder", "position": "exfeedd.v1.Position",

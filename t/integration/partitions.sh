@@ -7,7 +7,7 @@
 # default partition and moves into its partition when that is made;
 # exfeedd_fact_day follows ev_fact_day (event.c) at its edges.
 . "$top_srcdir/t/lib.sh"
-skip_in_repeat_pass partitions.sh
+skip_in_repeat_pass partitions.sh sanitizer
 
 pg_tests
 CI=$(PGTMP_FAST=1 "$PGTMP" start "$PG" 2>"$T/pgtmp.err")
