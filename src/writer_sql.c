@@ -600,7 +600,7 @@ add_log(struct wsql *w, const struct event *ev, const char *json)
 	col_i64(w, t, 7, ev->recv_us);
 	col_bool(w, t, 8, ev->flags & EVF_RESYNC);
 	col_bool(w, t, 9, ev->flags & EVF_LITE);
-	col_text(w, t, 10, json);
+	col_text(w, t, WSQL_LOG_PAYLOAD, json);
 	if (ev->type == EV_UNKNOWN && ev->u.unknown.raw != NULL)
 		col_text(w, t, 11, ev->u.unknown.raw);
 	else

@@ -55,6 +55,8 @@ int		 wsql_nprepared(void);
  * Rows that were there already return nothing.
  */
 #define WSQL_LOG_STMT		"exfeedd_event_log"
+/* The parameter of that statement that holds the payloads (0-based). */
+#define WSQL_LOG_PAYLOAD	10
 #define WSQL_LOG_RETURNING	"l.id, l.event_id, l.user_id, l.account_id, l.exchange, " \
 	"l.event_type, l.payload, l.raw, " \
 	"(extract(epoch FROM l.committed_at) * 1000000)::bigint"

@@ -264,14 +264,14 @@ fuzz_wsql_check(struct wsql *w, size_t nevents)
 			    name, c, n, rows);
 			rows = n;
 		}
-		if (strcmp(name, "exfeedd_event_log") == 0) {
+		if (strcmp(name, WSQL_LOG_STMT) == 0) {
 			logged = (size_t)rows;
 			for (long r = 0; r < rows; r++) {
 				char *payload = NULL;
 				json_error_t e;
 				json_t *j;
 
-				array_parse(vals[7], r, &payload);
+				array_parse(vals[WSQL_LOG_PAYLOAD], r, &payload);
 				FUZZ_ASSERT(payload != NULL, "event_log row %ld: payload is NULL", r);
 				j = json_loads(payload, JSON_REJECT_DUPLICATES, &e);
 				FUZZ_ASSERT(j != NULL, "event_log row %ld: payload is not JSON (%s): %s",
