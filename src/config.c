@@ -125,6 +125,15 @@ static const struct ckey keys[] = {
 	TOPIC(EV_MARGIN_CALL, "margin_call", "user-data-margin-calls"),
 	TOPIC(EV_CONFIG, "config", "user-data-account-config"),
 	TOPIC(EV_UNKNOWN, "unknown", "user-data-unknown"),
+	/* Market data (key = symbol). */
+	TOPIC(EV_KLINE, "kline", "websocket.kline"),
+	TOPIC(EV_MARK_PRICE, "mark_price", "websocket.mark_price"),
+	TOPIC(EV_FUNDING, "funding", "websocket.funding_rate"),
+	TOPIC(EV_TICKER, "ticker", "websocket.ticker"),
+	TOPIC(EV_TRADE, "trade", "websocket.trade"),
+	TOPIC(EV_BOOK, "book", "websocket.depth"),
+	TOPIC(EV_BOOK_TICKER, "book_ticker", "websocket.ticker"),
+	TOPIC(EV_LIQUIDATION, "liquidation", "websocket.liquidation"),
 #undef TOPIC
 	{ "userdata", "listenkey_renewal", T_DURATION, "30m", 1000, 55 * 60000, NULL, 0, D(listenkey_renewal_ms) },
 	{ "userdata", "reconcile_interval", T_DURATION, "5m", 1000, 24 * HOUR_MS, NULL, 0, D(reconcile_interval_ms) },

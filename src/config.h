@@ -46,7 +46,7 @@ enum conf_kafka_format { CONF_KAFKA_JSON, CONF_KAFKA_PROTOBUF };
  * Kafka topics of user data, indexed by event type (event.h: EV_ORDER ...;
  * EV_GAP has none).  [kafka] topic.<event type name> overrides a name.
  */
-#define CONF_KAFKA_TOPICS	10		/* >= EV_TYPE_MAX */
+#define CONF_KAFKA_TOPICS	20		/* >= EV_TYPE_MAX */
 
 /* One "[kafka] rdkafka.<property> = value" line, passed to librdkafka as is. */
 struct kafka_prop {

@@ -23,6 +23,14 @@ static const char *const ev_names[EV_TYPE_MAX] = {
 	[EV_CONFIG] = "config",
 	[EV_UNKNOWN] = "unknown",
 	[EV_GAP] = "gap",
+	[EV_KLINE] = "kline",
+	[EV_MARK_PRICE] = "mark_price",
+	[EV_FUNDING] = "funding",
+	[EV_TICKER] = "ticker",
+	[EV_TRADE] = "trade",
+	[EV_BOOK] = "book",
+	[EV_BOOK_TICKER] = "book_ticker",
+	[EV_LIQUIDATION] = "liquidation",
 };
 
 int64_t

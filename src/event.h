@@ -37,12 +37,32 @@ enum ev_type {
 	EV_CONFIG,		/* leverage of a symbol, or multi-assets mode */
 	EV_UNKNOWN,		/* an event type we do not model: kept raw */
 	EV_GAP,			/* an account's gap opened or healed (DESIGN §3.4): not an exchange fact */
+	/*
+	 * Market data (public streams, FACTS §3; account_id = user_id = 0).
+	 * Not kept in event_log: the writer upserts closed klines into
+	 * `klines`, publishes every market event to its websocket.* topic
+	 * (key = symbol) and acks it.
+	 */
+	EV_KLINE,		/* <s>@kline_<i> k{}, or a REST /fapi/v1/klines row */
+	EV_MARK_PRICE,		/* markPriceUpdate */
+	EV_FUNDING,		/* funding rate or next funding time changed (from markPriceUpdate) */
+	EV_TICKER,		/* 24hrTicker, or 24hrMiniTicker with EVF_MINI */
+	EV_TRADE,		/* trade, or aggTrade with EVF_AGG; zero-priced trades never become one */
+	EV_BOOK,		/* top-N of a local order book, or a partial depth frame with EVF_PARTIAL */
+	EV_BOOK_TICKER,		/* bookTicker */
+	EV_LIQUIDATION,		/* forceOrder o{} */
 	EV_TYPE_MAX
 };
 
 /* Flags. */
 #define EVF_RESYNC	0x01	/* produced by a REST resync, not the stream */
 #define EVF_LITE	0x02	/* EV_FILL from TRADE_LITE: fee, pnl, position side unknown */
+#define EVF_MINI	0x04	/* EV_TICKER from 24hrMiniTicker: only c o h l v q (+ times) */
+#define EVF_AGG		0x08	/* EV_TRADE from aggTrade: trade_id is the agg id a, f..l the trades */
+#define EVF_PARTIAL	0x10	/* EV_BOOK straight from a <s>@depth<N> frame, not a local book */
+
+/* Is this a market data type (EV_KLINE .. EV_LIQUIDATION)? */
+#define EV_IS_MARKET(t)	((t) >= EV_KLINE && (t) < EV_TYPE_MAX)
 
 struct ev_order {
 	int64_t		 order_id;
@@ -148,6 +168,123 @@ struct ev_unknown {
 	char		*raw;			/* the whole frame, malloc'd, owned */
 };
 
+/* Market data.  Field letters are Binance's (FACTS §3); "" = absent. */
+#define EV_INTERVAL	4	/* "1m" .. "12h", "1d", "3d", "1w", "1M"; NUL included */
+
+struct ev_kline {
+	char		 symbol[EV_SYM];
+	char		 interval[EV_INTERVAL];	/* i; case matters: 1m minute, 1M month */
+	int64_t		 open_time;		/* t, ms */
+	int64_t		 close_time;		/* T, ms (open_time + interval - 1) */
+	int64_t		 first_trade_id;	/* f; -1 when none/unknown (REST rows) */
+	int64_t		 last_trade_id;		/* L; -1 when none/unknown */
+	char		 open[EV_DEC];		/* o */
+	char		 high[EV_DEC];		/* h */
+	char		 low[EV_DEC];		/* l */
+	char		 close[EV_DEC];		/* c */
+	char		 volume[EV_DEC];	/* v, base asset */
+	char		 quote_volume[EV_DEC];	/* q */
+	char		 taker_buy_volume[EV_DEC];	/* V */
+	char		 taker_buy_quote_volume[EV_DEC];/* Q */
+	int64_t		 trades;		/* n */
+	bool		 closed;		/* x; REST rows: close_time < the server's time */
+};
+
+struct ev_mark_price {
+	char		 symbol[EV_SYM];
+	char		 mark_price[EV_DEC];	/* p */
+	char		 mark_price_avg[EV_DEC];/* ap (since 2026-03-16); "" when absent */
+	char		 index_price[EV_DEC];	/* i */
+	char		 settle_price[EV_DEC];	/* P, estimated settle price */
+	char		 funding_rate[EV_DEC];	/* r; "" for delivery contracts */
+	int64_t		 next_funding_time;	/* T, ms; 0 when absent */
+};
+
+struct ev_funding {
+	char		 symbol[EV_SYM];
+	char		 funding_rate[EV_DEC];	/* r */
+	int64_t		 next_funding_time;	/* T, ms */
+	char		 mark_price[EV_DEC];	/* p, at the change */
+};
+
+struct ev_ticker {
+	char		 symbol[EV_SYM];
+	char		 price_change[EV_DEC];	/* p; "" with EVF_MINI */
+	char		 price_change_pct[EV_DEC];	/* P; "" with EVF_MINI */
+	char		 weighted_avg_price[EV_DEC];	/* w; "" with EVF_MINI */
+	char		 last_price[EV_DEC];	/* c */
+	char		 last_qty[EV_DEC];	/* Q; "" with EVF_MINI */
+	char		 open[EV_DEC];		/* o */
+	char		 high[EV_DEC];		/* h */
+	char		 low[EV_DEC];		/* l */
+	char		 volume[EV_DEC];	/* v */
+	char		 quote_volume[EV_DEC];	/* q */
+	int64_t		 open_time;		/* O; 0 with EVF_MINI */
+	int64_t		 close_time;		/* C; 0 with EVF_MINI */
+	int64_t		 first_trade_id;	/* F; -1 with EVF_MINI */
+	int64_t		 last_trade_id;		/* L; -1 with EVF_MINI */
+	int64_t		 trades;		/* n; -1 with EVF_MINI */
+};
+
+struct ev_trade {
+	char		 symbol[EV_SYM];
+	int64_t		 trade_id;		/* t; with EVF_AGG the aggregate id a */
+	int64_t		 first_trade_id;	/* f with EVF_AGG, else = trade_id */
+	int64_t		 last_trade_id;		/* l with EVF_AGG, else = trade_id */
+	char		 price[EV_DEC];		/* p, never zero */
+	char		 qty[EV_DEC];		/* q (aggTrade: includes RPI orders) */
+	char		 normal_qty[EV_DEC];	/* nq (aggTrade, excludes RPI); "" when absent */
+	char		 order_type[EV_WORD];	/* X (trade: MARKET, ...); "" when absent */
+	bool		 buyer_maker;		/* m */
+	int64_t		 time;			/* T, trade time ms */
+};
+
+struct ev_level {
+	char		 price[EV_DEC];
+	char		 qty[EV_DEC];		/* > 0 */
+};
+
+#define EV_BOOK_LEVELS_MAX	1000	/* per side; the REST snapshot's largest limit */
+
+/*
+ * Order book top-N: bids best (highest) first, then asks best (lowest)
+ * first, in one malloc'd array of nbids + nasks levels, owned by the event
+ * (ev_clear frees it).  A valid book is never crossed: best bid < best ask,
+ * and prices strictly monotonic on each side.
+ */
+struct ev_book {
+	char		 symbol[EV_SYM];
+	int64_t		 last_update_id;	/* u of the last diff applied (or the snapshot's lastUpdateId) */
+	int64_t		 time;			/* T of that diff, ms (0 for a bare snapshot) */
+	uint16_t	 depth;			/* N asked for (the config's book depth, or the stream's 5/10/20) */
+	uint16_t	 nbids, nasks;		/* <= depth, <= EV_BOOK_LEVELS_MAX */
+	struct ev_level	*levels;		/* nbids + nasks, malloc'd, owned */
+};
+
+struct ev_book_ticker {
+	char		 symbol[EV_SYM];
+	int64_t		 update_id;		/* u */
+	char		 bid_price[EV_DEC];	/* b */
+	char		 bid_qty[EV_DEC];	/* B */
+	char		 ask_price[EV_DEC];	/* a */
+	char		 ask_qty[EV_DEC];	/* A */
+	int64_t		 time;			/* T, ms */
+};
+
+struct ev_liquidation {
+	char		 symbol[EV_SYM];	/* o.s */
+	char		 side[EV_WORD];		/* o.S */
+	char		 order_type[EV_WORD];	/* o.o */
+	char		 tif[EV_WORD];		/* o.f */
+	char		 orig_qty[EV_DEC];	/* o.q */
+	char		 price[EV_DEC];		/* o.p */
+	char		 avg_price[EV_DEC];	/* o.ap */
+	char		 status[EV_WORD];	/* o.X */
+	char		 last_qty[EV_DEC];	/* o.l */
+	char		 filled_qty[EV_DEC];	/* o.z */
+	int64_t		 time;			/* o.T, ms */
+};
+
 /*
  * A gap in an account's stream (DESIGN §3.4).  open: from `since` (the
  * newest exchange time seen before it, ms) events may be missing; `at_us`
@@ -185,13 +322,21 @@ struct event {
 		struct ev_config	config;
 		struct ev_unknown	unknown;
 		struct ev_gap		gap;
+		struct ev_kline		kline;
+		struct ev_mark_price	mark_price;
+		struct ev_funding	funding;
+		struct ev_ticker	ticker;
+		struct ev_trade		trade;
+		struct ev_book		book;
+		struct ev_book_ticker	book_ticker;
+		struct ev_liquidation	liquidation;
 	} u;
 };
 
 const char	*ev_type_name(unsigned);	/* "order", "fill", ... */
 /* Fill ev->id from the type and payload (deterministic; see above). */
 void		 ev_make_id(struct event *);
-/* Release what an event owns (unknown.raw); the struct itself is the caller's. */
+/* Release what an event owns (unknown.raw, book.levels); the struct itself is the caller's. */
 void		 ev_clear(struct event *);
 /*
  * Copy text into dst[size], cut on a UTF-8 character boundary when it does

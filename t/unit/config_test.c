@@ -543,6 +543,10 @@ Test(config, kafka_topics)
 		[EV_ALGO] = "user-data-algo-updates", [EV_POSITION] = "user-data-position-updates",
 		[EV_BALANCE] = "user-data-balance-updates", [EV_MARGIN_CALL] = "user-data-margin-calls",
 		[EV_CONFIG] = "user-data-account-config", [EV_UNKNOWN] = "user-data-unknown",
+		[EV_KLINE] = "websocket.kline", [EV_MARK_PRICE] = "websocket.mark_price",
+		[EV_FUNDING] = "websocket.funding_rate", [EV_TICKER] = "websocket.ticker",
+		[EV_TRADE] = "websocket.trade", [EV_BOOK] = "websocket.depth",
+		[EV_BOOK_TICKER] = "websocket.ticker", [EV_LIQUIDATION] = "websocket.liquidation",
 	};
 	struct config cfg;
 	struct config_errors errs;
@@ -613,7 +617,7 @@ Test(config, kafka_rdkafka_properties)
 	cr_assert_str_eq(cfg.kafka_props[2].name, "socket.timeout.ms");
 	cr_assert_eq(config_line_of(&cfg, "kafka", "rdkafka.socket.timeout.ms"), 6);
 	d = dump_text(&cfg);
-	cr_assert(strstr(d, "topic.unknown = user-data-unknown\nrdkafka.security.protocol = SASL_SSL\n"
+	cr_assert(strstr(d, "topic.liquidation = websocket.liquidation\nrdkafka.security.protocol = SASL_SSL\n"
 	    "rdkafka.sasl.mechanisms = SCRAM-SHA-512\nrdkafka.socket.timeout.ms = 10000\n\n[userdata]\n")
 	    != NULL, "after the [kafka] keys, in file order:\n%s", d);
 	free(d);
