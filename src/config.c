@@ -1046,7 +1046,8 @@ loader_value(struct loader *ld, const char *name, const char *value, unsigned li
 			if (strcmp(ld->cur_section, "kafka") == 0 && strncmp(name, "topic.", 6) == 0)
 				err_add(ld->errs, ld->file, line, "[kafka] %s: unknown event type \"%.64s\" "
 				    "(known: order, fill, algo, position, balance, margin_call, config, "
-				    "unknown)", name, name + 6);
+				    "unknown, kline, mark_price, funding, ticker, trade, book, book_ticker, "
+				    "liquidation)", name, name + 6);
 			else
 				err_add(ld->errs, ld->file, line, "[%s] %s: unknown key", ld->cur_section,
 				    name);

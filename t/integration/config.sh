@@ -159,10 +159,10 @@ $base
 [kafka]
 topic.fill = fills!
 END
-expect_error topic_type 4 "\[kafka\] topic.trade: unknown event type \"trade\" (known: order, fill, algo, position, balance, margin_call, config, unknown)" <<END
+expect_error topic_type 4 "\[kafka\] topic.trades: unknown event type \"trades\" (known: order, fill, algo, position, balance, margin_call, config, unknown, kline, mark_price, funding, ticker, trade, book, book_ticker, liquidation)" <<END
 $base
 [kafka]
-topic.trade = trades
+topic.trades = trades
 END
 expect_error broker_list 4 "\[kafka\] brokers: \"kafka2\": expected HOST:PORT" <<END
 $base

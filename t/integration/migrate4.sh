@@ -124,7 +124,7 @@ check "version 3: $NEV rows in event_log, not partitioned, with published_at" \
     [ "$(q "SELECT count(*), (SELECT relkind FROM pg_class WHERE relname = 'event_log'), count(*) FILTER (WHERE published_at IS NULL) FROM event_log")" = "$NEV|r|$NEV" ]
 "$EXFEEDCTL" -c "$T/exfeedd.conf" db status > "$T/st3.out" 2>&1
 check "db status at version 3: exit 1, 004 pending, no event_log section" \
-    sh -c "[ $? -eq 1 ] && grep -qx 'pending: 004_event_log_partitions' '$T/st3.out' && ! grep -q '^event_log' '$T/st3.out'"
+    sh -c "[ $? -eq 1 ] && grep -qx 'pending: 004_event_log_partitions 005_klines' '$T/st3.out' && ! grep -q '^event_log' '$T/st3.out'"
 check "db status --json at version 3: event_log null" \
     sh -c "'$EXFEEDCTL' -c '$T/exfeedd.conf' --json db status | grep -q '\"event_log\":null}\$'"
 
