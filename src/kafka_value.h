@@ -38,7 +38,8 @@ struct ProtobufCMessageDescriptor;
  *     takes a string, or null for "" (an absent decimal); an int64 field
  *     an integer; an int32 field an integer within its range; a bool field
  *     true or false; a field with presence (a one-field oneof) also null,
- *     for absent.  A key the payload lacks leaves its field at its default
+ *     for absent; a repeated field of Level messages (a book side) an
+ *     array of [price, qty] string pairs.  A key the payload lacks leaves its field at its default
  *     (rows written before the field existed).
  *
  * Returns 0, or -1 with a message in err[errlen] and out->len as it was:
