@@ -1093,11 +1093,14 @@ walk_seed(uint64_t seed)
 		while (nd-- > 0 && w->nnet > 0) {
 			idx = w->net[0];
 			memmove(w->net, w->net + 1, --w->nnet * sizeof(*w->net));
-			r = w->sp.st == 2 ? rnd(w) % 1000 : 1000;
+			/* faults while buffering too: the spec says what they cost */
+			r = rnd(w) % 1000;
 			if (r < 15) {
-				/* lost: the next diff to reach this same book must break it */
-				must_break = true;
-				drop_last = w->sp.last;
+				/* lost: the next diff to reach this same synced book must break it */
+				if (w->sp.st == 2) {
+					must_break = true;
+					drop_last = w->sp.last;
+				}
 				continue;
 			}
 			if (must_break && (w->sp.st != 2 || w->sp.last != drop_last))
@@ -1107,7 +1110,7 @@ walk_seed(uint64_t seed)
 				size_t idx2 = w->net[0];
 
 				memmove(w->net, w->net + 1, --w->nnet * sizeof(*w->net));
-				deliver(w, idx2, true);
+				deliver(w, idx2, w->sp.st == 2);
 				deliver(w, idx, false);
 				must_break = false;
 				continue;
