@@ -12,9 +12,10 @@
 #define MAKER_FEE_RATE 20000LL /* 0.02% in 1e-8 units */
 #define TAKER_FEE_RATE 50000LL /* 0.05% */
 #define BNB_DISCOUNT_PCT 90
+#define EX_MAX_BACKLOG_MS 100 /* one market tick's worth */
 
 static uint64_t rng;
-static fx_t price[EX_NSYM];
+static fx_t *price; /* every market symbol's; the activity moves the first EX_NSYM */
 static int64_t next_oid[EX_NSYM]; /* per symbol: see EX_BIG_OID_BASE */
 static int64_t next_aid = 2148719;
 static int64_t next_tid[EX_NSYM];
@@ -61,6 +62,21 @@ price_walk(int sym)
 	if (p < s->tick * 10)
 		p = s->tick * 10;
 	price[sym] = p;
+}
+
+/* The generated symbols' prices (index >= EX_NSYM) walk the same way,
+ * driven by the market's own PRNG r. */
+void
+engine_drift(int sym, uint64_t *r)
+{
+	uint64_t keep = rng;
+
+	if (sym < EX_NSYM)
+		return;
+	rng = *r;
+	price_walk(sym);
+	*r = rng;
+	rng = keep;
 }
 
 static void
@@ -1030,9 +1046,11 @@ sim_ms_run(void)
 	}
 }
 
-/* The clock follows the loop's time every millisecond. At most 5 ms of
- * backlog run per wakeup, so sockets get written between bursts; a loop
- * that cannot keep up lets the simulated clock fall behind instead. */
+/* The clock follows the loop's time every millisecond. At most
+ * EX_MAX_BACKLOG_MS of backlog run per wakeup, so sockets get written
+ * between bursts while a loaded machine's late wakeups (a 2-core box with a
+ * load of 9 wakes the timer every 10-20 ms) do not slow the simulated
+ * clock; a loop that cannot keep up beyond that lets it fall behind. */
 static void
 engine_gen_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -1044,9 +1062,9 @@ engine_gen_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	target = (int64_t)((t - sim_base) * 1000);
-	if (target - sim_ms > 5) {
-		sim_base += (double)(target - sim_ms - 5) / 1000;
-		target = sim_ms + 5;
+	if (target - sim_ms > EX_MAX_BACKLOG_MS) {
+		sim_base += (double)(target - sim_ms - EX_MAX_BACKLOG_MS) / 1000;
+		target = sim_ms + EX_MAX_BACKLOG_MS;
 	}
 	while (sim_ms < target)
 		sim_ms_run();
@@ -1058,8 +1076,12 @@ engine_init(void)
 	int i;
 
 	rng = ex.cfg.seed ^ 0x2545f4914f6cdd1dULL;
-	for (i = 0; i < EX_NSYM; i++) {
+	price = calloc((size_t)ex_nsym, sizeof(*price));
+	if (!price)
+		abort();
+	for (i = 0; i < ex_nsym; i++)
 		price[i] = ex_symbols[i].start_price;
+	for (i = 0; i < EX_NSYM; i++) {
 		next_tid[i] = 7947131392LL + (int64_t)i * 1000000000LL;
 		next_oid[i] = strcmp(ex_symbols[i].name, "ETHUSDT") == 0 ? EX_BIG_OID_BASE :
 		    100000000000LL + (int64_t)i * 10000000000LL;

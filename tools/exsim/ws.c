@@ -17,12 +17,73 @@
 #define RX_MAX_BYTES (256 * 1024)
 #define REC_HDR 8
 #define WRITES_PER_CALLBACK 512
+#define ATTEMPT_WINDOW_MS (5LL * 60 * 1000)
+#define ATTEMPT_IPS 64
+
+/* Handshakes per IP in the last ATTEMPT_WINDOW_MS, for --conn-attempts:
+ * FACTS §1.2 has no USDⓈ-M figure and assumes Spot's "300 connections per
+ * attempt every 5 minutes per IP" (uncertain), so the limit is opt-in. */
+static struct attempts {
+	char ip[64];
+	int64_t *t; /* ring of the last cfg.conn_attempts handshake times */
+	int head, n;
+} attempts[ATTEMPT_IPS];
+
+/* Returns -1 when the handshake from wsi's IP is over the limit. */
+static int
+attempt_admit(struct lws *wsi)
+{
+	int64_t now = ex_now_ms(), win = ex_scaled_ms(ATTEMPT_WINDOW_MS);
+	int lim = ex.cfg.conn_attempts, i, free_i = -1;
+	char ip[64] = "";
+	struct attempts *a = NULL;
+
+	ex.st.conn_attempts++;
+	if (lim <= 0)
+		return 0;
+	lws_get_peer_simple(wsi, ip, sizeof(ip));
+	for (i = 0; i < ATTEMPT_IPS && !a; i++) {
+		if (attempts[i].t && !strcmp(attempts[i].ip, ip))
+			a = &attempts[i];
+		else if (!attempts[i].t && free_i < 0)
+			free_i = i;
+	}
+	if (!a) {
+		if (free_i < 0)
+			free_i = (int)(rng_below(&ex.fault_rng, ATTEMPT_IPS));
+		a = &attempts[free_i];
+		free(a->t);
+		memset(a, 0, sizeof(*a));
+		snprintf(a->ip, sizeof(a->ip), "%s", ip);
+		if (!(a->t = calloc((size_t)lim, sizeof(*a->t))))
+			abort();
+	}
+	while (a->n && now - a->t[a->head] >= win) {
+		a->head = (a->head + 1) % lim;
+		a->n--;
+	}
+	if (a->n == lim) {
+		ex.st.conn_attempts_refused++;
+		return -1;
+	}
+	a->t[(a->head + a->n++) % lim] = now;
+	return 0;
+}
 
 struct sidx {
 	struct ex_conn **v;
 	int n, cap;
 };
-static struct sidx sidx[EX_NSTREAM_IDS];
+static struct sidx *sidx; /* EX_NSTREAM_IDS, by stream id */
+
+/* Size the delivery index for the market's symbols; before market_init. */
+void
+ws_init(void)
+{
+	sidx = calloc((size_t)EX_NSTREAM_IDS, sizeof(*sidx));
+	if (!sidx)
+		abort();
+}
 
 struct ws_pss {
 	struct ex_conn *conn;
@@ -172,6 +233,38 @@ ws_close(struct ex_conn *c, int code, const char *reason, bool abrupt)
 	c->close_code = code;
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason ? reason : "");
 	lws_callback_on_writable(c->wsi);
+}
+
+/* GET /sim/conns: every open connection. */
+void
+ws_conns_json(struct jbuf *jb)
+{
+	static const char *const rn[] = { "private", "market", "public", "legacy" };
+	struct ex_conn *c;
+	int i;
+
+	jb_open(jb, '[');
+	for (c = ex.conns; c; c = c->next) {
+		jb_open(jb, '{');
+		jb_kint(jb, "id", (int64_t)c->id);
+		jb_kstr(jb, "route", rn[c->route]);
+		jb_kbool(jb, "combined", c->combined);
+		jb_kint(jb, "openedMs", c->opened_ms);
+		jb_kbool(jb, "closing", c->closing || c->kill_now);
+		jb_kint(jb, "nStreams", c->nstreams);
+		jb_kopen(jb, "streams", '[');
+		for (i = 0; i < c->nstreams; i++)
+			jb_str(jb, c->streams[i].name);
+		jb_close(jb, ']');
+		jb_kint(jb, "nListenKeys", c->nsubs);
+		jb_kint(jb, "msgsSent", (int64_t)c->sent_msgs);
+		jb_kint(jb, "msgsQueued", (int64_t)c->q_msgs);
+		jb_kint(jb, "msgsReceived", (int64_t)c->rx_msgs);
+		jb_kint(jb, "subscribes", (int64_t)c->n_subscribe);
+		jb_kint(jb, "unsubscribes", (int64_t)c->n_unsubscribe);
+		jb_close(jb, '}');
+	}
+	jb_close(jb, ']');
 }
 
 void
@@ -562,6 +655,10 @@ handle_message(struct ex_conn *c, const char *msg, size_t len)
 			    "(max 1024)", id);
 			goto out;
 		}
+		if (sub)
+			c->n_subscribe++;
+		else
+			c->n_unsubscribe++;
 		cJSON_ArrayForEach(p, params) {
 			if (sub)
 				sub_name(c, p->valuestring, strlen(p->valuestring));
@@ -625,6 +722,7 @@ rx_limited(struct ex_conn *c)
 	int64_t now = ex_now_ms();
 
 	ex.st.ws_msgs_in++;
+	c->rx_msgs++;
 	if (now - c->rx_win_ms >= 1000) {
 		c->rx_win_ms = now;
 		c->rx_win_count = 0;
@@ -719,6 +817,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
 
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if (attempt_admit(wsi) < 0)
+			return -1;
 		if (ws_parse_uri(wsi, NULL) < 0) {
 			ex.st.conns_rejected++;
 			return -1;
