@@ -148,6 +148,7 @@ static const struct ckey keys[] = {
 	{ "userdata", "resync_history_max", T_DURATION, "7d", HOUR_MS, 180 * 24 * HOUR_MS, NULL, 0, D(resync_history_max_ms) },
 	{ "market", "symbols", T_LIST, "BTCUSDT, ETHUSDT", 0, 1024, NULL, 0, D(market_symbols) },
 	{ "market", "streams", T_LIST, "aggTrade, markPrice@1s, kline_1m, ticker, depth@100ms", 0, 1024, stream_enum, 0, D(market_streams) },
+	{ "market", "kline_history", T_INT, "500", 0, 100000, NULL, 0, D(market_kline_history) },
 	{ "gateway", "listen", T_HOSTPORT, "127.0.0.1:8480", 0, 0, NULL, K_NORELOAD, D(gateway_listen) },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))

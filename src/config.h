@@ -111,6 +111,7 @@ struct config {
 	/* [market] */
 	struct strlist	 market_symbols;
 	struct strlist	 market_streams;
+	int64_t		 market_kline_history;	/* closed candles backfilled for a pair with none stored */
 	/* [gateway] */
 	struct hostport	 gateway_listen;
 
