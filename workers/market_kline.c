@@ -86,6 +86,8 @@
 #define KL_DB_DEADLINE_MS	15000
 #define KL_DB_RETRY_MIN_MS	2000
 #define KL_DB_RETRY_MAX_MS	60000
+#define KL_SENT_PAGES		16		/* pages sent remembered per pair (mk_kline_lost) */
+#define KL_LOST_MARGIN_MS	5000		/* ... counted as sent after since_ms from this early */
 
 struct kl_hole {
 	int64_t		 first, last;		/* open times, first <= last */
@@ -109,6 +111,12 @@ struct kl_pair {
 	/* the answer being read */
 	int64_t		 got_last;		/* newest row sent of the page; start - 1 before */
 	int64_t		 got_rows, got_absent;
+	/* the last pages sent, for a data-plane loss after them: a ring */
+	struct kl_sent {
+		int64_t		 wall_ms;	/* when they were sent */
+		int64_t		 first, last;	/* open times */
+	}		 sent[KL_SENT_PAGES];
+	unsigned	 nsent;			/* ever; the ring holds the last KL_SENT_PAGES */
 };
 
 /* The database's newest stored open time of a pair. */
@@ -555,6 +563,13 @@ kl_answer(const struct net_http_resp *r, void *arg)
 	}
 	if (from <= p->page.last_ms)
 		kl.absent += (uint64_t)kp_count(p->iv, from, p->page.last_ms);
+	if (p->got_rows > 0) {
+		struct kl_sent *s = &p->sent[p->nsent++ % KL_SENT_PAGES];
+
+		s->wall_ms = now;
+		s->first = p->page.start_ms;
+		s->last = p->got_last;
+	}
 	h->tries = 0;
 	h->first = bm_candle_next(p->iv, p->page.last_ms);
 	if (h->first > h->last) {
@@ -1107,8 +1122,23 @@ mk_kline_lost(const char *symbol, const char *interval, int64_t since_ms)
 	struct kl_pair *p = kl_lookup(symbol, interval);
 	int64_t first;
 
-	if (p == NULL || !p->active || p->cursor < 0)
+	if (p == NULL || !p->active)
 		return;
+	/* Backfilled pages sent since then (the ring's, newest first). */
+	for (unsigned i = 0; i < p->nsent && i < KL_SENT_PAGES; i++) {
+		struct kl_sent *s = &p->sent[(p->nsent - 1 - i) % KL_SENT_PAGES];
+
+		if (s->wall_ms < since_ms - KL_LOST_MARGIN_MS)
+			break;
+		if (i == KL_SENT_PAGES - 1 && p->nsent > KL_SENT_PAGES)
+			log_warnx("klines: %s %s: more than %d backfilled pages may be lost; the "
+			    "older ones are not fetched again", p->sym, bm_intervals[p->iv],
+			    KL_SENT_PAGES);
+		kl_add_hole(p, s->first, s->last);
+	}
+	if (p->cursor < 0)
+		return;
+	/* The stream's: from the candle before the one holding since_ms. */
 	first = kp_prev(p->iv, bm_candle_open(p->iv, since_ms));
 	if (first <= p->cursor)
 		kl_add_hole(p, first, p->cursor);
