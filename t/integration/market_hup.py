@@ -6,15 +6,22 @@ opened times) carrying the new stream set, with the SUBSCRIBE / UNSUBSCRIBE
 counts going up, the other streams keep delivering, nothing reconnects
 (exsim's connection total and the worker's reconnect counters unchanged).
 A full connection (max_streams_per_connection) makes the added streams go
-on a new one; the removed ones are gone from exsim's subscriptions."""
+on a new one; the removed ones are gone from exsim's subscriptions.
+Then connection_max_age = 5s (a reload): every connection is replaced make
+before break, and across the replacements the aggTrade ids published are
+exactly exsim's (none lost, none twice: the overlap's duplicates dropped)
+and the local books never resync."""
+import json
 import os
 import signal
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, wait_for  # noqa: E402
+from stack import Stack, kafka_read, wait_for  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
+from wsclient import WS  # noqa: E402
 
 BASE = ["streams = aggTrade, markPrice@1s, kline, bookTicker, depth@100ms",
         "intervals = 1m, 5m", "book_snapshot_limit = 100", "silence_timeout = 10s"]
@@ -153,6 +160,57 @@ def main():
               "counts no reconnect" % (total, total0))
         check(m["sub_errors"] == 0 and m["malformed"] == 0 and m["request_timeouts"] == 0,
               "no refused subscription, malformed frame or unanswered request")
+
+        # 4. make before break: connection_max_age = 5s.
+        boot = st.status()["kafka"]["bootstraps"]
+        m = market(st)
+        books0 = {s: b["resyncs"] for s, b in m["books"].items()}
+        rep0, dup0 = m["replacements"], m["duplicates"]
+        got, stop = [], threading.Event()
+
+        def cap():
+            ws = WS(st.ws + "/market/stream?streams=btcusdt@aggTrade/solusdt@aggTrade")
+            while not stop.is_set():
+                x = ws.recv(0.5)
+                if x is not None:
+                    got.append(json.loads(x)["data"])
+            ws.close()
+        th = threading.Thread(target=cap)
+        th.start()
+        time.sleep(1)
+        st.market = st.market + ["connection_max_age = 5s"]
+        st.write_config()
+        st.daemon.send_signal(signal.SIGHUP)
+        time.sleep(13)
+        stop.set()
+        th.join()
+        time.sleep(1)
+        m = market(st)
+        c4 = conns(st)
+        check(m["replacements"] - rep0 >= 4 and m["drains"] >= m["replacements"] - rep0 - 3 and
+              m["drains_failed"] == 0 and not set(c4) & set(c3),
+              "connection_max_age 5s: %d replacements, %d drained, none failed; exsim's "
+              "connections all new (%s)" % (m["replacements"] - rep0, m["drains"], sorted(c4)))
+        check(all(b["resyncs"] == books0.get(s) for s, b in m["books"].items()),
+              "make before break: no book resynced (%s)" % {s: b["resyncs"]
+                                                            for s, b in m["books"].items()})
+        pub = {}
+        for msg in kafka_read(boot, "websocket.trade"):
+            e = json.loads(msg["payload"])
+            if e["type"] == "trade" and e.get("agg") and not e.get("resync"):
+                pub.setdefault(e["symbol"], []).append(e["trade_id"])
+        ok = True
+        why = []
+        for sym in ("BTCUSDT", "SOLUSDT"):
+            want = [d["a"] for d in got if d["s"] == sym and float(d["p"]) != 0]
+            have = pub.get(sym, [])
+            twice = len(have) - len(set(have))
+            win = {a for a in have if want and want[0] <= a <= want[-1]}
+            ok &= bool(want) and twice == 0 and win == set(want)
+            why.append("%s: %d captured, %d published in the window, %d twice" %
+                       (sym, len(want), len(win), twice))
+        check(ok, "across the replacements the aggTrade ids published are exactly exsim's; "
+              "overlap duplicates dropped (%d): %s" % (m["duplicates"] - dup0, "; ".join(why)))
         st.sanitizer_check()
 
 
