@@ -92,11 +92,14 @@ def main():
         total0 = st.sim_stats()["connections"]["total"]
         check(len(c0) == 2, "one connection per route (%d)" % len(c0))
         msgs0 = {n: a["messages"] for n, a in market(st)["stream_ages"].items()}
-        text = st.ctl("status").stdout
-        check("market: 2 symbols, 12 streams" in text and
-              sum(1 for ln in text.splitlines() if ln.split()[1:3] in (["market", "open"],
-                                                                       ["public", "open"])) == 2
-              and "book BTCUSDT: synced" in text and "oldest stream message:" in text,
+
+        def text_ok():
+            text = st.ctl("status").stdout
+            return "market: 2 symbols, 12 streams" in text and \
+                sum(1 for ln in text.splitlines() if ln.split()[1:3] in (
+                    ["market", "open"], ["public", "open"])) == 2 and \
+                "book BTCUSDT: synced" in text and "oldest stream message:" in text
+        check(wait_for(text_ok, 10),
               "exfeedctl status: the market section (connections, books, oldest stream)")
 
         # 1. add SOLUSDT
