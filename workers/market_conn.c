@@ -254,7 +254,7 @@ conn_subscribe_queued(struct mconn *c)
 	for (int i = 0; i < c->ns; i++) {
 		struct mstream *s = c->s[i];
 
-		if (s->conn != c || s->state != MS_QUEUED)
+		if (s->conn != c || s->state != MS_QUEUED || s->retry_ms > mk_now_ms())
 			continue;
 		if (names == NULL && (names = calloc(SUB_BATCH, sizeof(*names))) == NULL)
 			return;
@@ -659,8 +659,9 @@ mconn_answer(struct mconn *c, const struct bm_frame *f)
 			if (s == NULL || s->conn != c || s->state != MS_SENT)
 				continue;
 			if (f->kind == BMF_ERROR) {
-				s->state = MS_QUEUED;	/* again at its silence check */
-				s->live_ms = mk_now_ms();
+				/* Asked again after silence_timeout. */
+				s->state = MS_QUEUED;
+				s->retry_ms = mk_now_ms() + mw.cfg->market_silence_timeout_ms;
 				continue;
 			}
 			s->state = MS_LIVE;
@@ -796,11 +797,6 @@ conn_check_streams(struct mconn *c, int64_t now)
 		since = s->last_msg_ms > s->live_ms ? s->last_msg_ms : s->live_ms;
 		if (now - since < silence)
 			continue;
-		if (s->state == MS_QUEUED) {
-			/* A refused SUBSCRIBE: again. */
-			s->live_ms = now;
-			continue;
-		}
 		if (s->state != MS_LIVE || !s->ticks)
 			continue;
 		if (names == NULL && (names = calloc(SUB_BATCH, sizeof(*names))) == NULL)

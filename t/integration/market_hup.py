@@ -220,6 +220,23 @@ def main():
                        (sym, len(want), len(win), twice))
         check(ok, "across the replacements the aggTrade ids published are exactly exsim's; "
               "overlap duplicates dropped (%d): %s" % (m["duplicates"] - dup0, "; ".join(why)))
+
+        # 5. symbols = all: every TRADING symbol of exchangeInfo (not the one that is not).
+        info = st.http("GET", "/fapi/v1/exchangeInfo")["symbols"]
+        trading = sorted(x["symbol"] for x in info if x["status"] == "TRADING")
+        st.market_symbols = ["all"]
+        st.market = ["streams = bookTicker", "silence_timeout = 10s"]
+        st.write_config()
+        st.daemon.send_signal(signal.SIGHUP)
+        want = {"%s@bookTicker" % x.lower() for x in trading}
+        check(len(trading) == 6 and len(info) == 7 and
+              wait_for(lambda: streams_of(conns(st), "public") == want and
+                       streams_of(conns(st), "market") == set(), 15),
+              "symbols = all: the %d TRADING symbols' bookTicker subscribed, not the one "
+              "that is not, and nothing on /market" % len(trading))
+        check(wait_for(lambda: live_and_flowing(st, want), 15) and
+              market(st)["info_fetches"] >= 1 and market(st)["info_errors"] == 0,
+              "symbols = all: they deliver; exchangeInfo fetched on the reload")
         st.sanitizer_check()
 
 
