@@ -174,8 +174,11 @@ book_drop(struct msym *y)
 {
 	if (y->book == NULL)
 		return;
-	if (y->book->req)
+	if (y->book->req) {
+		/* No callback follows a cancel: the request ends here for the budget. */
 		net_http_cancel(y->book->req);
+		budget_rest_done(mw.budget);
+	}
 	book_free(y->book->book);
 	free(y->book);
 	y->book = NULL;
@@ -1140,8 +1143,10 @@ market_stop(void)
 	ev_timer_stop(mw.loop, &mw.publish);
 	conns_free();
 	mk_kline_stop();
-	if (mw.info_req)
+	if (mw.info_req) {
 		net_http_cancel(mw.info_req);
+		budget_rest_done(mw.budget);
+	}
 	mw.info_req = NULL;
 	for (struct msym *y = mw.syms; y; y = y->next)
 		book_drop(y);

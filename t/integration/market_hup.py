@@ -237,6 +237,9 @@ def main():
         check(wait_for(lambda: live_and_flowing(st, want), 15) and
               market(st)["info_fetches"] >= 1 and market(st)["info_errors"] == 0,
               "symbols = all: they deliver; exchangeInfo fetched on the reload")
+        cs = st.sim_stats()["connections"]
+        check(cs["droppedRxLimit"] == 0 and cs["droppedSlow"] == 0,
+              "exsim dropped no connection for sending too much or reading too slowly (%s)" % cs)
         st.sanitizer_check()
 
 
