@@ -56,7 +56,7 @@ class Stack:
     def __init__(self, accounts=10, rate=200, seed=1, shards=2, exsim_args=(),
                  weight_limit=60000, budget=45000, log_level="debug", userdata=(),
                  database=(), keep=False, fast_pg=True, market_symbols=None, exchange=(),
-                 kafka=()):
+                 kafka=(), market=()):
         self.dir = tempfile.mkdtemp(prefix="exfeedd-stack.")
         os.chmod(self.dir, 0o755)
         self.n_accounts, self.rate, self.seed, self.shards = accounts, rate, seed, shards
@@ -65,6 +65,7 @@ class Stack:
         self.keep, self.fast_pg = keep, fast_pg
         self.market_symbols = list(market_symbols or SYMBOLS)
         self.exchange = list(exchange)
+        self.market = list(market)     # more [market] lines
         self.kafka = list(kafka)
         self.pg = self.exsim = self.daemon = None
         self.ssl_ctx = None     # how this harness trusts an exsim serving TLS
@@ -197,6 +198,7 @@ class Stack:
         ], self.userdata) + self.userdata + [
             "[market]",
             "symbols = %s" % ", ".join(self.market_symbols),
+        ] + self.market + [
             "[gateway]",
             "listen = 127.0.0.1:%d" % self.gw_port,
             "[exchange.binance-futures]",
