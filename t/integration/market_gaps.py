@@ -55,28 +55,31 @@ def db_rows(st, sym, iv):
 
 
 def holes(st):
-    """What is wrong now, per pair: [] when klines is whole."""
+    """What is wrong now, per pair: [] when klines is whole.  exsim is read
+    before and after the table, so that a candle closing meanwhile is neither
+    missing (before) nor unknown (after)."""
     bad = []
     for sym in SYMS:
         for iv in IVS:
-            truth = exsim_closed(st, sym, iv)
+            before = exsim_closed(st, sym, iv)
             db = db_rows(st, sym, iv)
+            after = exsim_closed(st, sym, iv)
             if not db:
-                if len(truth) >= 2:
-                    bad.append("%s %s: nothing stored, exsim closed %d" % (sym, iv, len(truth)))
+                if len(before) >= 2:
+                    bad.append("%s %s: nothing stored, exsim closed %d" % (sym, iv, len(before)))
                 continue
-            by_t = {r[0]: r for r in truth}
+            by_t = {r[0]: r for r in after}
             for r in db:
                 if r[0] not in by_t:
                     bad.append("%s %s %d: stored, exsim has no such closed candle (exsim's "
                                "closed: %d from %s to %s; stored %d, newest %d)" % (
-                                   sym, iv, r[0], len(truth), truth and truth[0][0],
-                                   truth and truth[-1][0], len(db), db[-1][0]))
+                                   sym, iv, r[0], len(after), after and after[0][0],
+                                   after and after[-1][0], len(db), db[-1][0]))
                 elif r != by_t[r[0]]:
                     bad.append("%s %s %d: stored %s, exsim %s" % (sym, iv, r[0], r, by_t[r[0]]))
             have = {r[0] for r in db}
             # from the first stored to exsim's newest closed but one (on its way)
-            want = [r[0] for r in truth[:-1] if r[0] >= db[0][0]]
+            want = [r[0] for r in before[:-1] if r[0] >= db[0][0]]
             miss = [t for t in want if t not in have]
             if miss:
                 bad.append("%s %s: %d closed candles missing, first %d (stored %d from %d)" % (
