@@ -586,6 +586,9 @@ publish_cb(struct ev_loop *loop, ev_timer *t, int revents)
 			book_resync(y, &b->resyncs_unproven);
 			continue;
 		}
+		snprintf(ev.exchange, sizeof(ev.exchange), "%s", MK_EXCHANGE);
+		ev.recv_us = clock_real_us();
+		ev_make_id(&ev);
 		if (ev_validate(&ev, &err) == -1) {
 			/* A crossed or unordered top: never published; the book is rebuilt. */
 			b->crossed++;
@@ -651,8 +654,8 @@ stream_of(const struct event *ev)
 /*
  * Whether the event is one this stream delivered before (the overlap of a
  * replacement connection, a resubscription): each kind's own order, per
- * stream: trade and aggregate ids, update ids, candles by (open time,
- * event time), the rest by event time.  1: a duplicate, dropped.
+ * stream: trade and aggregate ids, a book ticker's update id, candles by
+ * (open time, event time), the rest (partial books too) by event time.  1: a duplicate, dropped.
  */
 static int
 dedupe(struct mstream *s, const struct event *ev)
@@ -662,7 +665,12 @@ dedupe(struct mstream *s, const struct event *ev)
 	switch (ev->type) {
 	case EV_TRADE:		key = ev->u.trade.trade_id; break;
 	case EV_BOOK_TICKER:	key = ev->u.book_ticker.update_id; break;
-	case EV_BOOK:		key = ev->u.book.last_update_id; break;
+	case EV_BOOK:
+		/*
+		 * A partial book comes every 100/250/500 ms whether or not it
+		 * changed: the same u again with a later E is a new frame.
+		 */
+		break;
 	case EV_KLINE:
 		key2 = ev->u.kline.open_time;
 		if (key2 > s->last_key2) {

@@ -77,7 +77,7 @@ struct mconn {
 	struct mstream	**s;
 	int		 ns, cap;
 	int64_t		 retry_at_ms, attempt_ms, since_ms, last_rx_ms, last_ping_ms;
-	int64_t		 max_age_ms;		/* connection_max_age less a jitter of up to 5% */
+	uint32_t	 age_jitter;		/* per mille of connection_max_age taken off, < 50 */
 	unsigned	 failures;
 	bool		 ever_open;
 	int64_t		 sent[MSG_RATE];
@@ -300,14 +300,13 @@ static struct mconn *
 conn_new(enum bm_route route)
 {
 	struct mconn *c = calloc(1, sizeof(*c));
-	int64_t age = mw.cfg->market_connection_max_age_ms;
 
 	if (c == NULL)
 		return NULL;
 	c->id = ++mw.next_conn_id;
 	c->route = route;
 	c->out_tail = &c->out;
-	c->max_age_ms = age - (int64_t)(mk_random() % (uint32_t)(age / 20 + 1));
+	c->age_jitter = mk_random() % 50;
 	c->next = mw.conns;
 	mw.conns = c;
 	return c;
@@ -367,6 +366,15 @@ conn_add(struct mconn *c, struct mstream *s)
 	}
 	c->s[c->ns++] = s;
 	return 0;
+}
+
+/* connection_max_age (as configured now) less the connection's jitter, so that they do not all go at once. */
+static int64_t
+max_age_ms(const struct mconn *c)
+{
+	int64_t age = mw.cfg->market_connection_max_age_ms;
+
+	return age - age / 1000 * c->age_jitter;
 }
 
 static int64_t
@@ -566,7 +574,7 @@ conn_lost(struct mconn *c, const char *why, int failed)
 		/* A replacement that failed: the old one carries on; tried again later. */
 		log_warnx_rl(&mw.rl_conn, "market: replacement connection %u for %u: %s", c->id,
 		    c->replacing->id, why);
-		c->replacing->since_ms = now - c->replacing->max_age_ms + backoff_ms(1);
+		c->replacing->since_ms = now - max_age_ms(c->replacing) + backoff_ms(1);
 		conn_unlink_free(c);
 		return;
 	}
@@ -878,7 +886,7 @@ conns_tick(void)
 			out_push(c, NULL, 0, NULL);
 		}
 		if (c->replacing == NULL && c->replaced_by == NULL &&
-		    now - c->since_ms >= c->max_age_ms)
+		    now - c->since_ms >= max_age_ms(c))
 			conn_replace(c);
 		if (check && c->replacing == NULL)
 			conn_check_streams(c, now);

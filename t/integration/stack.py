@@ -56,7 +56,7 @@ class Stack:
     def __init__(self, accounts=10, rate=200, seed=1, shards=2, exsim_args=(),
                  weight_limit=60000, budget=45000, log_level="debug", userdata=(),
                  database=(), keep=False, fast_pg=True, market_symbols=None, exchange=(),
-                 kafka=(), market=()):
+                 kafka=(), market=None):
         self.dir = tempfile.mkdtemp(prefix="exfeedd-stack.")
         os.chmod(self.dir, 0o755)
         self.n_accounts, self.rate, self.seed, self.shards = accounts, rate, seed, shards
@@ -65,8 +65,10 @@ class Stack:
         self.keep, self.fast_pg = keep, fast_pg
         self.market_symbols = list(market_symbols or SYMBOLS)
         self.exchange = list(exchange)
-        self.market = list(market)     # more [market] lines
         self.kafka = list(kafka)
+        # [market] lines after symbols; None: no streams (the tests about
+        # user data run without the market worker's connections and REST).
+        self.market = ["streams ="] if market is None else list(market)
         self.pg = self.exsim = self.daemon = None
         self.ssl_ctx = None     # how this harness trusts an exsim serving TLS
         self.conninfo = None
