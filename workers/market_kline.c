@@ -379,7 +379,8 @@ kl_need(struct kl_pair *p, int64_t now_lb)
 	if (p->need_mono == 0)
 		return;
 	if (p->need_ms == 0) {
-		if (kl.last_mono < p->need_mono || kl.last_e <= 0)
+		/* a sample taken after it came up (the same ms may be before) */
+		if (kl.last_mono <= p->need_mono || kl.last_e <= 0)
 			return;
 		p->need_ms = kl.last_e - (kl.last_mono - p->need_mono) + KL_UP_SLACK_MS;
 	}
