@@ -46,7 +46,7 @@ def well_formed(ev):
 
 def main():
     skip_in_repeat_pass("market_book (a minute of diffs)")
-    with Stack(accounts=1, rate=20, market_symbols=SYMS,
+    with Stack(accounts=1, rate=20, market_symbols=SYMS, exsim_args=["--book-history", "180"],
                market=["streams = depth@100ms", "book_depth = %d" % DEPTH,
                        "book_snapshot_limit = 1000", "publish_interval = 100ms",
                        "silence_timeout = 5s", "reconnect_delay_min = 200ms",
