@@ -1102,7 +1102,7 @@ market_status(msgpack_packer *pk)
 		C(messages), C(malformed), C(events), C(events_invalid), C(duplicates),
 		C(zero_price), C(fields_dropped), C(answers), C(sub_errors), C(fundings),
 		C(resubscribes), C(reconnects_ok), C(reconnects_failed), C(silence_kills),
-		C(request_timeouts), C(replacements), C(drains), C(drains_failed),
+		C(request_timeouts), C(probes), C(replacements), C(drains), C(drains_failed),
 		C(subscribes_sent), C(unsubscribes_sent), C(messages_sent), C(book_diffs),
 		C(book_resyncs), C(snapshots), C(snapshot_errors), C(books_published),
 		C(books_crossed), C(http_429), C(http_418), C(info_fetches), C(info_errors),

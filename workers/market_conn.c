@@ -16,8 +16,11 @@
  *
  * Every wait has a deadline: the connect (CONNECT_TIMEOUT_MS), each answer
  * to a request (REQ_TIMEOUT_MS), the data itself: a connection that
- * received nothing, frames or pongs, for silence_timeout is closed and
- * made again; it is pinged once a third of that passed in silence.  A
+ * received no frame for silence_timeout is closed and made again; once a
+ * third of that passed in silence it is sent a GET_PROPERTY probe, which
+ * the exchange answers over the same path as the data.  Pongs do not
+ * count: a stalled stream still answers pings (the exchange's WebSocket
+ * layer does), so they prove only that the socket lives.  A
  * stream that ticks on a cadence (all but forceOrder) silent for
  * silence_timeout while its connection delivers is subscribed again.
  * Failed connects back off exponentially with jitter, and WARN from the
@@ -63,7 +66,7 @@ struct mreq {
 
 struct mout {
 	struct mout	*next;
-	char		*text;			/* NULL: a ping */
+	char		*text;
 	size_t		 len;
 	struct mreq	*req;			/* its request, stamped when sent */
 };
@@ -76,7 +79,7 @@ struct mconn {
 	struct net_ws	*ws;
 	struct mstream	**s;
 	int		 ns, cap;
-	int64_t		 retry_at_ms, attempt_ms, since_ms, last_rx_ms, last_ping_ms;
+	int64_t		 retry_at_ms, attempt_ms, since_ms, last_rx_ms, last_probe_ms;
 	uint32_t	 age_jitter;		/* per mille of connection_max_age taken off, < 50 */
 	unsigned	 failures;
 	bool		 ever_open;
@@ -168,7 +171,7 @@ out_flush(struct mconn *c)
 		struct mout *o = c->out;
 		int rc;
 
-		rc = o->text ? net_ws_send_text(c->ws, o->text, o->len) : net_ws_ping(c->ws);
+		rc = net_ws_send_text(c->ws, o->text, o->len);
 		if (rc == -1) {
 			conn_lost(c, "cannot send", 1);
 			return;
@@ -176,8 +179,6 @@ out_flush(struct mconn *c)
 		rate_note(c, now);
 		if (o->req)
 			o->req->sent_ms = now;
-		else if (o->text == NULL)
-			c->last_ping_ms = now;
 		if ((c->out = o->next) == NULL)
 			c->out_tail = &c->out;
 		free(o->text);
@@ -486,7 +487,7 @@ ws_open_cb(struct net_ws *ws, void *arg)
 	(void)ws;
 	c->state = MC_OPEN;
 	c->since_ms = c->last_rx_ms = now;
-	c->last_ping_ms = now;
+	c->last_probe_ms = now;
 	if (c->ever_open)
 		c->reconnects_ok++, mw.st.reconnects_ok++;
 	c->ever_open = true;
@@ -540,13 +541,12 @@ ws_message_cb(struct net_ws *ws, const char *buf, size_t len, void *arg)
 	mk_frame(c, buf, len);
 }
 
+/* A pong proves the socket, not the data path: not counted (see the top). */
 static void
 ws_pong_cb(struct net_ws *ws, void *arg)
 {
-	struct mconn *c = arg;
-
 	(void)ws;
-	c->last_rx_ms = mk_now_ms();
+	(void)arg;
 }
 
 /*
@@ -877,9 +877,10 @@ conns_tick(void)
 			}
 			continue;
 		}
-		if (now - c->last_rx_ms > silence / 3 && now - c->last_ping_ms > silence / 3) {
-			c->last_ping_ms = now;
-			out_push(c, NULL, 0, NULL);
+		if (now - c->last_rx_ms > silence / 3 && now - c->last_probe_ms > silence / 3) {
+			c->last_probe_ms = now;
+			mw.st.probes++;
+			req_send(c, RQ_PROBE, NULL, 0);
 		}
 		if (c->replacing == NULL && c->replaced_by == NULL &&
 		    now - c->since_ms >= max_age_ms(c))

@@ -116,7 +116,7 @@ struct market_worker {
 		uint64_t	 messages, malformed, events, events_invalid, duplicates,
 				 zero_price, fields_dropped, answers, sub_errors, fundings,
 				 resubscribes, reconnects_ok, reconnects_failed, silence_kills,
-				 request_timeouts, replacements, drains, drains_failed,
+				 request_timeouts, probes, replacements, drains, drains_failed,
 				 subscribes_sent, unsubscribes_sent, messages_sent,
 				 book_diffs, book_resyncs, snapshots, snapshot_errors,
 				 books_published, books_crossed, http_429, http_418,

@@ -64,18 +64,21 @@ MK = ["aggTrade", "markPrice@1s", "kline_1m", "kline_5m"]
 PK = ["bookTicker", "depth@100ms"]
 
 
+LAGGING = []
+
+
 def live_and_flowing(st, names, since=None):
+    """Every stream named is subscribed and delivered (since: more than then);
+    LAGGING says which were not, for the message."""
     m = market(st)
     if m is None:
         return False
     ages = m["stream_ages"]
-    for n in names:
-        a = ages.get(n)
-        if a is None or a["state"] != "live" or a["messages"] == 0:
-            return False
-        if since is not None and a["messages"] <= since.get(n, 0):
-            return False
-    return True
+    LAGGING[:] = [n for n in sorted(names) if ages.get(n) is None or
+                  ages[n]["state"] != "live" or ages[n]["messages"] == 0 or
+                  (since is not None and ages[n]["messages"] <= since.get(n, 0))]
+    LAGGING[:] = [(n, ages.get(n)) for n in LAGGING]
+    return not LAGGING
 
 
 def main():
@@ -139,6 +142,27 @@ def main():
         check(not any(n.startswith("ethusdt@") for n in m["stream_ages"]) and
               "ETHUSDT" not in m["books"],
               "HUP -ETHUSDT: its streams and book are gone from the status")
+
+        # 2b. a burst of reloads, each toggling SOLUSDT: every one a SUBSCRIBE or an
+        #     UNSUBSCRIBE on each connection, more than the exchange's 10 messages a
+        #     second; the worker's own limit queues them, exsim drops nothing.
+        for i in range(14):
+            reload(st, ["BTCUSDT", "SOLUSDT"] if i % 2 else ["BTCUSDT"])
+            time.sleep(0.05)
+        check(wait_for(lambda: streams_of(conns(st), "market") == m2 and
+                       streams_of(conns(st), "public") == p2, 20),
+              "a burst of 14 reloads: exsim ends with the last one's streams")
+        c2b = conns(st)
+        sent = sum(c2b[i]["subscribes"] + c2b[i]["unsubscribes"] -
+                   c2[i]["subscribes"] - c2[i]["unsubscribes"] for i in c0 if i in c2b)
+        cs = st.sim_stats()["connections"]
+        check(set(c2b) == set(c0) and all(c2b[i]["openedMs"] == c0[i]["openedMs"] for i in c0)
+              and cs["droppedRxLimit"] == 0,
+              "the burst: %d SUBSCRIBE/UNSUBSCRIBE on the same connections, none dropped by "
+              "exsim's 10 messages/s limit (%s)" % (sent, cs))
+        seen = {n: a["messages"] for n, a in market(st)["stream_ages"].items()}
+        check(wait_for(lambda: live_and_flowing(st, m2 | p2, since=seen), 15),
+              "after the burst every stream delivers %s" % LAGGING)
 
         # 3. add a kind (ticker) and a symbol that does not fit: max 9 streams per
         #    connection: /market had 8 (2 symbols x 4) + 2 tickers = 10 > 9, so
@@ -220,6 +244,25 @@ def main():
                        (sym, len(want), len(win), twice))
         check(ok, "across the replacements the aggTrade ids published are exactly exsim's; "
               "overlap duplicates dropped (%d): %s" % (m["duplicates"] - dup0, "; ".join(why)))
+
+        # 4b. stalled connections (exsim stops writing to them, pings unanswered):
+        #     replaced after silence_timeout, the streams back.
+        st.market = ["streams = aggTrade, markPrice@1s, kline, bookTicker, depth@100ms, ticker",
+                     "intervals = 1m, 5m", "book_snapshot_limit = 100", "silence_timeout = 3s",
+                     "max_streams_per_connection = 9"]
+        st.write_config()
+        st.daemon.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        k0 = market(st)["silence_kills"]
+        before = set(conns(st))
+        st.fault("stall")
+        check(wait_for(lambda: market(st)["silence_kills"] - k0 >= 3 and
+                       not set(conns(st)) & before and len(conns(st)) == 3, 20),
+              "stall: the 3 silent connections replaced (%d silence kills)" %
+              (market(st)["silence_kills"] - k0))
+        seen = {n: a["messages"] for n, a in market(st)["stream_ages"].items()}
+        check(wait_for(lambda: live_and_flowing(st, m3 | p2, since=seen), 20),
+              "stall: every stream delivers again %s" % LAGGING)
 
         # 5. symbols = all: every TRADING symbol of exchangeInfo (not the one that is not).
         info = st.http("GET", "/fapi/v1/exchangeInfo")["symbols"]
