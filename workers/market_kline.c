@@ -259,13 +259,25 @@ kl_lookup(const char *sym, const char *interval)
 	return iv < 0 ? NULL : kl_find(sym, iv, NULL);
 }
 
+static int
+kl_stored_cmp(const void *a, const void *b)
+{
+	const struct kl_stored *x = a, *y = b;
+	int c = strcmp(x->sym, y->sym);
+
+	return c ? c : (x->iv > y->iv) - (x->iv < y->iv);
+}
+
+/* The newest stored open time of (sym, iv) from the start's read, or -1. */
 static int64_t
 kl_stored_max(const char *sym, int iv)
 {
-	for (size_t i = 0; i < kl.nstored; i++)
-		if (kl.stored[i].iv == iv && strcmp(kl.stored[i].sym, sym) == 0)
-			return kl.stored[i].max_open;
-	return -1;
+	struct kl_stored key, *s;
+
+	snprintf(key.sym, sizeof(key.sym), "%s", sym);
+	key.iv = iv;
+	s = kl.nstored ? bsearch(&key, kl.stored, kl.nstored, sizeof(key), kl_stored_cmp) : NULL;
+	return s ? s->max_open : -1;
 }
 
 static int64_t
@@ -843,6 +855,7 @@ kl_db_rows(PGresult *res)
 		s[k].max_open = strtoll(PQgetvalue(res, i, 2), NULL, 10);
 		k++;
 	}
+	qsort(s, k, sizeof(*s), kl_stored_cmp);
 	free(kl.stored);
 	kl.stored = s;
 	kl.nstored = k;
