@@ -192,6 +192,9 @@ struct ex_stats {
 	    conns_pong_timeout, conns_cut_24h, conns_rejected;
 	uint64_t rest_requests, rest_weight, lk_post, lk_put, lk_delete, n429, n418, bans, bad_pages;
 	uint64_t ws_msgs_in, bytes_queued, actions;
+	/* market frames queued to connections: one per subscribed connection,
+	 * where market_events counts each event once */
+	uint64_t market_frames, market_bytes;
 };
 
 struct ex_config {
