@@ -19,8 +19,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* In-flight slots: one per account worker instance (account_shards <= 256). */
-#define BUDGET_SLOTS		256
+/*
+ * In-flight slots: one per account worker instance (account_shards <= 256),
+ * and the market worker's.
+ */
+#define BUDGET_SLOTS		257
+#define BUDGET_SLOT_MARKET	256
 /* What budget_rest_take asks to wait when only the in-flight limit refused. */
 #define BUDGET_INFLIGHT_WAIT_MS	50
 /* The longest budget_rest_take_deferred asks to wait behind urgent requests. */

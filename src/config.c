@@ -59,13 +59,17 @@ static const int facility_val[] = { LOG_DAEMON, LOG_USER, LOG_LOCAL0, LOG_LOCAL1
 static const char *const format_enum[] = { "json", "protobuf", NULL };
 /* librdkafka compression.codec values. */
 static const char *const compression_enum[] = { "none", "gzip", "snappy", "lz4", "zstd", NULL };
-/* The USDⓈ-M market stream kinds the market worker knows (FACTS §3). */
-static const char *const stream_enum[] = { "aggTrade", "markPrice", "markPrice@1s",
-	"kline_1m", "kline_3m", "kline_5m", "kline_15m", "kline_30m", "kline_1h",
-	"kline_2h", "kline_4h", "kline_6h", "kline_8h", "kline_12h", "kline_1d",
-	"kline_3d", "kline_1w", "kline_1M", "ticker", "miniTicker", "forceOrder",
-	"bookTicker", "trade", "depth", "depth@100ms", "depth@500ms", "depth5",
-	"depth10", "depth20", NULL };
+/*
+ * The USDⓈ-M market stream kinds the market worker knows, with the update
+ * speeds Binance offers for them (FACTS §3); kline takes [market] intervals.
+ */
+static const char *const stream_enum[] = { "kline", "markPrice", "markPrice@1s",
+	"ticker", "miniTicker", "trade", "aggTrade", "depth", "depth@100ms", "depth@500ms",
+	"depth5", "depth5@100ms", "depth5@500ms", "depth10", "depth10@100ms", "depth10@500ms",
+	"depth20", "depth20@100ms", "depth20@500ms", "bookTicker", "forceOrder", NULL };
+/* The 15 USDⓈ-M kline intervals (FACTS §3); case matters: 1m a minute, 1M a month. */
+static const char *const interval_enum[] = { "1m", "3m", "5m", "15m", "30m", "1h", "2h",
+	"4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M", NULL };
 static const char *const exchange_names[] = { "binance-futures", "binance-spot",
 	"bybit", "okx", NULL };
 
@@ -147,7 +151,17 @@ static const struct ckey keys[] = {
 	{ "userdata", "alert_command", T_OPTPATH, "", 0, 0, NULL, 0, D(alert_command) },
 	{ "userdata", "resync_history_max", T_DURATION, "7d", HOUR_MS, 180 * 24 * HOUR_MS, NULL, 0, D(resync_history_max_ms) },
 	{ "market", "symbols", T_LIST, "BTCUSDT, ETHUSDT", 0, 1024, NULL, 0, D(market_symbols) },
-	{ "market", "streams", T_LIST, "aggTrade, markPrice@1s, kline_1m, ticker, depth@100ms", 0, 1024, stream_enum, 0, D(market_streams) },
+	{ "market", "streams", T_LIST, "aggTrade, markPrice@1s, kline, ticker, depth@100ms", 0, 21, stream_enum, 0, D(market_streams) },
+	{ "market", "intervals", T_LIST, "1m", 0, 15, interval_enum, 0, D(market_intervals) },
+	{ "market", "book_depth", T_INT, "20", 1, 1000, NULL, 0, D(market_book_depth) },
+	{ "market", "book_snapshot_limit", T_INT, "1000", 5, 1000, NULL, 0, D(market_book_snapshot_limit) },
+	{ "market", "publish_interval", T_DURATION, "100ms", 10, 60000, NULL, 0, D(market_publish_interval_ms) },
+	{ "market", "kline_history", T_INT, "500", 0, 100000, NULL, 0, D(market_kline_history) },
+	{ "market", "max_streams_per_connection", T_INT, "200", 1, 1024, NULL, 0, D(market_streams_per_connection) },
+	{ "market", "silence_timeout", T_DURATION, "30s", 1000, HOUR_MS, NULL, 0, D(market_silence_timeout_ms) },
+	{ "market", "reconnect_delay_min", T_DURATION, "1s", 10, 600000, NULL, 0, D(market_reconnect_delay_min_ms) },
+	{ "market", "reconnect_delay_max", T_DURATION, "60s", 10, HOUR_MS, NULL, 0, D(market_reconnect_delay_max_ms) },
+	{ "market", "connection_max_age", T_DURATION, "23h", 1000, 24 * HOUR_MS, NULL, 0, D(market_connection_max_age_ms) },
 	{ "gateway", "listen", T_HOSTPORT, "127.0.0.1:8480", 0, 0, NULL, K_NORELOAD, D(gateway_listen) },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
@@ -761,7 +775,11 @@ value_set(void *base, const struct ckey *k, const char *v, int append,
 				char item[128];
 				snprintf(item, sizeof(item), "%.*s", (int)len, p);
 				if (enum_index(k->enums, item) == -1) {
-					snprintf(whybuf, whylen, "unknown item \"%s\"", item);
+					int off = snprintf(whybuf, whylen, "unknown item \"%s\" (one of:", item);
+					for (int e = 0; k->enums[e] && off < (int)whylen; e++)
+						off += snprintf(whybuf + off, whylen - (size_t)off, " %s", k->enums[e]);
+					if (off < (int)whylen)
+						snprintf(whybuf + off, whylen - (size_t)off, ")");
 					*why = whybuf;
 					strlist_free(&nl);
 					return -1;
@@ -1178,7 +1196,7 @@ ini_reader_cb(char *buf, int size, void *arg)
 static void
 apply_default(void *base, const struct ckey *k, const char *defval)
 {
-	char whybuf[256];
+	char whybuf[512];
 	const char *why = NULL;
 
 	if (value_set(base, k, defval, 0, whybuf, sizeof(whybuf), &why) == -1) {
@@ -1254,6 +1272,53 @@ loader_release(struct loader *ld)
  * Defaults, required keys and rules that involve more than one key.  With
  * any error collected the config is freed: -1.
  */
+/*
+ * [market] rules of one key: symbols "all" (every TRADING symbol of the
+ * exchange) stands alone; book_snapshot_limit is one of the limits
+ * GET /fapi/v1/depth takes (Binance "Order Book"); a kind is subscribed
+ * at one speed.
+ */
+static void
+market_check(struct loader *ld)
+{
+	static const int limits[] = { 5, 10, 20, 50, 100, 500, 1000 };
+	struct config *cfg = ld->cfg;
+	int ki;
+	size_t i, j;
+
+	ki = key_index(keys, NKEYS, "market", "symbols");
+	if (!ld->bad[ki] && cfg->market_symbols.n > 1)
+		for (i = 0; i < cfg->market_symbols.n; i++)
+			if (strcmp(cfg->market_symbols.v[i], "all") == 0) {
+				err_add(ld->errs, ld->file, ld->set_line[ki],
+				    "[market] symbols: \"all\" cannot be combined with other symbols");
+				break;
+			}
+	ki = key_index(keys, NKEYS, "market", "book_snapshot_limit");
+	if (!ld->bad[ki]) {
+		for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+			if (cfg->market_book_snapshot_limit == limits[i])
+				break;
+		if (i == sizeof(limits) / sizeof(limits[0]))
+			err_add(ld->errs, ld->file, ld->set_line[ki],
+			    "[market] book_snapshot_limit: %" PRId64 " is not one of: 5 10 20 50 100 500 1000",
+			    cfg->market_book_snapshot_limit);
+	}
+	ki = key_index(keys, NKEYS, "market", "streams");
+	for (i = 0; !ld->bad[ki] && i < cfg->market_streams.n; i++)
+		for (j = 0; j < i; j++) {
+			const char *a = cfg->market_streams.v[i], *b = cfg->market_streams.v[j];
+			size_t la = strcspn(a, "@"), lb = strcspn(b, "@");
+
+			if (la == lb && strncmp(a, b, la) == 0) {
+				err_add(ld->errs, ld->file, ld->set_line[ki],
+				    "[market] streams: %s and %s are one kind at two speeds", b, a);
+				i = cfg->market_streams.n;
+				break;
+			}
+		}
+}
+
 static int
 loader_finish(struct loader *ld)
 {
@@ -1357,7 +1422,16 @@ loader_finish(struct loader *ld)
 	    cfg->reconnect_delay_max_ms < cfg->reconnect_delay_min_ms))
 		err_add(ld->errs, ld->file, rule_line(ld, "userdata", "reconnect_delay_max", "reconnect_delay_min"),
 		    "[userdata] reconnect_delay_max: must not be below reconnect_delay_min");
+	if (RULE("market", "reconnect_delay_max", "reconnect_delay_min",
+	    cfg->market_reconnect_delay_max_ms < cfg->market_reconnect_delay_min_ms))
+		err_add(ld->errs, ld->file, rule_line(ld, "market", "reconnect_delay_max", "reconnect_delay_min"),
+		    "[market] reconnect_delay_max: must not be below reconnect_delay_min");
+	if (RULE("market", "book_depth", "book_snapshot_limit",
+	    cfg->market_book_depth > cfg->market_book_snapshot_limit))
+		err_add(ld->errs, ld->file, rule_line(ld, "market", "book_depth", "book_snapshot_limit"),
+		    "[market] book_depth: must not be above book_snapshot_limit");
 #undef RULE
+	market_check(ld);
 	loader_release(ld);
 	if (ld->errs->n) {
 		config_free(cfg);

@@ -110,7 +110,17 @@ struct config {
 	int64_t		 resync_history_max_ms;
 	/* [market] */
 	struct strlist	 market_symbols;
-	struct strlist	 market_streams;
+	struct strlist	 market_streams;	/* kinds, with their speeds: "depth@100ms" */
+	struct strlist	 market_intervals;	/* kline intervals */
+	int64_t		 market_book_depth;	/* levels kept and published */
+	int64_t		 market_book_snapshot_limit;	/* GET /fapi/v1/depth limit */
+	int64_t		 market_publish_interval_ms;	/* book top-N cadence */
+	int64_t		 market_kline_history;	/* closed candles backfilled for a new pair */
+	int64_t		 market_streams_per_connection;
+	int64_t		 market_silence_timeout_ms;
+	int64_t		 market_reconnect_delay_min_ms;
+	int64_t		 market_reconnect_delay_max_ms;
+	int64_t		 market_connection_max_age_ms;
 	/* [gateway] */
 	struct hostport	 gateway_listen;
 

@@ -286,5 +286,8 @@ ev_clear(struct event *ev)
 	if (ev->type == EV_UNKNOWN) {
 		free(ev->u.unknown.raw);
 		ev->u.unknown.raw = NULL;
+	} else if (ev->type == EV_BOOK) {
+		free(ev->u.book.levels);
+		ev->u.book.levels = NULL;
 	}
 }

@@ -139,8 +139,9 @@ int	 bm_klines_parse(const char *body, size_t len, const char *symbol, const cha
 	    int64_t now_ms, int64_t recv_us, ev_emit_fn, void *arg, struct bf_drops *,
 	    const char **err);
 /*
- * Weight of GET /fapi/v1/klines by limit (FACTS; Binance "Kline/Candlestick
- * Data": [1,100) 1, [100,500) 2, [500,1000] 5, > 1000 10).
+ * Weight of GET /fapi/v1/klines by limit (Binance "Kline/Candlestick
+ * Data": [1,100) 1, [100,500) 2, [500,1000] 5, > 1000 10); -1 for a limit
+ * outside Binance's 1 to 1500.
  */
 int	 bm_klines_weight(int limit);
 
@@ -164,10 +165,12 @@ int	 bm_depth_weight(int limit);
 /*
  * GET /fapi/v1/exchangeInfo body → the symbols whose status is TRADING
  * (every contract type), as a malloc'd array of malloc'd upper-case names.
- * Returns the count, or -1 with *err.
+ * Rows that cannot be read (not an object, no status, a symbol that is
+ * not one, a symbol listed twice) are skipped and counted in *drops (may
+ * be NULL).  Returns the count, or -1 with *err (and *symbols NULL).
  */
 int	 bm_exchange_info_symbols(const char *body, size_t len, char ***symbols,
-	    const char **err);
+	    struct bf_drops *drops, const char **err);
 void	 bm_symbols_free(char **, int n);
 
 #endif

@@ -158,7 +158,7 @@ Test(config, error_classes)
 	expect_error(DB "[kafka]\nbrokers = kafka1\n", 4, "\"kafka1\": expected HOST:PORT; brokers is "
 	    "\"embedded\", a list of HOST:PORT separated by commas, or empty for no publishing");
 	expect_error(DB "[kafka]\nformat = avro\n", 4, "is not one of: json protobuf");
-	expect_error(DB "[market]\nstreams = depth7\n", 4, "unknown item \"depth7\"");
+	expect_error(DB "[market]\nstreams = depth7\n", 4, "unknown item \"depth7\" (one of: kline markPrice");
 	expect_error(DB "[exchange.binance-futures]\nws_url = ftp://x\n", 4, "URL must start with");
 	/* The grammar the account worker's net_endpoint_parse takes (fuzz_config, fuzz_parsers). */
 	expect_error(DB "[exchange.binance-futures]\nws_url = wss://a\001b\n", 4, "control character");
@@ -176,6 +176,64 @@ Test(config, error_classes)
 	/* Symbols are symbols: ";B" came back from -nv as an inline comment (fuzz_config). */
 	expect_error(DB "[market]\nsymbols = A,;B\n", 4, "\";B\" is not a symbol");
 	expect_error(DB "[market]\nsymbols = A\n  #B\n  B&limit=1\n", 6, "is not a symbol");
+	/* [market]: intervals are Binance's 15, the error names them; case matters. */
+	expect_error(DB "[market]\nintervals = 1m, 2m\n", 4, "unknown item \"2m\" (one of: 1m 3m 5m "
+	    "15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M)");
+	expect_error(DB "[market]\nintervals = 1H\n", 4, "unknown item \"1H\"");
+	expect_error(DB "[market]\nstreams = kline_1m\n", 4, "unknown item \"kline_1m\" (one of: kline");
+	expect_error(DB "[market]\nstreams = markPrice@3s\n", 4, "unknown item \"markPrice@3s\"");
+	expect_error(DB "[market]\nstreams = depth, depth@100ms\n", 4, "depth and depth@100ms are one kind");
+	expect_error(DB "[market]\nsymbols = all, BTCUSDT\n", 4, "\"all\" cannot be combined");
+	expect_error(DB "[market]\nbook_snapshot_limit = 200\n", 4, "200 is not one of: 5 10 20 50 100 500 1000");
+	expect_error(DB "[market]\nbook_snapshot_limit = 2000\n", 4, "out of range (5 to 1000)");
+	expect_error(DB "[market]\nbook_snapshot_limit = 50\nbook_depth = 100\n", 5,
+	    "[market] book_depth: must not be above book_snapshot_limit");
+	expect_error(DB "[market]\nmax_streams_per_connection = 1025\n", 4, "out of range (1 to 1024)");
+	expect_error(DB "[market]\npublish_interval = 1ms\n", 4, "out of range");
+	expect_error(DB "[market]\nreconnect_delay_min = 5s\nreconnect_delay_max = 1s\n", 5,
+	    "must not be below reconnect_delay_min");
+}
+
+/* [market]: every key, its default and a value. */
+Test(config, market)
+{
+	struct config cfg;
+	struct config_errors errs;
+
+	cr_assert_eq(load_text(DB, &cfg, &errs), 0, "%s", config_errors_first(&errs));
+	cr_assert_eq(cfg.market_streams.n, 5);
+	cr_assert_str_eq(cfg.market_streams.v[2], "kline");
+	cr_assert_eq(cfg.market_intervals.n, 1);
+	cr_assert_str_eq(cfg.market_intervals.v[0], "1m");
+	cr_assert_eq(cfg.market_book_depth, 20);
+	cr_assert_eq(cfg.market_book_snapshot_limit, 1000);
+	cr_assert_eq(cfg.market_publish_interval_ms, 100);
+	cr_assert_eq(cfg.market_kline_history, 500);
+	cr_assert_eq(cfg.market_streams_per_connection, 200);
+	cr_assert_eq(cfg.market_silence_timeout_ms, 30000);
+	cr_assert_eq(cfg.market_reconnect_delay_min_ms, 1000);
+	cr_assert_eq(cfg.market_reconnect_delay_max_ms, 60000);
+	cr_assert_eq(cfg.market_connection_max_age_ms, 23 * 3600 * 1000);
+	config_free(&cfg);
+	cr_assert_eq(load_text(DB "[market]\nsymbols = all\nintervals = 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, "
+	    "6h, 8h, 12h, 1d, 3d, 1w, 1M\nstreams = kline, markPrice, ticker, miniTicker, trade, aggTrade, "
+	    "depth@500ms, depth5@100ms, depth10, depth20@500ms, bookTicker, forceOrder\nbook_depth = 50\n"
+	    "book_snapshot_limit = 100\npublish_interval = 250ms\nkline_history = 0\n"
+	    "max_streams_per_connection = 1024\nsilence_timeout = 5s\n", &cfg, &errs), 0, "%s",
+	    config_errors_first(&errs));
+	cr_assert_eq(cfg.market_symbols.n, 1);
+	cr_assert_str_eq(cfg.market_symbols.v[0], "all");
+	cr_assert_eq(cfg.market_intervals.n, 15);
+	cr_assert_str_eq(cfg.market_intervals.v[14], "1M");
+	cr_assert_eq(cfg.market_streams.n, 12);
+	cr_assert_str_eq(cfg.market_streams.v[7], "depth5@100ms");
+	cr_assert_eq(cfg.market_book_depth, 50);
+	cr_assert_eq(cfg.market_book_snapshot_limit, 100);
+	cr_assert_eq(cfg.market_publish_interval_ms, 250);
+	cr_assert_eq(cfg.market_kline_history, 0);
+	cr_assert_eq(cfg.market_streams_per_connection, 1024);
+	cr_assert_eq(cfg.market_silence_timeout_ms, 5000);
+	config_free(&cfg);
 }
 
 
