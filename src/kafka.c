@@ -82,9 +82,12 @@ kafka_producer_new(const struct config *cfg, const char *bootstraps, const char 
 	snprintf(num, sizeof(num), "%" PRId64, cfg->kafka_delivery_timeout_ms);
 	if (set(conf, "message.timeout.ms", num, err, errlen) == -1)
 		goto fail;
-	/* Room for a whole window of messages (librdkafka's default is 100,000). */
-	snprintf(num, sizeof(num), "%" PRId64, cfg->kafka_relay_window > 100000 ?
-	    cfg->kafka_relay_window : 100000);
+	/*
+	 * Room for a whole window of messages (librdkafka's default is
+	 * 100,000), and for the market data in flight beside it (KAFKA_MARKET_INFLIGHT).
+	 */
+	snprintf(num, sizeof(num), "%" PRId64, (cfg->kafka_relay_window > 100000 ?
+	    cfg->kafka_relay_window : 100000) + KAFKA_MARKET_INFLIGHT);
 	if (set(conf, "queue.buffering.max.messages", num, err, errlen) == -1)
 		goto fail;
 	for (size_t i = 0; i < cfg->kafka_nprops; i++)
@@ -155,6 +158,78 @@ kafka_produce_row(rd_kafka_t *rk, const struct config *cfg, const char *prefix,
 	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 	    RD_KAFKA_V_VALUE(value->p, value->len),
 	    RD_KAFKA_V_KEY(keylen ? key : NULL, keylen),
+	    RD_KAFKA_V_HEADERS(hdrs),
+	    RD_KAFKA_V_OPAQUE(msg_opaque),
+	    RD_KAFKA_V_END);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rd_kafka_headers_destroy(hdrs);	/* ours until producev succeeds */
+		snprintf(err, errlen, "%s", rd_kafka_err2str(e));
+	}
+	return e;
+}
+
+const char *
+kafka_event_symbol(const struct event *ev)
+{
+	switch (ev->type) {
+	case EV_KLINE:
+		return ev->u.kline.symbol;
+	case EV_MARK_PRICE:
+		return ev->u.mark_price.symbol;
+	case EV_FUNDING:
+		return ev->u.funding.symbol;
+	case EV_TICKER:
+		return ev->u.ticker.symbol;
+	case EV_TRADE:
+		return ev->u.trade.symbol;
+	case EV_BOOK:
+		return ev->u.book.symbol;
+	case EV_BOOK_TICKER:
+		return ev->u.book_ticker.symbol;
+	case EV_LIQUIDATION:
+		return ev->u.liquidation.symbol;
+	default:
+		return "";
+	}
+}
+
+rd_kafka_resp_err_t
+kafka_produce_event(rd_kafka_t *rk, const struct config *cfg, const char *prefix,
+    const struct event *ev, void *msg_opaque, struct strbuf *value, char *err, size_t errlen)
+{
+	const char *topic = EV_IS_MARKET(ev->type) ? cfg->kafka_topic[ev->type] : NULL;
+	const char *type = ev_type_name(ev->type), *sym = kafka_event_symbol(ev);
+	rd_kafka_headers_t *hdrs;
+	rd_kafka_resp_err_t e;
+	char name[512], *json;
+	int r;
+
+	if (topic == NULL) {
+		snprintf(err, errlen, "event %s: type %u has no market topic", ev->id, ev->type);
+		return RD_KAFKA_RESP_ERR__BAD_MSG;
+	}
+	if (prefix != NULL && *prefix != '\0') {
+		snprintf(name, sizeof(name), "%s%s", prefix, topic);
+		topic = name;
+	}
+	if ((json = ev_to_json(ev)) == NULL) {
+		snprintf(err, errlen, "event %s (%s): no JSON form", ev->id, type);
+		return RD_KAFKA_RESP_ERR__BAD_MSG;
+	}
+	value->len = 0;
+	r = kafka_value(cfg->kafka_format, type, json, strlen(json), NULL, 0, value, err, errlen);
+	free(json);
+	if (r == -1)
+		return RD_KAFKA_RESP_ERR__BAD_MSG;
+	hdrs = rd_kafka_headers_new(4);
+	rd_kafka_header_add(hdrs, "event_id", -1, ev->id, -1);
+	rd_kafka_header_add(hdrs, "exchange", -1, ev->exchange, -1);
+	rd_kafka_header_add(hdrs, "type", -1, type, -1);
+	rd_kafka_header_add(hdrs, "schema", -1, KAFKA_SCHEMA, -1);
+	e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_VALUE(value->p, value->len),
+	    RD_KAFKA_V_KEY(sym, strlen(sym)),
 	    RD_KAFKA_V_HEADERS(hdrs),
 	    RD_KAFKA_V_OPAQUE(msg_opaque),
 	    RD_KAFKA_V_END);

@@ -21,9 +21,16 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
+#include "event.h"
 #include "strbuf.h"
 
 #define KAFKA_SCHEMA	"1"
+/*
+ * Market messages in the producer at most (produced, not yet reported):
+ * past it the writer drops market data (counted) rather than take the
+ * outbox's room in librdkafka's queue.
+ */
+#define KAFKA_MARKET_INFLIGHT	100000
 
 /*
  * A row as the relay reads it: WSQL_LOG_RETURNING's columns, in order
@@ -72,5 +79,20 @@ int	 kafka_type(const char *event_type);
 rd_kafka_resp_err_t kafka_produce_row(rd_kafka_t *, const struct config *, const char *prefix,
 	    const struct kafka_row *, void *msg_opaque, struct strbuf *value, char *err,
 	    size_t errlen);
+
+/*
+ * Market data (event.h: EV_IS_MARKET) does not go through event_log: the
+ * writer produces each event as it handles it.  Topic: prefix + the topic
+ * of its type; key: its symbol (one symbol's events stay in order on one
+ * partition); headers event_id, exchange, type, schema (no account_id: no
+ * account has them); value: ev_to_json's object in the [kafka] format
+ * (kafka_value).  Returns as kafka_produce_row; RD_KAFKA_RESP_ERR__BAD_MSG
+ * with err set for an event that cannot be encoded.
+ */
+rd_kafka_resp_err_t kafka_produce_event(rd_kafka_t *, const struct config *, const char *prefix,
+	    const struct event *, void *msg_opaque, struct strbuf *value, char *err,
+	    size_t errlen);
+/* The symbol of a market event ("" for any other). */
+const char	*kafka_event_symbol(const struct event *);
 
 #endif

@@ -23,7 +23,7 @@
 #include "writer_sql.h"
 
 enum wtab { W_ORDERS, W_ALGO, W_FILLS, W_POSITIONS, W_BALANCES, W_MARGIN, W_CONFIG,
-	W_EVENT_LOG, W_CURSOR, W_GAP_OPEN, W_GAP_HEAL, W_NTAB };
+	W_EVENT_LOG, W_CURSOR, W_GAP_OPEN, W_GAP_HEAL, W_KLINES, W_NTAB };
 
 #define W_MAXCOLS	20
 
@@ -62,6 +62,8 @@ struct wsql {
  */
 #define FACT_DATE(d) "CASE WHEN " d " < -2440588 THEN date '-infinity' WHEN " d \
 	" > 2145042905 THEN date 'infinity' ELSE date '1970-01-01' + " d "::integer END"
+#define KLINES_COLS "exchange, symbol, interval, open_time, close_time, open, high, low, " \
+	"close, volume, quote_volume, trades, taker_buy_volume, taker_buy_quote_volume"
 #define GAP_OPEN_COLS "account_id, since, opened_us, reason"
 #define GAP_HEAL_COLS "account_id, since, began_us, until"
 /* Rows of accounts that were removed meanwhile are skipped, not a failed batch. */
@@ -315,6 +317,40 @@ static const struct wtable {
 	    ") AS t(" GAP_HEAL_COLS ")) h\n"
 	    "WHERE g.account_id = h.account_id AND g.healed_at IS NULL "
 	    "AND g.opened_at < h.began AND g.since >= h.since" },
+	/*
+	 * Closed candles (sql/005).  A closed candle is final, so its stream
+	 * copy and its REST copy should be equal, and a replay writes nothing
+	 * (updated_at stays).  Should two copies differ, the one that counted
+	 * more is the newer: within a candle the trade count and the volumes
+	 * only grow, so (trades, volume, quote volume) orders the copies the
+	 * way update_time orders an order's states; the copy written later
+	 * wins a tie.  A copy that saw fewer trades (a REST row fetched before
+	 * the exchange settled the candle) never replaces one that saw more.
+	 * The klines table keeps no source time, which is why the guard is on
+	 * what the candle counted and not on when a copy was made.
+	 */
+	[W_KLINES] = { 14,
+	    { "text", "text", "text", "bigint", "bigint", "numeric", "numeric", "numeric",
+	      "numeric", "numeric", "numeric", "bigint", "numeric", "numeric" },
+	    "INSERT INTO klines AS k (" KLINES_COLS ")\n"
+	    "SELECT DISTINCT ON (exchange, symbol, interval, open_time) " KLINES_COLS "\n"
+	    "FROM unnest(",
+	    ") WITH ORDINALITY AS t(" KLINES_COLS ", ord)\n"
+	    "ORDER BY exchange, symbol, interval, open_time, trades DESC, volume DESC, "
+	    "quote_volume DESC, ord DESC\n"
+	    "ON CONFLICT (exchange, symbol, interval, open_time) DO UPDATE SET "
+	    "close_time = EXCLUDED.close_time, open = EXCLUDED.open, high = EXCLUDED.high, "
+	    "low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume, "
+	    "quote_volume = EXCLUDED.quote_volume, trades = EXCLUDED.trades, "
+	    "taker_buy_volume = EXCLUDED.taker_buy_volume, "
+	    "taker_buy_quote_volume = EXCLUDED.taker_buy_quote_volume, updated_at = now()\n"
+	    "WHERE (EXCLUDED.trades, EXCLUDED.volume, EXCLUDED.quote_volume) >= "
+	    "(k.trades, k.volume, k.quote_volume) AND "
+	    "(EXCLUDED.close_time, EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, "
+	    "EXCLUDED.volume, EXCLUDED.quote_volume, EXCLUDED.trades, EXCLUDED.taker_buy_volume, "
+	    "EXCLUDED.taker_buy_quote_volume) IS DISTINCT FROM (k.close_time, k.open, k.high, "
+	    "k.low, k.close, k.volume, k.quote_volume, k.trades, k.taker_buy_volume, "
+	    "k.taker_buy_quote_volume)" },
 };
 
 /* ------------------------------------------------------------------ buffers */
@@ -585,6 +621,30 @@ add_gap(struct wsql *w, const struct event *ev)
 	row_done(w, t);
 }
 
+/* A closed candle (the caller checked kline.closed). */
+static void
+add_kline(struct wsql *w, const struct event *ev)
+{
+	const struct ev_kline *k = &ev->u.kline;
+	enum wtab t = W_KLINES;
+
+	col_text(w, t, 0, ev->exchange);
+	col_text(w, t, 1, k->symbol);
+	col_text(w, t, 2, k->interval);
+	col_i64(w, t, 3, k->open_time);
+	col_i64(w, t, 4, k->close_time);
+	col_dec(w, t, 5, k->open, 0);
+	col_dec(w, t, 6, k->high, 0);
+	col_dec(w, t, 7, k->low, 0);
+	col_dec(w, t, 8, k->close, 0);
+	col_dec(w, t, 9, k->volume, 0);
+	col_dec(w, t, 10, k->quote_volume, 0);
+	col_i64(w, t, 11, k->trades);
+	col_dec(w, t, 12, k->taker_buy_volume, 0);
+	col_dec(w, t, 13, k->taker_buy_quote_volume, 0);
+	row_done(w, t);
+}
+
 static void
 add_log(struct wsql *w, const struct event *ev, const char *json)
 {
@@ -646,10 +706,29 @@ wsql_events(const struct wsql *w)
 }
 
 int
+wsql_stored(const struct event *ev)
+{
+	if (EV_IS_MARKET(ev->type))
+		return ev->type == EV_KLINE && ev->u.kline.closed;
+	return ev->type > EV_TYPE_NONE && ev->type < EV_TYPE_MAX;
+}
+
+int
 wsql_add(struct wsql *w, const struct event *ev)
 {
 	char *json;
 
+	/*
+	 * Market data is never in event_log (the writer publishes it
+	 * directly): a closed candle is a klines row, anything else no row.
+	 */
+	if (EV_IS_MARKET(ev->type)) {
+		if (!wsql_stored(ev))
+			return 0;
+		add_kline(w, ev);
+		w->events++;
+		return 0;
+	}
 	/* A gap is our own bookkeeping, not an exchange fact: not in event_log. */
 	if (ev->type == EV_GAP) {
 		add_gap(w, ev);
@@ -783,6 +862,7 @@ static const char *const stmt_names[W_NTAB] = {
 	"exfeedd_orders", "exfeedd_algo_orders", "exfeedd_fills", "exfeedd_positions",
 	"exfeedd_balances", "exfeedd_margin_calls", "exfeedd_account_config",
 	"exfeedd_event_log", "exfeedd_cursor", "exfeedd_gap_open", "exfeedd_gap_heal",
+	"exfeedd_klines",
 };
 
 struct wsql_batch {

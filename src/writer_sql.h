@@ -22,8 +22,15 @@ struct wsql	*wsql_new(void);
 void		 wsql_free(struct wsql *);
 /* Forget the rows gathered; keeps the buffers. */
 void		 wsql_reset(struct wsql *);
-/* Add one event's rows: its table, event_log, the account's resync cursor.  -1: out of memory. */
+/*
+ * Add one event's rows: its table, event_log, the account's resync cursor.
+ * A market event has no event_log row: a closed kline is one klines row,
+ * any other market event (an open kline too) adds nothing and is not
+ * counted.  -1: out of memory.
+ */
 int		 wsql_add(struct wsql *, const struct event *);
+/* Whether wsql_add writes rows for this event: every user-data event, of market data only closed klines. */
+int		 wsql_stored(const struct event *);
 size_t		 wsql_events(const struct wsql *);
 /*
  * The statements for the rows gathered, in the order they run, each a

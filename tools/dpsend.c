@@ -7,6 +7,8 @@
  *
  *   dpsend -s SOCK [options] -f FILE     events from JSON lines (- for stdin)
  *   dpsend -s SOCK [options] -g N -k K   N generated events for accounts 1..K
+ *   dpsend -s SOCK [options] -M -g N -k K  N generated market events for K
+ *                                        symbols (send with -r market)
  *   dpsend -s SOCK --bad                 send a malformed event; exit 0 if dropped
  *   dpsend --naive CONNINFO -f FILE|-g N the bench baseline: the writer's SQL,
  *                                        one transaction per event, no batching
@@ -104,6 +106,13 @@ pack_json(msgpack_packer *pk, const cJSON *j, const char *what)
 		cJSON_IsTrue(j) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
 	else if (cJSON_IsNull(j))
 		msgpack_pack_nil(pk);
+	else if (cJSON_IsArray(j)) {
+		const cJSON *c;
+
+		msgpack_pack_array(pk, (uint32_t)cJSON_GetArraySize(j));
+		cJSON_ArrayForEach(c, j)
+			pack_json(pk, c, what);
+	}
 	else if (cJSON_IsNumber(j)) {
 		double d = j->valuedouble;
 
@@ -227,7 +236,7 @@ read_json(const char *path)
 			die("%s: not a JSON object", what);
 		t = cJSON_GetObjectItemCaseSensitive(j, "t");
 		if (!cJSON_IsNumber(t) || ev_type_name((unsigned)t->valueint) == NULL)
-			die("%s: \"t\" must be an event type (1-8)", what);
+			die("%s: \"t\" must be an event type (event.h: 1 order .. 17 liquidation)", what);
 		/* The defaults: a zero event of that type, with its wire form. */
 		memset(&tmpl, 0, sizeof(tmpl));
 		tmpl.type = (uint8_t)t->valueint;
@@ -376,6 +385,108 @@ generate(size_t n, int64_t accounts, uint64_t seed)
 				ev_make_id(ev);
 			}
 		}
+	}
+}
+
+/*
+ * Market data as the market worker sends it, for the bench: per symbol a
+ * run of aggTrades, bookTickers, mark prices, a 24h ticker, open 1m klines
+ * and, one event in twenty, a closed 1m kline of a new minute (so about 5%
+ * of the events are klines rows).  Symbols are MKT0USDT .. MKT<K-1>USDT.
+ */
+static void
+generate_market(size_t n, int64_t nsym, uint64_t seed)
+{
+	/* The seed in the minutes: runs with different seeds write different candles. */
+	int64_t t0 = clock_real_us() / 1000, minute = (int64_t)seed * 100000000 + 1;
+	int64_t agg = 1 + (int64_t)seed * 1000000000;
+	char sym[EV_SYM];
+
+	while (ds.n < n) {
+		int64_t ts = t0 + (int64_t)ds.n;
+		unsigned k = (unsigned)(ds.n % 20);
+		struct event *ev = ev_next();
+
+		snprintf(sym, sizeof(sym), "MKT%" PRId64 "USDT", (int64_t)(ds.n / 20) % nsym);
+		strcpy(ev->exchange, "binance-futures");
+		ev->event_time = ts;
+		if (k < 8) {
+			struct ev_trade *t = &ev->u.trade;
+
+			ev->type = EV_TRADE;
+			ev->flags = EVF_AGG;
+			snprintf(t->symbol, sizeof(t->symbol), "%s", sym);
+			t->trade_id = agg++;
+			t->first_trade_id = t->trade_id * 2;
+			t->last_trade_id = t->trade_id * 2 + 1;
+			strcpy(t->price, "65000.10");
+			strcpy(t->qty, "0.004");
+			strcpy(t->normal_qty, "0.004");
+			t->buyer_maker = k & 1;
+			t->time = ts;
+		} else if (k < 14) {
+			struct ev_book_ticker *b = &ev->u.book_ticker;
+
+			ev->type = EV_BOOK_TICKER;
+			snprintf(b->symbol, sizeof(b->symbol), "%s", sym);
+			b->update_id = (int64_t)ds.n + 1;
+			strcpy(b->bid_price, "65000.10");
+			strcpy(b->bid_qty, "1.5");
+			strcpy(b->ask_price, "65000.20");
+			strcpy(b->ask_qty, "0.7");
+			b->time = ts;
+		} else if (k < 16) {
+			struct ev_mark_price *m = &ev->u.mark_price;
+
+			ev->type = EV_MARK_PRICE;
+			snprintf(m->symbol, sizeof(m->symbol), "%s", sym);
+			strcpy(m->mark_price, "65001.5");
+			strcpy(m->index_price, "65000.9");
+			strcpy(m->settle_price, "65002");
+			strcpy(m->funding_rate, "0.0001");
+			m->next_funding_time = (ts / 28800000 + 1) * 28800000;
+		} else if (k == 16) {
+			struct ev_ticker *t = &ev->u.ticker;
+
+			ev->type = EV_TICKER;
+			snprintf(t->symbol, sizeof(t->symbol), "%s", sym);
+			strcpy(t->price_change, "10.5");
+			strcpy(t->price_change_pct, "0.016");
+			strcpy(t->weighted_avg_price, "64990.2");
+			strcpy(t->last_price, "65000.10");
+			strcpy(t->last_qty, "0.004");
+			strcpy(t->open, "64989.6");
+			strcpy(t->high, "65100");
+			strcpy(t->low, "64800");
+			strcpy(t->volume, "12345.678");
+			strcpy(t->quote_volume, "802469135.5");
+			t->open_time = ts - 86400000;
+			t->close_time = ts;
+			t->first_trade_id = 1;
+			t->last_trade_id = agg;
+			t->trades = agg;
+		} else {
+			struct ev_kline *kl = &ev->u.kline;
+
+			ev->type = EV_KLINE;
+			snprintf(kl->symbol, sizeof(kl->symbol), "%s", sym);
+			strcpy(kl->interval, "1m");
+			kl->closed = k == 19;
+			kl->open_time = (kl->closed ? minute++ : t0 / 60000) * 60000;
+			kl->close_time = kl->open_time + 59999;
+			kl->first_trade_id = 100;
+			kl->last_trade_id = 199;
+			strcpy(kl->open, "65000");
+			strcpy(kl->high, "65100.5");
+			strcpy(kl->low, "64900");
+			strcpy(kl->close, "65050.25");
+			strcpy(kl->volume, "12.345");
+			strcpy(kl->quote_volume, "802469.5");
+			strcpy(kl->taker_buy_volume, "6.1");
+			strcpy(kl->taker_buy_quote_volume, "396500.1");
+			kl->trades = 100;
+		}
+		ev_make_id(ev);
 	}
 }
 
@@ -673,7 +784,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: dpsend -s SOCKET [-r ROLE] [-i INSTANCE] [-b EVENTS_PER_FRAME] [-w WINDOW]\n"
-	    "              [-t TIMEOUT_S] [-R EVENTS_PER_S] [-v] (-f FILE | -g N [-k ACCOUNTS] [-S SEED])\n"
+	    "              [-t TIMEOUT_S] [-R EVENTS_PER_S] [-v] (-f FILE | [-M] -g N [-k ACCOUNTS] [-S SEED])\n"
 	    "       dpsend -s SOCKET --bad\n"
 	    "       dpsend --naive CONNINFO (-f FILE | -g N [-k ACCOUNTS])\n"
 	    "       dpsend --sql (-f FILE | -g N [-k ACCOUNTS])\n");
@@ -693,10 +804,10 @@ main(int argc, char **argv)
 	size_t gen = 0;
 	int64_t accounts = 2;
 	uint64_t seed = 0;
-	int bad = 0, sql = 0, c;
+	int bad = 0, sql = 0, market = 0, c;
 
 	signal(SIGPIPE, SIG_IGN);
-	while ((c = getopt_long(argc, argv, "s:r:i:b:w:t:R:vf:g:k:S:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:r:i:b:w:t:R:vf:g:k:S:M", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': ds.sock = optarg; break;
 		case 'r': ds.role = optarg; break;
@@ -710,6 +821,7 @@ main(int argc, char **argv)
 		case 'g': gen = strtoul(optarg, NULL, 10); break;
 		case 'k': accounts = strtoll(optarg, NULL, 10); break;
 		case 'S': seed = strtoull(optarg, NULL, 10); break;
+		case 'M': market = 1; break;
 		case 'B': bad = 1; break;
 		case 'N': naive = optarg; break;
 		case 'Q': sql = 1; break;
@@ -727,6 +839,8 @@ main(int argc, char **argv)
 		usage();
 	if (file)
 		read_json(file);
+	else if (market)
+		generate_market(gen, accounts, seed);
 	else
 		generate(gen, accounts, seed);
 	if (sql)

@@ -39,6 +39,17 @@ void	 relay_batch_end(int committed);
 void	 relay_set_kick(void (*kick)(void));
 /* One key of the writer's status map: "kafka". */
 void	 relay_status(msgpack_packer *);
+/*
+ * Publish one market event (EV_IS_MARKET) now, on the relay's producer, to
+ * its websocket.* topic (kafka_produce_event); never waits.  Nothing with
+ * [kafka] brokers empty.  A full queue, no producer yet, an event that
+ * cannot be encoded or, later, a failed delivery costs the message: counted
+ * per topic (relay_market_status) and logged rate-limited.
+ */
+struct event;
+void	 relay_market(const struct event *);
+/* The value of the writer's status key "market_kafka": per market topic counters. */
+void	 relay_market_status(msgpack_packer *);
 /* Stop: deliver what is in flight (bounded), then record how far it got. */
 void	 relay_stop(void);
 int	 relay_stopped(void);

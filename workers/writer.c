@@ -16,6 +16,15 @@
  * (bounded; past the bound the writer stops reading from senders, who keep
  * their un-acked events) and are sent whole on the next connection: the
  * upserts are idempotent.
+ *
+ * Market data (EV_IS_MARKET) never enters event_log.  A closed kline joins
+ * the open batch as a klines row (writer_sql.c), is acked with it and is
+ * published to Kafka once it committed; every other market event (an open
+ * kline too) is published at once on the relay's producer (relay_market)
+ * and acked without waiting for PostgreSQL.  Acks are cumulative, so a
+ * market event that follows a sender's un-committed event (a closed kline,
+ * or anything a batch holds for it) is acked by that event's batch, not
+ * before it: what the sender forgets is always committed or replaceable.
  */
 #include "autoconf.h"
 
@@ -61,6 +70,7 @@ struct sender {
 	uint64_t	 queued;	/* highest seq taken into a batch */
 	uint64_t	 acked;		/* highest seq committed (and acked) */
 	struct peer	*peer;		/* its connection now, or NULL */
+	struct batch	*batch;		/* the newest batch that acks it, until it commits */
 };
 
 struct peer {
@@ -83,6 +93,8 @@ struct batch {
 	struct batch_ack *acks;
 	size_t		 nacks, acks_cap;
 	uint64_t	 per_type[EV_TYPE_MAX];
+	struct event	*klines;	/* closed klines, published once committed */
+	size_t		 nklines, klines_cap;
 	uint64_t	 first_ms;	/* monotonic, when its first event came */
 	unsigned	 failures;	/* SQL errors so far */
 };
@@ -133,6 +145,9 @@ static struct {
 	uint64_t	 events_committed, batches, reconnects, sql_errors, peers_dropped;
 	uint64_t	 resent;	/* events received again, not re-applied */
 	uint64_t	 rejected;	/* events that failed validation, skipped alone */
+	uint64_t	 mkt_received[EV_TYPE_MAX];	/* market events taken, by type */
+	uint64_t	 mkt_acked_now;	/* market events acked without a batch */
+	uint64_t	 klines_committed;	/* closed klines upserted (committed) */
 	size_t		 last_batch;
 	uint64_t	 last_batch_us;
 	struct hist	 lat;		/* sender's receipt → COMMIT, µs */
@@ -186,6 +201,7 @@ batch_free(struct batch *b)
 	wsql_batch_free(b->stmts);
 	free(b->recv_us);
 	free(b->acks);
+	free(b->klines);
 	free(b);
 }
 
@@ -211,6 +227,23 @@ batch_note_ack(struct batch *b, struct sender *s, uint64_t seq)
 		b->acks[b->nacks++].s = s;
 	}
 	b->acks[i].seq = seq;
+	s->batch = b;
+}
+
+/* A closed kline of the batch, to publish when it commits. */
+static void
+batch_note_kline(struct batch *b, const struct event *ev)
+{
+	if (b->nklines == b->klines_cap) {
+		size_t ncap = b->klines_cap ? b->klines_cap * 2 : 16;
+		struct event *nk = realloc(b->klines, ncap * sizeof(*nk));
+
+		if (nk == NULL)
+			fatal(1, "writer: out of memory");
+		b->klines = nk;
+		b->klines_cap = ncap;
+	}
+	b->klines[b->nklines++] = *ev;		/* a kline owns no memory */
 }
 
 static void
@@ -414,7 +447,7 @@ peer_events(struct peer *p, const msgpack_object *body)
 {
 	const msgpack_object *arr;
 	struct sender *s = p->s;
-	int reack = 0;
+	int reack = 0, ack_now = 0;
 	struct event ev;
 	const char *err;
 	char why[300];
@@ -462,8 +495,30 @@ peer_events(struct peer *p, const msgpack_object *body)
 			ev_clear(&ev);
 			continue;
 		}
+		if (EV_IS_MARKET(ev.type))
+			wr.mkt_received[ev.type]++;
+		if (!wsql_stored(&ev)) {
+			/*
+			 * Market data without a row: out now, acked now, unless
+			 * the sender has events a batch holds still; then that
+			 * batch acks this one too when it commits.
+			 */
+			relay_market(&ev);
+			s->queued = ev.seq;
+			if (s->batch != NULL)
+				batch_note_ack(s->batch, s, ev.seq);
+			else {
+				s->acked = ev.seq;
+				ack_now = 1;
+				wr.mkt_acked_now++;
+			}
+			ev_clear(&ev);
+			continue;
+		}
 		if (wsql_add(wr.rows, &ev) == -1)
 			fatal(1, "writer: out of memory adding an event");
+		if (ev.type == EV_KLINE)
+			batch_note_kline(wr.open, &ev);
 		batch_note(wr.open, s, &ev);
 		s->queued = ev.seq;
 		wr.pending++;
@@ -471,7 +526,7 @@ peer_events(struct peer *p, const msgpack_object *body)
 		if (wr.open->n >= (size_t)worker_config()->db_batch_size)
 			batch_seal();
 	}
-	if (reack)
+	if (reack || ack_now)
 		peer_ack(p, s->acked);	/* may drop p: nothing after this uses it */
 	writer_check_queue();
 	writer_kick();
@@ -894,9 +949,15 @@ batch_committed(void)
 
 		if (b->acks[i].seq > s->acked)
 			s->acked = b->acks[i].seq;
+		if (s->batch == b)
+			s->batch = NULL;
 		if (s->peer)
 			peer_ack(s->peer, s->acked);
 	}
+	/* Committed: now the candles may go out (a replay of them is harmless). */
+	for (size_t i = 0; i < b->nklines; i++)
+		relay_market(&b->klines[i]);
+	wr.klines_committed += b->nklines;
 	batch_free(b);
 	sender_gc();
 	writer_check_queue();
@@ -1155,7 +1216,7 @@ writer_status(msgpack_packer *pk)
 	for (struct peer *p = wr.peers; p; p = p->next)
 		if (p->s)
 			nsend++;
-	msgpack_pack_map(pk, 20);
+	msgpack_pack_map(pk, 21);
 	mp_kv_str(pk, "db", state[wr.state]);
 	mp_kv_str(pk, "db_error", wr.last_error);
 	relay_status(pk);
@@ -1174,9 +1235,19 @@ writer_status(msgpack_packer *pk)
 	mp_kv_u64(pk, "resent", wr.resent);
 	mp_kv_u64(pk, "rejected", wr.rejected);
 	mp_str(pk, "committed");
-	msgpack_pack_map(pk, EV_TYPE_MAX - 1);
-	for (int t = 1; t < EV_TYPE_MAX; t++)
+	msgpack_pack_map(pk, EV_KLINE - 1);
+	for (int t = 1; t < EV_KLINE; t++)
 		mp_kv_u64(pk, ev_type_name((unsigned)t), wr.committed[t]);
+	mp_str(pk, "market");
+	msgpack_pack_map(pk, 4);
+	mp_str(pk, "received");
+	msgpack_pack_map(pk, EV_TYPE_MAX - EV_KLINE);
+	for (int t = EV_KLINE; t < EV_TYPE_MAX; t++)
+		mp_kv_u64(pk, ev_type_name((unsigned)t), wr.mkt_received[t]);
+	mp_kv_u64(pk, "klines_upserted", wr.klines_committed);
+	mp_kv_u64(pk, "acked_at_once", wr.mkt_acked_now);
+	mp_str(pk, "kafka");
+	relay_market_status(pk);
 	mp_str(pk, "latency_us");
 	hist_pack(&wr.lat, pk);
 	mp_kv_u64(pk, "flush_interval_ms", (uint64_t)worker_config()->db_flush_interval_ms);
