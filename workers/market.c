@@ -38,7 +38,7 @@
 #define INFO_BODY_MAX		(8 * 1024 * 1024)
 #define SNAPSHOT_BODY_MAX	(1024 * 1024)
 /* Depth snapshots spend at most this share of the host's REST weight per minute. */
-#define SNAPSHOT_SHARE_PCT	50
+#define SNAPSHOT_SHARE_PCT	25
 
 struct market_worker mw;
 struct mk_ctx mk;
@@ -367,9 +367,11 @@ info_done_cb(const struct net_http_resp *r, void *arg)
 {
 	char **v = NULL;
 	const char *err = NULL;
+	struct bf_drops drops;
 	int n;
 
 	(void)arg;
+	memset(&drops, 0, sizeof(drops));
 	mw.info_req = NULL;
 	budget_rest_done(mw.budget);
 	if (r->used_weight_1m >= 0)
@@ -381,7 +383,7 @@ info_done_cb(const struct net_http_resp *r, void *arg)
 		    budget_retry_after_s(r->status, r->retry_after_s) * 1000);
 	}
 	if (r->status != 200 ||
-	    (n = bm_exchange_info_symbols(r->body, r->len, &v, &err)) < 0) {
+	    (n = bm_exchange_info_symbols(r->body, r->len, &v, &drops, &err)) < 0) {
 		mw.st.info_errors++;
 		mw.info_failures++;
 		mw.info_retry_ms = mk_now_ms() + (mw.info_failures < 6 ? 1000LL << mw.info_failures :
@@ -392,6 +394,9 @@ info_done_cb(const struct net_http_resp *r, void *arg)
 	}
 	mw.info_failures = 0;
 	mw.info_wanted = false;
+	if (drops.events)
+		log_warnx_rl(&mw.rl_drops, "market: exchangeInfo: %u symbol row(s) skipped: %s",
+		    drops.events, drops.why);
 	if (n > 1024) {
 		log_warnx("market: the exchange lists %d TRADING symbols; following the first 1024", n);
 		for (int i = 1024; i < n; i++)
@@ -756,7 +761,7 @@ mk_frame(struct mconn *c, const char *buf, size_t len)
 	if (bm_frame_parse(buf, len, clock_real_us(), false, frame_emit_cb, &fc, &f, &drops,
 	    &err) == -1) {
 		mw.st.malformed++;
-		conn_malformed(c, err ? err : "unreadable");
+		mconn_malformed(c, err ? err : "unreadable");
 		frame_drops(&drops);
 		return;
 	}
@@ -767,7 +772,7 @@ mk_frame(struct mconn *c, const char *buf, size_t len)
 	case BMF_ANSWER:
 	case BMF_ERROR:
 		mw.st.answers++;
-		conn_answer(c, &f);
+		mconn_answer(c, &f);
 		break;
 	case BMF_DEPTH_DIFF:
 		s = stream_by_name(f.stream, strlen(f.stream));
@@ -969,7 +974,7 @@ market_start(struct ev_loop *loop, const struct config *cfg)
 	mk.net = mw.net;
 	mk.rest = &mw.rest;
 	mk.budget = mw.budget;
-	conn_init();
+	mconn_init();
 	ev_timer_init(&mw.tick, tick_cb, TICK_S, TICK_S);
 	ev_timer_start(loop, &mw.tick);
 	ev_timer_init(&mw.publish, publish_cb, (double)cfg->market_publish_interval_ms / 1000.,

@@ -526,7 +526,7 @@ ws_message_cb(struct net_ws *ws, const char *buf, size_t len, void *arg)
 	c->last_rx_ms = mk_now_ms();
 	c->msgs++;
 	if (buf == NULL) {
-		conn_malformed(c, "oversized message");
+		mconn_malformed(c, "oversized message");
 		return;
 	}
 	mk_frame(c, buf, len);
@@ -612,7 +612,7 @@ ws_closed_cb(struct net_ws *ws, const char *why, void *arg)
 }
 
 void
-conn_malformed(struct mconn *c, const char *why)
+mconn_malformed(struct mconn *c, const char *why)
 {
 	c->parse_errors++;
 	log_warnx_rl(&mw.rl_malformed, "market: connection %u (/%s): malformed frame dropped: %s",
@@ -621,7 +621,7 @@ conn_malformed(struct mconn *c, const char *why)
 
 /* An answer ({"result":…,"id"}) or error: matched to the request it answers. */
 void
-conn_answer(struct mconn *c, const struct bm_frame *f)
+mconn_answer(struct mconn *c, const struct bm_frame *f)
 {
 	struct mreq **pp, *r = NULL;
 
@@ -891,7 +891,7 @@ conns_tick(void)
 /* -------------------------------------------------------------- the rest */
 
 void
-conn_init(void)
+mconn_init(void)
 {
 	last_stream_check_ms = mk_now_ms();
 }

@@ -137,7 +137,7 @@ void	 stream_up(struct mstream *);
 void	 stream_down(struct mstream *);
 
 /* market_conn.c */
-void	 conn_init(void);
+void	 mconn_init(void);
 /* Put every wanted stream without a connection on one (SUBSCRIBE or a new connection). */
 void	 conns_place(void);
 /* A stream left the plan: UNSUBSCRIBE it wherever it is carried. */
@@ -148,9 +148,9 @@ void	 conns_status(msgpack_packer *);
 int	 conns_count(void);
 void	 conns_free(void);
 /* An answer or error frame: matched to the request it answers. */
-void	 conn_answer(struct mconn *, const struct bm_frame *);
+void	 mconn_answer(struct mconn *, const struct bm_frame *);
 /* A frame that could not be read: counted on the connection, logged rate-limited. */
-void	 conn_malformed(struct mconn *, const char *why);
+void	 mconn_malformed(struct mconn *, const char *why);
 /* The WebSocket endpoint's address changed or a lookup is due. */
 void	 mk_addr_suspect(int which);
 
