@@ -31,7 +31,9 @@ enum fkind {
 	FK_I64,		/* int64_t */
 	FK_BOOL,	/* bool */
 	FK_INT,		/* int within [min, max] */
-	FK_RAW		/* char *, malloc'd (ev_unknown.raw) */
+	FK_U16,		/* uint16_t within [min, max] */
+	FK_RAW,		/* char *, malloc'd (ev_unknown.raw) */
+	FK_LEVELS	/* one side of ev_book.levels: [[price, qty], ...]; off: its uint16_t count */
 };
 
 struct field {
@@ -53,7 +55,12 @@ struct field {
 #define I64(t, f, k, j)	{ k, j, FK_I64, offsetof(struct t, f), 0, 0, 0, 0, 0 }
 #define B(t, f, k, j)	{ k, j, FK_BOOL, offsetof(struct t, f), 0, 0, 0, 0, 0 }
 #define INT(t, f, k, j, lo, hi)	{ k, j, FK_INT, offsetof(struct t, f), 0, lo, hi, 0, 0 }
+#define U16(t, f, k, j, lo, hi)	{ k, j, FK_U16, offsetof(struct t, f), 0, lo, hi, 0, 0 }
 #define RAW(t, f, k, j)	{ k, j, FK_RAW, offsetof(struct t, f), 0, 0, 0, 0, 0 }
+/* A decimal that must be present (key_field on an FK_DEC: never ""). */
+#define KDEC(t, f, k, j) { k, j, FK_DEC, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 1, 0 }
+/* A side of a book: min 0 bids (first in levels), 1 asks (after the bids). */
+#define LEVELS(f, k, j, side) { k, j, FK_LEVELS, offsetof(struct ev_book, f), 0, side, side, 0, 0 }
 
 static const struct field order_fields[] = {
 	I64(ev_order, order_id, "i", "order_id"),
@@ -167,6 +174,111 @@ static const struct field gap_fields[] = {
 	S(ev_gap, reason, "r", "reason"),
 };
 
+/*
+ * Market data (event.h; FACTS §3): the keys are the stream's letters.  The
+ * JSON names are the struct members' names.
+ */
+static const struct field kline_fields[] = {
+	KSYM(ev_kline, symbol, "s", "symbol"),
+	K(ev_kline, interval, "i", "interval"),
+	I64(ev_kline, open_time, "t", "open_time"),
+	I64(ev_kline, close_time, "T", "close_time"),
+	I64(ev_kline, first_trade_id, "f", "first_trade_id"),
+	I64(ev_kline, last_trade_id, "L", "last_trade_id"),
+	KDEC(ev_kline, open, "o", "open"),
+	KDEC(ev_kline, high, "h", "high"),
+	KDEC(ev_kline, low, "l", "low"),
+	KDEC(ev_kline, close, "c", "close"),
+	KDEC(ev_kline, volume, "v", "volume"),
+	KDEC(ev_kline, quote_volume, "q", "quote_volume"),
+	KDEC(ev_kline, taker_buy_volume, "V", "taker_buy_volume"),
+	KDEC(ev_kline, taker_buy_quote_volume, "Q", "taker_buy_quote_volume"),
+	I64(ev_kline, trades, "n", "trades"),
+	B(ev_kline, closed, "x", "closed"),
+};
+
+static const struct field mark_price_fields[] = {
+	KSYM(ev_mark_price, symbol, "s", "symbol"),
+	KDEC(ev_mark_price, mark_price, "p", "mark_price"),
+	DEC(ev_mark_price, mark_price_avg, "ap", "mark_price_avg"),
+	DEC(ev_mark_price, index_price, "i", "index_price"),
+	DEC(ev_mark_price, settle_price, "P", "settle_price"),
+	DEC(ev_mark_price, funding_rate, "r", "funding_rate"),
+	I64(ev_mark_price, next_funding_time, "T", "next_funding_time"),
+};
+
+static const struct field funding_fields[] = {
+	KSYM(ev_funding, symbol, "s", "symbol"),
+	KDEC(ev_funding, funding_rate, "r", "funding_rate"),
+	I64(ev_funding, next_funding_time, "T", "next_funding_time"),
+	DEC(ev_funding, mark_price, "p", "mark_price"),
+};
+
+static const struct field ticker_fields[] = {
+	KSYM(ev_ticker, symbol, "s", "symbol"),
+	DEC(ev_ticker, price_change, "p", "price_change"),
+	DEC(ev_ticker, price_change_pct, "P", "price_change_pct"),
+	DEC(ev_ticker, weighted_avg_price, "w", "weighted_avg_price"),
+	KDEC(ev_ticker, last_price, "c", "last_price"),
+	DEC(ev_ticker, last_qty, "Q", "last_qty"),
+	KDEC(ev_ticker, open, "o", "open"),
+	KDEC(ev_ticker, high, "h", "high"),
+	KDEC(ev_ticker, low, "l", "low"),
+	KDEC(ev_ticker, volume, "v", "volume"),
+	KDEC(ev_ticker, quote_volume, "q", "quote_volume"),
+	I64(ev_ticker, open_time, "O", "open_time"),
+	I64(ev_ticker, close_time, "C", "close_time"),
+	I64(ev_ticker, first_trade_id, "F", "first_trade_id"),
+	I64(ev_ticker, last_trade_id, "L", "last_trade_id"),
+	I64(ev_ticker, trades, "n", "trades"),
+};
+
+static const struct field trade_fields[] = {
+	KSYM(ev_trade, symbol, "s", "symbol"),
+	I64(ev_trade, trade_id, "t", "trade_id"),
+	I64(ev_trade, first_trade_id, "f", "first_trade_id"),
+	I64(ev_trade, last_trade_id, "l", "last_trade_id"),
+	KDEC(ev_trade, price, "p", "price"),
+	KDEC(ev_trade, qty, "q", "qty"),
+	DEC(ev_trade, normal_qty, "nq", "normal_qty"),
+	S(ev_trade, order_type, "X", "order_type"),
+	B(ev_trade, buyer_maker, "m", "buyer_maker"),
+	I64(ev_trade, time, "T", "time"),
+};
+
+static const struct field book_fields[] = {
+	KSYM(ev_book, symbol, "s", "symbol"),
+	I64(ev_book, last_update_id, "u", "last_update_id"),
+	I64(ev_book, time, "T", "time"),
+	U16(ev_book, depth, "N", "depth", 1, EV_BOOK_LEVELS_MAX),
+	LEVELS(nbids, "b", "bids", 0),
+	LEVELS(nasks, "a", "asks", 1),
+};
+
+static const struct field book_ticker_fields[] = {
+	KSYM(ev_book_ticker, symbol, "s", "symbol"),
+	I64(ev_book_ticker, update_id, "u", "update_id"),
+	KDEC(ev_book_ticker, bid_price, "b", "bid_price"),
+	KDEC(ev_book_ticker, bid_qty, "B", "bid_qty"),
+	KDEC(ev_book_ticker, ask_price, "a", "ask_price"),
+	KDEC(ev_book_ticker, ask_qty, "A", "ask_qty"),
+	I64(ev_book_ticker, time, "T", "time"),
+};
+
+static const struct field liquidation_fields[] = {
+	KSYM(ev_liquidation, symbol, "s", "symbol"),
+	K(ev_liquidation, side, "S", "side"),
+	S(ev_liquidation, order_type, "o", "order_type"),
+	S(ev_liquidation, tif, "f", "tif"),
+	KDEC(ev_liquidation, orig_qty, "q", "orig_qty"),
+	KDEC(ev_liquidation, price, "p", "price"),
+	DEC(ev_liquidation, avg_price, "ap", "avg_price"),
+	S(ev_liquidation, status, "X", "status"),
+	DEC(ev_liquidation, last_qty, "l", "last_qty"),
+	DEC(ev_liquidation, filled_qty, "z", "filled_qty"),
+	I64(ev_liquidation, time, "T", "time"),
+};
+
 #define NF(a)	(sizeof(a) / sizeof((a)[0]))
 
 static const struct {
@@ -182,13 +294,35 @@ static const struct {
 	[EV_CONFIG] = { config_fields, NF(config_fields) },
 	[EV_UNKNOWN] = { unknown_fields, NF(unknown_fields) },
 	[EV_GAP] = { gap_fields, NF(gap_fields) },
+	[EV_KLINE] = { kline_fields, NF(kline_fields) },
+	[EV_MARK_PRICE] = { mark_price_fields, NF(mark_price_fields) },
+	[EV_FUNDING] = { funding_fields, NF(funding_fields) },
+	[EV_TICKER] = { ticker_fields, NF(ticker_fields) },
+	[EV_TRADE] = { trade_fields, NF(trade_fields) },
+	[EV_BOOK] = { book_fields, NF(book_fields) },
+	[EV_BOOK_TICKER] = { book_ticker_fields, NF(book_ticker_fields) },
+	[EV_LIQUIDATION] = { liquidation_fields, NF(liquidation_fields) },
+};
+
+#define EVF_ALL		(EVF_RESYNC | EVF_LITE | EVF_MINI | EVF_AGG | EVF_PARTIAL)
+
+/* The flags that belong to one type only, and their JSON names. */
+static const struct {
+	uint8_t		 flag;
+	unsigned	 type;
+	const char	*name;
+} type_flags[] = {
+	{ EVF_LITE, EV_FILL, "lite" },
+	{ EVF_MINI, EV_TICKER, "mini" },
+	{ EVF_AGG, EV_TRADE, "agg" },
+	{ EVF_PARTIAL, EV_BOOK, "partial" },
 };
 
 /* The common part: offsets from struct event. */
 static const struct field common_fields[] = {
 	{ "n", "seq", FK_I64, offsetof(struct event, seq), 0, 0, 0, 0, 0 },
 	{ "t", "type", FK_INT, offsetof(struct event, type), 0, 1, EV_TYPE_MAX - 1, 0, 0 },
-	{ "f", "flags", FK_INT, offsetof(struct event, flags), 0, 0, EVF_RESYNC | EVF_LITE, 0, 0 },
+	{ "f", "flags", FK_INT, offsetof(struct event, flags), 0, 0, EVF_ALL, 0, 0 },
 	I64(event, account_id, "a", "account_id"),
 	I64(event, user_id, "u", "user_id"),
 	K(event, exchange, "x", "exchange"),
@@ -209,6 +343,22 @@ pack_key(msgpack_packer *pk, const char *k)
 
 	msgpack_pack_str(pk, n);
 	msgpack_pack_str_body(pk, k, n);
+}
+
+/* One side of a book: an array of [price, qty]. */
+static void
+pack_levels(msgpack_packer *pk, const struct ev_book *b, int side)
+{
+	size_t first = side == 0 ? 0 : b->nbids, n = side == 0 ? b->nbids : b->nasks;
+
+	if (b->levels == NULL)
+		n = 0;
+	msgpack_pack_array(pk, n);
+	for (size_t i = 0; i < n; i++) {
+		msgpack_pack_array(pk, 2);
+		pack_key(pk, b->levels[first + i].price);
+		pack_key(pk, b->levels[first + i].qty);
+	}
 }
 
 static void
@@ -235,9 +385,15 @@ pack_field(msgpack_packer *pk, const struct field *f, const void *base)
 	case FK_INT:
 		msgpack_pack_int(pk, *(const int *)(const void *)p);
 		break;
+	case FK_U16:
+		msgpack_pack_uint16(pk, *(const uint16_t *)(const void *)p);
+		break;
 	case FK_RAW:
 		s = *(char *const *)(const void *)p;
 		pack_key(pk, s ? s : "");
+		break;
+	case FK_LEVELS:
+		pack_levels(pk, base, f->min);
 		break;
 	}
 }
@@ -382,9 +538,12 @@ kind_name(enum fkind k)
 		return "a decimal string";
 	case FK_I64:
 	case FK_INT:
+	case FK_U16:
 		return "an integer";
 	case FK_BOOL:
 		return "a boolean";
+	case FK_LEVELS:
+		return "an array";
 	}
 	return "?";
 }
@@ -400,6 +559,86 @@ field_find(const struct field *f, size_t n, const msgpack_object *k)
 		    memcmp(f[i].key, k->via.str.ptr, k->via.str.size) == 0)
 			return (int)i;
 	return -1;
+}
+
+/* One [price, qty] of a book side into lv; "where" names the level. */
+static int
+unpack_level(const msgpack_object *o, struct ev_level *lv, const char *where, const char *key,
+    uint32_t i, const char **err)
+{
+	const msgpack_object *e;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 2)
+		return fail(err, "%s%s[%u]: not a [price, qty] pair", where, key, i);
+	for (int k = 0; k < 2; k++) {
+		char *dst = k == 0 ? lv->price : lv->qty;
+
+		e = &o->via.array.ptr[k];
+		if (e->type != MSGPACK_OBJECT_STR)
+			return fail(err, "%s%s[%u]: %s: not a decimal string", where, key, i,
+			    k == 0 ? "price" : "qty");
+		if (e->via.str.size >= EV_DEC)
+			return fail(err, "%s%s[%u]: %s: string of %u bytes exceeds %d", where, key, i,
+			    k == 0 ? "price" : "qty", e->via.str.size, EV_DEC - 1);
+		if (memchr(e->via.str.ptr, '\0', e->via.str.size) != NULL)
+			return fail(err, "%s%s[%u]: %s: not valid UTF-8 (or contains NUL)", where, key,
+			    i, k == 0 ? "price" : "qty");
+		memcpy(dst, e->via.str.ptr, e->via.str.size);
+		dst[e->via.str.size] = '\0';
+	}
+	return 0;
+}
+
+/*
+ * One side of a book (f->min: 0 bids, 1 asks) into book->levels, which
+ * holds the bids first: the array is made anew with room for both sides,
+ * the other side's levels (if already read) copied over.  At most
+ * EV_BOOK_LEVELS_MAX levels; on failure book->levels is what it was (the
+ * caller's ev_clear frees it).
+ */
+static int
+unpack_levels(const struct field *f, const msgpack_object *o, struct ev_book *book,
+    const char *where, const char **err)
+{
+	int side = f->min;
+	uint32_t n;
+	size_t other, total;
+	struct ev_level *lv, *mine;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY)
+		return fail(err, "%s%s: not an array", where, f->key);
+	n = o->via.array.size;
+	if (n > EV_BOOK_LEVELS_MAX)
+		return fail(err, "%s%s: %u levels exceed %d", where, f->key, n, EV_BOOK_LEVELS_MAX);
+	other = book->levels == NULL ? 0 : side == 0 ? book->nasks : book->nbids;
+	total = n + other;
+	if (total == 0) {
+		if (side == 0)
+			book->nbids = 0;
+		else
+			book->nasks = 0;
+		return 0;
+	}
+	if ((lv = calloc(total, sizeof(*lv))) == NULL)
+		return fail(err, "%s%s: out of memory", where, f->key);
+	mine = side == 0 ? lv : lv + other;
+	if (other > 0)
+		memcpy(side == 0 ? lv + n : lv, book->levels, other * sizeof(*lv));
+	for (uint32_t i = 0; i < n; i++)
+		if (unpack_level(&o->via.array.ptr[i], &mine[i], where, f->key, i, err) == -1) {
+			free(lv);
+			return -1;
+		}
+	free(book->levels);
+	book->levels = lv;
+	if (side == 0) {
+		book->nbids = (uint16_t)n;
+		book->nasks = (uint16_t)other;
+	} else {
+		book->nbids = (uint16_t)other;
+		book->nasks = (uint16_t)n;
+	}
+	return 0;
 }
 
 static int
@@ -452,6 +691,16 @@ unpack_field(const struct field *f, const msgpack_object *o, void *base, const c
 			    v, f->min, f->max);
 		*(int *)(void *)p = (int)v;
 		return 0;
+	case FK_U16:
+		if (obj_i64(o, &v) == -1)
+			return fail(err, "%s%s: not an integer", where, f->key);
+		if (v < 0 || v > UINT16_MAX)
+			return fail(err, "%s%s: %" PRId64 " is outside [%d, %d]", where, f->key,
+			    v, f->min, f->max);
+		*(uint16_t *)(void *)p = (uint16_t)v;
+		return 0;
+	case FK_LEVELS:
+		return unpack_levels(f, o, base, where, err);
 	}
 	return fail(err, "%s%s: unknown field kind", where, f->key);
 }
@@ -517,11 +766,178 @@ validate_fields(const struct field *f, size_t n, const void *base, const char *w
 				return fail(err, "%s%s: %d is outside [%d, %d]", where, f[i].key, v,
 				    f[i].min, f[i].max);
 			break;
+		case FK_U16:
+			v = *(const uint16_t *)(const void *)p;
+			if (v < f[i].min || v > f[i].max)
+				return fail(err, "%s%s: %d is outside [%d, %d]", where, f[i].key, v,
+				    f[i].min, f[i].max);
+			break;
 		case FK_I64:
 		case FK_BOOL:
+		case FK_LEVELS:		/* validate_book */
 			break;
 		}
 	}
+	return 0;
+}
+
+/*
+ * The sign of a canonical decimal (dec_ok, not ""): -1, 0 or 1.  "-0" and
+ * "0.000" are zero.
+ */
+static int
+dec_sign(const char *s)
+{
+	int neg = *s == '-';
+
+	for (s += neg; *s; s++)
+		if (*s >= '1' && *s <= '9')
+			return neg ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Compare two non-negative canonical decimals (dec_ok, no sign) by value:
+ * -1, 0, 1.  Leading zeros of the integer part and trailing zeros of the
+ * fraction do not count ("01.50" == "1.5").
+ */
+static int
+dec_cmp(const char *a, const char *b)
+{
+	const char *da, *db;
+	size_t ia, ib;
+	int c;
+
+	while (*a == '0' && a[1] >= '0' && a[1] <= '9')
+		a++;
+	while (*b == '0' && b[1] >= '0' && b[1] <= '9')
+		b++;
+	ia = strcspn(a, ".");
+	ib = strcspn(b, ".");
+	if (ia != ib)
+		return ia < ib ? -1 : 1;
+	if ((c = memcmp(a, b, ia)) != 0)
+		return c < 0 ? -1 : 1;
+	da = a[ia] == '.' ? a + ia + 1 : a + ia;
+	db = b[ib] == '.' ? b + ib + 1 : b + ib;
+	while (*da || *db) {
+		char ca = *da ? *da++ : '0', cb = *db ? *db++ : '0';
+
+		if (ca != cb)
+			return ca < cb ? -1 : 1;
+	}
+	return 0;
+}
+
+/* The 15 kline intervals Binance knows (FACTS §3); case matters (1m, 1M). */
+static const char *const kline_intervals[] = {
+	"1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w",
+	"1M",
+};
+
+int
+ev_interval_ok(const char *s)
+{
+	for (size_t i = 0; i < NF(kline_intervals); i++)
+		if (strcmp(s, kline_intervals[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A book: counts within the depth, every level a positive price and
+ * quantity, bids strictly descending, asks strictly ascending, best bid
+ * below best ask.  ev_validate has checked the other fields.
+ */
+static int
+validate_book(const struct ev_book *b, const char **err)
+{
+	size_t n = (size_t)b->nbids + b->nasks;
+
+	if (b->nbids > b->depth)
+		return fail(err, "d.b: %u levels exceed the depth %u", b->nbids, b->depth);
+	if (b->nasks > b->depth)
+		return fail(err, "d.a: %u levels exceed the depth %u", b->nasks, b->depth);
+	if (n > 0 && b->levels == NULL)
+		return fail(err, "d.b: %zu levels without an array", n);
+	for (size_t i = 0; i < n; i++) {
+		const struct ev_level *lv = &b->levels[i];
+		const char *key = i < b->nbids ? "b" : "a";
+		size_t k = i < b->nbids ? i : i - b->nbids;
+
+		for (int j = 0; j < 2; j++) {
+			const char *v = j == 0 ? lv->price : lv->qty, *what = j == 0 ? "price" : "qty";
+			size_t len;
+
+			if (memchr(v, '\0', EV_DEC) == NULL)
+				return fail(err, "d.%s[%zu]: %s: not NUL-terminated", key, k, what);
+			len = strlen(v);
+			if (len == 0 || !dec_ok(v, len))
+				return fail(err, "d.%s[%zu]: %s: \"%.*s\" is not a decimal", key, k, what,
+				    (int)(len > 40 ? 40 : len), v);
+			if (dec_sign(v) <= 0)
+				return fail(err, "d.%s[%zu]: %s: %s is not positive", key, k, what, v);
+		}
+		if (k > 0) {
+			int c = dec_cmp(lv[-1].price, lv->price);
+
+			if (i < b->nbids && c <= 0)
+				return fail(err, "d.b[%zu]: price %s is not below %s (bids go best, "
+				    "highest, first)", k, lv->price, lv[-1].price);
+			if (i >= b->nbids && c >= 0)
+				return fail(err, "d.a[%zu]: price %s is not above %s (asks go best, "
+				    "lowest, first)", k, lv->price, lv[-1].price);
+		}
+	}
+	if (b->nbids > 0 && b->nasks > 0 &&
+	    dec_cmp(b->levels[0].price, b->levels[b->nbids].price) >= 0)
+		return fail(err, "d: crossed book: best bid %s is not below best ask %s",
+		    b->levels[0].price, b->levels[b->nbids].price);
+	return 0;
+}
+
+/* What a market event's payload must hold beyond its fields' kinds. */
+static int
+validate_market(const struct event *ev, const char **err)
+{
+	switch (ev->type) {
+	case EV_KLINE:
+		if (!ev_interval_ok(ev->u.kline.interval))
+			return fail(err, "d.i: \"%s\" is not a kline interval", ev->u.kline.interval);
+		if (ev->u.kline.open_time >= ev->u.kline.close_time)
+			return fail(err, "d.T: close time %" PRId64 " is not after open time %" PRId64,
+			    ev->u.kline.close_time, ev->u.kline.open_time);
+		if (ev->u.kline.trades < 0)
+			return fail(err, "d.n: %" PRId64 " trades", ev->u.kline.trades);
+		break;
+	case EV_FUNDING:
+		if (ev->u.funding.next_funding_time <= 0)
+			return fail(err, "d.T: next funding time %" PRId64 " is not a time",
+			    ev->u.funding.next_funding_time);
+		break;
+	case EV_TRADE:
+		if (dec_sign(ev->u.trade.price) == 0)
+			return fail(err, "d.p: a zero price is no trade");
+		if (ev->u.trade.first_trade_id > ev->u.trade.last_trade_id)
+			return fail(err, "d.f: first trade id %" PRId64 " is after the last %" PRId64,
+			    ev->u.trade.first_trade_id, ev->u.trade.last_trade_id);
+		break;
+	case EV_BOOK:
+		return validate_book(&ev->u.book, err);
+	}
+	return 0;
+}
+
+/* The flags of an event of type t: known, and those of one type only on it. */
+static int
+validate_flags(unsigned t, unsigned flags, const char **err)
+{
+	if (flags & ~(unsigned)EVF_ALL)
+		return fail(err, "f: %u is not a known flag set", flags);
+	for (size_t i = 0; i < NF(type_flags); i++)
+		if ((flags & type_flags[i].flag) && t != type_flags[i].type)
+			return fail(err, "f: the %s flag on an event of type %s", type_flags[i].name,
+			    ev_type_name(t));
 	return 0;
 }
 
@@ -532,15 +948,24 @@ ev_validate(const struct event *ev, const char **err)
 
 	if (t == EV_TYPE_NONE || ev_type_name(t) == NULL)
 		return fail(err, "t: %u is not a known type", t);
-	if (ev->flags & ~(EVF_RESYNC | EVF_LITE))
-		return fail(err, "f: %u is not a known flag set", ev->flags);
-	if ((ev->flags & EVF_LITE) && t != EV_FILL)
-		return fail(err, "f: the lite flag on an event of type %s", ev_type_name(t));
+	if (validate_flags(t, ev->flags, err) == -1)
+		return -1;
+	/* Market data belongs to no account; everything else to one. */
+	if (EV_IS_MARKET(t)) {
+		if (ev->account_id != 0)
+			return fail(err, "a: %" PRId64 " on a market event (must be 0)",
+			    ev->account_id);
+		if (ev->user_id != 0)
+			return fail(err, "u: %" PRId64 " on a market event (must be 0)", ev->user_id);
+	} else if (ev->account_id <= 0)
+		return fail(err, "a: %" PRId64 " is not an account", ev->account_id);
 	/* seq, type and flags are checked above or are the sender's own. */
 	if (validate_fields(common_fields + C_FLAGS + 1, NF(common_fields) - C_FLAGS - 1, ev, "",
 	    err) == -1)
 		return -1;
-	return validate_fields(payload[t].f, payload[t].n, &ev->u, "d.", err);
+	if (validate_fields(payload[t].f, payload[t].n, &ev->u, "d.", err) == -1)
+		return -1;
+	return EV_IS_MARKET(t) ? validate_market(ev, err) : 0;
 }
 
 /* Fields of a map against a table: every one present once, nothing else. */
@@ -680,9 +1105,8 @@ unpack_event(const msgpack_object *o, struct event *ev, const char **err)
 		return fail(err, "d: missing");
 	if (tmp.id[0] == '\0')
 		return fail(err, "id: empty");
-	if ((tmp.flags & EVF_LITE) && t != EV_FILL)
-		return fail(err, "f: the lite flag on an event of type %s",
-		    ev_type_name((unsigned)t));
+	if (validate_flags((unsigned)t, tmp.flags, err) == -1)
+		return -1;
 	tmp.type = (uint8_t)t;
 	snprintf(where, sizeof(where), "d.");
 	if (unpack_map(d, payload[t].f, payload[t].n, &tmp.u, where, err) == -1) {
@@ -741,6 +1165,27 @@ jb_i64(struct strbuf *b, int64_t v)
 	strbuf_puts(b, num);
 }
 
+/* One side of a book: [["price","qty"],...]. */
+static void
+jb_levels(struct strbuf *b, const struct ev_book *book, int side)
+{
+	size_t first = side == 0 ? 0 : book->nbids, n = side == 0 ? book->nbids : book->nasks;
+
+	if (book->levels == NULL)
+		n = 0;
+	strbuf_put(b, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			strbuf_put(b, ",", 1);
+		strbuf_put(b, "[", 1);
+		jb_str(b, book->levels[first + i].price);
+		strbuf_put(b, ",", 1);
+		jb_str(b, book->levels[first + i].qty);
+		strbuf_put(b, "]", 1);
+	}
+	strbuf_put(b, "]", 1);
+}
+
 char *
 ev_to_json(const struct event *ev)
 {
@@ -755,10 +1200,13 @@ ev_to_json(const struct event *ev)
 	jb_str(&b, ev->id);
 	jb_key(&b, "type");
 	jb_str(&b, name);
-	jb_key(&b, "account_id");
-	jb_i64(&b, ev->account_id);
-	jb_key(&b, "user_id");
-	jb_i64(&b, ev->user_id);
+	if (!EV_IS_MARKET(ev->type)) {
+		/* Market data belongs to no account: its topics carry neither id. */
+		jb_key(&b, "account_id");
+		jb_i64(&b, ev->account_id);
+		jb_key(&b, "user_id");
+		jb_i64(&b, ev->user_id);
+	}
 	jb_key(&b, "exchange");
 	jb_str(&b, ev->exchange);
 	jb_key(&b, "event_time");
@@ -767,8 +1215,13 @@ ev_to_json(const struct event *ev)
 	jb_i64(&b, ev->recv_us);
 	jb_key(&b, "resync");
 	strbuf_puts(&b, ev->flags & EVF_RESYNC ? "true" : "false");
-	jb_key(&b, "lite");
-	strbuf_puts(&b, ev->flags & EVF_LITE ? "true" : "false");
+	/* "lite" on every user-data type (as always); a market type's own flag on it only. */
+	for (size_t i = 0; i < NF(type_flags); i++)
+		if (type_flags[i].type == ev->type ||
+		    (type_flags[i].flag == EVF_LITE && !EV_IS_MARKET(ev->type))) {
+			jb_key(&b, type_flags[i].name);
+			strbuf_puts(&b, ev->flags & type_flags[i].flag ? "true" : "false");
+		}
 	for (size_t i = 0; i < payload[ev->type].n; i++) {
 		const struct field *f = &payload[ev->type].f[i];
 		const char *p = (const char *)base + f->off;
@@ -803,6 +1256,12 @@ ev_to_json(const struct event *ev)
 				strbuf_puts(&b, iv ? "true" : "false");
 			else
 				jb_i64(&b, iv);
+			break;
+		case FK_U16:
+			jb_i64(&b, *(const uint16_t *)(const void *)p);
+			break;
+		case FK_LEVELS:
+			jb_levels(&b, base, f->min);
 			break;
 		case FK_RAW:
 			break;

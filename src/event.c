@@ -57,7 +57,22 @@ ev_fact_time(const struct event *ev)
 	case EV_CONFIG:
 		t = ev->u.config.update_time;
 		break;
-	default:		/* margin calls, unknown events: their ids hold E */
+	case EV_KLINE:
+		t = ev->u.kline.open_time;
+		break;
+	case EV_TRADE:
+		t = ev->u.trade.time;
+		break;
+	case EV_BOOK:
+		t = ev->u.book.time;
+		break;
+	case EV_BOOK_TICKER:
+		t = ev->u.book_ticker.time;
+		break;
+	case EV_LIQUIDATION:
+		t = ev->u.liquidation.time;
+		break;
+	default:		/* margin calls, unknown events, mark price, funding, ticker: E */
 		t = 0;
 		break;
 	}
@@ -196,6 +211,59 @@ ev_make_id(struct event *ev)
 		n = snprintf(full, sizeof(full), "u:%" PRId64 ":%" PRId64 ":%s:%.16s",
 		    acct, ev->event_time, ev->u.unknown.name, sha);
 		break;
+	/*
+	 * Market data: no account; the exchange and symbol, then what tells
+	 * one fact of the stream from the next.
+	 */
+	case EV_KLINE:
+		/*
+		 * A closed candle is one fact, whether from the stream's x=true
+		 * frame or a REST row: its open time names it.  The updates of an
+		 * open one differ by their event time.
+		 */
+		if (ev->u.kline.closed)
+			n = snprintf(full, sizeof(full), "kline:%s:%s:%s:%" PRId64, ev->exchange,
+			    ev->u.kline.symbol, ev->u.kline.interval, ev->u.kline.open_time);
+		else
+			n = snprintf(full, sizeof(full), "kline:%s:%s:%s:%" PRId64 ":open:%" PRId64,
+			    ev->exchange, ev->u.kline.symbol, ev->u.kline.interval,
+			    ev->u.kline.open_time, ev->event_time);
+		break;
+	case EV_MARK_PRICE:
+		n = snprintf(full, sizeof(full), "markprice:%s:%s:%" PRId64, ev->exchange,
+		    ev->u.mark_price.symbol, ev->event_time);
+		break;
+	case EV_FUNDING:
+		/* A change of the rate or of the next funding time: both name it. */
+		n = snprintf(full, sizeof(full), "funding:%s:%s:%" PRId64 ":%s", ev->exchange,
+		    ev->u.funding.symbol, ev->u.funding.next_funding_time,
+		    dec_canon(ev->u.funding.funding_rate, d1, sizeof(d1)));
+		break;
+	case EV_TICKER:
+		n = snprintf(full, sizeof(full), "%s:%s:%s:%" PRId64,
+		    ev->flags & EVF_MINI ? "miniticker" : "ticker", ev->exchange,
+		    ev->u.ticker.symbol, ev->event_time);
+		break;
+	case EV_TRADE:
+		n = snprintf(full, sizeof(full), "%s:%s:%s:%" PRId64,
+		    ev->flags & EVF_AGG ? "aggtrade" : "trade", ev->exchange, ev->u.trade.symbol,
+		    ev->u.trade.trade_id);
+		break;
+	case EV_BOOK:
+		/* A local book's top-N after diff u; a partial depth frame's own u. */
+		n = snprintf(full, sizeof(full), "%s:%s:%s:%u:%" PRId64,
+		    ev->flags & EVF_PARTIAL ? "depth" : "book", ev->exchange, ev->u.book.symbol,
+		    ev->u.book.depth, ev->u.book.last_update_id);
+		break;
+	case EV_BOOK_TICKER:
+		n = snprintf(full, sizeof(full), "bookticker:%s:%s:%" PRId64, ev->exchange,
+		    ev->u.book_ticker.symbol, ev->u.book_ticker.update_id);
+		break;
+	case EV_LIQUIDATION:
+		n = snprintf(full, sizeof(full), "liquidation:%s:%s:%" PRId64 ":%s:%s", ev->exchange,
+		    ev->u.liquidation.symbol, ev->u.liquidation.time, ev->u.liquidation.side,
+		    dec_canon(ev->u.liquidation.orig_qty, d1, sizeof(d1)));
+		break;
 	default:
 		n = snprintf(full, sizeof(full), "x:%" PRId64 ":%u", acct, ev->type);
 		break;
@@ -289,5 +357,6 @@ ev_clear(struct event *ev)
 	} else if (ev->type == EV_BOOK) {
 		free(ev->u.book.levels);
 		ev->u.book.levels = NULL;
+		ev->u.book.nbids = ev->u.book.nasks = 0;
 	}
 }

@@ -372,6 +372,8 @@ int		 ev_validate(const struct event *, const char **err);
  * cannot change the meaning of a query string it is put into.
  */
 int		 ev_symbol_ok(const char *s, size_t len);
+/* Whether s is one of Binance's 15 kline intervals ("1m" .. "1M", FACTS §3). */
+int		 ev_interval_ok(const char *s);
 
 /*
  * msgpack codec: one event is one map.  Unpack decodes and then runs
@@ -385,7 +387,9 @@ int		 ev_unpack(const msgpack_object *, struct event *, const char **err);
  * The time an event's id is made of (ms): an order's, algo order's,
  * position's, balance's or config's update time, a margin call's or unknown
  * event's event time; a fill's trade time (its id has none; the stream's T
- * and REST userTrades' time are the same).  0 falls back to event_time.
+ * and REST userTrades' time are the same).  Market data: a kline's open
+ * time, a trade's, book's, book ticker's or liquidation's time (T), the
+ * event time of the others.  0 falls back to event_time.
  * ev_fact_day is its UTC day, days since 1970-01-01 (floor; any int64 time),
  * event_log's partition key (sql/004), so it must be the same for every copy
  * of one event id; the writer stores a day no date holds as +-infinity, as

@@ -586,6 +586,9 @@ publish_cb(struct ev_loop *loop, ev_timer *t, int revents)
 			book_resync(y, &b->resyncs_unproven);
 			continue;
 		}
+		snprintf(ev.exchange, sizeof(ev.exchange), "%s", MK_EXCHANGE);
+		ev.recv_us = clock_real_us();
+		ev_make_id(&ev);
 		if (ev_validate(&ev, &err) == -1) {
 			/* A crossed or unordered top: never published; the book is rebuilt. */
 			b->crossed++;

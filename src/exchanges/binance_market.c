@@ -295,7 +295,11 @@ jfail(struct jctx *c, const char *key, const char *why)
 
 	if (*key == '\0' && n > 0 && c->path[n - 1] == '.')
 		n--;
-	snprintf(c->why, sizeof(c->why), "%s: %.*s%s: %s", c->what, (int)n, c->path, key, why);
+	if (n == 0 && *key == '\0')
+		snprintf(c->why, sizeof(c->why), "%s: %s", c->what, why);
+	else
+		snprintf(c->why, sizeof(c->why), "%s: %.*s%s: %s", c->what, (int)n, c->path, key,
+		    why);
 	return -1;
 }
 
@@ -1357,9 +1361,10 @@ bm_exchange_info_symbols(const char *body, size_t len, char ***symbols, struct b
 	if ((root = jparse(body, len, &why)) == NULL)
 		return body_err(err, what, why);
 	if (!json_is_object(root) || (arr = jget(root, "symbols")) == NULL || !json_is_array(arr)) {
-		json_decref(root);
-		return body_err(err, what, json_is_object(root) ? "symbols: expected an array" :
+		body_err(err, what, json_is_object(root) ? "symbols: expected an array" :
 		    "expected a JSON object");
+		json_decref(root);
+		return -1;
 	}
 	if (json_array_size(arr) > BM_SYMBOLS_MAX) {
 		json_decref(root);

@@ -41,8 +41,9 @@ with Exsim("--accounts", "4", "--rate", "200", "--seed", "7") as ex:
     check("x-mbx-used-weight-1m" in h, "X-MBX-USED-WEIGHT-1M header present")
 
     st, _, js = ex.http("GET", "/fapi/v1/exchangeInfo")
-    syms = [s["symbol"] for s in js["symbols"]]
-    check(st == 200 and "BTCUSDT" in syms and len(syms) == 5, "exchangeInfo lists the simulated symbols")
+    syms = [s["symbol"] for s in js["symbols"] if s["status"] == "TRADING"]
+    check(st == 200 and "BTCUSDT" in syms and len(syms) == 5 and len(js["symbols"]) == 6,
+          "exchangeInfo lists the simulated symbols, and one not trading")
     check(any(r["rateLimitType"] == "REQUEST_WEIGHT" and r["limit"] == 2400 for r in js["rateLimits"]),
           "exchangeInfo REQUEST_WEIGHT 2400/min")
 

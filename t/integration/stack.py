@@ -56,7 +56,7 @@ class Stack:
     def __init__(self, accounts=10, rate=200, seed=1, shards=2, exsim_args=(),
                  weight_limit=60000, budget=45000, log_level="debug", userdata=(),
                  database=(), keep=False, fast_pg=True, market_symbols=None, exchange=(),
-                 kafka=()):
+                 kafka=(), market=None):
         self.dir = tempfile.mkdtemp(prefix="exfeedd-stack.")
         os.chmod(self.dir, 0o755)
         self.n_accounts, self.rate, self.seed, self.shards = accounts, rate, seed, shards
@@ -66,6 +66,9 @@ class Stack:
         self.market_symbols = list(market_symbols or SYMBOLS)
         self.exchange = list(exchange)
         self.kafka = list(kafka)
+        # [market] lines after symbols; None: no streams (the tests about
+        # user data run without the market worker's connections and REST).
+        self.market = ["streams ="] if market is None else list(market)
         self.pg = self.exsim = self.daemon = None
         self.ssl_ctx = None     # how this harness trusts an exsim serving TLS
         self.conninfo = None
@@ -197,6 +200,7 @@ class Stack:
         ], self.userdata) + self.userdata + [
             "[market]",
             "symbols = %s" % ", ".join(self.market_symbols),
+        ] + self.market + [
             "[gateway]",
             "listen = 127.0.0.1:%d" % self.gw_port,
             "[exchange.binance-futures]",

@@ -7,6 +7,127 @@
 
 #include "event.h"
 
+/* The market part of sample(): no account, every field distinctive. */
+static void
+sample_market(struct event *ev, unsigned type)
+{
+	static const char *const bids[][2] = { { "65000.10", "1.5" }, { "64999.9", "0.001" },
+		{ "64990", "12" } };
+	static const char *const asks[][2] = { { "65000.2", "0.25" }, { "65001", "3.000" } };
+	struct ev_book *b = &ev->u.book;
+
+	ev->flags = 0;
+	ev->account_id = 0;
+	ev->user_id = 0;
+	switch (type) {
+	case EV_KLINE:
+		ev->flags = EVF_RESYNC;
+		strcpy(ev->u.kline.symbol, "BTCUSDT");
+		strcpy(ev->u.kline.interval, "1M");
+		ev->u.kline.open_time = 1699999980000;
+		ev->u.kline.close_time = 1700000039999;
+		ev->u.kline.first_trade_id = 5000000001;
+		ev->u.kline.last_trade_id = 5000000099;
+		strcpy(ev->u.kline.open, "65000.10");
+		strcpy(ev->u.kline.high, "65100");
+		strcpy(ev->u.kline.low, "64900.5");
+		strcpy(ev->u.kline.close, "65050.0");
+		strcpy(ev->u.kline.volume, "123.456");
+		strcpy(ev->u.kline.quote_volume, "8024691.2");
+		strcpy(ev->u.kline.taker_buy_volume, "60.1");
+		strcpy(ev->u.kline.taker_buy_quote_volume, "3906000.01");
+		ev->u.kline.trades = 98;
+		ev->u.kline.closed = true;
+		break;
+	case EV_MARK_PRICE:
+		strcpy(ev->u.mark_price.symbol, "ETHUSDT");
+		strcpy(ev->u.mark_price.mark_price, "3000.12345678");
+		strcpy(ev->u.mark_price.mark_price_avg, "3000.1");
+		strcpy(ev->u.mark_price.index_price, "2999.9");
+		strcpy(ev->u.mark_price.settle_price, "2999.5");
+		strcpy(ev->u.mark_price.funding_rate, "-0.00010000");
+		ev->u.mark_price.next_funding_time = 1700006400000;
+		break;
+	case EV_FUNDING:
+		strcpy(ev->u.funding.symbol, "ETHUSDT");
+		strcpy(ev->u.funding.funding_rate, "0.00012500");
+		ev->u.funding.next_funding_time = 1700006400000;
+		strcpy(ev->u.funding.mark_price, "3000.5");
+		break;
+	case EV_TICKER:
+		strcpy(ev->u.ticker.symbol, "BNBUSDT");
+		strcpy(ev->u.ticker.price_change, "-1.5");
+		strcpy(ev->u.ticker.price_change_pct, "-0.214");
+		strcpy(ev->u.ticker.weighted_avg_price, "700.25");
+		strcpy(ev->u.ticker.last_price, "699.5");
+		strcpy(ev->u.ticker.last_qty, "0.03");
+		strcpy(ev->u.ticker.open, "701");
+		strcpy(ev->u.ticker.high, "705.1");
+		strcpy(ev->u.ticker.low, "690.01");
+		strcpy(ev->u.ticker.volume, "10000.5");
+		strcpy(ev->u.ticker.quote_volume, "7002500.125");
+		ev->u.ticker.open_time = 1699913600000;
+		ev->u.ticker.close_time = 1700000000000;
+		ev->u.ticker.first_trade_id = 100;
+		ev->u.ticker.last_trade_id = 9007199254740993LL;
+		ev->u.ticker.trades = 77777;
+		break;
+	case EV_TRADE:
+		ev->flags = EVF_AGG;
+		strcpy(ev->u.trade.symbol, "1000PEPEUSDT");
+		ev->u.trade.trade_id = 1234567;
+		ev->u.trade.first_trade_id = 7000000;
+		ev->u.trade.last_trade_id = 7000004;
+		strcpy(ev->u.trade.price, "0.0123400");
+		strcpy(ev->u.trade.qty, "100000");
+		strcpy(ev->u.trade.normal_qty, "99000");
+		strcpy(ev->u.trade.order_type, "MARKET");
+		ev->u.trade.buyer_maker = true;
+		ev->u.trade.time = 1700000000077;
+		break;
+	case EV_BOOK:
+		ev->flags = EVF_PARTIAL;
+		strcpy(b->symbol, "BTCUSDT_250926");
+		b->last_update_id = 9007199254740993LL;
+		b->time = 1700000000100;
+		b->depth = 5;
+		b->nbids = 3;
+		b->nasks = 2;
+		b->levels = calloc(5, sizeof(*b->levels));
+		for (int i = 0; i < 3; i++) {
+			strcpy(b->levels[i].price, bids[i][0]);
+			strcpy(b->levels[i].qty, bids[i][1]);
+		}
+		for (int i = 0; i < 2; i++) {
+			strcpy(b->levels[3 + i].price, asks[i][0]);
+			strcpy(b->levels[3 + i].qty, asks[i][1]);
+		}
+		break;
+	case EV_BOOK_TICKER:
+		strcpy(ev->u.book_ticker.symbol, "BTCUSDT");
+		ev->u.book_ticker.update_id = 400900217;
+		strcpy(ev->u.book_ticker.bid_price, "25.3519");
+		strcpy(ev->u.book_ticker.bid_qty, "31.21");
+		strcpy(ev->u.book_ticker.ask_price, "25.3652");
+		strcpy(ev->u.book_ticker.ask_qty, "40.66");
+		ev->u.book_ticker.time = 1568014460891;
+		break;
+	case EV_LIQUIDATION:
+		strcpy(ev->u.liquidation.symbol, "BTCUSDT");
+		strcpy(ev->u.liquidation.side, "SELL");
+		strcpy(ev->u.liquidation.order_type, "LIMIT");
+		strcpy(ev->u.liquidation.tif, "IOC");
+		strcpy(ev->u.liquidation.orig_qty, "0.014");
+		strcpy(ev->u.liquidation.price, "9910");
+		strcpy(ev->u.liquidation.avg_price, "9910.0");
+		strcpy(ev->u.liquidation.status, "FILLED");
+		strcpy(ev->u.liquidation.last_qty, "0.014");
+		strcpy(ev->u.liquidation.filled_qty, "0.014");
+		ev->u.liquidation.time = 1568014460893;
+		break;
+	}
+}
+
 /* An event of each type with every field set to something distinctive. */
 static void
 sample(struct event *ev, unsigned type)
@@ -120,6 +241,8 @@ sample(struct event *ev, unsigned type)
 		strcpy(ev->u.gap.reason, "connection lost");
 		break;
 	}
+	if (EV_IS_MARKET(type))
+		sample_market(ev, type);
 	ev_make_id(ev);
 }
 
@@ -213,6 +336,18 @@ Test(evcodec, every_type_round_trips_exactly)
 			free(out.u.unknown.raw);
 			out.u.unknown.raw = in.u.unknown.raw;
 		}
+		if (t == EV_BOOK) {
+			size_t n = (size_t)in.u.book.nbids + in.u.book.nasks;
+
+			cr_assert_eq(out.u.book.nbids, 3);
+			cr_assert_eq(out.u.book.nasks, 2);
+			cr_assert_neq(out.u.book.levels, in.u.book.levels, "levels are a copy");
+			/* every byte of every level, the bytes after each NUL included (calloc'd both) */
+			cr_assert_eq(memcmp(out.u.book.levels, in.u.book.levels,
+			    n * sizeof(struct ev_level)), 0, "book levels differ after the round trip");
+			free(out.u.book.levels);
+			out.u.book.levels = in.u.book.levels;
+		}
 		cr_assert_eq(memcmp(&in, &out, sizeof(in)), 0, "type %s differs after the round trip",
 		    ev_type_name(t));
 		cr_assert_eq(out.seq, 18446744073709551000ull);
@@ -256,9 +391,11 @@ static const struct malformed {
 	const char	*err;
 } cases[] = {
 	{ EV_ORDER, "t", M_INT, NULL, 0, "t: 0 is not a known type" },
-	{ EV_ORDER, "t", M_INT, NULL, EV_TYPE_MAX, "t: 10 is not a known type" },
+	{ EV_ORDER, "t", M_INT, NULL, EV_TYPE_MAX, "t: 18 is not a known type" },
 	{ EV_ORDER, "t", M_STR, "order", 0, "t: not an integer" },
-	{ EV_ORDER, "f", M_INT, NULL, 4, "f: 4 is not a known flag set" },
+	{ EV_ORDER, "f", M_INT, NULL, 32, "f: 32 is not a known flag set" },
+	{ EV_ORDER, "f", M_INT, NULL, EVF_MINI, "f: the mini flag on an event of type order" },
+	{ EV_ORDER, "a", M_INT, NULL, 0, "a: 0 is not an account" },
 	{ EV_ORDER, "f", M_INT, NULL, EVF_LITE, "f: the lite flag on an event of type order" },
 	{ EV_ORDER, "n", M_INT, NULL, -1, "n: not an unsigned integer" },
 	{ EV_ORDER, "a", M_STR, "42", 0, "a: not an integer" },
@@ -292,6 +429,44 @@ static const struct malformed {
 	{ EV_UNKNOWN, "d.e", M_DROP, NULL, 0, "d.e: missing" },
 	{ EV_BALANCE, "d.wb", M_STR, "12,5", 0, "d.wb: \"12,5\" is not a decimal" },
 	{ EV_MARGIN_CALL, "d.pa", M_BOOL, NULL, 0, "d.pa: not a decimal string" },
+	/* market data */
+	{ EV_KLINE, "a", M_INT, NULL, 42, "a: 42 on a market event (must be 0)" },
+	{ EV_TRADE, "u", M_INT, NULL, 7, "u: 7 on a market event (must be 0)" },
+	{ EV_TRADE, "f", M_INT, NULL, EVF_PARTIAL, "f: the partial flag on an event of type trade" },
+	{ EV_KLINE, "f", M_INT, NULL, EVF_AGG, "f: the agg flag on an event of type kline" },
+	{ EV_BOOK, "f", M_INT, NULL, EVF_MINI, "f: the mini flag on an event of type book" },
+	{ EV_KLINE, "d.i", M_STR, "2m", 0, "d.i: \"2m\" is not a kline interval" },
+	{ EV_KLINE, "d.i", M_STR, "1H", 0, "d.i: \"1H\" is not a kline interval" },
+	{ EV_KLINE, "d.i", M_STR, "", 0, "d.i: empty" },
+	{ EV_KLINE, "d.i", M_STR, "1w", 0, NULL },
+	{ EV_KLINE, "d.i", M_STR, "1day", 0, "d.i: string of 4 bytes exceeds 3" },
+	{ EV_KLINE, "d.T", M_INT, NULL, 1699999980000,
+	    "d.T: close time 1699999980000 is not after open time 1699999980000" },
+	{ EV_KLINE, "d.o", M_STR, "", 0, "d.o: empty" },
+	{ EV_KLINE, "d.n", M_INT, NULL, -1, "d.n: -1 trades" },
+	{ EV_KLINE, "d.x", M_DROP, NULL, 0, "d.x: missing" },
+	{ EV_MARK_PRICE, "d.p", M_STR, "", 0, "d.p: empty" },
+	{ EV_MARK_PRICE, "d.ap", M_STR, "", 0, NULL },		/* mark_price_avg is optional */
+	{ EV_FUNDING, "d.T", M_INT, NULL, 0, "d.T: next funding time 0 is not a time" },
+	{ EV_FUNDING, "d.r", M_STR, "1e-4", 0, "d.r: \"1e-4\" is not a decimal" },
+	{ EV_TICKER, "d.c", M_STR, "", 0, "d.c: empty" },
+	{ EV_TICKER, "d.p", M_STR, "", 0, NULL },		/* "" with EVF_MINI */
+	{ EV_TRADE, "d.p", M_STR, "0.000", 0, "d.p: a zero price is no trade" },
+	{ EV_TRADE, "d.p", M_STR, "-0", 0, "d.p: a zero price is no trade" },
+	{ EV_TRADE, "d.f", M_INT, NULL, 7000005,
+	    "d.f: first trade id 7000005 is after the last 7000004" },
+	{ EV_TRADE, "d.s", M_STR, "BTC&x=1", 0, "d.s: \"BTC&x=1\" is not a symbol" },
+	{ EV_BOOK, "d.N", M_INT, NULL, 2, "d.b: 3 levels exceed the depth 2" },
+	{ EV_BOOK, "d.N", M_INT, NULL, 0, "d.N: 0 is outside [1, 1000]" },
+	{ EV_BOOK, "d.N", M_INT, NULL, 1001, "d.N: 1001 is outside [1, 1000]" },
+	{ EV_BOOK, "d.N", M_INT, NULL, 70000, "d.N: 70000 is outside [1, 1000]" },
+	{ EV_BOOK, "d.b", M_INT, NULL, 1, "d.b: not an array" },
+	{ EV_BOOK, "d.a", M_STR, "x", 0, "d.a: not an array" },
+	{ EV_BOOK, "d.a", M_DROP, NULL, 0, "d.a: missing" },
+	{ EV_BOOK, "d.b", M_DUP, "a", 0, "d.a: key repeated" },
+	{ EV_BOOK_TICKER, "d.A", M_STR, "", 0, "d.A: empty" },
+	{ EV_LIQUIDATION, "d.S", M_DROP, NULL, 0, "d.S: missing" },
+	{ EV_LIQUIDATION, "d.q", M_STR, "", 0, "d.q: empty" },
 };
 
 Test(evcodec, malformed_maps_are_refused_with_a_precise_reason)
@@ -368,6 +543,220 @@ Test(evcodec, malformed_maps_are_refused_with_a_precise_reason)
 		cr_assert_str_eq(err, "event is not a map");
 		packed_free(&p);
 	}
+}
+
+/*
+ * A book's levels on the wire: each case sets one element of d.b or d.a
+ * (side, index, price or qty) and expects the reason.  The sample book is
+ * bids 65000.10 64999.9 64990, asks 65000.2 65001, depth 5.
+ */
+Test(evcodec, malformed_book_levels_are_refused_with_a_precise_reason)
+{
+	static const struct {
+		const char	*side;
+		uint32_t	 i;
+		int		 qty;		/* 0 price, 1 qty */
+		const char	*s;		/* NULL: make it an integer */
+		const char	*err;
+	} cases[] = {
+		{ "b", 1, 0, "65000.1", "d.b[1]: price 65000.1 is not below 65000.10 (bids go best, "
+		    "highest, first)" },
+		{ "b", 2, 0, "65000", "d.b[2]: price 65000 is not below 64999.9 (bids go best, "
+		    "highest, first)" },
+		{ "a", 1, 0, "65000.20", "d.a[1]: price 65000.20 is not above 65000.2 (asks go best, "
+		    "lowest, first)" },
+		{ "a", 1, 0, "9999", "d.a[1]: price 9999 is not above 65000.2 (asks go best, "
+		    "lowest, first)" },
+		{ "a", 0, 0, "65000.1", "d: crossed book: best bid 65000.10 is not below best ask "
+		    "65000.1" },
+		{ "a", 0, 0, "64000", "d: crossed book: best bid 65000.10 is not below best ask "
+		    "64000" },
+		{ "a", 0, 0, "65001", "d.a[1]: price 65001 is not above 65001 (asks go best, "
+		    "lowest, first)" },
+		{ "b", 0, 0, "65000.3", "d: crossed book: best bid 65000.3 is not below best ask "
+		    "65000.2" },
+		{ "b", 0, 1, "0", "d.b[0]: qty: 0 is not positive" },
+		{ "a", 1, 1, "0.000", "d.a[1]: qty: 0.000 is not positive" },
+		{ "a", 1, 1, "-1", "d.a[1]: qty: -1 is not positive" },
+		{ "b", 2, 0, "0", "d.b[2]: price: 0 is not positive" },
+		{ "b", 2, 0, "1e3", "d.b[2]: price: \"1e3\" is not a decimal" },
+		{ "b", 2, 0, ".5", "d.b[2]: price: \".5\" is not a decimal" },
+		{ "a", 0, 1, "", "d.a[0]: qty: \"\" is not a decimal" },
+		{ "a", 0, 1, NULL, "d.a[0]: qty: not a decimal string" },
+		{ "b", 1, 0, "1234567890123456789012345678901234567890",
+		    "d.b[1]: price: string of 40 bytes exceeds 39" },
+		{ "b", 2, 0, "64990.00", NULL },	/* the same value written longer: still sorted */
+		{ "a", 0, 0, "65000.11", NULL },	/* one tick above the best bid */
+	};
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct event in, out;
+		struct packed p;
+		msgpack_object *top, *lv;
+		const char *err = NULL;
+		int r;
+
+		sample(&in, EV_BOOK);
+		top = pack(&p, &in);
+		lv = &val(val(top, "d"), cases[c].side)->via.array.ptr[cases[c].i].via.array.ptr[cases[c].qty];
+		if (cases[c].s == NULL)
+			set_int(lv, 5);
+		else
+			set_str(lv, cases[c].s, strlen(cases[c].s));
+		r = ev_unpack(top, &out, &err);
+		if (cases[c].err == NULL) {
+			cr_assert_eq(r, 0, "case %zu: %s", c, err);
+			ev_clear(&out);
+		} else {
+			cr_assert_eq(r, -1, "case %zu was accepted", c);
+			cr_assert_str_eq(err, cases[c].err, "case %zu", c);
+			cr_assert_null(out.u.book.levels, "case %zu: the output is cleared", c);
+		}
+		ev_clear(&in);
+		packed_free(&p);
+	}
+
+	/* The shape of a side: a pair is an array of two, a side holds at most 1000. */
+	{
+		static msgpack_object pairs[1001], one[1], three[3];
+		static msgpack_object_kv dummy;
+		struct event in, out;
+		struct packed p;
+		msgpack_object *top, *side;
+		const char *err = NULL;
+
+		(void)dummy;
+		sample(&in, EV_BOOK);
+		top = pack(&p, &in);
+		side = val(val(top, "d"), "a");
+		side->via.array.ptr[1].via.array.size = 1;
+		cr_assert_eq(ev_unpack(top, &out, &err), -1);
+		cr_assert_str_eq(err, "d.a[1]: not a [price, qty] pair");
+		side->via.array.ptr[1].via.array.size = 2;
+		side->via.array.ptr[1].type = MSGPACK_OBJECT_MAP;
+		cr_assert_eq(ev_unpack(top, &out, &err), -1);
+		cr_assert_str_eq(err, "d.a[1]: not a [price, qty] pair");
+		side->via.array.ptr[1].type = MSGPACK_OBJECT_ARRAY;
+
+		/* 1001 levels: refused before anything is read; 1000 read, then over the depth. */
+		set_str(&one[0], "1", 1);
+		three[0] = one[0];
+		three[1] = one[0];
+		three[2] = one[0];
+		for (int i = 0; i < 1001; i++) {
+			pairs[i].type = MSGPACK_OBJECT_ARRAY;
+			pairs[i].via.array.size = 2;
+			pairs[i].via.array.ptr = three;
+		}
+		side = val(val(top, "d"), "b");
+		side->via.array.ptr = pairs;
+		side->via.array.size = 1001;
+		cr_assert_eq(ev_unpack(top, &out, &err), -1);
+		cr_assert_str_eq(err, "d.b: 1001 levels exceed 1000");
+		side->via.array.size = 1000;
+		cr_assert_eq(ev_unpack(top, &out, &err), -1);
+		cr_assert_str_eq(err, "d.b: 1000 levels exceed the depth 5");
+		set_int(val(val(top, "d"), "N"), 1000);
+		cr_assert_eq(ev_unpack(top, &out, &err), -1);
+		cr_assert_str_eq(err, "d.b[1]: price 1 is not below 1 (bids go best, highest, "
+		    "first)");
+		/* No level at all on one side, or both: a valid (thin) book. */
+		side->via.array.size = 0;
+		cr_assert_eq(ev_unpack(top, &out, &err), 0, "%s", err);
+		cr_assert_eq(out.u.book.nbids, 0);
+		cr_assert_eq(out.u.book.nasks, 2);
+		cr_assert_str_eq(out.u.book.levels[0].price, "65000.2");
+		cr_assert_str_eq(out.u.book.levels[1].price, "65001");
+		ev_clear(&out);
+		val(val(top, "d"), "a")->via.array.size = 0;
+		cr_assert_eq(ev_unpack(top, &out, &err), 0, "%s", err);
+		cr_assert_eq(out.u.book.nbids + out.u.book.nasks, 0);
+		ev_clear(&out);
+		ev_clear(&in);
+		packed_free(&p);
+	}
+}
+
+/* Asks before bids on the wire land after them in levels all the same. */
+Test(evcodec, book_sides_in_either_order)
+{
+	struct event in, out;
+	struct packed p;
+	msgpack_object *d;
+	msgpack_object_kv tmp;
+	const char *err = NULL;
+	uint32_t ib = 0, ia = 0;
+
+	sample(&in, EV_BOOK);
+	d = val(pack(&p, &in), "d");
+	for (uint32_t i = 0; i < d->via.map.size; i++) {
+		if (d->via.map.ptr[i].key.via.str.ptr[0] == 'b')
+			ib = i;
+		if (d->via.map.ptr[i].key.via.str.ptr[0] == 'a')
+			ia = i;
+	}
+	tmp = d->via.map.ptr[ib];
+	d->via.map.ptr[ib] = d->via.map.ptr[ia];
+	d->via.map.ptr[ia] = tmp;
+	cr_assert_eq(ev_unpack(&p.u.data, &out, &err), 0, "%s", err);
+	cr_assert_eq(out.u.book.nbids, 3);
+	cr_assert_eq(out.u.book.nasks, 2);
+	cr_assert_eq(memcmp(out.u.book.levels, in.u.book.levels, 5 * sizeof(struct ev_level)), 0);
+	ev_clear(&out);
+	ev_clear(&in);
+	packed_free(&p);
+}
+
+/* ev_validate on built events (the parsers' side): what the codec is never sent. */
+Test(evcodec, market_validation)
+{
+	struct event ev;
+	const char *err = NULL;
+
+	sample(&ev, EV_BOOK);
+	cr_assert_eq(ev_validate(&ev, &err), 0, "%s", err);
+	ev.u.book.nasks = 3;	/* more levels than the array holds is a caller's bug, but ... */
+	ev.u.book.nasks = 2;
+	ev.u.book.depth = 2;
+	cr_assert_eq(ev_validate(&ev, &err), -1);
+	cr_assert_str_eq(err, "d.b: 3 levels exceed the depth 2");
+	ev.u.book.depth = 3;
+	strcpy(ev.u.book.levels[3].price, "64999");	/* crossed: best ask below best bid */
+	strcpy(ev.u.book.levels[4].price, "65002");
+	cr_assert_eq(ev_validate(&ev, &err), -1);
+	cr_assert_str_eq(err, "d: crossed book: best bid 65000.10 is not below best ask 64999");
+	strcpy(ev.u.book.levels[3].price, "65000.1");	/* equal is crossed too */
+	cr_assert_eq(ev_validate(&ev, &err), -1);
+	cr_assert_str_eq(err, "d: crossed book: best bid 65000.10 is not below best ask 65000.1");
+	free(ev.u.book.levels);
+	ev.u.book.levels = NULL;
+	cr_assert_eq(ev_validate(&ev, &err), -1);
+	cr_assert_str_eq(err, "d.b: 5 levels without an array");
+	ev.u.book.nbids = ev.u.book.nasks = 0;
+	cr_assert_eq(ev_validate(&ev, &err), 0, "%s", err);
+
+	for (unsigned t = EV_KLINE; t < EV_TYPE_MAX; t++) {
+		sample(&ev, t);
+		cr_assert_eq(ev_validate(&ev, &err), 0, "%s: %s", ev_type_name(t), err);
+		ev.account_id = 3;
+		cr_assert_eq(ev_validate(&ev, &err), -1, "%s", ev_type_name(t));
+		cr_assert_str_eq(err, "a: 3 on a market event (must be 0)");
+		ev.account_id = 0;
+		ev.user_id = -1;
+		cr_assert_eq(ev_validate(&ev, &err), -1, "%s", ev_type_name(t));
+		cr_assert_str_eq(err, "u: -1 on a market event (must be 0)");
+		ev_clear(&ev);
+	}
+	sample(&ev, EV_TRADE);
+	strcpy(ev.u.trade.price, "0");
+	cr_assert_eq(ev_validate(&ev, &err), -1);
+	cr_assert_str_eq(err, "d.p: a zero price is no trade");
+	for (const char *const *i = (const char *const[]){ "1m", "3m", "5m", "15m", "30m", "1h",
+	    "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M", NULL }; *i; i++)
+		cr_assert(ev_interval_ok(*i), "%s", *i);
+	for (const char *const *i = (const char *const[]){ "", "1", "2m", "1H", "1D", "1W", "60m",
+	    "24h", "1y", "m1", NULL }; *i; i++)
+		cr_assert(!ev_interval_ok(*i), "%s", *i);
 }
 
 Test(evcodec, a_failed_unpack_of_an_unknown_event_leaks_nothing_and_clears_the_output)
@@ -592,10 +981,16 @@ Test(evcodec, validation_and_codec_agree_on_random_events)
 			rnd_text(in.u.order.symbol, sizeof(in.u.order.symbol));	/* order/fill/... text */
 			break;
 		case 1:
-			rnd_text(in.u.position.amount, sizeof(in.u.position.amount));
+			if (t == EV_BOOK)	/* position.amount would overlay the levels pointer */
+				rnd_text(in.u.book.levels[rnd() % 5].price, EV_DEC);
+			else
+				rnd_text(in.u.position.amount, sizeof(in.u.position.amount));
 			break;
 		case 2:
-			rnd_text(in.u.balance.wallet, sizeof(in.u.balance.wallet));
+			if (t == EV_BOOK)
+				rnd_text(in.u.book.levels[rnd() % 5].qty, EV_DEC);
+			else
+				rnd_text(in.u.balance.wallet, sizeof(in.u.balance.wallet));
 			break;
 		case 3:
 			if (t == EV_CONFIG)
@@ -604,7 +999,7 @@ Test(evcodec, validation_and_codec_agree_on_random_events)
 				rnd_text(in.id, sizeof(in.id));
 			break;
 		case 4:
-			in.flags = (uint8_t)(rnd() % 5);
+			in.flags = (uint8_t)(rnd() % 40);
 			break;
 		default:
 			rnd_text(in.exchange, sizeof(in.exchange));

@@ -245,3 +245,555 @@ Test(kline_plan, history_clamp)
 	/* 1w: the first Monday, 1970-01-05 */
 	cr_assert_eq(kp_step(bm_interval_index("1w"), T2017, -100000, NULL), 4 * MS_DAY);
 }
+
+/* ====================================================================
+ * market_kline.c on a real loop: its REST calls (net.c) go to a small
+ * exchange in a thread serving GET /fapi/v1/klines from a candle
+ * generator (every candle from LISTING on, closed when its close time is
+ * before the exchange's now, which runs with the monotonic clock plus the
+ * jumps a test makes) and GET /fapi/v1/time; the host budget is a real
+ * budget file; the database is unreachable (the read is retried, history
+ * waits, the streams' holes are filled).
+ * ==================================================================== */
+#include <arpa/inet.h>
+#include <ev.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "budget.h"
+#include "clock.h"
+#include "config.h"
+#include "net.h"
+#include "mpack.h"
+#include "../../workers/market.h"
+
+struct mk_ctx mk;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t t_base, mono0, jump_ms;
+
+static int64_t
+srv_now(void)
+{
+	int64_t j;
+
+	pthread_mutex_lock(&mu);
+	j = jump_ms;
+	pthread_mutex_unlock(&mu);
+	return t_base + (clock_mono_us() / 1000 - mono0) + j;
+}
+
+static void
+jump(int64_t ms)
+{
+	pthread_mutex_lock(&mu);
+	jump_ms += ms;
+	pthread_mutex_unlock(&mu);
+}
+
+/* The generator: one candle of (symbol, interval, open time), as strings. */
+struct gen {
+	char		 o[16], h[16], l[16], c[16], v[16], q[24], V[16], Q[24];
+	int64_t		 n;
+};
+
+static void
+gen_candle(const char *sym, int iv, int64_t open, struct gen *g)
+{
+	uint64_t x = (uint64_t)open * 0x9e3779b97f4a7c15ULL ^ (uint64_t)iv * 0xbf58476d1ce4e5b9ULL;
+
+	for (const char *s = sym; *s; s++)
+		x = (x ^ (uint64_t)*s) * 0x100000001b3ULL;
+	snprintf(g->o, sizeof(g->o), "1%03u.%u", (unsigned)(x % 1000), 1 + (unsigned)(x >> 10) % 9);
+	snprintf(g->h, sizeof(g->h), "2%03u.%u", (unsigned)(x >> 14) % 1000, 1 + (unsigned)(x >> 24) % 9);
+	snprintf(g->l, sizeof(g->l), "9%02u.%u", (unsigned)(x >> 28) % 100, 1 + (unsigned)(x >> 35) % 9);
+	snprintf(g->c, sizeof(g->c), "1%03u.%u", (unsigned)(x >> 38) % 1000, 1 + (unsigned)(x >> 48) % 9);
+	snprintf(g->v, sizeof(g->v), "%u.%03u", (unsigned)(x >> 20) % 5000, (unsigned)(x >> 7) % 1000);
+	snprintf(g->q, sizeof(g->q), "%u.%u", (unsigned)(x >> 30) % 900000, 1 + (unsigned)(x >> 3) % 9);
+	snprintf(g->V, sizeof(g->V), "%u.%03u", (unsigned)(x >> 21) % 2500, (unsigned)(x >> 9) % 1000);
+	snprintf(g->Q, sizeof(g->Q), "%u.%u", (unsigned)(x >> 31) % 400000, 1 + (unsigned)(x >> 5) % 9);
+	g->n = (int64_t)((x >> 40) % 10000);
+}
+
+/* What the exchange saw. */
+struct sreq {
+	int64_t		 mono_ms;
+	char		 sym[32];
+	int		 iv;
+	int64_t		 start, end;
+	int		 limit, weight, status;
+};
+static struct sreq sreqs[4096];
+static int nsreq, srv_429_next, srv_fd = -1, srv_stop;
+static int64_t block_until_mono, served_in_block, listing;
+static pthread_t srv_thread;
+
+static const char *
+qparam(const char *path, const char *name, char *out, size_t len)
+{
+	char key[32];
+	const char *p, *e;
+
+	snprintf(key, sizeof(key), "%s=", name);
+	if ((p = strstr(path, key)) == NULL)
+		return NULL;
+	p += strlen(key);
+	e = p + strcspn(p, "& ");
+	snprintf(out, len, "%.*s", (int)(e - p), p);
+	return out;
+}
+
+static void
+serve_one(int fd)
+{
+	char buf[8192], path[4096], v[64], sym[32] = "", hdr[512];
+	size_t n = 0, cap = 1 << 20;
+	char *body = malloc(cap);
+	int status = 200, weight = 1, limit = 0, iv = -1;
+	int64_t start = 0, end = 0, now = srv_now();
+	size_t blen = 0;
+	ssize_t r;
+
+	while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0) {
+		n += (size_t)r;
+		buf[n] = '\0';
+		if (strstr(buf, "\r\n\r\n"))
+			break;
+	}
+	buf[n] = '\0';
+	if (sscanf(buf, "GET %4095s", path) != 1)
+		snprintf(path, sizeof(path), "?");
+	if (strncmp(path, "/fapi/v1/time", 13) == 0)
+		blen = (size_t)snprintf(body, cap, "{\"serverTime\":%" PRId64 "}", now);
+	else if (strncmp(path, "/fapi/v1/klines", 15) == 0) {
+		qparam(path, "symbol", sym, sizeof(sym));
+		iv = bm_interval_index(qparam(path, "interval", v, sizeof(v)) ? v : "");
+		start = qparam(path, "startTime", v, sizeof(v)) ? strtoll(v, NULL, 10) : 0;
+		end = qparam(path, "endTime", v, sizeof(v)) ? strtoll(v, NULL, 10) : INT64_MAX;
+		limit = qparam(path, "limit", v, sizeof(v)) ? atoi(v) : 500;
+		weight = bm_klines_weight(limit);
+		pthread_mutex_lock(&mu);
+		if (clock_mono_us() / 1000 < block_until_mono)
+			served_in_block++;
+		if (srv_429_next) {
+			srv_429_next = 0;
+			status = 429;
+			block_until_mono = clock_mono_us() / 1000 + 1000;
+		}
+		pthread_mutex_unlock(&mu);
+		if (status == 200) {
+			int k = 0;
+			int64_t t = bm_candle_open(iv, start < listing ? listing : start);
+
+			if (t < start)
+				t = bm_candle_next(iv, t);
+			body[blen++] = '[';
+			/* up to now: the open candle too, as the exchange does */
+			for (; k < limit && t <= end && t <= now; t = bm_candle_next(iv, t), k++) {
+				struct gen g;
+
+				gen_candle(sym, iv, t, &g);
+				blen += (size_t)snprintf(body + blen, cap - blen, "%s[%" PRId64 ",\"%s\","
+				    "\"%s\",\"%s\",\"%s\",\"%s\",%" PRId64 ",\"%s\",%" PRId64 ",\"%s\","
+				    "\"%s\",\"0\"]", k ? "," : "", t, g.o, g.h, g.l, g.c, g.v,
+				    bm_candle_next(iv, t) - 1, g.q, g.n, g.V, g.Q);
+			}
+			body[blen++] = ']';
+		} else
+			blen = (size_t)snprintf(body, cap, "{\"code\":-1003,\"msg\":\"Too many requests\"}");
+		pthread_mutex_lock(&mu);
+		if (nsreq < (int)(sizeof(sreqs) / sizeof(sreqs[0]))) {
+			struct sreq *q = &sreqs[nsreq++];
+
+			q->mono_ms = clock_mono_us() / 1000;
+			snprintf(q->sym, sizeof(q->sym), "%s", sym);
+			q->iv = iv;
+			q->start = start;
+			q->end = end;
+			q->limit = limit;
+			q->weight = weight;
+			q->status = status;
+		}
+		pthread_mutex_unlock(&mu);
+	} else {
+		status = 404;
+		blen = (size_t)snprintf(body, cap, "{}");
+	}
+	n = (size_t)snprintf(hdr, sizeof(hdr), "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n%sConnection: close\r\n\r\n", status,
+	    status == 200 ? "OK" : "Error", blen, status == 429 ? "Retry-After: 1\r\n" : "");
+	/* (a client that went away: nothing to do) */
+	if (write(fd, hdr, n) == (ssize_t)n)
+		(void)!write(fd, body, blen);
+	free(body);
+	close(fd);
+}
+
+static void *
+srv_main(void *arg)
+{
+	while (!srv_stop) {
+		struct pollfd pfd = { srv_fd, POLLIN, 0 };
+		int fd;
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if ((fd = accept(srv_fd, NULL, NULL)) >= 0)
+			serve_one(fd);
+	}
+	return NULL;
+}
+
+/* What market_kline.c sent. */
+struct sent {
+	struct event	 ev;
+	int64_t		 srv_now;
+};
+static struct sent *sents;
+static int nsent, capsent;
+
+int
+mk_emit(struct event *ev)
+{
+	if (nsent == capsent) {
+		capsent = capsent ? capsent * 2 : 256;
+		sents = realloc(sents, (size_t)capsent * sizeof(*sents));
+	}
+	sents[nsent].ev = *ev;
+	sents[nsent].srv_now = srv_now();
+	nsent++;
+	return 0;
+}
+
+static struct config tcfg;
+static struct net_endpoint tep;
+static char bpath[128];
+
+static void
+wake_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+}
+
+static void
+loop_setup(int64_t weight_budget)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct budget_limits lim = { weight_budget, 300, 3 };
+	socklen_t al = sizeof(a);
+	char err[256], url[64];
+	static ev_timer wake;
+
+	t_base = clock_real_us() / 1000;
+	mono0 = clock_mono_us() / 1000;
+	listing = t_base - 30LL * 86400000;
+	cr_assert((srv_fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	cr_assert(bind(srv_fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	cr_assert(listen(srv_fd, 64) == 0);
+	getsockname(srv_fd, (struct sockaddr *)&a, &al);
+	cr_assert(pthread_create(&srv_thread, NULL, srv_main, NULL) == 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
+	cr_assert(net_endpoint_parse(url, &tep, err, sizeof(err)) == 0, "%s", err);
+	snprintf(tep.addr, sizeof(tep.addr), "127.0.0.1");
+	snprintf(bpath, sizeof(bpath), "/tmp/kline_test_budget.%d", (int)getpid());
+	unlink(bpath);
+	tcfg.db_conninfo = "host=127.0.0.1 port=1 connect_timeout=2";
+	tcfg.market_kline_history = 0;
+	tcfg.nex = 1;
+	tcfg.ex[0].name = "binance-futures";
+	tcfg.ex[0].rest_weight_budget = weight_budget;
+	mk.loop = ev_default_loop(0);
+	mk.cfg = &tcfg;
+	mk.rest = &tep;
+	cr_assert((mk.net = net_new(mk.loop, NULL, err, sizeof(err))) != NULL, "%s", err);
+	cr_assert((mk.budget = budget_open(bpath, 0, &lim, NULL, err, sizeof(err))) != NULL,
+	    "%s", err);
+	ev_timer_init(&wake, wake_cb, 0.05, 0.05);
+	ev_timer_start(mk.loop, &wake);
+}
+
+static void
+loop_teardown(void)
+{
+	mk_kline_stop();
+	srv_stop = 1;
+	pthread_join(srv_thread, NULL);
+	close(srv_fd);
+	budget_close(mk.budget);
+	unlink(bpath);
+}
+
+/* Run the loop for ms, or until done() (if not NULL) says so. */
+static int
+run_for(int64_t ms, int (*done)(void))
+{
+	int64_t until = clock_mono_us() / 1000 + ms;
+
+	while (clock_mono_us() / 1000 < until) {
+		if (done && done())
+			return 1;
+		ev_run(mk.loop, EVRUN_ONCE);
+	}
+	return done ? done() : 1;
+}
+
+/* A stream's kline event: closed, or an update of the open candle (E only matters). */
+static void
+feed(const char *sym, const char *interval, int64_t open, int closed)
+{
+	struct event ev;
+	int iv = bm_interval_index(interval);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = EV_KLINE;
+	ev.event_time = srv_now();
+	ev.recv_us = clock_real_us();
+	snprintf(ev.u.kline.symbol, sizeof(ev.u.kline.symbol), "%s", sym);
+	snprintf(ev.u.kline.interval, sizeof(ev.u.kline.interval), "%s", interval);
+	ev.u.kline.open_time = open;
+	ev.u.kline.close_time = bm_candle_next(iv, open) - 1;
+	ev.u.kline.closed = closed;
+	mk_kline_seen(&ev);
+}
+
+static const char *const tsyms[] = { "BTCUSDT", "ETHUSDT" };
+static const char *const tivs[] = { "1m", "5m", "1h" };
+
+/* Stream-fed open times per pair, and what the loop must have sent. */
+static int64_t fed_first[2][3];
+
+/* The candles sent for (sym, iv): sorted open times, each checked against the generator. */
+static int
+sent_opens(const char *sym, int iv, int64_t *out, int max)
+{
+	int k = 0;
+
+	for (int i = 0; i < nsent; i++) {
+		const struct event *ev = &sents[i].ev;
+		const struct ev_kline *kk = &ev->u.kline;
+		struct gen g;
+
+		if (strcmp(kk->symbol, sym) != 0 || bm_interval_index(kk->interval) != iv)
+			continue;
+		gen_candle(sym, iv, kk->open_time, &g);
+		cr_assert(kk->closed && (ev->flags & EVF_RESYNC));
+		cr_assert_eq(kk->close_time, bm_candle_next(iv, kk->open_time) - 1);
+		cr_assert(kk->close_time < sents[i].srv_now, "%s %s %" PRId64 ": sent while open",
+		    sym, bm_intervals[iv], kk->open_time);
+		cr_assert_eq(ev->event_time, kk->close_time + 1);
+		cr_assert_str_eq(kk->open, g.o);
+		cr_assert_str_eq(kk->high, g.h);
+		cr_assert_str_eq(kk->low, g.l);
+		cr_assert_str_eq(kk->close, g.c);
+		cr_assert_str_eq(kk->volume, g.v);
+		cr_assert_str_eq(kk->quote_volume, g.q);
+		cr_assert_str_eq(kk->taker_buy_volume, g.V);
+		cr_assert_str_eq(kk->taker_buy_quote_volume, g.Q);
+		cr_assert_eq(kk->trades, g.n);
+		if (k < max)
+			out[k] = kk->open_time;
+		k++;
+	}
+	return k;
+}
+
+static int64_t want_last[2][3];
+static int64_t fed_extra[2][3];		/* a stream candle fed after the first (-1 none) */
+
+/* Every pair's candles from its first fed one to want_last: fed or sent, once. */
+static int
+all_filled(void)
+{
+	for (int s = 0; s < 2; s++)
+		for (int v = 0; v < 3; v++) {
+			int iv = bm_interval_index(tivs[v]);
+			int64_t opens[4096], n = sent_opens(tsyms[s], iv, opens, 4096);
+			int64_t need = kp_count(iv, bm_candle_next(iv, fed_first[s][v]),
+			    want_last[s][v]) - (fed_extra[s][v] >= 0);
+
+			if (n < need)
+				return 0;
+		}
+	return 1;
+}
+
+static void
+check_exact(void)
+{
+	for (int s = 0; s < 2; s++)
+		for (int v = 0; v < 3; v++) {
+			int iv = bm_interval_index(tivs[v]);
+			int64_t opens[4096], x = bm_candle_next(iv, fed_first[s][v]);
+			int n = sent_opens(tsyms[s], iv, opens, 4096), k = 0;
+
+			/* in order, each once, nothing but the missing closed ones */
+			for (; x <= want_last[s][v]; x = bm_candle_next(iv, x)) {
+				if (x == fed_extra[s][v])
+					continue;
+				cr_assert(k < n && opens[k] == x, "%s %s: candle %" PRId64 " missing "
+				    "(sent %d)", tsyms[s], tivs[v], x, n);
+				k++;
+			}
+			cr_assert_eq(k, n, "%s %s: %d sent, %d missing ones", tsyms[s], tivs[v], n, k);
+		}
+}
+
+Test(market_kline, holes_reconnects_and_retry_after, .timeout = 60)
+{
+	const char *ivs[3] = { "1m", "5m", "1h" };
+	int64_t now, up;
+	int int429;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	loop_setup(2400);
+	mk_kline_configure(tsyms, 2, ivs, 3);
+	cr_assert_eq(mk_kline_start(), 0);
+	/* Each stream comes up and shows its newest closed candle. */
+	now = srv_now();
+	for (int s = 0; s < 2; s++)
+		for (int v = 0; v < 3; v++) {
+			int iv = bm_interval_index(tivs[v]);
+
+			mk_kline_stream_up(tsyms[s], tivs[v]);
+			fed_first[s][v] = want_last[s][v] = kp_last_closed(iv, now);
+			fed_extra[s][v] = -1;
+			feed(tsyms[s], tivs[v], fed_first[s][v], 1);
+		}
+	run_for(300, NULL);
+	cr_assert_eq(nsent, 0, "nothing is missing yet, %d sent", nsent);
+
+	/* 1. The 1m streams skip 9 candles: the next closed one is 10 later. */
+	jump(11 * 60000);
+	for (int s = 0; s < 2; s++) {
+		fed_extra[s][0] = kp_step(0, fed_first[s][0], 10, NULL);
+		want_last[s][0] = fed_extra[s][0];
+		feed(tsyms[s], "1m", fed_extra[s][0], 1);
+	}
+	cr_assert(run_for(10000, all_filled), "the 1m holes were not filled: %d sent", nsent);
+	run_for(500, NULL);
+	check_exact();
+
+	/* 2. The streams go down for 40 exchange minutes, a 429 waits on the first request. */
+	for (int s = 0; s < 2; s++)
+		for (int v = 0; v < 3; v++)
+			mk_kline_stream_down(tsyms[s], tivs[v]);
+	now = srv_now();
+	/* land 20 s into a minute: no candle closes within the slack of the streams' start */
+	jump(40 * 60000 + (80000 - now % 60000) % 60000);
+	pthread_mutex_lock(&mu);
+	srv_429_next = 1;
+	pthread_mutex_unlock(&mu);
+	up = srv_now();
+	for (int s = 0; s < 2; s++)
+		for (int v = 0; v < 3; v++) {
+			mk_kline_stream_up(tsyms[s], tivs[v]);
+			want_last[s][v] = kp_last_closed(bm_interval_index(tivs[v]), up);
+		}
+	/* an open candle's update: the clock after the streams came up */
+	feed("BTCUSDT", "1m", bm_candle_open(0, srv_now()), 0);
+	cr_assert(run_for(20000, all_filled), "the reconnect's candles were not filled: %d sent",
+	    nsent);
+	run_for(4000, NULL);	/* the streams' slack passes: nothing more is asked */
+	check_exact();
+	pthread_mutex_lock(&mu);
+	/*
+	 * Inside the Retry-After, only requests already on their way when the
+	 * 429 came: at most the host's in-flight limit (3) less the one refused.
+	 */
+	cr_assert(served_in_block <= 2, "%" PRId64 " requests inside the Retry-After",
+	    served_in_block);
+	int429 = 0;
+	for (int i = 0; i < nsreq; i++)
+		int429 += sreqs[i].status == 429;
+	cr_assert_eq(int429, 1);
+	/* each request: one page of one pair, the least weight for its candles */
+	for (int i = 0; i < nsreq; i++)
+		cr_assert_eq(sreqs[i].weight, bm_klines_weight(sreqs[i].limit));
+	pthread_mutex_unlock(&mu);
+
+	/* 3. Events lost on the data plane from 3 exchange minutes ago: sent again. */
+	{
+		int before = nsent, again;
+		int64_t since = srv_now() - 3 * 60000;
+		int64_t first = kp_prev(0, bm_candle_open(0, since));
+
+		mk_kline_lost("ETHUSDT", "1m", since);
+		run_for(5000, NULL);
+		again = nsent - before;
+		cr_assert_eq(again, kp_count(0, first, want_last[1][0]), "%d sent again", again);
+		for (int i = before; i < nsent; i++)
+			cr_assert(sents[i].ev.u.kline.open_time >= first &&
+			    sents[i].ev.u.kline.open_time <= want_last[1][0]);
+	}
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	mk_kline_status(&pk);
+	{
+		msgpack_unpacked u;
+		const msgpack_object *o;
+
+		msgpack_unpacked_init(&u);
+		cr_assert(msgpack_unpack_next(&u, sb.data, sb.size, NULL) == MSGPACK_UNPACK_SUCCESS);
+		cr_assert((o = mp_get(&u.data, "http_429")) && o->via.u64 == 1);
+		cr_assert((o = mp_get(&u.data, "holes_open")) && o->via.u64 == 0);
+		cr_assert((o = mp_get(&u.data, "candles_backfilled")) && o->via.u64 == (uint64_t)nsent);
+		cr_assert((o = mp_get(&u.data, "pairs")) && o->via.u64 == 6);
+		msgpack_unpacked_destroy(&u);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	loop_teardown();
+}
+
+/*
+ * Pacing: 80 pairs each missing 9 candles (weight 1 each) with a budget
+ * of 600 a minute: the backfill spends at most half of it, 5 a second
+ * after a bucket of 50, so it takes some 6 s, never the minute at once.
+ */
+static int
+eighty_done(void)
+{
+	return nsent >= 80 * 9;
+}
+
+Test(market_kline, paced_within_the_budget, .timeout = 60)
+{
+	char names[80][16];
+	const char *syms[80], *iv1[1] = { "1m" };
+	int64_t t0, c0, first_mono, last_mono, in_first_s = 0, total = 0;
+
+	loop_setup(600);
+	for (int i = 0; i < 80; i++) {
+		snprintf(names[i], sizeof(names[i]), "S%02dUSDT", i);
+		syms[i] = names[i];
+	}
+	mk_kline_configure(syms, 80, iv1, 1);
+	cr_assert_eq(mk_kline_start(), 0);
+	c0 = kp_last_closed(0, srv_now());
+	for (int i = 0; i < 80; i++)
+		feed(syms[i], "1m", c0, 1);
+	jump(11 * 60000);
+	for (int i = 0; i < 80; i++)
+		feed(syms[i], "1m", kp_step(0, c0, 10, NULL), 1);
+	t0 = clock_mono_us() / 1000;
+	cr_assert(run_for(30000, eighty_done), "%d sent", nsent);
+	pthread_mutex_lock(&mu);
+	first_mono = sreqs[0].mono_ms;
+	last_mono = sreqs[nsreq - 1].mono_ms;
+	for (int i = 0; i < nsreq; i++) {
+		total += sreqs[i].weight;
+		if (sreqs[i].mono_ms - first_mono < 1000)
+			in_first_s += sreqs[i].weight;
+	}
+	pthread_mutex_unlock(&mu);
+	cr_assert_eq(total, 80, "weight %" PRId64, total);
+	cr_assert(in_first_s <= 56, "%" PRId64 " weight in the first second", in_first_s);
+	cr_assert(last_mono - first_mono >= 5000, "all in %" PRId64 " ms", last_mono - first_mono);
+	(void)t0;
+	loop_teardown();
+}

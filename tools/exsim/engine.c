@@ -14,7 +14,7 @@
 #define BNB_DISCOUNT_PCT 90
 
 static uint64_t rng;
-static fx_t price[EX_NSYM];
+static fx_t *price; /* every market symbol's; the activity moves the first EX_NSYM */
 static int64_t next_oid[EX_NSYM]; /* per symbol: see EX_BIG_OID_BASE */
 static int64_t next_aid = 2148719;
 static int64_t next_tid[EX_NSYM];
@@ -61,6 +61,21 @@ price_walk(int sym)
 	if (p < s->tick * 10)
 		p = s->tick * 10;
 	price[sym] = p;
+}
+
+/* The generated symbols' prices (index >= EX_NSYM) walk the same way,
+ * driven by the market's own PRNG r. */
+void
+engine_drift(int sym, uint64_t *r)
+{
+	uint64_t keep = rng;
+
+	if (sym < EX_NSYM)
+		return;
+	rng = *r;
+	price_walk(sym);
+	*r = rng;
+	rng = keep;
 }
 
 static void
@@ -1058,8 +1073,12 @@ engine_init(void)
 	int i;
 
 	rng = ex.cfg.seed ^ 0x2545f4914f6cdd1dULL;
-	for (i = 0; i < EX_NSYM; i++) {
+	price = calloc((size_t)ex_nsym, sizeof(*price));
+	if (!price)
+		abort();
+	for (i = 0; i < ex_nsym; i++)
 		price[i] = ex_symbols[i].start_price;
+	for (i = 0; i < EX_NSYM; i++) {
 		next_tid[i] = 7947131392LL + (int64_t)i * 1000000000LL;
 		next_oid[i] = strcmp(ex_symbols[i].name, "ETHUSDT") == 0 ? EX_BIG_OID_BASE :
 		    100000000000LL + (int64_t)i * 10000000000LL;

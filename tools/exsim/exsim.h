@@ -23,6 +23,7 @@ typedef int64_t fx_t;
 #define FX_ONE 100000000LL
 
 #define EX_NSYM 5
+#define EX_MAX_SYMBOLS 2000 /* --symbols upper bound */
 #define EX_NASSET 2 /* USDT, BNB */
 #define EX_KEY_LEN 64
 #define EX_MAX_STREAMS 1024
@@ -65,12 +66,12 @@ enum ex_mst { MST_AGGTRADE, MST_MARKPRICE, MST_MARKPRICE_1S, MST_TICKER, MST_MIN
 /* All-market streams follow the per-symbol ones in the stream id space. */
 enum ex_mglobal { MG_MARKPRICE_ARR, MG_MARKPRICE_ARR_1S, MG_MINITICKER_ARR, MG_TICKER_ARR,
 	MG_FORCEORDER_ARR, MG_BOOKTICKER_ALL, MG_N };
-#define EX_NSTREAM_IDS (EX_NSYM * MST_PER_SYMBOL + MG_N)
+#define EX_NSTREAM_IDS (ex_nsym * MST_PER_SYMBOL + MG_N)
 
 enum ex_route { ROUTE_PRIVATE, ROUTE_MARKET, ROUTE_PUBLIC, ROUTE_LEGACY };
 
 struct ex_symbol {
-	const char *name, *lname;
+	char name[20], lname[20];
 	int price_dec, qty_dec;
 	fx_t tick, step, start_price, typical_qty;
 };
@@ -182,7 +183,8 @@ struct ex_conn {
 	size_t rx_len, rx_cap;
 	int64_t rx_win_ms;
 	int rx_win_count;
-	uint64_t sent_msgs;
+	uint64_t sent_msgs, rx_msgs; /* data frames written; messages (pongs too) received */
+	uint64_t n_subscribe, n_unsubscribe; /* requests (not names) handled */
 	struct ex_conn *next, *prev;
 };
 
@@ -195,6 +197,7 @@ struct ex_stats {
 	/* market frames queued to connections: one per subscribed connection,
 	 * where market_events counts each event once */
 	uint64_t market_frames, market_bytes;
+	uint64_t zero_trades; /* zero-priced trade frames made (FACTS §3) */
 };
 
 struct ex_config {
@@ -209,6 +212,7 @@ struct ex_config {
 	int weight_limit;
 	size_t history;
 	size_t max_queue_bytes;
+	int symbols; /* market symbols, >= EX_NSYM */
 	int bench_seconds, bench_conns;
 	double bench_rate;
 };
@@ -249,7 +253,9 @@ struct exsim {
 #define EX_JOURNAL 65536
 
 extern struct exsim ex;
-extern const struct ex_symbol ex_symbols[EX_NSYM];
+extern struct ex_symbol *ex_symbols; /* ex_nsym market symbols, the first EX_NSYM real */
+extern int ex_nsym;
+extern const struct ex_symbol ex_settling_symbol;
 extern const char *const ex_assets[EX_NASSET];
 
 /* util.c */
@@ -293,7 +299,9 @@ const char *name_stp(int v);
 const char *name_algo_status(int s);
 const char *name_uev(int e);
 int uev_from_name(const char *s, size_t n);
+int symbols_init(int n, uint64_t seed);
 int sym_index(const char *name);
+int msym_index(const char *name);
 int sym_index_lower(const char *lname, size_t n);
 
 /* account.c */
@@ -317,6 +325,7 @@ void engine_init(void);
 void engine_start(void);
 int engine_step(void);
 int64_t engine_price(int sym);
+void engine_drift(int sym, uint64_t *r);
 
 /* uevents.c */
 void uev_order(struct ex_account *a, const struct ex_order *o, int64_t now_ms);
@@ -339,6 +348,7 @@ void uev_json_algo_core(struct jbuf *jb, const struct ex_algo *g, const struct a
 void uev_json_position(struct jbuf *jb, const struct ex_account *a, int sym, int ps);
 
 /* ws.c */
+void ws_init(void);
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
     size_t len);
 void ws_enqueue(struct ex_conn *c, const char *stream, const char *data, size_t len);
@@ -348,6 +358,7 @@ bool ws_stream_has_subs(int sid);
 void ws_close(struct ex_conn *c, int code, const char *reason, bool abrupt);
 void ws_tick(int64_t now_ms);
 void ws_sub_unlink(struct ex_sub *s);
+void ws_conns_json(struct jbuf *jb);
 
 /* streams.c */
 int streams_parse(const char *name, size_t n, enum ex_route *route);
@@ -361,6 +372,12 @@ void market_public_trade(int sym, fx_t price, fx_t qty, bool buyer_maker, int64_
 void market_force_order(int sym, int side, fx_t price, fx_t qty, int64_t now_ms);
 void market_json_depth(struct jbuf *jb, int sym, int limit);
 fx_t market_mark(int sym);
+int market_interval(const char *name);
+int64_t market_kline_ms(int64_t now_ms);
+void market_json_klines(struct jbuf *jb, int sym, int iv, int64_t start, int64_t end, int limit);
+int market_json_book_at(struct jbuf *jb, int sym, int64_t u, int limit, const char **why);
+int market_depth_gap(int sym);
+void market_gaps_json(struct jbuf *jb);
 
 /* http.c */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -392,6 +409,7 @@ struct ex_resp {
 	const char *ctype;
 };
 void rest_handle(struct ex_req *rq, struct ex_resp *rs);
+void rest_klines(struct ex_req *rq, struct ex_resp *rs, int def_limit, int max_limit);
 const char *req_param(const struct ex_req *rq, const char *name);
 void resp_header(struct ex_resp *rs, const char *name, const char *value);
 void resp_error(struct ex_resp *rs, int status, int code, const char *msg);

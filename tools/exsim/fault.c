@@ -1,7 +1,9 @@
 /* fault.c: POST /sim/fault. Injects the failures a client must survive:
  * dropped connections, expired listen keys, revoked API keys, rate-limit
  * storms, lost pongs and pings, malformed, oversized and unknown frames,
- * stalled sockets, frames injected as given, and pausing the activity. */
+ * stalled sockets, frames injected as given, and pausing the activity;
+ * for market data, lost depth diffs (depth_gap) and market connections
+ * killed abruptly (kill_market). */
 #include "exsim.h"
 
 #include <cjson/cJSON.h>
@@ -68,6 +70,9 @@ fault_handle(const char *body, size_t len, struct ex_resp *rs)
 	const cJSON *path = root ? cJSON_GetObjectItemCaseSensitive(root, "path") : NULL;
 	const cJSON *count = root ? cJSON_GetObjectItemCaseSensitive(root, "count") : NULL;
 	const cJSON *body_ = root ? cJSON_GetObjectItemCaseSensitive(root, "body") : NULL;
+	const cJSON *sym = root ? cJSON_GetObjectItemCaseSensitive(root, "symbol") : NULL;
+	const cJSON *conn = root ? cJSON_GetObjectItemCaseSensitive(root, "conn") : NULL;
+	const cJSON *route = root ? cJSON_GetObjectItemCaseSensitive(root, "route") : NULL;
 	int account = cJSON_IsNumber(acc) ? (int)acc->valuedouble : 0;
 	struct ex_account *a = account > 0 ? acct_by_id(account) : NULL;
 	struct ex_conn *c, *cn;
@@ -213,6 +218,40 @@ fault_handle(const char *body, size_t len, struct ex_resp *rs)
 		ex.bad_page_left = ex.bad_page_body ? (int)count->valuedouble : 0;
 		ex.bad_page_account = account;
 		affected = 1;
+	} else if (!strcmp(k, "depth_gap")) {
+		/* the next diff of every speed of "symbol" (all symbols if not
+		 * given) is lost, as after a server-side hiccup: the one after
+		 * it carries a pu that is not the u a client saw last */
+		int s = -1;
+
+		if (sym && (!cJSON_IsString(sym) || (s = msym_index(sym->valuestring)) < 0)) {
+			resp_error(rs, 400, -1121, "Invalid symbol.");
+			goto out;
+		}
+		affected = market_depth_gap(s);
+	} else if (!strcmp(k, "kill_market")) {
+		/* abruptly (no close frame) end the /market and /public (and
+		 * legacy) connections, or only "conn" (an id of /sim/conns), or
+		 * only those of "route" ("market" or "public") */
+		int64_t id = cJSON_IsNumber(conn) ? (int64_t)conn->valuedouble : 0;
+		const char *rname = cJSON_IsString(route) ? route->valuestring : NULL;
+
+		if (rname && strcmp(rname, "market") && strcmp(rname, "public")) {
+			resp_error(rs, 400, -1, "route must be \"market\" or \"public\"");
+			goto out;
+		}
+		for (c = ex.conns; c; c = cn) {
+			cn = c->next;
+			if (c->closing || c->kill_now || c->route == ROUTE_PRIVATE)
+				continue;
+			if (id && (int64_t)c->id != id)
+				continue;
+			if (rname && c->route != (rname[0] == 'm' ? ROUTE_MARKET : ROUTE_PUBLIC))
+				continue;
+			ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "exsim kill_market",
+			    !cJSON_IsTrue(graceful));
+			affected++;
+		}
 	} else if (!strcmp(k, "pause") || !strcmp(k, "resume")) {
 		ex.paused = k[0] == 'p';
 		affected = 1;

@@ -30,6 +30,7 @@ usage(FILE *f)
 	    "usage: exsim [--listen HOST:PORT] [--tls-cert F --tls-key F] [--accounts N]\n"
 	    "             [--rate EVENTS_PER_S] [--seed S] [--time-scale X] [--legacy-routes]\n"
 	    "             [--paused] [--weight-limit N] [--history N] [--max-queue-mb N]\n"
+	    "             [--symbols N]\n"
 	    "       exsim --bench [--bench-seconds N] [--bench-conns N] [--rate R] [--accounts N]\n");
 }
 
@@ -64,6 +65,7 @@ parse_args(int argc, char **argv, bool *bench)
 		{ "weight-limit", required_argument, NULL, 'w' },
 		{ "history", required_argument, NULL, 'H' },
 		{ "max-queue-mb", required_argument, NULL, 'q' },
+		{ "symbols", required_argument, NULL, 'n' },
 		{ "bench", no_argument, NULL, 'B' },
 		{ "bench-seconds", required_argument, NULL, 'S' },
 		{ "bench-conns", required_argument, NULL, 'C' },
@@ -82,6 +84,7 @@ parse_args(int argc, char **argv, bool *bench)
 	ex.cfg.weight_limit = 2400;
 	ex.cfg.history = 2000;
 	ex.cfg.max_queue_bytes = 64u << 20;
+	ex.cfg.symbols = EX_NSYM;
 	ex.cfg.bench_seconds = 5;
 	ex.cfg.bench_conns = 4;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -111,6 +114,7 @@ parse_args(int argc, char **argv, bool *bench)
 		case 'w': ex.cfg.weight_limit = atoi(optarg); break;
 		case 'H': ex.cfg.history = (size_t)atol(optarg); break;
 		case 'q': ex.cfg.max_queue_bytes = (size_t)atol(optarg) << 20; break;
+		case 'n': ex.cfg.symbols = atoi(optarg); break;
 		case 'B': *bench = true; break;
 		case 'S': ex.cfg.bench_seconds = atoi(optarg); break;
 		case 'C': ex.cfg.bench_conns = atoi(optarg); break;
@@ -120,6 +124,7 @@ parse_args(int argc, char **argv, bool *bench)
 	}
 	if (optind != argc || ex.cfg.accounts < 0 || ex.cfg.time_scale <= 0 ||
 	    ex.cfg.rate < 0 || ex.cfg.weight_limit < 1 || ex.cfg.history < 10 ||
+	    ex.cfg.symbols < EX_NSYM || ex.cfg.symbols > EX_MAX_SYMBOLS ||
 	    !!ex.cfg.tls_cert != !!ex.cfg.tls_key) {
 		usage(stderr);
 		return -1;
@@ -146,6 +151,11 @@ main(int argc, char **argv)
 	ex.loop = ev_default_loop(0);
 	ex.paused = ex.cfg.paused;
 	ex.fault_rng = ex.cfg.seed ^ 0x3c6ef372fe94f82bULL;
+	if (symbols_init(ex.cfg.symbols, ex.cfg.seed) < 0) {
+		fprintf(stderr, "exsim: out of memory for %d symbols\n", ex.cfg.symbols);
+		return 1;
+	}
+	ws_init();
 	engine_init();
 	for (i = 0; i < ex.cfg.accounts; i++)
 		acct_add(NULL, NULL);

@@ -1,7 +1,10 @@
 /* market.c: the market side. Per symbol an order book around the traded
  * price whose diffs (U/u/pu) chain exactly onto /fapi/v1/depth snapshots,
  * the public tape (trade, aggTrade), klines in all 15 intervals, mark
- * price with funding, tickers, bookTicker and liquidation orders. */
+ * price with funding, tickers, bookTicker and liquidation orders; and the
+ * truth tests compare with: kept closed candles (/fapi/v1/klines,
+ * /sim/klines), the book as it was at a recent update id (/sim/book), and
+ * the depth gaps injected by the depth_gap fault. */
 #include "exsim.h"
 
 #include <stdio.h>
@@ -13,6 +16,13 @@
 #define BOOK_MIN 25
 #define FUNDING_PERIOD_MS (8LL * 3600 * 1000)
 #define NSPEED 3 /* @100ms, default 250ms, @500ms */
+#define KHIST 1500 /* closed candles kept per symbol and interval (the REST limit's max) */
+#define BHIST_MS 120000 /* book changes kept for /sim/book, wall ms */
+#define BHIST_TICKS (BHIST_MS / EX_TICK_MS + 1)
+/* FACTS §3: MX saw zero-priced trade frames for "spent" trade ids, 14 of
+ * 1,186 in one minute; exsim sends one before a real trade at that rate */
+#define ZERO_TRADES_PER 1186
+#define ZERO_TRADES 14
 
 struct lvl {
 	fx_t px, qty;
@@ -31,6 +41,27 @@ struct kline {
 	fx_t o, h, l, c, v, q, V, Q;
 };
 
+/* A ring of the newest closed candles of one symbol and interval; grows
+ * to KHIST as candles close. */
+struct khist {
+	struct kline *v;
+	int head, n, cap; /* v[head] is the oldest of n */
+};
+
+/* The book's undo log: per update id the level it changed, with its
+ * quantity before the change; px < 0 marks a bid level at -px. ids[k]
+ * remembers the update id at each of the last BHIST_TICKS ticks so the
+ * log can be trimmed to BHIST_MS. */
+struct bchange {
+	fx_t px, oldq;
+};
+struct bhist {
+	struct bchange *v;
+	size_t head, n, cap; /* v[head] is update id last_uid - n + 1 */
+	int64_t tick_uid[BHIST_TICKS];
+	int tick_pos;
+};
+
 struct mkt {
 	struct lvl bid[BOOK_MAX], ask[BOOK_MAX];
 	int nbid, nask;
@@ -45,10 +76,15 @@ struct mkt {
 	fx_t fo_qty, fo_px;
 	int fo_side;
 	bool fo_pending;
+	struct khist kh[15];
+	struct bhist *bh; /* from the first diff-depth subscription on */
+	uint8_t gap_pending; /* bit per speed: drop that speed's next diff */
+	uint64_t gaps[NSPEED]; /* diffs dropped by depth_gap, per speed */
 };
 
-static struct mkt mk[EX_NSYM];
-static uint64_t mrng;
+static struct mkt *mk; /* ex_nsym */
+static uint64_t mrng, zrng;
+static int64_t kline_base_ms; /* wall ms at start: the kline clock's origin */
 static int64_t tick_no; /* market ticks run so far */
 
 static const int64_t kline_ms[15] = { 60000LL, 180000LL, 300000LL, 900000LL, 1800000LL,
@@ -61,6 +97,27 @@ fx_t
 market_mark(int sym)
 {
 	return engine_price(sym);
+}
+
+/* The index (0..14) of a Binance kline interval name, or -1. */
+int
+market_interval(const char *name)
+{
+	int i;
+
+	for (i = 0; i < 15; i++)
+		if (!strcmp(kline_iv[i], name))
+			return i;
+	return -1;
+}
+
+/* The candles' clock, ms: the exchange clock at scale 1; with --time-scale
+ * X it runs X times as fast from exsim's start, so a "1m" candle (still
+ * 60,000 ms from t to T + 1) closes every 60/X wall seconds. */
+int64_t
+market_kline_ms(int64_t now_ms)
+{
+	return kline_base_ms + (int64_t)((double)(now_ms - kline_base_ms) * ex.cfg.time_scale);
 }
 
 static void
@@ -118,42 +175,78 @@ level_qty(const struct mkt *m, fx_t px, bool bid)
 
 /* Set one level (qty 0 removes it); every change is one update id. */
 static void
-set_level(struct mkt *m, fx_t px, fx_t qty, bool bid)
+bhist_add(struct bhist *h, fx_t px, fx_t oldq, bool bid)
 {
-	struct lvl *v = bid ? m->bid : m->ask;
-	int *n = bid ? &m->nbid : &m->nask, i, k;
+	size_t i;
+
+	if (h->n == h->cap) {
+		size_t ncap = h->cap ? h->cap * 2 : 1024, k;
+		struct bchange *nv = malloc(sizeof(*nv) * ncap);
+
+		if (!nv)
+			abort();
+		for (k = 0; k < h->n; k++)
+			nv[k] = h->v[(h->head + k) % h->cap];
+		free(h->v);
+		h->v = nv;
+		h->cap = ncap;
+		h->head = 0;
+	}
+	i = (h->head + h->n) % h->cap;
+	h->v[i].px = bid ? -px : px;
+	h->v[i].oldq = oldq;
+	h->n++;
+}
+
+/* Set px to qty (0 removes it) in one side's sorted level array of *n;
+ * returns whether the array changed. Inserts past BOOK_MAX are refused. */
+static bool
+lv_set(struct lvl *v, int *n, fx_t px, fx_t qty, bool bid)
+{
+	int i;
 
 	for (i = 0; i < *n; i++) {
 		if (v[i].px == px)
 			break;
 		if (bid ? v[i].px < px : v[i].px > px) {
-			if (!qty)
-				return;
-			if (*n == BOOK_MAX)
-				return;
+			if (!qty || *n == BOOK_MAX)
+				return false;
 			memmove(&v[i + 1], &v[i], sizeof(*v) * (size_t)(*n - i));
 			(*n)++;
 			v[i].px = px;
 			v[i].qty = qty;
-			goto changed;
+			return true;
 		}
 	}
 	if (i == *n) {
 		if (!qty || *n == BOOK_MAX)
-			return;
+			return false;
 		v[(*n)++] = (struct lvl){ px, qty };
-		goto changed;
+		return true;
 	}
 	if (v[i].qty == qty)
-		return;
+		return false;
 	if (!qty) {
 		memmove(&v[i], &v[i + 1], sizeof(*v) * (size_t)(*n - i - 1));
 		(*n)--;
 	} else {
 		v[i].qty = qty;
 	}
-changed:
+	return true;
+}
+
+static void
+set_level(struct mkt *m, fx_t px, fx_t qty, bool bid)
+{
+	struct lvl *v = bid ? m->bid : m->ask;
+	int *n = bid ? &m->nbid : &m->nask, k;
+	fx_t oldq = m->bh ? level_qty(m, px, bid) : 0;
+
+	if (!lv_set(v, n, px, qty, bid))
+		return;
 	m->uid++;
+	if (m->bh)
+		bhist_add(m->bh, px, oldq, bid);
 	for (k = 0; k < NSPEED; k++)
 		dirty_add(&m->dirty[k], px, bid);
 }
@@ -233,18 +326,25 @@ sid_of(int sym, int t)
 static int
 gsid(int g)
 {
-	return EX_NSYM * MST_PER_SYMBOL + g;
+	return ex_nsym * MST_PER_SYMBOL + g;
 }
 
+static void khist_push(struct khist *h, const struct kline *k);
+static void json_levels(struct jbuf *jb, const struct lvl *v, int n, int sym);
+static void kline_roll(int sym, int64_t now);
+
+/* Count one trade into every interval's current candle, rolling first the
+ * candles whose period ended on the kline clock. */
 static void
 kline_update(int sym, fx_t px, fx_t q, bool buyer_maker, int64_t tid, int64_t now)
 {
 	struct mkt *m = &mk[sym];
+	fx_t quote = fx_mul(px, q);
 	int i;
 
+	kline_roll(sym, now);
 	for (i = 0; i < 15; i++) {
 		struct kline *k = &m->k[i];
-		fx_t quote = fx_mul(px, q);
 
 		if (!k->n) {
 			k->o = k->h = k->l = px;
@@ -264,14 +364,12 @@ kline_update(int sym, fx_t px, fx_t q, bool buyer_maker, int64_t tid, int64_t no
 		k->L = tid;
 		k->n++;
 	}
-	(void)now;
 }
 
 static void
-emit_kline(int sym, int i, bool closed, int64_t now)
+emit_kline(int sym, int i, const struct kline *k, bool closed, int64_t now)
 {
 	const struct ex_symbol *s = &ex_symbols[sym];
-	struct kline *k = &mk[sym].k[i];
 	struct jbuf *jb = begin();
 
 	jb_open(jb, '{');
@@ -301,29 +399,105 @@ emit_kline(int sym, int i, bool closed, int64_t now)
 	deliver(sid_of(sym, MST_KLINE0 + i), MST_KLINE0);
 }
 
-/* Roll candles whose period ended, emitting the closed one (x=true). */
 static void
-kline_roll(int sym, int64_t now, bool publish)
+khist_push(struct khist *h, const struct kline *k)
+{
+	if (h->n == h->cap && h->cap < KHIST) {
+		int ncap = h->cap ? h->cap * 4 : 16, j;
+		struct kline *nv;
+
+		if (ncap > KHIST)
+			ncap = KHIST;
+		nv = malloc(sizeof(*nv) * (size_t)ncap);
+		if (!nv)
+			abort();
+		for (j = 0; j < h->n; j++)
+			nv[j] = h->v[(h->head + j) % h->cap];
+		free(h->v);
+		h->v = nv;
+		h->cap = ncap;
+		h->head = 0;
+	}
+	if (h->n == h->cap) {
+		h->v[h->head] = *k;
+		h->head = (h->head + 1) % h->cap;
+	} else {
+		h->v[(h->head + h->n) % h->cap] = *k;
+		h->n++;
+	}
+}
+
+/* Close the candles whose period ended on the kline clock: each closed
+ * one is streamed (x=true) and kept; periods no tick saw (a stopped clock,
+ * a large --time-scale) are kept as the exchange has them, empty candles
+ * at the last close. Then the current period's candle opens. */
+static void
+kline_roll(int sym, int64_t now)
 {
 	struct mkt *m = &mk[sym];
+	int64_t kt = market_kline_ms(now);
 	int i;
 
 	for (i = 0; i < 15; i++) {
 		struct kline *k = &m->k[i];
-		bool subs = ws_stream_has_subs(sid_of(sym, MST_KLINE0 + i));
 
-		if (k->T && now > k->T) {
-			if (subs)
-				emit_kline(sym, i, true, now);
+		if (k->T && kt > k->T) {
+			struct kline e;
+			int64_t t0, nt, nT;
+			int guard;
+
+			if (ws_stream_has_subs(sid_of(sym, MST_KLINE0 + i)))
+				emit_kline(sym, i, k, true, now);
+			khist_push(&m->kh[i], k);
+			kline_bounds(i, kt, &nt, &nT);
+			t0 = k->T + 1;
+			if (i != 14 && (nt - t0) / kline_ms[i] > KHIST)
+				t0 = nt - KHIST * kline_ms[i];
+			for (guard = 0; t0 < nt && guard <= KHIST; guard++) {
+				memset(&e, 0, sizeof(e));
+				kline_bounds(i, t0, &e.t, &e.T);
+				e.o = e.h = e.l = e.c = k->c;
+				khist_push(&m->kh[i], &e);
+				t0 = e.T + 1;
+			}
 			memset(k, 0, sizeof(*k));
 		}
 		if (!k->T) {
-			kline_bounds(i, now, &k->t, &k->T);
+			kline_bounds(i, kt, &k->t, &k->T);
 			k->o = k->h = k->l = k->c = m->last_px;
 		}
-		if (publish && subs)
-			emit_kline(sym, i, false, now);
 	}
+}
+
+static void
+kline_publish(int sym, int64_t now)
+{
+	int i;
+
+	for (i = 0; i < 15; i++)
+		if (ws_stream_has_subs(sid_of(sym, MST_KLINE0 + i)))
+			emit_kline(sym, i, &mk[sym].k[i], false, now);
+}
+
+static void
+trade_json(int sym, int64_t tid, fx_t price, fx_t qty, bool buyer_maker, int64_t now_ms)
+{
+	const struct ex_symbol *s = &ex_symbols[sym];
+	struct jbuf *jb = begin();
+
+	jb_open(jb, '{');
+	jb_kstr(jb, "e", "trade");
+	jb_kint(jb, "E", now_ms);
+	jb_kint(jb, "T", now_ms);
+	jb_kstr(jb, "s", s->name);
+	jb_kint(jb, "t", tid);
+	jb_kfx(jb, "p", price, s->price_dec);
+	jb_kfx(jb, "q", qty, s->qty_dec);
+	jb_kstr(jb, "X", "MARKET");
+	jb_kbool(jb, "m", buyer_maker);
+	jb_kint(jb, "st", 1);
+	jb_close(jb, '}');
+	deliver(sid_of(sym, MST_TRADE), MST_TRADE);
 }
 
 void
@@ -331,8 +505,19 @@ market_public_trade(int sym, fx_t price, fx_t qty, bool buyer_maker, int64_t now
 {
 	const struct ex_symbol *s = &ex_symbols[sym];
 	struct mkt *m = &mk[sym];
-	int64_t tid = m->trade_id++;
+	int64_t tid;
 	struct jbuf *jb;
+
+	/* a "spent" trade id now and then: a zero-priced <s>@trade frame that
+	 * no candle, ticker or aggTrade counts (own PRNG: the tape of the
+	 * other streams does not depend on it) */
+	if (rng_below(&zrng, ZERO_TRADES_PER) < ZERO_TRADES) {
+		tid = m->trade_id++;
+		ex.st.zero_trades++;
+		if (ws_stream_has_subs(sid_of(sym, MST_TRADE)))
+			trade_json(sym, tid, 0, qty, buyer_maker, now_ms);
+	}
+	tid = m->trade_id++;
 
 	m->last_px = price;
 	m->last_qty = qty;
@@ -348,22 +533,8 @@ market_public_trade(int sym, fx_t price, fx_t qty, bool buyer_maker, int64_t now
 	m->t_quote += fx_mul(price, qty);
 	m->t_count++;
 	kline_update(sym, price, qty, buyer_maker, tid, now_ms);
-	if (ws_stream_has_subs(sid_of(sym, MST_TRADE))) {
-		jb = begin();
-		jb_open(jb, '{');
-		jb_kstr(jb, "e", "trade");
-		jb_kint(jb, "E", now_ms);
-		jb_kint(jb, "T", now_ms);
-		jb_kstr(jb, "s", s->name);
-		jb_kint(jb, "t", tid);
-		jb_kfx(jb, "p", price, s->price_dec);
-		jb_kfx(jb, "q", qty, s->qty_dec);
-		jb_kstr(jb, "X", "MARKET");
-		jb_kbool(jb, "m", buyer_maker);
-		jb_kint(jb, "st", 1);
-		jb_close(jb, '}');
-		deliver(sid_of(sym, MST_TRADE), MST_TRADE);
-	}
+	if (ws_stream_has_subs(sid_of(sym, MST_TRADE)))
+		trade_json(sym, tid, price, qty, buyer_maker, now_ms);
 	/* one trade per aggregate: exsim never has two takers at one price
 	 * within the same matching instant */
 	if (ws_stream_has_subs(sid_of(sym, MST_AGGTRADE))) {
@@ -475,7 +646,13 @@ depth_publish(int sym, int speed, int64_t now)
 	int64_t pu = m->last_u[speed];
 	int i, j;
 
-	if (m->uid != pu && ws_stream_has_subs(sid_of(sym, diff_t[speed]))) {
+	if (m->uid != pu && (m->gap_pending & (1u << speed)) &&
+	    ws_stream_has_subs(sid_of(sym, diff_t[speed]))) {
+		/* depth_gap: this diff is lost, so the next one's pu is not
+		 * the u a client saw last (partial depth is not affected) */
+		m->gap_pending &= (uint8_t)~(1u << speed);
+		m->gaps[speed]++;
+	} else if (m->uid != pu && ws_stream_has_subs(sid_of(sym, diff_t[speed]))) {
 		struct jbuf *jb = begin();
 
 		qsort(d->v, (size_t)d->n, sizeof(*d->v), cmp_dirty);
@@ -588,7 +765,7 @@ mark_publish(bool every_1s, bool every_3s, int64_t now)
 {
 	int sym, g;
 
-	for (sym = 0; sym < EX_NSYM; sym++) {
+	for (sym = 0; sym < ex_nsym; sym++) {
 		struct mkt *m = &mk[sym];
 
 		m->mark_avg = m->mark_avg ? m->mark_avg + (engine_price(sym) - m->mark_avg) / 10 :
@@ -611,7 +788,7 @@ mark_publish(bool every_1s, bool every_3s, int64_t now)
 			continue;
 		jb = begin();
 		jb_open(jb, '[');
-		for (sym = 0; sym < EX_NSYM; sym++)
+		for (sym = 0; sym < ex_nsym; sym++)
 			mark_json(jb, sym, now);
 		jb_close(jb, ']');
 		deliver(gsid(g), MST_MARKPRICE);
@@ -657,7 +834,7 @@ ticker_publish(int64_t now)
 {
 	int sym, g;
 
-	for (sym = 0; sym < EX_NSYM; sym++) {
+	for (sym = 0; sym < ex_nsym; sym++) {
 		if (ws_stream_has_subs(sid_of(sym, MST_TICKER))) {
 			ticker_json(begin(), sym, false, now);
 			deliver(sid_of(sym, MST_TICKER), MST_TICKER);
@@ -674,7 +851,7 @@ ticker_publish(int64_t now)
 			continue;
 		jb = begin();
 		jb_open(jb, '[');
-		for (sym = 0; sym < EX_NSYM; sym++)
+		for (sym = 0; sym < ex_nsym; sym++)
 			ticker_json(jb, sym, g == MG_MINITICKER_ARR, now);
 		jb_close(jb, ']');
 		deliver(gsid(g), g == MG_TICKER_ARR ? MST_TICKER : MST_MINITICKER);
@@ -686,7 +863,7 @@ force_publish(int64_t now)
 {
 	int sym;
 
-	for (sym = 0; sym < EX_NSYM; sym++) {
+	for (sym = 0; sym < ex_nsym; sym++) {
 		const struct ex_symbol *s = &ex_symbols[sym];
 		struct mkt *m = &mk[sym];
 		struct jbuf *jb;
@@ -723,6 +900,158 @@ force_publish(int64_t now)
 	}
 }
 
+/* Once per tick: remember the update id, and forget the changes older
+ * than BHIST_MS (those before the id of BHIST_TICKS ticks ago). */
+static void
+bhist_tick(struct mkt *m)
+{
+	struct bhist *h = m->bh;
+	int64_t oldest;
+
+	h->tick_pos = (h->tick_pos + 1) % BHIST_TICKS;
+	oldest = h->tick_uid[h->tick_pos]; /* the slot about to be overwritten */
+	h->tick_uid[h->tick_pos] = m->uid;
+	if (!oldest)
+		return;
+	while (h->n && m->uid - (int64_t)h->n + 1 <= oldest) {
+		h->head = (h->head + 1) % h->cap;
+		h->n--;
+	}
+}
+
+/* /sim/book: the book's top limit levels per side as they were right
+ * after update id u, rebuilt by undoing the kept changes newer than u.
+ * Returns 0, or -1 when u is outside the kept range (message in *why). */
+int
+market_json_book_at(struct jbuf *jb, int sym, int64_t u, int limit, const char **why)
+{
+	struct mkt *m = &mk[sym];
+	struct bhist *h = m->bh;
+	static struct lvl bid[BOOK_MAX], ask[BOOK_MAX];
+	int nbid = m->nbid, nask = m->nask;
+	int64_t lo = h ? m->uid - (int64_t)h->n : m->uid, x;
+
+	if (u < 0)
+		u = m->uid;
+	if (u > m->uid) {
+		*why = "update id not reached yet";
+		return -1;
+	}
+	if (u < lo) {
+		*why = h ? "update id older than the kept book history (about 120 s)" :
+		    "no book history: no diff depth stream of this symbol was subscribed";
+		return -1;
+	}
+	memcpy(bid, m->bid, sizeof(*bid) * (size_t)nbid);
+	memcpy(ask, m->ask, sizeof(*ask) * (size_t)nask);
+	for (x = m->uid; x > u; x--) {
+		const struct bchange *c = &h->v[(h->head + (size_t)(x - lo - 1)) % h->cap];
+
+		if (c->px < 0)
+			lv_set(bid, &nbid, -c->px, c->oldq, true);
+		else
+			lv_set(ask, &nask, c->px, c->oldq, false);
+	}
+	jb_open(jb, '{');
+	jb_kstr(jb, "symbol", ex_symbols[sym].name);
+	jb_kint(jb, "u", u);
+	jb_kint(jb, "lastUpdateId", m->uid);
+	jb_kint(jb, "oldestUpdateId", lo);
+	jb_kopen(jb, "bids", '[');
+	json_levels(jb, bid, nbid < limit ? nbid : limit, sym);
+	jb_close(jb, ']');
+	jb_kopen(jb, "asks", '[');
+	json_levels(jb, ask, nask < limit ? nask : limit, sym);
+	jb_close(jb, ']');
+	jb_close(jb, '}');
+	return 0;
+}
+
+/* Arm the depth_gap fault: the next diff of every speed of sym (-1: every
+ * symbol) is dropped. Returns the symbols armed. */
+int
+market_depth_gap(int sym)
+{
+	int s, n = 0;
+
+	for (s = sym < 0 ? 0 : sym; s < (sym < 0 ? ex_nsym : sym + 1); s++, n++)
+		mk[s].gap_pending = (1u << NSPEED) - 1;
+	return n;
+}
+
+/* "depthGaps" of /sim/stats: per symbol with any, the diffs dropped per
+ * stream name suffix. */
+void
+market_gaps_json(struct jbuf *jb)
+{
+	static const char *const sp[NSPEED] = { "depth@100ms", "depth", "depth@500ms" };
+	int s, k;
+
+	jb_kopen(jb, "depthGaps", '{');
+	for (s = 0; s < ex_nsym; s++) {
+		if (!mk[s].gaps[0] && !mk[s].gaps[1] && !mk[s].gaps[2])
+			continue;
+		jb_kopen(jb, ex_symbols[s].name, '{');
+		for (k = 0; k < NSPEED; k++)
+			jb_kint(jb, sp[k], (int64_t)mk[s].gaps[k]);
+		jb_close(jb, '}');
+	}
+	jb_close(jb, '}');
+}
+
+static void
+kline_row(struct jbuf *jb, int sym, const struct kline *k)
+{
+	const struct ex_symbol *s = &ex_symbols[sym];
+
+	jb_open(jb, '[');
+	jb_int(jb, k->t);
+	jb_fx(jb, k->o, s->price_dec);
+	jb_fx(jb, k->h, s->price_dec);
+	jb_fx(jb, k->l, s->price_dec);
+	jb_fx(jb, k->c, s->price_dec);
+	jb_fx(jb, k->v, s->qty_dec);
+	jb_int(jb, k->T);
+	jb_fx(jb, k->q, 4);
+	jb_int(jb, k->n);
+	jb_fx(jb, k->V, s->qty_dec);
+	jb_fx(jb, k->Q, 4);
+	jb_str(jb, "0");
+	jb_close(jb, ']');
+}
+
+/* GET /fapi/v1/klines rows [t,"o","h","l","c","v",T,"q",n,"V","Q","0"] of
+ * sym's interval iv, oldest first, from the kept closed candles and the
+ * open one: open time in [start, end] (-1: unbounded); with a start, the
+ * first limit from it, else the last limit up to end. */
+void
+market_json_klines(struct jbuf *jb, int sym, int iv, int64_t start, int64_t end, int limit)
+{
+	struct mkt *m = &mk[sym];
+	const struct khist *h = &m->kh[iv];
+	int total, first, last, i, n;
+
+	kline_roll(sym, ex_now_ms());
+	total = h->n + 1; /* index h->n is the open candle */
+#define KAT(j) ((j) < h->n ? &h->v[(h->head + (j)) % h->cap] : &m->k[iv])
+	for (first = 0; first < total && start >= 0 && KAT(first)->t < start; first++)
+		;
+	for (last = total - 1; last >= first && end >= 0 && KAT(last)->t > end; last--)
+		;
+	n = last - first + 1;
+	if (n > limit) {
+		if (start >= 0)
+			last = first + limit - 1;
+		else
+			first = last - limit + 1;
+	}
+	jb_open(jb, '[');
+	for (i = first; i <= last; i++)
+		kline_row(jb, sym, KAT(i));
+#undef KAT
+	jb_close(jb, ']');
+}
+
 /* Whether a period boundary passes at tick k, so periodic streams depend
  * on the tick index alone: @250ms alternates 200 and 300 ms, 250 on average. */
 static bool
@@ -743,9 +1072,22 @@ market_tick(void)
 	bool t2s = tick_due(k, 2000), t3s = tick_due(k, 3000);
 	int sym;
 
-	for (sym = 0; sym < EX_NSYM; sym++) {
+	for (sym = 0; sym < ex_nsym; sym++) {
 		struct mkt *m = &mk[sym];
 
+		kline_roll(sym, now);
+		if (sym >= EX_NSYM && rng_below(&mrng, 2))
+			engine_drift(sym, &mrng);
+		if (!m->bh && (ws_stream_has_subs(sid_of(sym, MST_DEPTH)) ||
+		    ws_stream_has_subs(sid_of(sym, MST_DEPTH_100)) ||
+		    ws_stream_has_subs(sid_of(sym, MST_DEPTH_500)))) {
+			m->bh = calloc(1, sizeof(*m->bh));
+			if (!m->bh)
+				abort();
+			m->bh->tick_uid[0] = m->uid;
+		}
+		if (m->bh)
+			bhist_tick(m);
 		book_evolve(sym);
 		/* anonymous takers hit the top of the book now and then */
 		if (rng_below(&mrng, 3) == 0 && m->nbid && m->nask) {
@@ -768,7 +1110,8 @@ market_tick(void)
 			depth_publish(sym, 1, now);
 		if (t500)
 			depth_publish(sym, 2, now);
-		kline_roll(sym, now, t250);
+		if (t250)
+			kline_publish(sym, now);
 	}
 	if (t1s || t3s)
 		mark_publish(t1s, t3s, now);
@@ -784,7 +1127,12 @@ market_init(void)
 	int sym, k;
 
 	mrng = ex.cfg.seed ^ 0x6a09e667f3bcc909ULL;
-	for (sym = 0; sym < EX_NSYM; sym++) {
+	zrng = ex.cfg.seed ^ 0x510e527fade682d1ULL;
+	kline_base_ms = ex_now_ms();
+	mk = calloc((size_t)ex_nsym, sizeof(*mk));
+	if (!mk)
+		abort();
+	for (sym = 0; sym < ex_nsym; sym++) {
 		struct mkt *m = &mk[sym];
 
 		m->uid = 1000000 + (int64_t)sym * 1000;

@@ -3,7 +3,7 @@
  * endpoints (v3 balance, v3 account, v2 account with every symbol's
  * position, v3 positionRisk, open and single orders and algo orders,
  * allOrders, allAlgoOrders, userTrades, symbolConfig, multiAssetsMargin),
- * and public time/depth/exchangeInfo, each with its weight. */
+ * and public time/depth/klines/exchangeInfo, each with its weight. */
 #include "exsim.h"
 
 #include <stdio.h>
@@ -70,10 +70,31 @@ w_depth(const struct ex_req *rq)
 	return 20;
 }
 
-/* Optional symbol filter: returns -2 on an unknown symbol (reply set),
- * -1 for no filter, else the index. */
+/* GET /fapi/v1/klines weight by limit (default 500): [1,100) 1,
+ * [100,500) 2, [500,1000] 5, above 1000 10 (B0 Kline-Candlestick-Data). */
+static int
+w_klines(const struct ex_req *rq)
+{
+	const char *s = req_param(rq, "limit");
+	long l = s ? atol(s) : 500;
+
+	return l < 100 ? 1 : l < 500 ? 2 : l <= 1000 ? 5 : 10;
+}
+
+static int sym_filter_any(const struct ex_req *rq, struct ex_resp *rs, bool required,
+    bool market);
+
+/* Optional symbol filter over the accounts' symbols: returns -2 on an
+ * unknown symbol (reply set), -1 for no filter, else the index. */
 static int
 sym_filter(const struct ex_req *rq, struct ex_resp *rs, bool required)
+{
+	return sym_filter_any(rq, rs, required, false);
+}
+
+/* The same over every market symbol when market is set. */
+static int
+sym_filter_any(const struct ex_req *rq, struct ex_resp *rs, bool required, bool market)
 {
 	const char *s = req_param(rq, "symbol");
 	int i;
@@ -86,7 +107,7 @@ sym_filter(const struct ex_req *rq, struct ex_resp *rs, bool required)
 		}
 		return -1;
 	}
-	i = sym_index(s);
+	i = market ? msym_index(s) : sym_index(s);
 	if (i < 0) {
 		resp_error(rs, 400, -1121, "Invalid symbol.");
 		return -2;
@@ -282,8 +303,9 @@ r_exchange_info(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 	}
 	jb_close(jb, ']');
 	jb_kopen(jb, "symbols", '[');
-	for (i = 0; i < EX_NSYM; i++) {
-		const struct ex_symbol *s = &ex_symbols[i];
+	for (i = 0; i <= ex_nsym; i++) {
+		/* every market symbol TRADING, then one being delisted */
+		const struct ex_symbol *s = i < ex_nsym ? &ex_symbols[i] : &ex_settling_symbol;
 		char base[16];
 
 		snprintf(base, sizeof(base), "%.*s", (int)strlen(s->name) - 4, s->name);
@@ -293,7 +315,7 @@ r_exchange_info(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 		jb_kstr(jb, "contractType", "PERPETUAL");
 		jb_kint(jb, "deliveryDate", 4133404800000LL);
 		jb_kint(jb, "onboardDate", 1569398400000LL);
-		jb_kstr(jb, "status", "TRADING");
+		jb_kstr(jb, "status", i < ex_nsym ? "TRADING" : "SETTLING");
 		jb_kstr(jb, "maintMarginPercent", "2.5000");
 		jb_kstr(jb, "requiredMarginPercent", "5.0000");
 		jb_kstr(jb, "baseAsset", base);
@@ -351,7 +373,7 @@ r_exchange_info(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 static void
 r_depth(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 {
-	int sym = sym_filter(rq, rs, true), l = depth_limit(rq);
+	int sym = sym_filter_any(rq, rs, true, true), l = depth_limit(rq);
 
 	if (sym == -2)
 		return;
@@ -360,6 +382,72 @@ r_depth(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
 		return;
 	}
 	market_json_depth(&rs->body, sym, l);
+}
+
+/* Parse an optional int64 parameter; -1 when absent. Returns -1 (reply
+ * set) when malformed. */
+static int
+int_param(const struct ex_req *rq, struct ex_resp *rs, const char *name, int64_t *v)
+{
+	const char *s = req_param(rq, name);
+	char *end, msg[128];
+
+	*v = -1;
+	if (!s)
+		return 0;
+	*v = strtoll(s, &end, 10);
+	if (!*s || *end || *v < 0) {
+		snprintf(msg, sizeof(msg), "Illegal characters found in parameter '%s'; legal range "
+		    "is '^[0-9]{1,20}$'.", name);
+		resp_error(rs, 400, -1100, msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* GET /fapi/v1/klines (and /sim/klines, with max_limit the whole kept
+ * history): symbol, interval, optional startTime/endTime (open times, ms)
+ * and limit (default 500, max 1500). Errors as the exchange words them:
+ * -1102 missing parameter, -1121 invalid symbol, -1120 invalid interval,
+ * -1130 bad limit, -1023 start after end. */
+void
+rest_klines(struct ex_req *rq, struct ex_resp *rs, int def_limit, int max_limit)
+{
+	int sym = sym_filter_any(rq, rs, true, true), iv;
+	const char *ivs = req_param(rq, "interval");
+	int64_t start, end, limit;
+
+	if (sym == -2)
+		return;
+	if (!ivs || !*ivs) {
+		resp_error(rs, 400, -1102, "Mandatory parameter 'interval' was not sent, was "
+		    "empty/null, or malformed.");
+		return;
+	}
+	if ((iv = market_interval(ivs)) < 0) {
+		resp_error(rs, 400, -1120, "Invalid interval.");
+		return;
+	}
+	if (int_param(rq, rs, "startTime", &start) < 0 || int_param(rq, rs, "endTime", &end) < 0 ||
+	    int_param(rq, rs, "limit", &limit) < 0)
+		return;
+	if (limit < 0)
+		limit = def_limit;
+	if (limit < 1 || limit > max_limit) {
+		resp_error(rs, 400, -1130, "Data sent for parameter 'limit' is not valid.");
+		return;
+	}
+	if (start >= 0 && end >= 0 && start > end) {
+		resp_error(rs, 400, -1023, "Start time is greater than end time.");
+		return;
+	}
+	market_json_klines(&rs->body, sym, iv, start, end, (int)limit);
+}
+
+static void
+r_klines(struct ex_req *rq, struct ex_resp *rs, struct ex_account *a)
+{
+	rest_klines(rq, rs, 500, 1500);
 }
 
 static void
@@ -979,6 +1067,7 @@ static const struct route routes[] = {
 	{ LWSHUMETH_GET, "/fapi/v1/time", AUTH_NONE, w1, r_time },
 	{ LWSHUMETH_GET, "/fapi/v1/exchangeInfo", AUTH_NONE, w1, r_exchange_info },
 	{ LWSHUMETH_GET, "/fapi/v1/depth", AUTH_NONE, w_depth, r_depth },
+	{ LWSHUMETH_GET, "/fapi/v1/klines", AUTH_NONE, w_klines, r_klines },
 	{ LWSHUMETH_POST, "/fapi/v1/listenKey", AUTH_KEY, w1, r_listen_key },
 	{ LWSHUMETH_PUT, "/fapi/v1/listenKey", AUTH_KEY, w1, r_listen_key },
 	{ LWSHUMETH_DELETE, "/fapi/v1/listenKey", AUTH_KEY, w1, r_listen_key },

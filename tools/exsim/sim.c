@@ -198,6 +198,9 @@ stats_json(struct jbuf *jb)
 	jb_kint(jb, "wsMessagesIn", (int64_t)ex.st.ws_msgs_in);
 	jb_kint(jb, "bytesQueued", (int64_t)ex.st.bytes_queued);
 	jb_kbool(jb, "paused", ex.paused);
+	jb_kint(jb, "symbols", ex_nsym);
+	jb_kint(jb, "zeroPriceTrades", (int64_t)ex.st.zero_trades);
+	market_gaps_json(jb);
 	jb_close(jb, '}');
 }
 
@@ -294,6 +297,34 @@ journal_json(struct jbuf *jb, int account)
 	jb_close(jb, ']');
 }
 
+/* GET /sim/book?symbol=S&u=ID[&limit=N]: the book's top N (default 20,
+ * max 1000) per side right after update id u (default: now). */
+static void
+book_get(struct ex_req *rq, struct ex_resp *rs)
+{
+	const char *s = req_param(rq, "symbol"), *u = req_param(rq, "u");
+	const char *l = req_param(rq, "limit"), *why = NULL;
+	int sym = s ? msym_index(s) : -1, limit = l ? atoi(l) : 20;
+	struct jbuf jb = { 0 };
+
+	if (sym < 0) {
+		resp_error(rs, 400, -1121, "Invalid symbol.");
+		return;
+	}
+	if (limit < 1 || limit > 1000) {
+		resp_error(rs, 400, -1130, "limit must be 1..1000");
+		return;
+	}
+	if (market_json_book_at(&jb, sym, u ? strtoll(u, NULL, 10) : -1, limit,
+	    &why) < 0) {
+		resp_error(rs, 404, -1, why);
+		jb_free(&jb);
+		return;
+	}
+	jb_raw(&rs->body, jb.p, jb.len);
+	jb_free(&jb);
+}
+
 void
 sim_handle(struct ex_req *rq, struct ex_resp *rs)
 {
@@ -325,6 +356,13 @@ sim_handle(struct ex_req *rq, struct ex_resp *rs)
 		accounts_post(rq, rs);
 	} else if (!strcmp(p, "/sim/fault") && rq->method == LWSHUMETH_POST) {
 		fault_handle(rq->body ? rq->body : "", rq->body_len, rs);
+	} else if (!strcmp(p, "/sim/conns") && rq->method == LWSHUMETH_GET) {
+		ws_conns_json(&rs->body);
+	} else if (!strcmp(p, "/sim/klines") && rq->method == LWSHUMETH_GET) {
+		/* /fapi/v1/klines without weight; the whole kept history by default */
+		rest_klines(rq, rs, 1501, 1501);
+	} else if (!strcmp(p, "/sim/book") && rq->method == LWSHUMETH_GET) {
+		book_get(rq, rs);
 	} else if (!strcmp(p, "/sim/step") && rq->method == LWSHUMETH_POST) {
 		/* run N activity steps, then M market ticks, now, whatever the
 		 * rate or pause state: with --paused this is the whole clock */

@@ -44,7 +44,7 @@ streams_parse(const char *name, size_t n, enum ex_route *route)
 	for (i = 0; i < MG_N; i++)
 		if (strlen(mg_names[i]) == n && !memcmp(mg_names[i], name, n)) {
 			*route = i == MG_BOOKTICKER_ALL ? ROUTE_PUBLIC : ROUTE_MARKET;
-			return EX_NSYM * MST_PER_SYMBOL + i;
+			return ex_nsym * MST_PER_SYMBOL + i;
 		}
 	if (!at)
 		return -1;
@@ -74,8 +74,8 @@ streams_name(int sid, char *out, size_t outlen)
 {
 	int sym, t;
 
-	if (sid >= EX_NSYM * MST_PER_SYMBOL)
-		return snprintf(out, outlen, "%s", mg_names[sid - EX_NSYM * MST_PER_SYMBOL]);
+	if (sid >= ex_nsym * MST_PER_SYMBOL)
+		return snprintf(out, outlen, "%s", mg_names[sid - ex_nsym * MST_PER_SYMBOL]);
 	sym = sid / MST_PER_SYMBOL;
 	t = sid % MST_PER_SYMBOL;
 	if (t >= MST_KLINE0 && t <= MST_KLINE_LAST)

@@ -22,7 +22,16 @@ struct sidx {
 	struct ex_conn **v;
 	int n, cap;
 };
-static struct sidx sidx[EX_NSTREAM_IDS];
+static struct sidx *sidx; /* EX_NSTREAM_IDS, by stream id */
+
+/* Size the delivery index for the market's symbols; before market_init. */
+void
+ws_init(void)
+{
+	sidx = calloc((size_t)EX_NSTREAM_IDS, sizeof(*sidx));
+	if (!sidx)
+		abort();
+}
 
 struct ws_pss {
 	struct ex_conn *conn;
@@ -174,6 +183,38 @@ ws_close(struct ex_conn *c, int code, const char *reason, bool abrupt)
 	c->close_code = code;
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason ? reason : "");
 	lws_callback_on_writable(c->wsi);
+}
+
+/* GET /sim/conns: every open connection. */
+void
+ws_conns_json(struct jbuf *jb)
+{
+	static const char *const rn[] = { "private", "market", "public", "legacy" };
+	struct ex_conn *c;
+	int i;
+
+	jb_open(jb, '[');
+	for (c = ex.conns; c; c = c->next) {
+		jb_open(jb, '{');
+		jb_kint(jb, "id", (int64_t)c->id);
+		jb_kstr(jb, "route", rn[c->route]);
+		jb_kbool(jb, "combined", c->combined);
+		jb_kint(jb, "openedMs", c->opened_ms);
+		jb_kbool(jb, "closing", c->closing || c->kill_now);
+		jb_kint(jb, "nStreams", c->nstreams);
+		jb_kopen(jb, "streams", '[');
+		for (i = 0; i < c->nstreams; i++)
+			jb_str(jb, c->streams[i].name);
+		jb_close(jb, ']');
+		jb_kint(jb, "nListenKeys", c->nsubs);
+		jb_kint(jb, "msgsSent", (int64_t)c->sent_msgs);
+		jb_kint(jb, "msgsQueued", (int64_t)c->q_msgs);
+		jb_kint(jb, "msgsReceived", (int64_t)c->rx_msgs);
+		jb_kint(jb, "subscribes", (int64_t)c->n_subscribe);
+		jb_kint(jb, "unsubscribes", (int64_t)c->n_unsubscribe);
+		jb_close(jb, '}');
+	}
+	jb_close(jb, ']');
 }
 
 void
@@ -564,6 +605,10 @@ handle_message(struct ex_conn *c, const char *msg, size_t len)
 			    "(max 1024)", id);
 			goto out;
 		}
+		if (sub)
+			c->n_subscribe++;
+		else
+			c->n_unsubscribe++;
 		cJSON_ArrayForEach(p, params) {
 			if (sub)
 				sub_name(c, p->valuestring, strlen(p->valuestring));
@@ -627,6 +672,7 @@ rx_limited(struct ex_conn *c)
 	int64_t now = ex_now_ms();
 
 	ex.st.ws_msgs_in++;
+	c->rx_msgs++;
 	if (now - c->rx_win_ms >= 1000) {
 		c->rx_win_ms = now;
 		c->rx_win_count = 0;
