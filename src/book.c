@@ -52,6 +52,9 @@ struct book {
 	size_t		 nbuf, max_buffered;
 	const char	*reason;
 	struct book_stats st;
+	struct lvl	*sc;			/* the diff at hand, parsed (diff_parse) */
+	bool		*sz;			/* its zero quantities */
+	size_t		 scap;
 };
 
 /*
@@ -93,8 +96,18 @@ dec_key(const char *s, struct pkey *k, bool *zero)
 	return 0;
 }
 
+/* memcmp for a few digits: a loop beats the call at these lengths. */
+static inline int
+digcmp(const char *a, const char *b, size_t n)
+{
+	for (; n > 0; n--, a++, b++)
+		if (*a != *b)
+			return *a < *b ? -1 : 1;
+	return 0;
+}
+
 /* <0, 0, >0 as price a is below, equal to, above price b. */
-static int
+static inline int
 pcmp(const struct lvl *a, const struct lvl *b)
 {
 	size_t fl;
@@ -102,10 +115,10 @@ pcmp(const struct lvl *a, const struct lvl *b)
 
 	if (a->k.il != b->k.il)
 		return a->k.il < b->k.il ? -1 : 1;
-	if ((c = memcmp(a->price + a->k.io, b->price + b->k.io, a->k.il)) != 0)
+	if ((c = digcmp(a->price + a->k.io, b->price + b->k.io, a->k.il)) != 0)
 		return c;
 	fl = a->k.fl < b->k.fl ? a->k.fl : b->k.fl;
-	if ((c = memcmp(a->price + a->k.fo, b->price + b->k.fo, fl)) != 0)
+	if ((c = digcmp(a->price + a->k.fo, b->price + b->k.fo, fl)) != 0)
 		return c;
 	/* no trailing zeros: the longer fraction is the larger */
 	return (a->k.fl > b->k.fl) - (a->k.fl < b->k.fl);
@@ -257,17 +270,32 @@ book_clear(struct book *b)
 	b->last_u = b->last_e = b->last_t = 0;
 }
 
+/*
+ * Check and parse a diff's levels into b->sc/b->sz, once for both the
+ * check and the applying.  0, -1 if it is malformed (a level, or U > u),
+ * -2 when out of memory.
+ */
 static int
-diff_ok(const struct bm_depth_diff *d)
+diff_parse(struct book *b, const struct bm_depth_diff *d)
 {
-	struct lvl l;
-	size_t i, n = d->nbids + d->nasks;
-	bool zero;
+	size_t i, n = d->nbids + d->nasks, cap;
+	struct lvl *sc;
+	bool *sz;
 
 	if (d->first_update_id > d->final_update_id || (n > 0 && d->levels == NULL))
 		return -1;
+	if (n > b->scap) {
+		cap = n < 64 ? 64 : n;
+		if ((sc = realloc(b->sc, cap * sizeof(*sc))) == NULL)
+			return -2;
+		b->sc = sc;
+		if ((sz = realloc(b->sz, cap * sizeof(*sz))) == NULL)
+			return -2;
+		b->sz = sz;
+		b->scap = cap;
+	}
 	for (i = 0; i < n; i++)
-		if (lvl_make(&d->levels[i], &l, &zero) == -1)
+		if (lvl_make(&d->levels[i], &b->sc[i], &b->sz[i]) == -1)
 			return -1;
 	return 0;
 }
@@ -292,18 +320,17 @@ buf_push(struct book *b, const struct bm_depth_diff *d)
 	return 0;
 }
 
-/* Apply a checked diff to the book.  -1 (reason set) if it crosses the book or memory ran out. */
+/*
+ * Apply a diff parsed into b->sc (diff_parse).  -1 (reason set) if it
+ * crosses the book or memory ran out.
+ */
 static int
 diff_apply(struct book *b, const struct bm_depth_diff *d)
 {
-	struct lvl l;
 	size_t i, n = d->nbids + d->nasks;
-	bool zero;
 
 	for (i = 0; i < n; i++) {
-		if (lvl_make(&d->levels[i], &l, &zero) == -1)
-			continue;	/* checked before: cannot happen */
-		if (side_set(b, i < d->nbids ? &b->bids : &b->asks, &l, zero) == -1) {
+		if (side_set(b, i < d->nbids ? &b->bids : &b->asks, &b->sc[i], b->sz[i]) == -1) {
 			b->reason = "out of memory";
 			return -1;
 		}
@@ -322,7 +349,8 @@ diff_apply(struct book *b, const struct bm_depth_diff *d)
 }
 
 /*
- * One diff against a WAITING or SYNCED book (the rules in book.h).  On
+ * One diff, parsed into b->sc, against a WAITING or SYNCED book (the rules
+ * in book.h).  On
  * BOOK_BREAK, *keep says whether the diff may start a new buffer (a gap: it
  * is good, only what came before it is missing).
  */
@@ -383,6 +411,8 @@ book_free(struct book *b)
 		return;
 	buf_drop(b, 0, b->nbuf);
 	free(b->buf);
+	free(b->sc);
+	free(b->sz);
 	free(b->bids.v);
 	free(b->asks.v);
 	free(b);
@@ -399,12 +429,15 @@ book_diff(struct book *b, const struct bm_depth_diff *d)
 {
 	enum book_rc rc;
 	bool keep;
+	int r;
 
 	b->st.diffs++;
-	if (diff_ok(d) == -1) {
-		b->st.malformed++;
+	if ((r = diff_parse(b, d)) < 0) {
+		if (r == -1)
+			b->st.malformed++;
 		b->st.breaks++;
-		b->reason = "malformed diff (a level's price or quantity, or U > u)";
+		b->reason = r == -1 ? "malformed diff (a level's price or quantity, or U > u)" :
+		    "out of memory";
 		buf_drop(b, 0, b->nbuf);
 		b->nbuf = 0;
 		book_clear(b);
@@ -538,7 +571,13 @@ book_snapshot(struct book *b, const struct bm_depth_snapshot *s, int snapshot_li
 		return BOOK_BREAK;
 	}
 	for (i = 0; i < b->nbuf; i++) {
-		rc = book_step(b, &b->buf[i], &keep);
+		/* checked when it came: only memory can fail */
+		if (diff_parse(b, &b->buf[i]) != 0) {
+			b->reason = "out of memory";
+			rc = BOOK_BREAK;
+			keep = true;
+		} else
+			rc = book_step(b, &b->buf[i], &keep);
 		if (rc != BOOK_BREAK)
 			continue;
 		/* keep what may still connect to a newer snapshot */

@@ -97,7 +97,7 @@ struct book_stats {
  */
 struct book	*book_new(const char *symbol, size_t max_buffered);
 void		 book_free(struct book *);
-/* Set the per-side level bound (>= 1; tests use small ones). */
+/* Set the per-side level bound (>= 1; tests use small ones), before the first snapshot. */
 void		 book_max_levels(struct book *, size_t);
 
 /* Feed one diff (copied when buffered).  See the rules above. */

@@ -29,6 +29,7 @@ enum fkind {
 	FK_STR,		/* char[size], valid UTF-8, no NUL */
 	FK_DEC,		/* char[size], "" or a plain decimal: -?digits[.digits] */
 	FK_I64,		/* int64_t */
+	FK_I64N,	/* int64_t, where min means absent (null in JSON) */
 	FK_BOOL,	/* bool */
 	FK_INT,		/* int within [min, max] */
 	FK_U16,		/* uint16_t within [min, max] */
@@ -53,6 +54,7 @@ struct field {
 #define SSYM(t, f, k, j) { k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0, 1 }
 #define DEC(t, f, k, j)	{ k, j, FK_DEC, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0, 0 }
 #define I64(t, f, k, j)	{ k, j, FK_I64, offsetof(struct t, f), 0, 0, 0, 0, 0 }
+#define I64N(t, f, k, j, none) { k, j, FK_I64N, offsetof(struct t, f), 0, none, 0, 0, 0 }
 #define B(t, f, k, j)	{ k, j, FK_BOOL, offsetof(struct t, f), 0, 0, 0, 0, 0 }
 #define INT(t, f, k, j, lo, hi)	{ k, j, FK_INT, offsetof(struct t, f), 0, lo, hi, 0, 0 }
 #define U16(t, f, k, j, lo, hi)	{ k, j, FK_U16, offsetof(struct t, f), 0, lo, hi, 0, 0 }
@@ -183,8 +185,8 @@ static const struct field kline_fields[] = {
 	K(ev_kline, interval, "i", "interval"),
 	I64(ev_kline, open_time, "t", "open_time"),
 	I64(ev_kline, close_time, "T", "close_time"),
-	I64(ev_kline, first_trade_id, "f", "first_trade_id"),
-	I64(ev_kline, last_trade_id, "L", "last_trade_id"),
+	I64N(ev_kline, first_trade_id, "f", "first_trade_id", -1),
+	I64N(ev_kline, last_trade_id, "L", "last_trade_id", -1),
 	KDEC(ev_kline, open, "o", "open"),
 	KDEC(ev_kline, high, "h", "high"),
 	KDEC(ev_kline, low, "l", "low"),
@@ -204,7 +206,7 @@ static const struct field mark_price_fields[] = {
 	DEC(ev_mark_price, index_price, "i", "index_price"),
 	DEC(ev_mark_price, settle_price, "P", "settle_price"),
 	DEC(ev_mark_price, funding_rate, "r", "funding_rate"),
-	I64(ev_mark_price, next_funding_time, "T", "next_funding_time"),
+	I64N(ev_mark_price, next_funding_time, "T", "next_funding_time", 0),
 };
 
 static const struct field funding_fields[] = {
@@ -226,11 +228,11 @@ static const struct field ticker_fields[] = {
 	KDEC(ev_ticker, low, "l", "low"),
 	KDEC(ev_ticker, volume, "v", "volume"),
 	KDEC(ev_ticker, quote_volume, "q", "quote_volume"),
-	I64(ev_ticker, open_time, "O", "open_time"),
-	I64(ev_ticker, close_time, "C", "close_time"),
-	I64(ev_ticker, first_trade_id, "F", "first_trade_id"),
-	I64(ev_ticker, last_trade_id, "L", "last_trade_id"),
-	I64(ev_ticker, trades, "n", "trades"),
+	I64N(ev_ticker, open_time, "O", "open_time", 0),
+	I64N(ev_ticker, close_time, "C", "close_time", 0),
+	I64N(ev_ticker, first_trade_id, "F", "first_trade_id", -1),
+	I64N(ev_ticker, last_trade_id, "L", "last_trade_id", -1),
+	I64N(ev_ticker, trades, "n", "trades", -1),
 };
 
 static const struct field trade_fields[] = {
@@ -374,6 +376,7 @@ pack_field(msgpack_packer *pk, const struct field *f, const void *base)
 		pack_key(pk, p);
 		break;
 	case FK_I64:
+	case FK_I64N:
 		msgpack_pack_int64(pk, *(const int64_t *)(const void *)p);
 		break;
 	case FK_BOOL:
@@ -537,6 +540,7 @@ kind_name(enum fkind k)
 	case FK_DEC:
 		return "a decimal string";
 	case FK_I64:
+	case FK_I64N:
 	case FK_INT:
 	case FK_U16:
 		return "an integer";
@@ -674,6 +678,7 @@ unpack_field(const struct field *f, const msgpack_object *o, void *base, const c
 		}
 		return 0;
 	case FK_I64:
+	case FK_I64N:
 		if (obj_i64(o, &v) == -1)
 			return fail(err, "%s%s: not %s", where, f->key, kind_name(f->kind));
 		*(int64_t *)(void *)p = v;
@@ -773,6 +778,7 @@ validate_fields(const struct field *f, size_t n, const void *base, const char *w
 				    f[i].min, f[i].max);
 			break;
 		case FK_I64:
+		case FK_I64N:
 		case FK_BOOL:
 		case FK_LEVELS:		/* validate_book */
 			break;
@@ -1243,6 +1249,13 @@ ev_to_json(const struct event *ev)
 			break;
 		case FK_I64:
 			jb_i64(&b, *(const int64_t *)(const void *)p);
+			break;
+		case FK_I64N:
+			/* The member's "absent" value (event.h) is null. */
+			if (*(const int64_t *)(const void *)p == f->min)
+				strbuf_puts(&b, "null");
+			else
+				jb_i64(&b, *(const int64_t *)(const void *)p);
 			break;
 		case FK_BOOL:
 			strbuf_puts(&b, *(const bool *)(const void *)p ? "true" : "false");

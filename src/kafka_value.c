@@ -1,5 +1,5 @@
 /*
- * kafka_value.c: a user-data event's Kafka value (kafka_value.h).  The
+ * kafka_value.c: an event's Kafka value (kafka_value.h).  The
  * protobuf form is filled generically, key by key, through the message's
  * protobuf-c descriptor: no per-type code, so the .proto and the JSON form
  * (evcodec.c) are tied by name alone, and any drift between them is an
@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -32,6 +33,14 @@ static const struct {
 	{ "margin_call", &exfeedd__v1__margin_call__descriptor },
 	{ "config", &exfeedd__v1__account_config__descriptor },
 	{ "unknown", NULL },
+	{ "kline", &exfeedd__v1__kline__descriptor },
+	{ "mark_price", &exfeedd__v1__mark_price__descriptor },
+	{ "funding", &exfeedd__v1__funding__descriptor },
+	{ "ticker", &exfeedd__v1__ticker__descriptor },
+	{ "trade", &exfeedd__v1__trade__descriptor },
+	{ "book", &exfeedd__v1__book__descriptor },
+	{ "book_ticker", &exfeedd__v1__book_ticker__descriptor },
+	{ "liquidation", &exfeedd__v1__liquidation__descriptor },
 };
 #define KV_NTYPES	(sizeof(kv_types) / sizeof(kv_types[0]))
 
@@ -45,7 +54,33 @@ union kv_msg {
 	Exfeedd__V1__Balance		balance;
 	Exfeedd__V1__MarginCall		margin_call;
 	Exfeedd__V1__AccountConfig	config;
+	Exfeedd__V1__Kline		kline;
+	Exfeedd__V1__MarkPrice		mark_price;
+	Exfeedd__V1__Funding		funding;
+	Exfeedd__V1__Ticker		ticker;
+	Exfeedd__V1__Trade		trade;
+	Exfeedd__V1__Book		book;
+	Exfeedd__V1__BookTicker		book_ticker;
+	Exfeedd__V1__Liquidation	liquidation;
 };
+
+/*
+ * What kv_set allocated for repeated fields (a book's two sides): freed
+ * once the message is packed.
+ */
+#define KV_ALLOCS	4
+struct kv_allocs {
+	void	*p[KV_ALLOCS];
+	int	 n;
+};
+
+static void
+kv_allocs_free(struct kv_allocs *a)
+{
+	for (int i = 0; i < a->n; i++)
+		free(a->p[i]);
+	a->n = 0;
+}
 
 static int
 kv_type(const char *type)
@@ -114,9 +149,70 @@ json_kind(const json_t *v)
  * One key's value into its field of m.  Strings point into the parse tree
  * (packed before it is freed): nothing is copied.
  */
+/*
+ * A repeated message field whose message has only string fields (Level),
+ * from a JSON array of arrays of strings, positionally (a book side:
+ * [["price","qty"],...]).  The messages and the pointer array are one
+ * allocation, kept in allocs.
+ */
+static int
+kv_set_repeated(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, const char *type,
+    const char *key, const json_t *v, struct kv_allocs *allocs, char *err, size_t errlen)
+{
+	const ProtobufCMessageDescriptor *sub = f->descriptor;
+	size_t n, size;
+	char *mem;
+	ProtobufCMessage **ptrs;
+
+	if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+		return kv_fail(err, errlen, "%s payload: key \"%s\": repeated fields other than "
+		    "of messages are not supported", type, key);
+	for (unsigned k = 0; k < sub->n_fields; k++)
+		if (sub->fields[k].type != PROTOBUF_C_TYPE_STRING ||
+		    sub->fields[k].label == PROTOBUF_C_LABEL_REPEATED)
+			return kv_fail(err, errlen, "%s payload: key \"%s\": %s has fields other "
+			    "than strings", type, key, sub->name);
+	if (!json_is_array(v))
+		return kv_fail(err, errlen, "%s payload: key \"%s\": %s, expected an array",
+		    type, key, json_kind(v));
+	if ((n = json_array_size(v)) == 0)
+		return 0;
+	if (allocs->n == KV_ALLOCS)
+		return kv_fail(err, errlen, "%s payload: key \"%s\": too many repeated fields",
+		    type, key);
+	size = n * (sizeof(*ptrs) + sub->sizeof_message);
+	if ((mem = malloc(size)) == NULL)
+		return kv_fail(err, errlen, "%s: out of memory", type);
+	allocs->p[allocs->n++] = mem;
+	ptrs = (ProtobufCMessage **)(void *)mem;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *e = json_array_get(v, i);
+		ProtobufCMessage *sm = (ProtobufCMessage *)(void *)(mem + n * sizeof(*ptrs) +
+		    i * sub->sizeof_message);
+
+		if (!json_is_array(e) || json_array_size(e) != sub->n_fields)
+			return kv_fail(err, errlen, "%s payload: key \"%s\"[%zu]: %s, expected an "
+			    "array of %u strings", type, key, i, json_kind(e), sub->n_fields);
+		sub->message_init(sm);
+		for (unsigned k = 0; k < sub->n_fields; k++) {
+			const json_t *s = json_array_get(e, k);
+
+			if (!json_is_string(s))
+				return kv_fail(err, errlen, "%s payload: key \"%s\"[%zu][%u]: %s, "
+				    "expected a string", type, key, i, k, json_kind(s));
+			*(const char **)(void *)((char *)sm + sub->fields[k].offset) =
+			    json_string_value(s);
+		}
+		ptrs[i] = sm;
+	}
+	*(size_t *)(void *)((char *)m + f->quantifier_offset) = n;
+	*(ProtobufCMessage ***)(void *)((char *)m + f->offset) = ptrs;
+	return 0;
+}
+
 static int
 kv_set(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, const char *type,
-    const char *key, const json_t *v, char *err, size_t errlen)
+    const char *key, const json_t *v, struct kv_allocs *allocs, char *err, size_t errlen)
 {
 	char *p = (char *)m + f->offset;
 	int presence = (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
@@ -124,8 +220,7 @@ kv_set(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, const char *type,
 	json_int_t i;
 
 	if (f->label == PROTOBUF_C_LABEL_REPEATED)
-		return kv_fail(err, errlen, "%s payload: key \"%s\": repeated fields are not "
-		    "supported", type, key);
+		return kv_set_repeated(m, f, type, key, v, allocs, err, errlen);
 	if (json_is_null(v)) {
 		/* "" for a string (an absent decimal); absent where presence exists. */
 		if (f->type == PROTOBUF_C_TYPE_STRING || presence)
@@ -183,6 +278,7 @@ kv_protobuf(const ProtobufCMessageDescriptor *d, const char *type, const char *p
 {
 	const ProtobufCFieldDescriptor *f;
 	union kv_msg m;
+	struct kv_allocs allocs = { { NULL }, 0 };
 	json_error_t jerr;
 	const char *key;
 	json_t *root, *v;
@@ -216,7 +312,7 @@ kv_protobuf(const ProtobufCMessageDescriptor *d, const char *type, const char *p
 			    "proto/exfeedd.proto)", type, key, d->name);
 			goto done;
 		}
-		if (kv_set(&m.base, f, type, key, v, err, errlen) == -1)
+		if (kv_set(&m.base, f, type, key, v, &allocs, err, errlen) == -1)
 			goto done;
 	}
 	size = protobuf_c_message_get_packed_size(&m.base);
@@ -232,6 +328,7 @@ kv_protobuf(const ProtobufCMessageDescriptor *d, const char *type, const char *p
 	out->p[out->len] = '\0';
 	rc = 0;
 done:
+	kv_allocs_free(&allocs);
 	json_decref(root);
 	return rc;
 }

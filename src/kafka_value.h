@@ -1,6 +1,7 @@
 /*
- * kafka_value.h: the value of a user-data event's Kafka message, made from
- * its event_log row in the [kafka] format (doc/topics.md): json sends the
+ * kafka_value.h: the value of an event's Kafka message, made from its JSON
+ * form (a user-data event's event_log row, a market event's ev_to_json) in
+ * the [kafka] format (doc/topics.md): json sends the
  * payload as it is, protobuf the event's message of proto/exfeedd.proto.
  */
 #ifndef EXFEEDD_KAFKA_VALUE_H
@@ -19,7 +20,9 @@ struct ProtobufCMessageDescriptor;
  *
  * format: CONF_KAFKA_JSON or CONF_KAFKA_PROTOBUF (config.h).  event_type:
  * event_log.event_type ("order", "fill", "algo", "position", "balance",
- * "margin_call", "config", "unknown").  payload[0..payload_len): its
+ * "margin_call", "config", "unknown", and the market types "kline",
+ * "mark_price", "funding", "ticker", "trade", "book", "book_ticker",
+ * "liquidation").  payload[0..payload_len): its
  * payload, the JSON of ev_to_json().  raw[0..raw_len): its raw frame, used
  * (and needed) only for "unknown"; raw may be NULL for the other types.
  *
@@ -35,7 +38,8 @@ struct ProtobufCMessageDescriptor;
  *     takes a string, or null for "" (an absent decimal); an int64 field
  *     an integer; an int32 field an integer within its range; a bool field
  *     true or false; a field with presence (a one-field oneof) also null,
- *     for absent.  A key the payload lacks leaves its field at its default
+ *     for absent; a repeated field of Level messages (a book side) an
+ *     array of [price, qty] string pairs.  A key the payload lacks leaves its field at its default
  *     (rows written before the field existed).
  *
  * Returns 0, or -1 with a message in err[errlen] and out->len as it was:
@@ -47,7 +51,8 @@ struct ProtobufCMessageDescriptor;
  * fails here, not at the consumer.
  *
  * Runs once per published event; allocates nothing but jansson's parse
- * tree (protobuf) and out's growth.
+ * tree (protobuf), a book side's Level messages (freed before it returns)
+ * and out's growth.
  */
 int	 kafka_value(int format, const char *event_type, const char *payload, size_t payload_len,
 	    const char *raw, size_t raw_len, struct strbuf *out, char *err, size_t errlen);

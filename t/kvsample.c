@@ -10,7 +10,10 @@
  * frame of a type exfeedd does not model (GRID_UPDATE, the documentation's
  * shape) with them, and some events made here for the edges (INT64_MAX and
  * 2^53+1 ids, text in several scripts, absent decimals, leverage 0 and
- * multi-assets false, which only presence tells from absent).  For the
+ * multi-assets false, which only presence tells from absent), and one
+ * event of each market data type, made here from the values of the market
+ * fixtures (kline.json, mark_price_update.json, ...; the depth frame's
+ * bids best first, as a book holds them), source "market".  For the
  * N-th event (from 001) it writes OUTDIR/N.payload (ev_to_json: the
  * event_log payload), N.json and N.pb (kafka_value, json and protobuf) and,
  * for an unknown event, N.raw (its event_log raw), and prints
@@ -205,6 +208,153 @@ edges(void)
 	emit(&ev, NULL);
 }
 
+/* Market data: the values of the fixtures named, as the market parser makes them. */
+static void
+market(void)
+{
+	static const char *const bids[][2] = { { "7405.43", "2.562" }, { "7404.85", "5.239" },
+		{ "7404.00", "1.428" }, { "7403.90", "3.906" }, { "7403.89", "0.002" } };
+	static const char *const asks[][2] = { { "7405.96", "3.340" }, { "7406.63", "4.525" },
+		{ "7407.08", "2.475" }, { "7407.15", "4.800" }, { "7407.20", "0.175" } };
+	struct event ev;
+
+	source = "market";
+	memset(&ev, 0, sizeof(ev));
+	strcpy(ev.exchange, "binance-futures");
+	ev.recv_us = 1721895408300123;
+
+	ev.type = EV_KLINE;	/* kline.json, closed (as its x=true frame) */
+	ev.event_time = 1638747660000;
+	strcpy(ev.u.kline.symbol, "BTCUSDT");
+	strcpy(ev.u.kline.interval, "1m");
+	ev.u.kline.open_time = 1638747660000;
+	ev.u.kline.close_time = 1638747719999;
+	ev.u.kline.first_trade_id = 100;
+	ev.u.kline.last_trade_id = 200;
+	strcpy(ev.u.kline.open, "0.0010");
+	strcpy(ev.u.kline.high, "0.0025");
+	strcpy(ev.u.kline.low, "0.0015");
+	strcpy(ev.u.kline.close, "0.0020");
+	strcpy(ev.u.kline.volume, "1000");
+	strcpy(ev.u.kline.quote_volume, "1.0000");
+	strcpy(ev.u.kline.taker_buy_volume, "500");
+	strcpy(ev.u.kline.taker_buy_quote_volume, "0.500");
+	ev.u.kline.trades = 100;
+	ev.u.kline.closed = true;
+	ev_make_id(&ev);
+	emit(&ev, NULL);
+
+	memset(&ev.u, 0, sizeof(ev.u));
+	ev.type = EV_MARK_PRICE;	/* mark_price_update.json */
+	ev.event_time = 1562305380000;
+	strcpy(ev.u.mark_price.symbol, "BTCUSDT");
+	strcpy(ev.u.mark_price.mark_price, "11794.15000000");
+	strcpy(ev.u.mark_price.mark_price_avg, "11794.15000000");
+	strcpy(ev.u.mark_price.index_price, "11784.62659091");
+	strcpy(ev.u.mark_price.settle_price, "11784.25641265");
+	strcpy(ev.u.mark_price.funding_rate, "0.00038167");
+	ev.u.mark_price.next_funding_time = 1562306400000;
+	ev_make_id(&ev);
+	emit(&ev, NULL);
+
+	memset(&ev.u, 0, sizeof(ev.u));
+	ev.type = EV_FUNDING;		/* the same frame: the rate as first seen */
+	strcpy(ev.u.funding.symbol, "BTCUSDT");
+	strcpy(ev.u.funding.funding_rate, "0.00038167");
+	ev.u.funding.next_funding_time = 1562306400000;
+	strcpy(ev.u.funding.mark_price, "11794.15000000");
+	ev_make_id(&ev);
+	emit(&ev, NULL);
+
+	memset(&ev.u, 0, sizeof(ev.u));
+	ev.type = EV_TICKER;		/* ticker_24hr.json */
+	ev.event_time = 123456789;
+	strcpy(ev.u.ticker.symbol, "BTCUSDT");
+	strcpy(ev.u.ticker.price_change, "0.0015");
+	strcpy(ev.u.ticker.price_change_pct, "250.00");
+	strcpy(ev.u.ticker.weighted_avg_price, "0.0018");
+	strcpy(ev.u.ticker.last_price, "0.0025");
+	strcpy(ev.u.ticker.last_qty, "10");
+	strcpy(ev.u.ticker.open, "0.0010");
+	strcpy(ev.u.ticker.high, "0.0025");
+	strcpy(ev.u.ticker.low, "0.0010");
+	strcpy(ev.u.ticker.volume, "10000");
+	strcpy(ev.u.ticker.quote_volume, "18");
+	ev.u.ticker.open_time = 1;	/* the fixture's O 0 would read as absent */
+	ev.u.ticker.close_time = 86400000;
+	ev.u.ticker.first_trade_id = 0;
+	ev.u.ticker.last_trade_id = 18150;
+	ev.u.ticker.trades = 18151;
+	ev_make_id(&ev);
+	emit(&ev, NULL);
+
+	memset(&ev.u, 0, sizeof(ev.u));
+	ev.type = EV_TRADE;		/* trade_capture.json */
+	ev.event_time = 1785701708157;
+	strcpy(ev.u.trade.symbol, "BTCUSDT");
+	ev.u.trade.trade_id = ev.u.trade.first_trade_id = ev.u.trade.last_trade_id = 7947574407;
+	strcpy(ev.u.trade.price, "63437.30");
+	strcpy(ev.u.trade.qty, "0.003");
+	strcpy(ev.u.trade.order_type, "MARKET");
+	ev.u.trade.time = 1785701708156;
+	ev_make_id(&ev);
+	emit(&ev, NULL);
+
+	memset(&ev.u, 0, sizeof(ev.u));
+	ev.type = EV_BOOK;		/* depth_update_partial.json, <symbol>@depth5 */
+	ev.flags = EVF_PARTIAL;
+	ev.event_time = 1571889248277;
+	strcpy(ev.u.book.symbol, "BTCUSDT");
+	ev.u.book.last_update_id = 390497878;
+	ev.u.book.time = 1571889248276;
+	ev.u.book.depth = 5;
+	ev.u.book.nbids = ev.u.book.nasks = 5;
+	if ((ev.u.book.levels = calloc(10, sizeof(struct ev_level))) == NULL) {
+		fprintf(stderr, "kvsample: out of memory\n");
+		exit(1);
+	}
+	for (int i = 0; i < 5; i++) {
+		strcpy(ev.u.book.levels[i].price, bids[i][0]);
+		strcpy(ev.u.book.levels[i].qty, bids[i][1]);
+		strcpy(ev.u.book.levels[5 + i].price, asks[i][0]);
+		strcpy(ev.u.book.levels[5 + i].qty, asks[i][1]);
+	}
+	ev_make_id(&ev);
+	emit(&ev, NULL);
+	ev_clear(&ev);
+
+	memset(&ev.u, 0, sizeof(ev.u));
+	ev.type = EV_BOOK_TICKER;	/* book_ticker.json */
+	ev.flags = 0;
+	ev.event_time = 1568014460893;
+	strcpy(ev.u.book_ticker.symbol, "BNBUSDT");
+	ev.u.book_ticker.update_id = 400900217;
+	strcpy(ev.u.book_ticker.bid_price, "25.35190000");
+	strcpy(ev.u.book_ticker.bid_qty, "31.21000000");
+	strcpy(ev.u.book_ticker.ask_price, "25.36520000");
+	strcpy(ev.u.book_ticker.ask_qty, "40.66000000");
+	ev.u.book_ticker.time = 1568014460891;
+	ev_make_id(&ev);
+	emit(&ev, NULL);
+
+	memset(&ev.u, 0, sizeof(ev.u));
+	ev.type = EV_LIQUIDATION;	/* force_order.json */
+	ev.event_time = 1568014460893;
+	strcpy(ev.u.liquidation.symbol, "BTCUSDT");
+	strcpy(ev.u.liquidation.side, "SELL");
+	strcpy(ev.u.liquidation.order_type, "LIMIT");
+	strcpy(ev.u.liquidation.tif, "IOC");
+	strcpy(ev.u.liquidation.orig_qty, "0.014");
+	strcpy(ev.u.liquidation.price, "9910");
+	strcpy(ev.u.liquidation.avg_price, "9910");
+	strcpy(ev.u.liquidation.status, "FILLED");
+	strcpy(ev.u.liquidation.last_qty, "0.014");
+	strcpy(ev.u.liquidation.filled_qty, "0.014");
+	ev.u.liquidation.time = 1568014460893;
+	ev_make_id(&ev);
+	emit(&ev, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -252,6 +402,7 @@ main(int argc, char **argv)
 		free(buf);
 	}
 	edges();
+	market();
 	if (fflush(stdout) != 0)
 		failed = 1;
 	return failed;

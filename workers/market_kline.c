@@ -36,9 +36,11 @@
  * budget at once.
  *
  * A page whose answer lacks rows at its end while its candles are recent
- * (KL_RECENT_MS) is asked again later; older missing candles are ones the
- * exchange does not have (before the symbol's listing, an outage) and are
- * counted (candles_absent).  A page that fails KL_TRIES times gives its
+ * (within KL_RECENT_MS of the pair's newest closed candle: the exchange's
+ * REST may not have a candle the stream just closed) is asked again later;
+ * older missing candles are ones the exchange does not have (before the
+ * symbol's listing, an outage: it has later ones) and are counted
+ * (candles_absent).  A page that fails KL_TRIES times gives its
  * hole up with an ERROR (holes_abandoned): nothing spins.
  *
  * The database read (libpq, non-blocking on the loop, a deadline of
@@ -497,7 +499,7 @@ kl_answer(const struct net_http_resp *r, void *arg)
 	struct kl_hole *h;
 	struct bf_drops drops;
 	const char *err = NULL;
-	int64_t now = wall_ms(), now_lb, from;
+	int64_t now = wall_ms(), from;
 	char why[160];
 
 	p->req = NULL;
@@ -552,8 +554,14 @@ kl_answer(const struct net_http_resp *r, void *arg)
 	kl.absent += (uint64_t)p->got_absent;
 	from = p->got_last < p->page.start_ms ? p->page.start_ms : bm_candle_next(p->iv,
 	    p->got_last);
-	now_lb = kl_now_lb();
-	if (from <= p->page.last_ms && (now_lb < 0 || now_lb - p->page.end_ms < KL_RECENT_MS)) {
+	/*
+	 * Recent: within KL_RECENT_MS of the newest candle the stream or the
+	 * clock showed closed, on the candles' own clock (exsim's runs faster
+	 * than E with --time-scale).
+	 */
+	if (from <= p->page.last_ms && (p->cursor < 0 ||
+	    bm_candle_next(p->iv, p->cursor) - bm_candle_next(p->iv, p->page.last_ms) <
+	    KL_RECENT_MS)) {
 		/* The newest rows are not there yet: what came is kept, the rest asked again. */
 		h->first = from;
 		snprintf(why, sizeof(why), "%" PRId64 " recent candles not in the answer",

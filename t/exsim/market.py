@@ -4,7 +4,8 @@ with a non-trading symbol, GET /fapi/v1/klines (rows, selection, weights,
 errors) equal to the streamed closed klines and to /sim/klines, /sim/book at a
 diff's u equal to a snapshot-plus-diffs reconstruction, the depth_gap fault
 making exactly one pu break, zero-priced trade frames never counted in
-candles, /sim/conns with SUBSCRIBE counts, and kill_market."""
+candles, /sim/conns with SUBSCRIBE counts, kill_market, and the opt-in
+per-IP connection-attempt limit."""
 import asyncio
 import json
 import os
@@ -279,6 +280,26 @@ async def conns(ex):
     await b.close()
 
 
+async def attempts(ex):
+    url = ex.ws + "/market/ws/btcusdt@aggTrade"
+    for i in range(3):
+        ws = await websockets.connect(url)
+        await ws.close()
+    refused = False
+    try:
+        ws = await websockets.connect(url)
+        await ws.close()
+    except Exception:
+        refused = True
+    st = ex.stats()["connections"]
+    check(refused and st["attempts"] == 4 and st["attemptsRefused"] == 1,
+          "--conn-attempts 3: the 4th handshake in the window is refused (%s)" % st)
+    await asyncio.sleep(1.2)  # 5 min / 300
+    ws = await websockets.connect(url)
+    await ws.close()
+    check(ex.stats()["connections"]["attemptsRefused"] == 1, "admitted again after the window")
+
+
 def main():
     t0 = time.time()
     with Exsim("--symbols", str(NSYM), "--time-scale", str(SCALE), "--rate", "50") as ex:
@@ -293,6 +314,8 @@ def main():
         st, _, js = ex.http("GET", "/fapi/v1/exchangeInfo")
         check(st == 200 and len(js["symbols"]) == 401 and js["symbols"][399]["symbol"] ==
               "SIM395USDT", "--symbols 400: 400 TRADING + 1 (last SIM395USDT)")
+    with Exsim("--conn-attempts", "3", "--time-scale", "300") as ex:
+        run(attempts(ex))
     check(time.time() - t0 < 40, "ran in %.1f s" % (time.time() - t0))
     finish()
 

@@ -39,33 +39,33 @@ from tapcheck import check, finish  # noqa: E402
 DPSEND = os.environ.get("DPSEND", os.path.join(BUILD, "tools", "dpsend"))
 EX = "binance-futures"
 SYMS = ["WMKTAUSDT", "WMKTBUSDT"]
-TYPES = {9: "kline", 10: "mark_price", 11: "funding", 12: "ticker", 13: "trade", 14: "book",
-         15: "book_ticker", 16: "liquidation"}
+TYPES = {10: "kline", 11: "mark_price", 12: "funding", 13: "ticker", 14: "trade", 15: "book",
+         16: "book_ticker", 17: "liquidation"}      # event.h: EV_KLINE .. EV_LIQUIDATION
 TOPIC = {"kline": "websocket.kline", "mark_price": "websocket.mark_price",
          "funding": "websocket.funding_rate", "ticker": "websocket.ticker",
          "trade": "websocket.trade", "book": "websocket.depth",
          "book_ticker": "websocket.ticker", "liquidation": "websocket.liquidation"}
 F_RESYNC, F_MINI, F_AGG, F_PARTIAL = 0x01, 0x04, 0x08, 0x10
-FLAG_JSON = {12: ("mini", F_MINI), 13: ("agg", F_AGG), 14: ("partial", F_PARTIAL)}
+FLAG_JSON = {13: ("mini", F_MINI), 14: ("agg", F_AGG), 15: ("partial", F_PARTIAL)}
 # Wire key -> JSON name, per type (evcodec.c's tables).
 NAMES = {
-    9: dict(s="symbol", i="interval", t="open_time", T="close_time", f="first_trade_id",
+    10: dict(s="symbol", i="interval", t="open_time", T="close_time", f="first_trade_id",
             L="last_trade_id", o="open", h="high", l="low", c="close", v="volume",
             q="quote_volume", V="taker_buy_volume", Q="taker_buy_quote_volume", n="trades",
             x="closed"),
-    10: dict(s="symbol", p="mark_price", ap="mark_price_avg", i="index_price",
+    11: dict(s="symbol", p="mark_price", ap="mark_price_avg", i="index_price",
              P="settle_price", r="funding_rate", T="next_funding_time"),
-    11: dict(s="symbol", r="funding_rate", T="next_funding_time", p="mark_price"),
-    12: dict(s="symbol", p="price_change", P="price_change_pct", w="weighted_avg_price",
+    12: dict(s="symbol", r="funding_rate", T="next_funding_time", p="mark_price"),
+    13: dict(s="symbol", p="price_change", P="price_change_pct", w="weighted_avg_price",
              c="last_price", Q="last_qty", o="open", h="high", l="low", v="volume",
              q="quote_volume", O="open_time", C="close_time", F="first_trade_id",
              L="last_trade_id", n="trades"),
-    13: dict(s="symbol", t="trade_id", f="first_trade_id", l="last_trade_id", p="price",
+    14: dict(s="symbol", t="trade_id", f="first_trade_id", l="last_trade_id", p="price",
              q="qty", nq="normal_qty", X="order_type", m="buyer_maker", T="time"),
-    14: dict(s="symbol", u="last_update_id", T="time", N="depth", b="bids", a="asks"),
-    15: dict(s="symbol", u="update_id", b="bid_price", B="bid_qty", a="ask_price",
+    15: dict(s="symbol", u="last_update_id", T="time", N="depth", b="bids", a="asks"),
+    16: dict(s="symbol", u="update_id", b="bid_price", B="bid_qty", a="ask_price",
              A="ask_qty", T="time"),
-    16: dict(s="symbol", S="side", o="order_type", f="tif", q="orig_qty", p="price",
+    17: dict(s="symbol", S="side", o="order_type", f="tif", q="orig_qty", p="price",
              ap="avg_price", X="status", l="last_qty", z="filled_qty", T="time"),
 }
 DECIMALS = {"o", "h", "l", "c", "v", "q", "V", "Q", "p", "ap", "i", "P", "r", "w", "nq", "b",
@@ -89,56 +89,56 @@ def kline(sym, interval, k, closed=True, rest=False, trades=None, vol="12.5"):
          "o": "65000.1", "h": "65100.25", "l": "64900", "c": "650%02d.5" % k,
          "v": vol, "q": "812345.678", "V": "6.25", "Q": "406172.8", "n": n,
          "x": closed}
-    return ev(9, d, ot + span + (500 if rest else 0), F_RESYNC if rest else 0)
+    return ev(10, d, ot + span + (500 if rest else 0), F_RESYNC if rest else 0)
 
 
 def market_mix():
     evs = []
     for j, s in enumerate(SYMS):
         b = T0 + 10000 * (j + 1)
-        evs.append(ev(10, {"s": s, "p": "65001.5", "ap": "65001.4", "i": "65000.9",
+        evs.append(ev(11, {"s": s, "p": "65001.5", "ap": "65001.4", "i": "65000.9",
                            "P": "65002", "r": "0.0001", "T": T0 + 28800000}, b + 1))
-        evs.append(ev(10, {"s": s, "p": "3000.5", "ap": "", "i": "3000.1", "P": "3000.2",
+        evs.append(ev(11, {"s": s, "p": "3000.5", "ap": "", "i": "3000.1", "P": "3000.2",
                            "r": "", "T": 0}, b + 2))
-        evs.append(ev(11, {"s": s, "r": "-0.00012", "T": T0 + 28800000, "p": "65001.5"},
+        evs.append(ev(12, {"s": s, "r": "-0.00012", "T": T0 + 28800000, "p": "65001.5"},
                       b + 3))
-        evs.append(ev(12, {"s": s, "p": "-10.5", "P": "-0.016", "w": "64990.2",
+        evs.append(ev(13, {"s": s, "p": "-10.5", "P": "-0.016", "w": "64990.2",
                            "c": "65000.1", "Q": "0.004", "o": "65010.6", "h": "65100",
                            "l": "64800", "v": "12345.678", "q": "802469135.5",
                            "O": b - 86400000, "C": b, "F": 1, "L": 98765, "n": 98765},
                       b + 4))
-        evs.append(ev(12, {"s": s, "p": "", "P": "", "w": "", "c": "65000.2", "Q": "",
+        evs.append(ev(13, {"s": s, "p": "", "P": "", "w": "", "c": "65000.2", "Q": "",
                            "o": "65010.6", "h": "65100", "l": "64800", "v": "12345.679",
                            "q": "802469200", "O": 0, "C": 0, "F": -1, "L": -1, "n": -1},
                       b + 5, F_MINI))
-        evs.append(ev(13, {"s": s, "t": 5001 + j, "f": 5001 + j, "l": 5001 + j,
+        evs.append(ev(14, {"s": s, "t": 5001 + j, "f": 5001 + j, "l": 5001 + j,
                            "p": "65000.1", "q": "0.010", "nq": "", "X": "MARKET", "m": True,
                            "T": b + 6}, b + 6))
-        evs.append(ev(13, {"s": s, "t": 7001 + j, "f": 9001, "l": 9004, "p": "65000.2",
+        evs.append(ev(14, {"s": s, "t": 7001 + j, "f": 9001, "l": 9004, "p": "65000.2",
                            "q": "1.5", "nq": "1.25", "X": "", "m": False, "T": b + 7},
                       b + 7, F_AGG))
-        evs.append(ev(14, {"s": s, "u": 123456789 + j, "T": b + 8, "N": 5,
+        evs.append(ev(15, {"s": s, "u": 123456789 + j, "T": b + 8, "N": 5,
                            "b": [["65000.1", "1.5"], ["65000", "0.25"]],
                            "a": [["65000.2", "0.7"], ["65000.3", "2"], ["65001", "0.001"]]},
                       b + 8))
-        evs.append(ev(14, {"s": s, "u": 123456790 + j, "T": b + 9, "N": 5,
+        evs.append(ev(15, {"s": s, "u": 123456790 + j, "T": b + 9, "N": 5,
                            "b": [["65000.1", "1.4"]], "a": [["65000.2", "0.6"]]},
                       b + 9, F_PARTIAL))
-        evs.append(ev(15, {"s": s, "u": 400 + j, "b": "65000.1", "B": "1.5", "a": "65000.2",
+        evs.append(ev(16, {"s": s, "u": 400 + j, "b": "65000.1", "B": "1.5", "a": "65000.2",
                            "A": "0.7", "T": b + 10}, b + 10))
-        evs.append(ev(16, {"s": s, "S": "SELL", "o": "LIMIT", "f": "IOC", "q": "0.014",
+        evs.append(ev(17, {"s": s, "S": "SELL", "o": "LIMIT", "f": "IOC", "q": "0.014",
                            "p": "64000.5", "ap": "64010.25", "X": "FILLED", "l": "0.014",
                            "z": "0.014", "T": b + 11}, b + 11))
     return evs
 
 
 def expected_json(e):
-    """The JSON value of an event (ev_to_json), but for event_id (taken from
-    the header and checked against it)."""
+    """The JSON value of an event (ev_to_json: no account or user id, no
+    "lite"; a type's own flag), but for event_id (taken from the header and
+    checked against it)."""
     t, names = e["t"], NAMES[e["t"]]
-    v = {"type": TYPES[t], "account_id": 0, "user_id": 0, "exchange": EX,
-         "event_time": e["E"], "recv_us": e["r"], "resync": bool(e["f"] & F_RESYNC),
-         "lite": False}
+    v = {"type": TYPES[t], "exchange": EX, "event_time": e["E"], "recv_us": e["r"],
+         "resync": bool(e["f"] & F_RESYNC)}
     if t in FLAG_JSON:
         v[FLAG_JSON[t][0]] = bool(e["f"] & FLAG_JSON[t][1])
     for k, x in e["d"].items():
@@ -330,7 +330,7 @@ try:
         pg = os.path.join(st.dir, "pg")
         subprocess.run([PGTMP, "down", pg], check=True, stdout=subprocess.DEVNULL)
         t_down = time.time()
-        flow = [ev(15, {"s": SYM3[0], "u": 9000 + i, "b": "1.5", "B": "2", "a": "1.6", "A": "3",
+        flow = [ev(16, {"s": SYM3[0], "u": 9000 + i, "b": "1.5", "B": "2", "a": "1.6", "A": "3",
                         "T": T0 + i}, T0 + i) for i in range(200)] + \
             [kline(SYM3[0], "1m", 9, closed=False, trades=3)]
         t1 = time.time()
@@ -339,7 +339,7 @@ try:
         check(out.startswith("sent %d acked %d " % (len(flow), len(flow))) and took < 5,
               "PostgreSQL down: %d market events without a row acked in %.1f s" % (len(flow), took))
         c3 = [kline(SYM3[0], "1m", k) for k in range(4)]
-        tail = [ev(13, {"s": SYM3[0], "t": 100 + i, "f": 100 + i, "l": 100 + i, "p": "1.5",
+        tail = [ev(14, {"s": SYM3[0], "t": 100 + i, "f": 100 + i, "l": 100 + i, "p": "1.5",
                         "q": "2", "nq": "", "X": "MARKET", "m": False, "T": T0 + i}, T0 + i)
                 for i in range(20)]
         later = c3[:2] + tail[:10] + c3[2:] + tail[10:]

@@ -881,6 +881,71 @@ Test(evcodec, json_keeps_decimals_as_strings_and_ids_as_integers)
 	cr_assert_null(ev_to_json(&ev), "no JSON for EV_TYPE_NONE");
 }
 
+/* Market JSON: struct names, no account, the type's flag, books as pairs, absent ints null. */
+Test(evcodec, market_json)
+{
+	struct event ev;
+	json_t *j, *b;
+	char *s;
+
+	sample(&ev, EV_BOOK);
+	s = ev_to_json(&ev);
+	cr_assert(strstr(s, "\"bids\":[[\"65000.10\",\"1.5\"],[\"64999.9\",\"0.001\"],"
+	    "[\"64990\",\"12\"]],\"asks\":[[\"65000.2\",\"0.25\"],[\"65001\",\"3.000\"]]")
+	    != NULL, "%s", s);
+	free(s);
+	j = json_of(&ev);
+	cr_assert_str_eq(jstr(j, "type"), "book");
+	cr_assert_null(json_object_get(j, "account_id"), "market data has no account");
+	cr_assert_null(json_object_get(j, "user_id"));
+	cr_assert_null(json_object_get(j, "lite"), "lite is the fills' flag");
+	cr_assert(json_is_true(json_object_get(j, "partial")));
+	cr_assert(json_is_false(json_object_get(j, "resync")));
+	cr_assert_eq(jnum(j, "last_update_id"), 9007199254740993LL);
+	cr_assert_eq(jnum(j, "depth"), 5);
+	cr_assert_eq(jnum(j, "time"), 1700000000100LL);
+	cr_assert_str_eq(jstr(j, "symbol"), "BTCUSDT_250926");
+	b = json_object_get(j, "asks");
+	cr_assert_eq(json_array_size(b), 2);
+	json_decref(j);
+	ev_clear(&ev);
+	ev.u.book.nbids = ev.u.book.nasks = 0;
+	s = ev_to_json(&ev);
+	cr_assert(strstr(s, "\"bids\":[],\"asks\":[]") != NULL, "%s", s);
+	free(s);
+
+	sample(&ev, EV_TICKER);
+	ev.flags = EVF_MINI;
+	ev.u.ticker.open_time = ev.u.ticker.close_time = 0;
+	ev.u.ticker.first_trade_id = ev.u.ticker.last_trade_id = ev.u.ticker.trades = -1;
+	ev.u.ticker.price_change[0] = '\0';
+	j = json_of(&ev);
+	cr_assert(json_is_true(json_object_get(j, "mini")));
+	cr_assert_null(json_object_get(j, "agg"));
+	for (const char *const *k = (const char *const[]){ "open_time", "close_time",
+	    "first_trade_id", "last_trade_id", "trades", "price_change", NULL }; *k; k++)
+		cr_assert(json_is_null(json_object_get(j, *k)), "%s must be null", *k);
+	cr_assert_str_eq(jstr(j, "last_price"), "699.5");
+	json_decref(j);
+
+	sample(&ev, EV_KLINE);
+	j = json_of(&ev);
+	cr_assert_str_eq(jstr(j, "interval"), "1M");
+	cr_assert_eq(jnum(j, "open_time"), 1699999980000LL);
+	cr_assert_eq(jnum(j, "first_trade_id"), 5000000001LL);
+	cr_assert(json_is_true(json_object_get(j, "closed")));
+	cr_assert(json_is_true(json_object_get(j, "resync")));
+	cr_assert_str_eq(jstr(j, "taker_buy_quote_volume"), "3906000.01");
+	json_decref(j);
+
+	sample(&ev, EV_TRADE);
+	j = json_of(&ev);
+	cr_assert(json_is_true(json_object_get(j, "agg")));
+	cr_assert(json_is_true(json_object_get(j, "buyer_maker")));
+	cr_assert_str_eq(jstr(j, "price"), "0.0123400");
+	json_decref(j);
+}
+
 /* A receiver can skip exactly the one bad event: its seq survives the failure. */
 Test(evcodec, a_failed_unpack_keeps_the_sequence_number)
 {

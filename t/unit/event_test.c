@@ -188,3 +188,182 @@ Test(event, text_is_cut_on_a_character)
 	cr_assert_eq(ev_copy_text(buf, sizeof(buf), "ab\xe2\x82\xac\xe2\x82\xac", 8), 1);
 	cr_assert_str_eq(buf, "ab\xe2\x82\xac");
 }
+
+static struct event
+mkm(enum ev_type type, const char *symbol)
+{
+	struct event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = type;
+	strcpy(ev.exchange, "binance-futures");
+	ev.event_time = 1700000000001LL;
+	/* symbol is the first member of every market struct */
+	strcpy(ev.u.kline.symbol, symbol);
+	return ev;
+}
+
+Test(event, market_type_names)
+{
+	static const char *const names[] = { "kline", "mark_price", "funding", "ticker", "trade",
+		"book", "book_ticker", "liquidation" };
+
+	for (unsigned t = EV_KLINE; t < EV_TYPE_MAX; t++) {
+		cr_assert(EV_IS_MARKET(t));
+		cr_assert_str_eq(ev_type_name(t), names[t - EV_KLINE]);
+	}
+	cr_assert(!EV_IS_MARKET(EV_GAP));
+	cr_assert(!EV_IS_MARKET(EV_TYPE_MAX));
+}
+
+/* The same exchange fact, however it came, has one id; another fact another id. */
+Test(event, market_ids)
+{
+	struct event a, b;
+
+	/* a closed candle: the stream's x=true frame and the REST row */
+	a = mkm(EV_KLINE, "BTCUSDT");
+	strcpy(a.u.kline.interval, "1m");
+	a.u.kline.open_time = 1700000040000;
+	a.u.kline.close_time = 1700000099999;
+	a.u.kline.closed = true;
+	strcpy(a.u.kline.close, "65000.10");
+	b = a;
+	b.flags = EVF_RESYNC;
+	b.event_time = 1700000123456;	/* REST: when the request was sent */
+	b.recv_us = 99;
+	strcpy(b.u.kline.close, "65000.1");
+	b.u.kline.first_trade_id = b.u.kline.last_trade_id = -1;
+	ev_make_id(&a);
+	ev_make_id(&b);
+	cr_assert_str_eq(a.id, "kline:binance-futures:BTCUSDT:1m:1700000040000");
+	cr_assert_str_eq(b.id, a.id, "the REST row of a closed candle is the stream's fact");
+	/* the updates of an open candle: one fact each */
+	a.u.kline.closed = false;
+	ev_make_id(&a);
+	cr_assert_str_eq(a.id, "kline:binance-futures:BTCUSDT:1m:1700000040000:open:1700000000001");
+	b = a;
+	b.event_time++;
+	ev_make_id(&b);
+	cr_assert_str_neq(a.id, b.id);
+	/* interval and symbol tell candles apart; 1m is not 1M */
+	b = a;
+	strcpy(b.u.kline.interval, "1M");
+	ev_make_id(&b);
+	cr_assert_str_eq(b.id, "kline:binance-futures:BTCUSDT:1M:1700000040000:open:1700000000001");
+
+	a = mkm(EV_TRADE, "ETHUSDT");
+	a.u.trade.trade_id = 4417394381;
+	ev_make_id(&a);
+	cr_assert_str_eq(a.id, "trade:binance-futures:ETHUSDT:4417394381");
+	a.flags = EVF_AGG;
+	ev_make_id(&a);
+	cr_assert_str_eq(a.id, "aggtrade:binance-futures:ETHUSDT:4417394381",
+	    "an aggregate id is not a trade id");
+
+	a = mkm(EV_MARK_PRICE, "BTCUSDT");
+	ev_make_id(&a);
+	cr_assert_str_eq(a.id, "markprice:binance-futures:BTCUSDT:1700000000001");
+
+	a = mkm(EV_FUNDING, "BTCUSDT");
+	a.u.funding.next_funding_time = 1700006400000;
+	strcpy(a.u.funding.funding_rate, "0.00010000");
+	ev_make_id(&a);
+	cr_assert_str_eq(a.id, "funding:binance-futures:BTCUSDT:1700006400000:0.0001");
+	b = a;
+	b.event_time += 3000;	/* the same change seen again in a later frame */
+	strcpy(b.u.funding.mark_price, "1");
+	ev_make_id(&b);
+	cr_assert_str_eq(b.id, a.id);
+	strcpy(b.u.funding.funding_rate, "0.00012");
+	ev_make_id(&b);
+	cr_assert_str_neq(b.id, a.id);
+
+	a = mkm(EV_TICKER, "BNBUSDT");
+	ev_make_id(&a);
+	cr_assert_str_eq(a.id, "ticker:binance-futures:BNBUSDT:1700000000001");
+	a.flags = EVF_MINI;
+	ev_make_id(&a);
+	cr_assert_str_eq(a.id, "miniticker:binance-futures:BNBUSDT:1700000000001");
+
+	a = mkm(EV_BOOK_TICKER, "BNBUSDT");
+	a.u.book_ticker.update_id = 400900217;
+	ev_make_id(&a);
+	cr_assert_str_eq(a.id, "bookticker:binance-futures:BNBUSDT:400900217");
+
+	a = mkm(EV_BOOK, "BTCUSDT");
+	a.u.book.depth = 20;
+	a.u.book.last_update_id = 8000000123;
+	ev_make_id(&a);
+	cr_assert_str_eq(a.id, "book:binance-futures:BTCUSDT:20:8000000123");
+	a.flags = EVF_PARTIAL;
+	ev_make_id(&a);
+	cr_assert_str_eq(a.id, "depth:binance-futures:BTCUSDT:20:8000000123");
+
+	a = mkm(EV_LIQUIDATION, "BTCUSDT");
+	a.u.liquidation.time = 1568014460893;
+	strcpy(a.u.liquidation.side, "SELL");
+	strcpy(a.u.liquidation.orig_qty, "0.0140");
+	ev_make_id(&a);
+	cr_assert_str_eq(a.id, "liquidation:binance-futures:BTCUSDT:1568014460893:SELL:0.014");
+}
+
+Test(event, market_ids_fit_and_stay_distinct)
+{
+	struct event a = mkm(EV_KLINE, "SSSSSSSSSSSSSSSSSSSSSSSSSSSSSSS"), b;
+
+	memset(a.exchange, 'x', sizeof(a.exchange) - 1);
+	strcpy(a.u.kline.interval, "12h");
+	a.u.kline.open_time = INT64_MIN;
+	a.event_time = INT64_MIN;
+	b = a;
+	b.event_time++;
+	ev_make_id(&a);
+	ev_make_id(&b);
+	cr_assert_lt(strlen(a.id), sizeof(a.id));
+	cr_assert_eq(strncmp(a.id, "k:0:#", 5), 0, "%s", a.id);
+	cr_assert_str_neq(a.id, b.id);
+	/* the longest closed candle id still fits whole */
+	a.u.kline.closed = true;
+	a.u.kline.open_time = INT64_MAX;
+	ev_make_id(&a);
+	cr_assert_eq(strncmp(a.id, "kline:", 6), 0, "%s", a.id);
+}
+
+Test(event, market_fact_times)
+{
+	struct event ev = mkm(EV_KLINE, "BTCUSDT");
+
+	ev.u.kline.open_time = 1700000040000;
+	cr_assert_eq(ev_fact_time(&ev), 1700000040000);
+	ev = mkm(EV_TRADE, "BTCUSDT");
+	ev.u.trade.time = 1700000000077;
+	cr_assert_eq(ev_fact_time(&ev), 1700000000077);
+	ev = mkm(EV_BOOK, "BTCUSDT");
+	cr_assert_eq(ev_fact_time(&ev), 1700000000001, "a bare snapshot: the event time");
+	ev.u.book.time = 5;
+	cr_assert_eq(ev_fact_time(&ev), 5);
+	ev = mkm(EV_BOOK_TICKER, "BTCUSDT");
+	ev.u.book_ticker.time = 6;
+	cr_assert_eq(ev_fact_time(&ev), 6);
+	ev = mkm(EV_LIQUIDATION, "BTCUSDT");
+	ev.u.liquidation.time = 7;
+	cr_assert_eq(ev_fact_time(&ev), 7);
+	for (unsigned t = EV_MARK_PRICE; t <= EV_TICKER; t++) {
+		ev = mkm(t, "BTCUSDT");
+		cr_assert_eq(ev_fact_time(&ev), 1700000000001, "%s", ev_type_name(t));
+	}
+}
+
+Test(event, ev_clear_frees_book_levels)
+{
+	struct event ev = mkm(EV_BOOK, "BTCUSDT");
+
+	ev.u.book.levels = calloc(3, sizeof(struct ev_level));
+	ev.u.book.nbids = 2;
+	ev.u.book.nasks = 1;
+	ev_clear(&ev);
+	cr_assert_null(ev.u.book.levels);
+	cr_assert_eq(ev.u.book.nbids + ev.u.book.nasks, 0);
+	ev_clear(&ev);	/* twice is harmless */
+}

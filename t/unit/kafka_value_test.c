@@ -21,7 +21,9 @@
 
 /* The event types that have a topic (EV_GAP has none), raw ones last. */
 static const unsigned topic_types[] = {
-	EV_ORDER, EV_FILL, EV_ALGO, EV_POSITION, EV_BALANCE, EV_MARGIN_CALL, EV_CONFIG, EV_UNKNOWN
+	EV_ORDER, EV_FILL, EV_ALGO, EV_POSITION, EV_BALANCE, EV_MARGIN_CALL, EV_CONFIG,
+	EV_KLINE, EV_MARK_PRICE, EV_FUNDING, EV_TICKER, EV_TRADE, EV_BOOK, EV_BOOK_TICKER,
+	EV_LIQUIDATION, EV_UNKNOWN
 };
 #define NTOPIC_TYPES	(sizeof(topic_types) / sizeof(topic_types[0]))
 
@@ -46,10 +48,137 @@ common(struct event *ev, unsigned type, int v)
 	ev->recv_us = 1700000000123456;
 }
 
+/*
+ * Market data: no account.  Variant 1: what a frame may lack (REST kline
+ * without trade ids, mark price without ap/T, a mini ticker, an empty book
+ * side); variant 2: the other flag (agg trade, partial book, open kline).
+ */
+static void
+sample_market(struct event *ev, unsigned type, int v)
+{
+	struct ev_book *b = &ev->u.book;
+
+	ev->account_id = 0;
+	ev->user_id = 0;
+	ev->flags = 0;
+	switch (type) {
+	case EV_KLINE:
+		ev->flags = v == 1 ? EVF_RESYNC : 0;
+		strcpy(ev->u.kline.symbol, v == 1 ? "币安人生USDT" : "BTCUSDT");
+		strcpy(ev->u.kline.interval, v == 2 ? "1M" : "1m");
+		ev->u.kline.open_time = 1700000040000;
+		ev->u.kline.close_time = 1700000099999;
+		ev->u.kline.first_trade_id = v == 1 ? -1 : 5000000001;
+		ev->u.kline.last_trade_id = v == 1 ? -1 : 9007199254740993LL;
+		strcpy(ev->u.kline.open, "65000.10");
+		strcpy(ev->u.kline.high, "65100");
+		strcpy(ev->u.kline.low, "64900.5");
+		strcpy(ev->u.kline.close, "65050.0");
+		strcpy(ev->u.kline.volume, "123.456");
+		strcpy(ev->u.kline.quote_volume, "8024691.2");
+		strcpy(ev->u.kline.taker_buy_volume, "60.1");
+		strcpy(ev->u.kline.taker_buy_quote_volume, "3906000.01");
+		ev->u.kline.trades = v == 1 ? 0 : 98;
+		ev->u.kline.closed = v != 2;
+		break;
+	case EV_MARK_PRICE:
+		strcpy(ev->u.mark_price.symbol, "ETHUSDT");
+		strcpy(ev->u.mark_price.mark_price, "3000.12345678");
+		strcpy(ev->u.mark_price.mark_price_avg, v == 1 ? "" : "3000.1");
+		strcpy(ev->u.mark_price.index_price, "2999.9");
+		strcpy(ev->u.mark_price.settle_price, "2999.5");
+		strcpy(ev->u.mark_price.funding_rate, v == 1 ? "" : "-0.00010000");
+		ev->u.mark_price.next_funding_time = v == 1 ? 0 : 1700006400000;
+		break;
+	case EV_FUNDING:
+		strcpy(ev->u.funding.symbol, "ETHUSDT");
+		strcpy(ev->u.funding.funding_rate, v == 1 ? "-0.00375000" : "0.00012500");
+		ev->u.funding.next_funding_time = 1700006400000;
+		strcpy(ev->u.funding.mark_price, v == 1 ? "" : "3000.5");
+		break;
+	case EV_TICKER:
+		ev->flags = v == 1 ? EVF_MINI : 0;
+		strcpy(ev->u.ticker.symbol, "BNBUSDT");
+		if (v != 1) {
+			strcpy(ev->u.ticker.price_change, "-1.5");
+			strcpy(ev->u.ticker.price_change_pct, "-0.214");
+			strcpy(ev->u.ticker.weighted_avg_price, "700.25");
+			strcpy(ev->u.ticker.last_qty, "0.03");
+		}
+		strcpy(ev->u.ticker.last_price, "699.5");
+		strcpy(ev->u.ticker.open, "701");
+		strcpy(ev->u.ticker.high, "705.1");
+		strcpy(ev->u.ticker.low, "690.01");
+		strcpy(ev->u.ticker.volume, "10000.5");
+		strcpy(ev->u.ticker.quote_volume, "7002500.125");
+		ev->u.ticker.open_time = v == 1 ? 0 : 1699913600000;
+		ev->u.ticker.close_time = v == 1 ? 0 : 1700000000000;
+		ev->u.ticker.first_trade_id = v == 1 ? -1 : v == 2 ? 0 : 100;
+		ev->u.ticker.last_trade_id = v == 1 ? -1 : INT64_MAX;
+		ev->u.ticker.trades = v == 1 ? -1 : v == 2 ? 0 : 77777;
+		break;
+	case EV_TRADE:
+		ev->flags = v == 2 ? EVF_AGG : 0;
+		strcpy(ev->u.trade.symbol, "1000PEPEUSDT");
+		ev->u.trade.trade_id = v == 1 ? INT64_MAX : 1234567;
+		ev->u.trade.first_trade_id = v == 2 ? 7000000 : ev->u.trade.trade_id;
+		ev->u.trade.last_trade_id = v == 2 ? 7000004 : ev->u.trade.trade_id;
+		strcpy(ev->u.trade.price, "0.0123400");
+		strcpy(ev->u.trade.qty, "100000");
+		strcpy(ev->u.trade.normal_qty, v == 2 ? "99000" : "");
+		strcpy(ev->u.trade.order_type, v == 0 ? "MARKET" : "");
+		ev->u.trade.buyer_maker = v != 1;
+		ev->u.trade.time = 1700000000077;
+		break;
+	case EV_BOOK:
+		ev->flags = v == 2 ? EVF_PARTIAL : 0;
+		strcpy(b->symbol, "BTCUSDT");
+		b->last_update_id = v == 1 ? INT64_MAX : 8000000123;
+		b->time = v == 1 ? 0 : 1700000000100;
+		b->depth = v == 1 ? 1000 : 5;
+		b->nbids = v == 1 ? 0 : 3;
+		b->nasks = 2;
+		b->levels = calloc(5, sizeof(*b->levels));
+		for (int i = 0; i < b->nbids; i++) {
+			snprintf(b->levels[i].price, EV_DEC, "6500%d.10", 9 - i);
+			snprintf(b->levels[i].qty, EV_DEC, "0.00%d", i + 1);
+		}
+		for (int i = 0; i < b->nasks; i++) {
+			snprintf(b->levels[b->nbids + i].price, EV_DEC, "6501%d", i);
+			snprintf(b->levels[b->nbids + i].qty, EV_DEC, "%d.5", i + 10);
+		}
+		break;
+	case EV_BOOK_TICKER:
+		strcpy(ev->u.book_ticker.symbol, "BTCUSDT");
+		ev->u.book_ticker.update_id = v == 1 ? INT64_MAX : 400900217;
+		strcpy(ev->u.book_ticker.bid_price, "25.3519");
+		strcpy(ev->u.book_ticker.bid_qty, "31.21");
+		strcpy(ev->u.book_ticker.ask_price, "25.3652");
+		strcpy(ev->u.book_ticker.ask_qty, "40.66");
+		ev->u.book_ticker.time = 1568014460891;
+		break;
+	case EV_LIQUIDATION:
+		strcpy(ev->u.liquidation.symbol, "BTCUSDT");
+		strcpy(ev->u.liquidation.side, v == 1 ? "BUY" : "SELL");
+		strcpy(ev->u.liquidation.order_type, "LIMIT");
+		strcpy(ev->u.liquidation.tif, "IOC");
+		strcpy(ev->u.liquidation.orig_qty, "0.014");
+		strcpy(ev->u.liquidation.price, "9910");
+		strcpy(ev->u.liquidation.avg_price, v == 1 ? "" : "9910.0");
+		strcpy(ev->u.liquidation.status, "FILLED");
+		strcpy(ev->u.liquidation.last_qty, "0.014");
+		strcpy(ev->u.liquidation.filled_qty, "0.014");
+		ev->u.liquidation.time = 1568014460893;
+		break;
+	}
+}
+
 static void
 sample(struct event *ev, unsigned type, int v)
 {
 	common(ev, type, v);
+	if (EV_IS_MARKET(type))
+		sample_market(ev, type, v);
 	switch (type) {
 	case EV_ORDER:
 		ev->u.order.order_id = v == 1 ? INT64_MAX : 8886774;
@@ -212,6 +341,27 @@ value_free(struct value *val)
 	INT_EQ(m, lite, ((ev)->flags & EVF_LITE) != 0);			\
 } while (0)
 
+/* The fields every market message has: no account_id, no user_id. */
+#define MARKET_EQ(m, ev) do {						\
+	STR_EQ(m, event_id, (ev)->id);					\
+	STR_EQ(m, exchange, (ev)->exchange);				\
+	INT_EQ(m, event_time, (ev)->event_time);			\
+	INT_EQ(m, recv_us, (ev)->recv_us);				\
+	INT_EQ(m, resync, ((ev)->flags & EVF_RESYNC) != 0);		\
+} while (0)
+
+/* A field with presence (one-field oneof): absent when the event's value is `none`. */
+#define OPT_EQ(m, f, CASE, want, none) do {				\
+	if ((want) == (none))						\
+		cr_assert_eq((m)->_##f##_case, CASE##__NOT_SET,		\
+		    "%s: field " #f " must be absent", what);		\
+	else {								\
+		cr_assert_neq((m)->_##f##_case, CASE##__NOT_SET,	\
+		    "%s: field " #f " must be present", what);		\
+		INT_EQ(m, f, want);					\
+	}								\
+} while (0)
+
 /* Unpack with protobuf-c (a decoder that knows nothing of kafka_value) and compare each field. */
 static void
 compare(const struct event *ev, const struct value *val, const char *what)
@@ -366,6 +516,151 @@ compare(const struct event *ev, const struct value *val, const char *what)
 		INT_EQ(m, update_time, c->update_time);
 		break;
 	}
+	case EV_KLINE: {
+		const Exfeedd__V1__Kline *m = (const void *)pm;
+		const struct ev_kline *k = &ev->u.kline;
+
+		MARKET_EQ(m, ev);
+		STR_EQ(m, symbol, k->symbol);
+		STR_EQ(m, interval, k->interval);
+		INT_EQ(m, open_time, k->open_time);
+		INT_EQ(m, close_time, k->close_time);
+		OPT_EQ(m, first_trade_id, EXFEEDD__V1__KLINE___FIRST_TRADE_ID, k->first_trade_id, -1);
+		OPT_EQ(m, last_trade_id, EXFEEDD__V1__KLINE___LAST_TRADE_ID, k->last_trade_id, -1);
+		STR_EQ(m, open, k->open);
+		STR_EQ(m, high, k->high);
+		STR_EQ(m, low, k->low);
+		STR_EQ(m, close, k->close);
+		STR_EQ(m, volume, k->volume);
+		STR_EQ(m, quote_volume, k->quote_volume);
+		STR_EQ(m, taker_buy_volume, k->taker_buy_volume);
+		STR_EQ(m, taker_buy_quote_volume, k->taker_buy_quote_volume);
+		INT_EQ(m, trades, k->trades);
+		INT_EQ(m, closed, k->closed);
+		break;
+	}
+	case EV_MARK_PRICE: {
+		const Exfeedd__V1__MarkPrice *m = (const void *)pm;
+		const struct ev_mark_price *k = &ev->u.mark_price;
+
+		MARKET_EQ(m, ev);
+		STR_EQ(m, symbol, k->symbol);
+		STR_EQ(m, mark_price, k->mark_price);
+		STR_EQ(m, mark_price_avg, k->mark_price_avg);
+		STR_EQ(m, index_price, k->index_price);
+		STR_EQ(m, settle_price, k->settle_price);
+		STR_EQ(m, funding_rate, k->funding_rate);
+		OPT_EQ(m, next_funding_time, EXFEEDD__V1__MARK_PRICE___NEXT_FUNDING_TIME,
+		    k->next_funding_time, 0);
+		break;
+	}
+	case EV_FUNDING: {
+		const Exfeedd__V1__Funding *m = (const void *)pm;
+		const struct ev_funding *k = &ev->u.funding;
+
+		MARKET_EQ(m, ev);
+		STR_EQ(m, symbol, k->symbol);
+		STR_EQ(m, funding_rate, k->funding_rate);
+		INT_EQ(m, next_funding_time, k->next_funding_time);
+		STR_EQ(m, mark_price, k->mark_price);
+		break;
+	}
+	case EV_TICKER: {
+		const Exfeedd__V1__Ticker *m = (const void *)pm;
+		const struct ev_ticker *k = &ev->u.ticker;
+
+		MARKET_EQ(m, ev);
+		INT_EQ(m, mini, (ev->flags & EVF_MINI) != 0);
+		STR_EQ(m, symbol, k->symbol);
+		STR_EQ(m, price_change, k->price_change);
+		STR_EQ(m, price_change_pct, k->price_change_pct);
+		STR_EQ(m, weighted_avg_price, k->weighted_avg_price);
+		STR_EQ(m, last_price, k->last_price);
+		STR_EQ(m, last_qty, k->last_qty);
+		STR_EQ(m, open, k->open);
+		STR_EQ(m, high, k->high);
+		STR_EQ(m, low, k->low);
+		STR_EQ(m, volume, k->volume);
+		STR_EQ(m, quote_volume, k->quote_volume);
+		OPT_EQ(m, open_time, EXFEEDD__V1__TICKER___OPEN_TIME, k->open_time, 0);
+		OPT_EQ(m, close_time, EXFEEDD__V1__TICKER___CLOSE_TIME, k->close_time, 0);
+		OPT_EQ(m, first_trade_id, EXFEEDD__V1__TICKER___FIRST_TRADE_ID, k->first_trade_id, -1);
+		OPT_EQ(m, last_trade_id, EXFEEDD__V1__TICKER___LAST_TRADE_ID, k->last_trade_id, -1);
+		OPT_EQ(m, trades, EXFEEDD__V1__TICKER___TRADES, k->trades, -1);
+		break;
+	}
+	case EV_TRADE: {
+		const Exfeedd__V1__Trade *m = (const void *)pm;
+		const struct ev_trade *k = &ev->u.trade;
+
+		MARKET_EQ(m, ev);
+		INT_EQ(m, agg, (ev->flags & EVF_AGG) != 0);
+		STR_EQ(m, symbol, k->symbol);
+		INT_EQ(m, trade_id, k->trade_id);
+		INT_EQ(m, first_trade_id, k->first_trade_id);
+		INT_EQ(m, last_trade_id, k->last_trade_id);
+		STR_EQ(m, price, k->price);
+		STR_EQ(m, qty, k->qty);
+		STR_EQ(m, normal_qty, k->normal_qty);
+		STR_EQ(m, order_type, k->order_type);
+		INT_EQ(m, buyer_maker, k->buyer_maker);
+		INT_EQ(m, time, k->time);
+		break;
+	}
+	case EV_BOOK: {
+		const Exfeedd__V1__Book *m = (const void *)pm;
+		const struct ev_book *k = &ev->u.book;
+
+		MARKET_EQ(m, ev);
+		INT_EQ(m, partial, (ev->flags & EVF_PARTIAL) != 0);
+		STR_EQ(m, symbol, k->symbol);
+		INT_EQ(m, last_update_id, k->last_update_id);
+		INT_EQ(m, time, k->time);
+		INT_EQ(m, depth, k->depth);
+		INT_EQ(m, n_bids, k->nbids);
+		INT_EQ(m, n_asks, k->nasks);
+		for (size_t i = 0; i < m->n_bids; i++) {
+			STR_EQ(m, bids[i]->price, k->levels[i].price);
+			STR_EQ(m, bids[i]->qty, k->levels[i].qty);
+		}
+		for (size_t i = 0; i < m->n_asks; i++) {
+			STR_EQ(m, asks[i]->price, k->levels[k->nbids + i].price);
+			STR_EQ(m, asks[i]->qty, k->levels[k->nbids + i].qty);
+		}
+		break;
+	}
+	case EV_BOOK_TICKER: {
+		const Exfeedd__V1__BookTicker *m = (const void *)pm;
+		const struct ev_book_ticker *k = &ev->u.book_ticker;
+
+		MARKET_EQ(m, ev);
+		STR_EQ(m, symbol, k->symbol);
+		INT_EQ(m, update_id, k->update_id);
+		STR_EQ(m, bid_price, k->bid_price);
+		STR_EQ(m, bid_qty, k->bid_qty);
+		STR_EQ(m, ask_price, k->ask_price);
+		STR_EQ(m, ask_qty, k->ask_qty);
+		INT_EQ(m, time, k->time);
+		break;
+	}
+	case EV_LIQUIDATION: {
+		const Exfeedd__V1__Liquidation *m = (const void *)pm;
+		const struct ev_liquidation *k = &ev->u.liquidation;
+
+		MARKET_EQ(m, ev);
+		STR_EQ(m, symbol, k->symbol);
+		STR_EQ(m, side, k->side);
+		STR_EQ(m, order_type, k->order_type);
+		STR_EQ(m, tif, k->tif);
+		STR_EQ(m, orig_qty, k->orig_qty);
+		STR_EQ(m, price, k->price);
+		STR_EQ(m, avg_price, k->avg_price);
+		STR_EQ(m, status, k->status);
+		STR_EQ(m, last_qty, k->last_qty);
+		STR_EQ(m, filled_qty, k->filled_qty);
+		INT_EQ(m, time, k->time);
+		break;
+	}
 	default:
 		cr_assert_fail("%s: no comparison for this type", what);
 	}
@@ -393,7 +688,7 @@ Test(kafka_value, every_type_and_variant_round_trips_through_protobuf)
 			n++;
 		}
 	}
-	cr_assert_eq(n, 7 * NVARIANTS);
+	cr_assert_eq(n, 15 * NVARIANTS);
 }
 
 /*
@@ -463,10 +758,31 @@ Test(kafka_value, json_keys_and_message_fields_are_the_same_set)
 					cr_assert_eq(*(const protobuf_c_boolean *)(const void *)p,
 					    json_is_true(v), "%s.%s", name, key);
 				break;
+			case PROTOBUF_C_TYPE_MESSAGE: {
+				/* a book side: [["price","qty"],...] as repeated Level */
+				const ProtobufCMessage *const *lv =
+				    *(ProtobufCMessage *const *const *)(const void *)p;
+				size_t n = *(const size_t *)(const void *)
+				    ((const char *)pm + f->quantifier_offset);
+
+				cr_assert_eq(f->label, PROTOBUF_C_LABEL_REPEATED, "%s.%s", name, key);
+				cr_assert_eq(n, json_array_size(v), "%s.%s", name, key);
+				cr_assert_gt(n, 0, "%s.%s: the sample must have levels", name, key);
+				for (size_t e = 0; e < n; e++)
+					for (unsigned c = 0; c < 2; c++)
+						cr_assert_str_eq(*(char *const *)(const void *)
+						    ((const char *)lv[e] + ((const ProtobufCMessageDescriptor *)
+						    f->descriptor)->fields[c].offset),
+						    json_string_value(json_array_get(json_array_get(v, e), c)),
+						    "%s.%s[%zu][%u]", name, key, e, c);
+				break;
+			}
 			default:
 				cr_assert_fail("%s.%s: a field type the JSON form never has", name, key);
 			}
 		}
+		if (EV_IS_MARKET(topic_types[i]))
+			cr_assert_null(json_object_get(root, "account_id"), "%s: no account", name);
 		cr_assert_eq(keys, d->n_fields, "%s: %zu JSON keys besides \"type\", %u fields in %s",
 		    name, keys, d->n_fields, d->name);
 		protobuf_c_message_free_unpacked(pm, NULL);
@@ -595,6 +911,21 @@ static const struct bad {
 	{ "Order", "{}", NULL, "event type \"Order\" has no Kafka topic" },
 	{ NULL, "{}", NULL, "event type \"(null)\" has no Kafka topic" },
 	{ "unknown", "{\"name\":\"X\"}", NULL, "unknown: no raw frame to send" },
+	{ "book", "{\"bids\":{}}", NULL,
+	    "book payload: key \"bids\": an object, expected an array" },
+	{ "book", "{\"bids\":null}", NULL,
+	    "book payload: key \"bids\": null, expected an array" },
+	{ "book", "{\"asks\":[[\"1\",\"2\"],[\"3\"]]}", NULL,
+	    "book payload: key \"asks\"[1]: an array, expected an array of 2 strings" },
+	{ "book", "{\"asks\":[\"1\"]}", NULL,
+	    "book payload: key \"asks\"[0]: a string, expected an array of 2 strings" },
+	{ "book", "{\"bids\":[[\"1\",2]]}", NULL,
+	    "book payload: key \"bids\"[0][1]: an integer, expected a string" },
+	{ "kline", "{\"account_id\":0}", NULL,
+	    "kline payload: key \"account_id\" has no field in exfeedd.v1.Kline (update "
+	    "proto/exfeedd.proto)" },
+	{ "ticker", "{\"trades\":\"5\"}", NULL,
+	    "ticker payload: key \"trades\": a string, expected an integer" },
 };
 
 Test(kafka_value, malformed_payloads_are_refused_naming_the_key)
@@ -671,6 +1002,39 @@ static const struct {
 	{ "exfeedd.v1.AccountConfig", "string event_id=1, int64 account_id=2, int64 user_id=3, "
 	    "string exchange=4, int64 event_time=5, int64 recv_us=6, bool resync=7, bool lite=8, "
 	    "string symbol=9, int32 leverage=10?, bool multi_assets=11?, int64 update_time=12" },
+	/* market data: no account_id=2 nor user_id=3 (reserved); 8 the message's own flag */
+	{ "exfeedd.v1.Kline", "string event_id=1, string exchange=4, int64 event_time=5, int64 "
+	    "recv_us=6, bool resync=7, string symbol=9, string interval=10, int64 open_time=11, int64 "
+	    "close_time=12, int64 first_trade_id=13?, int64 last_trade_id=14?, string open=15, string "
+	    "high=16, string low=17, string close=18, string volume=19, string quote_volume=20, string "
+	    "taker_buy_volume=21, string taker_buy_quote_volume=22, int64 trades=23, bool closed=24" },
+	{ "exfeedd.v1.MarkPrice", "string event_id=1, string exchange=4, int64 event_time=5, int64 "
+	    "recv_us=6, bool resync=7, string symbol=9, string mark_price=10, string mark_price_avg=11, "
+	    "string index_price=12, string settle_price=13, string funding_rate=14, int64 "
+	    "next_funding_time=15?" },
+	{ "exfeedd.v1.Funding", "string event_id=1, string exchange=4, int64 event_time=5, int64 "
+	    "recv_us=6, bool resync=7, string symbol=9, string funding_rate=10, int64 "
+	    "next_funding_time=11, string mark_price=12" },
+	{ "exfeedd.v1.Ticker", "string event_id=1, string exchange=4, int64 event_time=5, int64 "
+	    "recv_us=6, bool resync=7, bool mini=8, string symbol=9, string price_change=10, string "
+	    "price_change_pct=11, string weighted_avg_price=12, string last_price=13, string "
+	    "last_qty=14, string open=15, string high=16, string low=17, string volume=18, string "
+	    "quote_volume=19, int64 open_time=20?, int64 close_time=21?, int64 first_trade_id=22?, "
+	    "int64 last_trade_id=23?, int64 trades=24?" },
+	{ "exfeedd.v1.Trade", "string event_id=1, string exchange=4, int64 event_time=5, int64 "
+	    "recv_us=6, bool resync=7, bool agg=8, string symbol=9, int64 trade_id=10, int64 "
+	    "first_trade_id=11, int64 last_trade_id=12, string price=13, string qty=14, string "
+	    "normal_qty=15, string order_type=16, bool buyer_maker=17, int64 time=18" },
+	{ "exfeedd.v1.Book", "string event_id=1, string exchange=4, int64 event_time=5, int64 "
+	    "recv_us=6, bool resync=7, bool partial=8, string symbol=9, int64 last_update_id=10, int64 "
+	    "time=11, int32 depth=12, repeated Level bids=13, repeated Level asks=14" },
+	{ "exfeedd.v1.BookTicker", "string event_id=1, string exchange=4, int64 event_time=5, int64 "
+	    "recv_us=6, bool resync=7, string symbol=9, int64 update_id=10, string bid_price=11, string "
+	    "bid_qty=12, string ask_price=13, string ask_qty=14, int64 time=15" },
+	{ "exfeedd.v1.Liquidation", "string event_id=1, string exchange=4, int64 event_time=5, int64 "
+	    "recv_us=6, bool resync=7, string symbol=9, string side=10, string order_type=11, string "
+	    "tif=12, string orig_qty=13, string price=14, string avg_price=15, string status=16, string "
+	    "last_qty=17, string filled_qty=18, int64 time=19" },
 };
 
 Test(kafka_value, field_numbers_are_the_contract)
@@ -699,7 +1063,9 @@ Test(kafka_value, field_numbers_are_the_contract)
 				continue;
 			t = f->type == PROTOBUF_C_TYPE_STRING ? "string" : f->type == PROTOBUF_C_TYPE_INT64 ?
 			    "int64" : f->type == PROTOBUF_C_TYPE_INT32 ? "int32" :
-			    f->type == PROTOBUF_C_TYPE_BOOL ? "bool" : "other";
+			    f->type == PROTOBUF_C_TYPE_BOOL ? "bool" :
+			    f->type == PROTOBUF_C_TYPE_MESSAGE && f->label == PROTOBUF_C_LABEL_REPEATED &&
+			    f->descriptor == &exfeedd__v1__level__descriptor ? "repeated Level" : "other";
 			if (b.len > 0)
 				strbuf_puts(&b, ", ");
 			strbuf_puts(&b, t);
@@ -715,6 +1081,16 @@ Test(kafka_value, field_numbers_are_the_contract)
 		free(b.p);
 	}
 	cr_assert_eq(nmsg, sizeof(contract) / sizeof(contract[0]));
+	/* Book's levels */
+	cr_assert_eq(exfeedd__v1__level__descriptor.n_fields, 2);
+	cr_assert_str_eq(protobuf_c_message_descriptor_get_field(&exfeedd__v1__level__descriptor,
+	    1)->name, "price");
+	cr_assert_eq(protobuf_c_message_descriptor_get_field(&exfeedd__v1__level__descriptor,
+	    1)->type, PROTOBUF_C_TYPE_STRING);
+	cr_assert_str_eq(protobuf_c_message_descriptor_get_field(&exfeedd__v1__level__descriptor,
+	    2)->name, "qty");
+	cr_assert_eq(protobuf_c_message_descriptor_get_field(&exfeedd__v1__level__descriptor,
+	    2)->type, PROTOBUF_C_TYPE_STRING);
 }
 
 Test(kafka_value, message_names)
@@ -726,6 +1102,14 @@ Test(kafka_value, message_names)
 	cr_assert_str_eq(kafka_value_message("balance"), "exfeedd.v1.Balance");
 	cr_assert_str_eq(kafka_value_message("margin_call"), "exfeedd.v1.MarginCall");
 	cr_assert_str_eq(kafka_value_message("config"), "exfeedd.v1.AccountConfig");
+	cr_assert_str_eq(kafka_value_message("kline"), "exfeedd.v1.Kline");
+	cr_assert_str_eq(kafka_value_message("mark_price"), "exfeedd.v1.MarkPrice");
+	cr_assert_str_eq(kafka_value_message("funding"), "exfeedd.v1.Funding");
+	cr_assert_str_eq(kafka_value_message("ticker"), "exfeedd.v1.Ticker");
+	cr_assert_str_eq(kafka_value_message("trade"), "exfeedd.v1.Trade");
+	cr_assert_str_eq(kafka_value_message("book"), "exfeedd.v1.Book");
+	cr_assert_str_eq(kafka_value_message("book_ticker"), "exfeedd.v1.BookTicker");
+	cr_assert_str_eq(kafka_value_message("liquidation"), "exfeedd.v1.Liquidation");
 	cr_assert_null(kafka_value_message("unknown"));
 	cr_assert_null(kafka_value_message("gap"));
 	cr_assert_null(kafka_value_message(NULL));

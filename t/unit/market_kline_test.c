@@ -797,3 +797,51 @@ Test(market_kline, paced_within_the_budget, .timeout = 60)
 	(void)t0;
 	loop_teardown();
 }
+
+/*
+ * Candles the exchange does not have (before its listing): the rows it
+ * has are sent, the others counted absent, the hole closed, not asked again.
+ */
+static int
+five_done(void)
+{
+	return nsent >= 5;
+}
+
+Test(market_kline, absent_candles_not_asked_again, .timeout = 30)
+{
+	const char *sym[1] = { "NEWUSDT" }, *iv1[1] = { "1m" };
+	int64_t c0;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked u;
+	const msgpack_object *o;
+
+	loop_setup(2400);
+	mk_kline_configure(sym, 1, iv1, 1);
+	cr_assert_eq(mk_kline_start(), 0);
+	c0 = kp_last_closed(0, srv_now());
+	listing = kp_step(0, c0, 5, NULL);
+	feed("NEWUSDT", "1m", c0, 1);
+	jump(11 * 60000);
+	feed("NEWUSDT", "1m", kp_step(0, c0, 10, NULL), 1);
+	cr_assert(run_for(5000, five_done), "%d sent", nsent);
+	run_for(3000, NULL);
+	cr_assert_eq(nsent, 5);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(sents[i].ev.u.kline.open_time, kp_step(0, c0, 5 + i, NULL));
+	pthread_mutex_lock(&mu);
+	cr_assert_eq(nsreq, 1, "%d requests", nsreq);
+	pthread_mutex_unlock(&mu);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	mk_kline_status(&pk);
+	msgpack_unpacked_init(&u);
+	cr_assert(msgpack_unpack_next(&u, sb.data, sb.size, NULL) == MSGPACK_UNPACK_SUCCESS);
+	cr_assert((o = mp_get(&u.data, "candles_absent")) && o->via.u64 == 4);
+	cr_assert((o = mp_get(&u.data, "holes_open")) && o->via.u64 == 0);
+	cr_assert((o = mp_get(&u.data, "holes_abandoned")) && o->via.u64 == 0);
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
+	loop_teardown();
+}

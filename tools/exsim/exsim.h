@@ -192,6 +192,7 @@ struct ex_stats {
 	uint64_t user_events[UEV_N], user_events_made[UEV_N], market_events[MST_PER_SYMBOL + MG_N];
 	uint64_t conns_open, conns_total, conns_closed, conns_dropped_slow, conns_rx_limited,
 	    conns_pong_timeout, conns_cut_24h, conns_rejected;
+	uint64_t conn_attempts, conn_attempts_refused; /* WebSocket handshakes; over --conn-attempts */
 	uint64_t rest_requests, rest_weight, lk_post, lk_put, lk_delete, n429, n418, bans, bad_pages;
 	uint64_t ws_msgs_in, bytes_queued, actions;
 	/* market frames queued to connections: one per subscribed connection,
@@ -213,6 +214,7 @@ struct ex_config {
 	size_t history;
 	size_t max_queue_bytes;
 	int symbols; /* market symbols, >= EX_NSYM */
+	int conn_attempts; /* WebSocket handshakes per IP per 5 min (scaled), 0: no limit */
 	int bench_seconds, bench_conns;
 	double bench_rate;
 };

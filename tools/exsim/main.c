@@ -30,7 +30,7 @@ usage(FILE *f)
 	    "usage: exsim [--listen HOST:PORT] [--tls-cert F --tls-key F] [--accounts N]\n"
 	    "             [--rate EVENTS_PER_S] [--seed S] [--time-scale X] [--legacy-routes]\n"
 	    "             [--paused] [--weight-limit N] [--history N] [--max-queue-mb N]\n"
-	    "             [--symbols N]\n"
+	    "             [--symbols N] [--conn-attempts N]\n"
 	    "       exsim --bench [--bench-seconds N] [--bench-conns N] [--rate R] [--accounts N]\n");
 }
 
@@ -66,6 +66,7 @@ parse_args(int argc, char **argv, bool *bench)
 		{ "history", required_argument, NULL, 'H' },
 		{ "max-queue-mb", required_argument, NULL, 'q' },
 		{ "symbols", required_argument, NULL, 'n' },
+		{ "conn-attempts", required_argument, NULL, 'A' },
 		{ "bench", no_argument, NULL, 'B' },
 		{ "bench-seconds", required_argument, NULL, 'S' },
 		{ "bench-conns", required_argument, NULL, 'C' },
@@ -115,6 +116,7 @@ parse_args(int argc, char **argv, bool *bench)
 		case 'H': ex.cfg.history = (size_t)atol(optarg); break;
 		case 'q': ex.cfg.max_queue_bytes = (size_t)atol(optarg) << 20; break;
 		case 'n': ex.cfg.symbols = atoi(optarg); break;
+		case 'A': ex.cfg.conn_attempts = atoi(optarg); break;
 		case 'B': *bench = true; break;
 		case 'S': ex.cfg.bench_seconds = atoi(optarg); break;
 		case 'C': ex.cfg.bench_conns = atoi(optarg); break;
@@ -125,6 +127,7 @@ parse_args(int argc, char **argv, bool *bench)
 	if (optind != argc || ex.cfg.accounts < 0 || ex.cfg.time_scale <= 0 ||
 	    ex.cfg.rate < 0 || ex.cfg.weight_limit < 1 || ex.cfg.history < 10 ||
 	    ex.cfg.symbols < EX_NSYM || ex.cfg.symbols > EX_MAX_SYMBOLS ||
+	    ex.cfg.conn_attempts < 0 || ex.cfg.conn_attempts > 100000 ||
 	    !!ex.cfg.tls_cert != !!ex.cfg.tls_key) {
 		usage(stderr);
 		return -1;

@@ -148,7 +148,8 @@ static const struct counter conn_counters[] = { { "open", &ex.st.conns_open },
 	{ "total", &ex.st.conns_total }, { "closed", &ex.st.conns_closed },
 	{ "rejected", &ex.st.conns_rejected }, { "droppedSlow", &ex.st.conns_dropped_slow },
 	{ "droppedRxLimit", &ex.st.conns_rx_limited },
-	{ "droppedPongTimeout", &ex.st.conns_pong_timeout }, { "cut24h", &ex.st.conns_cut_24h } };
+	{ "droppedPongTimeout", &ex.st.conns_pong_timeout }, { "cut24h", &ex.st.conns_cut_24h },
+	{ "attempts", &ex.st.conn_attempts }, { "attemptsRefused", &ex.st.conn_attempts_refused } };
 static const struct counter rest_counters[] = { { "requests", &ex.st.rest_requests },
 	{ "weightUsed", &ex.st.rest_weight }, { "listenKeyPost", &ex.st.lk_post },
 	{ "listenKeyPut", &ex.st.lk_put }, { "listenKeyDelete", &ex.st.lk_delete },

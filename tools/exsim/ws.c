@@ -17,6 +17,58 @@
 #define RX_MAX_BYTES (256 * 1024)
 #define REC_HDR 8
 #define WRITES_PER_CALLBACK 512
+#define ATTEMPT_WINDOW_MS (5LL * 60 * 1000)
+#define ATTEMPT_IPS 64
+
+/* Handshakes per IP in the last ATTEMPT_WINDOW_MS, for --conn-attempts:
+ * FACTS §1.2 has no USDⓈ-M figure and assumes Spot's "300 connections per
+ * attempt every 5 minutes per IP" (uncertain), so the limit is opt-in. */
+static struct attempts {
+	char ip[64];
+	int64_t *t; /* ring of the last cfg.conn_attempts handshake times */
+	int head, n;
+} attempts[ATTEMPT_IPS];
+
+/* Returns -1 when the handshake from wsi's IP is over the limit. */
+static int
+attempt_admit(struct lws *wsi)
+{
+	int64_t now = ex_now_ms(), win = ex_scaled_ms(ATTEMPT_WINDOW_MS);
+	int lim = ex.cfg.conn_attempts, i, free_i = -1;
+	char ip[64] = "";
+	struct attempts *a = NULL;
+
+	ex.st.conn_attempts++;
+	if (lim <= 0)
+		return 0;
+	lws_get_peer_simple(wsi, ip, sizeof(ip));
+	for (i = 0; i < ATTEMPT_IPS && !a; i++) {
+		if (attempts[i].t && !strcmp(attempts[i].ip, ip))
+			a = &attempts[i];
+		else if (!attempts[i].t && free_i < 0)
+			free_i = i;
+	}
+	if (!a) {
+		if (free_i < 0)
+			free_i = (int)(rng_below(&ex.fault_rng, ATTEMPT_IPS));
+		a = &attempts[free_i];
+		free(a->t);
+		memset(a, 0, sizeof(*a));
+		snprintf(a->ip, sizeof(a->ip), "%s", ip);
+		if (!(a->t = calloc((size_t)lim, sizeof(*a->t))))
+			abort();
+	}
+	while (a->n && now - a->t[a->head] >= win) {
+		a->head = (a->head + 1) % lim;
+		a->n--;
+	}
+	if (a->n == lim) {
+		ex.st.conn_attempts_refused++;
+		return -1;
+	}
+	a->t[(a->head + a->n++) % lim] = now;
+	return 0;
+}
 
 struct sidx {
 	struct ex_conn **v;
@@ -767,6 +819,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
 
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if (attempt_admit(wsi) < 0)
+			return -1;
 		if (ws_parse_uri(wsi, NULL) < 0) {
 			ex.st.conns_rejected++;
 			return -1;

@@ -1,0 +1,164 @@
+#!/usr/bin/python3
+"""Issue 12, acceptance 4: a reload (HUP) that adds and then removes a
+symbol, and one that adds a kind, are applied by SUBSCRIBE / UNSUBSCRIBE on
+the live connections: exsim's /sim/conns shows the same connections (ids,
+opened times) carrying the new stream set, with the SUBSCRIBE / UNSUBSCRIBE
+counts going up, the other streams keep delivering, nothing reconnects
+(exsim's connection total and the worker's reconnect counters unchanged).
+A full connection (max_streams_per_connection) makes the added streams go
+on a new one; the removed ones are gone from exsim's subscriptions."""
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stack import Stack, wait_for  # noqa: E402
+from tapcheck import check, finish  # noqa: E402
+
+BASE = ["streams = aggTrade, markPrice@1s, kline, bookTicker, depth@100ms",
+        "intervals = 1m, 5m", "book_snapshot_limit = 100", "silence_timeout = 10s"]
+
+
+def market(st):
+    for w in st.status()["workers"]:
+        if w["role"] == "market":
+            return w.get("detail", {}).get("role")
+    return None
+
+
+def conns(st):
+    """exsim's market data connections (the account's /private one left out)."""
+    return {c["id"]: c for c in st.http("GET", "/sim/conns") if c["route"] in ("market", "public")}
+
+
+def reload(st, symbols, extra=()):
+    st.market_symbols = symbols
+    st.market = BASE + list(extra)
+    st.write_config()
+    st.daemon.send_signal(signal.SIGHUP)
+
+
+def streams_of(cs, route):
+    out = set()
+    for c in cs.values():
+        if c["route"] == route:
+            out |= set(c["streams"])
+    return out
+
+
+def want_streams(symbols, kinds_market, kinds_public):
+    m = {"%s@%s" % (s.lower(), k) for s in symbols for k in kinds_market}
+    p = {"%s@%s" % (s.lower(), k) for s in symbols for k in kinds_public}
+    return m, p
+
+
+MK = ["aggTrade", "markPrice@1s", "kline_1m", "kline_5m"]
+PK = ["bookTicker", "depth@100ms"]
+
+
+def live_and_flowing(st, names, since=None):
+    m = market(st)
+    if m is None:
+        return False
+    ages = m["stream_ages"]
+    for n in names:
+        a = ages.get(n)
+        if a is None or a["state"] != "live" or a["messages"] == 0:
+            return False
+        if since is not None and a["messages"] <= since.get(n, 0):
+            return False
+    return True
+
+
+def main():
+    with Stack(accounts=1, rate=20, market_symbols=["BTCUSDT", "ETHUSDT"], market=BASE,
+               exsim_args=["--symbols", "6"]) as st:
+        st.prepare()
+        st.start_daemon()
+        m0, p0 = want_streams(["BTCUSDT", "ETHUSDT"], MK, PK)
+        check(wait_for(lambda: streams_of(conns(st), "market") == m0 and
+                       streams_of(conns(st), "public") == p0 and
+                       live_and_flowing(st, m0 | p0), 20),
+              "start: %d streams on /market, %d on /public, all delivering" % (len(m0), len(p0)))
+        c0 = conns(st)
+        total0 = st.sim_stats()["connections"]["total"]
+        check(len(c0) == 2, "one connection per route (%d)" % len(c0))
+        msgs0 = {n: a["messages"] for n, a in market(st)["stream_ages"].items()}
+
+        # 1. add SOLUSDT
+        reload(st, ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
+        m1, p1 = want_streams(["BTCUSDT", "ETHUSDT", "SOLUSDT"], MK, PK)
+        check(wait_for(lambda: streams_of(conns(st), "market") == m1 and
+                       streams_of(conns(st), "public") == p1, 15),
+              "HUP +SOLUSDT: exsim has its %d streams subscribed" % (len(m1 - m0) + len(p1 - p0)))
+        c1 = conns(st)
+        check(set(c1) == set(c0) and
+              all(c1[i]["openedMs"] == c0[i]["openedMs"] for i in c0),
+              "HUP +SOLUSDT: the same connections (ids %s, opened times unchanged)" % sorted(c0))
+        check(all(c1[i]["subscribes"] >= c0[i]["subscribes"] + 1 for i in c0),
+              "HUP +SOLUSDT: by SUBSCRIBE on each (%s -> %s)" % (
+                  [c0[i]["subscribes"] for i in sorted(c0)],
+                  [c1[i]["subscribes"] for i in sorted(c1)]))
+        check(wait_for(lambda: live_and_flowing(st, (m1 - m0) | (p1 - p0)), 15),
+              "HUP +SOLUSDT: its streams deliver")
+        check(wait_for(lambda: live_and_flowing(st, m0 | p0, since=msgs0), 10),
+              "HUP +SOLUSDT: the other streams kept delivering")
+        msgs1 = {n: a["messages"] for n, a in market(st)["stream_ages"].items()}
+
+        # 2. remove ETHUSDT
+        reload(st, ["BTCUSDT", "SOLUSDT"])
+        m2, p2 = want_streams(["BTCUSDT", "SOLUSDT"], MK, PK)
+        check(wait_for(lambda: streams_of(conns(st), "market") == m2 and
+                       streams_of(conns(st), "public") == p2, 15),
+              "HUP -ETHUSDT: exsim no longer has its streams")
+        c2 = conns(st)
+        check(set(c2) == set(c0) and
+              all(c2[i]["openedMs"] == c0[i]["openedMs"] for i in c0) and
+              all(c2[i]["unsubscribes"] >= c1[i]["unsubscribes"] + 1 for i in c0),
+              "HUP -ETHUSDT: by UNSUBSCRIBE on the same connections")
+        check(wait_for(lambda: live_and_flowing(st, m2 | p2, since=msgs1), 10),
+              "HUP -ETHUSDT: the others kept delivering")
+        m = market(st)
+        check(not any(n.startswith("ethusdt@") for n in m["stream_ages"]) and
+              "ETHUSDT" not in m["books"],
+              "HUP -ETHUSDT: its streams and book are gone from the status")
+
+        # 3. add a kind (ticker) and a symbol that does not fit: max 9 streams per
+        #    connection: /market had 8 (2 symbols x 4) + 2 tickers = 10 > 9, so
+        #    exactly one more /market connection; /public untouched.
+        st.market = ["streams = aggTrade, markPrice@1s, kline, bookTicker, depth@100ms, ticker",
+                     "intervals = 1m, 5m", "book_snapshot_limit = 100", "silence_timeout = 10s",
+                     "max_streams_per_connection = 9"]
+        st.write_config()
+        st.daemon.send_signal(signal.SIGHUP)
+        m3 = m2 | {"btcusdt@ticker", "solusdt@ticker"}
+        check(wait_for(lambda: streams_of(conns(st), "market") == m3, 15),
+              "HUP +ticker: exsim has both ticker streams")
+        c3 = conns(st)
+        old = [i for i in c0 if i in c3 and c3[i]["openedMs"] == c0[i]["openedMs"]]
+        new = [i for i in c3 if i not in c0]
+        check(len(old) == 2 and len(new) == 1 and c3[new[0]]["route"] == "market" and
+              all(len(c["streams"]) <= 9 for c in c3.values()),
+              "HUP +ticker over max_streams_per_connection: the two connections kept, one new "
+              "/market one (%s)" % {i: (c["route"], len(c["streams"])) for i, c in c3.items()})
+        check(wait_for(lambda: live_and_flowing(st, {"btcusdt@ticker", "solusdt@ticker"}), 15),
+              "HUP +ticker: the tickers deliver")
+        total = st.sim_stats()["connections"]["total"]
+        m = market(st)
+        check(total == total0 + 1 and m["reconnects_ok"] == 0 and m["reconnects_failed"] == 0 and
+              all(c["reconnects_ok"] == 0 and c["reconnects_failed"] == 0
+                  for c in m["connections"]),
+              "no reconnect: exsim saw %d connections in all (%d + the new one), the worker "
+              "counts no reconnect" % (total, total0))
+        check(m["sub_errors"] == 0 and m["malformed"] == 0 and m["request_timeouts"] == 0,
+              "no refused subscription, malformed frame or unanswered request")
+        st.sanitizer_check()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:  # a harness failure is a failure, with its reason
+        check(False, "harness: %r" % e)
+    finish()
