@@ -219,8 +219,8 @@ fault_handle(const char *body, size_t len, struct ex_resp *rs)
 		ex.bad_page_account = account;
 		affected = 1;
 	} else if (!strcmp(k, "depth_gap")) {
-		/* the next diff of every speed of "symbol" (all symbols if not
-		 * given) is lost, as after a server-side hiccup: the one after
+		/* the next diff of every subscribed speed of "symbol" (all
+		 * symbols if not given) is lost, as after a server-side hiccup: the one after
 		 * it carries a pu that is not the u a client saw last */
 		int s = -1;
 

@@ -646,6 +646,10 @@ depth_publish(int sym, int speed, int64_t now)
 	int64_t pu = m->last_u[speed];
 	int i, j;
 
+	if ((m->gap_pending & (1u << speed)) && !ws_stream_has_subs(sid_of(sym, diff_t[speed]))) {
+		/* a speed nobody receives loses nothing */
+		m->gap_pending &= (uint8_t)~(1u << speed);
+	}
 	if (m->uid != pu && (m->gap_pending & (1u << speed)) &&
 	    ws_stream_has_subs(sid_of(sym, diff_t[speed]))) {
 		/* depth_gap: this diff is lost, so the next one's pu is not
