@@ -57,6 +57,11 @@ KINDS = ["aggTrade", "markPrice@1s", "kline", "bookTicker", "depth@100ms"]
 # then makes almost no user events), and a REST weight limit ccxt's 200
 # depth snapshots of weight 20 (limit=1000) fit in at once.
 EXSIM_ARGS = ["--accounts", "1", "--rate", "1", "--weight-limit", "1000000"]
+# The market topics, as in etc/exfeedd.conf (they have no default).
+KAFKA_TOPICS = ["topic.kline = websocket.kline", "topic.mark_price = websocket.mark_price",
+                "topic.funding = websocket.funding_rate", "topic.ticker = websocket.ticker",
+                "topic.trade = websocket.trade", "topic.book = websocket.depth",
+                "topic.book_ticker = websocket.ticker", "topic.liquidation = websocket.liquidation"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -269,20 +274,21 @@ def measure(args, pids, exsim_pid, rest, extra=None):
 
 # ---- exfeedd ---------------------------------------------------------------
 class MarketStack(stk.Stack):
-    """A Stack whose [market] section takes the bench's streams."""
-
-    def __init__(self, market_conf, **kw):
-        super().__init__(**kw)
-        self.market_conf = market_conf
+    """A Stack whose [market] symbols line is split over continuation lines
+    (a config line holds at most 198 characters; 200 symbols take 2,400)."""
 
     def write_config(self):
         super().write_config()
         with open(self.conf) as f:
-            text = f.read()
-        text = text.replace("[market]\n", "[market]\n" + "".join(l + "\n" for l in self.market_conf),
-                            1)
+            lines = f.read().split("\n")
+        for i, line in enumerate(lines):
+            if line.startswith("symbols = "):
+                syms = line[len("symbols = "):].split(", ")
+                rows = [", ".join(syms[j:j + 8]) for j in range(0, len(syms), 8)]
+                lines[i] = "symbols = " + ",\n\t".join(rows)
+                break
         with open(self.conf, "w") as f:
-            f.write(text)
+            f.write("\n".join(lines))
 
 
 def topic_counts(node, key):
@@ -312,7 +318,7 @@ def run_exfeedd(args):
     finally:
         stop(ex)
         logf.close()
-    st = MarketStack(["streams = " + ", ".join(KINDS), "intervals = 1m"],
+    st = MarketStack(market=["streams = " + ", ".join(KINDS), "intervals = 1m"], kafka=KAFKA_TOPICS,
                      accounts=1, rate=1, shards=1, log_level="info", weight_limit=1000000,
                      budget=50000, market_symbols=syms, keep=args.keep,
                      exsim_args=symbols_args(args.symbols))  # the rest as EXSIM_ARGS
