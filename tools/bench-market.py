@@ -291,20 +291,22 @@ class MarketStack(stk.Stack):
             f.write("\n".join(lines))
 
 
-def topic_counts(node, key):
-    """Sum of the websocket.* topic counters under every map named key."""
-    tot = 0
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == key and isinstance(v, dict):
-                tot += sum(n for t, n in v.items() if t.startswith("websocket.") and
-                           isinstance(n, int))
-            else:
-                tot += topic_counts(v, key)
-    elif isinstance(node, list):
-        for v in node:
-            tot += topic_counts(v, key)
-    return tot
+def writer_market(st):
+    """The writer's market counters: received by event type, and the
+    websocket.* topics' published, delivered, failed and queue_full."""
+    w = st.writer_status() or {}
+    m = w.get("market", {})
+    k = m.get("kafka", {})
+    return {"received": dict(m.get("received", {})),
+            "klines_upserted": m.get("klines_upserted", 0),
+            "published": dict(k.get("published", {})), "delivered": dict(k.get("delivered", {})),
+            "failed": dict(k.get("failed", {})), "queue_full": dict(k.get("queue_full", {}))}
+
+
+def delta(a, b):
+    if isinstance(b, dict):
+        return {k: delta(a.get(k, 0), v) for k, v in b.items()}
+    return b - a
 
 
 def run_exfeedd(args):
@@ -327,15 +329,34 @@ def run_exfeedd(args):
         st.start_daemon()
         log("exfeedd up in %s" % st.dir)
 
-        def flowing():
-            w = st.writer_status()
-            return w is not None and topic_counts(w, "delivered") > 0
+        def market():
+            m = [x for x in st.status()["workers"] if x["role"] == "market"]
+            return m[0].get("detail", {}).get("role", {}) if m else {}
+
+        def books(m):
+            v = m.get("books", {}).values()
+            return {"synced": sum(1 for b in v if b.get("synced")),
+                    "resyncs": sum(b.get("resyncs", 0) for b in v),
+                    "snapshots": sum(b.get("snapshots", 0) for b in v),
+                    "crossed": sum(b.get("crossed", 0) for b in v)}
+
+        # Warm: every kind reached Kafka, every book is synced, and the
+        # start's closed-candle backfill (kline_history per pair) is done.
+        def warm():
+            m, w = market(), writer_market(st)
+            k = m.get("kline", {})
+            return sum(1 for v in w["delivered"].values() if v) >= 5 and \
+                books(m)["synced"] >= len(syms) and not k.get("holes_open", 1) and \
+                not k.get("inflight", 1)
         t0 = time.time()
-        if not stk.wait_for(flowing, 120, every=1):
-            raise RuntimeError("no market event reached Kafka after 120 s; writer: %s; log: %s" %
-                               (json.dumps(st.writer_status()), st.log_tail()))
-        log("exfeedd: market events reach Kafka after %.1f s; warm-up %d s" %
-            (time.time() - t0, args.warmup))
+        if not stk.wait_for(warm, 300, every=1):
+            m = market()
+            raise RuntimeError("exfeedd not warm after 300 s: Kafka %s, books %s, kline %s; "
+                               "log: %s" % (writer_market(st)["delivered"], books(m),
+                                            {k: v for k, v in m.get("kline", {}).items()
+                                             if not isinstance(v, dict)}, st.log_tail()))
+        log("exfeedd: every kind reaches Kafka, %d books synced, candles backfilled after %.1f s;"
+            " warm-up %d s" % (len(syms), time.time() - t0, args.warmup))
         time.sleep(args.warmup)
         pids = {"market worker": st.worker_pid("market"), "writer": st.worker_pid("writer")}
         for role in ("broker", "gateway"):
@@ -344,18 +365,23 @@ def run_exfeedd(args):
         pids["supervisor (apart)"] = st.daemon.pid
 
         def extra():
-            w = st.writer_status()
-            m = [x for x in st.status()["workers"] if x["role"] == "market"]
-            return {"produced": topic_counts(w, "produced"),
-                    "delivered": topic_counts(w, "delivered"),
-                    "market": m[0].get("detail", {}).get("role", {}) if m else {}}
+            m = market()
+            flat = {k: v for k, v in m.items() if isinstance(v, int) and not isinstance(v, bool)}
+            flat.update({"book_" + k: v for k, v in books(m).items()})
+            flat.update({"kline_" + k: v for k, v in m.get("kline", {}).items()
+                         if isinstance(v, int) and not isinstance(v, bool)})
+            return {"writer": writer_market(st), "market": flat}
         r = measure(args, pids, st.exsim.pid, st.rest, extra)
         r["symbols"] = len(syms)
         e0, e1 = r.pop("extra0"), r.pop("extra1")
-        r["kafka_produced"] = e1["produced"] - e0["produced"]
-        r["kafka_delivered"] = e1["delivered"] - e0["delivered"]
+        r["writer"] = delta(e0["writer"], e1["writer"])
+        r["kafka_delivered"] = sum(r["writer"]["delivered"].values())
         r["kafka_delivered_per_s"] = r["kafka_delivered"] / r["seconds"]
-        r["market_status"] = e1["market"]
+        m0, m1 = e0["market"], e1["market"]
+        r["market"] = {k: m1[k] - m0.get(k, 0) for k in m1 if isinstance(m1[k], int)
+                       and not isinstance(m1[k], bool)}
+        for k in ("connections_open", "book_synced"):
+            r["market"][k] = m1.get(k)
         r["pids_same"] = all(st.worker_pid(k.split()[0]) == p for k, p in pids.items()
                              if k in ("market worker", "writer"))
         return r
@@ -411,9 +437,19 @@ def main():
     if "exfeedd" in only:
         r = res["exfeedd"] = run_exfeedd(args)
         show("exfeedd", r)
-        print("  events to Kafka (websocket.* topics): %d delivered (%.0f/s), %d produced" %
-              (r["kafka_delivered"], r["kafka_delivered_per_s"], r["kafka_produced"]))
-        print("  market worker status: %s" % json.dumps(r["market_status"])[:600])
+        w = r["writer"]
+        print("  events to Kafka (websocket.* topics): %d delivered (%.0f/s): %s; published %d, "
+              "failed %d, queue full %d" %
+              (r["kafka_delivered"], r["kafka_delivered_per_s"],
+               ", ".join("%s %d" % kv for kv in sorted(w["delivered"].items()) if kv[1]),
+               sum(w["published"].values()), sum(w["failed"].values()),
+               sum(w["queue_full"].values())))
+        print("  writer received: %s; klines upserted %d" %
+              (", ".join("%s %d" % kv for kv in sorted(w["received"].items()) if kv[1]),
+               w["klines_upserted"]))
+        m = r["market"]
+        print("  market worker: %s" % ", ".join("%s %d" % (k, m[k]) for k in sorted(m)
+                                                 if m[k]))
     if "ccxt" in res and "exfeedd" in res:
         a = res["ccxt"]["cpu_s_per_1000_frames"]["node (ccxt)"]
         e = res["exfeedd"]["cpu_s_per_1000_frames"]
