@@ -18,7 +18,8 @@
 // Usage: node tools/bench-ccxt.cjs --ccxt-dir DIR --rest http://H:P --ws ws://H:P
 //            [--symbols N] [--interval S]
 // Prints one JSON line a second (--interval) on stdout with the counters
-// since start; runs until SIGTERM or SIGINT, then prints a last line.
+// since start, and one at once on SIGUSR2 (the driver's window edges);
+// runs until SIGTERM or SIGINT, then prints a last line.
 "use strict";
 
 const path = require("path");
@@ -136,6 +137,7 @@ async function main() {
 		ex.close().catch(() => {}).finally(() => process.exit(0));
 		setTimeout(() => process.exit(0), 2000).unref();
 	};
+	process.on("SIGUSR2", report);
 	process.on("SIGTERM", stop);
 	process.on("SIGINT", stop);
 

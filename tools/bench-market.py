@@ -154,14 +154,27 @@ class Lines(threading.Thread):
 
     def __init__(self, proc):
         super().__init__(daemon=True)
-        self.proc, self.last, self.first = proc, None, None
+        self.proc, self.last, self.n = proc, None, 0
+        self.cv = threading.Condition()
 
     def run(self):
         for line in self.proc.stdout:
             try:
-                self.last = json.loads(line)
+                v = json.loads(line)
             except ValueError:
                 continue
+            with self.cv:
+                self.last, self.n = v, self.n + 1
+                self.cv.notify_all()
+
+    def now(self):
+        """Counters as of now: SIGUSR2 makes bench-ccxt print them at once."""
+        with self.cv:
+            n = self.n
+            self.proc.send_signal(signal.SIGUSR2)
+            if not self.cv.wait_for(lambda: self.n > n, 5):
+                raise RuntimeError("bench-ccxt does not answer SIGUSR2")
+            return dict(self.last)
 
 
 def start_exsim(args, logf):
@@ -231,7 +244,7 @@ def run_ccxt(args):
         log("ccxt: every kind delivered, %d books synced, after %.1f s; warm-up %d s" %
             (lines.last["booksSynced"], time.time() - t0, args.warmup))
         time.sleep(args.warmup)
-        r = measure(args, {"node (ccxt)": node.pid}, ex.pid, rest, lambda: dict(lines.last))
+        r = measure(args, {"node (ccxt)": node.pid}, ex.pid, rest, lines.now)
         r["symbols"] = len(syms)
         c0, c1 = r.pop("extra0"), r.pop("extra1")
         r["ccxt"] = {k: c1[k] - c0[k] for k in ("trades", "candles", "markPrices", "bidsAsks",
@@ -257,9 +270,9 @@ def measure(args, pids, exsim_pid, rest, extra=None):
     t0 = time.time()
     time.sleep(args.seconds)
     s1 = get_json(rest + "/sim/stats")
+    e1 = extra() if extra else None
     c1 = {k: cpu_s(p) for k, p in pids.items()}
     t1 = time.time()
-    e1 = extra() if extra else None
     n = frames(s1) - frames(s0)
     by = {k: s1["marketEventsSent"][k] - s0["marketEventsSent"][k]
           for k in s1["marketEventsSent"] if s1["marketEventsSent"][k] != s0["marketEventsSent"][k]}
