@@ -29,7 +29,7 @@ writer's delivered counters of the websocket.* topics), CPU-seconds per
 writer).
 
 Options: --symbols N, --seconds S, --warmup S, --only ccxt|exfeedd
-(repeatable), --ccxt-version V, --ccxt-dir DIR, --keep (leave the stack's
+(repeatable; they run in the order given, ccxt first by default), --ccxt-version V, --ccxt-dir DIR, --keep (leave the stack's
 directory), --json FILE (the results as JSON too).
 """
 import argparse
@@ -434,35 +434,37 @@ def main():
                                   stderr=subprocess.DEVNULL).stdout.strip()
            if "ccxt" in only else None}
     print("machine: %s; %s" % (res["machine"], res["date"]))
-    if "ccxt" in only:
-        r = res["ccxt"] = run_ccxt(args)
-        show("ccxt pro %s (node %s)" % (args.ccxt_version, res["node"]), r)
-        c = r["ccxt"]
-        print("  ccxt delivered: %d trades, %d candle updates, %d mark prices, %d bid/ask "
-              "updates, %d order book updates; %d books synced, %d crossed; %d errors" %
-              (c["trades"], c["candles"], c["markPrices"], c["bidsAsks"], c["bookUpdates"],
-               c["booksSynced"], c["crossedBooks"], c["errors"]))
-        print("  frames ccxt's handler took: %s" %
-              ", ".join("%s %d" % kv for kv in sorted(c["frames_handled"].items())))
-        print("  exsim REST: %d requests, weight %d, %d x 429, %d x 418" %
-              (r["exsim_rest"]["requests"], r["exsim_rest"]["weightUsed"],
-               r["exsim_rest"]["http429"], r["exsim_rest"]["http418"]))
-    if "exfeedd" in only:
-        r = res["exfeedd"] = run_exfeedd(args)
-        show("exfeedd", r)
-        w = r["writer"]
-        print("  events to Kafka (websocket.* topics): %d delivered (%.0f/s): %s; published %d, "
-              "failed %d, queue full %d" %
-              (r["kafka_delivered"], r["kafka_delivered_per_s"],
-               ", ".join("%s %d" % kv for kv in sorted(w["delivered"].items()) if kv[1]),
-               sum(w["published"].values()), sum(w["failed"].values()),
-               sum(w["queue_full"].values())))
-        print("  writer received: %s; klines upserted %d" %
-              (", ".join("%s %d" % kv for kv in sorted(w["received"].items()) if kv[1]),
-               w["klines_upserted"]))
-        m = r["market"]
-        print("  market worker: %s" % ", ".join("%s %d" % (k, m[k]) for k in sorted(m)
-                                                 if m[k]))
+    # in the order asked: --only exfeedd --only ccxt runs exfeedd first
+    for what in only:
+        if what == "ccxt":
+            r = res["ccxt"] = run_ccxt(args)
+            show("ccxt pro %s (node %s)" % (args.ccxt_version, res["node"]), r)
+            c = r["ccxt"]
+            print("  ccxt delivered: %d trades, %d candle updates, %d mark prices, %d bid/ask "
+                  "updates, %d order book updates; %d books synced, %d crossed; %d errors" %
+                  (c["trades"], c["candles"], c["markPrices"], c["bidsAsks"], c["bookUpdates"],
+                   c["booksSynced"], c["crossedBooks"], c["errors"]))
+            print("  frames ccxt's handler took: %s" %
+                  ", ".join("%s %d" % kv for kv in sorted(c["frames_handled"].items())))
+            print("  exsim REST: %d requests, weight %d, %d x 429, %d x 418" %
+                  (r["exsim_rest"]["requests"], r["exsim_rest"]["weightUsed"],
+                   r["exsim_rest"]["http429"], r["exsim_rest"]["http418"]))
+        if what == "exfeedd":
+            r = res["exfeedd"] = run_exfeedd(args)
+            show("exfeedd", r)
+            w = r["writer"]
+            print("  events to Kafka (websocket.* topics): %d delivered (%.0f/s): %s; published %d, "
+                  "failed %d, queue full %d" %
+                  (r["kafka_delivered"], r["kafka_delivered_per_s"],
+                   ", ".join("%s %d" % kv for kv in sorted(w["delivered"].items()) if kv[1]),
+                   sum(w["published"].values()), sum(w["failed"].values()),
+                   sum(w["queue_full"].values())))
+            print("  writer received: %s; klines upserted %d" %
+                  (", ".join("%s %d" % kv for kv in sorted(w["received"].items()) if kv[1]),
+                   w["klines_upserted"]))
+            m = r["market"]
+            print("  market worker: %s" % ", ".join("%s %d" % (k, m[k]) for k in sorted(m)
+                                                     if m[k]))
     if "ccxt" in res and "exfeedd" in res:
         a = res["ccxt"]["cpu_s_per_1000_frames"]["node (ccxt)"]
         e = res["exfeedd"]["cpu_s_per_1000_frames"]
