@@ -77,6 +77,20 @@ def cpu_s(pid):
     return (int(rest[11]) + int(rest[12])) / CLK_TCK
 
 
+def ctxsw(pid):
+    """Context switches (voluntary + not) of every thread of a process."""
+    n = 0
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, t)) as f:
+                for line in f:
+                    if "ctxt_switches:" in line:
+                        n += int(line.split()[1])
+        except OSError:
+            pass
+    return n
+
+
 def get_json(url):
     with urllib.request.urlopen(url, timeout=10) as r:
         return json.loads(r.read())
@@ -267,11 +281,13 @@ def measure(args, pids, exsim_pid, rest, extra=None):
     la0 = loadavg()
     s0, e0 = get_json(rest + "/sim/stats"), extra() if extra else None
     c0 = {k: cpu_s(p) for k, p in pids.items()}
+    x0 = {k: ctxsw(p) for k, p in pids.items()}
     t0 = time.time()
     time.sleep(args.seconds)
     s1 = get_json(rest + "/sim/stats")
     e1 = extra() if extra else None
     c1 = {k: cpu_s(p) for k, p in pids.items()}
+    x1 = {k: ctxsw(p) for k, p in pids.items()}
     t1 = time.time()
     n = frames(s1) - frames(s0)
     by = {k: s1["marketEventsSent"][k] - s0["marketEventsSent"][k]
@@ -279,6 +295,8 @@ def measure(args, pids, exsim_pid, rest, extra=None):
     cpu = {k: c1[k] - c0[k] for k in pids}
     return {"seconds": t1 - t0, "frames": n, "frames_per_s": n / (t1 - t0), "frames_by_kind": by,
             "bytes": s1.get("marketBytesSent", 0) - s0.get("marketBytesSent", 0),
+            "ctxsw_per_1000_frames": {k: 1000 * (x1[k] - x0[k]) / n if n else None
+                                      for k in pids},
             "cpu_s": cpu, "cpu_s_per_1000_frames": {k: 1000 * v / n if n else None
                                                    for k, v in cpu.items()},
             "dropped_slow": s1["connections"]["droppedSlow"] - s0["connections"]["droppedSlow"],
@@ -410,8 +428,9 @@ def show(name, r):
     print("  frames by kind: %s" % ", ".join("%s %d" % kv for kv in sorted(r["frames_by_kind"].items())))
     for k in r["cpu_s"]:
         v = r["cpu_s_per_1000_frames"][k]
-        print("  %-22s %7.2f CPU-s  %.4f CPU-s per 1,000 frames" % (k, r["cpu_s"][k],
-                                                                    v if v is not None else 0))
+        print("  %-22s %7.2f CPU-s  %.4f CPU-s per 1,000 frames, %4.0f context switches per "
+              "1,000 frames" % (k, r["cpu_s"][k], v if v is not None else 0,
+                                r["ctxsw_per_1000_frames"][k] or 0))
     if r["dropped_slow"]:
         print("  exsim dropped %d slow connections in the window" % r["dropped_slow"])
 
