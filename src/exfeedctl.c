@@ -157,6 +157,88 @@ print_kafka(const msgpack_object *r)
 		printf("kafka: embedded broker %s\n", boot);
 }
 
+static int64_t
+mp_i64_or(const msgpack_object *m, const char *key, int64_t def)
+{
+	int64_t v;
+
+	return mp_get_i64(m, key, &v) == 0 ? v : def;
+}
+
+/*
+ * The market worker's detail: its connections (route, streams, connected
+ * since, reconnects, messages, parse errors), its books' resyncs, its
+ * streams silent longest.
+ */
+static void
+print_market(const msgpack_object *d)
+{
+	const msgpack_object *cs = mp_get(d, "connections"), *books = mp_get(d, "books"),
+	    *ages = mp_get(d, "stream_ages");
+	char up[32], state[32], route[16];
+
+	printf("\nmarket: %" PRId64 " symbols, %" PRId64 " streams, %" PRId64 " messages, %"
+	    PRId64 " malformed, %" PRId64 " events, %" PRId64 " duplicates dropped\n",
+	    mp_i64_or(d, "symbols", 0), mp_i64_or(d, "streams", 0), mp_i64_or(d, "messages", 0),
+	    mp_i64_or(d, "malformed", 0), mp_i64_or(d, "events", 0),
+	    mp_i64_or(d, "duplicates", 0));
+	printf("%6s %-7s %-11s %7s %9s %10s %6s %10s %6s\n", "CONN", "ROUTE", "STATE", "STREAMS",
+	    "SINCE", "RECONNECTS", "FAILED", "MESSAGES", "ERRORS");
+	for (uint32_t i = 0; cs && cs->type == MSGPACK_OBJECT_ARRAY && i < cs->via.array.size;
+	    i++) {
+		const msgpack_object *c = &cs->via.array.ptr[i];
+		int64_t age = mp_i64_or(c, "age_ms", -1);
+
+		if (mp_get_str(c, "state", state, sizeof(state)) == -1)
+			snprintf(state, sizeof(state), "?");
+		if (mp_get_str(c, "route", route, sizeof(route)) == -1)
+			snprintf(route, sizeof(route), "?");
+		if (age >= 0)
+			fmt_duration(age, up, sizeof(up));
+		else
+			snprintf(up, sizeof(up), "-");
+		printf("%6" PRId64 " %-7s %-11s %7" PRId64 " %9s %10" PRId64 " %6" PRId64 " %10"
+		    PRId64 " %6" PRId64 "\n", mp_i64_or(c, "id", 0), route, state,
+		    mp_i64_or(c, "streams", 0), up, mp_i64_or(c, "reconnects_ok", 0),
+		    mp_i64_or(c, "reconnects_failed", 0), mp_i64_or(c, "messages", 0),
+		    mp_i64_or(c, "parse_errors", 0));
+	}
+	for (uint32_t i = 0; books && books->type == MSGPACK_OBJECT_MAP &&
+	    i < books->via.map.size; i++) {
+		const msgpack_object_kv *kv = &books->via.map.ptr[i];
+		int synced = 0;
+
+		if (kv->key.type != MSGPACK_OBJECT_STR)
+			continue;
+		mp_get_bool(&kv->val, "synced", &synced);
+		printf("book %.*s: %s at %" PRId64 ", %" PRId64 " resyncs (%" PRId64 " gaps, %" PRId64
+		    " lost connections), %" PRId64 " published\n", (int)kv->key.via.str.size,
+		    kv->key.via.str.ptr, synced ? "synced" : "syncing",
+		    mp_i64_or(&kv->val, "last_update_id", 0), mp_i64_or(&kv->val, "resyncs", 0),
+		    mp_i64_or(&kv->val, "resyncs_gap", 0), mp_i64_or(&kv->val, "resyncs_lost", 0),
+		    mp_i64_or(&kv->val, "published", 0));
+	}
+	/* The stream silent longest: the first thing to look at when data stops. */
+	if (ages && ages->type == MSGPACK_OBJECT_MAP) {
+		int64_t worst = -1;
+		const msgpack_object_kv *wk = NULL;
+
+		for (uint32_t i = 0; i < ages->via.map.size; i++) {
+			int64_t a = mp_i64_or(&ages->via.map.ptr[i].val, "last_message_age_ms", -1);
+
+			if (a > worst && ages->via.map.ptr[i].key.type == MSGPACK_OBJECT_STR) {
+				worst = a;
+				wk = &ages->via.map.ptr[i];
+			}
+		}
+		if (wk != NULL) {
+			fmt_duration(worst, up, sizeof(up));
+			printf("oldest stream message: %.*s, %s ago\n", (int)wk->key.via.str.size,
+			    wk->key.via.str.ptr, up);
+		}
+	}
+}
+
 static void
 print_status(const msgpack_object *r)
 {
@@ -205,6 +287,14 @@ print_status(const msgpack_object *r)
 			printf("%-8s %4s %8s   restarting in %" PRId64 " ms\n", "", "", "", next);
 		if (reason[0])
 			printf("%-8s %4s %8s   why: %s\n", "", "", "", reason);
+	}
+	for (uint32_t i = 0; i < workers->via.array.size; i++) {
+		const msgpack_object *w = &workers->via.array.ptr[i], *d = mp_get(w, "detail");
+		char role[32];
+
+		if (mp_get_str(w, "role", role, sizeof(role)) == 0 && strcmp(role, "market") == 0 &&
+		    d != NULL && (d = mp_get(d, "role")) != NULL && d->type == MSGPACK_OBJECT_MAP)
+			print_market(d);
 	}
 }
 

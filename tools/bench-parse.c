@@ -13,6 +13,11 @@
  * jansson parse-and-free of the same corpus: the floor under this design.
  * A frame the adapter rejects, or an event it drops, is counted and
  * reported; a capture should have none, and any makes the exit status 1.
+ *
+ * With -m the same for the market parser (binance_market.c,
+ * bm_frame_parse): the market fixtures and market frames in the combined
+ * envelope, in a busy symbol's mix (trades and aggTrades, bookTicker,
+ * depth diffs of 20 levels, klines, mark prices, partial depth of 20).
  */
 #include "autoconf.h"
 
@@ -27,6 +32,7 @@
 
 #include "event.h"
 #include "exchanges/binance_futures.h"
+#include "exchanges/binance_market.h"
 
 struct frame {
 	char	*buf;
@@ -36,6 +42,7 @@ struct frame {
 static struct frame *frames;
 static size_t nframes, capframes;
 static uint64_t sink;
+static int market;		/* -m: the market parser */
 
 static void
 add(char *buf, size_t len)
@@ -136,6 +143,47 @@ add_exsim_like(int count)
 	}
 }
 
+/* Market frames of one busy symbol, ids and prices varied per frame. */
+static void
+add_market_like(int count)
+{
+	char buf[4096], lv[1024], asks[1024];
+	int n;
+
+	for (int i = 0; i < count; i++) {
+		long long t = 1795222168000LL + i, id = 8947131000LL + i;
+		double px = 63000.0 + (i % 997) * 0.1;
+		int k = i % 100;
+
+		if (k < 30)
+			n = snprintf(buf, sizeof(buf), "{\"stream\":\"btcusdt@aggTrade\",\"data\":{\"e\":\"aggTrade\",\"E\":%lld,\"s\":\"BTCUSDT\",\"a\":%lld,\"p\":\"%.1f\",\"q\":\"0.%03d\",\"nq\":\"0.%03d\",\"f\":%lld,\"l\":%lld,\"T\":%lld,\"m\":%s}}",
+			    t, id / 3, px, 1 + i % 999, 1 + i % 999, id, id + 2, t - 1, k & 1 ? "true" : "false");
+		else if (k < 55)
+			n = snprintf(buf, sizeof(buf), "{\"stream\":\"btcusdt@trade\",\"data\":{\"e\":\"trade\",\"E\":%lld,\"T\":%lld,\"s\":\"BTCUSDT\",\"t\":%lld,\"p\":\"%.1f\",\"q\":\"0.%03d\",\"X\":\"MARKET\",\"m\":%s,\"st\":1}}",
+			    t, t - 1, id, px, 1 + i % 999, k & 1 ? "true" : "false");
+		else if (k < 75)
+			n = snprintf(buf, sizeof(buf), "{\"stream\":\"btcusdt@bookTicker\",\"data\":{\"e\":\"bookTicker\",\"u\":%lld,\"s\":\"BTCUSDT\",\"b\":\"%.1f\",\"B\":\"1.234\",\"a\":\"%.1f\",\"A\":\"0.567\",\"T\":%lld,\"E\":%lld}}",
+			    id, px, px + 0.1, t - 1, t);
+		else if (k < 90 || k >= 98) {
+			/* 10 bids and 10 asks; a diff, or (k >= 98) a partial depth20 frame */
+			for (int side = 0, o = 0; side < 2; side++, o = 0)
+				for (int j = 0; j < 10; j++)
+					o += snprintf(side ? asks + o : lv + o, sizeof(lv) - (size_t)o,
+					    "%s[\"%.1f\",\"%d.%03d\"]", j ? "," : "",
+					    side ? px + (j + 1) * 0.1 : px - j * 0.1, j % 4, (i + j) % 1000 + 1);
+			n = snprintf(buf, sizeof(buf), "{\"stream\":\"btcusdt@depth%s\",\"data\":{\"e\":\"depthUpdate\",\"E\":%lld,\"T\":%lld,\"s\":\"BTCUSDT\",\"U\":%lld,\"u\":%lld,\"pu\":%lld,\"b\":[%s],\"a\":[%s]}}",
+			    k >= 98 ? "20@100ms" : "@100ms", t, t - 1, id, id + 20, id - 1, lv, asks);
+		} else if (k < 95)
+			n = snprintf(buf, sizeof(buf), "{\"stream\":\"btcusdt@kline_1m\",\"data\":{\"e\":\"kline\",\"E\":%lld,\"s\":\"BTCUSDT\",\"k\":{\"t\":%lld,\"T\":%lld,\"s\":\"BTCUSDT\",\"i\":\"1m\",\"f\":%lld,\"L\":%lld,\"o\":\"%.1f\",\"c\":\"%.1f\",\"h\":\"%.1f\",\"l\":\"%.1f\",\"v\":\"12.345\",\"n\":%d,\"x\":false,\"q\":\"778899.12\",\"V\":\"6.1\",\"Q\":\"384000.5\",\"B\":\"0\"}}}",
+			    t, t / 60000 * 60000, t / 60000 * 60000 + 59999, id - 500, id, px, px + 1,
+			    px + 2, px - 1, 500 + i % 100);
+		else
+			n = snprintf(buf, sizeof(buf), "{\"stream\":\"btcusdt@markPrice@1s\",\"data\":{\"e\":\"markPriceUpdate\",\"E\":%lld,\"s\":\"BTCUSDT\",\"p\":\"%.8f\",\"ap\":\"%.8f\",\"P\":\"%.8f\",\"i\":\"%.8f\",\"r\":\"0.00010000\",\"T\":1795248000000}}",
+			    t, px, px, px - 3, px - 1);
+		add(strndup(buf, (size_t)n), (size_t)n);
+	}
+}
+
 static void
 count_event(struct event *ev, void *arg)
 {
@@ -175,6 +223,36 @@ pass(uint64_t *nev, uint64_t *bad, int report)
 				rc = -1;
 				err = drops.why;
 			}
+		}
+		if (rc == -1) {
+			if (report && *bad < 5)
+				fprintf(stderr, "bench-parse: frame %zu rejected: %s\n", i, err);
+			(*bad)++;
+		}
+	}
+}
+
+/* One pass over a market corpus: a depth diff counts as one event. */
+static void
+pass_market(uint64_t *nev, uint64_t *bad, int report)
+{
+	struct bm_drops drops;
+	struct bm_frame f;
+	const char *err;
+	int rc;
+
+	for (size_t i = 0; i < nframes; i++) {
+		memset(&drops, 0, sizeof(drops));
+		rc = bm_frame_parse(frames[i].buf, frames[i].len, 1, false, count_event, nev, &f,
+		    &drops, &err);
+		if (rc == 0 && f.kind == BMF_DEPTH_DIFF) {
+			(*nev)++;
+			sink += f.diff.nbids;
+			bm_depth_diff_free(&f.diff);
+		}
+		if (rc == 0 && drops.d.events) {
+			rc = -1;
+			err = drops.d.why;
 		}
 		if (rc == -1) {
 			if (report && *bad < 5)
@@ -224,7 +302,7 @@ measure(void (*fn)(uint64_t *, uint64_t *, int), double seconds, double *evs)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: bench-parse -d FIXTURES_DIR [-s seconds] [-n frames] [FILE.jsonl ...]\n");
+	fprintf(stderr, "usage: bench-parse [-m] -d FIXTURES_DIR [-s seconds] [-n frames] [FILE.jsonl ...]\n");
 	exit(64);
 }
 
@@ -241,13 +319,22 @@ main(int argc, char **argv)
 		"account_config_update_multi_assets.json", "algo_update.json",
 		"listen_key_expired.json",
 	};
+	static const char *const mfixtures[] = {
+		"kline.json", "mark_price_update.json", "mark_price_update_all_market.json",
+		"ticker_24hr.json", "mini_ticker_24hr.json", "trade_capture.json",
+		"combined_stream_trade_capture.json", "agg_trade.json", "depth_update_diff.json",
+		"book_ticker.json", "force_order.json", "ws_subscribe_response.json",
+	};
 	double seconds = 1.0, best, best_ev = 0, base, base_ev = 0;
 	const char *dir = NULL;
 	int nsynth = 20000, ch;
 	uint64_t nev = 0, bad = 0, bytes = 0;
 
-	while ((ch = getopt(argc, argv, "d:s:n:")) != -1) {
+	while ((ch = getopt(argc, argv, "d:s:n:m")) != -1) {
 		switch (ch) {
+		case 'm':
+			market = 1;
+			break;
 		case 'd':
 			dir = optarg;
 			break;
@@ -263,21 +350,27 @@ main(int argc, char **argv)
 	}
 	if (dir == NULL || seconds <= 0 || nsynth < 0)
 		usage();
-	for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++)
-		add_file(dir, fixtures[i]);
-	add_exsim_like(nsynth);
+	if (market) {
+		for (size_t i = 0; i < sizeof(mfixtures) / sizeof(mfixtures[0]); i++)
+			add_file(dir, mfixtures[i]);
+		add_market_like(nsynth);
+	} else {
+		for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++)
+			add_file(dir, fixtures[i]);
+		add_exsim_like(nsynth);
+	}
 	for (int i = optind; i < argc; i++)
 		add_jsonl(argv[i]);
 	for (size_t i = 0; i < nframes; i++)
 		bytes += frames[i].len;
 
-	pass(&nev, &bad, 1);
+	(market ? pass_market : pass)(&nev, &bad, 1);
 	printf("corpus: %zu frames, %.0f B average, %" PRIu64 " events per pass, %" PRIu64
 	    " rejected\n", nframes, (double)bytes / nframes, nev, bad);
-	best = measure(pass, seconds, &best_ev);
+	best = measure(market ? pass_market : pass, seconds, &best_ev);
 	base = measure(pass_jansson, seconds, &base_ev);
-	printf("parse: %.0f frames/s, %.0f events/s (best of 3 rounds of %.1f s)\n",
-	    best, best_ev, seconds);
+	printf("parse: %.0f frames/s (%.0f ns/frame), %.0f events/s (best of 3 rounds of %.1f s)\n",
+	    best, 1e9 / best, best_ev, seconds);
 	printf("jansson parse+free alone: %.0f frames/s; the adapter runs at %.0f%% of that\n",
 	    base, 100 * best / base);
 	return bad > 0 ? 1 : 0;

@@ -174,8 +174,11 @@ book_drop(struct msym *y)
 {
 	if (y->book == NULL)
 		return;
-	if (y->book->req)
+	if (y->book->req) {
+		/* No callback follows a cancel: the request ends here for the budget. */
 		net_http_cancel(y->book->req);
+		budget_rest_done(mw.budget);
+	}
 	book_free(y->book->book);
 	free(y->book);
 	y->book = NULL;
@@ -254,13 +257,22 @@ stream_forget(struct mstream *s)
 	free(s);
 }
 
+/* [market] symbols = all: every TRADING symbol of the exchange. */
+static int
+symbols_all(void)
+{
+	const struct strlist *l = &mw.cfg->market_symbols;
+
+	return l->n == 1 && strcmp(l->v[0], "all") == 0;
+}
+
 /* The configured symbols: the list, or the exchange's TRADING ones for "all". */
 static int
 plan_symbols(const char *const **v)
 {
 	const struct strlist *l = &mw.cfg->market_symbols;
 
-	if (l->n == 1 && strcmp(l->v[0], "all") == 0) {
+	if (symbols_all()) {
 		*v = (const char *const *)mw.all_syms;
 		return mw.nall;
 	}
@@ -281,6 +293,12 @@ plan_apply(const char *why)
 	int nsyms = plan_symbols(&syms), added = 0, removed = 0;
 	const char *ivs[15];
 	int niv = 0;
+
+	if (symbols_all() && mw.all_syms == NULL) {
+		/* symbols = all, the list not fetched yet: the plan stays as it is until it is. */
+		log_info("market (%s): waiting for the exchange's symbols (exchangeInfo)", why);
+		return;
+	}
 
 	for (struct mstream *s = mw.streams; s; s = s->next)
 		s->want = false;
@@ -393,7 +411,6 @@ info_done_cb(const struct net_http_resp *r, void *arg)
 		return;
 	}
 	mw.info_failures = 0;
-	mw.info_wanted = false;
 	if (drops.events)
 		log_warnx_rl(&mw.rl_drops, "market: exchangeInfo: %u symbol row(s) skipped: %s",
 		    drops.events, drops.why);
@@ -406,6 +423,9 @@ info_done_cb(const struct net_http_resp *r, void *arg)
 	bm_symbols_free(mw.all_syms, mw.nall);
 	mw.all_syms = v;
 	mw.nall = n;
+	if (v == NULL && (mw.all_syms = calloc(1, sizeof(char *))) == NULL)
+		abort();	/* none TRADING: an empty list, not "not fetched" */
+	mw.info_wanted = false;
 	plan_apply("exchangeInfo");
 }
 
@@ -654,8 +674,8 @@ stream_of(const struct event *ev)
 /*
  * Whether the event is one this stream delivered before (the overlap of a
  * replacement connection, a resubscription): each kind's own order, per
- * stream: trade and aggregate ids, update ids, candles by (open time,
- * event time), the rest by event time.  1: a duplicate, dropped.
+ * stream: trade and aggregate ids, a book ticker's update id, candles by
+ * (open time, event time), the rest (partial books too) by event time.  1: a duplicate, dropped.
  */
 static int
 dedupe(struct mstream *s, const struct event *ev)
@@ -665,7 +685,12 @@ dedupe(struct mstream *s, const struct event *ev)
 	switch (ev->type) {
 	case EV_TRADE:		key = ev->u.trade.trade_id; break;
 	case EV_BOOK_TICKER:	key = ev->u.book_ticker.update_id; break;
-	case EV_BOOK:		key = ev->u.book.last_update_id; break;
+	case EV_BOOK:
+		/*
+		 * A partial book comes every 100/250/500 ms whether or not it
+		 * changed: the same u again with a later E is a new frame.
+		 */
+		break;
 	case EV_KLINE:
 		key2 = ev->u.kline.open_time;
 		if (key2 > s->last_key2) {
@@ -983,7 +1008,7 @@ market_start(struct ev_loop *loop, const struct config *cfg)
 	ev_timer_init(&mw.publish, publish_cb, (double)cfg->market_publish_interval_ms / 1000.,
 	    (double)cfg->market_publish_interval_ms / 1000.);
 	ev_timer_start(loop, &mw.publish);
-	mw.info_wanted = cfg->market_symbols.n == 1 && strcmp(cfg->market_symbols.v[0], "all") == 0;
+	mw.info_wanted = symbols_all();
 	if (mk_kline_start() == -1)
 		log_warnx("market: closed candles: the stored ones could not be read; "
 		    "backfilling from kline_history");
@@ -1008,7 +1033,7 @@ market_reconfigure(const struct config *cfg, const struct config *old)
 	    (double)cfg->market_publish_interval_ms / 1000.);
 	ev_timer_start(mw.loop, &mw.publish);
 	/* symbols = all: the list is fetched again; the plan follows when it comes. */
-	mw.info_wanted = cfg->market_symbols.n == 1 && strcmp(cfg->market_symbols.v[0], "all") == 0;
+	mw.info_wanted = symbols_all();
 	mw.info_retry_ms = 0;
 	plan_apply("reload");
 }
@@ -1118,8 +1143,10 @@ market_stop(void)
 	ev_timer_stop(mw.loop, &mw.publish);
 	conns_free();
 	mk_kline_stop();
-	if (mw.info_req)
+	if (mw.info_req) {
 		net_http_cancel(mw.info_req);
+		budget_rest_done(mw.budget);
+	}
 	mw.info_req = NULL;
 	for (struct msym *y = mw.syms; y; y = y->next)
 		book_drop(y);

@@ -77,7 +77,7 @@ struct mconn {
 	struct mstream	**s;
 	int		 ns, cap;
 	int64_t		 retry_at_ms, attempt_ms, since_ms, last_rx_ms, last_ping_ms;
-	int64_t		 max_age_ms;		/* connection_max_age less a jitter of up to 5% */
+	uint32_t	 age_jitter;		/* per mille of connection_max_age taken off, < 50 */
 	unsigned	 failures;
 	bool		 ever_open;
 	int64_t		 sent[MSG_RATE];
@@ -254,7 +254,7 @@ conn_subscribe_queued(struct mconn *c)
 	for (int i = 0; i < c->ns; i++) {
 		struct mstream *s = c->s[i];
 
-		if (s->conn != c || s->state != MS_QUEUED)
+		if (s->conn != c || s->state != MS_QUEUED || s->retry_ms > mk_now_ms())
 			continue;
 		if (names == NULL && (names = calloc(SUB_BATCH, sizeof(*names))) == NULL)
 			return;
@@ -300,14 +300,13 @@ static struct mconn *
 conn_new(enum bm_route route)
 {
 	struct mconn *c = calloc(1, sizeof(*c));
-	int64_t age = mw.cfg->market_connection_max_age_ms;
 
 	if (c == NULL)
 		return NULL;
 	c->id = ++mw.next_conn_id;
 	c->route = route;
 	c->out_tail = &c->out;
-	c->max_age_ms = age - (int64_t)(mk_random() % (uint32_t)(age / 20 + 1));
+	c->age_jitter = mk_random() % 50;
 	c->next = mw.conns;
 	mw.conns = c;
 	return c;
@@ -367,6 +366,15 @@ conn_add(struct mconn *c, struct mstream *s)
 	}
 	c->s[c->ns++] = s;
 	return 0;
+}
+
+/* connection_max_age (as configured now) less the connection's jitter, so that they do not all go at once. */
+static int64_t
+max_age_ms(const struct mconn *c)
+{
+	int64_t age = mw.cfg->market_connection_max_age_ms;
+
+	return age - age / 1000 * c->age_jitter;
 }
 
 static int64_t
@@ -566,7 +574,7 @@ conn_lost(struct mconn *c, const char *why, int failed)
 		/* A replacement that failed: the old one carries on; tried again later. */
 		log_warnx_rl(&mw.rl_conn, "market: replacement connection %u for %u: %s", c->id,
 		    c->replacing->id, why);
-		c->replacing->since_ms = now - c->replacing->max_age_ms + backoff_ms(1);
+		c->replacing->since_ms = now - max_age_ms(c->replacing) + backoff_ms(1);
 		conn_unlink_free(c);
 		return;
 	}
@@ -651,8 +659,9 @@ mconn_answer(struct mconn *c, const struct bm_frame *f)
 			if (s == NULL || s->conn != c || s->state != MS_SENT)
 				continue;
 			if (f->kind == BMF_ERROR) {
-				s->state = MS_QUEUED;	/* again at its silence check */
-				s->live_ms = mk_now_ms();
+				/* Asked again after silence_timeout. */
+				s->state = MS_QUEUED;
+				s->retry_ms = mk_now_ms() + mw.cfg->market_silence_timeout_ms;
 				continue;
 			}
 			s->state = MS_LIVE;
@@ -788,11 +797,6 @@ conn_check_streams(struct mconn *c, int64_t now)
 		since = s->last_msg_ms > s->live_ms ? s->last_msg_ms : s->live_ms;
 		if (now - since < silence)
 			continue;
-		if (s->state == MS_QUEUED) {
-			/* A refused SUBSCRIBE: again. */
-			s->live_ms = now;
-			continue;
-		}
 		if (s->state != MS_LIVE || !s->ticks)
 			continue;
 		if (names == NULL && (names = calloc(SUB_BATCH, sizeof(*names))) == NULL)
@@ -878,7 +882,7 @@ conns_tick(void)
 			out_push(c, NULL, 0, NULL);
 		}
 		if (c->replacing == NULL && c->replaced_by == NULL &&
-		    now - c->since_ms >= c->max_age_ms)
+		    now - c->since_ms >= max_age_ms(c))
 			conn_replace(c);
 		if (check && c->replacing == NULL)
 			conn_check_streams(c, now);

@@ -49,6 +49,7 @@ struct mstream {
 	bool		 want;			/* in the plan (plan rebuilds clear and set it) */
 	bool		 ticks;			/* delivers on a cadence: watched for silence */
 	int64_t		 live_ms;		/* wall clock: subscribed (or resubscribed) */
+	int64_t		 retry_ms;		/* wall clock: a refused SUBSCRIBE, not again before */
 	int64_t		 last_msg_ms;		/* wall clock of its last frame, 0 none */
 	int64_t		 last_key;		/* dedupe: newest id / update id / event time */
 	int64_t		 last_key2;		/* kline: the open time of last_key's candle */

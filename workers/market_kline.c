@@ -21,11 +21,12 @@
  * candles already closed.
  *
  * Closed means closed by the exchange's clock: the worker keeps a lower
- * bound of it, the freshest E of any kline event (or a GET /fapi/v1/time's
- * serverTime, weight 1, when no stream delivers) plus the time elapsed
- * since, on the monotonic clock; a hole's end is never past the newest
- * candle closed by that bound.  (An exchange running faster than us, like
- * exsim --time-scale, only makes the bound lag.)
+ * bound of it, the freshest E or candle time (t of an open candle, T + 1 of
+ * a closed one) of any kline event (or a GET /fapi/v1/time's serverTime,
+ * weight 1, when no stream delivers) plus the time elapsed since, on the
+ * monotonic clock; a hole's end is never past the newest candle closed by
+ * that bound.  (An exchange running faster than us, like exsim
+ * --time-scale, only makes the bound lag.)
  *
  * Pacing: the backfill spends at most half the host's rest_weight_budget a
  * minute (a bucket of KL_BURST_S seconds of it), takes it with
@@ -378,7 +379,8 @@ kl_need(struct kl_pair *p, int64_t now_lb)
 	if (p->need_mono == 0)
 		return;
 	if (p->need_ms == 0) {
-		if (kl.last_mono < p->need_mono || kl.last_e <= 0)
+		/* a sample taken after it came up (the same ms may be before) */
+		if (kl.last_mono <= p->need_mono || kl.last_e <= 0)
 			return;
 		p->need_ms = kl.last_e - (kl.last_mono - p->need_mono) + KL_UP_SLACK_MS;
 	}
@@ -1081,7 +1083,13 @@ mk_kline_seen(const struct event *ev)
 	if (ev == NULL || ev->type != EV_KLINE)
 		return;
 	k = &ev->u.kline;
-	kl_clock_sample(ev->event_time, mono_ms());
+	/*
+	 * The exchange's clock is at least E, and at least the frame's candle:
+	 * open (t), or closed (T + 1).  The candle is the better bound where
+	 * candles run faster than E (exsim --time-scale).
+	 */
+	kl_clock_sample(ev->event_time > (k->closed ? k->close_time + 1 : k->open_time) ?
+	    ev->event_time : (k->closed ? k->close_time + 1 : k->open_time), mono_ms());
 	if (!k->closed || (p = kl_lookup(k->symbol, k->interval)) == NULL || !p->active)
 		return;
 	t = k->open_time;

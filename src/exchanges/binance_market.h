@@ -50,7 +50,10 @@ int	 bm_interval_index(const char *);
 /*
  * The open time (ms, UTC) of the candle of interval index iv that holds
  * time t_ms, and of the one after it (months are calendar months, weeks
- * start on Monday 00:00 UTC, as Binance's candles do).
+ * start on Monday 00:00 UTC, as Binance's candles do; every other interval,
+ * 3d included, is a grid from 1970-01-01 00:00 UTC, as tools/exsim makes
+ * it).  Any int64 time; results past the int64 range are clamped to it.
+ * -1 for an iv outside 0..14.
  */
 int64_t	 bm_candle_open(int iv, int64_t t_ms);
 int64_t	 bm_candle_next(int iv, int64_t open_ms);
@@ -94,7 +97,7 @@ enum bm_frame_kind {
 	BMF_EVENTS,		/* market events, emitted */
 	BMF_DEPTH_DIFF,		/* *diff filled (caller frees) */
 	BMF_ANSWER,		/* {"result":…,"id":N}: *answer_id; result null = ok */
-	BMF_ERROR,		/* {"error":{"code","msg"},"id":N} or {"code","msg"}: *answer_id (-1 if none), why */
+	BMF_ERROR,		/* {"error":{"code","msg"},"id":N|null} or {"code","msg"}: answer_id (-1 if none), error_code, why = msg */
 };
 
 struct bm_frame {
@@ -118,9 +121,19 @@ struct bm_frame {
  * (named <s>@depth5/10/20…, or with no envelope and a caller's hint) →
  * EV_BOOK with EVF_PARTIAL, on a diff stream → BMF_DEPTH_DIFF;
  * bookTicker → EV_BOOK_TICKER; forceOrder → EV_LIQUIDATION.
- * partial_hint: for raw frames, whether depthUpdate is partial.
+ * partial_hint: for raw frames, whether depthUpdate is partial (the
+ * stream's name decides in the envelope); a raw partial frame's depth is
+ * the smallest of 5, 10 and 20 that holds both sides.  A partial book's
+ * levels are put best first (Binance's example lists bids lowest first);
+ * a price twice on a side, a crossed book, a quantity of 0 or more levels
+ * than the stream's N drop it.  An array payload's elements are events
+ * each: one that is not an object, has no known "e" or is a depthUpdate is
+ * dropped and counted alone.
  * 0 with *f filled, or -1 with *err (not JSON, not an object or array,
- * no/unknown "e", bad envelope): the frame is counted as malformed.
+ * no/unknown "e", bad envelope, a malformed answer, or a depth diff that
+ * cannot be read whole: any of its fields or levels, more than 5000 levels
+ * a side, u below U): the frame is counted as malformed.  f->stream is
+ * kept on -1 when the envelope named one.
  */
 struct bm_drops {
 	struct bf_drops	 d;
@@ -131,9 +144,13 @@ int	 bm_frame_parse(const char *buf, size_t len, int64_t recv_us, bool partial_h
 
 /*
  * GET /fapi/v1/klines body (an array of arrays: [t, o, h, l, c, v, T, q, n,
- * V, Q, ignore]) → one EV_KLINE per row, closed = (T < now_ms), first/last
- * trade ids -1, event_time = T + 1 for closed rows.  Returns the number of
- * rows emitted, or -1 with *err if the body is not such an array.
+ * V, Q, ignore]) → one EV_KLINE per row, flagged EVF_RESYNC, closed =
+ * (T < now_ms), first/last trade ids -1, event_time = T + 1 for closed
+ * rows and now_ms for the open one.  A row that cannot be read (fewer than
+ * 11 members, a wrong type, T before t) is dropped and counted alone.
+ * Returns the number of rows emitted, or -1 with *err if the body is not
+ * such an array, has more than 1500 rows (Binance's largest limit), or
+ * symbol or interval is not one.
  */
 int	 bm_klines_parse(const char *body, size_t len, const char *symbol, const char *interval,
 	    int64_t now_ms, int64_t recv_us, ev_emit_fn, void *arg, struct bf_drops *,
@@ -145,7 +162,14 @@ int	 bm_klines_parse(const char *body, size_t len, const char *symbol, const cha
  */
 int	 bm_klines_weight(int limit);
 
-/* GET /fapi/v1/depth body → snapshot: lastUpdateId, E, T, bids, asks. */
+/*
+ * GET /fapi/v1/depth body → snapshot: lastUpdateId, E and T (0 when
+ * absent), bids and asks put best first.  0, or -1 with *err (and nothing
+ * allocated) if anything is wrong: no lastUpdateId, a level that is not a
+ * [price, quantity] pair of decimal strings, a price not positive, a
+ * quantity not positive, a price twice on a side, more than 1000 levels
+ * a side, a crossed book.
+ */
 struct bm_depth_snapshot {
 	int64_t		 last_update_id;
 	int64_t		 event_time, time;

@@ -300,6 +300,20 @@ async def attempts(ex):
     check(ex.stats()["connections"]["attemptsRefused"] == 1, "admitted again after the window")
 
 
+async def book_window(ex):
+    async with websockets.connect(ex.ws + "/public/ws/btcusdt@depth") as ws:
+        await asyncio.sleep(0.5)
+        u0 = ex.http("GET", "/fapi/v1/depth", {"symbol": "BTCUSDT", "limit": 5})[2]["lastUpdateId"]
+        st0 = ex.http("GET", "/sim/book", {"symbol": "BTCUSDT", "u": u0})[0]
+        await asyncio.sleep(2.0)
+        u1 = ex.http("GET", "/fapi/v1/depth", {"symbol": "BTCUSDT", "limit": 5})[2]["lastUpdateId"]
+        st1, _, js1 = ex.http("GET", "/sim/book", {"symbol": "BTCUSDT", "u": u1})
+        st2 = ex.http("GET", "/sim/book", {"symbol": "BTCUSDT", "u": u0})[0]
+    check(st0 == 200 and st1 == 200 and st2 == 404 and js1["oldestUpdateId"] > u0,
+          "--book-history 1: a 2 s old update id has left the kept range (%d %d %d)" % (
+              st0, st1, st2))
+
+
 def main():
     t0 = time.time()
     with Exsim("--symbols", str(NSYM), "--time-scale", str(SCALE), "--rate", "50") as ex:
@@ -314,8 +328,9 @@ def main():
         st, _, js = ex.http("GET", "/fapi/v1/exchangeInfo")
         check(st == 200 and len(js["symbols"]) == 401 and js["symbols"][399]["symbol"] ==
               "SIM395USDT", "--symbols 400: 400 TRADING + 1 (last SIM395USDT)")
-    with Exsim("--conn-attempts", "3", "--time-scale", "300") as ex:
+    with Exsim("--conn-attempts", "3", "--time-scale", "300", "--book-history", "1") as ex:
         run(attempts(ex))
+        run(book_window(ex))
     check(time.time() - t0 < 40, "ran in %.1f s" % (time.time() - t0))
     finish()
 

@@ -64,12 +64,19 @@ json_check(const struct event *ev, const char *json)
 	v = json_object_get(root, "exchange");
 	FUZZ_ASSERT(json_is_string(v) && strcmp(json_string_value(v), ev->exchange) == 0,
 	    "JSON exchange differs: %s", json);
-	v = json_object_get(root, "account_id");
-	FUZZ_ASSERT(json_is_integer(v) && json_integer_value(v) == ev->account_id,
-	    "JSON account_id differs: %s", json);
-	v = json_object_get(root, "user_id");
-	FUZZ_ASSERT(json_is_integer(v) && json_integer_value(v) == ev->user_id,
-	    "JSON user_id differs: %s", json);
+	if (EV_IS_MARKET(ev->type)) {
+		/* Market data belongs to no account: neither key. */
+		FUZZ_ASSERT(json_object_get(root, "account_id") == NULL &&
+		    json_object_get(root, "user_id") == NULL, "market JSON with an account: %s",
+		    json);
+	} else {
+		v = json_object_get(root, "account_id");
+		FUZZ_ASSERT(json_is_integer(v) && json_integer_value(v) == ev->account_id,
+		    "JSON account_id differs: %s", json);
+		v = json_object_get(root, "user_id");
+		FUZZ_ASSERT(json_is_integer(v) && json_integer_value(v) == ev->user_id,
+		    "JSON user_id differs: %s", json);
+	}
 	v = json_object_get(root, "event_time");
 	FUZZ_ASSERT(json_is_integer(v) && json_integer_value(v) == ev->event_time,
 	    "JSON event_time differs: %s", json);

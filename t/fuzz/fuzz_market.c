@@ -15,6 +15,7 @@
 #include "autoconf.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -26,6 +26,115 @@ static const char *corpus;
 static struct event evs[256];
 static int nev;
 
+/* One event of each market data type (the shapes of the market fixtures). */
+static void
+market_seeds(void)
+{
+	struct event *e;
+
+	for (unsigned t = EV_KLINE; t < EV_TYPE_MAX; t++) {
+		e = &evs[nev++];
+		memset(e, 0, sizeof(*e));
+		e->type = (uint8_t)t;
+		e->event_time = 1700000000000;
+		e->recv_us = 1700000000000123;
+		snprintf(e->exchange, sizeof(e->exchange), "binance-futures");
+		/* symbol is the first member of every market struct */
+		snprintf(e->u.kline.symbol, sizeof(e->u.kline.symbol), "BTCUSDT");
+		switch (t) {
+		case EV_KLINE:
+			snprintf(e->u.kline.interval, sizeof(e->u.kline.interval), "15m");
+			e->u.kline.open_time = 1700000000000;
+			e->u.kline.close_time = 1700000899999;
+			e->u.kline.first_trade_id = -1;
+			e->u.kline.last_trade_id = 200;
+			snprintf(e->u.kline.open, EV_DEC, "0.0010");
+			snprintf(e->u.kline.high, EV_DEC, "0.0025");
+			snprintf(e->u.kline.low, EV_DEC, "0.0015");
+			snprintf(e->u.kline.close, EV_DEC, "0.0020");
+			snprintf(e->u.kline.volume, EV_DEC, "1000");
+			snprintf(e->u.kline.quote_volume, EV_DEC, "1.0000");
+			snprintf(e->u.kline.taker_buy_volume, EV_DEC, "500");
+			snprintf(e->u.kline.taker_buy_quote_volume, EV_DEC, "0.500");
+			e->u.kline.trades = 100;
+			e->u.kline.closed = true;
+			break;
+		case EV_MARK_PRICE:
+			snprintf(e->u.mark_price.mark_price, EV_DEC, "11794.15000000");
+			snprintf(e->u.mark_price.index_price, EV_DEC, "11784.62659091");
+			snprintf(e->u.mark_price.funding_rate, EV_DEC, "0.00038167");
+			e->u.mark_price.next_funding_time = 1700006400000;
+			break;
+		case EV_FUNDING:
+			snprintf(e->u.funding.funding_rate, EV_DEC, "-0.00038167");
+			e->u.funding.next_funding_time = 1700006400000;
+			break;
+		case EV_TICKER:
+			e->flags = EVF_MINI;
+			snprintf(e->u.ticker.last_price, EV_DEC, "0.0025");
+			snprintf(e->u.ticker.open, EV_DEC, "0.0010");
+			snprintf(e->u.ticker.high, EV_DEC, "0.0025");
+			snprintf(e->u.ticker.low, EV_DEC, "0.0010");
+			snprintf(e->u.ticker.volume, EV_DEC, "10000");
+			snprintf(e->u.ticker.quote_volume, EV_DEC, "18");
+			e->u.ticker.first_trade_id = e->u.ticker.last_trade_id = -1;
+			e->u.ticker.trades = -1;
+			break;
+		case EV_TRADE:
+			e->flags = EVF_AGG;
+			e->u.trade.trade_id = 5933014;
+			e->u.trade.first_trade_id = 100;
+			e->u.trade.last_trade_id = 105;
+			snprintf(e->u.trade.price, EV_DEC, "63437.30");
+			snprintf(e->u.trade.qty, EV_DEC, "0.003");
+			snprintf(e->u.trade.normal_qty, EV_DEC, "0.002");
+			e->u.trade.buyer_maker = true;
+			e->u.trade.time = 1700000000000;
+			break;
+		case EV_BOOK:
+			e->flags = EVF_PARTIAL;
+			e->u.book.last_update_id = 390497878;
+			e->u.book.depth = 5;
+			e->u.book.nbids = 2;
+			e->u.book.nasks = 3;
+			if ((e->u.book.levels = calloc(5, sizeof(struct ev_level))) == NULL)
+				abort();
+			snprintf(e->u.book.levels[0].price, EV_DEC, "7405.43");
+			snprintf(e->u.book.levels[0].qty, EV_DEC, "2.562");
+			snprintf(e->u.book.levels[1].price, EV_DEC, "7403.89");
+			snprintf(e->u.book.levels[1].qty, EV_DEC, "0.002");
+			snprintf(e->u.book.levels[2].price, EV_DEC, "7405.96");
+			snprintf(e->u.book.levels[2].qty, EV_DEC, "3.340");
+			snprintf(e->u.book.levels[3].price, EV_DEC, "7406.63");
+			snprintf(e->u.book.levels[3].qty, EV_DEC, "4.525");
+			snprintf(e->u.book.levels[4].price, EV_DEC, "7407.20");
+			snprintf(e->u.book.levels[4].qty, EV_DEC, "0.175");
+			break;
+		case EV_BOOK_TICKER:
+			e->u.book_ticker.update_id = 400900217;
+			snprintf(e->u.book_ticker.bid_price, EV_DEC, "25.35190000");
+			snprintf(e->u.book_ticker.bid_qty, EV_DEC, "31.21000000");
+			snprintf(e->u.book_ticker.ask_price, EV_DEC, "25.36520000");
+			snprintf(e->u.book_ticker.ask_qty, EV_DEC, "40.66000000");
+			e->u.book_ticker.time = 1568014460891;
+			break;
+		case EV_LIQUIDATION:
+			snprintf(e->u.liquidation.side, EV_WORD, "SELL");
+			snprintf(e->u.liquidation.order_type, EV_WORD, "LIMIT");
+			snprintf(e->u.liquidation.tif, EV_WORD, "IOC");
+			snprintf(e->u.liquidation.orig_qty, EV_DEC, "0.014");
+			snprintf(e->u.liquidation.price, EV_DEC, "9910");
+			snprintf(e->u.liquidation.avg_price, EV_DEC, "9910");
+			snprintf(e->u.liquidation.status, EV_WORD, "FILLED");
+			snprintf(e->u.liquidation.last_qty, EV_DEC, "0.014");
+			snprintf(e->u.liquidation.filled_qty, EV_DEC, "0.014");
+			e->u.liquidation.time = 1568014460893;
+			break;
+		}
+		ev_make_id(e);
+	}
+}
+
 static void
 put(const char *target, const char *name, const void *p, size_t len)
 {
@@ -147,6 +256,7 @@ main(int argc, char **argv)
 		snprintf(g->u.gap.reason, sizeof(g->u.gap.reason), heal ? "" : "connection lost");
 		ev_make_id(g);
 	}
+	market_seeds();
 	msgpack_sbuffer_init(&sb);
 	msgpack_sbuffer_init(&body);
 	msgpack_sbuffer_init(&out);

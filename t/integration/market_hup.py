@@ -6,15 +6,22 @@ opened times) carrying the new stream set, with the SUBSCRIBE / UNSUBSCRIBE
 counts going up, the other streams keep delivering, nothing reconnects
 (exsim's connection total and the worker's reconnect counters unchanged).
 A full connection (max_streams_per_connection) makes the added streams go
-on a new one; the removed ones are gone from exsim's subscriptions."""
+on a new one; the removed ones are gone from exsim's subscriptions.
+Then connection_max_age = 5s (a reload): every connection is replaced make
+before break, and across the replacements the aggTrade ids published are
+exactly exsim's (none lost, none twice: the overlap's duplicates dropped)
+and the local books never resync."""
+import json
 import os
 import signal
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, wait_for  # noqa: E402
+from stack import Stack, kafka_read, wait_for  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
+from wsclient import WS  # noqa: E402
 
 BASE = ["streams = aggTrade, markPrice@1s, kline, bookTicker, depth@100ms",
         "intervals = 1m, 5m", "book_snapshot_limit = 100", "silence_timeout = 10s"]
@@ -86,6 +93,15 @@ def main():
         check(len(c0) == 2, "one connection per route (%d)" % len(c0))
         msgs0 = {n: a["messages"] for n, a in market(st)["stream_ages"].items()}
 
+        def text_ok():
+            text = st.ctl("status").stdout
+            return "market: 2 symbols, 12 streams" in text and \
+                sum(1 for ln in text.splitlines() if ln.split()[1:3] in (
+                    ["market", "open"], ["public", "open"])) == 2 and \
+                "book BTCUSDT: synced" in text and "oldest stream message:" in text
+        check(wait_for(text_ok, 10),
+              "exfeedctl status: the market section (connections, books, oldest stream)")
+
         # 1. add SOLUSDT
         reload(st, ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
         m1, p1 = want_streams(["BTCUSDT", "ETHUSDT", "SOLUSDT"], MK, PK)
@@ -153,6 +169,77 @@ def main():
               "counts no reconnect" % (total, total0))
         check(m["sub_errors"] == 0 and m["malformed"] == 0 and m["request_timeouts"] == 0,
               "no refused subscription, malformed frame or unanswered request")
+
+        # 4. make before break: connection_max_age = 5s.
+        boot = st.status()["kafka"]["bootstraps"]
+        m = market(st)
+        books0 = {s: b["resyncs"] for s, b in m["books"].items()}
+        rep0, dup0 = m["replacements"], m["duplicates"]
+        got, stop = [], threading.Event()
+
+        def cap():
+            ws = WS(st.ws + "/market/stream?streams=btcusdt@aggTrade/solusdt@aggTrade")
+            while not stop.is_set():
+                x = ws.recv(0.5)
+                if x is not None:
+                    got.append(json.loads(x)["data"])
+            ws.close()
+        th = threading.Thread(target=cap)
+        th.start()
+        time.sleep(1)
+        st.market = st.market + ["connection_max_age = 5s"]
+        st.write_config()
+        st.daemon.send_signal(signal.SIGHUP)
+        time.sleep(13)
+        stop.set()
+        th.join()
+        time.sleep(1)
+        m = market(st)
+        c4 = conns(st)
+        check(m["replacements"] - rep0 >= 4 and m["drains"] >= m["replacements"] - rep0 - 3 and
+              m["drains_failed"] == 0 and not set(c4) & set(c3),
+              "connection_max_age 5s: %d replacements, %d drained, none failed; exsim's "
+              "connections all new (%s)" % (m["replacements"] - rep0, m["drains"], sorted(c4)))
+        check(all(b["resyncs"] == books0.get(s) for s, b in m["books"].items()),
+              "make before break: no book resynced (%s)" % {s: b["resyncs"]
+                                                            for s, b in m["books"].items()})
+        pub = {}
+        for msg in kafka_read(boot, "websocket.trade"):
+            e = json.loads(msg["payload"])
+            if e["type"] == "trade" and e.get("agg") and not e.get("resync"):
+                pub.setdefault(e["symbol"], []).append(e["trade_id"])
+        ok = True
+        why = []
+        for sym in ("BTCUSDT", "SOLUSDT"):
+            want = [d["a"] for d in got if d["s"] == sym and float(d["p"]) != 0]
+            have = pub.get(sym, [])
+            twice = len(have) - len(set(have))
+            win = {a for a in have if want and want[0] <= a <= want[-1]}
+            ok &= bool(want) and twice == 0 and win == set(want)
+            why.append("%s: %d captured, %d published in the window, %d twice" %
+                       (sym, len(want), len(win), twice))
+        check(ok, "across the replacements the aggTrade ids published are exactly exsim's; "
+              "overlap duplicates dropped (%d): %s" % (m["duplicates"] - dup0, "; ".join(why)))
+
+        # 5. symbols = all: every TRADING symbol of exchangeInfo (not the one that is not).
+        info = st.http("GET", "/fapi/v1/exchangeInfo")["symbols"]
+        trading = sorted(x["symbol"] for x in info if x["status"] == "TRADING")
+        st.market_symbols = ["all"]
+        st.market = ["streams = bookTicker", "silence_timeout = 10s"]
+        st.write_config()
+        st.daemon.send_signal(signal.SIGHUP)
+        want = {"%s@bookTicker" % x.lower() for x in trading}
+        check(len(trading) == 6 and len(info) == 7 and
+              wait_for(lambda: streams_of(conns(st), "public") == want and
+                       streams_of(conns(st), "market") == set(), 15),
+              "symbols = all: the %d TRADING symbols' bookTicker subscribed, not the one "
+              "that is not, and nothing on /market" % len(trading))
+        check(wait_for(lambda: live_and_flowing(st, want), 15) and
+              market(st)["info_fetches"] >= 1 and market(st)["info_errors"] == 0,
+              "symbols = all: they deliver; exchangeInfo fetched on the reload")
+        cs = st.sim_stats()["connections"]
+        check(cs["droppedRxLimit"] == 0 and cs["droppedSlow"] == 0,
+              "exsim dropped no connection for sending too much or reading too slowly (%s)" % cs)
         st.sanitizer_check()
 
 

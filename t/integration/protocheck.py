@@ -60,23 +60,36 @@ def _value(v):
 
 
 def parse(text):
-    """protoc's text of one message → dict; of a wrapper (m { ... } blocks) → list of dicts."""
-    flat, blocks, cur = {}, [], None
+    """protoc's text of one message → dict; of a wrapper (m { ... } blocks) → list of dicts.
+    A repeated message field (Book's bids { price: .. qty: .. }) → a list of
+    [values in field order], the form of the JSON (a book side's [price, qty] pairs)."""
+    root, blocks = {}, []
+    stack = [root]
     for line in text.splitlines():
         s = line.strip()
-        if s == 'm {':
-            cur = {}
+        if s.endswith(' {'):
+            k, new = s[:-2], {}
+            if k == 'm' and len(stack) == 1:
+                blocks.append(new)
+            else:
+                stack[-1].setdefault(k, []).append(new)
+            stack.append(new)
             continue
         if s == '}':
-            blocks.append(cur)
-            cur = None
+            stack.pop()
             continue
         k, v = s.split(': ', 1)
-        d = flat if cur is None else cur
+        d = stack[-1]
         if k in d:
             raise ValueError('%s: printed twice' % k)
         d[k] = _value(v)
-    return blocks if blocks else flat
+
+    def lists(d):
+        for k, v in d.items():
+            if isinstance(v, list):
+                d[k] = [list(e.values()) for e in v]
+        return d
+    return [lists(b) for b in blocks] if blocks else lists(root)
 
 
 def compare(want, got, has_presence):
@@ -91,7 +104,8 @@ def compare(want, got, has_presence):
         if k in has_presence:
             absent = v is None
         else:
-            absent = v is None or v == '' or v is False or (type(v) is int and v == 0)
+            absent = (v is None or v == '' or v is False or v == [] or
+                      (type(v) is int and v == 0))
         if absent:
             if k in got:
                 bad.append('%s: JSON %r, decoded %r (should be absent)' % (k, v, got[k]))

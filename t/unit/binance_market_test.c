@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <msgpack.h>
+
 #include "event.h"
 #include "exchanges/binance_market.h"
 
@@ -30,11 +32,47 @@ static struct got got;
 static struct bm_drops drops;
 static struct bm_frame fr;
 
+/* The codec takes the event back unchanged: pack → unpack → pack, and the same JSON. */
+static void
+round_trip(const struct event *ev)
+{
+	msgpack_sbuffer a, b;
+	msgpack_packer pk;
+	msgpack_unpacked up;
+	struct event back;
+	const char *err = NULL;
+	char *ja, *jb;
+	size_t off = 0;
+
+	cr_assert_eq(ev_validate(ev, &err), 0, "emitted, yet invalid: %s", err);
+	msgpack_sbuffer_init(&a);
+	msgpack_packer_init(&pk, &a, msgpack_sbuffer_write);
+	ev_pack(&pk, ev);
+	msgpack_unpacked_init(&up);
+	cr_assert_eq(msgpack_unpack_next(&up, a.data, a.size, &off), MSGPACK_UNPACK_SUCCESS);
+	cr_assert_eq(ev_unpack(&up.data, &back, &err), 0, "ev_unpack: %s", err);
+	msgpack_unpacked_destroy(&up);
+	msgpack_sbuffer_init(&b);
+	msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+	ev_pack(&pk, &back);
+	cr_assert(a.size == b.size && memcmp(a.data, b.data, a.size) == 0, "pack → unpack → pack");
+	ja = ev_to_json(ev);
+	jb = ev_to_json(&back);
+	cr_assert(ja != NULL && jb != NULL && strcmp(ja, jb) == 0, "JSON: %s / %s", ja, jb);
+	free(ja);
+	free(jb);
+	ev_clear(&back);
+	msgpack_sbuffer_destroy(&a);
+	msgpack_sbuffer_destroy(&b);
+}
+
 /* Deep copies: an event lives only during the call. */
 static void
 collect(struct event *ev, void *arg)
 {
 	struct got *g = arg;
+
+	round_trip(ev);
 
 	cr_assert_lt(g->n, MAXEV, "more events than the test expects");
 	g->ev[g->n] = *ev;

@@ -643,7 +643,8 @@ Test(config, kafka_topics)
 	expect_only(DB "[kafka]\ntopic.fill =\n", 4, "\"\" is not a Kafka topic name");
 	expect_only(DB "[kafka]\ntopic.fill = a\ntopic.fill = b\n", 5, "key repeated (first set at line 4)");
 	expect_only(DB "[kafka]\n\ntopic.orders = x\n", 5, "[kafka] topic.orders: unknown event type "
-	    "\"orders\" (known: order, fill, algo, position, balance, margin_call, config, unknown)");
+	    "\"orders\" (known: order, fill, algo, position, balance, margin_call, config, unknown, "
+	    "kline, mark_price, funding, ticker, trade, book, book_ticker, liquidation)");
 	expect_only(DB "[kafka]\ntopic.gap = x\n", 4, "unknown event type \"gap\"");
 }
 

@@ -1054,6 +1054,8 @@ Test(evcodec, validation_and_codec_agree_on_random_events)
 		case 2:
 			if (t == EV_BOOK)
 				rnd_text(in.u.book.levels[rnd() % 5].qty, EV_DEC);
+			else if (t == EV_UNKNOWN)	/* balance.wallet would overlay raw */
+				rnd_text(in.u.unknown.name, sizeof(in.u.unknown.name));
 			else
 				rnd_text(in.u.balance.wallet, sizeof(in.u.balance.wallet));
 			break;

@@ -329,7 +329,7 @@ struct sreq {
 	int		 limit, weight, status;
 };
 static struct sreq sreqs[4096];
-static int nsreq, srv_429_next, srv_fd = -1, srv_stop;
+static int nsreq, srv_429_next, srv_fd = -1, srv_stop, ntime;
 static int64_t block_until_mono, served_in_block, listing;
 static pthread_t srv_thread;
 
@@ -368,8 +368,12 @@ serve_one(int fd)
 	buf[n] = '\0';
 	if (sscanf(buf, "GET %4095s", path) != 1)
 		snprintf(path, sizeof(path), "?");
-	if (strncmp(path, "/fapi/v1/time", 13) == 0)
+	if (strncmp(path, "/fapi/v1/time", 13) == 0) {
 		blen = (size_t)snprintf(body, cap, "{\"serverTime\":%" PRId64 "}", now);
+		pthread_mutex_lock(&mu);
+		ntime++;
+		pthread_mutex_unlock(&mu);
+	}
 	else if (strncmp(path, "/fapi/v1/klines", 15) == 0) {
 		qparam(path, "symbol", sym, sizeof(sym));
 		iv = bm_interval_index(qparam(path, "interval", v, sizeof(v)) ? v : "");
@@ -560,6 +564,13 @@ feed(const char *sym, const char *interval, int64_t open, int closed)
 	mk_kline_seen(&ev);
 }
 
+/* The exchange's clock 20 s into a minute: no candle closes within a stream's slack. */
+static void
+now_mid_minute(void)
+{
+	jump((80000 - srv_now() % 60000) % 60000);
+}
+
 static const char *const tsyms[] = { "BTCUSDT", "ETHUSDT" };
 static const char *const tivs[] = { "1m", "5m", "1h" };
 
@@ -651,24 +662,32 @@ Test(market_kline, holes_reconnects_and_retry_after, .timeout = 60)
 	msgpack_packer pk;
 
 	loop_setup(2400);
+	now_mid_minute();
 	mk_kline_configure(tsyms, 2, ivs, 3);
 	cr_assert_eq(mk_kline_start(), 0);
-	/* Each stream comes up and shows its newest closed candle. */
+	/* Each stream comes up and (a moment later) shows its newest closed candle. */
+	for (int s = 0; s < 2; s++)
+		for (int v = 0; v < 3; v++)
+			mk_kline_stream_up(tsyms[s], tivs[v]);
+	run_for(20, NULL);
 	now = srv_now();
 	for (int s = 0; s < 2; s++)
 		for (int v = 0; v < 3; v++) {
 			int iv = bm_interval_index(tivs[v]);
 
-			mk_kline_stream_up(tsyms[s], tivs[v]);
 			fed_first[s][v] = want_last[s][v] = kp_last_closed(iv, now);
 			fed_extra[s][v] = -1;
 			feed(tsyms[s], tivs[v], fed_first[s][v], 1);
 		}
-	run_for(300, NULL);
+	/* a pass takes the streams' start time from those frames */
+	run_for(1200, NULL);
 	cr_assert_eq(nsent, 0, "nothing is missing yet, %d sent", nsent);
 
-	/* 1. The 1m streams skip 9 candles: the next closed one is 10 later. */
-	jump(11 * 60000);
+	/*
+	 * 1. The 1m streams skip 9 candles: the next closed one is 10 later
+	 * (10 minutes on: the one after it is still open).
+	 */
+	jump(10 * 60000);
 	for (int s = 0; s < 2; s++) {
 		fed_extra[s][0] = kp_step(0, fed_first[s][0], 10, NULL);
 		want_last[s][0] = fed_extra[s][0];
@@ -694,7 +713,8 @@ Test(market_kline, holes_reconnects_and_retry_after, .timeout = 60)
 			mk_kline_stream_up(tsyms[s], tivs[v]);
 			want_last[s][v] = kp_last_closed(bm_interval_index(tivs[v]), up);
 		}
-	/* an open candle's update: the clock after the streams came up */
+	/* an open candle's update, a moment later: the clock after the streams came up */
+	run_for(20, NULL);
 	feed("BTCUSDT", "1m", bm_candle_open(0, srv_now()), 0);
 	cr_assert(run_for(20000, all_filled), "the reconnect's candles were not filled: %d sent",
 	    nsent);
@@ -843,5 +863,44 @@ Test(market_kline, absent_candles_not_asked_again, .timeout = 30)
 	cr_assert((o = mp_get(&u.data, "holes_abandoned")) && o->via.u64 == 0);
 	msgpack_unpacked_destroy(&u);
 	msgpack_sbuffer_destroy(&sb);
+	loop_teardown();
+}
+
+/*
+ * A stream back up and quiet (no frame since): the exchange's time is
+ * asked (GET /fapi/v1/time), and the candles closed while it was down are
+ * fetched up to it.
+ */
+static int
+ten_done(void)
+{
+	return nsent >= 10;
+}
+
+Test(market_kline, quiet_stream_asks_the_time, .timeout = 30)
+{
+	const char *sym[1] = { "BTCUSDT" }, *iv1[1] = { "1m" };
+	int64_t c0, up;
+
+	loop_setup(2400);
+	mk_kline_configure(sym, 1, iv1, 1);
+	cr_assert_eq(mk_kline_start(), 0);
+	now_mid_minute();
+	c0 = kp_last_closed(0, srv_now());
+	feed("BTCUSDT", "1m", c0, 1);
+	mk_kline_stream_down("BTCUSDT", "1m");
+	jump(10 * 60000);
+	up = srv_now();
+	mk_kline_stream_up("BTCUSDT", "1m");
+	cr_assert(run_for(10000, ten_done), "%d sent", nsent);
+	run_for(4500, NULL);
+	/* c0 + 1 .. the newest closed when it came up: 10 candles, nothing more */
+	cr_assert_eq(kp_last_closed(0, up), kp_step(0, c0, 10, NULL));
+	cr_assert_eq(nsent, 10, "%d sent", nsent);
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(sents[i].ev.u.kline.open_time, kp_step(0, c0, 1 + i, NULL));
+	pthread_mutex_lock(&mu);
+	cr_assert(ntime >= 1, "the time was not asked");
+	pthread_mutex_unlock(&mu);
 	loop_teardown();
 }

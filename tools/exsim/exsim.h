@@ -214,6 +214,7 @@ struct ex_config {
 	size_t history;
 	size_t max_queue_bytes;
 	int symbols; /* market symbols, >= EX_NSYM */
+	int book_history_s; /* seconds of book changes kept for /sim/book */
 	int conn_attempts; /* WebSocket handshakes per IP per 5 min (scaled), 0: no limit */
 	int bench_seconds, bench_conns;
 	double bench_rate;

@@ -30,7 +30,7 @@ usage(FILE *f)
 	    "usage: exsim [--listen HOST:PORT] [--tls-cert F --tls-key F] [--accounts N]\n"
 	    "             [--rate EVENTS_PER_S] [--seed S] [--time-scale X] [--legacy-routes]\n"
 	    "             [--paused] [--weight-limit N] [--history N] [--max-queue-mb N]\n"
-	    "             [--symbols N] [--conn-attempts N]\n"
+	    "             [--symbols N] [--book-history SECONDS] [--conn-attempts N]\n"
 	    "       exsim --bench [--bench-seconds N] [--bench-conns N] [--rate R] [--accounts N]\n");
 }
 
@@ -67,6 +67,7 @@ parse_args(int argc, char **argv, bool *bench)
 		{ "max-queue-mb", required_argument, NULL, 'q' },
 		{ "symbols", required_argument, NULL, 'n' },
 		{ "conn-attempts", required_argument, NULL, 'A' },
+		{ "book-history", required_argument, NULL, 'b' },
 		{ "bench", no_argument, NULL, 'B' },
 		{ "bench-seconds", required_argument, NULL, 'S' },
 		{ "bench-conns", required_argument, NULL, 'C' },
@@ -86,6 +87,7 @@ parse_args(int argc, char **argv, bool *bench)
 	ex.cfg.history = 2000;
 	ex.cfg.max_queue_bytes = 64u << 20;
 	ex.cfg.symbols = EX_NSYM;
+	ex.cfg.book_history_s = 60;
 	ex.cfg.bench_seconds = 5;
 	ex.cfg.bench_conns = 4;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -117,6 +119,7 @@ parse_args(int argc, char **argv, bool *bench)
 		case 'q': ex.cfg.max_queue_bytes = (size_t)atol(optarg) << 20; break;
 		case 'n': ex.cfg.symbols = atoi(optarg); break;
 		case 'A': ex.cfg.conn_attempts = atoi(optarg); break;
+		case 'b': ex.cfg.book_history_s = atoi(optarg); break;
 		case 'B': *bench = true; break;
 		case 'S': ex.cfg.bench_seconds = atoi(optarg); break;
 		case 'C': ex.cfg.bench_conns = atoi(optarg); break;
@@ -128,6 +131,7 @@ parse_args(int argc, char **argv, bool *bench)
 	    ex.cfg.rate < 0 || ex.cfg.weight_limit < 1 || ex.cfg.history < 10 ||
 	    ex.cfg.symbols < EX_NSYM || ex.cfg.symbols > EX_MAX_SYMBOLS ||
 	    ex.cfg.conn_attempts < 0 || ex.cfg.conn_attempts > 100000 ||
+	    ex.cfg.book_history_s < 0 || ex.cfg.book_history_s > 3600 ||
 	    !!ex.cfg.tls_cert != !!ex.cfg.tls_key) {
 		usage(stderr);
 		return -1;

@@ -17,8 +17,6 @@
 #define FUNDING_PERIOD_MS (8LL * 3600 * 1000)
 #define NSPEED 3 /* @100ms, default 250ms, @500ms */
 #define KHIST 1500 /* closed candles kept per symbol and interval (the REST limit's max) */
-#define BHIST_MS 120000 /* book changes kept for /sim/book, wall ms */
-#define BHIST_TICKS (BHIST_MS / EX_TICK_MS + 1)
 /* FACTS §3: MX saw zero-priced trade frames for "spent" trade ids, 14 of
  * 1,186 in one minute; exsim sends one before a real trade at that rate */
 #define ZERO_TRADES_PER 1186
@@ -49,17 +47,18 @@ struct khist {
 };
 
 /* The book's undo log: per update id the level it changed, with its
- * quantity before the change; px < 0 marks a bid level at -px. ids[k]
- * remembers the update id at each of the last BHIST_TICKS ticks so the
- * log can be trimmed to BHIST_MS. */
+ * quantity before the change; px < 0 marks a bid level at -px.
+ * tick_uid[] remembers the update id at each of the last nticks ticks
+ * (--book-history seconds) so the log can be trimmed to that window: at
+ * ~170 changes/s a symbol keeps ~16 B x 170 x 60 = 160 KB for 60 s. */
 struct bchange {
 	fx_t px, oldq;
 };
 struct bhist {
 	struct bchange *v;
 	size_t head, n, cap; /* v[head] is update id last_uid - n + 1 */
-	int64_t tick_uid[BHIST_TICKS];
-	int tick_pos;
+	int64_t *tick_uid;
+	int tick_pos, nticks;
 };
 
 struct mkt {
@@ -905,14 +904,14 @@ force_publish(int64_t now)
 }
 
 /* Once per tick: remember the update id, and forget the changes older
- * than BHIST_MS (those before the id of BHIST_TICKS ticks ago). */
+ * than --book-history (those before the id of nticks ticks ago). */
 static void
 bhist_tick(struct mkt *m)
 {
 	struct bhist *h = m->bh;
 	int64_t oldest;
 
-	h->tick_pos = (h->tick_pos + 1) % BHIST_TICKS;
+	h->tick_pos = (h->tick_pos + 1) % h->nticks;
 	oldest = h->tick_uid[h->tick_pos]; /* the slot about to be overwritten */
 	h->tick_uid[h->tick_pos] = m->uid;
 	if (!oldest)
@@ -942,8 +941,9 @@ market_json_book_at(struct jbuf *jb, int sym, int64_t u, int limit, const char *
 		return -1;
 	}
 	if (u < lo) {
-		*why = h ? "update id older than the kept book history (about 120 s)" :
-		    "no book history: no diff depth stream of this symbol was subscribed";
+		*why = h ? "update id older than the kept book history (--book-history)" :
+		    "no book history: no diff depth stream of this symbol was subscribed, "
+		    "or --book-history 0";
 		return -1;
 	}
 	memcpy(bid, m->bid, sizeof(*bid) * (size_t)nbid);
@@ -1082,11 +1082,16 @@ market_tick(void)
 		kline_roll(sym, now);
 		if (sym >= EX_NSYM && rng_below(&mrng, 2))
 			engine_drift(sym, &mrng);
-		if (!m->bh && (ws_stream_has_subs(sid_of(sym, MST_DEPTH)) ||
+		if (!m->bh && ex.cfg.book_history_s > 0 &&
+		    (ws_stream_has_subs(sid_of(sym, MST_DEPTH)) ||
 		    ws_stream_has_subs(sid_of(sym, MST_DEPTH_100)) ||
 		    ws_stream_has_subs(sid_of(sym, MST_DEPTH_500)))) {
 			m->bh = calloc(1, sizeof(*m->bh));
 			if (!m->bh)
+				abort();
+			m->bh->nticks = ex.cfg.book_history_s * 1000 / EX_TICK_MS + 1;
+			m->bh->tick_uid = calloc((size_t)m->bh->nticks, sizeof(int64_t));
+			if (!m->bh->tick_uid)
 				abort();
 			m->bh->tick_uid[0] = m->uid;
 		}
