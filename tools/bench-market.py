@@ -10,7 +10,7 @@ aggTrade, markPrice@1s, kline_1m, bookTicker and depth@100ms, consumed
      (aggTrade), watchMarkPrices (@1s), watchOHLCVForSymbols (1m),
      watchBidsAsks (bookTicker) and watchOrderBookForSymbols (@100ms, with
      ccxt's REST snapshots), counting what ccxt delivers;
-  2. by exfeedd: a throwaway PostgreSQL (tools/pgtmp), the embedded Kafka
+  2. by exfeedd: a throwaway PostgreSQL (tools/pgtmp, fsync on), the embedded Kafka
      broker ([kafka] brokers = embedded), exsim, exfeedd with [market]
      configured for the N symbols and the five kinds; the market worker
      parses and normalizes, keeps the local books, and the writer publishes
@@ -353,7 +353,7 @@ def run_exfeedd(args):
         logf.close()
     st = MarketStack(market=["streams = " + ", ".join(KINDS), "intervals = 1m"], kafka=KAFKA_TOPICS,
                      accounts=1, rate=1, shards=1, log_level="info", weight_limit=1000000,
-                     budget=50000, market_symbols=syms, keep=args.keep,
+                     budget=50000, market_symbols=syms, keep=args.keep, fast_pg=False,
                      exsim_args=symbols_args(args.symbols))  # the rest as EXSIM_ARGS
     try:
         st.prepare()
