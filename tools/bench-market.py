@@ -37,9 +37,11 @@ import json
 import os
 import platform
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -447,7 +449,8 @@ def main():
     p.add_argument("--json")
     args = p.parse_args()
     only = args.only or ["ccxt", "exfeedd"]
-    args.tmp = os.environ.get("TMPDIR", "/tmp")
+    # exsim's logs (the stack keeps its own directory)
+    args.tmp = tempfile.mkdtemp(prefix="exfeedd-bench-market.")
     res = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "node": subprocess.run(["node", "--version"], stdout=subprocess.PIPE, text=True,
                                   stderr=subprocess.DEVNULL).stdout.strip()
@@ -497,6 +500,10 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)
+    if args.keep:
+        log("exsim logs in %s" % args.tmp)
+    else:
+        shutil.rmtree(args.tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
