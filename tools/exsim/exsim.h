@@ -195,6 +195,9 @@ struct ex_stats {
 	uint64_t conn_attempts, conn_attempts_refused; /* WebSocket handshakes; over --conn-attempts */
 	uint64_t rest_requests, rest_weight, lk_post, lk_put, lk_delete, n429, n418, bans, bad_pages;
 	uint64_t ws_msgs_in, bytes_queued, actions;
+	/* market frames queued to connections: one per subscribed connection,
+	 * where market_events counts each event once */
+	uint64_t market_frames, market_bytes;
 	uint64_t zero_trades; /* zero-priced trade frames made (FACTS §3) */
 };
 

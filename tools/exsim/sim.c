@@ -185,6 +185,8 @@ stats_json(struct jbuf *jb)
 	for (i = 0; i < sizeof(mnames) / sizeof(mnames[0]); i++)
 		jb_kint(jb, mnames[i].name, (int64_t)ex.st.market_events[mnames[i].idx]);
 	jb_close(jb, '}');
+	jb_kint(jb, "marketFramesSent", (int64_t)ex.st.market_frames);
+	jb_kint(jb, "marketBytesSent", (int64_t)ex.st.market_bytes);
 	jb_kopen(jb, "connections", '{');
 	counters_json(jb, conn_counters, sizeof(conn_counters) / sizeof(conn_counters[0]));
 	jb_close(jb, '}');

@@ -211,6 +211,8 @@ ws_deliver_stream(int sid, const char *stream, const char *data, size_t len)
 
 	for (i = 0; i < x->n; i++)
 		ws_enqueue(x->v[i], x->v[i]->combined ? stream : NULL, data, len);
+	ex.st.market_frames += (uint64_t)x->n;
+	ex.st.market_bytes += (uint64_t)x->n * len;
 }
 
 void
