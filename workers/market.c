@@ -891,6 +891,9 @@ mk_addr_suspect(int i)
 static void
 lookups_step(int64_t now)
 {
+	/* No stream configured: the exchange is not needed, not even its address. */
+	if (mw.cfg->market_streams.n == 0)
+		return;
 	for (int i = 0; i < 2; i++) {
 		struct net_endpoint *ep = i == 0 ? &mw.rest : &mw.wsep;
 

@@ -45,7 +45,8 @@ def well_formed(ev):
 
 
 def main():
-    skip_in_repeat_pass("market_book (a minute of diffs)")
+    # book.c runs under the sanitizers in book_test's random walk.
+    skip_in_repeat_pass("market_book (a minute of diffs)", sanitizer=True)
     with Stack(accounts=1, rate=20, market_symbols=SYMS, exsim_args=["--book-history", "180"],
                market=["streams = depth@100ms", "book_depth = %d" % DEPTH,
                        "book_snapshot_limit = 1000", "publish_interval = 100ms",

@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, kafka_read, wait_for  # noqa: E402
+from stack import Stack, kafka_read, skip_in_repeat_pass, wait_for  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 from wsclient import WS  # noqa: E402
 
@@ -82,6 +82,7 @@ def live_and_flowing(st, names, since=None):
 
 
 def main():
+    skip_in_repeat_pass("market_hup (reloads, replacements)")
     with Stack(accounts=1, rate=20, market_symbols=["BTCUSDT", "ETHUSDT"], market=BASE,
                exsim_args=["--symbols", "6"]) as st:
         st.prepare()
