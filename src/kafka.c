@@ -56,24 +56,34 @@ set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err, size_
 	return -1;
 }
 
-rd_kafka_t *
-kafka_producer_new(const struct config *cfg, const char *bootstraps, const char *client_id,
-    void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+/*
+ * A producer.  market: the market worker's (market_kafka.c), for replaceable
+ * data: not idempotent, and lingering KAFKA_MARKET_LINGER_MS (or [kafka]
+ * linger_ms if longer) for fewer, larger batches; otherwise the writer's
+ * outbox producer (idempotent, [kafka] linger_ms).  [kafka] rdkafka.*
+ * lines apply to both, last.
+ */
+static rd_kafka_t *
+producer_new(const struct config *cfg, const char *bootstraps, const char *client_id,
+    int market, void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
     void (*error_cb)(rd_kafka_t *, int, const char *, void *), char *err, size_t errlen)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_t *rk;
 	char num[32], why[512];
+	int64_t linger = cfg->kafka_linger_ms;
 
+	if (market && linger < KAFKA_MARKET_LINGER_MS)
+		linger = KAFKA_MARKET_LINGER_MS;
 	if (set(conf, "bootstrap.servers", bootstraps, err, errlen) == -1 ||
 	    set(conf, "client.id", client_id, err, errlen) == -1 ||
-	    set(conf, "enable.idempotence", "true", err, errlen) == -1 ||
+	    set(conf, "enable.idempotence", market ? "false" : "true", err, errlen) == -1 ||
 	    set(conf, "acks", "all", err, errlen) == -1 ||
 	    set(conf, "compression.codec", config_compression(cfg->kafka_compression_i),
 		err, errlen) == -1 ||
 	    set(conf, "log.queue", "true", err, errlen) == -1)
 		goto fail;
-	snprintf(num, sizeof(num), "%" PRId64, cfg->kafka_linger_ms);
+	snprintf(num, sizeof(num), "%" PRId64, linger);
 	if (set(conf, "linger.ms", num, err, errlen) == -1)
 		goto fail;
 	snprintf(num, sizeof(num), "%" PRId64, cfg->kafka_batch_size);
@@ -109,6 +119,22 @@ kafka_producer_new(const struct config *cfg, const char *bootstraps, const char 
 fail:
 	rd_kafka_conf_destroy(conf);
 	return NULL;
+}
+
+rd_kafka_t *
+kafka_producer_new(const struct config *cfg, const char *bootstraps, const char *client_id,
+    void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    void (*error_cb)(rd_kafka_t *, int, const char *, void *), char *err, size_t errlen)
+{
+	return producer_new(cfg, bootstraps, client_id, 0, dr, error_cb, err, errlen);
+}
+
+rd_kafka_t *
+kafka_market_producer_new(const struct config *cfg, const char *bootstraps,
+    const char *client_id, void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    void (*error_cb)(rd_kafka_t *, int, const char *, void *), char *err, size_t errlen)
+{
+	return producer_new(cfg, bootstraps, client_id, 1, dr, error_cb, err, errlen);
 }
 
 int

@@ -26,6 +26,7 @@
 #include "crypto.h"
 #include "exfeedd.h"
 #include "market_int.h"
+#include "market_kafka.h"
 #include "mpack.h"
 #include "resolve.h"
 
@@ -102,7 +103,13 @@ mk_emit(struct event *ev)
 		ev->recv_us = clock_real_us();
 	ev->account_id = ev->user_id = 0;
 	ev_make_id(ev);
-	if (mw.dp == NULL || dp_sender_push(mw.dp, ev, ev->event_time) == -1) {
+	if (ev->type == EV_KLINE && ev->u.kline.closed) {
+		/* A klines row: the writer upserts it, then publishes it. */
+		if (mw.dp == NULL || dp_sender_push(mw.dp, ev, ev->event_time) == -1) {
+			mw.st.events_invalid++;
+			return -1;
+		}
+	} else if (market_kafka_publish(ev) == -1) {
 		mw.st.events_invalid++;
 		return -1;
 	}
@@ -997,6 +1004,7 @@ market_start(struct ev_loop *loop, const struct config *cfg)
 	if ((mw.dp = dp_sender_new(loop, path, "market", worker_instance(),
 	    (size_t)cfg->max_unacked, dp_overflow_cb, NULL)) == NULL)
 		worker_fatal(1, "cannot set up the data plane");
+	market_kafka_start(loop, cfg);
 	mk.loop = loop;
 	mk.cfg = cfg;
 	mk.net = mw.net;
@@ -1024,6 +1032,7 @@ market_reconfigure(const struct config *cfg, const struct config *old)
 	(void)old;
 	mw.cfg = cfg;
 	mk.cfg = cfg;
+	market_kafka_reconfigure(cfg);
 	setup_endpoints(cfg);
 	budget_limits_of(cfg, &l);
 	budget_set_limits(mw.budget, &l);
@@ -1113,7 +1122,7 @@ market_status(msgpack_packer *pk)
 	int64_t now = mk_now_ms();
 	const struct dp_sender_stats *ds = mw.dp ? dp_sender_stats(mw.dp) : NULL;
 
-	msgpack_pack_map(pk, (uint32_t)(nc + 12));
+	msgpack_pack_map(pk, (uint32_t)(nc + 13));
 	mp_kv_str(pk, "exchange", MK_EXCHANGE);
 	mp_kv_u64(pk, "symbols", mw.nsyms);
 	mp_kv_u64(pk, "streams", mw.nstreams);
@@ -1133,6 +1142,8 @@ market_status(msgpack_packer *pk)
 	pack_stream_ages(pk, now);
 	mp_str(pk, "kline");
 	mk_kline_status(pk);
+	mp_str(pk, "kafka");
+	market_kafka_status(pk);
 }
 
 static void
@@ -1143,6 +1154,7 @@ market_stop(void)
 	ev_timer_stop(mw.loop, &mw.publish);
 	conns_free();
 	mk_kline_stop();
+	market_kafka_stop();
 	if (mw.info_req) {
 		net_http_cancel(mw.info_req);
 		budget_rest_done(mw.budget);
