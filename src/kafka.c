@@ -230,6 +230,8 @@ kafka_produce_event(rd_kafka_t *rk, const struct config *cfg, const char *prefix
 	char name[512], *json;
 	int r;
 
+	value->len = 0;
+
 	if (topic == NULL) {
 		snprintf(err, errlen, "event %s: type %u has no market topic", ev->id, ev->type);
 		return RD_KAFKA_RESP_ERR__BAD_MSG;
@@ -238,15 +240,23 @@ kafka_produce_event(rd_kafka_t *rk, const struct config *cfg, const char *prefix
 		snprintf(name, sizeof(name), "%s%s", prefix, topic);
 		topic = name;
 	}
-	if ((json = ev_to_json(ev)) == NULL) {
-		snprintf(err, errlen, "event %s (%s): no JSON form", ev->id, type);
-		return RD_KAFKA_RESP_ERR__BAD_MSG;
+	if (cfg->kafka_format == CONF_KAFKA_JSON) {
+		/* The value is the JSON object itself (kafka_value): written in place. */
+		if (ev_json_put(value, ev) == -1) {
+			snprintf(err, errlen, "event %s (%s): no JSON form", ev->id, type);
+			return RD_KAFKA_RESP_ERR__BAD_MSG;
+		}
+	} else {
+		if ((json = ev_to_json(ev)) == NULL) {
+			snprintf(err, errlen, "event %s (%s): no JSON form", ev->id, type);
+			return RD_KAFKA_RESP_ERR__BAD_MSG;
+		}
+		r = kafka_value(cfg->kafka_format, type, json, strlen(json), NULL, 0, value, err,
+		    errlen);
+		free(json);
+		if (r == -1)
+			return RD_KAFKA_RESP_ERR__BAD_MSG;
 	}
-	value->len = 0;
-	r = kafka_value(cfg->kafka_format, type, json, strlen(json), NULL, 0, value, err, errlen);
-	free(json);
-	if (r == -1)
-		return RD_KAFKA_RESP_ERR__BAD_MSG;
 	hdrs = rd_kafka_headers_new(4);
 	rd_kafka_header_add(hdrs, "event_id", -1, ev->id, -1);
 	rd_kafka_header_add(hdrs, "exchange", -1, ev->exchange, -1);

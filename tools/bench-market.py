@@ -359,7 +359,8 @@ def run_exfeedd(args):
     finally:
         stop(ex)
         logf.close()
-    st = MarketStack(market=["streams = " + ", ".join(KINDS), "intervals = 1m"], kafka=KAFKA_TOPICS,
+    st = MarketStack(market=["streams = " + ", ".join(KINDS), "intervals = 1m"],
+                     kafka=KAFKA_TOPICS + args.kafka,
                      accounts=1, rate=1, shards=1, log_level="info", weight_limit=1000000,
                      budget=50000, market_symbols=syms, keep=args.keep, fast_pg=False,
                      exsim_args=symbols_args(args.symbols))  # the rest as EXSIM_ARGS
@@ -453,6 +454,8 @@ def main():
     p.add_argument("--ccxt-version", default=CCXT_VERSION)
     p.add_argument("--ccxt-dir")
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--kafka", action="append", default=[], metavar="LINE",
+                   help="a [kafka] line for exfeedd (e.g. 'compression = none'); repeatable")
     p.add_argument("--json")
     args = p.parse_args()
     only = args.only or ["ccxt", "exfeedd"]

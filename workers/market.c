@@ -97,22 +97,20 @@ sym_find(const char *name)
 int
 mk_emit(struct event *ev)
 {
-	if (ev->exchange[0] == '\0')
-		snprintf(ev->exchange, sizeof(ev->exchange), "%s", MK_EXCHANGE);
-	if (ev->recv_us == 0)
-		ev->recv_us = clock_real_us();
-	ev->account_id = ev->user_id = 0;
-	ev_make_id(ev);
 	if (ev->type == EV_KLINE && ev->u.kline.closed) {
 		/* A klines row: the writer upserts it, then publishes it. */
+		if (ev->exchange[0] == '\0')
+			snprintf(ev->exchange, sizeof(ev->exchange), "%s", MK_EXCHANGE);
+		if (ev->recv_us == 0)
+			ev->recv_us = clock_real_us();
+		ev->account_id = ev->user_id = 0;
+		ev_make_id(ev);
 		if (mw.dp == NULL || dp_sender_push(mw.dp, ev, ev->event_time) == -1) {
 			mw.st.events_invalid++;
 			return -1;
 		}
-	} else if (market_kafka_publish(ev) == -1) {
-		mw.st.events_invalid++;
-		return -1;
-	}
+	} else
+		market_kafka_publish(ev);	/* checked by its maker (market_int.h) */
 	mw.st.events++;
 	if (ev->type < EV_TYPE_MAX)
 		mw.st.by_type[ev->type]++;
@@ -723,6 +721,7 @@ static void
 funding_check(struct msym *y, const struct event *ev)
 {
 	const struct ev_mark_price *m = &ev->u.mark_price;
+	const char *err;
 	struct event f;
 
 	if (m->funding_rate[0] == '\0' && m->next_funding_time == 0)
@@ -741,6 +740,14 @@ funding_check(struct msym *y, const struct event *ev)
 	snprintf(f.u.funding.funding_rate, sizeof(f.u.funding.funding_rate), "%s", m->funding_rate);
 	f.u.funding.next_funding_time = m->next_funding_time;
 	snprintf(f.u.funding.mark_price, sizeof(f.u.funding.mark_price), "%s", m->mark_price);
+	snprintf(f.exchange, sizeof(f.exchange), "%s", MK_EXCHANGE);
+	ev_make_id(&f);
+	if (ev_validate(&f, &err) == -1) {
+		mw.st.events_invalid++;
+		log_warnx_rl(&mw.rl_malformed, "market: funding of %s not published: %s",
+		    m->symbol, err);
+		return;
+	}
 	if (mk_emit(&f) == 0)
 		mw.st.fundings++;
 }

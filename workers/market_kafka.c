@@ -209,15 +209,8 @@ market_kafka_publish(const struct event *ev)
 {
 	unsigned t = ev->type;
 	rd_kafka_resp_err_t e;
-	const char *why;
 	char err[256];
 
-	/* One bad event costs only itself: never published. */
-	if (ev_validate(ev, &why) == -1) {
-		log_warnx_rl(&mkf.rl, "market data: %s event %s not published: %s",
-		    ev_type_name(t) ? ev_type_name(t) : "?", ev->id, why);
-		return -1;
-	}
 	if (!mkf.enabled || !EV_IS_MARKET(t))
 		return 0;
 	if (mkf.rk == NULL) {
@@ -225,14 +218,14 @@ market_kafka_publish(const struct event *ev)
 		snprintf(mkf.error, sizeof(mkf.error), "no broker address yet");
 		log_warnx_rl(&mkf.rl, "kafka: market data (%s %s) not published: no broker "
 		    "address yet", ev_type_name(t), kafka_event_symbol(ev));
-		return 0;
+		return -1;
 	}
 	if (mkf.inflight >= KAFKA_MARKET_INFLIGHT) {
 		mkf.queue_full[t]++;
 		log_warnx_rl(&mkf.rl, "kafka: market data (%s %s) dropped: %d messages wait for "
 		    "the brokers already", ev_type_name(t), kafka_event_symbol(ev),
 		    KAFKA_MARKET_INFLIGHT);
-		return 0;
+		return -1;
 	}
 	e = kafka_produce_event(mkf.rk, mkf.cfg, NULL, ev, (void *)&tag[t], &mkf.value, err,
 	    sizeof(err));
@@ -245,13 +238,13 @@ market_kafka_publish(const struct event *ev)
 		mkf.queue_full[t]++;
 		log_warnx_rl(&mkf.rl, "kafka: market data (%s %s) dropped: the producer's "
 		    "queue is full", ev_type_name(t), kafka_event_symbol(ev));
-		return 0;
+		return -1;
 	}
 	mkf.failed[t]++;
 	snprintf(mkf.error, sizeof(mkf.error), "%s", err);
 	log_warnx_rl(&mkf.rl, "kafka: market data (%s %s, event %s) not published: %s",
 	    ev_type_name(t), kafka_event_symbol(ev), ev->id, err);
-	return 0;
+	return -1;
 }
 
 /* v per market topic: types that share a topic (ticker, book_ticker) add up. */

@@ -16,10 +16,10 @@
 void	 market_kafka_start(struct ev_loop *, const struct config *);
 void	 market_kafka_reconfigure(const struct config *);
 /*
- * Check one market event (ev_validate) and hand it to the producer.  -1:
- * invalid, never published (logged rate-limited); 0: otherwise, queued or
- * not (no broker yet, queue full, no topic: counted per type in the status,
- * logged rate-limited; Kafka not configured: nothing).
+ * Hand one market event, checked by its maker (ev_validate), to the
+ * producer.  0: queued; -1: not (no broker yet, queue full, no topic:
+ * counted per type in the status and logged rate-limited).  Kafka not
+ * configured: nothing, 0.
  */
 int	 market_kafka_publish(const struct event *);
 /* The market worker's status key "kafka". */
