@@ -58,10 +58,10 @@ set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err, size_
 
 /*
  * A producer.  market: the market worker's (market_kafka.c), for replaceable
- * data: not idempotent, and lingering KAFKA_MARKET_LINGER_MS (or [kafka]
- * linger_ms if longer) for fewer, larger batches; otherwise the writer's
- * outbox producer (idempotent, [kafka] linger_ms).  [kafka] rdkafka.*
- * lines apply to both, last.
+ * data: not idempotent, [kafka] market_linger and market_compression (fewer,
+ * larger batches, no compression by default: BENCHMARKS.md, "Market data");
+ * otherwise the writer's outbox producer (idempotent, [kafka] linger and
+ * compression).  [kafka] rdkafka.* lines apply to both, last.
  */
 static rd_kafka_t *
 producer_new(const struct config *cfg, const char *bootstraps, const char *client_id,
@@ -71,16 +71,13 @@ producer_new(const struct config *cfg, const char *bootstraps, const char *clien
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_t *rk;
 	char num[32], why[512];
-	int64_t linger = cfg->kafka_linger_ms;
-
-	if (market && linger < KAFKA_MARKET_LINGER_MS)
-		linger = KAFKA_MARKET_LINGER_MS;
+	int64_t linger = market ? cfg->kafka_market_linger_ms : cfg->kafka_linger_ms;
+	int codec = market ? cfg->kafka_market_compression_i : cfg->kafka_compression_i;
 	if (set(conf, "bootstrap.servers", bootstraps, err, errlen) == -1 ||
 	    set(conf, "client.id", client_id, err, errlen) == -1 ||
 	    set(conf, "enable.idempotence", market ? "false" : "true", err, errlen) == -1 ||
 	    set(conf, "acks", "all", err, errlen) == -1 ||
-	    set(conf, "compression.codec", config_compression(cfg->kafka_compression_i),
-		err, errlen) == -1 ||
+	    set(conf, "compression.codec", config_compression(codec), err, errlen) == -1 ||
 	    set(conf, "log.queue", "true", err, errlen) == -1)
 		goto fail;
 	snprintf(num, sizeof(num), "%" PRId64, linger);

@@ -31,7 +31,6 @@
  * outbox's room in librdkafka's queue.
  */
 #define KAFKA_MARKET_INFLIGHT	100000
-#define KAFKA_MARKET_LINGER_MS	50	/* the market producer's linger.ms, at least */
 
 /*
  * A row as the relay reads it: WSQL_LOG_RETURNING's columns, in order
@@ -67,7 +66,7 @@ rd_kafka_t *kafka_producer_new(const struct config *, const char *bootstraps,
 	    void (*error_cb)(rd_kafka_t *, int, const char *, void *), char *err, size_t errlen);
 
 /* enum ev_type of an event_log event_type; 0 if none. */
-/* The market worker's: not idempotent, lingers longer (kafka.c). */
+/* The market worker's: not idempotent, [kafka] market_linger and market_compression. */
 rd_kafka_t *kafka_market_producer_new(const struct config *, const char *bootstraps,
 	    const char *client_id, void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
 	    void (*error_cb)(rd_kafka_t *, int, const char *, void *), char *err, size_t errlen);

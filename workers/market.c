@@ -25,6 +25,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "exfeedd.h"
+#include "jarena.h"
 #include "market_int.h"
 #include "market_kafka.h"
 #include "mpack.h"
@@ -796,12 +797,17 @@ mk_frame(struct mconn *c, const char *buf, size_t len)
 	struct bm_drops drops;
 	const char *err = NULL;
 	struct mstream *s;
+	int r;
 
 	memset(&drops, 0, sizeof(drops));
 	memset(&f, 0, sizeof(f));
 	mw.st.messages++;
-	if (bm_frame_parse(buf, len, clock_real_us(), false, frame_emit_cb, &fc, &f, &drops,
-	    &err) == -1) {
+	/* The frame's JSON tree lives inside bm_frame_parse only: in the arena. */
+	jarena_begin();
+	r = bm_frame_parse(buf, len, clock_real_us(), false, frame_emit_cb, &fc, &f, &drops,
+	    &err);
+	jarena_end();
+	if (r == -1) {
 		mw.st.malformed++;
 		mconn_malformed(c, err ? err : "unreadable");
 		frame_drops(&drops);
@@ -995,6 +1001,8 @@ market_start(struct ev_loop *loop, const struct config *cfg)
 	mw.rl_conn = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
 	mw.rl_rest = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
 	mw.rl_drops = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
+	if (jarena_install() == -1)
+		worker_fatal(1, "market: out of memory for the JSON arena");
 	setup_endpoints(cfg);
 	budget_limits_of(cfg, &l);
 	snprintf(path, sizeof(path), "%s/budget-%s", cfg->runtime_dir, MK_EXCHANGE);
