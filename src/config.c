@@ -115,6 +115,8 @@ static const struct ckey keys[] = {
 	{ "kafka", "linger", T_DURATION, "5ms", 0, 900000, NULL, K_NORELOAD, D(kafka_linger_ms) },
 	{ "kafka", "batch_size", T_INT, "1000000", 1, 2147483647, NULL, K_NORELOAD, D(kafka_batch_size) },
 	{ "kafka", "compression", T_ENUM, "lz4", 0, 0, compression_enum, K_NORELOAD, D(kafka_compression_i) },
+	{ "kafka", "market_linger", T_DURATION, "50ms", 0, 900000, NULL, K_NORELOAD, D(kafka_market_linger_ms) },
+	{ "kafka", "market_compression", T_ENUM, "none", 0, 0, compression_enum, K_NORELOAD, D(kafka_market_compression_i) },
 	{ "kafka", "delivery_timeout", T_DURATION, "30s", 1000, 24 * HOUR_MS, NULL, K_NORELOAD, D(kafka_delivery_timeout_ms) },
 	{ "kafka", "relay_window", T_INT, "100000", 100, 10000000, NULL, K_NORELOAD, D(kafka_relay_window) },
 	{ "kafka", "backlog_warn_age", T_DURATION, "60s", 1000, 24 * HOUR_MS, NULL, K_NORELOAD, D(kafka_backlog_warn_ms) },

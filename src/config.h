@@ -90,6 +90,8 @@ struct config {
 	int64_t		 kafka_linger_ms;	/* linger.ms */
 	int64_t		 kafka_batch_size;	/* batch.size, bytes */
 	int		 kafka_compression_i;	/* index into config_compression() */
+	int64_t		 kafka_market_linger_ms;	/* the market producer's linger.ms */
+	int		 kafka_market_compression_i;	/* ... and compression.codec */
 	int64_t		 kafka_delivery_timeout_ms;	/* message.timeout.ms */
 	int64_t		 kafka_relay_window;	/* messages produced and not yet acked, at most */
 	int64_t		 kafka_backlog_warn_ms;	/* WARN when the oldest unpublished row is older */

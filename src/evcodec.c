@@ -1192,15 +1192,16 @@ jb_levels(struct strbuf *b, const struct ev_book *book, int side)
 	strbuf_put(b, "]", 1);
 }
 
-char *
-ev_to_json(const struct event *ev)
+int
+ev_json_put(struct strbuf *out, const struct event *ev)
 {
-	struct strbuf b = { NULL, 0, 0, 0 };
+	struct strbuf b = *out;		/* appended to; given back whatever happens */
 	const char *name = ev_type_name(ev->type);
 	const void *base = &ev->u;
 
 	if (name == NULL)
-		return NULL;
+		return -1;
+	b.oom = 0;
 	strbuf_put(&b, "{", 1);
 	jb_key(&b, "event_id");
 	jb_str(&b, ev->id);
@@ -1281,7 +1282,16 @@ ev_to_json(const struct event *ev)
 		}
 	}
 	strbuf_put(&b, "}", 1);
-	if (b.oom) {
+	*out = b;
+	return b.oom ? -1 : 0;
+}
+
+char *
+ev_to_json(const struct event *ev)
+{
+	struct strbuf b = { NULL, 0, 0, 0 };
+
+	if (ev_json_put(&b, ev) == -1) {
 		free(b.p);
 		return NULL;
 	}

@@ -399,5 +399,12 @@ int64_t		 ev_fact_time(const struct event *);
 int64_t		 ev_fact_day(const struct event *);
 /* JSON form of the normalized event (event_log.payload, Kafka json format); malloc'd. */
 char		*ev_to_json(const struct event *);
+/*
+ * The same, appended to out (its buffer reused: no allocation once it is
+ * large enough).  0, or -1: no JSON form (unknown type) or out of memory
+ * (out->oom set); out then holds a partial object the caller discards.
+ */
+struct strbuf;
+int		 ev_json_put(struct strbuf *out, const struct event *);
 
 #endif

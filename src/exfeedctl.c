@@ -165,16 +165,29 @@ mp_i64_or(const msgpack_object *m, const char *key, int64_t def)
 	return mp_get_i64(m, key, &v) == 0 ? v : def;
 }
 
+/* The sum of a map's integer values (per-topic counters), 0 if absent. */
+static int64_t
+mp_sum(const msgpack_object *m, const char *key)
+{
+	const msgpack_object *v = m ? mp_get(m, key) : NULL;
+	int64_t n = 0;
+
+	for (uint32_t i = 0; v && v->type == MSGPACK_OBJECT_MAP && i < v->via.map.size; i++)
+		if (v->via.map.ptr[i].val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			n += (int64_t)v->via.map.ptr[i].val.via.u64;
+	return n;
+}
+
 /*
  * The market worker's detail: its connections (route, streams, connected
- * since, reconnects, messages, parse errors), its books' resyncs, its
- * streams silent longest.
+ * since, reconnects, messages, parse errors), what its producer published,
+ * its books' resyncs, its streams silent longest.
  */
 static void
 print_market(const msgpack_object *d)
 {
 	const msgpack_object *cs = mp_get(d, "connections"), *books = mp_get(d, "books"),
-	    *ages = mp_get(d, "stream_ages");
+	    *ages = mp_get(d, "stream_ages"), *k = mp_get(d, "kafka");
 	char up[32], state[32], route[16];
 
 	printf("\nmarket: %" PRId64 " symbols, %" PRId64 " streams, %" PRId64 " messages, %"
@@ -182,6 +195,11 @@ print_market(const msgpack_object *d)
 	    mp_i64_or(d, "symbols", 0), mp_i64_or(d, "streams", 0), mp_i64_or(d, "messages", 0),
 	    mp_i64_or(d, "malformed", 0), mp_i64_or(d, "events", 0),
 	    mp_i64_or(d, "duplicates", 0));
+	if (k != NULL && k->type == MSGPACK_OBJECT_MAP)
+		printf("market kafka: %" PRId64 " published, %" PRId64 " delivered, %" PRId64
+		    " failed, %" PRId64 " queue full, %" PRId64 " in flight\n",
+		    mp_sum(k, "published"), mp_sum(k, "delivered"), mp_sum(k, "failed"),
+		    mp_sum(k, "queue_full"), mp_i64_or(k, "in_flight", 0));
 	printf("%6s %-7s %-11s %7s %9s %10s %6s %10s %6s\n", "CONN", "ROUTE", "STATE", "STREAMS",
 	    "SINCE", "RECONNECTS", "FAILED", "MESSAGES", "ERRORS");
 	for (uint32_t i = 0; cs && cs->type == MSGPACK_OBJECT_ARRAY && i < cs->via.array.size;

@@ -56,24 +56,31 @@ set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err, size_
 	return -1;
 }
 
-rd_kafka_t *
-kafka_producer_new(const struct config *cfg, const char *bootstraps, const char *client_id,
-    void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+/*
+ * A producer.  market: the market worker's (market_kafka.c), for replaceable
+ * data: not idempotent, [kafka] market_linger and market_compression (fewer,
+ * larger batches, no compression by default: BENCHMARKS.md, "Market data");
+ * otherwise the writer's outbox producer (idempotent, [kafka] linger and
+ * compression).  [kafka] rdkafka.* lines apply to both, last.
+ */
+static rd_kafka_t *
+producer_new(const struct config *cfg, const char *bootstraps, const char *client_id,
+    int market, void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
     void (*error_cb)(rd_kafka_t *, int, const char *, void *), char *err, size_t errlen)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_t *rk;
 	char num[32], why[512];
-
+	int64_t linger = market ? cfg->kafka_market_linger_ms : cfg->kafka_linger_ms;
+	int codec = market ? cfg->kafka_market_compression_i : cfg->kafka_compression_i;
 	if (set(conf, "bootstrap.servers", bootstraps, err, errlen) == -1 ||
 	    set(conf, "client.id", client_id, err, errlen) == -1 ||
-	    set(conf, "enable.idempotence", "true", err, errlen) == -1 ||
+	    set(conf, "enable.idempotence", market ? "false" : "true", err, errlen) == -1 ||
 	    set(conf, "acks", "all", err, errlen) == -1 ||
-	    set(conf, "compression.codec", config_compression(cfg->kafka_compression_i),
-		err, errlen) == -1 ||
+	    set(conf, "compression.codec", config_compression(codec), err, errlen) == -1 ||
 	    set(conf, "log.queue", "true", err, errlen) == -1)
 		goto fail;
-	snprintf(num, sizeof(num), "%" PRId64, cfg->kafka_linger_ms);
+	snprintf(num, sizeof(num), "%" PRId64, linger);
 	if (set(conf, "linger.ms", num, err, errlen) == -1)
 		goto fail;
 	snprintf(num, sizeof(num), "%" PRId64, cfg->kafka_batch_size);
@@ -109,6 +116,22 @@ kafka_producer_new(const struct config *cfg, const char *bootstraps, const char 
 fail:
 	rd_kafka_conf_destroy(conf);
 	return NULL;
+}
+
+rd_kafka_t *
+kafka_producer_new(const struct config *cfg, const char *bootstraps, const char *client_id,
+    void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    void (*error_cb)(rd_kafka_t *, int, const char *, void *), char *err, size_t errlen)
+{
+	return producer_new(cfg, bootstraps, client_id, 0, dr, error_cb, err, errlen);
+}
+
+rd_kafka_t *
+kafka_market_producer_new(const struct config *cfg, const char *bootstraps,
+    const char *client_id, void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    void (*error_cb)(rd_kafka_t *, int, const char *, void *), char *err, size_t errlen)
+{
+	return producer_new(cfg, bootstraps, client_id, 1, dr, error_cb, err, errlen);
 }
 
 int
@@ -204,6 +227,8 @@ kafka_produce_event(rd_kafka_t *rk, const struct config *cfg, const char *prefix
 	char name[512], *json;
 	int r;
 
+	value->len = 0;
+
 	if (topic == NULL) {
 		snprintf(err, errlen, "event %s: type %u has no market topic", ev->id, ev->type);
 		return RD_KAFKA_RESP_ERR__BAD_MSG;
@@ -212,15 +237,23 @@ kafka_produce_event(rd_kafka_t *rk, const struct config *cfg, const char *prefix
 		snprintf(name, sizeof(name), "%s%s", prefix, topic);
 		topic = name;
 	}
-	if ((json = ev_to_json(ev)) == NULL) {
-		snprintf(err, errlen, "event %s (%s): no JSON form", ev->id, type);
-		return RD_KAFKA_RESP_ERR__BAD_MSG;
+	if (cfg->kafka_format == CONF_KAFKA_JSON) {
+		/* The value is the JSON object itself (kafka_value): written in place. */
+		if (ev_json_put(value, ev) == -1) {
+			snprintf(err, errlen, "event %s (%s): no JSON form", ev->id, type);
+			return RD_KAFKA_RESP_ERR__BAD_MSG;
+		}
+	} else {
+		if ((json = ev_to_json(ev)) == NULL) {
+			snprintf(err, errlen, "event %s (%s): no JSON form", ev->id, type);
+			return RD_KAFKA_RESP_ERR__BAD_MSG;
+		}
+		r = kafka_value(cfg->kafka_format, type, json, strlen(json), NULL, 0, value, err,
+		    errlen);
+		free(json);
+		if (r == -1)
+			return RD_KAFKA_RESP_ERR__BAD_MSG;
 	}
-	value->len = 0;
-	r = kafka_value(cfg->kafka_format, type, json, strlen(json), NULL, 0, value, err, errlen);
-	free(json);
-	if (r == -1)
-		return RD_KAFKA_RESP_ERR__BAD_MSG;
 	hdrs = rd_kafka_headers_new(4);
 	rd_kafka_header_add(hdrs, "event_id", -1, ev->id, -1);
 	rd_kafka_header_add(hdrs, "exchange", -1, ev->exchange, -1);

@@ -66,6 +66,11 @@ rd_kafka_t *kafka_producer_new(const struct config *, const char *bootstraps,
 	    void (*error_cb)(rd_kafka_t *, int, const char *, void *), char *err, size_t errlen);
 
 /* enum ev_type of an event_log event_type; 0 if none. */
+/* The market worker's: not idempotent, [kafka] market_linger and market_compression. */
+rd_kafka_t *kafka_market_producer_new(const struct config *, const char *bootstraps,
+	    const char *client_id, void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+	    void (*error_cb)(rd_kafka_t *, int, const char *, void *), char *err, size_t errlen);
+
 int	 kafka_type(const char *event_type);
 
 /*

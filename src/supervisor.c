@@ -138,14 +138,18 @@ sup_pack_config(void)
 
 /* ------------------------------------------------------------- worker slots */
 
-/* IPC_KAFKA_BOOTSTRAP to a writer; a failed send drops its channel (the close callback). */
+/*
+ * IPC_KAFKA_BOOTSTRAP to a writer or a market worker (each has a producer);
+ * a failed send drops its channel (the close callback).
+ */
 static void
 sup_send_bootstrap(struct worker *w)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 
-	if (w->role != ROLE_WRITER || w->chan == NULL || sup.kafka_bootstraps[0] == '\0')
+	if ((w->role != ROLE_WRITER && w->role != ROLE_MARKET) || w->chan == NULL ||
+	    sup.kafka_bootstraps[0] == '\0')
 		return;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -155,14 +159,14 @@ sup_send_bootstrap(struct worker *w)
 	msgpack_sbuffer_destroy(&sb);
 }
 
-/* A broker became ready at addr: a new address goes to the running writer. */
+/* A broker became ready at addr: a new address goes to the running producers. */
 static void
 sup_kafka_bootstraps(const char *addr)
 {
 	if (strcmp(sup.kafka_bootstraps, addr) == 0)
 		return;
 	log_info("embedded Kafka broker at %s%s", addr,
-	    sup.kafka_bootstraps[0] ? " (a new address; telling the writer)" : "");
+	    sup.kafka_bootstraps[0] ? " (a new address; telling the writer and market workers)" : "");
 	snprintf(sup.kafka_bootstraps, sizeof(sup.kafka_bootstraps), "%s", addr);
 	for (struct worker *w = sup.workers; w; w = w->next)
 		if (w->state != W_STOPPING)

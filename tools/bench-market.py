@@ -324,16 +324,22 @@ class MarketStack(stk.Stack):
             f.write("\n".join(lines))
 
 
-def writer_market(st):
-    """The writer's market counters: received by event type, and the
-    websocket.* topics' published, delivered, failed and queue_full."""
+def writer_market(st, mk=None):
+    """The market counters: the writer's received by event type and klines
+    upserted, and the websocket.* topics' published, delivered, failed and
+    queue_full: the market worker's producer (every market event but a
+    closed candle) plus the writer's (closed candles, once committed)."""
     w = st.writer_status() or {}
     m = w.get("market", {})
-    k = m.get("kafka", {})
-    return {"received": dict(m.get("received", {})),
-            "klines_upserted": m.get("klines_upserted", 0),
-            "published": dict(k.get("published", {})), "delivered": dict(k.get("delivered", {})),
-            "failed": dict(k.get("failed", {})), "queue_full": dict(k.get("queue_full", {}))}
+    ks = [m.get("kafka", {}), (mk or {}).get("kafka", {})]
+    out = {"received": dict(m.get("received", {})),
+           "klines_upserted": m.get("klines_upserted", 0)}
+    for f in ("published", "delivered", "failed", "queue_full"):
+        out[f] = {}
+        for k in ks:
+            for t, v in k.get(f, {}).items():
+                out[f][t] = out[f].get(t, 0) + v
+    return out
 
 
 def delta(a, b):
@@ -353,7 +359,8 @@ def run_exfeedd(args):
     finally:
         stop(ex)
         logf.close()
-    st = MarketStack(market=["streams = " + ", ".join(KINDS), "intervals = 1m"], kafka=KAFKA_TOPICS,
+    st = MarketStack(market=["streams = " + ", ".join(KINDS), "intervals = 1m"],
+                     kafka=KAFKA_TOPICS + args.kafka,
                      accounts=1, rate=1, shards=1, log_level="info", weight_limit=1000000,
                      budget=50000, market_symbols=syms, keep=args.keep, fast_pg=False,
                      exsim_args=symbols_args(args.symbols))  # the rest as EXSIM_ARGS
@@ -376,7 +383,8 @@ def run_exfeedd(args):
         # Warm: every kind reached Kafka, every book is synced, and the
         # start's closed-candle backfill (kline_history per pair) is done.
         def warm():
-            m, w = market(), writer_market(st)
+            m = market()
+            w = writer_market(st, m)
             k = m.get("kline", {})
             return sum(1 for v in w["delivered"].values() if v) >= 5 and \
                 books(m)["synced"] >= len(syms) and not k.get("holes_open", 1) and \
@@ -385,7 +393,7 @@ def run_exfeedd(args):
         if not stk.wait_for(warm, 300, every=1):
             m = market()
             raise RuntimeError("exfeedd not warm after 300 s: Kafka %s, books %s, kline %s; "
-                               "log: %s" % (writer_market(st)["delivered"], books(m),
+                               "log: %s" % (writer_market(st, m)["delivered"], books(m),
                                             {k: v for k, v in m.get("kline", {}).items()
                                              if not isinstance(v, dict)}, st.log_tail()))
         log("exfeedd: every kind reaches Kafka, %d books synced, candles backfilled after %.1f s;"
@@ -403,7 +411,7 @@ def run_exfeedd(args):
             flat.update({"book_" + k: v for k, v in books(m).items()})
             flat.update({"kline_" + k: v for k, v in m.get("kline", {}).items()
                          if isinstance(v, int) and not isinstance(v, bool)})
-            return {"writer": writer_market(st), "market": flat}
+            return {"writer": writer_market(st, m), "market": flat}
         r = measure(args, pids, st.exsim.pid, st.rest, extra)
         r["symbols"] = len(syms)
         e0, e1 = r.pop("extra0"), r.pop("extra1")
@@ -446,6 +454,8 @@ def main():
     p.add_argument("--ccxt-version", default=CCXT_VERSION)
     p.add_argument("--ccxt-dir")
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--kafka", action="append", default=[], metavar="LINE",
+                   help="a [kafka] line for exfeedd (e.g. 'compression = none'); repeatable")
     p.add_argument("--json")
     args = p.parse_args()
     only = args.only or ["ccxt", "exfeedd"]

@@ -2,7 +2,7 @@
  * bench-parse.c: throughput of the Binance futures adapter (frame → events),
  * the account worker's per-frame cost.  Run by `tools/bench parse`.
  *
- *   bench-parse -d FIXTURES_DIR [-s seconds] [-n frames] [FILE.jsonl ...]
+ *   bench-parse [-m [-a]] -d FIXTURES_DIR [-s seconds] [-n frames] [FILE.jsonl ...]
  *
  * The corpus is every user-data fixture in FIXTURES_DIR/binance plus a set
  * of exsim-shaped frames (the combined envelope, the user-data event mix
@@ -18,6 +18,8 @@
  * bm_frame_parse): the market fixtures and market frames in the combined
  * envelope, in a busy symbol's mix (trades and aggTrades, bookTicker,
  * depth diffs of 20 levels, klines, mark prices, partial depth of 20).
+ * With -a too, each frame's jansson tree comes from the arena the market
+ * worker parses in (jarena.h), as there.
  */
 #include "autoconf.h"
 
@@ -33,6 +35,7 @@
 #include "event.h"
 #include "exchanges/binance_futures.h"
 #include "exchanges/binance_market.h"
+#include "jarena.h"
 
 struct frame {
 	char	*buf;
@@ -243,8 +246,10 @@ pass_market(uint64_t *nev, uint64_t *bad, int report)
 
 	for (size_t i = 0; i < nframes; i++) {
 		memset(&drops, 0, sizeof(drops));
+		jarena_begin();
 		rc = bm_frame_parse(frames[i].buf, frames[i].len, 1, false, count_event, nev, &f,
 		    &drops, &err);
+		jarena_end();
 		if (rc == 0 && f.kind == BMF_DEPTH_DIFF) {
 			(*nev)++;
 			sink += f.diff.nbids;
@@ -302,7 +307,7 @@ measure(void (*fn)(uint64_t *, uint64_t *, int), double seconds, double *evs)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: bench-parse [-m] -d FIXTURES_DIR [-s seconds] [-n frames] [FILE.jsonl ...]\n");
+	fprintf(stderr, "usage: bench-parse [-m [-a]] -d FIXTURES_DIR [-s seconds] [-n frames] [FILE.jsonl ...]\n");
 	exit(64);
 }
 
@@ -330,8 +335,14 @@ main(int argc, char **argv)
 	int nsynth = 20000, ch;
 	uint64_t nev = 0, bad = 0, bytes = 0;
 
-	while ((ch = getopt(argc, argv, "d:s:n:m")) != -1) {
+	while ((ch = getopt(argc, argv, "ad:s:n:m")) != -1) {
 		switch (ch) {
+		case 'a':
+			if (jarena_install() == -1) {
+				fprintf(stderr, "bench-parse: out of memory\n");
+				return 1;
+			}
+			break;
 		case 'm':
 			market = 1;
 			break;

@@ -25,7 +25,9 @@
 #include "config.h"
 #include "crypto.h"
 #include "exfeedd.h"
+#include "jarena.h"
 #include "market_int.h"
+#include "market_kafka.h"
 #include "mpack.h"
 #include "resolve.h"
 
@@ -96,16 +98,20 @@ sym_find(const char *name)
 int
 mk_emit(struct event *ev)
 {
-	if (ev->exchange[0] == '\0')
-		snprintf(ev->exchange, sizeof(ev->exchange), "%s", MK_EXCHANGE);
-	if (ev->recv_us == 0)
-		ev->recv_us = clock_real_us();
-	ev->account_id = ev->user_id = 0;
-	ev_make_id(ev);
-	if (mw.dp == NULL || dp_sender_push(mw.dp, ev, ev->event_time) == -1) {
-		mw.st.events_invalid++;
-		return -1;
-	}
+	if (ev->type == EV_KLINE && ev->u.kline.closed) {
+		/* A klines row: the writer upserts it, then publishes it. */
+		if (ev->exchange[0] == '\0')
+			snprintf(ev->exchange, sizeof(ev->exchange), "%s", MK_EXCHANGE);
+		if (ev->recv_us == 0)
+			ev->recv_us = clock_real_us();
+		ev->account_id = ev->user_id = 0;
+		ev_make_id(ev);
+		if (mw.dp == NULL || dp_sender_push(mw.dp, ev, ev->event_time) == -1) {
+			mw.st.events_invalid++;
+			return -1;
+		}
+	} else
+		market_kafka_publish(ev);	/* checked by its maker (market_int.h) */
 	mw.st.events++;
 	if (ev->type < EV_TYPE_MAX)
 		mw.st.by_type[ev->type]++;
@@ -716,6 +722,7 @@ static void
 funding_check(struct msym *y, const struct event *ev)
 {
 	const struct ev_mark_price *m = &ev->u.mark_price;
+	const char *err;
 	struct event f;
 
 	if (m->funding_rate[0] == '\0' && m->next_funding_time == 0)
@@ -734,6 +741,14 @@ funding_check(struct msym *y, const struct event *ev)
 	snprintf(f.u.funding.funding_rate, sizeof(f.u.funding.funding_rate), "%s", m->funding_rate);
 	f.u.funding.next_funding_time = m->next_funding_time;
 	snprintf(f.u.funding.mark_price, sizeof(f.u.funding.mark_price), "%s", m->mark_price);
+	snprintf(f.exchange, sizeof(f.exchange), "%s", MK_EXCHANGE);
+	ev_make_id(&f);
+	if (ev_validate(&f, &err) == -1) {
+		mw.st.events_invalid++;
+		log_warnx_rl(&mw.rl_malformed, "market: funding of %s not published: %s",
+		    m->symbol, err);
+		return;
+	}
 	if (mk_emit(&f) == 0)
 		mw.st.fundings++;
 }
@@ -782,12 +797,17 @@ mk_frame(struct mconn *c, const char *buf, size_t len)
 	struct bm_drops drops;
 	const char *err = NULL;
 	struct mstream *s;
+	int r;
 
 	memset(&drops, 0, sizeof(drops));
 	memset(&f, 0, sizeof(f));
 	mw.st.messages++;
-	if (bm_frame_parse(buf, len, clock_real_us(), false, frame_emit_cb, &fc, &f, &drops,
-	    &err) == -1) {
+	/* The frame's JSON tree lives inside bm_frame_parse only: in the arena. */
+	jarena_begin();
+	r = bm_frame_parse(buf, len, clock_real_us(), false, frame_emit_cb, &fc, &f, &drops,
+	    &err);
+	jarena_end();
+	if (r == -1) {
 		mw.st.malformed++;
 		mconn_malformed(c, err ? err : "unreadable");
 		frame_drops(&drops);
@@ -984,6 +1004,8 @@ market_start(struct ev_loop *loop, const struct config *cfg)
 	mw.rl_conn = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
 	mw.rl_rest = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
 	mw.rl_drops = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
+	if (jarena_install() == -1)
+		worker_fatal(1, "market: out of memory for the JSON arena");
 	setup_endpoints(cfg);
 	budget_limits_of(cfg, &l);
 	snprintf(path, sizeof(path), "%s/budget-%s", cfg->runtime_dir, MK_EXCHANGE);
@@ -1000,6 +1022,7 @@ market_start(struct ev_loop *loop, const struct config *cfg)
 	if ((mw.dp = dp_sender_new(loop, path, "market", worker_instance(),
 	    (size_t)cfg->max_unacked, dp_overflow_cb, NULL)) == NULL)
 		worker_fatal(1, "cannot set up the data plane");
+	market_kafka_start(loop, cfg);
 	mk.loop = loop;
 	mk.cfg = cfg;
 	mk.net = mw.net;
@@ -1027,6 +1050,7 @@ market_reconfigure(const struct config *cfg, const struct config *old)
 	(void)old;
 	mw.cfg = cfg;
 	mk.cfg = cfg;
+	market_kafka_reconfigure(cfg);
 	setup_endpoints(cfg);
 	budget_limits_of(cfg, &l);
 	budget_set_limits(mw.budget, &l);
@@ -1116,7 +1140,7 @@ market_status(msgpack_packer *pk)
 	int64_t now = mk_now_ms();
 	const struct dp_sender_stats *ds = mw.dp ? dp_sender_stats(mw.dp) : NULL;
 
-	msgpack_pack_map(pk, (uint32_t)(nc + 12));
+	msgpack_pack_map(pk, (uint32_t)(nc + 13));
 	mp_kv_str(pk, "exchange", MK_EXCHANGE);
 	mp_kv_u64(pk, "symbols", mw.nsyms);
 	mp_kv_u64(pk, "streams", mw.nstreams);
@@ -1136,6 +1160,8 @@ market_status(msgpack_packer *pk)
 	pack_stream_ages(pk, now);
 	mp_str(pk, "kline");
 	mk_kline_status(pk);
+	mp_str(pk, "kafka");
+	market_kafka_status(pk);
 }
 
 static void
@@ -1146,6 +1172,7 @@ market_stop(void)
 	ev_timer_stop(mw.loop, &mw.publish);
 	conns_free();
 	mk_kline_stop();
+	market_kafka_stop();
 	if (mw.info_req) {
 		net_http_cancel(mw.info_req);
 		budget_rest_done(mw.budget);

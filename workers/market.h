@@ -34,9 +34,13 @@ struct mk_ctx {
 extern struct mk_ctx mk;
 
 /*
- * Send one market event to the writer (market.c): fills exchange and
- * recv_us if unset, makes the id, queues it on the data plane.  0, or -1
- * when the event is invalid (counted, dropped).
+ * Emit one market event (market.c).  A closed kline goes to the writer
+ * (klines, then Kafka): exchange and recv_us filled if unset, its id made,
+ * queued on the data plane; 0, or -1 when it is invalid (counted,
+ * dropped).  Any other event must come checked (ev_validate, with its id,
+ * exchange and recv_us) from its maker (the parser, the book publisher,
+ * funding_check): it goes to Kafka on the worker's producer
+ * (market_kafka.h), whose failures its status counts; 0.
  */
 int	 mk_emit(struct event *);
 

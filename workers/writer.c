@@ -25,6 +25,8 @@
  * market event that follows a sender's un-committed event (a closed kline,
  * or anything a batch holds for it) is acked by that event's batch, not
  * before it: what the sender forgets is always committed or replaceable.
+ * The market worker sends closed klines only (it publishes the rest on its
+ * own producer, workers/market_kafka.c); any sender may send the others.
  */
 #include "autoconf.h"
 

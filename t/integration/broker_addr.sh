@@ -1,9 +1,10 @@
 #!/bin/sh
 # Acceptance (issue 11, [kafka] brokers = embedded): exfeedctl status shows
 # the broker role's bootstrap address and kcat lists the cluster's metadata
-# from it; the writer was sent it.  After kill -9 of the broker, status shows
-# the restarted broker's new address, kcat works on that one, and the running
-# writer was sent it; a restarted writer gets it after its configuration.
+# from it; the writer and the market worker (each has a producer) were sent
+# it.  After kill -9 of the broker, status shows the restarted broker's new
+# address, kcat works on that one, and the running writer and market worker
+# were sent it; a restarted writer gets it after its configuration.
 # No database: the broker, the writer's channel and the status need none.
 . "$top_srcdir/t/lib.sh"
 
@@ -37,8 +38,9 @@ kcat_lists() {
 	timeout 10 kcat -b "$1" -L -m 5 > "$T/kcat.out" 2>&1 &&
 	    grep -q "^ *broker [0-9]* at $1\$" "$T/kcat.out"
 }
-# sent PID ADDR: writer process PID logged the address it was sent.
-sent() { grep -q "exfeedd\[$1\]: writer 0: debug: kafka bootstrap: $2\$" "$T/log"; }
+# sent PID ADDR: worker process PID (the writer or the market worker) logged
+# the address it was sent.
+sent() { grep -q "exfeedd\[$1\]: [a-z]* 0: debug: kafka bootstrap: $2\$" "$T/log"; }
 
 A1=$(status_addr)
 echo "# status: kafka: embedded broker $A1"
@@ -50,6 +52,8 @@ check "it is the address the broker reports itself" [ "$(broker_own_addr)" = "$A
 check "kcat -b $A1 -L lists the cluster" kcat_lists "$A1"
 W1=$(worker_pid writer 0)
 check "the writer (pid $W1) was sent it" wait_until 2 sent "$W1" "$A1"
+M1=$(worker_pid market 0)
+check "the market worker (pid $M1) was sent it" wait_until 2 sent "$M1" "$A1"
 
 B1=$(worker_pid broker 0)
 kill -KILL "$B1"
@@ -62,8 +66,10 @@ check "--json status has the new address" [ "$(json_addr)" = "$A2" ]
 check "kcat -b $A2 -L lists the restarted broker's cluster" kcat_lists "$A2"
 check "the running writer (same pid $W1) was sent the new address" wait_until 2 sent "$W1" "$A2"
 check "the writer is the same process" [ "$(worker_pid writer 0)" = "$W1" ]
+check "the running market worker (same pid $M1) was sent the new address" \
+    wait_until 2 sent "$M1" "$A2"
 check "the supervisor logged the change" \
-    grep -q "embedded Kafka broker at $A2 (a new address; telling the writer)" "$T/log"
+    grep -q "embedded Kafka broker at $A2 (a new address; telling the writer and market workers)" "$T/log"
 
 # A writer that starts gets the address after its configuration.
 kill -KILL "$W1"

@@ -18,6 +18,12 @@ bookTicker, forceOrder), exsim at --time-scale 120 so that candles of 1m to
 3. Closed klines: every row of `klines` equals exsim's candle
    (/sim/klines), every column; every interval has closed candles from the
    stream; no hole between the first and the last stored of each pair.
+4. Who publishes: every message carries the headers event_id, exchange,
+   type and schema, equal to its value's; the market worker's own producer
+   published every market event but the closed candles, the writer those
+   (after their commit): what Kafka holds lies between each one's status
+   counters (delivered before the read, published after it), none failed;
+   the writer received closed candles only.
 """
 import json
 import os
@@ -207,12 +213,25 @@ def main():
               "worker: no malformed frame, invalid event or refused subscription (%d messages, "
               "%d events)" % (m["messages"], m["events"]))
 
-        # What the worker published.
+        # What the worker published.  Its producer's counters (every event but
+        # a closed candle) and the writer's (closed candles, after their
+        # commit) bracket what Kafka holds: delivered before the read <= read
+        # <= published after it.
         pub = {}
         dup = 0
+        m0, w0 = market(st)["kafka"], st.writer_status()["market"]
+        on_kafka = {"market": {}, "writer": {}}
+        bad_headers = []
         for topic in TOPICS:
             for msg in kafka_read(boot, topic):
                 ev = json.loads(msg["payload"])
+                who = "writer" if ev["type"] == "kline" and ev["closed"] else "market"
+                on_kafka[who][topic] = on_kafka[who].get(topic, 0) + 1
+                h = msg["headers"]
+                if set(h) != {"event_id", "exchange", "type", "schema"} or \
+                        (h["event_id"], h["exchange"], h["type"], h["schema"]) != \
+                        (ev["event_id"], ev["exchange"], ev["type"], "1"):
+                    bad_headers.append((topic, h, ev["event_id"]))
                 if ev["type"] == "book" and not ev.get("partial"):
                     continue    # the local book: market_book.py
                 if ev.get("resync"):
@@ -227,6 +246,29 @@ def main():
                 if msg.get("key") != ev["symbol"]:
                     check(False, "Kafka key %r is the symbol of %s" % (msg.get("key"), k))
         check(dup == 0, "no event published twice")
+        check(not bad_headers, "every message's headers: event_id, exchange, type, schema, equal "
+              "to its value's (%d bad%s)" % (len(bad_headers), "".join(
+                  "\n# %s" % (b,) for b in bad_headers[:3])))
+        m1, w1 = market(st)["kafka"], st.writer_status()["market"]
+        probs = []
+        for who, a, b in (("market", m0, m1), ("writer", w0["kafka"], w1["kafka"])):
+            for topic in TOPICS:
+                n = on_kafka[who].get(topic, 0)
+                if not a["delivered"].get(topic, 0) <= n <= b["published"].get(topic, 0):
+                    probs.append("%s %s: %d on Kafka, delivered %d before, published %d after" %
+                                 (who, topic, n, a["delivered"].get(topic, 0),
+                                  b["published"].get(topic, 0)))
+            if sum(b["failed"].values()) or sum(b["queue_full"].values()):
+                probs.append("%s: failed %s, queue full %s" % (who, b["failed"], b["queue_full"]))
+        check(not probs and on_kafka["market"] and on_kafka["writer"],
+              "the market worker's producer published every market event but closed candles "
+              "(%s), the writer the closed ones (%s), as their status counts them, none failed%s" %
+              (sum(on_kafka["market"].values()), sum(on_kafka["writer"].values()),
+               "".join("\n# " + p for p in probs)))
+        recv = {t: n for t, n in w1["received"].items() if n}
+        check(set(recv) == {"kline"} and w1["klines_upserted"] >= recv["kline"],
+              "the writer received closed candles only from the market worker (%s), and upserted "
+              "them (%d)" % (recv, w1["klines_upserted"]))
 
         # exsim's frames, as events.
         want = {}
