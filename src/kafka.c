@@ -13,6 +13,7 @@
 #include "kafka.h"
 #include "kafka_value.h"
 #include "log.h"
+#include "mpack.h"
 
 static struct log_ratelimit rdlog_rl = LOG_RATELIMIT_INIT(10000, 5);
 
@@ -271,4 +272,117 @@ kafka_produce_event(rd_kafka_t *rk, const struct config *cfg, const char *prefix
 		snprintf(err, errlen, "%s", rd_kafka_err2str(e));
 	}
 	return e;
+}
+
+/* ------------------------------------------------------------- market data */
+
+/* A market message's opaque: &market_tag[type], never a small integer (the relay's ring slots). */
+static const char market_tag[EV_TYPE_MAX];
+
+int
+kafka_market_produce(struct kafka_market *km, rd_kafka_t *rk, const struct config *cfg,
+    const struct event *ev)
+{
+	unsigned t = ev->type;
+	rd_kafka_resp_err_t e;
+	char err[256];
+
+	if (!EV_IS_MARKET(t))
+		return -1;
+	if (rk == NULL) {
+		km->failed[t]++;
+		snprintf(km->error, sizeof(km->error), "no broker address yet");
+		log_warnx_rl(&km->rl, "kafka: market data (%s %s) not published: no broker "
+		    "address yet", ev_type_name(t), kafka_event_symbol(ev));
+		return -1;
+	}
+	if (km->inflight >= KAFKA_MARKET_INFLIGHT) {
+		km->queue_full[t]++;
+		log_warnx_rl(&km->rl, "kafka: market data (%s %s) dropped: %d messages wait for "
+		    "the brokers already", ev_type_name(t), kafka_event_symbol(ev),
+		    KAFKA_MARKET_INFLIGHT);
+		return -1;
+	}
+	e = kafka_produce_event(rk, cfg, NULL, ev, (void *)&market_tag[t], &km->value, err,
+	    sizeof(err));
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		km->produced[t]++;
+		km->inflight++;
+		return 0;
+	}
+	if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+		km->queue_full[t]++;
+		log_warnx_rl(&km->rl, "kafka: market data (%s %s) dropped: the producer's "
+		    "queue is full", ev_type_name(t), kafka_event_symbol(ev));
+		return -1;
+	}
+	km->failed[t]++;
+	snprintf(km->error, sizeof(km->error), "%s", err);
+	log_warnx_rl(&km->rl, "kafka: market data (%s %s, event %s) not published: %s",
+	    ev_type_name(t), kafka_event_symbol(ev), ev->id, err);
+	return -1;
+}
+
+int
+kafka_market_report(struct kafka_market *km, const rd_kafka_message_t *m)
+{
+	uintptr_t p = (uintptr_t)m->_private;
+	unsigned t;
+
+	if (p < (uintptr_t)market_tag || p >= (uintptr_t)market_tag + EV_TYPE_MAX)
+		return 0;
+	t = (unsigned)(p - (uintptr_t)market_tag);
+	if (km->inflight > 0)
+		km->inflight--;
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		km->delivered[t]++;
+		return 1;
+	}
+	km->failed[t]++;
+	snprintf(km->error, sizeof(km->error), "%s", rd_kafka_err2str(m->err));
+	log_warnx_rl(&km->rl, "kafka: market data (%s) to %s not delivered: %s", ev_type_name(t),
+	    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+	return 1;
+}
+
+/* v per market topic: types that share a topic (ticker, book_ticker) add up. */
+static void
+pack_topics(msgpack_packer *pk, const struct config *cfg, const uint64_t *v)
+{
+	const char *names[EV_TYPE_MAX];
+	uint64_t sums[EV_TYPE_MAX];
+	size_t n = 0, j;
+
+	for (unsigned t = EV_KLINE; t < EV_TYPE_MAX; t++) {
+		const char *topic = cfg->kafka_topic[t];
+
+		if (topic == NULL)
+			continue;
+		for (j = 0; j < n; j++)
+			if (strcmp(names[j], topic) == 0)
+				break;
+		if (j == n) {
+			names[n] = topic;
+			sums[n++] = 0;
+		}
+		sums[j] += v[t];
+	}
+	msgpack_pack_map(pk, n);
+	for (j = 0; j < n; j++)
+		mp_kv_u64(pk, names[j], sums[j]);
+}
+
+void
+kafka_market_pack(msgpack_packer *pk, const struct kafka_market *km, const struct config *cfg)
+{
+	mp_str(pk, "published");
+	pack_topics(pk, cfg, km->produced);
+	mp_str(pk, "delivered");
+	pack_topics(pk, cfg, km->delivered);
+	mp_str(pk, "failed");
+	pack_topics(pk, cfg, km->failed);
+	mp_str(pk, "queue_full");
+	pack_topics(pk, cfg, km->queue_full);
+	mp_kv_u64(pk, "in_flight", km->inflight);
+	mp_kv_str(pk, "last_error", km->error);
 }

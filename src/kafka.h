@@ -20,8 +20,11 @@
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 
+#include <msgpack.h>
+
 #include "config.h"
 #include "event.h"
+#include "log.h"
 #include "strbuf.h"
 
 #define KAFKA_SCHEMA	"1"
@@ -99,5 +102,42 @@ rd_kafka_resp_err_t kafka_produce_event(rd_kafka_t *, const struct config *, con
 	    size_t errlen);
 /* The symbol of a market event ("" for any other). */
 const char	*kafka_event_symbol(const struct event *);
+
+/*
+ * Market data on one producer, fire and forget (the market worker's, and
+ * the writer's for closed klines and any sender's market events): counters
+ * per event type, the in-flight bound (KAFKA_MARKET_INFLIGHT), the last
+ * error, the rate limit of its log lines, kafka_produce_event's scratch.
+ * Zero it, then set rl to LOG_RATELIMIT_INIT(10000, 5); free value.p at the end.
+ */
+struct kafka_market {
+	uint64_t	 produced[EV_TYPE_MAX], delivered[EV_TYPE_MAX], failed[EV_TYPE_MAX],
+			 queue_full[EV_TYPE_MAX];
+	size_t		 inflight;
+	char		 error[256];
+	struct log_ratelimit rl;
+	struct strbuf	 value;
+};
+/*
+ * Produce a market event on rk (NULL: no broker address yet, counted as
+ * failed); past KAFKA_MARKET_INFLIGHT, or with librdkafka's queue full, it
+ * is dropped and counted in queue_full; every failure is logged
+ * rate-limited.  0 when produced, else -1.  Market data is replaceable:
+ * nothing is retried.
+ */
+int	 kafka_market_produce(struct kafka_market *, rd_kafka_t *, const struct config *,
+	    const struct event *);
+/*
+ * A delivery report: 1 when m is a message of kafka_market_produce (its
+ * opaque tells), counted (a failure logged); 0 for any other message.
+ */
+int	 kafka_market_report(struct kafka_market *, const rd_kafka_message_t *);
+/*
+ * The status: KAFKA_MARKET_STATUS_KEYS key/value pairs of a map the caller
+ * opened (published, delivered, failed, queue_full: per topic, types that
+ * share a topic added up; in_flight; last_error).
+ */
+#define KAFKA_MARKET_STATUS_KEYS	6
+void	 kafka_market_pack(msgpack_packer *, const struct kafka_market *, const struct config *);
 
 #endif

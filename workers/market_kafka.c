@@ -50,39 +50,16 @@ static struct {
 	int		 io_pipe[2];
 	ev_io		 io;
 	ev_timer	 poll;
-	uint64_t	 produced[EV_TYPE_MAX], delivered[EV_TYPE_MAX], failed[EV_TYPE_MAX],
-			 queue_full[EV_TYPE_MAX];
 	uint64_t	 producers;
-	size_t		 inflight;
-	char		 error[256];
-	struct strbuf	 value;		/* kafka_produce_event's, reused */
-	struct log_ratelimit rl;
-} mkf = { .io_pipe = { -1, -1 }, .rl = LOG_RATELIMIT_INIT(10000, 5) };
-
-/* Each message's opaque is its type, as &tag[type]. */
-static const char tag[EV_TYPE_MAX];
+	struct kafka_market km;	/* counters, in-flight bound, last error */
+} mkf = { .io_pipe = { -1, -1 }, .km = { .rl = LOG_RATELIMIT_INIT(10000, 5) } };
 
 static void
 dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-	uintptr_t p = (uintptr_t)m->_private;
-	unsigned t;
-
 	(void)rk;
 	(void)opaque;
-	if (p < (uintptr_t)tag || p >= (uintptr_t)tag + EV_TYPE_MAX)
-		return;
-	t = (unsigned)(p - (uintptr_t)tag);
-	if (mkf.inflight > 0)
-		mkf.inflight--;
-	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		mkf.delivered[t]++;
-		return;
-	}
-	mkf.failed[t]++;
-	snprintf(mkf.error, sizeof(mkf.error), "%s", rd_kafka_err2str(m->err));
-	log_warnx_rl(&mkf.rl, "kafka: market data (%s) to %s not delivered: %s",
-	    ev_type_name(t), rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+	kafka_market_report(&mkf.km, m);
 }
 
 static void
@@ -90,13 +67,13 @@ error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	(void)rk;
 	(void)opaque;
-	snprintf(mkf.error, sizeof(mkf.error), "%s", reason);
+	snprintf(mkf.km.error, sizeof(mkf.km.error), "%s", reason);
 	if (err == RD_KAFKA_RESP_ERR__FATAL) {
 		/* Not idempotent: nothing is fatal to it; counted if it ever is. */
 		log_error("kafka: the market producer failed: %s", reason);
 		return;
 	}
-	log_warnx_rl(&mkf.rl, "kafka: %s", reason);
+	log_warnx_rl(&mkf.km.rl, "kafka: %s", reason);
 }
 
 static void producer_new(void);
@@ -146,7 +123,7 @@ producer_drop(void)
 	ev_io_stop(mkf.loop, &mkf.io);
 	rd_kafka_destroy(mkf.rk);
 	mkf.rk = NULL;
-	mkf.inflight = 0;
+	mkf.km.inflight = 0;
 }
 
 static void
@@ -207,89 +184,18 @@ market_kafka_reconfigure(const struct config *cfg)
 int
 market_kafka_publish(const struct event *ev)
 {
-	unsigned t = ev->type;
-	rd_kafka_resp_err_t e;
-	char err[256];
-
-	if (!mkf.enabled || !EV_IS_MARKET(t))
+	if (!mkf.enabled || !EV_IS_MARKET(ev->type))
 		return 0;
-	if (mkf.rk == NULL) {
-		mkf.failed[t]++;
-		snprintf(mkf.error, sizeof(mkf.error), "no broker address yet");
-		log_warnx_rl(&mkf.rl, "kafka: market data (%s %s) not published: no broker "
-		    "address yet", ev_type_name(t), kafka_event_symbol(ev));
-		return -1;
-	}
-	if (mkf.inflight >= KAFKA_MARKET_INFLIGHT) {
-		mkf.queue_full[t]++;
-		log_warnx_rl(&mkf.rl, "kafka: market data (%s %s) dropped: %d messages wait for "
-		    "the brokers already", ev_type_name(t), kafka_event_symbol(ev),
-		    KAFKA_MARKET_INFLIGHT);
-		return -1;
-	}
-	e = kafka_produce_event(mkf.rk, mkf.cfg, NULL, ev, (void *)&tag[t], &mkf.value, err,
-	    sizeof(err));
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		mkf.produced[t]++;
-		mkf.inflight++;
-		return 0;
-	}
-	if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-		mkf.queue_full[t]++;
-		log_warnx_rl(&mkf.rl, "kafka: market data (%s %s) dropped: the producer's "
-		    "queue is full", ev_type_name(t), kafka_event_symbol(ev));
-		return -1;
-	}
-	mkf.failed[t]++;
-	snprintf(mkf.error, sizeof(mkf.error), "%s", err);
-	log_warnx_rl(&mkf.rl, "kafka: market data (%s %s, event %s) not published: %s",
-	    ev_type_name(t), kafka_event_symbol(ev), ev->id, err);
-	return -1;
-}
-
-/* v per market topic: types that share a topic (ticker, book_ticker) add up. */
-static void
-pack_topics(msgpack_packer *pk, const uint64_t *v)
-{
-	const char *names[EV_TYPE_MAX];
-	uint64_t sums[EV_TYPE_MAX];
-	size_t n = 0, j;
-
-	for (unsigned t = EV_KLINE; t < EV_TYPE_MAX; t++) {
-		const char *topic = mkf.cfg->kafka_topic[t];
-
-		if (topic == NULL)
-			continue;
-		for (j = 0; j < n; j++)
-			if (strcmp(names[j], topic) == 0)
-				break;
-		if (j == n) {
-			names[n] = topic;
-			sums[n++] = 0;
-		}
-		sums[j] += v[t];
-	}
-	msgpack_pack_map(pk, n);
-	for (j = 0; j < n; j++)
-		mp_kv_u64(pk, names[j], sums[j]);
+	return kafka_market_produce(&mkf.km, mkf.rk, mkf.cfg, ev);
 }
 
 void
 market_kafka_status(msgpack_packer *pk)
 {
-	msgpack_pack_map(pk, 8);
+	msgpack_pack_map(pk, 2 + KAFKA_MARKET_STATUS_KEYS);
 	mp_kv_str(pk, "bootstraps", mkf.bootstraps);
 	mp_kv_u64(pk, "producers", mkf.producers);
-	mp_str(pk, "published");
-	pack_topics(pk, mkf.produced);
-	mp_str(pk, "delivered");
-	pack_topics(pk, mkf.delivered);
-	mp_str(pk, "failed");
-	pack_topics(pk, mkf.failed);
-	mp_str(pk, "queue_full");
-	pack_topics(pk, mkf.queue_full);
-	mp_kv_u64(pk, "in_flight", mkf.inflight);
-	mp_kv_str(pk, "last_error", mkf.error);
+	kafka_market_pack(pk, &mkf.km, mkf.cfg);
 }
 
 void
@@ -301,13 +207,13 @@ market_kafka_stop(void)
 		/* What waits goes now, within a bound: market data is replaceable. */
 		if (rd_kafka_flush(mkf.rk, MKAFKA_STOP_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
 			log_warnx("kafka: stopping with %zu market messages not acknowledged "
-			    "(dropped)", mkf.inflight);
+			    "(dropped)", mkf.km.inflight);
 		producer_drop();
 	}
 	ev_timer_stop(mkf.loop, &mkf.poll);
 	close(mkf.io_pipe[0]);
 	close(mkf.io_pipe[1]);
 	mkf.io_pipe[0] = mkf.io_pipe[1] = -1;
-	free(mkf.value.p);
-	mkf.value.p = NULL;
+	free(mkf.km.value.p);
+	mkf.km.value.p = NULL;
 }

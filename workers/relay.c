@@ -132,15 +132,8 @@ static struct {
 	char		 last_error[256];
 
 	/* Market data, by event type (several types may share a topic) */
-	uint64_t	 mkt_produced[EV_TYPE_MAX], mkt_delivered[EV_TYPE_MAX],
-			 mkt_failed[EV_TYPE_MAX], mkt_queue_full[EV_TYPE_MAX];
-	size_t		 mkt_inflight;
-	char		 mkt_error[256];
-} rl = { .io_pipe = { -1, -1 } };
-
-/* A market message's opaque: &mkt_tag[type], told apart from ring slots (i + 1). */
-static char mkt_tag[EV_TYPE_MAX];
-static struct log_ratelimit mkt_rl = LOG_RATELIMIT_INIT(10000, 5);
+	struct kafka_market mkt;
+} rl = { .io_pipe = { -1, -1 }, .mkt = { .rl = LOG_RATELIMIT_INIT(10000, 5) } };
 
 static struct log_ratelimit fail_rl = LOG_RATELIMIT_INIT(10000, 5);
 static struct log_ratelimit bad_rl = LOG_RATELIMIT_INIT(10000, 5);
@@ -200,22 +193,6 @@ permanent(rd_kafka_resp_err_t e)
 	    e == RD_KAFKA_RESP_ERR__INVALID_ARG;
 }
 
-/* The delivery report of a market message: counted, a failure logged. */
-static void
-mkt_report(const rd_kafka_message_t *m, unsigned type)
-{
-	if (rl.mkt_inflight > 0)
-		rl.mkt_inflight--;
-	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		rl.mkt_delivered[type]++;
-		return;
-	}
-	rl.mkt_failed[type]++;
-	snprintf(rl.mkt_error, sizeof(rl.mkt_error), "%s", rd_kafka_err2str(m->err));
-	log_warnx_rl(&mkt_rl, "kafka: market data (%s) to %s not delivered: %s", ev_type_name(type),
-	    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-}
-
 static void
 dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -223,10 +200,8 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	size_t i = (size_t)p - 1;
 	struct slot *s;
 
-	if (p >= (uintptr_t)mkt_tag && p < (uintptr_t)mkt_tag + EV_TYPE_MAX) {
-		mkt_report(m, (unsigned)(p - (uintptr_t)mkt_tag));
+	if (kafka_market_report(&rl.mkt, m))	/* a market message, not a ring slot */
 		return;
-	}
 	if (i >= rl.cap || rl.ring == NULL)
 		return;
 	s = &rl.ring[i];
@@ -759,86 +734,15 @@ relay_batch_end(int committed)
 void
 relay_market(const struct event *ev)
 {
-	unsigned t = ev->type;
-	rd_kafka_resp_err_t e;
-	char err[256];
-
-	if (!rl.enabled || !EV_IS_MARKET(t))
-		return;
-	if (rl.rk == NULL) {
-		rl.mkt_failed[t]++;
-		snprintf(rl.mkt_error, sizeof(rl.mkt_error), "no broker address yet");
-		log_warnx_rl(&mkt_rl, "kafka: market data (%s %s) not published: no broker "
-		    "address yet", ev_type_name(t), kafka_event_symbol(ev));
-		return;
-	}
-	if (rl.mkt_inflight >= KAFKA_MARKET_INFLIGHT) {
-		rl.mkt_queue_full[t]++;
-		log_warnx_rl(&mkt_rl, "kafka: market data (%s %s) dropped: %d messages wait for "
-		    "the brokers already", ev_type_name(t), kafka_event_symbol(ev),
-		    KAFKA_MARKET_INFLIGHT);
-		return;
-	}
-	e = kafka_produce_event(rl.rk, rl.cfg, NULL, ev, &mkt_tag[t], &rl.value, err,
-	    sizeof(err));
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		rl.mkt_produced[t]++;
-		rl.mkt_inflight++;
-		return;
-	}
-	if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-		rl.mkt_queue_full[t]++;
-		log_warnx_rl(&mkt_rl, "kafka: market data (%s %s) dropped: the producer's "
-		    "queue is full", ev_type_name(t), kafka_event_symbol(ev));
-		return;
-	}
-	rl.mkt_failed[t]++;
-	snprintf(rl.mkt_error, sizeof(rl.mkt_error), "%s", err);
-	log_warnx_rl(&mkt_rl, "kafka: market data (%s %s, event %s) not published: %s",
-	    ev_type_name(t), kafka_event_symbol(ev), ev->id, err);
-}
-
-/* v per market topic: types that share a topic (ticker, book_ticker) add up. */
-static void
-pack_mkt_topics(msgpack_packer *pk, const uint64_t *v)
-{
-	const char *names[EV_TYPE_MAX];
-	uint64_t sums[EV_TYPE_MAX];
-	size_t n = 0, j;
-
-	for (unsigned t = EV_KLINE; t < EV_TYPE_MAX; t++) {
-		const char *topic = rl.cfg->kafka_topic[t];
-
-		if (topic == NULL)
-			continue;
-		for (j = 0; j < n; j++)
-			if (strcmp(names[j], topic) == 0)
-				break;
-		if (j == n) {
-			names[n] = topic;
-			sums[n++] = 0;
-		}
-		sums[j] += v[t];
-	}
-	msgpack_pack_map(pk, n);
-	for (j = 0; j < n; j++)
-		mp_kv_u64(pk, names[j], sums[j]);
+	if (rl.enabled && EV_IS_MARKET(ev->type))
+		(void)kafka_market_produce(&rl.mkt, rl.rk, rl.cfg, ev);
 }
 
 void
 relay_market_status(msgpack_packer *pk)
 {
-	msgpack_pack_map(pk, 6);
-	mp_str(pk, "published");
-	pack_mkt_topics(pk, rl.mkt_produced);
-	mp_str(pk, "delivered");
-	pack_mkt_topics(pk, rl.mkt_delivered);
-	mp_str(pk, "failed");
-	pack_mkt_topics(pk, rl.mkt_failed);
-	mp_str(pk, "queue_full");
-	pack_mkt_topics(pk, rl.mkt_queue_full);
-	mp_kv_u64(pk, "in_flight", rl.mkt_inflight);
-	mp_kv_str(pk, "last_error", rl.mkt_error);
+	msgpack_pack_map(pk, KAFKA_MARKET_STATUS_KEYS);
+	kafka_market_pack(pk, &rl.mkt, rl.cfg);
 }
 
 /* ------------------------------------------------------------------ stop */
@@ -898,6 +802,8 @@ relay_end(void)
 	rl.ring = NULL;
 	free(rl.value.p);
 	rl.value.p = NULL;
+	free(rl.mkt.value.p);
+	rl.mkt.value.p = NULL;
 }
 
 /* ---------------------------------------------------------------- status */
