@@ -1,7 +1,8 @@
 /*
- * kafka.h: what the writer's outbox relay (workers/relay.c) and
- * `exfeedctl replay` share to put event_log rows on Kafka: the producer's
- * settings, the topic of an event type, the message (key, headers, value).
+ * kafka.h: what the writer's outbox relay (workers/relay.c), the market
+ * worker's publisher (workers/market_kafka.c) and `exfeedctl replay` share
+ * to put events on Kafka: the producers' settings, the topic of an event
+ * type, the message (key, headers, value), market data's counters.
  *
  * A message is one event_log row.  Key: the user id as decimal text (one
  * user's events stay in order on one partition); none for rows without a
