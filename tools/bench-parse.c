@@ -2,7 +2,7 @@
  * bench-parse.c: throughput of the Binance futures adapter (frame → events),
  * the account worker's per-frame cost.  Run by `tools/bench parse`.
  *
- *   bench-parse [-m [-a]] -d FIXTURES_DIR [-s seconds] [-n frames] [FILE.jsonl ...]
+ *   bench-parse [-m] -d FIXTURES_DIR [-s seconds] [-n frames] [FILE.jsonl ...]
  *
  * The corpus is every user-data fixture in FIXTURES_DIR/binance plus a set
  * of exsim-shaped frames (the combined envelope, the user-data event mix
@@ -18,8 +18,8 @@
  * bm_frame_parse): the market fixtures and market frames in the combined
  * envelope, in a busy symbol's mix (trades and aggTrades, bookTicker,
  * depth diffs of 20 levels, klines, mark prices, partial depth of 20).
- * With -a too, each frame's jansson tree comes from the arena the market
- * worker parses in (jarena.h), as there.
+ * It reads JSON with jtok (jtok.h), so its floor is jtok's tokenizing
+ * alone, printed next to jansson's parse-and-free of the same frames.
  */
 #include "autoconf.h"
 
@@ -35,7 +35,7 @@
 #include "event.h"
 #include "exchanges/binance_futures.h"
 #include "exchanges/binance_market.h"
-#include "jarena.h"
+#include "jtok.h"
 
 struct frame {
 	char	*buf;
@@ -246,10 +246,8 @@ pass_market(uint64_t *nev, uint64_t *bad, int report)
 
 	for (size_t i = 0; i < nframes; i++) {
 		memset(&drops, 0, sizeof(drops));
-		jarena_begin();
 		rc = bm_frame_parse(frames[i].buf, frames[i].len, 1, false, count_event, nev, &f,
 		    &drops, &err);
-		jarena_end();
 		if (rc == 0 && f.kind == BMF_DEPTH_DIFF) {
 			(*nev)++;
 			sink += f.diff.nbids;
@@ -282,6 +280,23 @@ pass_jansson(uint64_t *nev, uint64_t *bad, int report)
 	}
 }
 
+/* The market parser's floor: jtok alone, no lookups. */
+static void
+pass_jtok(uint64_t *nev, uint64_t *bad, int report)
+{
+	static struct jtok j;
+
+	(void)report;
+	if (j.max == 0)
+		jtok_init(&j, (size_t)1 << 20);
+	for (size_t i = 0; i < nframes; i++) {
+		if (jtok_parse(&j, frames[i].buf, frames[i].len) == -1)
+			(*bad)++;
+		else
+			(*nev)++;
+	}
+}
+
 /* Best of three rounds of at least `seconds` each: frames/s, and events/s in *evs. */
 static double
 measure(void (*fn)(uint64_t *, uint64_t *, int), double seconds, double *evs)
@@ -307,7 +322,7 @@ measure(void (*fn)(uint64_t *, uint64_t *, int), double seconds, double *evs)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: bench-parse [-m [-a]] -d FIXTURES_DIR [-s seconds] [-n frames] [FILE.jsonl ...]\n");
+	fprintf(stderr, "usage: bench-parse [-m] -d FIXTURES_DIR [-s seconds] [-n frames] [FILE.jsonl ...]\n");
 	exit(64);
 }
 
@@ -330,19 +345,13 @@ main(int argc, char **argv)
 		"combined_stream_trade_capture.json", "agg_trade.json", "depth_update_diff.json",
 		"book_ticker.json", "force_order.json", "ws_subscribe_response.json",
 	};
-	double seconds = 1.0, best, best_ev = 0, base, base_ev = 0;
+	double seconds = 1.0, best, best_ev = 0, base, base_ev = 0, tok = 0, tok_ev = 0;
 	const char *dir = NULL;
 	int nsynth = 20000, ch;
 	uint64_t nev = 0, bad = 0, bytes = 0;
 
-	while ((ch = getopt(argc, argv, "ad:s:n:m")) != -1) {
+	while ((ch = getopt(argc, argv, "d:s:n:m")) != -1) {
 		switch (ch) {
-		case 'a':
-			if (jarena_install() == -1) {
-				fprintf(stderr, "bench-parse: out of memory\n");
-				return 1;
-			}
-			break;
 		case 'm':
 			market = 1;
 			break;
@@ -380,9 +389,14 @@ main(int argc, char **argv)
 	    " rejected\n", nframes, (double)bytes / nframes, nev, bad);
 	best = measure(market ? pass_market : pass, seconds, &best_ev);
 	base = measure(pass_jansson, seconds, &base_ev);
+	if (market)
+		tok = measure(pass_jtok, seconds, &tok_ev);
 	printf("parse: %.0f frames/s (%.0f ns/frame), %.0f events/s (best of 3 rounds of %.1f s)\n",
 	    best, 1e9 / best, best_ev, seconds);
-	printf("jansson parse+free alone: %.0f frames/s; the adapter runs at %.0f%% of that\n",
-	    base, 100 * best / base);
+	printf("jansson parse+free alone: %.0f frames/s (%.0f ns/frame); the adapter runs at %.0f%% "
+	    "of that\n", base, 1e9 / base, 100 * best / base);
+	if (market)
+		printf("jtok tokenizing alone: %.0f frames/s (%.0f ns/frame); the adapter runs at "
+		    "%.0f%% of that\n", tok, 1e9 / tok, 100 * best / tok);
 	return bad > 0 ? 1 : 0;
 }

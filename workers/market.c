@@ -25,7 +25,6 @@
 #include "config.h"
 #include "crypto.h"
 #include "exfeedd.h"
-#include "jarena.h"
 #include "market_int.h"
 #include "market_kafka.h"
 #include "mpack.h"
@@ -63,14 +62,21 @@ mk_random(void)
 	return (uint32_t)((z ^ (z >> 31)) >> 32);
 }
 
+/* FNV-1a of a name; the caller takes it modulo its table. */
 static uint32_t
-name_hash(const char *s, size_t len)
+fnv1a(const char *s, size_t len)
 {
 	uint32_t h = 2166136261u;
 
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h % MK_STREAM_BUCKETS;
+	return h;
+}
+
+static uint32_t
+name_hash(const char *s, size_t len)
+{
+	return fnv1a(s, len) % MK_STREAM_BUCKETS;
 }
 
 struct mstream *
@@ -84,13 +90,28 @@ stream_by_name(const char *name, size_t len)
 	return NULL;
 }
 
+/* A planned symbol by name (every event looks its own up: a hash, not the list). */
 static struct msym *
 sym_find(const char *name)
 {
-	for (struct msym *y = mw.syms; y; y = y->next)
+	size_t len = strlen(name);
+
+	for (struct msym *y = mw.sym_by_name[fnv1a(name, len) % MK_SYM_BUCKETS]; y; y = y->hnext)
 		if (strcmp(y->name, name) == 0)
 			return y;
 	return NULL;
+}
+
+static void
+sym_unhash(struct msym *y)
+{
+	struct msym **pp = &mw.sym_by_name[fnv1a(y->name, strlen(y->name)) % MK_SYM_BUCKETS];
+
+	for (; *pp; pp = &(*pp)->hnext)
+		if (*pp == y) {
+			*pp = y->hnext;
+			return;
+		}
 }
 
 /* ------------------------------------------------------------- data plane */
@@ -314,6 +335,8 @@ plan_apply(const char *why)
 		struct msym *y = sym_find(syms[i]);
 
 		if (y == NULL) {
+			uint32_t h;
+
 			if ((y = calloc(1, sizeof(*y))) == NULL) {
 				log_warnx("market: out of memory for symbol %s", syms[i]);
 				continue;
@@ -321,6 +344,9 @@ plan_apply(const char *why)
 			snprintf(y->name, sizeof(y->name), "%s", syms[i]);
 			y->next = mw.syms;
 			mw.syms = y;
+			h = fnv1a(y->name, strlen(y->name)) % MK_SYM_BUCKETS;
+			y->hnext = mw.sym_by_name[h];
+			mw.sym_by_name[h] = y;
 			mw.nsyms++;
 		}
 		y->want = true;
@@ -366,6 +392,7 @@ plan_apply(const char *why)
 			continue;
 		}
 		*pp = y->next;
+		sym_unhash(y);
 		book_drop(y);
 		free(y);
 		mw.nsyms--;
@@ -802,11 +829,8 @@ mk_frame(struct mconn *c, const char *buf, size_t len)
 	memset(&drops, 0, sizeof(drops));
 	memset(&f, 0, sizeof(f));
 	mw.st.messages++;
-	/* The frame's JSON tree lives inside bm_frame_parse only: in the arena. */
-	jarena_begin();
 	r = bm_frame_parse(buf, len, clock_real_us(), false, frame_emit_cb, &fc, &f, &drops,
 	    &err);
-	jarena_end();
 	if (r == -1) {
 		mw.st.malformed++;
 		mconn_malformed(c, err ? err : "unreadable");
@@ -1004,8 +1028,6 @@ market_start(struct ev_loop *loop, const struct config *cfg)
 	mw.rl_conn = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
 	mw.rl_rest = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
 	mw.rl_drops = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
-	if (jarena_install() == -1)
-		worker_fatal(1, "market: out of memory for the JSON arena");
 	setup_endpoints(cfg);
 	budget_limits_of(cfg, &l);
 	snprintf(path, sizeof(path), "%s/budget-%s", cfg->runtime_dir, MK_EXCHANGE);

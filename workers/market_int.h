@@ -24,6 +24,7 @@
 #define MK_EXCHANGE		"binance-futures"
 #define MK_STREAM_NAME		64
 #define MK_STREAM_BUCKETS	8192
+#define MK_SYM_BUCKETS		1024	/* Binance lists some 500 USDⓈ-M symbols */
 
 struct mconn;
 struct msym;
@@ -72,6 +73,7 @@ struct mbook {
 
 struct msym {
 	struct msym	*next;
+	struct msym	*hnext;			/* in mw.sym_by_name[] */
 	char		 name[EV_SYM];		/* upper case, as configured */
 	struct mstream	*by_kind[BM_KIND_MAX];	/* BM_KLINE: see kline[] */
 	struct mstream	*kline[15];
@@ -96,6 +98,7 @@ struct market_worker {
 	int			 stopping;
 	uint64_t		 rng;
 	struct msym		*syms;
+	struct msym		*sym_by_name[MK_SYM_BUCKETS];	/* each event finds its symbol here */
 	struct mstream		*streams;
 	struct mstream		*by_name[MK_STREAM_BUCKETS];
 	size_t			 nstreams, nsyms;

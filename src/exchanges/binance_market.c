@@ -5,9 +5,12 @@
  * helpers it needs: kline intervals and candle times, stream names and
  * routes, request weights.  No I/O and no state between calls.
  *
- * As in binance_futures.c, jansson reads integers as exact int64 and keys
- * case-sensitively ("p" is the mark price, "P" the settle price), and
- * rejects invalid UTF-8 and NUL in strings.  Decimals are copied through
+ * Read with jtok (jtok.h), our tokenizer, which accepts exactly what
+ * jansson's json_loadb does (t/fuzz/fuzz_jtok.c proves it on every input)
+ * without building a tree: integers exact int64, keys case-sensitive ("p"
+ * is the mark price, "P" the settle price), invalid UTF-8 and NUL in
+ * strings rejected, no key twice; strings are read in place from the
+ * frame (decoded apart only when they hold escapes).  Decimals are copied through
  * ev_decimal(), never rounded.  Each event is built alone from a table of
  * the fields it reads, given its id and checked with ev_validate(); one
  * that fails is dropped and counted, its siblings (the other elements of
@@ -29,10 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "event.h"
 #include "exchanges/binance_market.h"
+#include "jtok.h"
 
 #define BM_EXCHANGE	"binance-futures"
 /* Elements of an array payload (!markPrice@arr: one per symbol, hundreds). */
@@ -43,6 +45,15 @@
 #define BM_KLINES_MAX	1500
 /* Symbols of /fapi/v1/exchangeInfo (Binance lists under a thousand). */
 #define BM_SYMBOLS_MAX	10000
+/*
+ * Values and keys of one text (jtok's maximum): above every bound here
+ * (10000 events of a few dozen each; exchangeInfo's 10000 symbols of about
+ * a hundred), far below what a frame (4 MiB) or a body (8 MiB) could hold
+ * in the worst case: 48 MiB of tokens at most.
+ */
+#define BM_TOKENS_MAX	(2u << 20)
+/* A tokenizer whose arrays grew past this many tokens gives them back after its parse. */
+#define BM_TOKENS_KEEP	16384
 
 #define MS_DAY		86400000LL
 
@@ -61,15 +72,22 @@ static char bm_errbuf[256];	/* what *err points to */
 
 /* ---------------------------------------------------------- pure helpers */
 
+/* bm_interval_index of the len bytes at s (not NUL-terminated). */
+static int
+interval_index(const char *s, size_t len)
+{
+	for (int i = 0; i < 15; i++)
+		if (strlen(bm_intervals[i]) == len && memcmp(s, bm_intervals[i], len) == 0)
+			return i;
+	return -1;
+}
+
 int
 bm_interval_index(const char *s)
 {
 	if (s == NULL)
 		return -1;
-	for (int i = 0; i < 15; i++)
-		if (strcmp(s, bm_intervals[i]) == 0)
-			return i;
-	return -1;
+	return interval_index(s, strlen(s));
 }
 
 /* a / b rounded down (b > 0), for times before 1970 too. */
@@ -283,6 +301,7 @@ bm_depth_weight(int limit)
 
 /* Where a field is, for drop reasons: "kline: k.o: not a decimal number". */
 struct jctx {
+	const struct jtok *jt;		/* the text's tokens */
 	const char	*what;		/* event type, or "GET /fapi/..." */
 	char		 path[48];	/* "k.", "[3].", "b[2]." */
 	char		 why[200];	/* why the event being built fails */
@@ -313,42 +332,77 @@ drop(struct bf_drops *d, const char *why)
 		snprintf(d->why, sizeof(d->why), "%s", why);
 }
 
-/* A member, JSON null taken as absent. */
-static json_t *
-jget(const json_t *obj, const char *key)
+/* A member (token index), JSON null taken as absent: -1. */
+static int
+jget(const struct jtok *jt, int obj, const char *key)
 {
-	json_t *v = json_object_get(obj, key);
+	int v = jtok_get(jt, obj, key);
 
-	return v == NULL || json_is_null(v) ? NULL : v;
+	return v == -1 || jtok_type(jt, v) == JT_NULL ? -1 : v;
+}
+
+static bool
+jis(const struct jtok *jt, int v, enum jtok_type t)
+{
+	return v >= 0 && jtok_type(jt, v) == t;
 }
 
 /*
- * Exactly buf[0..len): one JSON value.  No key twice in an object (which
- * one counts would be the parser's choice), no NUL byte (jansson would skip
- * one between tokens).
+ * The tokenizer of the outermost parse in progress, kept from frame to
+ * frame; a parse inside one (from an emit callback) gets its own.  One
+ * that grew past BM_TOKENS_KEEP (an exchangeInfo body) gives its arrays
+ * back at jt_give.
  */
-static json_t *
-jparse(const char *buf, size_t len, const char **why)
+static struct jtok bm_jt;
+static int bm_jt_busy;
+
+static struct jtok *
+jt_take(struct jtok *local)
+{
+	if (bm_jt_busy++ == 0) {
+		if (bm_jt.max == 0)
+			jtok_init(&bm_jt, BM_TOKENS_MAX);
+		return &bm_jt;
+	}
+	jtok_init(local, BM_TOKENS_MAX);
+	return local;
+}
+
+static void
+jt_give(struct jtok *jt)
+{
+	bm_jt_busy--;
+	if (jt != &bm_jt || jt->cap > BM_TOKENS_KEEP)
+		jtok_free(jt);
+}
+
+/*
+ * Exactly buf[0..len): one JSON object or array (jtok: what jansson's
+ * json_loadb takes).  No key twice in an object (which one counts would be
+ * the parser's choice), no NUL byte.  0 with the tokens in jt, or -1 with
+ * *why.
+ */
+static int
+jparse(struct jtok *jt, const char *buf, size_t len, const char **why)
 {
 	static char jsonerr[200];
-	json_error_t e;
-	json_t *root;
 	const char *nul;
 
 	if (buf == NULL) {
 		*why = "no body";
-		return NULL;
+		return -1;
 	}
 	if ((nul = memchr(buf, '\0', len)) != NULL) {
 		snprintf(jsonerr, sizeof(jsonerr), "not JSON (a NUL byte at byte %td)", nul - buf);
 		*why = jsonerr;
-		return NULL;
+		return -1;
 	}
-	if ((root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e)) == NULL) {
-		snprintf(jsonerr, sizeof(jsonerr), "not JSON (%s at byte %d)", e.text, e.position);
+	if (jtok_parse(jt, buf, len) == -1) {
+		snprintf(jsonerr, sizeof(jsonerr), "not JSON (%s at byte %zu)", jt->err, jt->errpos);
 		*why = jsonerr;
+		return -1;
 	}
-	return root;
+	return 0;
 }
 
 enum jkind {
@@ -377,8 +431,9 @@ struct jfield {
 #define NFIELDS(a)	(sizeof(a) / sizeof((a)[0]))
 
 static int
-jvalue(struct jctx *c, const json_t *v, const struct jfield *f, char *dst)
+jvalue(struct jctx *c, int v, const struct jfield *f, char *dst)
 {
+	const struct jtok *jt = c->jt;
 	const char *s;
 	size_t len;
 
@@ -387,10 +442,8 @@ jvalue(struct jctx *c, const json_t *v, const struct jfield *f, char *dst)
 	case J_WORD:
 	case J_IV:
 	case J_DEC:
-		if (!json_is_string(v))
+		if ((s = jtok_str(jt, v, &len)) == NULL)
 			return jfail(c, f->key, "expected a string");
-		s = json_string_value(v);
-		len = json_string_length(v);
 		if (f->kind == J_DEC) {
 			if (ev_decimal(dst, f->size, s, len) == -1)
 				return jfail(c, f->key, "not a decimal number (or too long)");
@@ -401,24 +454,24 @@ jvalue(struct jctx *c, const json_t *v, const struct jfield *f, char *dst)
 				return jfail(c, f->key, "string too long");
 			if (!ev_symbol_ok(s, len))
 				return jfail(c, f->key, "not a symbol");
-			memcpy(dst, s, len + 1);
+			memcpy(dst, s, len);
+			dst[len] = '\0';
 		} else if (f->kind == J_IV) {
-			if (bm_interval_index(s) == -1)
+			if (interval_index(s, len) == -1)
 				return jfail(c, f->key, "not a kline interval");
-			memcpy(dst, s, len + 1);
+			memcpy(dst, s, len);
+			dst[len] = '\0';
 		} else
 			ev_copy_text(dst, f->size, s, len);
 		return 0;
 	case J_I64:
-		if (!json_is_integer(v))
-			return jfail(c, f->key, json_is_real(v) ? "expected an integer, got a fraction" :
-			    "expected an integer");
-		*(int64_t *)(void *)dst = (int64_t)json_integer_value(v);
+		if (jtok_int(jt, v, (int64_t *)(void *)dst) == -1)
+			return jfail(c, f->key, jis(jt, v, JT_REAL) ?
+			    "expected an integer, got a fraction" : "expected an integer");
 		return 0;
 	case J_BOOL:
-		if (!json_is_boolean(v))
+		if (jtok_bool(jt, v, (bool *)(void *)dst) == -1)
 			return jfail(c, f->key, "expected a boolean");
-		*(bool *)(void *)dst = json_is_true(v);
 		return 0;
 	}
 	return jfail(c, f->key, "bad field kind");
@@ -441,17 +494,16 @@ jdefault(const struct jfield *f, char *dst)
  * default, one present but unusable takes it too and is counted.
  */
 static int
-jfields(struct jctx *c, struct bf_drops *drops, const json_t *obj, const struct jfield *f,
-    size_t n, void *base)
+jfields(struct jctx *c, struct bf_drops *drops, int obj, const struct jfield *f, size_t n,
+    void *base)
 {
 	for (size_t i = 0; i < n; i++) {
 		char *dst = (char *)base + f[i].off;
-		const json_t *v = jget(obj, f[i].key);
+		int v = jget(c->jt, obj, f[i].key);
 
-		if (v != NULL && !f[i].req && f[i].kind == J_DEC && json_is_string(v) &&
-		    json_string_length(v) == 0)
-			v = NULL;
-		if (v == NULL) {
+		if (v != -1 && !f[i].req && f[i].kind == J_DEC && jtok_str_eq(c->jt, v, "", 0))
+			v = -1;
+		if (v == -1) {
 			if (f[i].req)
 				return jfail(c, f[i].key, "missing");
 			jdefault(&f[i], dst);
@@ -642,6 +694,16 @@ dec_is_zero(const char *s)
 	return strpbrk(s, "123456789") == NULL;
 }
 
+/* Level i of side key fails: "b[3]: price not positive". */
+static int
+side_fail(struct jctx *c, const char *key, size_t i, const char *why)
+{
+	char at[32];
+
+	snprintf(at, sizeof(at), "%s[%zu]", key, i);
+	return jfail(c, at, why);
+}
+
 /*
  * One side of a book, "b"/"a" or "bids"/"asks": an array of at most max
  * [price, quantity] pairs of decimal strings (more members are allowed and
@@ -649,42 +711,43 @@ dec_is_zero(const char *s)
  * when zero_ok is false.  Appended to *levels at *n.  0, or -1 with c->why.
  */
 static int
-read_side(struct jctx *c, const json_t *obj, const char *key, size_t max, bool zero_ok,
+read_side(struct jctx *c, int obj, const char *key, size_t max, bool zero_ok,
     struct ev_level *levels, size_t *n)
 {
-	const json_t *arr = jget(obj, key), *row;
-	size_t i;
+	const struct jtok *jt = c->jt;
+	int arr = jget(jt, obj, key), row;
+	size_t i, size;
 
-	if (arr == NULL)
+	if (arr == -1)
 		return jfail(c, key, "missing");
-	if (!json_is_array(arr))
+	if (!jis(jt, arr, JT_ARRAY))
 		return jfail(c, key, "expected an array");
-	if (json_array_size(arr) > max) {
+	if ((size = jtok_size(jt, arr)) > max) {
 		char why[64];
 
 		snprintf(why, sizeof(why), "more than %zu levels", max);
 		return jfail(c, key, why);
 	}
-	json_array_foreach(arr, i, row) {
+	for (i = 0, row = jtok_first(jt, arr); i < size; i++, row = jtok_next(jt, row)) {
 		struct ev_level *l = &levels[(*n)++];
-		const json_t *p = json_array_get(row, 0), *q = json_array_get(row, 1);
-		char at[32];
+		const char *ps, *qs;
+		size_t pn, qn;
 
-		snprintf(at, sizeof(at), "%s[%zu]", key, i);
-		if (!json_is_array(row) || json_array_size(row) < 2)
-			return jfail(c, at, "expected a [price, quantity] array");
-		if (!json_is_string(p) || ev_decimal(l->price, sizeof(l->price), json_string_value(p),
-		    json_string_length(p)) == -1)
-			return jfail(c, at, "price: not a decimal string");
-		if (!json_is_string(q) || ev_decimal(l->qty, sizeof(l->qty), json_string_value(q),
-		    json_string_length(q)) == -1)
-			return jfail(c, at, "quantity: not a decimal string");
+		if (!jis(jt, row, JT_ARRAY) || jtok_size(jt, row) < 2)
+			return side_fail(c, key, i, "expected a [price, quantity] array");
+		/* [price, quantity, ...]: a string price is one token, the quantity the next. */
+		if ((ps = jtok_str(jt, row + 1, &pn)) == NULL ||
+		    ev_decimal(l->price, sizeof(l->price), ps, pn) == -1)
+			return side_fail(c, key, i, "price: not a decimal string");
+		if ((qs = jtok_str(jt, row + 2, &qn)) == NULL ||
+		    ev_decimal(l->qty, sizeof(l->qty), qs, qn) == -1)
+			return side_fail(c, key, i, "quantity: not a decimal string");
 		if (l->price[0] == '-' || dec_is_zero(l->price))
-			return jfail(c, at, "price not positive");
+			return side_fail(c, key, i, "price not positive");
 		if (l->qty[0] == '-')
-			return jfail(c, at, "quantity negative");
+			return side_fail(c, key, i, "quantity negative");
 		if (!zero_ok && dec_is_zero(l->qty))
-			return jfail(c, at, "quantity zero");
+			return side_fail(c, key, i, "quantity zero");
 	}
 	return 0;
 }
@@ -726,12 +789,12 @@ book_order(struct jctx *c, struct ev_level *lv, size_t nbids, size_t nasks, cons
 
 /* Both sides into one malloc'd array, nbids then nasks.  0, or -1 with c->why. */
 static int
-read_book(struct jctx *c, const json_t *obj, const char *bkey, const char *akey, size_t max,
+read_book(struct jctx *c, int obj, const char *bkey, const char *akey, size_t max,
     bool zero_ok, struct ev_level **levels, size_t *nbids, size_t *nasks)
 {
-	const json_t *b = jget(obj, bkey), *a = jget(obj, akey);
-	size_t nb = json_is_array(b) ? json_array_size(b) : 0;
-	size_t na = json_is_array(a) ? json_array_size(a) : 0;
+	int b = jget(c->jt, obj, bkey), a = jget(c->jt, obj, akey);
+	size_t nb = jis(c->jt, b, JT_ARRAY) ? jtok_size(c->jt, b) : 0;
+	size_t na = jis(c->jt, a, JT_ARRAY) ? jtok_size(c->jt, a) : 0;
 	struct ev_level *lv;
 	size_t n = 0;
 
@@ -804,31 +867,30 @@ finish(struct event *ev, struct bf_drops *drops, ev_emit_fn emit, void *arg)
 }
 
 static int
-top_time(struct jctx *c, const json_t *obj, int64_t *out)
+top_time(struct jctx *c, int obj, int64_t *out)
 {
-	const json_t *v = jget(obj, "E");
+	int v = jget(c->jt, obj, "E");
 
-	if (v == NULL)
+	if (v == -1)
 		return jfail(c, "E", "missing");
-	if (!json_is_integer(v))
+	if (jtok_int(c->jt, v, out) == -1)
 		return jfail(c, "E", "expected an integer");
-	*out = (int64_t)json_integer_value(v);
 	return 0;
 }
 
 /* Build one event of a field table from obj (or its member sub); 0 or -1 with c->why. */
 static int
-simple(struct mctx *m, const json_t *obj, const char *sub, const struct jfield *f, size_t n,
+simple(struct mctx *m, int obj, const char *sub, const struct jfield *f, size_t n,
     struct event *ev)
 {
-	const json_t *o = obj;
+	int o = obj;
 
 	if (top_time(&m->j, obj, &ev->event_time) == -1)
 		return -1;
 	if (sub != NULL) {
-		if ((o = jget(obj, sub)) == NULL)
+		if ((o = jget(m->j.jt, obj, sub)) == -1)
 			return jfail(&m->j, sub, "missing");
-		if (!json_is_object(o))
+		if (!jis(m->j.jt, o, JT_OBJECT))
 			return jfail(&m->j, sub, "expected an object");
 		snprintf(m->j.path, sizeof(m->j.path), "%s.", sub);
 	}
@@ -836,7 +898,7 @@ simple(struct mctx *m, const json_t *obj, const char *sub, const struct jfield *
 }
 
 static int
-mk_kline(struct mctx *m, const json_t *obj, struct event *ev)
+mk_kline(struct mctx *m, int obj, struct event *ev)
 {
 	ev_init(ev, EV_KLINE, 0, m->recv_us);
 	if (simple(m, obj, "k", f_kline, NFIELDS(f_kline), ev) == -1)
@@ -847,21 +909,21 @@ mk_kline(struct mctx *m, const json_t *obj, struct event *ev)
 }
 
 static int
-mk_mark(struct mctx *m, const json_t *obj, struct event *ev)
+mk_mark(struct mctx *m, int obj, struct event *ev)
 {
 	ev_init(ev, EV_MARK_PRICE, 0, m->recv_us);
 	return simple(m, obj, NULL, f_mark, NFIELDS(f_mark), ev);
 }
 
 static int
-mk_ticker(struct mctx *m, const json_t *obj, struct event *ev)
+mk_ticker(struct mctx *m, int obj, struct event *ev)
 {
 	ev_init(ev, EV_TICKER, 0, m->recv_us);
 	return simple(m, obj, NULL, f_ticker, NFIELDS(f_ticker), ev);
 }
 
 static int
-mk_mini(struct mctx *m, const json_t *obj, struct event *ev)
+mk_mini(struct mctx *m, int obj, struct event *ev)
 {
 	ev_init(ev, EV_TICKER, EVF_MINI, m->recv_us);
 	if (simple(m, obj, NULL, f_mini, NFIELDS(f_mini), ev) == -1)
@@ -884,7 +946,7 @@ zero_price(struct mctx *m, struct event *ev)
 }
 
 static int
-mk_trade(struct mctx *m, const json_t *obj, struct event *ev)
+mk_trade(struct mctx *m, int obj, struct event *ev)
 {
 	ev_init(ev, EV_TRADE, 0, m->recv_us);
 	if (simple(m, obj, NULL, f_trade, NFIELDS(f_trade), ev) == -1)
@@ -894,7 +956,7 @@ mk_trade(struct mctx *m, const json_t *obj, struct event *ev)
 }
 
 static int
-mk_agg(struct mctx *m, const json_t *obj, struct event *ev)
+mk_agg(struct mctx *m, int obj, struct event *ev)
 {
 	ev_init(ev, EV_TRADE, EVF_AGG, m->recv_us);
 	if (simple(m, obj, NULL, f_agg, NFIELDS(f_agg), ev) == -1)
@@ -905,14 +967,14 @@ mk_agg(struct mctx *m, const json_t *obj, struct event *ev)
 }
 
 static int
-mk_bookticker(struct mctx *m, const json_t *obj, struct event *ev)
+mk_bookticker(struct mctx *m, int obj, struct event *ev)
 {
 	ev_init(ev, EV_BOOK_TICKER, 0, m->recv_us);
 	return simple(m, obj, NULL, f_bookticker, NFIELDS(f_bookticker), ev);
 }
 
 static int
-mk_liq(struct mctx *m, const json_t *obj, struct event *ev)
+mk_liq(struct mctx *m, int obj, struct event *ev)
 {
 	ev_init(ev, EV_LIQUIDATION, 0, m->recv_us);
 	return simple(m, obj, "o", f_liq, NFIELDS(f_liq), ev);
@@ -924,7 +986,7 @@ mk_liq(struct mctx *m, const json_t *obj, struct event *ev)
  * and 20 that holds both sides.
  */
 static int
-mk_partial(struct mctx *m, const json_t *obj, struct event *ev)
+mk_partial(struct mctx *m, int obj, struct event *ev)
 {
 	struct ev_book *bk = &ev->u.book;
 	size_t nb, na, depth;
@@ -950,7 +1012,7 @@ mk_partial(struct mctx *m, const json_t *obj, struct event *ev)
 
 static const struct {
 	const char	*e;
-	int		(*fn)(struct mctx *, const json_t *, struct event *);
+	int		(*fn)(struct mctx *, int, struct event *);
 } bm_types[] = {
 	{ "kline", mk_kline },
 	{ "markPriceUpdate", mk_mark },
@@ -966,19 +1028,22 @@ static const struct {
 
 /* The index of a known "e" in bm_types, or -1. */
 static int
-known_type(const json_t *e)
+known_type(const struct jtok *jt, int e)
 {
-	if (!json_is_string(e))
+	const char *s;
+	size_t n;
+
+	if ((s = jtok_str(jt, e, &n)) == NULL)
 		return -1;
 	for (size_t i = 0; i < NFIELDS(bm_types); i++)
-		if (strcmp(json_string_value(e), bm_types[i].e) == 0)
+		if (strncmp(s, bm_types[i].e, n) == 0 && bm_types[i].e[n] == '\0')
 			return (int)i;
 	return -1;
 }
 
 /* One event object (alone, or an element of an array payload); emitted or dropped. */
 static void
-one_event(struct mctx *m, const json_t *obj, int k)
+one_event(struct mctx *m, int obj, int k)
 {
 	struct event ev;
 	int rc;
@@ -1024,7 +1089,7 @@ stream_partial(const char *stream)
 
 /* A diff frame into f->diff; 0, or -1 with *err. */
 static int
-depth_diff(struct mctx *m, const json_t *obj, struct bm_frame *f, const char **err)
+depth_diff(struct mctx *m, int obj, struct bm_frame *f, const char **err)
 {
 	struct bm_depth_diff *d = &f->diff;
 
@@ -1055,37 +1120,108 @@ bm_depth_diff_free(struct bm_depth_diff *d)
 
 /* {"result":…,"id":N}, {"error":{"code","msg"},"id":N|null}, {"code","msg"}. */
 static int
-answer(const json_t *root, struct bm_frame *f, const char **err)
+answer(const struct jtok *jt, int root, struct bm_frame *f, const char **err)
 {
-	const json_t *id = jget(root, "id"), *e = jget(root, "error"), *code, *msg;
+	int id = jget(jt, root, "id"), e = jget(jt, root, "error"), code, msg;
+	const char *s;
+	int64_t v;
+	size_t n;
 
 	f->answer_id = -1;
-	if (id != NULL) {
-		if (!json_is_integer(id) || json_integer_value(id) < 0)
+	if (id != -1) {
+		if (jtok_int(jt, id, &v) == -1 || v < 0)
 			return perr(err, "answer", "id", "expected an unsigned integer");
-		f->answer_id = (int64_t)json_integer_value(id);
+		f->answer_id = v;
 	}
-	if (json_object_get(root, "result") != NULL && e == NULL) {
-		if (id == NULL)
+	if (jtok_get(jt, root, "result") != -1 && e == -1) {
+		if (id == -1)
 			return perr(err, "answer", "id", "missing");
 		f->kind = BMF_ANSWER;
 		return 0;
 	}
-	if (e == NULL)
+	if (e == -1)
 		e = root;	/* {"code":…,"msg":…} */
-	else if (!json_is_object(e))
+	else if (!jis(jt, e, JT_OBJECT))
 		return perr(err, "answer", "error", "expected an object");
-	code = jget(e, "code");
-	msg = jget(e, "msg");
-	if (code == NULL || !json_is_integer(code) || json_integer_value(code) < -2147483647LL ||
-	    json_integer_value(code) > 2147483647LL)
-		return perr(err, "error answer", "code", code == NULL ? "missing" :
+	code = jget(jt, e, "code");
+	msg = jget(jt, e, "msg");
+	if (code == -1 || jtok_int(jt, code, &v) == -1 || v < -2147483647LL || v > 2147483647LL)
+		return perr(err, "error answer", "code", code == -1 ? "missing" :
 		    "expected an integer");
-	if (msg == NULL || !json_is_string(msg))
-		return perr(err, "error answer", "msg", msg == NULL ? "missing" : "expected a string");
+	if (msg == -1 || (s = jtok_str(jt, msg, &n)) == NULL)
+		return perr(err, "error answer", "msg", msg == -1 ? "missing" : "expected a string");
 	f->kind = BMF_ERROR;
-	f->error_code = (int)json_integer_value(code);
-	ev_copy_text(f->why, sizeof(f->why), json_string_value(msg), json_string_length(msg));
+	f->error_code = (int)v;
+	ev_copy_text(f->why, sizeof(f->why), s, n);
+	return 0;
+}
+
+/* The frame whose tokens are in jt (parsed), as bm_frame_parse. */
+static int
+frame_events(const struct jtok *jt, struct mctx *m, struct bm_frame *f, const char **err)
+{
+	int data = 0, v, elt, k;
+	const char *s;
+	size_t i, n;
+
+	if (jis(jt, 0, JT_OBJECT) && (v = jtok_get(jt, 0, "stream")) != -1) {
+		/* The combined envelope {"stream":"<name>","data":<object or array>}. */
+		if ((s = jtok_str(jt, v, &n)) == NULL)
+			return perr(err, "envelope", "stream", "expected a string");
+		if (n == 0 || n >= sizeof(f->stream))
+			return perr(err, "envelope", "stream", n == 0 ? "empty" :
+			    "longer than a stream name");
+		memcpy(f->stream, s, n);
+		f->stream[n] = '\0';
+		if ((data = jtok_get(jt, 0, "data")) == -1)
+			return perr(err, "envelope", "data", "missing");
+		if (!jis(jt, data, JT_OBJECT) && !jis(jt, data, JT_ARRAY))
+			return perr(err, "envelope", "data", "expected an object or an array");
+	} else if (jis(jt, 0, JT_OBJECT) && jtok_get(jt, 0, "e") == -1 &&
+	    (jtok_get(jt, 0, "result") != -1 || jtok_get(jt, 0, "error") != -1 ||
+	    jtok_get(jt, 0, "code") != -1 || jtok_get(jt, 0, "id") != -1))
+		return answer(jt, 0, f, err);
+	else if (!jis(jt, 0, JT_OBJECT) && !jis(jt, 0, JT_ARRAY))
+		return perr(err, "frame", "", "not a JSON object or array");
+	m->partial = f->stream[0] != '\0' ? stream_partial(f->stream) : m->hint ? -1 : 0;
+	f->kind = BMF_EVENTS;
+	if (jis(jt, data, JT_ARRAY)) {
+		/* !markPrice@arr and the like: each element its own event. */
+		if ((n = jtok_size(jt, data)) > BM_ARRAY_MAX)
+			return perr(err, "frame", "", "an array of more than 10000 events");
+		for (i = 0, elt = jtok_first(jt, data); i < n; i++, elt = jtok_next(jt, elt)) {
+			snprintf(m->j.path, sizeof(m->j.path), "[%zu].", i);
+			m->j.what = "frame";
+			if (!jis(jt, elt, JT_OBJECT)) {
+				jfail(&m->j, "", "expected an object");
+				drop(dd(m), m->j.why);
+				continue;
+			}
+			if ((k = known_type(jt, jget(jt, elt, "e"))) == -1) {
+				jfail(&m->j, "e", jget(jt, elt, "e") == -1 ? "missing" :
+				    "not a market event type");
+				drop(dd(m), m->j.why);
+				continue;
+			}
+			if ((size_t)k == BM_DEPTH_UPDATE) {
+				jfail(&m->j, "e", "depthUpdate in an array");
+				drop(dd(m), m->j.why);
+				continue;
+			}
+			one_event(m, elt, k);
+		}
+		f->nevents = m->nevents;
+		return 0;
+	}
+	if ((v = jtok_get(jt, data, "e")) == -1)
+		return perr(err, "frame", "e", "missing");
+	if ((k = known_type(jt, v)) == -1)
+		return perr(err, "frame", "e", jis(jt, v, JT_STRING) ? "not a market event type" :
+		    "expected a string");
+	if ((size_t)k == BM_DEPTH_UPDATE && m->partial == 0)
+		return depth_diff(m, data, f, err);
+	one_event(m, data, k);
+	f->nevents = m->nevents;
 	return 0;
 }
 
@@ -1095,97 +1231,19 @@ bm_frame_parse(const char *buf, size_t len, int64_t recv_us, bool partial_hint, 
 {
 	struct mctx m = { .drops = drops, .recv_us = recv_us, .emit = emit, .arg = arg,
 	    .hint = partial_hint };
-	const json_t *data, *v, *elt;
+	struct jtok local, *jt;
 	const char *why;
-	json_t *root;
-	size_t i;
-	int k, rc = -1;
+	int rc;
 
 	memset(f, 0, sizeof(*f));
 	f->answer_id = -1;
-	if ((root = jparse(buf, len, &why)) == NULL)
-		return perr(err, "frame", "", why);
-	data = root;
-	if (json_is_object(root) && (v = json_object_get(root, "stream")) != NULL) {
-		/* The combined envelope {"stream":"<name>","data":<object or array>}. */
-		if (!json_is_string(v)) {
-			perr(err, "envelope", "stream", "expected a string");
-			goto out;
-		}
-		if (json_string_length(v) == 0 || json_string_length(v) >= sizeof(f->stream)) {
-			perr(err, "envelope", "stream", json_string_length(v) == 0 ? "empty" :
-			    "longer than a stream name");
-			goto out;
-		}
-		memcpy(f->stream, json_string_value(v), json_string_length(v) + 1);
-		if ((data = json_object_get(root, "data")) == NULL) {
-			perr(err, "envelope", "data", "missing");
-			goto out;
-		}
-		if (!json_is_object(data) && !json_is_array(data)) {
-			perr(err, "envelope", "data", "expected an object or an array");
-			goto out;
-		}
-	} else if (json_is_object(root) && json_object_get(root, "e") == NULL &&
-	    (json_object_get(root, "result") != NULL || json_object_get(root, "error") != NULL ||
-	    json_object_get(root, "code") != NULL || json_object_get(root, "id") != NULL)) {
-		rc = answer(root, f, err);
-		goto out;
-	} else if (!json_is_object(root) && !json_is_array(root)) {
-		perr(err, "frame", "", "not a JSON object or array");
-		goto out;
-	}
-	m.partial = f->stream[0] != '\0' ? stream_partial(f->stream) : partial_hint ? -1 : 0;
-	f->kind = BMF_EVENTS;
-	if (json_is_array(data)) {
-		/* !markPrice@arr and the like: each element its own event. */
-		if (json_array_size(data) > BM_ARRAY_MAX) {
-			perr(err, "frame", "", "an array of more than 10000 events");
-			goto out;
-		}
-		json_array_foreach(data, i, elt) {
-			snprintf(m.j.path, sizeof(m.j.path), "[%zu].", i);
-			m.j.what = "frame";
-			if (!json_is_object(elt)) {
-				jfail(&m.j, "", "expected an object");
-				drop(dd(&m), m.j.why);
-				continue;
-			}
-			if ((k = known_type(jget(elt, "e"))) == -1) {
-				jfail(&m.j, "e", jget(elt, "e") == NULL ? "missing" :
-				    "not a market event type");
-				drop(dd(&m), m.j.why);
-				continue;
-			}
-			if ((size_t)k == BM_DEPTH_UPDATE) {
-				jfail(&m.j, "e", "depthUpdate in an array");
-				drop(dd(&m), m.j.why);
-				continue;
-			}
-			one_event(&m, elt, k);
-		}
-		f->nevents = m.nevents;
-		rc = 0;
-		goto out;
-	}
-	if ((v = json_object_get(data, "e")) == NULL) {
-		perr(err, "frame", "e", "missing");
-		goto out;
-	}
-	if ((k = known_type(v)) == -1) {
-		perr(err, "frame", "e", json_is_string(v) ? "not a market event type" :
-		    "expected a string");
-		goto out;
-	}
-	if ((size_t)k == BM_DEPTH_UPDATE && m.partial == 0) {
-		rc = depth_diff(&m, data, f, err);
-		goto out;
-	}
-	one_event(&m, data, k);
-	f->nevents = m.nevents;
-	rc = 0;
-out:
-	json_decref(root);
+	jt = jt_take(&local);
+	m.j.jt = jt;
+	if (jparse(jt, buf, len, &why) == -1)
+		rc = perr(err, "frame", "", why);
+	else
+		rc = frame_events(jt, &m, f, err);
+	jt_give(jt);
 	if (rc == -1) {
 		char stream[sizeof(f->stream)];
 
@@ -1207,7 +1265,7 @@ body_err(const char **err, const char *what, const char *why)
 
 /* One /fapi/v1/klines row → ev (not yet checked); 0, or -1 with c->why. */
 static int
-kline_row(struct jctx *c, const json_t *row, struct event *ev)
+kline_row(struct jctx *c, int row, struct event *ev)
 {
 	static const struct {
 		const char	*name;
@@ -1234,24 +1292,26 @@ kline_row(struct jctx *c, const json_t *row, struct event *ev)
 		{ "[6] close time", 6, offsetof(struct ev_kline, close_time) },
 		{ "[8] trades", 8, offsetof(struct ev_kline, trades) },
 	};
+	const struct jtok *jt = c->jt;
 	char *base = (char *)&ev->u.kline;
+	int el[11], e;
+	size_t k;
 
-	if (!json_is_array(row))
+	if (!jis(jt, row, JT_ARRAY))
 		return jfail(c, "", "expected an array");
-	if (json_array_size(row) < 11)
+	if (jtok_size(jt, row) < 11)
 		return jfail(c, "", "fewer than 11 members");
-	for (size_t i = 0; i < NFIELDS(i64); i++) {
-		const json_t *v = json_array_get(row, i64[i].idx);
-
-		if (!json_is_integer(v))
+	for (k = 0, e = jtok_first(jt, row); k < 11; k++, e = jtok_next(jt, e))
+		el[k] = e;
+	for (size_t i = 0; i < NFIELDS(i64); i++)
+		if (jtok_int(jt, el[i64[i].idx], (int64_t *)(void *)(base + i64[i].off)) == -1)
 			return jfail(c, i64[i].name, "expected an integer");
-		*(int64_t *)(void *)(base + i64[i].off) = (int64_t)json_integer_value(v);
-	}
 	for (size_t i = 0; i < NFIELDS(dec); i++) {
-		const json_t *v = json_array_get(row, decidx[i]);
+		const char *v;
+		size_t n;
 
-		if (!json_is_string(v) || ev_decimal(base + dec[i].off, dec[i].size,
-		    json_string_value(v), json_string_length(v)) == -1)
+		if ((v = jtok_str(jt, el[decidx[i]], &n)) == NULL ||
+		    ev_decimal(base + dec[i].off, dec[i].size, v, n) == -1)
 			return jfail(c, dec[i].name, "not a decimal string");
 	}
 	if (ev->u.kline.close_time < ev->u.kline.open_time)
@@ -1265,27 +1325,30 @@ bm_klines_parse(const char *body, size_t len, const char *symbol, const char *in
     const char **err)
 {
 	struct jctx c = { .what = "GET /fapi/v1/klines" };
-	const json_t *row;
+	struct jtok local, *jt;
 	const char *why;
-	json_t *root;
-	size_t i;
-	int n = 0;
+	size_t i, rows;
+	int n = 0, row;
 
 	if (symbol == NULL || strlen(symbol) >= EV_SYM || !ev_symbol_ok(symbol, strlen(symbol)))
 		return body_err(err, c.what, "not a symbol");
 	if (bm_interval_index(interval) == -1)
 		return body_err(err, c.what, "not a kline interval");
-	if ((root = jparse(body, len, &why)) == NULL)
+	jt = jt_take(&local);
+	c.jt = jt;
+	if (jparse(jt, body, len, &why) == -1) {
+		jt_give(jt);
 		return body_err(err, c.what, why);
-	if (!json_is_array(root)) {
-		json_decref(root);
+	}
+	if (!jis(jt, 0, JT_ARRAY)) {
+		jt_give(jt);
 		return body_err(err, c.what, "expected a JSON array");
 	}
-	if (json_array_size(root) > BM_KLINES_MAX) {
-		json_decref(root);
+	if ((rows = jtok_size(jt, 0)) > BM_KLINES_MAX) {
+		jt_give(jt);
 		return body_err(err, c.what, "more than 1500 rows (Binance's largest limit)");
 	}
-	json_array_foreach(root, i, row) {
+	for (i = 0, row = jtok_first(jt, 0); i < rows; i++, row = jtok_next(jt, row)) {
 		struct event ev;
 
 		ev_init(&ev, EV_KLINE, EVF_RESYNC, recv_us);
@@ -1302,7 +1365,7 @@ bm_klines_parse(const char *body, size_t len, const char *symbol, const char *in
 		ev.event_time = ev.u.kline.closed ? ev.u.kline.close_time + 1 : now_ms;
 		n += finish(&ev, drops, emit, arg);
 	}
-	json_decref(root);
+	jt_give(jt);
 	return n;
 }
 
@@ -1316,17 +1379,21 @@ bm_depth_snapshot_parse(const char *body, size_t len, struct bm_depth_snapshot *
 		JF(struct bm_depth_snapshot, "T", J_I64, OPT, time, 0),
 	};
 	struct jctx c = { .what = "GET /fapi/v1/depth" };
+	struct jtok local, *jt;
 	const char *why;
-	json_t *root;
 	int rc = -1;
 
 	memset(s, 0, sizeof(*s));
-	if ((root = jparse(body, len, &why)) == NULL)
+	jt = jt_take(&local);
+	c.jt = jt;
+	if (jparse(jt, body, len, &why) == -1) {
+		jt_give(jt);
 		return body_err(err, c.what, why);
-	if (!json_is_object(root))
+	}
+	if (!jis(jt, 0, JT_OBJECT))
 		body_err(err, c.what, "expected a JSON object");
-	else if (jfields(&c, NULL, root, f_snap, NFIELDS(f_snap), s) == -1 ||
-	    read_book(&c, root, "bids", "asks", EV_BOOK_LEVELS_MAX, false, &s->levels, &s->nbids,
+	else if (jfields(&c, NULL, 0, f_snap, NFIELDS(f_snap), s) == -1 ||
+	    read_book(&c, 0, "bids", "asks", EV_BOOK_LEVELS_MAX, false, &s->levels, &s->nbids,
 	    &s->nasks) == -1 ||
 	    book_order(&c, s->levels, s->nbids, s->nasks, "bids", "asks") == -1) {
 		bm_depth_snapshot_free(s);
@@ -1335,7 +1402,7 @@ bm_depth_snapshot_parse(const char *body, size_t len, struct bm_depth_snapshot *
 			*err = bm_errbuf;
 	} else
 		rc = 0;
-	json_decref(root);
+	jt_give(jt);
 	return rc;
 }
 
@@ -1351,60 +1418,62 @@ bm_exchange_info_symbols(const char *body, size_t len, char ***symbols, struct b
     const char **err)
 {
 	const char *what = "GET /fapi/v1/exchangeInfo", *why;
-	const json_t *arr, *row, *sym, *st;
-	json_t *root;
+	struct jtok local, *jt;
+	int arr, row, sym, st, n = 0;
+	size_t i, rows;
 	char **out;
-	size_t i;
-	int n = 0;
 
 	*symbols = NULL;
-	if ((root = jparse(body, len, &why)) == NULL)
+	jt = jt_take(&local);
+	if (jparse(jt, body, len, &why) == -1) {
+		jt_give(jt);
 		return body_err(err, what, why);
-	if (!json_is_object(root) || (arr = jget(root, "symbols")) == NULL || !json_is_array(arr)) {
-		body_err(err, what, json_is_object(root) ? "symbols: expected an array" :
+	}
+	if (!jis(jt, 0, JT_OBJECT) || (arr = jget(jt, 0, "symbols")) == -1 ||
+	    !jis(jt, arr, JT_ARRAY)) {
+		body_err(err, what, jis(jt, 0, JT_OBJECT) ? "symbols: expected an array" :
 		    "expected a JSON object");
-		json_decref(root);
+		jt_give(jt);
 		return -1;
 	}
-	if (json_array_size(arr) > BM_SYMBOLS_MAX) {
-		json_decref(root);
+	if ((rows = jtok_size(jt, arr)) > BM_SYMBOLS_MAX) {
+		jt_give(jt);
 		return body_err(err, what, "more than 10000 symbols");
 	}
-	if ((out = calloc(json_array_size(arr) + 1, sizeof(*out))) == NULL) {
-		json_decref(root);
+	if ((out = calloc(rows + 1, sizeof(*out))) == NULL) {
+		jt_give(jt);
 		return body_err(err, what, "out of memory");
 	}
-	json_array_foreach(arr, i, row) {
-		struct jctx c = { .what = what };
+	for (i = 0, row = jtok_first(jt, arr); i < rows; i++, row = jtok_next(jt, row)) {
+		struct jctx c = { .jt = jt, .what = what };
 		const char *s;
 		size_t slen;
 		int dup = 0;
 
 		snprintf(c.path, sizeof(c.path), "symbols[%zu].", i);
-		sym = jget(row, "symbol");
-		st = jget(row, "status");
-		if (!json_is_object(row)) {
+		sym = jget(jt, row, "symbol");
+		st = jget(jt, row, "status");
+		if (!jis(jt, row, JT_OBJECT)) {
 			jfail(&c, "", "expected an object");
 			drop(drops, c.why);
 			continue;
 		}
-		if (!json_is_string(st)) {
-			jfail(&c, "status", st == NULL ? "missing" : "expected a string");
+		if (!jis(jt, st, JT_STRING)) {
+			jfail(&c, "status", st == -1 ? "missing" : "expected a string");
 			drop(drops, c.why);
 			continue;
 		}
-		if (strcmp(json_string_value(st), "TRADING") != 0)
+		if (!jtok_str_eq(jt, st, "TRADING", 7))
 			continue;
-		if (!json_is_string(sym) || (slen = json_string_length(sym)) == 0 ||
-		    slen >= EV_SYM || !ev_symbol_ok(json_string_value(sym), slen)) {
-			jfail(&c, "symbol", sym == NULL ? "missing" : "not a symbol");
+		if ((s = jtok_str(jt, sym, &slen)) == NULL || slen == 0 || slen >= EV_SYM ||
+		    !ev_symbol_ok(s, slen)) {
+			jfail(&c, "symbol", sym == -1 ? "missing" : "not a symbol");
 			drop(drops, c.why);
 			continue;
 		}
-		s = json_string_value(sym);
-		if ((out[n] = strdup(s)) == NULL) {
+		if ((out[n] = strndup(s, slen)) == NULL) {
 			bm_symbols_free(out, n);
-			json_decref(root);
+			jt_give(jt);
 			return body_err(err, what, "out of memory");
 		}
 		for (char *p = out[n]; *p != '\0'; p++)
@@ -1421,7 +1490,7 @@ bm_exchange_info_symbols(const char *body, size_t len, char ***symbols, struct b
 		}
 		n++;
 	}
-	json_decref(root);
+	jt_give(jt);
 	*symbols = out;
 	return n;
 }
