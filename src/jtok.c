@@ -423,34 +423,53 @@ key_hash(const char *s, size_t n)
 	return h;
 }
 
+/* Whether two keys' bytes are the same (most keys are a byte or two: no call for those). */
+static inline bool
+key_same(const char *a, size_t na, const char *b, size_t nb)
+{
+	return na == nb && (na == 0 || (a[0] == b[0] && (na == 1 ||
+	    memcmp(a + 1, b + 1, na - 1) == 0)));
+}
+
 /*
- * Whether object o (closed, members counted) has a key twice: pairwise
- * for a few members, through an open addressing table for more.  0, or -1
- * with the error at the second one.
+ * Whether object o (closed, members counted) has a key twice.  Keys of one
+ * byte (most of Binance's) are marked in a bitmap; the others, when a
+ * few, are compared pairwise; an object with more of them goes through an
+ * open addressing table.  0, or -1 with the error at the second one.
  */
 static int
 dup_keys(struct jtok *j, uint32_t o)
 {
 	const struct jtok_tok *tk = j->tok;
-	uint32_t n = tk[o].size, keys[JTOK_PAIRWISE_MAX], k, mask, cap;
+	uint32_t n = tk[o].size, keys[JTOK_PAIRWISE_MAX], nkeys = 0, k, mask, cap;
+	uint64_t one[4] = { 0, 0, 0, 0 };
 	const char *a, *b;
 	size_t na, nb;
 
-	if (n < 2)
-		return 0;
-	if (n <= JTOK_PAIRWISE_MAX) {
-		k = o + 1;
-		for (uint32_t i = 0; i < n; i++, k = tk[k + 1].next) {
-			a = key_bytes(j, &tk[k], &na);
-			for (uint32_t m = 0; m < i; m++) {
-				b = key_bytes(j, &tk[keys[m]], &nb);
-				if (na == nb && memcmp(a, b, na) == 0)
-					goto twice;
-			}
-			keys[i] = k;
+	k = o + 1;
+	for (uint32_t i = 0; i < n; i++, k = tk[k + 1].next) {
+		a = key_bytes(j, &tk[k], &na);
+		if (na == 1) {
+			unsigned char c = (unsigned char)a[0];
+
+			if (one[c >> 6] >> (c & 63) & 1)
+				goto twice;
+			one[c >> 6] |= (uint64_t)1 << (c & 63);
+			continue;
 		}
-		return 0;
+		if (nkeys == JTOK_PAIRWISE_MAX)
+			goto table;
+		for (uint32_t m = 0; m < nkeys; m++) {
+			b = key_bytes(j, &tk[keys[m]], &nb);
+			if (key_same(a, na, b, nb))
+				goto twice;
+		}
+		keys[nkeys++] = k;
 	}
+	return 0;
+
+table:
+	/* Every key of more or less than a byte, from the first again. */
 	for (cap = 32; cap < 2 * (size_t)n; cap *= 2)
 		;
 	if (j->seencap < cap) {
@@ -462,15 +481,24 @@ dup_keys(struct jtok *j, uint32_t o)
 		j->seencap = cap;
 	}
 	memset(j->seen, 0, cap * sizeof(*j->seen));
+	memset(one, 0, sizeof(one));
 	mask = cap - 1;
 	k = o + 1;
 	for (uint32_t i = 0; i < n; i++, k = tk[k + 1].next) {
 		uint32_t h;
 
 		a = key_bytes(j, &tk[k], &na);
+		if (na == 1) {
+			unsigned char c = (unsigned char)a[0];
+
+			if (one[c >> 6] >> (c & 63) & 1)
+				goto twice;
+			one[c >> 6] |= (uint64_t)1 << (c & 63);
+			continue;
+		}
 		for (h = key_hash(a, na) & mask; j->seen[h] != 0; h = (h + 1) & mask) {
 			b = key_bytes(j, &tk[j->seen[h]], &nb);
-			if (na == nb && memcmp(a, b, na) == 0)
+			if (key_same(a, na, b, nb))
 				goto twice;
 		}
 		j->seen[h] = k;		/* a key is never token 0 */
@@ -637,7 +665,7 @@ jtok_getn(const struct jtok *j, int obj, const char *key, size_t klen)
 		if (tk[k].size != klen)
 			continue;
 		b = key_bytes(j, &tk[k], &nb);
-		if (memcmp(b, key, klen) == 0)
+		if (key_same(b, nb, key, klen))
 			return (int)k + 1;
 	}
 	return -1;

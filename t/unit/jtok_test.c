@@ -284,14 +284,29 @@ Test(jtok_t, duplicate_keys)
 	cr_assert_eq(jtok_get(&J, 0, "k99"), 200);
 	snprintf(big + n, sizeof(big) - n, ",\"k\\u0037\":1}");
 	rejected(big, "duplicate object key", -1);
-	/* The pairwise limit exactly and one more, the duplicate last. */
-	for (int m = 12; m <= 13; m++) {
+	/*
+	 * Keys of one byte go to a bitmap, longer ones pairwise up to 12,
+	 * then to the table: the limit exactly and one more, the duplicate
+	 * last, with and without one-byte keys after the switch.
+	 */
+	for (int m = 12; m <= 14; m++) {
 		n = (size_t)snprintf(big, sizeof(big), "{");
 		for (int i = 0; i < m - 1; i++)
-			n += (size_t)snprintf(big + n, sizeof(big) - n, "\"%c\":1,", 'a' + i);
-		snprintf(big + n, sizeof(big) - n, "\"a\":2}");
+			n += (size_t)snprintf(big + n, sizeof(big) - n, "\"k%c\":1,", 'a' + i);
+		snprintf(big + n, sizeof(big) - n, "\"ka\":2}");
 		rejected(big, "duplicate object key", -1);
+		snprintf(big + n, sizeof(big) - n, "\"z\":1,\"y\":2,\"z\":3}");
+		rejected(big, "duplicate object key", -1);
+		snprintf(big + n, sizeof(big) - n, "\"z\":1,\"y\":2,\"\":3,\"\":4}");
+		rejected(big, "duplicate object key", -1);
+		snprintf(big + n, sizeof(big) - n, "\"z\":1,\"y\":2,\"\":3,\"kz\":4}");
+		accepted(big);
 	}
+	rejected("{\"z\":1,\"ka\":1,\"kb\":1,\"kc\":1,\"kd\":1,\"ke\":1,\"kf\":1,\"kg\":1,"
+	    "\"kh\":1,\"ki\":1,\"kj\":1,\"kk\":1,\"kl\":1,\"km\":1,\"z\":2}",
+	    "duplicate object key", -1);
+	rejected("{\"\xc3\xa9\":1,\"\\u00e9\":1}", "duplicate object key", 8);
+	rejected("{\"\\u0041\":1,\"A\":1}", "duplicate object key", 12);
 }
 
 Test(jtok_t, grammar)
