@@ -3,15 +3,16 @@
  * normalized events (FACTS §3), the REST bodies the market worker fetches
  * (/fapi/v1/klines, /fapi/v1/depth, /fapi/v1/exchangeInfo), and the pure
  * helpers it needs: kline intervals and candle times, stream names and
- * routes, request weights.  No I/O and no state between calls.
+ * routes, request weights.  No I/O and no state between calls (but the
+ * tokenizer's arrays, reused).
  *
  * Read with jtok (jtok.h), our tokenizer, which accepts exactly what
  * jansson's json_loadb does (t/fuzz/fuzz_jtok.c proves it on every input)
  * without building a tree: integers exact int64, keys case-sensitive ("p"
  * is the mark price, "P" the settle price), invalid UTF-8 and NUL in
  * strings rejected, no key twice; strings are read in place from the
- * frame (decoded apart only when they hold escapes).  Decimals are copied through
- * ev_decimal(), never rounded.  Each event is built alone from a table of
+ * frame (decoded apart only when they hold escapes).  Decimals are copied
+ * through ev_decimal(), never rounded.  Each event is built alone from a table of
  * the fields it reads, given its id and checked with ev_validate(); one
  * that fails is dropped and counted, its siblings (the other elements of
  * !markPrice@arr, the other rows of a klines page) are not.
@@ -27,6 +28,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -787,10 +789,60 @@ book_order(struct jctx *c, struct ev_level *lv, size_t nbids, size_t nasks, cons
 	return 0;
 }
 
-/* Both sides into one malloc'd array, nbids then nasks.  0, or -1 with c->why. */
+/*
+ * The levels array of the last depth diff freed (bm_depth_diff_free),
+ * kept for the next diff: a diff comes every 100 ms a book, hundreds a
+ * second, and an array of a few dozen levels is above glibc's small
+ * sizes, whose malloc consolidated its free lists for each one (5% of the
+ * market worker).  A diff's array has room for at least BM_SPARE_LEVELS.
+ */
+#define BM_SPARE_LEVELS	64
+#define BM_SPARE_KEEP	1024	/* levels: a larger array is freed */
+static struct ev_level *bm_spare;
+
+/* Room for n levels, zeroed (spare: a depth diff's, from bm_spare when it fits); NULL when out of memory. */
+static struct ev_level *
+levels_alloc(size_t n, bool spare)
+{
+	struct ev_level *lv;
+
+	if (n == 0)
+		n = 1;
+	if (!spare)
+		return calloc(n, sizeof(*lv));
+	if (bm_spare != NULL && malloc_usable_size(bm_spare) >= n * sizeof(*lv)) {
+		lv = bm_spare;
+		bm_spare = NULL;
+		memset(lv, 0, n * sizeof(*lv));
+		return lv;
+	}
+	return calloc(n > BM_SPARE_LEVELS ? n : BM_SPARE_LEVELS, sizeof(*lv));
+}
+
+/* Give back what levels_alloc(…, spare) gave. */
+static void
+levels_spare(struct ev_level *lv)
+{
+	if (lv == NULL)
+		return;
+	if (malloc_usable_size(lv) > BM_SPARE_KEEP * sizeof(*lv))
+		free(lv);	/* a diff of thousands of levels: not kept */
+	else if (bm_spare == NULL)
+		bm_spare = lv;
+	else if (malloc_usable_size(lv) > malloc_usable_size(bm_spare)) {
+		free(bm_spare);
+		bm_spare = lv;
+	} else
+		free(lv);
+}
+
+/*
+ * Both sides into one malloc'd array, nbids then nasks (a depth diff's
+ * from the spare: levels_alloc).  0, or -1 with c->why.
+ */
 static int
 read_book(struct jctx *c, int obj, const char *bkey, const char *akey, size_t max,
-    bool zero_ok, struct ev_level **levels, size_t *nbids, size_t *nasks)
+    bool zero_ok, bool spare, struct ev_level **levels, size_t *nbids, size_t *nasks)
 {
 	int b = jget(c->jt, obj, bkey), a = jget(c->jt, obj, akey);
 	size_t nb = jis(c->jt, b, JT_ARRAY) ? jtok_size(c->jt, b) : 0;
@@ -800,13 +852,22 @@ read_book(struct jctx *c, int obj, const char *bkey, const char *akey, size_t ma
 
 	*levels = NULL;
 	*nbids = *nasks = 0;
-	if (nb > max || na > max)
-		nb = na = 0;	/* read_side says so */
-	if ((lv = calloc(nb + na > 0 ? nb + na : 1, sizeof(*lv))) == NULL)
+	/*
+	 * A side over max fails in read_side before it writes a level: room
+	 * for the other only (the bids are read before the asks' bound fails).
+	 */
+	if (nb > max)
+		nb = 0;
+	if (na > max)
+		na = 0;
+	if ((lv = levels_alloc(nb + na, spare)) == NULL)
 		return jfail(c, "", "out of memory");
 	if (read_side(c, obj, bkey, max, zero_ok, lv, &n) == -1 ||
 	    (*nbids = n, read_side(c, obj, akey, max, zero_ok, lv, &n) == -1)) {
-		free(lv);
+		if (spare)
+			levels_spare(lv);
+		else
+			free(lv);
 		*nbids = 0;
 		return -1;
 	}
@@ -994,7 +1055,8 @@ mk_partial(struct mctx *m, int obj, struct event *ev)
 	ev_init(ev, EV_BOOK, EVF_PARTIAL, m->recv_us);
 	if (simple(m, obj, NULL, f_partial, NFIELDS(f_partial), ev) == -1)
 		return -1;
-	if (read_book(&m->j, obj, "b", "a", EV_BOOK_LEVELS_MAX, false, &bk->levels, &nb, &na) == -1)
+	if (read_book(&m->j, obj, "b", "a", EV_BOOK_LEVELS_MAX, false, false, &bk->levels, &nb,
+	    &na) == -1)
 		return -1;
 	bk->nbids = (uint16_t)nb;
 	bk->nasks = (uint16_t)na;
@@ -1095,7 +1157,7 @@ depth_diff(struct mctx *m, int obj, struct bm_frame *f, const char **err)
 
 	m->j.what = "depthUpdate";
 	if (jfields(&m->j, dd(m), obj, f_diff, NFIELDS(f_diff), d) == -1 ||
-	    read_book(&m->j, obj, "b", "a", BM_DIFF_LEVELS_MAX, true, &d->levels, &d->nbids,
+	    read_book(&m->j, obj, "b", "a", BM_DIFF_LEVELS_MAX, true, true, &d->levels, &d->nbids,
 	    &d->nasks) == -1) {
 		bm_depth_diff_free(d);
 		snprintf(bm_errbuf, sizeof(bm_errbuf), "%s", m->j.why);
@@ -1114,7 +1176,7 @@ depth_diff(struct mctx *m, int obj, struct bm_frame *f, const char **err)
 void
 bm_depth_diff_free(struct bm_depth_diff *d)
 {
-	free(d->levels);
+	levels_spare(d->levels);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -1393,7 +1455,7 @@ bm_depth_snapshot_parse(const char *body, size_t len, struct bm_depth_snapshot *
 	if (!jis(jt, 0, JT_OBJECT))
 		body_err(err, c.what, "expected a JSON object");
 	else if (jfields(&c, NULL, 0, f_snap, NFIELDS(f_snap), s) == -1 ||
-	    read_book(&c, 0, "bids", "asks", EV_BOOK_LEVELS_MAX, false, &s->levels, &s->nbids,
+	    read_book(&c, 0, "bids", "asks", EV_BOOK_LEVELS_MAX, false, false, &s->levels, &s->nbids,
 	    &s->nasks) == -1 ||
 	    book_order(&c, s->levels, s->nbids, s->nasks, "bids", "asks") == -1) {
 		bm_depth_snapshot_free(s);

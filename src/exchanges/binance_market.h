@@ -3,10 +3,13 @@
  * (FACTS §3: routes, stream names, payloads; REST /fapi/v1/klines,
  * /fapi/v1/depth, /fapi/v1/exchangeInfo).
  *
- * Parsed with jansson like the user-data side (exact 64-bit integers,
- * case-sensitive keys).  Nothing here does I/O or keeps state between
- * calls: a funding change (EV_FUNDING) and the local order book are the
- * market worker's.  One bad value costs only its own event: each event is
+ * Read with jtok (jtok.h: what jansson's json_loadb accepts, exact 64-bit
+ * integers, case-sensitive keys, no key twice), without building a tree;
+ * a text of more than 2,097,152 values and keys is refused as not JSON.
+ * Nothing here does I/O or keeps state between calls (the tokenizer's
+ * arrays are reused from call to call, nothing else): a funding change
+ * (EV_FUNDING) and the local order book are the market worker's.  Not
+ * thread-safe.  One bad value costs only its own event: each event is
  * built and checked (ev_validate) alone; one that fails is dropped and
  * counted in struct bf_drops (binance_futures.h).
  *
@@ -90,6 +93,10 @@ struct bm_depth_diff {
 	size_t		 nbids, nasks;
 	struct ev_level	*levels;		/* nbids then nasks, in frame order, malloc'd */
 };
+/*
+ * Release a diff bm_frame_parse filled: its levels array is kept for the
+ * next diff (one array, of at most 1024 levels), or freed.
+ */
 void	 bm_depth_diff_free(struct bm_depth_diff *);
 
 /* What one frame was. */

@@ -676,6 +676,19 @@ Test(market, malformed_frames)
 	strcat(big, "]}");
 	rejected(big, false, "depthUpdate: b: more than 5000 levels");
 	free(big);
+	/*
+	 * The bids within the bound, the asks over it: the bids are read
+	 * first, into an array that must hold them (it held one level).
+	 */
+	n = 5001 * 12 + 200;
+	big = malloc(n);
+	strcpy(big, "{\"e\":\"depthUpdate\",\"E\":1,\"T\":1,\"s\":\"BTCUSDT\",\"U\":1,\"u\":2,\"pu\":1,"
+	    "\"b\":[[\"3\",\"1\"],[\"2\",\"1\"],[\"1\",\"1\"]],\"a\":[");
+	for (int i = 0; i < 5001; i++)
+		strcat(big, i ? ",[\"4\",\"1\"]" : "[\"4\",\"1\"]");
+	strcat(big, "]}");
+	rejected(big, false, "depthUpdate: a: more than 5000 levels");
+	free(big);
 	n = 10001 * 3 + 16;
 	big = malloc(n);
 	strcpy(big, "[");
@@ -936,6 +949,15 @@ Test(market, depth_snapshot_bad)
 		strcat(big, i ? ",[\"1\",\"1\"]" : "[\"1\",\"1\"]");
 	strcat(big, "]}");
 	snap_bad(big, "bids: more than 1000 levels");
+	free(big);
+	/* The bids within the bound, the asks over it (the bids' array held one level). */
+	big = malloc(1001 * 12 + 128);
+	strcpy(big, "{\"lastUpdateId\":1,\"bids\":[[\"3\",\"1\"],[\"2\",\"1\"],[\"1\",\"1\"]],"
+	    "\"asks\":[");
+	for (int i = 0; i < 1001; i++)
+		strcat(big, i ? ",[\"4\",\"1\"]" : "[\"4\",\"1\"]");
+	strcat(big, "]}");
+	snap_bad(big, "asks: more than 1000 levels");
 	free(big);
 }
 
