@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +54,8 @@ jtok_init(struct jtok *j, size_t max_tokens)
 {
 	memset(j, 0, offsetof(struct jtok, stack));
 	j->max = max_tokens > 0 ? max_tokens : 1;
-	if (j->max > UINT32_MAX - 1)
-		j->max = UINT32_MAX - 1;
+	if (j->max > INT32_MAX)
+		j->max = INT32_MAX;	/* token indexes are ints */
 }
 
 void

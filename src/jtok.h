@@ -78,7 +78,8 @@ struct jtok {
 
 /*
  * An empty tokenizer that takes at most max_tokens tokens a parse
- * (every value and every key is one; at least 1).  Nothing allocated yet.
+ * (every value and every key is one; at least 1, at most INT32_MAX).
+ * Nothing allocated yet.
  */
 void	 jtok_init(struct jtok *, size_t max_tokens);
 /* Release what the tokenizer holds; it may be parsed with again. */
