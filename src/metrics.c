@@ -600,11 +600,11 @@ static const struct mdef writer_defs[] = {
 };
 
 static const struct mdef gateway_defs[] = {
-	CNT("health_requests", "exfeedd_gateway_health_requests_total", "GET /health requests"),
 	CNT("ops/metrics_requests", "exfeedd_gateway_metrics_requests_total", "GET /metrics requests"),
 	CNT("ops/health_requests", "exfeedd_gateway_health_requests_total", "GET /health requests"),
 	CNT("ops/gathers", "exfeedd_gateway_gathers_total", "Metric gathers asked of the supervisor"),
 	CNT("ops/gather_timeouts", "exfeedd_gateway_gather_timeouts_total", "Metric gathers the supervisor did not answer in time"),
+	CNT("ops/refused", "exfeedd_gateway_ops_refused_total", "/metrics and /health requests refused (too many waiting)"),
 	GAU("ops/watchers", "exfeedd_gateway_ops_clients", "Clients of /ws/ops"),
 	{ NULL }
 };

@@ -1,8 +1,9 @@
 /*
  * gateway.c: the gateway role: the libwebsockets server the platform's
  * clients and load balancers talk to, joined to this worker's libev loop.
- * It answers GET /health with the worker's state; the client WebSocket
- * channels (/ws/trading, /ws/market) arrive with the event fan-out work.
+ * GET /metrics and /health are the operators' endpoints (gw_ops.c); the
+ * client WebSocket channels (/ws/trading, /ws/market) arrive with the
+ * event fan-out work.
  */
 #include "autoconf.h"
 
@@ -17,6 +18,8 @@
 #include <libwebsockets.h>
 
 #include "exfeedd.h"
+#include "gw_db.h"
+#include "gw_ops.h"
 #include "log.h"
 #include "mpack.h"
 
@@ -25,7 +28,8 @@ static struct {
 	struct lws_vhost	*vhost;
 	struct ev_loop		*loop;
 	ev_io			 accept_io;
-	uint64_t		 health_requests;
+	struct gw_db		*db;
+	uint64_t		 http_requests;
 	int			 stopping;
 } gw;
 
@@ -38,17 +42,24 @@ gateway_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 	char body[128];
 	int n, status;
 
-	if (reason != LWS_CALLBACK_HTTP)
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		break;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if ((n = gw_ops_http_writeable(wsi)) != 0)
+			return n < 0 ? -1 : 0;
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
-	if (strcmp((const char *)in, "/health") == 0) {
-		gw.health_requests++;
-		status = gw.stopping ? HTTP_STATUS_SERVICE_UNAVAILABLE : HTTP_STATUS_OK;
-		n = snprintf(body, sizeof(body), "{\"status\":\"%s\"}\n",
-		    gw.stopping ? "stopping" : "ok");
-	} else {
-		status = HTTP_STATUS_NOT_FOUND;
-		n = snprintf(body, sizeof(body), "{\"error\":\"not found\"}\n");
+	case LWS_CALLBACK_CLOSED_HTTP:
+		gw_ops_http_closed(wsi);
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	}
+	gw.http_requests++;
+	if (gw_ops_http(wsi, (const char *)in))
+		return 0;
+	status = HTTP_STATUS_NOT_FOUND;
+	n = snprintf(body, sizeof(body), "{\"error\":\"not found\"}\n");
 	if (lws_add_http_common_headers(wsi, (unsigned)status, "application/json",
 	    (lws_filepos_t)n, &p, end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
@@ -141,6 +152,9 @@ gateway_start(struct ev_loop *loop, const struct config *cfg)
 	if ((gw.ctx = lws_create_context(&info)) == NULL ||
 	    (gw.vhost = lws_get_vhost_by_name(gw.ctx, info.vhost_name)) == NULL)
 		worker_fatal(1, "cannot create the WebSocket server");
+	if ((gw.db = gw_db_new(loop, cfg)) == NULL)
+		worker_fatal(1, "cannot set up the gateway's PostgreSQL reads");
+	gw_ops_start(loop, gw.db);
 	ev_io_init(&gw.accept_io, gateway_accept_cb, fd, EV_READ);
 	ev_io_start(loop, &gw.accept_io);
 	log_info("listening on %s:%u", hp->host, hp->port);
@@ -154,9 +168,18 @@ gateway_status(msgpack_packer *pk)
 	char listen[300];
 
 	snprintf(listen, sizeof(listen), "%s:%u", hp->host, hp->port);
-	msgpack_pack_map(pk, 2);
+	msgpack_pack_map(pk, 3);
 	mp_kv_str(pk, "listen", listen);
-	mp_kv_u64(pk, "health_requests", gw.health_requests);
+	mp_kv_u64(pk, "http_requests", gw.http_requests);
+	mp_str(pk, "ops");
+	gw_ops_status(pk);
+}
+
+static void
+gateway_reconfigure(const struct config *cfg, const struct config *old)
+{
+	if (gw.db)
+		gw_db_config(gw.db, cfg);
 }
 
 /* First stage of the daemon's shutdown: stop accepting, then close what is open. */
@@ -164,6 +187,7 @@ static void
 gateway_stop(void)
 {
 	gw.stopping = 1;
+	gw_ops_stop();
 	if (ev_is_active(&gw.accept_io)) {
 		ev_io_stop(gw.loop, &gw.accept_io);
 		close(gw.accept_io.fd);
@@ -171,9 +195,11 @@ gateway_stop(void)
 	if (gw.ctx)
 		lws_context_destroy(gw.ctx);
 	gw.ctx = NULL;
+	gw_db_free(gw.db);
+	gw.db = NULL;
 	worker_stopped();
 }
 
 const struct worker_role gateway_role = {
-	"gateway", gateway_start, NULL, NULL, gateway_status, gateway_stop,
+	"gateway", gateway_start, gateway_reconfigure, NULL, gateway_status, gateway_stop,
 };
