@@ -76,14 +76,30 @@ gwf_prefix(unsigned char *p, uint64_t lost, uint32_t n)
 	put_be(p + 19, n, 4);
 }
 
-/* Count n events as dropped: the next frame says so. */
+/*
+ * Count n events as dropped: the next frame says so.  Drops while the
+ * gateway is away are not logged one by one (the lost connection was).
+ */
 static void
 gwf_drop(struct gw_feed_sender *gs, size_t n, const char *why)
 {
 	gs->st.dropped += n;
 	gs->lost += n;
-	log_warnx_rl(&gs->drop_rl, "gateway feed: %zu events dropped (%s; %" PRIu64 " so far)",
-	    n, why, gs->st.dropped);
+	if (why != NULL)
+		log_warnx_rl(&gs->drop_rl, "gateway feed: %zu events dropped (%s; %" PRIu64
+		    " so far)", n, why, gs->st.dropped);
+}
+
+void
+gw_feed_lost(struct gw_feed_sender *gs, size_t n)
+{
+	gwf_drop(gs, n, NULL);
+}
+
+int
+gw_feed_sender_connected(const struct gw_feed_sender *gs)
+{
+	return gs->conn != NULL;
 }
 
 static void
@@ -113,7 +129,7 @@ gwf_flush(struct gw_feed_sender *gs, int even_empty)
 	gs->qn = 0;		/* the close callback, should ipc_send drop us, leaves q alone */
 	if (ipc_send(gs->conn, IPC_DP_EVENTS, gs->q.data, gs->q.size) == -1) {
 		gwf_clear(gs);
-		gwf_drop(gs, n, "the gateway connection failed");
+		gwf_drop(gs, n, NULL);
 		return;
 	}
 	gs->lost -= lost;
@@ -133,7 +149,7 @@ static int
 gwf_room(struct gw_feed_sender *gs, size_t len, size_t n)
 {
 	if (gs->conn == NULL) {
-		gwf_drop(gs, n, "not connected to the gateway");
+		gwf_drop(gs, n, NULL);
 		return -1;
 	}
 	if (ipc_pending(gs->conn) + gs->q.size + len > gs->max_queued) {
@@ -222,10 +238,12 @@ gwf_close_cb(struct ipc_conn *c, const char *why, void *arg)
 		size_t n = gs->qn;
 
 		gwf_clear(gs);
-		gwf_drop(gs, n, "the gateway connection was lost");
+		gwf_drop(gs, n, NULL);
 	}
 	gs->st.queued_bytes = 0;
-	log_warnx("gateway feed: connection lost (%s); reconnecting", why);
+	/* The gateway restarts, or stops first at shutdown: not an error of ours. */
+	log_info("gateway feed: connection lost (%s); events are dropped and counted until "
+	    "it is back", why);
 	gs->backoff_s = 0;
 	gwf_retry(gs);
 }
@@ -237,7 +255,8 @@ gwf_connect(struct gw_feed_sender *gs)
 
 	if ((fd = dp_dial(gs->path)) == -1) {
 		if (!gs->warned) {
-			log_warn("gateway feed: cannot connect to %s (retrying)", gs->path);
+			log_info("gateway feed: cannot connect to %s: %s (retrying)", gs->path,
+			    strerror(errno));
 			gs->warned = 1;
 		}
 		gwf_retry(gs);

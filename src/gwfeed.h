@@ -45,6 +45,10 @@ int	 gw_feed_send(struct gw_feed_sender *, const struct event *);
  * the batch committed).  All or none: 0, or -1 when the n were dropped.
  */
 int	 gw_feed_send_packed(struct gw_feed_sender *, const void *data, size_t len, size_t n);
+/* n events the caller chose not to send (not kept while away): counted as dropped, reported as lost. */
+void	 gw_feed_lost(struct gw_feed_sender *, size_t n);
+/* 1 while connected to the gateway. */
+int	 gw_feed_sender_connected(const struct gw_feed_sender *);
 void	 gw_feed_sender_free(struct gw_feed_sender *);
 
 struct gw_feed_sender_stats {
