@@ -20,6 +20,7 @@
 #include "exfeedd.h"
 #include "gw_db.h"
 #include "gw_ops.h"
+#include "gwfeed.h"
 #include "log.h"
 #include "mpack.h"
 
@@ -29,6 +30,7 @@ static struct {
 	struct ev_loop		*loop;
 	ev_io			 accept_io;
 	struct gw_db		*db;
+	struct gw_feed		*feed;		/* events from the writer and the market worker */
 	uint64_t		 http_requests;
 	int			 stopping;
 } gw;
@@ -68,6 +70,18 @@ gateway_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 	if (lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
 		return 1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* An event from the feed (valid during the call): to the clients that get it. */
+static void
+gateway_feed_event(const struct event *ev, void *arg)
+{
+}
+
+/* The feed had a hole (gwfeed.h): the trading clients' views may miss events. */
+static void
+gateway_feed_hole(const char *role, int instance, uint64_t lost, void *arg)
+{
 }
 
 static const struct lws_protocols gateway_protocols[] = {
@@ -134,7 +148,7 @@ gateway_start(struct ev_loop *loop, const struct config *cfg)
 	struct lws_context_creation_info info;
 	const struct hostport *hp = &cfg->gateway_listen;
 	void *foreign_loops[1] = { loop };
-	char err[256];
+	char err[256], path[300];
 	int fd;
 
 	gw.loop = loop;
@@ -157,6 +171,10 @@ gateway_start(struct ev_loop *loop, const struct config *cfg)
 	gw_ops_start(loop, gw.db);
 	ev_io_init(&gw.accept_io, gateway_accept_cb, fd, EV_READ);
 	ev_io_start(loop, &gw.accept_io);
+	snprintf(path, sizeof(path), "%s/gateway.sock", cfg->runtime_dir);
+	if ((gw.feed = gw_feed_listen(loop, path, gateway_feed_event, gateway_feed_hole, NULL,
+	    err, sizeof(err))) == NULL)
+		worker_fatal(1, "gateway feed: %s", err);
 	log_info("listening on %s:%u", hp->host, hp->port);
 	worker_ready();
 }
@@ -164,13 +182,21 @@ gateway_start(struct ev_loop *loop, const struct config *cfg)
 static void
 gateway_status(msgpack_packer *pk)
 {
+	static const struct gw_feed_stats none;
 	const struct hostport *hp = &worker_config()->gateway_listen;
+	const struct gw_feed_stats *fs = gw.feed != NULL ? gw_feed_stats(gw.feed) : &none;
 	char listen[300];
 
 	snprintf(listen, sizeof(listen), "%s:%u", hp->host, hp->port);
-	msgpack_pack_map(pk, 3);
+	msgpack_pack_map(pk, 9);
 	mp_kv_str(pk, "listen", listen);
 	mp_kv_u64(pk, "http_requests", gw.http_requests);
+	mp_kv_u64(pk, "feed_events", fs->events);
+	mp_kv_u64(pk, "feed_frames", fs->frames);
+	mp_kv_u64(pk, "feed_invalid", fs->invalid);
+	mp_kv_u64(pk, "feed_holes", fs->holes);
+	mp_kv_u64(pk, "feed_lost", fs->lost);
+	mp_kv_u64(pk, "feed_senders", fs->senders);
 	mp_str(pk, "ops");
 	gw_ops_status(pk);
 }
@@ -188,6 +214,8 @@ gateway_stop(void)
 {
 	gw.stopping = 1;
 	gw_ops_stop();
+	gw_feed_close(gw.feed);
+	gw.feed = NULL;
 	if (ev_is_active(&gw.accept_io)) {
 		ev_io_stop(gw.loop, &gw.accept_io);
 		close(gw.accept_io.fd);
