@@ -24,7 +24,8 @@ static struct {
 	struct lws_context	*ctx;
 	struct lws_vhost	*vhost;
 	struct ev_loop		*loop;
-	ev_io			 accept_io;
+	ev_io			 accept_io[16];	/* [gateway] listen: at most 16 */
+	int			 nlisten;
 	uint64_t		 health_requests;
 	int			 stopping;
 } gw;
@@ -121,15 +122,22 @@ static void
 gateway_start(struct ev_loop *loop, const struct config *cfg)
 {
 	struct lws_context_creation_info info;
-	const struct hostport *hp = &cfg->gateway_listen;
 	void *foreign_loops[1] = { loop };
 	char err[256];
-	int fd;
+	int fds[16];
 
 	gw.loop = loop;
-	if ((fd = gateway_listen_socket(hp, err, sizeof(err))) == -1)
-		worker_fatal(EX_CONFIG_STATUS, "%s:%d: [gateway] listen: cannot listen on %s:%u: %s",
-		    cfg->file, config_line_of(cfg, "gateway", "listen"), hp->host, hp->port, err);
+	for (size_t i = 0; i < cfg->gateway_listen.n && i < 16; i++) {
+		struct hostport hp;
+		const char *why;
+
+		if (config_parse_hostport(cfg->gateway_listen.v[i], &hp, &why) == -1 ||
+		    (fds[i] = gateway_listen_socket(&hp, err, sizeof(err))) == -1)
+			worker_fatal(EX_CONFIG_STATUS, "%s:%d: [gateway] listen: cannot listen on "
+			    "%s: %s", cfg->file, config_line_of(cfg, "gateway", "listen"),
+			    cfg->gateway_listen.v[i], err);
+		gw.nlisten++;
+	}
 	/* The libev plugin logs a NOTICE per I/O change: warnings and errors only. */
 	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
 	memset(&info, 0, sizeof(info));
@@ -141,21 +149,21 @@ gateway_start(struct ev_loop *loop, const struct config *cfg)
 	if ((gw.ctx = lws_create_context(&info)) == NULL ||
 	    (gw.vhost = lws_get_vhost_by_name(gw.ctx, info.vhost_name)) == NULL)
 		worker_fatal(1, "cannot create the WebSocket server");
-	ev_io_init(&gw.accept_io, gateway_accept_cb, fd, EV_READ);
-	ev_io_start(loop, &gw.accept_io);
-	log_info("listening on %s:%u", hp->host, hp->port);
+	for (int i = 0; i < gw.nlisten; i++) {
+		ev_io_init(&gw.accept_io[i], gateway_accept_cb, fds[i], EV_READ);
+		ev_io_start(loop, &gw.accept_io[i]);
+		log_info("listening on %s", cfg->gateway_listen.v[i]);
+	}
 	worker_ready();
 }
 
 static void
 gateway_status(msgpack_packer *pk)
 {
-	const struct hostport *hp = &worker_config()->gateway_listen;
-	char listen[300];
+	const struct strlist *l = &worker_config()->gateway_listen;
 
-	snprintf(listen, sizeof(listen), "%s:%u", hp->host, hp->port);
 	msgpack_pack_map(pk, 2);
-	mp_kv_str(pk, "listen", listen);
+	mp_kv_str(pk, "listen", l->n > 0 ? l->v[0] : "");
 	mp_kv_u64(pk, "health_requests", gw.health_requests);
 }
 
@@ -164,10 +172,11 @@ static void
 gateway_stop(void)
 {
 	gw.stopping = 1;
-	if (ev_is_active(&gw.accept_io)) {
-		ev_io_stop(gw.loop, &gw.accept_io);
-		close(gw.accept_io.fd);
-	}
+	for (int i = 0; i < gw.nlisten; i++)
+		if (ev_is_active(&gw.accept_io[i])) {
+			ev_io_stop(gw.loop, &gw.accept_io[i]);
+			close(gw.accept_io[i].fd);
+		}
 	if (gw.ctx)
 		lws_context_destroy(gw.ctx);
 	gw.ctx = NULL;
