@@ -21,7 +21,11 @@ candles).
    concurrent requests cost at most 2 gathers.  With the writer stopped
    (SIGSTOP: the supervisor's status round waits its 1 s deadline) a
    request is still answered within the deadline.
-5. /health: 200 and the workers of exfeedctl status; PostgreSQL stopped:
+5. /ws/ops (python3-websockets): a message a second, its workers those of
+   exfeedctl status, its accounts the shards' accounts by state summed,
+   events_per_s and commit_latency_ms while exsim trades; no gathers once
+   nobody watches.
+6. /health: 200 and the workers of exfeedctl status; PostgreSQL stopped:
    503, "database": "unreachable", a reason naming PostgreSQL; started
    again: 200.
 """
@@ -83,6 +87,32 @@ def documented():
                 if "when the WebSocket server reports it" in ln:
                     optional.add(m.group(1))
     return names, optional
+
+
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def ops_messages(st, n, timeout):
+    """The first n ops messages of /ws/ops after the one a client gets at once."""
+    import asyncio
+    import websockets
+
+    async def run():
+        out = []
+        async with websockets.connect("ws://127.0.0.1:%d/ws/ops" % st.gw_port) as ws:
+            first = True
+            end = time.time() + timeout
+            while len(out) < n and time.time() < end:
+                try:
+                    m = json.loads(await asyncio.wait_for(ws.recv(), end - time.time()))
+                except asyncio.TimeoutError:
+                    break
+                if first:       # the latest at once: may be older than this connection
+                    first = False
+                    continue
+                out.append(m)
+        return out
+    return asyncio.run(run())
 
 
 def get(st, path, timeout=10):
@@ -251,7 +281,42 @@ with Stack(accounts=6, rate=100, seed=13, shards=2, market_symbols=SYMS, market=
     finally:
         os.kill(wpid, signal.SIGCONT)
 
-    # 5. /health follows PostgreSQL.
+    # 5. The ops feed: one message a second while someone watches.
+    msgs = ops_messages(st, 3, 6)
+    st_now = st.status()
+    check(len(msgs) == 3, "/ws/ops (python3-websockets): %d ops messages" % len(msgs))
+    ok_shape = all(m.get("type") == "ops" and ISO.match(m.get("timestamp", "")) and
+                   set(m.get("data", {})) == {"workers", "accounts", "events_per_s",
+                                              "commit_latency_ms", "gateway"} for m in msgs)
+    check(ok_shape, "each {type: ops, timestamp: ISO-8601, data: {workers, accounts, events_per_s, "
+          "commit_latency_ms, gateway}}: %s" % json.dumps(msgs[-1])[:400] if msgs else "")
+    if len(msgs) == 3:
+        stamps = [m["timestamp"] for m in msgs]
+        d = msgs[-1]["data"]
+        check(sorted((w["role"], w["instance"], w["state"], w["pid"], w["restarts"])
+                     for w in d["workers"]) == workers_of(st_now), "ops workers = exfeedctl status's")
+        acc = {}
+        for i in (0, 1):
+            for k, v in role_map(st_now, "account", i).get("accounts_by_state", {}).items():
+                acc[k] = acc.get(k, 0) + v
+        check(d["accounts"] == acc and acc.get("streaming") == 6,
+              "ops accounts = the shards' accounts by state summed: %s" % d["accounts"])
+        check(stamps == sorted(set(stamps)), "timestamps increase: %s" % stamps)
+        rates = [m["data"]["events_per_s"] for m in msgs[1:]]
+        check(all(r is not None and 20 < r < 2000 for r in rates),
+              "events_per_s while exsim trades: %s" % rates)
+        lat = [m["data"]["commit_latency_ms"] for m in msgs[1:]]
+        check(all(x and 0 < x["p50"] <= x["p99"] <= 10000 for x in lat),
+              "commit_latency_ms p50 <= p99: %s" % lat)
+        gwm = d["gateway"]
+        check(gwm.get("connections_ops") == 1 and gwm.get("ops", {}).get("watchers") == 1,
+              "gateway: 1 ops client, 1 watcher")
+    g0 = role_map(st.status(), "gateway").get("ops", {}).get("gathers", 0)
+    time.sleep(2.5)
+    g1 = role_map(st.status(), "gateway").get("ops", {}).get("gathers", 0)
+    check(g1 == g0, "nobody watching, nothing asked: no gather in 2.5 s (%d -> %d)" % (g0, g1))
+
+    # 6. /health follows PostgreSQL.
     code, _, body, _ = get(st, "/health")
     h = json.loads(body)
     st_now = st.status()
