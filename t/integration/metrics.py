@@ -20,7 +20,8 @@ candles).
 4. At most about one gather a second however many requests: 30
    concurrent requests cost at most 2 gathers.  With the writer stopped
    (SIGSTOP: the supervisor's status round waits its 1 s deadline) a
-   request is still answered within the deadline.
+   request is still answered; with the supervisor stopped, /metrics and
+   /health answer 503 at the gateway's 2.5 s deadline.
 5. /ws/ops (python3-websockets): a message a second, its workers those of
    exfeedctl status, its accounts the shards' accounts by state summed,
    events_per_s and commit_latency_ms while exsim trades; no gathers once
@@ -280,6 +281,22 @@ with Stack(accounts=6, rate=100, seed=13, shards=2, market_symbols=SYMS, market=
         check(promtool(text3)[0] == 0, "and promtool passes on it")
     finally:
         os.kill(wpid, signal.SIGCONT)
+    # The supervisor itself stopped: nobody answers the gather; 503 at the deadline.
+    os.kill(st.daemon.pid, signal.SIGSTOP)
+    try:
+        time.sleep(1.2)
+        code, _, body, took = get(st, "/metrics")
+        code2, _, body2, took2 = get(st, "/health")
+    finally:
+        os.kill(st.daemon.pid, signal.SIGCONT)
+    check(code == 503 and "did not answer" in body and 2.0 < took < 3.5,
+          "supervisor stopped: /metrics 503 after %.2f s: %s" % (took, body.strip()))
+    h = json.loads(body2) if body2.startswith("{") else {}
+    check(code2 == 503 and h.get("status") == "unavailable" and "did not answer" in h.get("reason", "")
+          and took2 < 3.5, "and /health 503 after %.2f s: %s" % (took2, body2.strip()[:200]))
+    check(wait_for(lambda: get(st, "/metrics")[0] == 200, 10), "supervisor continued: /metrics 200")
+    t = role_map(st.status(), "gateway").get("ops", {}).get("gather_timeouts", 0)
+    check(t >= 1, "the gateway counted %d gather timeouts" % t)
 
     # 5. The ops feed: one message a second while someone watches.
     msgs = ops_messages(st, 3, 6)
