@@ -987,6 +987,7 @@ sup_metrics_reply(struct status_query *q)
 static void
 sup_gather_reply(struct status_query *q)
 {
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(60000, 1);
 	struct worker *w = sup_worker_find(q->from_role, q->from_instance);
 	struct strbuf text = { 0 };
 	msgpack_sbuffer sb;
@@ -999,10 +1000,12 @@ sup_gather_reply(struct status_query *q)
 		return;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	/* Asked again every second while someone watches: said once in a while. */
 	if (sup_metrics(&text, &pk) == -1)
-		log_warnx("%s: cannot gather the metrics: out of memory", w->name);
+		log_warnx_rl(&rl, "%s: cannot gather the metrics: out of memory", w->name);
 	else if (sb.size > ipc_max_body(IPC_GATHER))
-		log_warnx("%s: the metrics (%zu bytes) do not fit one message", w->name, sb.size);
+		log_warnx_rl(&rl, "%s: the metrics (%zu bytes) do not fit one message", w->name,
+		    sb.size);
 	else
 		ipc_send_sbuf(w->chan, IPC_GATHER, &sb);
 	msgpack_sbuffer_destroy(&sb);
