@@ -43,8 +43,11 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, PGTMP, SRC, wait_for  # noqa: E402
+from stack import Stack, PGTMP, SRC, skip_in_repeat_pass, wait_for  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
+
+# About 45 s: the plain and sanitizer passes run it, the tarball's pass need not.
+skip_in_repeat_pass("metrics.py")
 
 PROMTOOL = shutil.which("promtool")
 if not PROMTOOL:
