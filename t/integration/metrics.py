@@ -43,7 +43,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, PGTMP, SRC, skip_in_repeat_pass, wait_for  # noqa: E402
+from stack import Stack, EXFEEDCTL, PGTMP, SRC, skip_in_repeat_pass, wait_for  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 
 # About 45 s: the plain and sanitizer passes run it, the tarball's pass need not.
@@ -204,6 +204,7 @@ with Stack(accounts=6, rate=100, seed=13, shards=2, market_symbols=SYMS, market=
           topics, "Kafka deliveries per topic: %s" % sorted(topics))
 
     # 3. Values between two exfeedctl status reads; counters move.
+    time.sleep(1.1)     # the last answer too old to serve: the next GET gathers anew
     before = st.status()
     code, hdr, text1, _ = get(st, "/metrics?x=1")   # the query string is not part of the path
     after = st.status()
@@ -300,6 +301,24 @@ with Stack(accounts=6, rate=100, seed=13, shards=2, market_symbols=SYMS, market=
     check(wait_for(lambda: get(st, "/metrics")[0] == 200, 10), "supervisor continued: /metrics 200")
     t = role_map(st.status(), "gateway").get("ops", {}).get("gather_timeouts", 0)
     check(t >= 1, "the gateway counted %d gather timeouts" % t)
+
+    # exfeedctl accounts while a gather runs: shard 1 slow (stopped), shard 0
+    # answers the accounts query, then the gather's status request; the rows
+    # of its first answer must still be there when shard 1 answers.
+    time.sleep(1.2)
+    apid = st.worker_pid("account", 1)
+    os.kill(apid, signal.SIGSTOP)
+    try:
+        acc = subprocess.Popen([EXFEEDCTL, "-c", st.conf, "--json",
+                                "accounts"], stdout=subprocess.PIPE, text=True)
+        time.sleep(0.35)    # its request is in: the gather's comes after it
+        threading.Thread(target=lambda: get(st, "/metrics"), daemon=True).start()
+        time.sleep(0.3)     # shard 0 answered both; shard 1 within the query's 1 s
+    finally:
+        os.kill(apid, signal.SIGCONT)
+    out = json.loads(acc.communicate(timeout=15)[0] or "{}")
+    check(out.get("missing") == 0 and len(out.get("accounts", [])) == 6,
+          "exfeedctl accounts during a gather: 6 rows, %s missing" % out.get("missing"))
 
     # 5. The ops feed: one message a second while someone watches.
     msgs = ops_messages(st, 3, 6)
