@@ -17,6 +17,7 @@
 #include <libwebsockets.h>
 
 #include "exfeedd.h"
+#include "gw_pages.h"
 #include "log.h"
 #include "mpack.h"
 
@@ -40,6 +41,8 @@ gateway_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 
 	if (reason != LWS_CALLBACK_HTTP)
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	if (gw_pages_http(wsi, (const char *)in))
+		return 0;
 	if (strcmp((const char *)in, "/health") == 0) {
 		gw.health_requests++;
 		status = gw.stopping ? HTTP_STATUS_SERVICE_UNAVAILABLE : HTTP_STATUS_OK;
