@@ -103,6 +103,11 @@
 		const k = p.account_id + ":" + p.symbol + ":" + p.position_side, old = positions.get(k);
 		if (old && String(p.update_time) < String(old.update_time))
 			return;
+		/* the writer keeps a known margin type and asset over an update's "" */
+		if (old && !p.margin_type)
+			p.margin_type = old.margin_type;
+		if (old && !p.margin_asset)
+			p.margin_asset = old.margin_asset;
 		if (decCmp(p.amount, "0") === 0)
 			positions.delete(k);	/* closed: the snapshot lists non-zero positions only */
 		else

@@ -11,7 +11,7 @@
 	const N = 120;
 	const rate = new Series(N), p50 = new Series(N), p99 = new Series(N);
 	let prev = null;	/* the previous message's events_committed and time, for a rate it lacks */
-	let updates = 0;
+	let updates = 0, seenEvents = 0, prevT = null;
 
 	function stateClass(s) {
 		s = String(s || "").toLowerCase();
@@ -106,7 +106,13 @@
 		setText("v-rate", fmt(r, r !== null && r < 10 ? 1 : 0));
 		setText("v-lat", num(lat.p50) !== null ? fmt(lat.p50, 2) + " ms" : "–");
 		setText("v-lat99", "p99 " + (num(lat.p99) !== null ? fmt(lat.p99, 2) + " ms" : "–"));
-		setText("v-total", committed !== null ? committed.toLocaleString() : "–");
+		/* without the writer's counter: the events of the rates seen since this page opened */
+		if (committed === null && r !== null && prevT !== null && t > prevT)
+			seenEvents += r * (t - prevT) / 1000;
+		prevT = t;
+		setText("v-total", committed !== null ? committed.toLocaleString() :
+		    Math.round(seenEvents).toLocaleString());
+		setText("v-total-sub", committed !== null ? "since the writer started" : "since this page opened");
 		const acc = renderAccounts(accountStates(d.accounts));
 		setText("v-acc", String(acc.streaming));
 		setText("v-acc-sub", "of " + acc.total);
@@ -136,6 +142,7 @@
 				onOps(m);
 		},
 		onclose() {
+			prev = prevT = null;
 			/* a gap in the charts while away */
 			rate.push(null);
 			p50.push(null);
