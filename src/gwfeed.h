@@ -10,7 +10,15 @@
  * is away, or its unsent bytes pass max_queued, events are dropped and
  * counted, and the next frame that reaches the gateway says how many were
  * dropped before it (its "lost" field) so the gateway knows its view has a
- * hole.  A sender reconnects with backoff (100 ms to 5 s).
+ * hole.  A sender reconnects with backoff (100 ms to 5 s); when it dropped
+ * events while away, an IPC_DP_EVENTS frame with no events and that count
+ * follows its HELLO at once.
+ *
+ * Frame body: {lost: uint, ev: [event map, ...]}.  The receiver checks
+ * every frame and every event (ev_unpack runs ev_validate): a frame it
+ * cannot read drops that sender's connection (it reconnects: a hole), a bad
+ * event is skipped and reported as a hole of 1; both are counted and logged
+ * rate-limited, neither ever stops the gateway.
  */
 #ifndef EXFEEDD_GWFEED_H
 #define EXFEEDD_GWFEED_H
@@ -31,6 +39,16 @@ struct gw_feed_sender *gw_feed_sender_new(struct ev_loop *, const char *socket_p
 	    const char *role, int instance, size_t max_queued_bytes);
 /* Queue one event (copied); sent at the end of this loop iteration.  0, or -1 when dropped (counted). */
 int	 gw_feed_send(struct gw_feed_sender *, const struct event *);
+/*
+ * Queue n events already packed by ev_pack, back to back in data[len] (the
+ * writer packs a batch's events as it gathers them and sends them all once
+ * the batch committed).  All or none: 0, or -1 when the n were dropped.
+ */
+int	 gw_feed_send_packed(struct gw_feed_sender *, const void *data, size_t len, size_t n);
+/* n events the caller chose not to send (not kept while away): counted as dropped, reported as lost. */
+void	 gw_feed_lost(struct gw_feed_sender *, size_t n);
+/* 1 while connected to the gateway. */
+int	 gw_feed_sender_connected(const struct gw_feed_sender *);
 void	 gw_feed_sender_free(struct gw_feed_sender *);
 
 struct gw_feed_sender_stats {
@@ -47,8 +65,10 @@ void	 gw_feed_sender_pack(const struct gw_feed_sender *, msgpack_packer *);
 typedef void (*gw_feed_event_fn)(const struct event *, void *arg);
 /*
  * A hole: sender role/instance connected (anew, or for the first time
- * since the gateway started) or said it dropped events.  User events may be
- * missing from then on until the clients are resnapshotted.
+ * since the gateway started; lost 0) or said it dropped events (lost > 0),
+ * or sent an event that did not decode (lost 1).  A hole of the writer:
+ * user events may be missing from then on until the clients are
+ * resnapshotted; a hole of the market worker concerns market data only.
  */
 typedef void (*gw_feed_hole_fn)(const char *role, int instance, uint64_t lost, void *arg);
 
