@@ -532,6 +532,8 @@ client_free(struct gw_client *c)
 	LIST_REMOVE(c, all);
 	ws.nclients--;
 	ws.nep[c->ep]--;
+	if (c->ep == EP_OPS)
+		gw_ops_watchers(ws.nep[EP_OPS]);
 	free(c->rx.p);
 	if (c->token) {
 		OPENSSL_cleanse(c->token, strlen(c->token));
@@ -1377,6 +1379,8 @@ client_new(struct lws *wsi, struct gw_pss *pss)
 	LIST_INSERT_HEAD(&ws.clients, c, all);
 	ws.nclients++;
 	ws.nep[c->ep]++;
+	if (c->ep == EP_OPS)
+		gw_ops_watchers(ws.nep[EP_OPS]);
 	ws.st.accepted++;
 	pss->c = c;
 	if (c->token != NULL) {
