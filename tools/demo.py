@@ -37,13 +37,11 @@ def main():
         print("demo: status page: %s/" % base, flush=True)
         # exfeedctl token mints a JWT with [gateway] jwt_secret_file (1 h by default).
         user = 1000 + st.accounts[min(st.accounts)]["id"]
-        tok = st.ctl("token", "--user", str(user), check=False)
-        jwt = [w for w in tok.stdout.split() if w.count(".") == 2]
-        if tok.returncode == 0 and jwt:
-            print("demo: user %d's orders: %s/orders#token=%s" % (user, base, jwt[-1]), flush=True)
-        else:
-            print("demo: no orders link: exfeedctl token --user %d: %s" %
-                  (user, tok.stderr.strip() or "no token printed"), flush=True)
+        try:
+            print("demo: user %d's orders: %s/orders#token=%s" % (user, base, st.token(user)),
+                  flush=True)
+        except RuntimeError as e:
+            print("demo: no orders link: %s" % e, flush=True)
         # The embedded broker listens on a random port, new at each of its starts.
         kafka = st.status().get("kafka") or {}
         if kafka.get("brokers") == "embedded" and kafka.get("bootstraps"):

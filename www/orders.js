@@ -60,7 +60,7 @@
 	/* ---- order precedence: as the orders table (writer_sql.c) --------- */
 	function newer(a, b) {
 		/* (update_time, filled_qty, status rank) forward; equal: a changed price/qty replaces */
-		const ta = String(a.update_time), tb = String(b.update_time);
+		const ta = String(a.update_time || ""), tb = String(b.update_time || "");
 		if (ta !== tb)
 			return ta > tb;
 		const f = decCmp(a.filled_qty, b.filled_qty);
@@ -101,7 +101,7 @@
 
 	function putPosition(p, live) {
 		const k = p.account_id + ":" + p.symbol + ":" + p.position_side, old = positions.get(k);
-		if (old && String(p.update_time) < String(old.update_time))
+		if (old && String(p.update_time || "") < String(old.update_time || ""))
 			return;
 		/* the writer keeps a known margin type and asset over an update's "" */
 		if (old && !p.margin_type)
@@ -118,7 +118,7 @@
 
 	function putBalance(b, live) {
 		const k = b.account_id + ":" + b.asset, old = balances.get(k);
-		if (old && String(b.update_time) < String(old.update_time))
+		if (old && String(b.update_time || "") < String(old.update_time || ""))
 			return;
 		balances.set(k, b);
 		if (live)
@@ -154,7 +154,6 @@
 			user = d.user_id;
 			accounts = Array.isArray(d.accounts) ? d.accounts : [];
 			setText("who", "user " + user + " · accounts " + accounts.join(", "));
-			conn.send({ type: "subscribe", id: "channels", data: { channels: CHANNELS } });
 			break;
 		case "snapshot":
 			/* everything this tab knew is replaced: closed orders stay (history) */
@@ -212,94 +211,96 @@
 	}
 
 	/*
-	 * Put rows (key → [attrs, cells]) into tbody in the order given, reusing
-	 * the row of a key and replacing only cells whose text changed.
+	 * Put rows into tbody in the order of items ([key, data]), reusing the
+	 * row of a key: a row is built again (build(data) → [attrs, cells]) only
+	 * when its data is another object than the one it was built from, so a
+	 * render costs the rows that changed, not the table.
 	 */
-	function syncRows(tbody, cache, rows, prefix) {
+	function syncRows(tbody, cache, items, build, prefix) {
 		const keep = new Set();
 		let i = 0;
-		for (const [key, attrs, cells] of rows) {
+		for (const [key, data] of items) {
 			keep.add(key);
-			let tr = cache.get(key);
-			if (!tr) {
-				tr = el("tr", attrs, cells);
-				cache.set(key, tr);
-			} else {
-				for (const [a, v] of Object.entries(attrs))
-					if (tr.getAttribute(a) !== String(v))
-						tr.setAttribute(a, String(v));
-				cells.forEach((td, j) => {
-					const old = tr.children[j];
-					if (!old || old.textContent !== td.textContent || old.className !== td.className)
-						old ? tr.replaceChild(td, old) : tr.append(td);
-				});
+			let r = cache.get(key);
+			if (!r || r.data !== data) {
+				const [attrs, cells] = build(data);
+				const tr = el("tr", attrs, cells);
+				if (r)
+					r.tr.replaceWith(tr);
+				r = { tr, data };
+				cache.set(key, r);
 			}
-			if (changed.has(prefix + key)) {
-				tr.classList.remove("flash");
-				void tr.offsetWidth;	/* restart the animation */
-				tr.classList.add("flash");
-			}
-			if (tbody.children[i] !== tr)
-				tbody.insertBefore(tr, tbody.children[i] || null);
+			if (changed.has(prefix + key))
+				r.tr.classList.add("flash");	/* a new row: the animation runs once */
+			if (tbody.children[i] !== r.tr)
+				tbody.insertBefore(r.tr, tbody.children[i] || null);
 			i++;
 		}
-		for (const [key, tr] of cache)
+		for (const [key, r] of cache)
 			if (!keep.has(key)) {
-				tr.remove();
+				r.tr.remove();
 				cache.delete(key);
 			}
-		return rows.length;
+		return items.length;
 	}
 
 	const orderRows = new Map(), posRows = new Map(), balRows = new Map(), fillRows = new Map();
 
-	function render() {
-		renderTimer = null;
-		trimOrders();
-		const list = [...orders.values()].sort((a, b) => {
-			const oa = OPEN.has(a.status) ? 0 : 1, ob = OPEN.has(b.status) ? 0 : 1;
-			if (oa !== ob)
-				return oa - ob;
-			return String(b.update_time) < String(a.update_time) ? -1 :
-			    String(b.update_time) > String(a.update_time) ? 1 : 0;
-		}).slice(0, MAX_ROWS);
-		const n = syncRows($("orders"), orderRows, list.map((o) => [orderKey(o),
-		    { "data-account": o.account_id, "data-order-id": o.order_id, "data-status": o.status,
-		      "data-filled": o.filled_qty, "data-symbol": o.symbol },
+	function orderRow(o) {
+		return [{ "data-account": o.account_id, "data-order-id": o.order_id, "data-status": o.status,
+		    "data-filled": o.filled_qty, "data-symbol": o.symbol },
 		    [el("td", { class: "num" }, clock(o.update_time)), el("td", { class: "num" }, String(o.account_id)),
 		     el("td", { class: "num" }, String(o.order_id)), el("td", {}, o.symbol), sideCell(o.side),
 		     el("td", {}, o.order_type), el("td", { class: "num" }, dec(o.price)),
 		     el("td", { class: "num" }, dec(o.orig_qty)), el("td", { class: "num" }, dec(o.filled_qty)),
-		     el("td", { class: "num" }, dec(o.avg_price)), el("td", {}, statusBadge(o.status))]]), "o");
-		$("orders-empty").classList.toggle("hidden", n > 0);
+		     el("td", { class: "num" }, dec(o.avg_price)), el("td", {}, statusBadge(o.status))]];
+	}
 
-		const pl = [...positions.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-		const np = syncRows($("positions"), posRows, pl.map(([k, p]) => [k,
-		    { "data-account": p.account_id, "data-symbol": p.symbol, "data-amount": p.amount },
+	function positionRow(p) {
+		return [{ "data-account": p.account_id, "data-symbol": p.symbol, "data-amount": p.amount },
 		    [el("td", { class: "num" }, String(p.account_id)), el("td", {}, p.symbol), el("td", {}, p.position_side),
 		     el("td", { class: "num " + (decCmp(p.amount, "0") < 0 ? "neg" : "pos") }, dec(p.amount)),
 		     el("td", { class: "num" }, dec(p.entry_price)),
 		     el("td", { class: "num " + (decCmp(p.unrealized_pnl, "0") < 0 ? "neg" : "pos") }, dec(p.unrealized_pnl)),
-		     el("td", {}, p.margin_type || "")]]), "p");
-		$("positions-empty").classList.toggle("hidden", np > 0);
+		     el("td", {}, p.margin_type || "")]];
+	}
 
-		const bl = [...balances.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-		const nb = syncRows($("balances"), balRows, bl.map(([k, b]) => [k,
-		    { "data-account": b.account_id, "data-asset": b.asset, "data-wallet": b.wallet_balance },
+	function balanceRow(b) {
+		return [{ "data-account": b.account_id, "data-asset": b.asset, "data-wallet": b.wallet_balance },
 		    [el("td", { class: "num" }, String(b.account_id)), el("td", {}, b.asset),
 		     el("td", { class: "num" }, dec(b.wallet_balance)), el("td", { class: "num" }, dec(b.cross_wallet)),
-		     el("td", { class: "num" }, dec(b.balance_change)), el("td", {}, b.reason || "")]]), "b");
-		$("balances-empty").classList.toggle("hidden", nb > 0);
+		     el("td", { class: "num" }, dec(b.balance_change)), el("td", {}, b.reason || "")]];
+	}
 
-		const nf = syncRows($("fills"), fillRows, fills.map((f) => [f.event_id,
-		    { "data-account": f.account_id, "data-order-id": f.order_id },
+	function fillRow(f) {
+		return [{ "data-account": f.account_id, "data-order-id": f.order_id },
 		    [el("td", { class: "num" }, clock(f.trade_time)), el("td", { class: "num" }, String(f.account_id)),
 		     el("td", { class: "num" }, String(f.trade_id)), el("td", { class: "num" }, String(f.order_id)),
 		     el("td", {}, f.symbol), sideCell(f.side), el("td", { class: "num" }, dec(f.price)),
 		     el("td", { class: "num" }, dec(f.qty)),
 		     el("td", { class: "num" }, f.lite ? "…" : dec(f.fee) + " " + (f.fee_asset || "")),
-		     el("td", { class: "num" }, f.lite ? "…" : dec(f.realized_pnl)), el("td", {}, f.maker ? "maker" : "taker")]]), "f");
-		$("fills-empty").classList.toggle("hidden", nf > 0);
+		     el("td", { class: "num" }, f.lite ? "…" : dec(f.realized_pnl)), el("td", {}, f.maker ? "maker" : "taker")]];
+	}
+
+	const byKey = (a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+	function render() {
+		renderTimer = null;
+		trimOrders();
+		const list = [...orders.entries()].sort(([, a], [, b]) => {
+			const oa = OPEN.has(a.status) ? 0 : 1, ob = OPEN.has(b.status) ? 0 : 1;
+			if (oa !== ob)
+				return oa - ob;
+			const ta = String(a.update_time), tb = String(b.update_time);
+			return tb < ta ? -1 : tb > ta ? 1 : 0;
+		}).slice(0, MAX_ROWS);
+		$("orders-empty").classList.toggle("hidden", syncRows($("orders"), orderRows, list, orderRow, "o") > 0);
+		$("positions-empty").classList.toggle("hidden",
+		    syncRows($("positions"), posRows, [...positions.entries()].sort(byKey), positionRow, "p") > 0);
+		$("balances-empty").classList.toggle("hidden",
+		    syncRows($("balances"), balRows, [...balances.entries()].sort(byKey), balanceRow, "b") > 0);
+		$("fills-empty").classList.toggle("hidden",
+		    syncRows($("fills"), fillRows, fills.map((f) => [f.event_id, f]), fillRow, "f") > 0);
 		changed.clear();
 		stats();
 	}
@@ -344,7 +345,14 @@
 		label: $("conn-label"),
 		silenceMs: 40000,	/* our ping every 15 s is answered by a pong */
 		onopen(c) {
+			/*
+			 * The subscription right behind the token, not after auth_ok: the
+			 * gateway holds a client's live events while it reads the snapshot
+			 * only for the channels already subscribed, so a subscribe sent
+			 * later would miss what was committed in between.
+			 */
 			c.send({ type: "auth", data: { token } });
+			c.send({ type: "subscribe", id: "channels", data: { channels: CHANNELS } });
 			clearInterval(pinger);
 			pinger = setInterval(() => c.send({ type: "ping" }), 15000);
 		},

@@ -7,6 +7,7 @@
 //   {"cmd":"eval","name":N,"js":E}           E's value
 //   {"cmd":"screenshot","name":N,"path":P}
 //   {"cmd":"log","name":N}                   console errors, page errors, refused requests
+//   {"cmd":"close","name":N}
 //   {"cmd":"quit"}
 // Usage: node pages.cjs PLAYWRIGHT_CORE_DIR CHROMIUM
 "use strict";
@@ -44,12 +45,33 @@ function observer() {
 		}).observe(root, { childList: true, attributes: true, attributeFilter: ["data-status"], subtree: true });
 	};
 	document.addEventListener("DOMContentLoaded", start);
+	// When each order's FILLED message arrived (before the page drew it),
+	// and the last snapshot as sent.
+	window.__arrived = {};
+	const Native = window.WebSocket;
+	window.WebSocket = class extends Native {
+		constructor(...a) {
+			super(...a);
+			this.addEventListener("message", (ev) => {
+				if (typeof ev.data !== "string")
+					return;
+				if (ev.data.startsWith('{"type":"snapshot"'))
+					window.__snapshot = ev.data;
+				if (ev.data.indexOf('"FILLED"') < 0 || ev.data.indexOf('"order_update"') < 0)
+					return;
+				const m = /"account_id":(\d+).*?"order_id":(\d+)/.exec(ev.data);
+				if (m && !((m[1] + ":" + m[2]) in window.__arrived))
+					window.__arrived[m[1] + ":" + m[2]] = Date.now();
+			});
+		}
+	};
 }
 
 (async () => {
 	const browser = await chromium.launch({ executablePath: chromiumPath, headless: true,
 	    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
-	const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+	const context = await browser.newContext({ viewport: { width: 1280, height: 860 },
+	    reducedMotion: process.env.PAGES_MOTION ? "no-preference" : "reduce" });
 	await context.addInitScript(observer);
 	const pages = {}, logs = {};
 	const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
@@ -85,16 +107,35 @@ function observer() {
 				break;
 			}
 			case "wait": {
-				const t0 = Date.now();
-				await page.waitForFunction(c.js, null, { timeout: c.timeout_ms || 10000, polling: 50 });
-				out({ ok: true, ms: Date.now() - t0 });
+				// Polled from here: the pages' CSP refuses the eval waitForFunction does in the page.
+				const t0 = Date.now(), limit = t0 + (c.timeout_ms || 10000);
+				let v = false, err = null;
+				while (!v && Date.now() < limit) {
+					try {
+						v = await page.evaluate(c.js);
+					} catch (e) {
+						err = e;
+					}
+					if (!v)
+						await new Promise((r) => setTimeout(r, 50));
+				}
+				out(v ? { ok: true, ms: Date.now() - t0 } :
+				    { ok: false, error: "not true in " + (c.timeout_ms || 10000) + " ms" +
+				      (err ? ": " + String(err.message || err).split("\n")[0] : "") });
 				break;
 			}
 			case "eval":
 				out({ ok: true, value: await page.evaluate(c.js) });
 				break;
 			case "screenshot":
-				await page.screenshot({ path: c.path, fullPage: !!c.full });
+				// a tab in the background may draw no frame to take
+				await page.bringToFront();
+				await page.screenshot({ path: c.path, fullPage: !!c.full, timeout: 15000 });
+				out({ ok: true });
+				break;
+			case "close":
+				await page.close();
+				delete pages[c.name];
 				out({ ok: true });
 				break;
 			case "log":
