@@ -341,7 +341,9 @@ const EX = (() => {
 				if (x !== null && x > max)
 					max = x;
 		max = max > 0 ? max * 1.15 : 1;
-		const top = 14, bottom = h - 2, n = series[0] ? series[0].n : 1;
+		/* the window grows from 30 samples to the series' length, anchored right */
+		const len = series.reduce((m, s) => Math.max(m, s.v.length), 0);
+		const top = 14, bottom = h - 2, n = Math.min(series[0] ? series[0].n : 1, Math.max(30, len));
 		const X = (i, len) => w - (len - 1 - i) * (w / Math.max(1, n - 1));
 		const Y = (x) => bottom - (x / max) * (bottom - top);
 		g.strokeStyle = line;

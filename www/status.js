@@ -56,7 +56,8 @@
 			span.style.width = (100 * states[s] / Math.max(1, total)) + "%";
 			return span;
 		}));
-		list.replaceChildren(...(names.length ? names.map((s) =>
+		const shown = names.filter((s) => states[s] > 0);
+		list.replaceChildren(...(shown.length ? shown.map((s) =>
 		    el("span", { "data-state": s }, el("i", { class: color(s) }), s + " ",
 		    el("b", { class: "num" }, String(states[s])))) :
 		    [el("span", { class: "empty" }, "no accounts")]));
@@ -80,7 +81,7 @@
 			    el("td", { class: "num" }, w.pid > 0 ? String(w.pid) : "–"),
 			    el("td", {}, el("span", { class: "badge " + stateClass(w.state) }, String(w.state || "?"))),
 			    el("td", { class: "num" }, String(w.restarts ?? 0)),
-			    el("td", { class: "num" }, duration(w.uptime_ms)));
+			    el("td", { class: "num" }, duration(w.uptime_ms) || "–"));
 		}));
 		return { ready, total: workers.length, restarts };
 	}

@@ -295,7 +295,7 @@ def run(st, b, base):
           "(events/s %s, workers %s, accounts streaming %s)" % (first[0], now[0], first[1], now[1],
                                                                 now[2], now[3], now[4]))
     check(now[4] == "4", "/: 4 accounts streaming shown (%s)" % now[4])
-    time.sleep(1.5)  # a little history in the charts
+    time.sleep(3)  # a little history in the charts
     check(b.shot("status", "status.png") is not None, "screenshot status.png")
 
     old = st.worker_pid("gateway")
@@ -337,6 +337,8 @@ def run(st, b, base):
     t_ready = float(st.sql("SELECT extract(epoch FROM clock_timestamp())")[0][0])
     time.sleep(10)      # exsim trades
     t_end = float(st.sql("SELECT extract(epoch FROM clock_timestamp())")[0][0])
+    check(b.shot("a1", "orders-1001.png") is not None and b.shot("b", "orders-1002.png") is not None,
+          "screenshots orders-1001.png, orders-1002.png in %s" % ARTIFACTS)
     # Then quiet: what was committed has reached every tab a second later, or is late.
     st.fault("pause")
     time.sleep(1.5)
@@ -386,8 +388,6 @@ def run(st, b, base):
               "(%d rows compared): %s" % (tab, n, diffs[:5]))
         log = b("log", name=tab)["value"]
         check(not log, "tab %s: no console error, page error or refused request (%s)" % (tab, log[:3]))
-    check(b.shot("a1", "orders-1001.png") is not None and b.shot("b", "orders-1002.png") is not None,
-          "screenshots orders-1001.png, orders-1002.png in %s" % ARTIFACTS)
 
 
 if __name__ == "__main__":
