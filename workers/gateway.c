@@ -112,7 +112,7 @@ gateway_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *
 	case LWS_CALLBACK_HTTP:
 		return gateway_http(wsi, (const char *)in);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		/* a /metrics or /health answer that waited for the gather */
+		/* A /metrics answer waiting for the supervisor's gather (gw_ops.c). */
 		if ((rc = gw_ops_http_writeable(wsi)) != 0)
 			return rc < 0 ? -1 : 0;
 		break;
