@@ -260,18 +260,17 @@ def compare(st, b, tab, accts, stable_s=-1.0):
 def main():
     skip_in_repeat_pass("the browser test", sanitizer=True)
     pw = playwright_dir()
-    with Stack(accounts=4, rate=40, seed=13) as st:
-        st.prepare()
-        st.start_daemon()
-        check(st.wait_streaming(4, 30), "four accounts streaming")
-        base = "http://127.0.0.1:%d" % st.gw_port
-        check_serving(base)
-
-        b = Browser(pw)
-        try:
+    b = Browser(pw)     # Chromium starts while the stack does
+    try:
+        with Stack(accounts=4, rate=40, seed=13) as st:
+            st.prepare()
+            st.start_daemon()
+            check(st.wait_streaming(4, 30), "four accounts streaming")
+            base = "http://127.0.0.1:%d" % st.gw_port
+            check_serving(base)
             run(st, b, base)
-        finally:
-            b.close()
+    finally:
+        b.close()
     finish()
 
 
@@ -295,7 +294,7 @@ def run(st, b, base):
           "(events/s %s, workers %s, accounts streaming %s)" % (first[0], now[0], first[1], now[1],
                                                                 now[2], now[3], now[4]))
     check(now[4] == "4", "/: 4 accounts streaming shown (%s)" % now[4])
-    time.sleep(3)  # a little history in the charts
+    time.sleep(2)  # a little history in the charts
     check(b.shot("status", "status.png") is not None, "screenshot status.png")
 
     old = st.worker_pid("gateway")
@@ -335,7 +334,7 @@ def run(st, b, base):
         check("token" not in url and b.eval(tab, "sessionStorage.getItem('exfeedd.token')") == tokens[u],
               "tab %s: the token left the address bar for sessionStorage (%s)" % (tab, url))
     t_ready = float(st.sql("SELECT extract(epoch FROM clock_timestamp())")[0][0])
-    time.sleep(10)      # exsim trades
+    time.sleep(6)       # exsim trades
     t_end = float(st.sql("SELECT extract(epoch FROM clock_timestamp())")[0][0])
     check(b.shot("a1", "orders-1001.png") is not None and b.shot("b", "orders-1002.png") is not None,
           "screenshots orders-1001.png, orders-1002.png in %s" % ARTIFACTS)
@@ -379,7 +378,7 @@ def run(st, b, base):
             if lat > 1.0:
                 late.append("%s %.3fs" % (k, lat))
         check(filled and not missing and not late,
-              "tab %s: all %d orders exsim filled for user %d in 10 s show FILLED within 1 s of their "
+              "tab %s: all %d orders exsim filled for user %d in 6 s show FILLED within 1 s of their "
               "commit (worst %.0f ms: commit -> message %.0f ms, message -> row %.0f ms at most; "
               "missing %s; late %s)" % (tab, len(filled), u, worst * 1000, wire * 1000, draw * 1000,
                                         missing[:5], late[:5]))
