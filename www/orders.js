@@ -11,7 +11,7 @@
 "use strict";
 
 (() => {
-	const { $, el, setText, clock, fmt, decCmp, dec, Conn, Series } = EX;
+	const { $, el, setText, clock, fmt, decCmp, dec, Conn } = EX;
 	const KEY = "exfeedd.token";
 	const CHANNELS = ["orders", "fills", "positions", "balances", "risk_alerts"];
 	const MAX_CLOSED = 300;		/* finished orders kept (the open ones all are) */
@@ -28,7 +28,6 @@
 	const fillIds = new Set();	/* event_ids of fills counted (bounded) */
 	const changed = new Set();	/* keys to flash at the next render */
 	const msgTimes = [];		/* arrival times of the last 5 s of messages */
-	const rate = new Series(60);
 	let token = null, user = null, accounts = [], messages = 0, renderTimer = null, pinger = null;
 
 	/* ---- token ------------------------------------------------------- */
@@ -36,9 +35,13 @@
 		const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
 		if (m) {
 			try {
-				sessionStorage.setItem(KEY, decodeURIComponent(m[1]));
+				token = decodeURIComponent(m[1]);
+			} catch (e) {
+				token = m[1];	/* not %-encoded: as it is */
+			}
+			try {
+				sessionStorage.setItem(KEY, token);
 			} catch (e) { /* storage off: the token lives in this page only */ }
-			token = decodeURIComponent(m[1]);
 			/* out of the address bar and the history */
 			history.replaceState(null, "", location.pathname + location.search);
 			return token;
@@ -334,9 +337,7 @@
 		const now = Date.now();
 		while (msgTimes.length && now - msgTimes[0] > 5000)
 			msgTimes.shift();
-		const r = msgTimes.length / 5;
-		rate.push(r);
-		setText("s-rate", fmt(r, 1));
+		setText("s-rate", fmt(msgTimes.length / 5, 1));
 	}, 1000);
 
 	/* ---- connection ---------------------------------------------------- */
@@ -400,6 +401,7 @@
 		} catch (e) { /* nothing kept */ }
 		token = null;
 		conn.stop("no token");
+		$("live").classList.add("hidden");
 		showForm("");
 	});
 	window.addEventListener("hashchange", () => {

@@ -323,16 +323,35 @@ def run(st, b, base):
     check(all(users.values()), "users 1001 and 1002 own accounts %s" % users)
     tabs = {"a1": 1001, "a2": 1001, "b": 1002}
     tokens = {u: st.token(u) for u in users}
+    # A token that will not do: the form again, a red dot, no retrying.
+    b("open", name="bad", url=base + "/orders#token=eyJhbGciOiJub25lIn0.eyJzdWIiOiIxMDAxIn0.")
+    ms = b.wait("bad", "!document.getElementById('tokenbox').classList.contains('hidden') && "
+                "document.getElementById('token-error').textContent.includes('4001')", 10000)
+    err = b.eval("bad", "[document.getElementById('token-error').textContent, "
+                 "document.getElementById('dot').dataset.state, sessionStorage.getItem('exfeedd.token')]")
+    time.sleep(1.5)
+    check(ms is not None and err[1] == "disconnected" and err[2] is None and
+          b.eval("bad", "window.exfeeddOrders.conn.connects") == 1,
+          "an alg none token: closed 4001, the form says so, red, forgotten, not retried (%s)" % err)
+    b("close", name="bad")
+    # Tab a2 has its token pasted, the others in the URL fragment.
     for tab, u in tabs.items():
+        if tab == "a2":
+            r = b("open", name=tab, url=base + "/orders")
+            ms = b.wait(tab, "!document.getElementById('tokenbox').classList.contains('hidden')", 5000)
+            b.eval(tab, "document.getElementById('token').value = %s, "
+                   "document.querySelector('#tokenform button').click(), 1" % json.dumps(tokens[u]))
+            check(r["ok"] and ms is not None, "/orders without a token asks for one; pasted in tab a2")
+            continue
         r = b("open", name=tab, url=base + "/orders#token=" + tokens[u])
-        check(r["ok"], "/orders for user %d in tab %s" % (u, tab))
+        check(r["ok"], "/orders#token=... for user %d in tab %s" % (u, tab))
     for tab, u in tabs.items():
         ms = b.wait(tab, "document.getElementById('dot').dataset.state === 'connected' && "
                     "+(document.body.dataset.snapshots || 0) >= 1", 10000)
         check(ms is not None, "tab %s (user %d): green and a snapshot (%s ms)" % (tab, u, ms))
         url = b.eval(tab, "location.href")
         check("token" not in url and b.eval(tab, "sessionStorage.getItem('exfeedd.token')") == tokens[u],
-              "tab %s: the token left the address bar for sessionStorage (%s)" % (tab, url))
+              "tab %s: the token is in sessionStorage, not in the address bar (%s)" % (tab, url))
     t_ready = float(st.sql("SELECT extract(epoch FROM clock_timestamp())")[0][0])
     time.sleep(6)       # exsim trades
     t_end = float(st.sql("SELECT extract(epoch FROM clock_timestamp())")[0][0])
