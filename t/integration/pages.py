@@ -328,11 +328,14 @@ def run(st, b, base):
     ms = b.wait("bad", "!document.getElementById('tokenbox').classList.contains('hidden') && "
                 "document.getElementById('token-error').textContent.includes('4001')", 10000)
     err = b.eval("bad", "[document.getElementById('token-error').textContent, "
-                 "document.getElementById('dot').dataset.state, sessionStorage.getItem('exfeedd.token')]")
+                 "document.getElementById('dot').dataset.state, sessionStorage.getItem('exfeedd.token'), "
+                 "window.exfeeddOrders.conn.connects]")
     time.sleep(1.5)
+    later = b.eval("bad", "[window.exfeeddOrders.conn.connects, document.getElementById('dot').dataset.state]")
     check(ms is not None and err[1] == "disconnected" and err[2] is None and
-          b.eval("bad", "window.exfeeddOrders.conn.connects") == 1,
-          "an alg none token: closed 4001, the form says so, red, forgotten, not retried (%s)" % err)
+          later == [err[3], "disconnected"],
+          "an alg none token: closed 4001, the form says so, red, forgotten, not retried "
+          "(%s; connections %s then %s)" % (err[:3], err[3], later[0]))
     b("close", name="bad")
     # Tab a2 has its token pasted, the others in the URL fragment.
     for tab, u in tabs.items():
