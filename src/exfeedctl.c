@@ -59,6 +59,7 @@ usage_to(FILE *f, int status)
 	    "  status   the supervisor and every worker: pid, state, restarts, uptime, last exit\n"
 	    "  accounts [--json]  every streamed account: state, since, reconnects, last event,\n"
 	    "           listen key expiry, resync\n"
+	    "  metrics  every worker's metrics, Prometheus text format (as GET /metrics)\n"
 	    "  reload   re-read the configuration and reconcile (as kill -HUP)\n"
 	    "  stop     stop the daemon in order and wait until it has exited (as kill -TERM)\n"
 	    "  preflight  before a first start, as root: every reason the start would fail\n"
@@ -1563,6 +1564,13 @@ ctl_main(const char *config_path, const char *sock, const char *cmd, int json)
 		print_status(&unp.data);
 	else if (strcmp(cmd, "accounts") == 0)
 		print_accounts(&unp.data);
+	else if (strcmp(cmd, "metrics") == 0) {
+		const msgpack_object *t = mp_get(&unp.data, "text");
+
+		/* The exposition as is: what promtool and a scraper read. */
+		if (t && t->type == MSGPACK_OBJECT_STR)
+			fwrite(t->via.str.ptr, 1, t->via.str.size, stdout);
+	}
 	rc = ok ? 0 : 1;
 	if (ok && strcmp(cmd, "stop") == 0) {
 		/* The supervisor closes this connection as its very last act. */
@@ -2442,7 +2450,7 @@ main(int argc, char *argv[])
 	if (optind != argc - 1)
 		usage();
 	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "reload") != 0 && strcmp(cmd, "stop") != 0 &&
-	    strcmp(cmd, "accounts") != 0) {
+	    strcmp(cmd, "accounts") != 0 && strcmp(cmd, "metrics") != 0) {
 		fprintf(stderr, "exfeedctl: unknown command \"%s\"\n", cmd);
 		usage();
 	}

@@ -105,8 +105,20 @@ gateway_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *
 
 	if (gw_ws_callback(wsi, reason, user, in, len, &rc))
 		return rc;
-	if (reason == LWS_CALLBACK_HTTP)
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
 		return gateway_http(wsi, (const char *)in);
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		/* A /metrics answer waiting for the supervisor's gather (gw_ops.c). */
+		if ((rc = gw_ops_http_writeable(wsi)) != 0)
+			return rc < 0 ? -1 : 0;
+		break;
+	case LWS_CALLBACK_CLOSED_HTTP:
+		gw_ops_http_closed(wsi);
+		break;
+	default:
+		break;
+	}
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
@@ -278,6 +290,7 @@ static void
 gateway_stop(void)
 {
 	gw.stopping = 1;
+	gw_ops_stop();
 	for (int i = 0; i < gw.nlisten; i++)
 		if (ev_is_active(&gw.accept_io[i])) {
 			ev_io_stop(gw.loop, &gw.accept_io[i]);
