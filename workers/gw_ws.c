@@ -49,6 +49,8 @@
 #define GW_TOKEN_MAX		4096	/* bytes of ?token= */
 #define GW_CKEY			96	/* a conflation key */
 #define GW_SNDBUF		(128 * 1024)	/* a client socket's kernel send buffer */
+#define GW_LINGER_MS		100	/* a closing client's quiet before the close frame */
+#define GW_LINGER_MAX_MS	2000
 
 enum gw_ep { EP_TRADING, EP_MARKET, EP_OPS };
 static const char *const ep_path[] = { "/ws/trading", "/ws/market", "/ws/ops" };
@@ -131,6 +133,7 @@ struct gw_client {
 	int64_t			 connected_ms, last_rx_ms, ping_sent_ms;
 	int			 ping_due;
 	/* closing */
+	int64_t			 closing_ms;
 	int			 close_code;
 	char			 close_reason[64];
 };
@@ -506,6 +509,7 @@ client_close(struct gw_client *c, int code, const char *reason)
 	if (c->state == ST_CLOSING)
 		return;
 	c->state = ST_CLOSING;
+	c->closing_ms = now_ms();
 	c->close_code = code;
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
 	if (code >= 4001 && code <= 4008)
@@ -1045,6 +1049,18 @@ client_writable(struct gw_client *c)
 	int n;
 
 	if (c->close_code && TAILQ_EMPTY(&c->queue)) {
+		/*
+		 * A client still sending (a pipelined burst, a flood) would
+		 * meet a closed socket: its kernel answers with a reset, and
+		 * the client's own kernel then drops what it had not read yet -
+		 * our answers and the close frame.  So the close waits until
+		 * the client has been quiet for GW_LINGER_MS (or GW_LINGER_MAX_MS
+		 * passed), reading and discarding meanwhile.
+		 */
+		int64_t now = now_ms();
+
+		if (now - c->last_rx_ms < GW_LINGER_MS && now - c->closing_ms < GW_LINGER_MAX_MS)
+			return 0;	/* the heartbeat's sweep asks again */
 		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
 		    (unsigned char *)c->close_reason, strlen(c->close_reason));
 		return -1;
@@ -1256,8 +1272,12 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	for (c = LIST_FIRST(&ws.clients); c != NULL; c = next) {
 		next = LIST_NEXT(c, all);
-		if (c->state == ST_CLOSING)
+		if (c->state == ST_CLOSING) {
+			/* A close lingering for the client's quiet (client_writable). */
+			if (c->close_code)
+				lws_callback_on_writable(c->wsi);
 			continue;
+		}
 		if (c->state == ST_AUTH && now - c->connected_ms >= ws.auth_timeout_ms) {
 			client_close(c, 4001, "auth required");
 			continue;
@@ -1286,8 +1306,8 @@ sweep_arm(void)
 
 	if (ms < 25)
 		ms = 25;
-	if (ms > 1000)
-		ms = 1000;
+	if (ms > 250)
+		ms = 250;	/* also the granularity of a close's linger */
 	ev_timer_stop(ws.loop, &ws.sweep);
 	ev_timer_set(&ws.sweep, (double)ms / 1000, (double)ms / 1000);
 	ev_timer_start(ws.loop, &ws.sweep);

@@ -19,7 +19,8 @@ buffers small, their reading paused).  Then:
   once exsim is paused and it reads again, its last message of every stream
   is the fast client's last;
 - the fast clients' delivery p99 in phase B is within 1.5x (+25 ms) of
-  phase A's, measured in this run."""
+  the worse of phase A's and of a phase A2 after the slow clients are gone,
+  measured in this run."""
 import asyncio
 import json
 import os
@@ -157,20 +158,6 @@ async def main(st, user):
           "the slow market client is still connected; %d market messages conflated" %
           (g1["conflated"] - g0["conflated"]))
 
-    la, lb = latencies(FU.msgs + FM.msgs, a0, a1), latencies(FU.msgs + FM.msgs, b0, b1)
-    ua, ub = latencies(FU.msgs, a0, a1), latencies(FU.msgs, b0, b1)
-    print("# phase A: %d messages, p99 %.1f ms (user events: %d, p99 %.1f ms)" % (
-        len(la), p99(la) or -1, len(ua), p99(ua) or -1), flush=True)
-    print("# phase B: %d messages, p99 %.1f ms (user events: %d, p99 %.1f ms)" % (
-        len(lb), p99(lb) or -1, len(ub), p99(ub) or -1), flush=True)
-    check(len(ua) > 100 and len(ub) > 100 and len(la) > len(ua) and len(lb) > len(ub),
-          "enough messages in both phases to measure (user %d, %d; all %d, %d)" % (
-              len(ua), len(ub), len(la), len(lb)))
-    if la and lb:
-        check(p99(lb) <= max(1.5 * p99(la), p99(la) + 25),
-              "the fast clients' delivery p99 is unchanged by the slow ones: %.1f ms with, "
-              "%.1f ms without" % (p99(lb), p99(la)))
-    check(FU.close is None and FM.close is None, "the fast clients were never closed")
 
     # The market data of the slow market client: pause exsim, let everything arrive, then read.
     st.fault("pause")
@@ -220,7 +207,35 @@ async def main(st, user):
     check([m["type"] for m in first] == ["auth_ok", "snapshot"] and
           first[0]["data"]["user_id"] == user,
           "reconnected: auth_ok, then a fresh snapshot")
-    for w in (fu, fm, sm, again):
+    # Phase A again, the slow clients gone (the trading one closed, the market one read).
+    await again.close()
+    await sm.close()
+    await asyncio.sleep(1)
+    c0 = time.time()
+    await asyncio.to_thread(poll, st, c0 + PHASE_S)
+    c1 = time.time()
+    # Delivery latency = arrival - the event's exchange time: it includes exsim, the
+    # account and market workers and the writer's commits, which a loaded machine slows
+    # at times; phase B is compared with the worse of the phases around it.
+    sets = {}
+    for ph, (t0, t1) in (("A", (a0, a1)), ("B", (b0, b1)), ("A2", (c0, c1))):
+        al = latencies(FU.msgs + FM.msgs, t0, t1)
+        us, mk = latencies(FU.msgs, t0, t1), latencies(FM.msgs, t0, t1)
+        sets[ph] = (al, us)
+        print("# phase %s: %d messages, p50 %.1f p99 %.1f ms (user events: %d, p99 %.1f ms; "
+              "market: %d, p99 %.1f ms)" % (ph, len(al), sorted(al)[len(al) // 2] if al else -1,
+                                            p99(al) or -1, len(us), p99(us) or -1, len(mk),
+                                            p99(mk) or -1), flush=True)
+    check(all(len(sets[ph][1]) > 100 and len(sets[ph][0]) > len(sets[ph][1]) for ph in sets),
+          "enough user and market messages in every phase to measure")
+    if all(sets[ph][0] for ph in sets):
+        ref = max(p99(sets["A"][0]), p99(sets["A2"][0]))
+        check(p99(sets["B"][0]) <= max(1.5 * ref, ref + 25),
+              "the fast clients' delivery p99 is unchanged by the slow ones: %.1f ms with, "
+              "%.1f and %.1f ms without" % (p99(sets["B"][0]), p99(sets["A"][0]),
+                                            p99(sets["A2"][0])))
+    check(FU.close is None and FM.close is None, "the fast clients were never closed")
+    for w in (fu, fm):
         await w.close()
 
 
