@@ -1182,8 +1182,8 @@ fanout_market(const struct event *ev, enum gw_channel ch)
 			continue;
 		for (s = LIST_FIRST(&t[i]->subs); s != NULL; s = next) {
 			next = LIST_NEXT(s, tl);
-			if (s->c->state == ST_CLOSING || s->c->state == ST_AUTH ||
-			    s->c->state == ST_USER_CHECK)
+			/* A trading client's market data too starts after its snapshot. */
+			if (s->c->state != ST_LIVE)
 				continue;
 			enqueue(s->c, b, K_MARKET, ckey, 0);
 		}

@@ -39,6 +39,8 @@ skip_in_repeat_pass("gw_slow (a minute of load)", sanitizer=False)
 PHASE_S = 8
 USER_CHANNELS = ["orders", "fills", "positions", "balances", "risk_alerts", "account_config",
                  "algo_orders"]
+USER_TYPES = ("order_update", "fill", "position_update", "balance_update", "risk_alert",
+              "account_config", "algo_update")
 MARKET_SUBS = [{"type": t, "data": {"symbols": SYMBOLS}}
                for t in ("subscribe_trades", "subscribe_ticker", "subscribe_orderbook")]
 
@@ -123,6 +125,8 @@ async def main(st, user):
     gs = lambda: asyncio.to_thread(st.gateway_status)  # noqa: E731
     fu = await connect(st, "/ws/trading?token=" + tok)
     await subscribe_trading(fu)
+    # The fast trading client also asks for one symbol's market data.
+    await fu.send(json.dumps({"type": "subscribe_symbol", "data": {"symbols": ["BTCUSDT"]}}))
     fm = await connect(st, "/ws/market")
     await subscribe_market(fm)
     FU, FM = Reader(fu), Reader(fm)
@@ -220,7 +224,8 @@ async def main(st, user):
     sets = {}
     for ph, (t0, t1) in (("A", (a0, a1)), ("B", (b0, b1)), ("A2", (c0, c1))):
         al = latencies(FU.msgs + FM.msgs, t0, t1)
-        us, mk = latencies(FU.msgs, t0, t1), latencies(FM.msgs, t0, t1)
+        us = latencies([x for x in FU.msgs if x[1].get("type") in USER_TYPES], t0, t1)
+        mk = latencies(FM.msgs, t0, t1)
         sets[ph] = (al, us)
         print("# phase %s: %d messages, p50 %.1f p99 %.1f ms (user events: %d, p99 %.1f ms; "
               "market: %d, p99 %.1f ms)" % (ph, len(al), sorted(al)[len(al) // 2] if al else -1,
@@ -235,6 +240,14 @@ async def main(st, user):
               "%.1f and %.1f ms without" % (p99(sets["B"][0]), p99(sets["A"][0]),
                                             p99(sets["A2"][0])))
     check(FU.close is None and FM.close is None, "the fast clients were never closed")
+    types = [m.get("type") for _, m in FU.msgs]
+    mkt = [m for _, m in FU.msgs if m.get("channel") in ("trades", "ticker", "orderbook")]
+    first_mkt = min([i for i, t in enumerate(types) if t in ("trade", "ticker", "orderbook")] +
+                    [len(types)])
+    check(len(mkt) > 20 and all(m["data"].get("symbol") == "BTCUSDT" for m in mkt) and
+          "snapshot" in types and types.index("snapshot") < first_mkt,
+          "subscribe_symbol BTCUSDT on /ws/trading: %d market messages, all of BTCUSDT, the "
+          "first after the snapshot" % len(mkt))
     for w in (fu, fm):
         await w.close()
 
