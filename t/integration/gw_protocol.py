@@ -18,7 +18,9 @@ unknown types or channels answered with error 4004 while the connection
 lives on; a flood answered with errors and closed with 4004; /ws/market's
 subscriptions; Origin refused with 403 unless allowed; an unknown path 404.
 Then, with the python client only: /ws/status against the connections
-open, and a client that stops answering pings dropped by the heartbeat."""
+open, a client that stops answering pings dropped by the heartbeat, a
+fresh snapshot after a hole in the writer's feed, and the JWT secret read
+again on reload."""
 import asyncio
 import base64
 import calendar
@@ -356,6 +358,51 @@ async def status_and_heartbeat(st, user):
         await w.close()
 
 
+async def hole_and_reload(st, user):
+    """A hole in the writer's feed (the writer killed and respawned: its new
+    connection) sends a live trading client a fresh snapshot; a new JWT
+    secret is read on reload: the old token is refused, a new one taken."""
+    base = "ws://127.0.0.1:%d" % st.gw_port
+    old_tok = st.token(user)
+    ws = await websockets.connect(base + "/ws/trading?token=" + old_tok)
+    first = [json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] for _ in range(2)]
+    await ws.send(json.dumps({"type": "subscribe", "data": {"channels": ["orders"]}}))
+    g0 = st.gateway_status()
+    pid = st.worker_pid("writer")
+    os.kill(pid, 9)
+    t0 = time.time()
+    got = []
+    try:
+        while time.time() - t0 < 20 and "snapshot" not in got:
+            m = json.loads(await asyncio.wait_for(ws.recv(), 20))
+            got.append(m["type"])
+    except (asyncio.TimeoutError, websockets.ConnectionClosed):
+        pass
+    g1 = st.gateway_status()
+    check(first == ["auth_ok", "snapshot"] and "snapshot" in got and
+          g1["resnapshots"] > g0["resnapshots"],
+          "the writer killed (pid %d): its new feed connection is a hole, the live client got "
+          "a fresh snapshot after %.1f s (resnapshots %d -> %d)" % (
+              pid, time.time() - t0, g0["resnapshots"], g1["resnapshots"]))
+    await ws.close()
+    # A new secret, then reload.
+    with open(st.jwt_key, "wb") as f:
+        f.write(base64.b64encode(os.urandom(48)) + b"\n")
+    st.ctl("reload")
+    await asyncio.sleep(1)
+    try:
+        async with websockets.connect(base + "/ws/trading?token=" + old_tok) as w:
+            await asyncio.wait_for(w.recv(), 5)
+        code = None
+    except websockets.ConnectionClosed as e:
+        code = (e.code, e.reason)
+    check(code == (4001, "bad signature"), "after reload with a new secret the old token is "
+          "refused: %s" % (code,))
+    async with websockets.connect(base + "/ws/trading?token=" + st.token(user)) as w:
+        t = json.loads(await asyncio.wait_for(w.recv(), 5))["type"]
+    check(t == "auth_ok", "a token of the new secret is taken")
+
+
 with Stack(accounts=2, rate=60, seed=21, gateway=[
         "auth_timeout = 1s", "heartbeat_interval = 1s", "max_connections_per_user = 2",
         "max_message_size = 1K", "message_rate = 5", "message_burst = 10",
@@ -376,6 +423,7 @@ with Stack(accounts=2, rate=60, seed=21, gateway=[
     else:
         check_all("node ws " + WS_VERSION, run_node(base, cases, moddir), user, accounts)
     asyncio.run(status_and_heartbeat(st, user))
+    asyncio.run(hole_and_reload(st, user))
     g = st.gateway_status()
     print("# gateway:", {k: v for k, v in g.items() if isinstance(v, int) and v}, flush=True)
     check(g["connections"] == 0 or wait_for(lambda: st.gateway_status()["connections"] == 0, 5),
