@@ -538,6 +538,8 @@ client_free(struct gw_client *c)
 	LIST_REMOVE(c, all);
 	ws.nclients--;
 	ws.nep[c->ep]--;
+	if (c->ep == EP_OPS)
+		gw_ops_watchers(ws.nep[EP_OPS]);	/* no more gathers once nobody watches */
 	free(c->rx.p);
 	if (c->token) {
 		OPENSSL_cleanse(c->token, strlen(c->token));
@@ -1418,6 +1420,8 @@ client_new(struct lws *wsi, struct gw_pss *pss)
 	LIST_INSERT_HEAD(&ws.clients, c, all);
 	ws.nclients++;
 	ws.nep[c->ep]++;
+	if (c->ep == EP_OPS)
+		gw_ops_watchers(ws.nep[EP_OPS]);	/* a gather a second while anyone watches */
 	ws.st.accepted++;
 	pss->c = c;
 	if (c->token != NULL) {
