@@ -171,12 +171,16 @@ put_labels(struct strbuf *sb, const struct metric_label *l, size_t n, const char
 	strbuf_puts(sb, "}");
 }
 
-/* The shortest %g form that reads back as v: 0.05, not 0.050000000000000003. */
+/*
+ * The shortest %g form that reads back as v: 0.05, not 0.050000000000000003;
+ * at least 6 digits of precision, so that 10 is "10" (not "1e+01"), as Go's
+ * FormatFloat(v, 'g', -1, 64) writes a histogram's le.
+ */
 static void
 shortest(char *buf, size_t len, double v)
 {
 	for (int p = 1; p <= 17; p++) {
-		snprintf(buf, len, "%.*g", p, v);
+		snprintf(buf, len, "%.*g", p < 6 ? 6 : p, v);
 		if (strtod(buf, NULL) == v)
 			return;
 	}
@@ -600,6 +604,34 @@ static const struct mdef writer_defs[] = {
 };
 
 static const struct mdef gateway_defs[] = {
+	CNT("http_requests", "exfeedd_gateway_http_requests_total", "HTTP requests (not WebSocket upgrades)"),
+	GAU("connections", "exfeedd_gateway_clients", "WebSocket clients connected"),
+	GAUX("connections_trading", "exfeedd_gateway_clients_by_endpoint", "endpoint", "trading", "WebSocket clients, by endpoint"),
+	GAUX("connections_market", "exfeedd_gateway_clients_by_endpoint", "endpoint", "market", "WebSocket clients, by endpoint"),
+	GAUX("connections_ops", "exfeedd_gateway_clients_by_endpoint", "endpoint", "ops", "WebSocket clients, by endpoint"),
+	GAU("users", "exfeedd_gateway_users", "Users with a trading client connected"),
+	GAU("subscriptions", "exfeedd_gateway_subscriptions", "Subscriptions of the connected clients"),
+	CNT("accepted", "exfeedd_gateway_clients_accepted_total", "WebSocket clients accepted"),
+	CNT("auth_ok", "exfeedd_gateway_auth_ok_total", "Trading clients authenticated"),
+	CNTX("closed_4001_auth", "exfeedd_gateway_clients_closed_total", "code", "4001", "Clients closed by the gateway, by close code"),
+	CNTX("closed_4002_user", "exfeedd_gateway_clients_closed_total", "code", "4002", "Clients closed by the gateway, by close code"),
+	CNTX("closed_4003_connections", "exfeedd_gateway_clients_closed_total", "code", "4003", "Clients closed by the gateway, by close code"),
+	CNTX("closed_4004_invalid", "exfeedd_gateway_clients_closed_total", "code", "4004", "Clients closed by the gateway, by close code"),
+	CNTX("closed_4008_slow", "exfeedd_gateway_clients_closed_total", "code", "4008", "Clients closed by the gateway, by close code"),
+	CNTX("closed_1013_retry", "exfeedd_gateway_clients_closed_total", "code", "1013", "Clients closed by the gateway, by close code"),
+	CNTX("events_user", "exfeedd_gateway_events_total", "kind", "user", "Events received from the feed, by kind"),
+	CNTX("events_market", "exfeedd_gateway_events_total", "kind", "market", "Events received from the feed, by kind"),
+	CNT("sent_messages", "exfeedd_gateway_messages_sent_total", "Messages sent to clients"),
+	CNT("sent_bytes", "exfeedd_gateway_sent_bytes_total", "Bytes of the messages sent to clients"),
+	CNT("conflated", "exfeedd_gateway_conflated_total", "Market messages replaced by a newer one before they were sent"),
+	CNT("snapshots", "exfeedd_gateway_snapshots_total", "Snapshots sent to trading clients"),
+	CNT("snapshot_errors", "exfeedd_gateway_snapshot_errors_total", "Snapshots that could not be read"),
+	CNT("feed_events", "exfeedd_gateway_feed_events_total", "Events received on the feed (gateway.sock)"),
+	CNT("feed_frames", "exfeedd_gateway_feed_frames_total", "Frames received on the feed"),
+	CNT("feed_invalid", "exfeedd_gateway_feed_invalid_total", "Feed events refused as invalid"),
+	CNT("feed_holes", "exfeedd_gateway_feed_holes_total", "Times a feed sender said it dropped events"),
+	CNT("feed_lost", "exfeedd_gateway_feed_lost_total", "Events the feed senders dropped"),
+	GAU("feed_senders", "exfeedd_gateway_feed_senders", "Feed senders connected (writer, market worker)"),
 	CNT("ops/metrics_requests", "exfeedd_gateway_metrics_requests_total", "GET /metrics requests"),
 	CNT("ops/health_requests", "exfeedd_gateway_health_requests_total", "GET /health requests"),
 	CNT("ops/gathers", "exfeedd_gateway_gathers_total", "Metric gathers asked of the supervisor"),

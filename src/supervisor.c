@@ -63,6 +63,12 @@ struct worker {
 	unsigned	 sent_gen;		/* last config generation sent */
 	unsigned	 status_id;		/* last status reply's id */
 	msgpack_sbuffer	 detail;		/* last status reply, re-packed */
+	/*
+	 * Last status reply with per-account rows (exfeedctl accounts): kept
+	 * apart, so that a gather's reply in between (the gateway asks every
+	 * second) does not replace the rows a slower shard's query waits for.
+	 */
+	msgpack_sbuffer	 rows;
 	int		 gathering;		/* its IPC_GATHER_REQ is being answered */
 };
 
@@ -228,6 +234,7 @@ sup_worker_add(enum role r, int instance)
 	snprintf(w->name, sizeof(w->name), "%s %d", role_name(r), instance);
 	snprintf(w->last_exit, sizeof(w->last_exit), "-");
 	msgpack_sbuffer_init(&w->detail);
+	msgpack_sbuffer_init(&w->rows);
 	ev_timer_init(&w->restart_timer, sup_restart_cb, 0., 0.);
 	w->restart_timer.data = w;
 	/* Keep the list sorted by role, then instance: status reads in that order. */
@@ -251,6 +258,7 @@ sup_worker_remove(struct worker *w)
 	if (w->chan)
 		ipc_close(w->chan);
 	msgpack_sbuffer_destroy(&w->detail);
+	msgpack_sbuffer_destroy(&w->rows);
 	free(w);
 	sup_queries_check();
 }
@@ -295,6 +303,7 @@ sup_worker_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_obj
 	case IPC_HEARTBEAT:
 		break;
 	case IPC_STATUS: {
+		const msgpack_object *r;
 		msgpack_packer pk;
 
 		if (ipcmsg_status(body, &v, &why) == -1) {
@@ -305,6 +314,12 @@ sup_worker_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_obj
 		msgpack_sbuffer_clear(&w->detail);
 		msgpack_packer_init(&pk, &w->detail, msgpack_sbuffer_write);
 		msgpack_pack_object(&pk, *body);
+		if ((r = mp_get(body, "role")) != NULL && r->type == MSGPACK_OBJECT_MAP &&
+		    (r = mp_get(r, "rows")) != NULL && r->type == MSGPACK_OBJECT_ARRAY) {
+			msgpack_sbuffer_clear(&w->rows);
+			msgpack_packer_init(&pk, &w->rows, msgpack_sbuffer_write);
+			msgpack_pack_object(&pk, *body);
+		}
 		sup_queries_check();
 		break;
 	}
@@ -385,6 +400,7 @@ sup_spawn(struct worker *w)
 	w->reason[0] = '\0';
 	w->config_gen = 0;
 	msgpack_sbuffer_clear(&w->detail);
+	msgpack_sbuffer_clear(&w->rows);
 	w->chan = ipc_conn_new(sup.loop, fd, w->name, IPC_ACCEPT_SUPERVISOR,
 	    sup_worker_msg_cb, sup_worker_close_cb, w);
 	if (w->chan == NULL)
@@ -824,7 +840,7 @@ sup_status_reply(struct status_query *q)
 
 /*
  * exfeedctl accounts: the rows every account worker put in its status
- * detail (role.rows) for this query, concatenated; workers that did not
+ * detail (role.rows) for this query (kept in w->rows), concatenated; workers that did not
  * answer in time are named in "missing".
  */
 static void
@@ -855,8 +871,8 @@ sup_accounts_reply(struct status_query *q)
 		if (w->role != ROLE_ACCOUNT)
 			continue;
 		msgpack_unpacked_init(&unp[i]);
-		if (w->pid > 0 && w->detail.size && msgpack_unpack_next(&unp[i], w->detail.data,
-		    w->detail.size, &off) == MSGPACK_UNPACK_SUCCESS &&
+		if (w->pid > 0 && w->rows.size && msgpack_unpack_next(&unp[i], w->rows.data,
+		    w->rows.size, &off) == MSGPACK_UNPACK_SUCCESS &&
 		    mp_get_i64(&unp[i].data, "id", &id) == 0 && id >= (int64_t)q->id &&
 		    (r = mp_get(&unp[i].data, "role")) != NULL &&
 		    (r = mp_get(r, "rows")) != NULL && r->type == MSGPACK_OBJECT_ARRAY) {
@@ -987,6 +1003,7 @@ sup_metrics_reply(struct status_query *q)
 static void
 sup_gather_reply(struct status_query *q)
 {
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(60000, 1);
 	struct worker *w = sup_worker_find(q->from_role, q->from_instance);
 	struct strbuf text = { 0 };
 	msgpack_sbuffer sb;
@@ -999,10 +1016,12 @@ sup_gather_reply(struct status_query *q)
 		return;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	/* Asked again every second while someone watches: said once in a while. */
 	if (sup_metrics(&text, &pk) == -1)
-		log_warnx("%s: cannot gather the metrics: out of memory", w->name);
+		log_warnx_rl(&rl, "%s: cannot gather the metrics: out of memory", w->name);
 	else if (sb.size > ipc_max_body(IPC_GATHER))
-		log_warnx("%s: the metrics (%zu bytes) do not fit one message", w->name, sb.size);
+		log_warnx_rl(&rl, "%s: the metrics (%zu bytes) do not fit one message", w->name,
+		    sb.size);
 	else
 		ipc_send_sbuf(w->chan, IPC_GATHER, &sb);
 	msgpack_sbuffer_destroy(&sb);

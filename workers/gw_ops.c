@@ -539,13 +539,14 @@ ops_gathered(const struct ipcmsg_gather *g, void *arg)
 static void
 ops_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(60000, 3);
 	char why[128];
 
 	ops.inflight = 0;
 	ops.gather_timeouts++;
 	snprintf(why, sizeof(why), "the supervisor did not answer within %d ms",
 	    OPS_DEADLINE_MS);
-	log_warnx("metrics: %s", why);
+	log_warnx_rl(&rl, "metrics: %s", why);
 	answer_pending(why);
 }
 
