@@ -127,8 +127,9 @@ class Browser:
         self.p.wait()
 
 
-def get(url, headers=None):
-    req = urllib.request.Request(url, headers=headers or {})
+def get(url, headers=None, method="GET"):
+    req = urllib.request.Request(url, headers=headers or {}, method=method,
+                                 data=b"x" if method == "POST" else None)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
@@ -157,6 +158,13 @@ def check_serving(base):
         st2, h2, got2 = get(base + path, {"If-None-Match": h.get("etag", "")})
         check(st2 == 304 and got2 == b"" and h2.get("etag") == h.get("etag"),
               "%s with If-None-Match: 304, no body (%s)" % (path, st2))
+    st, h, got = get(base + "/orders", method="HEAD")
+    check(st == 200 and got == b"" and h.get("content-length") == str(os.path.getsize(
+          os.path.join(SRC, "www", "orders.html"))) and h.get("content-security-policy") == CSP,
+          "HEAD /orders: 200, the headers of GET, no body (%s)" % st)
+    st, h, _ = get(base + "/", method="POST")
+    check(st == 405 and h.get("allow") == "GET, HEAD", "POST /: 405, Allow: GET, HEAD (%s %s)" %
+          (st, h.get("allow")))
     for path in ("/assets/orders.html", "/assets/", "/assets/x/common.js", "/nothing"):
         st, _, _ = get(base + path)
         check(st == 404, "%s: 404 (%s)" % (path, st))
