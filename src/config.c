@@ -1503,6 +1503,12 @@ loader_finish(struct loader *ld)
 	    cfg->market_book_depth > cfg->market_book_snapshot_limit))
 		err_add(ld->errs, ld->file, rule_line(ld, "market", "book_depth", "book_snapshot_limit"),
 		    "[market] book_depth: must not be above book_snapshot_limit");
+	if (RULE("gateway", "tls_cert", "tls_key",
+	    (cfg->gateway_tls_cert[0] == '\0') != (cfg->gateway_tls_key[0] == '\0')))
+		err_add(ld->errs, ld->file, rule_line(ld, "gateway", "tls_cert", "tls_key"),
+		    "[gateway] %s is set but %s is not: TLS needs both",
+		    cfg->gateway_tls_cert[0] ? "tls_cert" : "tls_key",
+		    cfg->gateway_tls_cert[0] ? "tls_key" : "tls_cert");
 #undef RULE
 	market_check(ld);
 	loader_release(ld);

@@ -22,6 +22,7 @@
 #include "exfeedd.h"
 #include "gw_db.h"
 #include "gw_ops.h"
+#include "gw_pages.h"
 #include "gw_server.h"
 #include "gwfeed.h"
 #include "log.h"
@@ -75,6 +76,8 @@ gateway_http(struct lws *wsi, const char *path)
 
 	gw.http_requests++;
 	if (gw_ops_http(wsi, path))
+		return 0;
+	if (gw_pages_http(wsi, path))
 		return 0;
 	if (strcmp(path, "/health") == 0) {
 		/* gw_ops_http answers it once the operators' endpoints are there. */
@@ -200,11 +203,6 @@ gateway_start(struct ev_loop *loop, const struct config *cfg)
 			    cfg->gateway_listen.v[i], err);
 		gw.nlisten++;
 	}
-	if ((cfg->gateway_tls_cert[0] == '\0') != (cfg->gateway_tls_key[0] == '\0'))
-		worker_fatal(EX_CONFIG_STATUS, "%s:%d: [gateway] %s is set but %s is not: TLS needs "
-		    "both", cfg->file, config_line_of(cfg, "gateway", cfg->gateway_tls_cert[0] ?
-		    "tls_cert" : "tls_key"), cfg->gateway_tls_cert[0] ? "tls_cert" : "tls_key",
-		    cfg->gateway_tls_cert[0] ? "tls_key" : "tls_cert");
 	/* The libev plugin logs a NOTICE per I/O change: warnings and errors only. */
 	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
 	memset(&info, 0, sizeof(info));

@@ -49,6 +49,8 @@
 #define GW_TOKEN_MAX		4096	/* bytes of ?token= */
 #define GW_CKEY			96	/* a conflation key */
 #define GW_SNDBUF		(128 * 1024)	/* a client socket's kernel send buffer */
+#define GW_LINGER_MS		100	/* a closing client's quiet before the close frame */
+#define GW_LINGER_MAX_MS	2000
 
 enum gw_ep { EP_TRADING, EP_MARKET, EP_OPS };
 static const char *const ep_path[] = { "/ws/trading", "/ws/market", "/ws/ops" };
@@ -131,6 +133,7 @@ struct gw_client {
 	int64_t			 connected_ms, last_rx_ms, ping_sent_ms;
 	int			 ping_due;
 	/* closing */
+	int64_t			 closing_ms;
 	int			 close_code;
 	char			 close_reason[64];
 };
@@ -494,10 +497,11 @@ subs_clear(struct gw_client *c)
 }
 
 /*
- * Close c with code: nothing more is queued and what was is dropped (a
- * client that comes back gets a fresh snapshot); the close frame goes when
- * the socket is writable, and a client that never reads again is cut after
- * max(heartbeat_interval, 5 s).
+ * Close c with code: nothing more is queued.  Too slow (4008) or out of
+ * memory (1011): what was queued is dropped (a client that comes back gets
+ * a fresh snapshot) and the close frame goes when the socket is writable;
+ * else what was queued (answers, the errors that led here) goes first.  A
+ * client that never reads again is cut after max(heartbeat_interval, 5 s).
  */
 static void
 client_close(struct gw_client *c, int code, const char *reason)
@@ -505,6 +509,7 @@ client_close(struct gw_client *c, int code, const char *reason)
 	if (c->state == ST_CLOSING)
 		return;
 	c->state = ST_CLOSING;
+	c->closing_ms = now_ms();
 	c->close_code = code;
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
 	if (code >= 4001 && code <= 4008)
@@ -512,7 +517,8 @@ client_close(struct gw_client *c, int code, const char *reason)
 	else if (code == 1013)
 		ws.st.closed[0]++;
 	gw_db_cancel(ws.db, c);
-	queue_clear(c);
+	if (code == 4008 || code == 1011)
+		queue_clear(c);
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND,
 	    (int)(ws.heartbeat_ms / 1000 > 5 ? ws.heartbeat_ms / 1000 : 5));
 	lws_callback_on_writable(c->wsi);
@@ -1044,17 +1050,31 @@ client_writable(struct gw_client *c)
 	struct gw_qent *e;
 	int n;
 
-	if (c->close_code) {
+	if (c->close_code && TAILQ_EMPTY(&c->queue)) {
+		/*
+		 * A client still sending (a pipelined burst, a flood) would
+		 * meet a closed socket: its kernel answers with a reset, and
+		 * the client's own kernel then drops what it had not read yet -
+		 * our answers and the close frame.  So the close waits until
+		 * the client has been quiet for GW_LINGER_MS (or GW_LINGER_MAX_MS
+		 * passed), reading and discarding meanwhile.
+		 */
+		int64_t now = now_ms();
+
+		if (now - c->last_rx_ms < GW_LINGER_MS && now - c->closing_ms < GW_LINGER_MAX_MS)
+			return 0;	/* the heartbeat's sweep asks again */
 		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
 		    (unsigned char *)c->close_reason, strlen(c->close_reason));
 		return -1;
 	}
 	if (c->ping_due) {
-		unsigned char ping[LWS_PRE + 1];
+		/* With a payload: lws sends no zero-length ping. */
+		unsigned char ping[LWS_PRE + 8];
 
+		memcpy(ping + LWS_PRE, "exfeedd", 7);
 		c->ping_due = 0;
 		ws.st.pings++;
-		if (lws_write(c->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+		if (lws_write(c->wsi, ping + LWS_PRE, 7, LWS_WRITE_PING) < 7)
 			return -1;
 		if (lws_send_pipe_choked(c->wsi)) {
 			lws_callback_on_writable(c->wsi);
@@ -1078,7 +1098,7 @@ client_writable(struct gw_client *c)
 		if (lws_send_pipe_choked(c->wsi))
 			break;
 	}
-	if (!TAILQ_EMPTY(&c->queue))
+	if (!TAILQ_EMPTY(&c->queue) || c->close_code)
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -1164,8 +1184,8 @@ fanout_market(const struct event *ev, enum gw_channel ch)
 			continue;
 		for (s = LIST_FIRST(&t[i]->subs); s != NULL; s = next) {
 			next = LIST_NEXT(s, tl);
-			if (s->c->state == ST_CLOSING || s->c->state == ST_AUTH ||
-			    s->c->state == ST_USER_CHECK)
+			/* A trading client's market data too starts after its snapshot. */
+			if (s->c->state != ST_LIVE)
 				continue;
 			enqueue(s->c, b, K_MARKET, ckey, 0);
 		}
@@ -1254,8 +1274,12 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	for (c = LIST_FIRST(&ws.clients); c != NULL; c = next) {
 		next = LIST_NEXT(c, all);
-		if (c->state == ST_CLOSING)
+		if (c->state == ST_CLOSING) {
+			/* A close lingering for the client's quiet (client_writable). */
+			if (c->close_code)
+				lws_callback_on_writable(c->wsi);
 			continue;
+		}
 		if (c->state == ST_AUTH && now - c->connected_ms >= ws.auth_timeout_ms) {
 			client_close(c, 4001, "auth required");
 			continue;
@@ -1284,8 +1308,8 @@ sweep_arm(void)
 
 	if (ms < 25)
 		ms = 25;
-	if (ms > 1000)
-		ms = 1000;
+	if (ms > 250)
+		ms = 250;	/* also the granularity of a close's linger */
 	ev_timer_stop(ws.loop, &ws.sweep);
 	ev_timer_set(&ws.sweep, (double)ms / 1000, (double)ms / 1000);
 	ev_timer_start(ws.loop, &ws.sweep);
@@ -1325,24 +1349,41 @@ path_ep(struct lws *wsi)
 	return -1;
 }
 
-/* The upgrade: a known path, an allowed Origin, room.  0 to go on, 1 refused (HTTP answer sent). */
+/*
+ * Refuse an upgrade with an HTTP status.  Written out here: at this point
+ * lws has not yet taken the request's HTTP version, and its own status
+ * line would say HTTP/1.0, which WebSocket clients refuse to read.
+ */
+static int
+refuse(struct lws *wsi, int status, const char *text, const char *body)
+{
+	char buf[LWS_PRE + 512];
+	int n;
+
+	n = snprintf(buf + LWS_PRE, sizeof(buf) - LWS_PRE, "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n"
+	    "Cache-Control: no-store\r\n\r\n%s\n", status, text, strlen(body) + 1, body);
+	if (lws_write(wsi, (unsigned char *)buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_HEADERS) != n)
+		return -1;
+	return 1;
+}
+
+/* The upgrade: a known path, an allowed Origin, room.  0 to go on, 1 refused (HTTP answer sent), -1 hang up. */
 static int
 confirm_upgrade(struct lws *wsi)
 {
 	if (path_ep(wsi) == -1) {
 		ws.st.refused_path++;
-		lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, "no such WebSocket");
-		return 1;
+		return refuse(wsi, 404, "Not Found", "no such WebSocket (/ws/trading, /ws/market, "
+		    "/ws/ops)");
 	}
 	if (!origin_allowed(wsi)) {
 		ws.st.refused_origin++;
-		lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, "origin not allowed");
-		return 1;
+		return refuse(wsi, 403, "Forbidden", "origin not allowed");
 	}
 	if ((int64_t)ws.nclients >= ws.max_conn) {
 		ws.st.refused_full++;
-		lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "too many connections");
-		return 1;
+		return refuse(wsi, 503, "Service Unavailable", "too many connections");
 	}
 	return 0;
 }
