@@ -70,9 +70,115 @@ struct gw_feed_sender {
 	int				 warned;
 	struct log_ratelimit		 drop_rl;
 	struct gw_feed_sender_stats	 st;
+	/* the market interest: an open-addressing table by symbol, a power of two */
+	struct gw_interest		*want;
+	size_t				 want_cap, want_n;
+	int				 want_known;	/* an interest came on this connection */
 };
 
 static void gwf_connect(struct gw_feed_sender *);
+
+/* FNV-1a of a NUL-terminated symbol. */
+static uint32_t
+gwf_sym_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+int
+gw_feed_sender_wants(const struct gw_feed_sender *gs, const char *symbol, int channel,
+    int interval)
+{
+	const struct gw_interest *w;
+	size_t i;
+
+	if (gs == NULL || gs->want_n == 0 || channel < 0 || channel > 31)
+		return 0;
+	for (i = gwf_sym_hash(symbol) & (gs->want_cap - 1);; i = (i + 1) & (gs->want_cap - 1)) {
+		w = &gs->want[i];
+		if (w->symbol[0] == '\0')
+			return 0;
+		if (strcmp(w->symbol, symbol) == 0)
+			break;
+	}
+	if (!(w->channels & (1u << channel)))
+		return 0;
+	return interval < 0 || interval > 31 || (w->intervals & (1u << interval)) != 0;
+}
+
+/* Forget the interest (the connection is gone: the next gateway says its own). */
+static void
+gwf_want_clear(struct gw_feed_sender *gs)
+{
+	free(gs->want);
+	gs->want = NULL;
+	gs->want_cap = gs->want_n = 0;
+	gs->want_known = 0;
+}
+
+/* IPC_GW_INTEREST: {s: [[symbol, channels, intervals], ...]}.  0, or -1 with *why. */
+static int
+gwf_want_set(struct gw_feed_sender *gs, const msgpack_object *body, const char **why)
+{
+	const msgpack_object *arr = mp_get(body, "s");
+	struct gw_interest *t;
+	size_t cap = 16, n;
+
+	if (arr == NULL || arr->type != MSGPACK_OBJECT_ARRAY) {
+		*why = "interest without s";
+		return -1;
+	}
+	if ((n = arr->via.array.size) > GW_INTEREST_MAX) {
+		*why = "interest of too many symbols";
+		return -1;
+	}
+	while (cap < 2 * n)
+		cap *= 2;
+	if ((t = calloc(cap, sizeof(*t))) == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	for (size_t k = 0; k < n; k++) {
+		const msgpack_object *e = &arr->via.array.ptr[k], *v;
+		struct gw_interest *w;
+		size_t i;
+
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 3 ||
+		    (v = e->via.array.ptr)[0].type != MSGPACK_OBJECT_STR ||
+		    v[0].via.str.size == 0 || v[0].via.str.size >= sizeof(t->symbol) ||
+		    memchr(v[0].via.str.ptr, '\0', v[0].via.str.size) != NULL ||
+		    v[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || v[1].via.u64 > UINT32_MAX ||
+		    v[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER || v[2].via.u64 > UINT32_MAX) {
+			free(t);
+			*why = "an interest entry is not [symbol, channels, intervals]";
+			return -1;
+		}
+		{
+			char sym[sizeof(t->symbol)];
+
+			memcpy(sym, v[0].via.str.ptr, v[0].via.str.size);
+			sym[v[0].via.str.size] = '\0';
+			for (i = gwf_sym_hash(sym) & (cap - 1); t[i].symbol[0] != '\0' &&
+			    strcmp(t[i].symbol, sym) != 0; i = (i + 1) & (cap - 1))
+				;
+			w = &t[i];
+			memcpy(w->symbol, sym, sizeof(sym));
+		}
+		w->channels |= (uint32_t)v[1].via.u64;
+		w->intervals |= (uint32_t)v[2].via.u64;
+	}
+	free(gs->want);
+	gs->want = t;
+	gs->want_cap = cap;
+	gs->want_n = n;
+	gs->want_known = 1;
+	gs->st.interests++;
+	return 0;
+}
 
 static void
 put_be(unsigned char *p, uint64_t v, int bytes)
@@ -295,8 +401,14 @@ gw_feed_send_packed(struct gw_feed_sender *gs, const void *data, size_t len, siz
 static void
 gwf_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_object *body, void *arg)
 {
-	/* The gateway sends nothing: the accept mask lets no frame through. */
-	ipc_drop(c, "unexpected frame from the gateway");
+	struct gw_feed_sender *gs = arg;
+	const char *why = "unexpected frame from the gateway";
+
+	/* The gateway sends only its market interest (the accept mask lets nothing else through). */
+	if (h->type == IPC_GW_INTEREST && gwf_want_set(gs, body, &why) == 0)
+		return;
+	log_warnx_rl(&gs->drop_rl, "gateway feed: %s; connection dropped", why);
+	ipc_drop(c, why);
 }
 
 static void
@@ -323,6 +435,7 @@ gwf_close_cb(struct ipc_conn *c, const char *why, void *arg)
 	gs->handed = 0;
 	gs->conn = NULL;
 	gs->st.connected = 0;
+	gwf_want_clear(gs);
 	ev_timer_stop(gs->loop, &gs->flush_timer);
 	if (gs->qn > 0) {
 		size_t n = gs->qn;
@@ -352,8 +465,8 @@ gwf_connect(struct gw_feed_sender *gs)
 		gwf_retry(gs);
 		return;
 	}
-	if ((gs->conn = ipc_conn_new(gs->loop, fd, "gateway", 0, gwf_msg_cb, gwf_close_cb,
-	    gs)) == NULL) {
+	if ((gs->conn = ipc_conn_new(gs->loop, fd, "gateway", IPC_ACCEPT_GW_SENDER, gwf_msg_cb,
+	    gwf_close_cb, gs)) == NULL) {
 		close(fd);
 		gwf_retry(gs);
 		return;
@@ -412,8 +525,10 @@ gw_feed_sender_stats(const struct gw_feed_sender *gs)
 void
 gw_feed_sender_pack(const struct gw_feed_sender *gs, msgpack_packer *pk)
 {
-	msgpack_pack_map(pk, 6);
+	msgpack_pack_map(pk, 8);
 	mp_kv_u64(pk, "gw_feed_sent", gs->st.sent);
+	mp_kv_u64(pk, "gw_feed_interests", gs->st.interests);
+	mp_kv_u64(pk, "gw_feed_interest_symbols", gs->want_n);
 	mp_kv_u64(pk, "gw_feed_dropped", gs->st.dropped);
 	mp_kv_u64(pk, "gw_feed_frames", gs->st.frames);
 	mp_kv_u64(pk, "gw_feed_connects", gs->st.connects);
@@ -435,6 +550,7 @@ gw_feed_sender_free(struct gw_feed_sender *gs)
 		ipc_close(gs->conn);
 	}
 	free(gs->fr);
+	gwf_want_clear(gs);
 	msgpack_sbuffer_destroy(&gs->q);
 	free(gs->path);
 	free(gs);
@@ -463,6 +579,7 @@ struct gw_feed {
 	int			 npeers;
 	struct log_ratelimit	 bad_rl;
 	struct gw_feed_stats	 st;
+	msgpack_sbuffer		 interest;	/* the IPC_GW_INTEREST body, sent to market senders */
 };
 
 const struct gw_feed_stats *
@@ -478,6 +595,49 @@ gwf_bad_frame(struct gwf_peer *p, const char *why)
 	log_warnx_rl(&p->f->bad_rl, "gateway feed: %s %d: bad frame, connection dropped: %s",
 	    p->hello ? p->role : "sender", p->instance, why);
 	ipc_drop(p->c, why);
+}
+
+/* The market interest to one market sender (nothing wanted until the gateway's first). */
+static void
+gwf_send_interest(struct gwf_peer *p)
+{
+	static const unsigned char none[] = { 0x81, 0xa1, 's', 0x90 };	/* {s: []} */
+	const msgpack_sbuffer *b = &p->f->interest;
+
+	if (b->size > 0)
+		(void)ipc_send(p->c, IPC_GW_INTEREST, b->data, b->size);
+	else
+		(void)ipc_send(p->c, IPC_GW_INTEREST, none, sizeof(none));
+}
+
+int
+gw_feed_set_interest(struct gw_feed *f, const struct gw_interest *w, size_t n)
+{
+	msgpack_packer pk;
+	struct gwf_peer *p, *next;
+
+	if (n > GW_INTEREST_MAX)
+		n = GW_INTEREST_MAX;
+	msgpack_sbuffer_clear(&f->interest);
+	msgpack_packer_init(&pk, &f->interest, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	mp_str(&pk, "s");
+	msgpack_pack_array(&pk, n);
+	for (size_t i = 0; i < n; i++) {
+		msgpack_pack_array(&pk, 3);
+		mp_str(&pk, w[i].symbol);
+		msgpack_pack_uint32(&pk, w[i].channels);
+		msgpack_pack_uint32(&pk, w[i].intervals);
+	}
+	if (f->interest.data == NULL)
+		return -1;
+	f->st.interests++;
+	for (p = f->peers; p != NULL; p = next) {
+		next = p->next;		/* a failed send drops p */
+		if (p->hello && strcmp(p->role, "market") == 0)
+			gwf_send_interest(p);
+	}
+	return 0;
 }
 
 static void
@@ -500,6 +660,8 @@ gwf_hello(struct gwf_peer *p, const msgpack_object *body)
 	p->f->st.senders++;
 	p->f->st.holes++;
 	log_info("gateway feed: %s %d (pid %" PRId64 ") connected", p->role, p->instance, m.pid);
+	if (strcmp(p->role, "market") == 0)
+		gwf_send_interest(p);
 	p->f->hole_cb(p->role, p->instance, 0, p->f->arg);
 }
 
@@ -663,6 +825,7 @@ gw_feed_listen(struct ev_loop *loop, const char *socket_path, gw_feed_event_fn e
 	f->hole_cb = hole_cb;
 	f->arg = arg;
 	f->bad_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
+	msgpack_sbuffer_init(&f->interest);
 	ev_io_init(&f->accept_io, gwf_accept_cb, fd, EV_READ);
 	f->accept_io.data = f;
 	ev_io_start(loop, &f->accept_io);
@@ -685,6 +848,7 @@ gw_feed_close(struct gw_feed *f)
 	unlink(f->path);
 	while (f->peers)
 		ipc_drop(f->peers->c, "gateway feed closed");
+	msgpack_sbuffer_destroy(&f->interest);
 	free(f->path);
 	free(f);
 }

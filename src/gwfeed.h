@@ -58,11 +58,36 @@ void	 gw_feed_sender_free(struct gw_feed_sender *);
  */
 struct gw_feed_sender_stats {
 	uint64_t	 sent, dropped, frames, connects, connected;
+	uint64_t	 interests;	/* market interests received */
 	size_t		 queued_bytes;
 };
 const struct gw_feed_sender_stats *gw_feed_sender_stats(const struct gw_feed_sender *);
-/* The stats as a status map of 6 keys (gw_feed_sent, _dropped, _frames, _connects, _connected, _queued_bytes). */
+/*
+ * The stats as a status map of 8 keys (gw_feed_sent, _interests,
+ * _interest_symbols, _dropped, _frames, _connects, _connected, _queued_bytes).
+ */
 void	 gw_feed_sender_pack(const struct gw_feed_sender *, msgpack_packer *);
+
+/*
+ * The market interest: which market streams any client of the gateway
+ * reads, per symbol a mask of channels (bit 1 << enum gw_channel, gw_msg.h)
+ * and, for klines, of intervals (bit 1 << bm_interval_index).  The gateway
+ * sets it (gw_feed_set_interest) whenever a subscription appears or goes;
+ * the feed sends it to every market sender at once and to a new one after
+ * its HELLO.  The market worker forwards a market event only when
+ * gw_feed_sender_wants says so: nothing before the first interest or while
+ * the gateway is away, nothing of a stream no client reads, so market data
+ * costs neither process anything until someone subscribes.
+ */
+#define GW_INTEREST_MAX		100000	/* symbols in one interest, at most */
+struct gw_interest {
+	char		 symbol[32];
+	uint32_t	 channels;
+	uint32_t	 intervals;
+};
+/* 1 when a client reads channel (and, for a kline, interval index; else -1) of symbol, else 0. */
+int	 gw_feed_sender_wants(const struct gw_feed_sender *, const char *symbol, int channel,
+	    int interval);
 
 /* ---- receiving end (gateway) ---- */
 
@@ -81,9 +106,12 @@ typedef void (*gw_feed_hole_fn)(const char *role, int instance, uint64_t lost, v
 struct gw_feed *gw_feed_listen(struct ev_loop *, const char *socket_path, gw_feed_event_fn,
 	    gw_feed_hole_fn, void *arg, char *err, size_t errlen);
 void	 gw_feed_close(struct gw_feed *);
+/* Replace the market interest (n entries, copied) and send it to the market senders.  0 or -1 (memory). */
+int	 gw_feed_set_interest(struct gw_feed *, const struct gw_interest *, size_t n);
 
 struct gw_feed_stats {
 	uint64_t	 events, frames, invalid, holes, lost, senders;
+	uint64_t	 interests;	/* market interests set */
 };
 const struct gw_feed_stats *gw_feed_stats(const struct gw_feed *);
 

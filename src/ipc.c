@@ -41,6 +41,7 @@ static const struct {
 	[IPC_KAFKA_BOOTSTRAP] = { "KAFKA_BOOTSTRAP", 512 },
 	[IPC_GATHER_REQ] = { "GATHER_REQ", 64 },
 	[IPC_GATHER] = { "GATHER", 4 * 1024 * 1024 },	/* the exposition, as CTL_REPLY */
+	[IPC_GW_INTEREST] = { "GW_INTEREST", 4 * 1024 * 1024 },	/* up to GW_INTEREST_MAX symbols */
 };
 
 struct ipc_conn {

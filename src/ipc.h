@@ -53,6 +53,12 @@ enum ipc_type {
 	 */
 	IPC_GATHER_REQ,		/* worker → supervisor: {} */
 	IPC_GATHER,		/* supervisor → worker: {text, workers, summary} */
+	/*
+	 * The gateway's market interest (gwfeed.h): which market streams its
+	 * clients read, sent to the market worker's feed connection after its
+	 * HELLO and whenever it changes.
+	 */
+	IPC_GW_INTEREST,	/* gateway → market sender: {s: [[symbol, channels, intervals], ...]} */
 	IPC_TYPE_MAX
 };
 
@@ -68,6 +74,7 @@ enum ipc_type {
 #define IPC_ACCEPT_CTL_CLIENT	(IPC_BIT(IPC_CTL_REPLY))
 #define IPC_ACCEPT_WRITER	(IPC_BIT(IPC_DP_HELLO) | IPC_BIT(IPC_DP_EVENTS))
 #define IPC_ACCEPT_DP_SENDER	(IPC_BIT(IPC_DP_ACK))
+#define IPC_ACCEPT_GW_SENDER	(IPC_BIT(IPC_GW_INTEREST))
 
 struct ipc_hdr {
 	uint16_t	 magic;

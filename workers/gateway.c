@@ -235,6 +235,7 @@ gateway_start(struct ev_loop *loop, const struct config *cfg)
 	if ((gw.feed = gw_feed_listen(loop, path, gw_ws_event, gw_ws_hole, NULL, err,
 	    sizeof(err))) == NULL)
 		worker_fatal(1, "cannot listen for the feed on %s: %s", path, err);
+	gw_ws_feed(gw.feed);
 	for (int i = 0; i < gw.nlisten; i++) {
 		ev_io_init(&gw.accept_io[i], gateway_accept_cb, fds[i], EV_READ);
 		ev_io_start(loop, &gw.accept_io[i]);

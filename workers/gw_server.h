@@ -41,6 +41,9 @@ int	 gw_ws_callback(struct lws *, enum lws_callback_reasons, void *user, void *i
 /* The feed's callbacks (gwfeed.h gw_feed_event_fn, gw_feed_hole_fn). */
 void	 gw_ws_event(const struct event *, void *arg);
 void	 gw_ws_hole(const char *role, int instance, uint64_t lost, void *arg);
+/* The feed to tell the market interest (gwfeed.h gw_feed_set_interest) whenever subscriptions change. */
+struct gw_feed;
+void	 gw_ws_feed(struct gw_feed *);
 /* GET /ws/status: {"connections":N,"by_user":{"ID":n,...},"subscriptions":N}. 0 or -1 (out of memory). */
 int	 gw_ws_status_json(struct strbuf *);
 /* The counters for the status map: how many key/value pairs gw_ws_status_pack packs. */

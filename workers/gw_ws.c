@@ -32,8 +32,10 @@
 #include "clock.h"
 #include "config.h"
 #include "event.h"
+#include "exchanges/binance_market.h"
 #include "exfeedd.h"
 #include "gw_db.h"
+#include "gwfeed.h"
 #include "gw_msg.h"
 #include "gw_ops.h"
 #include "gw_server.h"
@@ -152,6 +154,8 @@ static struct {
 	size_t			 nclients, nep[3];
 	struct gw_hash		 users;		/* struct gw_user by id */
 	struct gw_hash		 topics;	/* struct gw_topic by key */
+	struct gw_feed		*feed;		/* told the market interest (gwfeed.h) */
+	ev_timer		 interest;	/* the topics changed: tell the feed */
 	size_t			 nsubs;		/* every subscription: channels and market keys */
 	unsigned char		*key;		/* the JWT secret; NULL: every token refused */
 	size_t			 keylen;
@@ -307,6 +311,73 @@ topic_find(const char *key)
 	return NULL;
 }
 
+/*
+ * The market interest: the topics changed (one appeared or went), so at
+ * the end of this loop iteration the feed is told which market streams the
+ * clients read (gwfeed.h): the market worker then forwards only those.
+ */
+static void
+interest_mark(void)
+{
+	if (ws.loop != NULL && !ev_is_active(&ws.interest)) {
+		ev_timer_set(&ws.interest, 0., 0.);
+		ev_timer_start(ws.loop, &ws.interest);
+	}
+}
+
+/* One entry per topic ("<channel>|<symbol>|<interval>", "*|<symbol>|"): the feed ORs a symbol's. */
+static void
+interest_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct gw_interest *v;
+	size_t n = 0;
+
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (ws.feed == NULL)
+		return;
+	if ((v = calloc(ws.topics.n ? ws.topics.n : 1, sizeof(*v))) == NULL) {
+		interest_mark();	/* again next iteration */
+		return;
+	}
+	for (size_t i = 0; i < ws.topics.nb; i++)
+		for (struct gw_topic *t = ws.topics.b[i]; t != NULL && n < ws.topics.n; t = t->next) {
+			const char *sym = strchr(t->key, '|'), *iv;
+			size_t len;
+			int ch, ivi;
+
+			if (sym == NULL || (iv = strchr(++sym, '|')) == NULL ||
+			    (len = (size_t)(iv - sym)) == 0 || len >= sizeof(v[n].symbol))
+				continue;
+			memcpy(v[n].symbol, sym, len);
+			v[n].symbol[len] = '\0';
+			if (t->key[0] == '*') {
+				for (ch = GW_CH_TICKER; ch < GW_CH_MAX; ch++)
+					v[n].channels |= 1u << ch;
+				v[n].intervals = (1u << 15) - 1;
+			} else {
+				ch = atoi(t->key);
+				if (!GW_CH_IS_MARKET(ch))
+					continue;
+				v[n].channels = 1u << ch;
+				if ((ivi = bm_interval_index(iv + 1)) >= 0)
+					v[n].intervals = 1u << ivi;
+			}
+			n++;
+		}
+	if (gw_feed_set_interest(ws.feed, v, n) == -1)
+		interest_mark();
+	free(v);
+}
+
+void
+gw_ws_feed(struct gw_feed *f)
+{
+	ws.feed = f;
+	interest_mark();	/* the first (maybe empty) interest */
+}
+
 static struct gw_topic *
 topic_get(const char *key)
 {
@@ -321,6 +392,7 @@ topic_get(const char *key)
 		return NULL;
 	memcpy(t->key, key, kl + 1);
 	LIST_INIT(&t->subs);
+	interest_mark();
 	i = hash_of(key, kl) & (ws.topics.nb - 1);
 	t->next = ws.topics.b[i];
 	ws.topics.b[i] = t;
@@ -339,6 +411,7 @@ topic_drop(struct gw_topic *t)
 			*pp = t->next;
 			ws.topics.n--;
 			free(t);
+			interest_mark();
 			return;
 		}
 }
@@ -1535,6 +1608,7 @@ gw_ws_start(struct ev_loop *loop, const struct config *cfg, struct gw_db *db)
 	gw_ws_config(cfg);
 	secret_load(cfg, 1);
 	ws.loop = loop;
+	ev_init(&ws.interest, interest_cb);
 	ev_init(&ws.sweep, sweep_cb);
 	sweep_arm();
 	gw_ops_on_message(ops_message, NULL);

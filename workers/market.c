@@ -26,6 +26,7 @@
 #include "crypto.h"
 #include "exfeedd.h"
 #include "gw_msg.h"
+#include "kafka.h"
 #include "gwfeed.h"
 #include "jarena.h"
 #include "market_int.h"
@@ -115,8 +116,15 @@ mk_emit(struct event *ev)
 		}
 	} else {
 		market_kafka_publish(ev);	/* checked by its maker (market_int.h) */
-		/* The gateway's clients too (closed candles reach it from the writer). */
-		if (mw.gw != NULL && gw_channel_of(ev) != GW_CH_NONE)
+		/*
+		 * The gateway's clients too, when one reads this stream (its
+		 * interest, gwfeed.h); closed candles reach it from the writer.
+		 */
+		enum gw_channel ch;
+
+		if (mw.gw != NULL && (ch = gw_channel_of(ev)) != GW_CH_NONE &&
+		    gw_feed_sender_wants(mw.gw, kafka_event_symbol(ev), (int)ch,
+		    ev->type == EV_KLINE ? bm_interval_index(ev->u.kline.interval) : -1))
 			gw_feed_send(mw.gw, ev);
 	}
 	mw.st.events++;

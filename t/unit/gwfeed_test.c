@@ -438,3 +438,94 @@ Test(gwfeed, malformed_costs_only_itself)
 	gw_feed_close(f);
 	ev_loop_destroy(loop);
 }
+
+/*
+ * The market interest (gwfeed.h), as a property: for random sets of
+ * (symbol, channel, interval) the gateway says, a market sender wants
+ * exactly the streams of the set (checked for every symbol, channel and
+ * interval of a larger universe); nothing before the first interest, an
+ * empty interest wants nothing, a writer sender is never told, and a
+ * sender whose gateway went forgets the interest until the next says.
+ */
+static const struct gw_feed_sender_stats *ist;
+static uint64_t interests_want;
+static int interests_ge(void *a) { return ist->interests >= interests_want; }
+
+Test(gwfeed, market_interest_property)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	char err[200], syms[12][16];
+	struct gw_feed *f = gw_feed_listen(loop, sock_path, on_event, on_hole, NULL, err,
+	    sizeof(err));
+	struct gw_feed_sender *mk, *wr;
+	struct gw_interest v[40];
+	uint32_t truth_ch[12], truth_iv[12];
+	uint64_t r = 0x9e3779b97f4a7c15ULL, one = 2;
+
+	cr_assert_not_null(f, "%s", err);
+	for (int i = 0; i < 12; i++)
+		snprintf(syms[i], sizeof(syms[i]), "S%dUSDT", i * 7);
+	mk = gw_feed_sender_new(loop, sock_path, "market", 0, 1 << 20);
+	wr = gw_feed_sender_new(loop, sock_path, "writer", 0, 1 << 20);
+	ist = gw_feed_sender_stats(mk);
+	cr_assert(run_until(loop, holes_ge, &one, 2), "both said HELLO");
+	cr_assert_eq(gw_feed_sender_wants(mk, syms[0], 7, -1), 0, "nothing before an interest");
+	for (int round = 0; round < 200; round++) {
+		size_t n = 0;
+
+		memset(truth_ch, 0, sizeof(truth_ch));
+		memset(truth_iv, 0, sizeof(truth_iv));
+		/* round 0 and every 17th: the empty interest */
+		if (round % 17 != 0)
+			for (n = 0; n < 1 + (r >> 60); n++) {
+				int s, ch, iv;
+
+				r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+				s = (int)((r >> 33) % 9);	/* syms 9..11 never asked for */
+				ch = 7 + (int)((r >> 40) % 5);	/* the market channels 7..11 */
+				iv = (int)((r >> 50) % 15);
+				memset(&v[n], 0, sizeof(v[n]));
+				snprintf(v[n].symbol, sizeof(v[n].symbol), "%s", syms[s]);
+				v[n].channels = 1u << ch;
+				if (ch == 10)		/* GW_CH_KLINE: one interval */
+					v[n].intervals = 1u << iv;
+				truth_ch[s] |= v[n].channels;
+				truth_iv[s] |= v[n].intervals;
+			}
+		interests_want = ist->interests + 1;
+		cr_assert_eq(gw_feed_set_interest(f, v, n), 0);
+		cr_assert(run_until(loop, interests_ge, NULL, 2), "round %d: interest arrived", round);
+		for (int s = 0; s < 12; s++)
+			for (int ch = 0; ch < 12; ch++)
+				for (int iv = -1; iv < 15; iv++) {
+					int exp = (truth_ch[s] & (1u << ch)) != 0 &&
+					    (iv < 0 || (truth_iv[s] & (1u << iv)) != 0);
+
+					cr_assert_eq(gw_feed_sender_wants(mk, syms[s], ch, iv), exp,
+					    "round %d: %s channel %d interval %d: wants %d, truth %d",
+					    round, syms[s], ch, iv, !exp, exp);
+				}
+		cr_assert_eq(gw_feed_sender_wants(wr, syms[0], 7, -1), 0, "the writer is never told");
+	}
+	cr_assert_eq(gw_feed_sender_stats(wr)->interests, 0);
+	/* The gateway goes: the sender forgets; a new gateway says the empty interest first. */
+	v[0] = (struct gw_interest){ .channels = 1u << 7 };
+	snprintf(v[0].symbol, sizeof(v[0].symbol), "%s", syms[0]);
+	interests_want = ist->interests + 1;
+	cr_assert_eq(gw_feed_set_interest(f, v, 1), 0);
+	cr_assert(run_until(loop, interests_ge, NULL, 2));
+	cr_assert_eq(gw_feed_sender_wants(mk, syms[0], 7, -1), 1);
+	gw_feed_close(f);
+	sst = ist;
+	cr_assert(run_until(loop, disconnected, NULL, 2));
+	cr_assert_eq(gw_feed_sender_wants(mk, syms[0], 7, -1), 0, "forgotten with the gateway");
+	f = gw_feed_listen(loop, sock_path, on_event, on_hole, NULL, err, sizeof(err));
+	cr_assert_not_null(f, "%s", err);
+	interests_want = ist->interests + 1;
+	cr_assert(run_until(loop, interests_ge, NULL, 8), "the new gateway's interest on HELLO");
+	cr_assert_eq(gw_feed_sender_wants(mk, syms[0], 7, -1), 0, "the new gateway's is empty");
+	gw_feed_sender_free(mk);
+	gw_feed_sender_free(wr);
+	gw_feed_close(f);
+	ev_loop_destroy(loop);
+}
