@@ -1130,70 +1130,145 @@ unpack_event(const msgpack_object *o, struct event *ev, const char **err)
 /* -------------------------------------------------------------------- JSON */
 
 
+/*
+ * The writers below reserve once and copy, then end with the NUL strbuf
+ * keeps: ev_json_put runs for every event (event_log, Kafka, the market
+ * worker's thousands a second), so no per-character call and no printf.
+ */
+
+/* n bytes of s as they are (no escaping). */
+static inline void
+jb_raw(struct strbuf *b, const char *s, size_t n)
+{
+	if (b->cap - b->len <= n && strbuf_reserve(b, n) == -1)
+		return;
+	if (b->oom)
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* One byte, as jb_raw. */
+static inline void
+jb_char(struct strbuf *b, char c)
+{
+	if (b->cap - b->len <= 1 && strbuf_reserve(b, 1) == -1)
+		return;
+	if (b->oom)
+		return;
+	b->p[b->len++] = c;
+	b->p[b->len] = '\0';
+}
+
+/* A JSON string: '"' and '\\' escaped, control characters as \\u00XX. */
 static void
 jb_str(struct strbuf *b, const char *s)
 {
 	const char *run = s;
+	size_t n = 0;
 
-	strbuf_put(b, "\"", 1);
+	while (s[n] != '\0' && s[n] != '"' && s[n] != '\\' && (unsigned char)s[n] >= 0x20)
+		n++;
+	if (s[n] == '\0') {
+		/* Nothing to escape (decimals, symbols, ids: nearly always). */
+		if (b->cap - b->len <= n + 2 && strbuf_reserve(b, n + 2) == -1)
+			return;
+		if (b->oom)
+			return;
+		b->p[b->len] = '"';
+		memcpy(b->p + b->len + 1, s, n);
+		b->p[b->len + 1 + n] = '"';
+		b->len += n + 2;
+		b->p[b->len] = '\0';
+		return;
+	}
+	jb_char(b, '"');
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		char esc[8];
 
 		if (c != '"' && c != '\\' && c >= 0x20)
 			continue;
-		strbuf_put(b, run, (size_t)(s - run));
+		jb_raw(b, run, (size_t)(s - run));
 		run = s + 1;
 		if (c == '"' || c == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)c;
-			strbuf_put(b, esc, 2);
+			jb_raw(b, esc, 2);
 		} else {
 			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			strbuf_put(b, esc, 6);
+			jb_raw(b, esc, 6);
 		}
 	}
-	strbuf_put(b, run, (size_t)(s - run));
-	strbuf_put(b, "\"", 1);
+	jb_raw(b, run, (size_t)(s - run));
+	jb_char(b, '"');
 }
 
+static void
+jb_bool(struct strbuf *b, int v)
+{
+	if (v)
+		jb_raw(b, "true", 4);
+	else
+		jb_raw(b, "false", 5);
+}
+
+/* ,"k": (the comma from the second member on); k is one of our own names. */
 static void
 jb_key(struct strbuf *b, const char *k)
 {
+	size_t n = strlen(k);
+
+	if (b->cap - b->len <= n + 4 && strbuf_reserve(b, n + 4) == -1)
+		return;
+	if (b->oom)
+		return;
 	/* The first member of an object (which may be appended to other text) has no comma. */
-	if (b->len > 0 && b->p != NULL && b->p[b->len - 1] != '{')
-		strbuf_put(b, ",", 1);
-	jb_str(b, k);
-	strbuf_put(b, ":", 1);
+	if (b->len > 0 && b->p[b->len - 1] != '{')
+		b->p[b->len++] = ',';
+	b->p[b->len++] = '"';
+	memcpy(b->p + b->len, k, n);
+	b->len += n;
+	b->p[b->len++] = '"';
+	b->p[b->len++] = ':';
+	b->p[b->len] = '\0';
 }
 
+/* A decimal integer, as printf's %" PRId64 " writes it. */
 static void
 jb_i64(struct strbuf *b, int64_t v)
 {
-	char num[24];
+	char num[24], *e = num + sizeof(num), *p = e;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 
-	snprintf(num, sizeof(num), "%" PRId64, v);
-	strbuf_puts(b, num);
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	jb_raw(b, p, (size_t)(e - p));
 }
 
 /* A time in ms: the integer, or with EV_JSON_ISO_TIMES its ISO-8601 string (0: null). */
 static void
 jb_ms(struct strbuf *b, int64_t ms, int opts)
 {
-	char iso[25];
+	char iso[27];
 
 	if (!(opts & EV_JSON_ISO_TIMES)) {
 		jb_i64(b, ms);
 		return;
 	}
 	if (ms == 0) {
-		strbuf_puts(b, "null");
+		jb_raw(b, "null", 4);
 		return;
 	}
-	ev_iso8601(ms, iso);
-	strbuf_put(b, "\"", 1);
-	strbuf_put(b, iso, 24);
-	strbuf_put(b, "\"", 1);
+	iso[0] = '"';
+	ev_iso8601(ms, iso + 1);
+	iso[25] = '"';
+	jb_raw(b, iso, 26);
 }
 
 /* One side of a book: [["price","qty"],...]. */
@@ -1204,17 +1279,15 @@ jb_levels(struct strbuf *b, const struct ev_book *book, int side)
 
 	if (book->levels == NULL)
 		n = 0;
-	strbuf_put(b, "[", 1);
+	jb_char(b, '[');
 	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			strbuf_put(b, ",", 1);
-		strbuf_put(b, "[", 1);
+		jb_raw(b, i > 0 ? ",[" : "[", i > 0 ? 2 : 1);
 		jb_str(b, book->levels[first + i].price);
-		strbuf_put(b, ",", 1);
+		jb_char(b, ',');
 		jb_str(b, book->levels[first + i].qty);
-		strbuf_put(b, "]", 1);
+		jb_char(b, ']');
 	}
-	strbuf_put(b, "]", 1);
+	jb_char(b, ']');
 }
 
 int
@@ -1233,7 +1306,7 @@ ev_json_put_opt(struct strbuf *out, const struct event *ev, int opts)
 	if (name == NULL)
 		return -1;
 	b.oom = 0;
-	strbuf_put(&b, "{", 1);
+	jb_char(&b, '{');
 	jb_key(&b, "event_id");
 	jb_str(&b, ev->id);
 	jb_key(&b, "type");
@@ -1254,13 +1327,13 @@ ev_json_put_opt(struct strbuf *out, const struct event *ev, int opts)
 		jb_i64(&b, ev->recv_us);
 	}
 	jb_key(&b, "resync");
-	strbuf_puts(&b, ev->flags & EVF_RESYNC ? "true" : "false");
+	jb_bool(&b, ev->flags & EVF_RESYNC);
 	/* "lite" on every user-data type (as always); a market type's own flag on it only. */
 	for (size_t i = 0; i < NF(type_flags); i++)
 		if (type_flags[i].type == ev->type ||
 		    (type_flags[i].flag == EVF_LITE && !EV_IS_MARKET(ev->type))) {
 			jb_key(&b, type_flags[i].name);
-			strbuf_puts(&b, ev->flags & type_flags[i].flag ? "true" : "false");
+			jb_bool(&b, ev->flags & type_flags[i].flag);
 		}
 	for (size_t i = 0; i < payload[ev->type].n; i++) {
 		const struct field *f = &payload[ev->type].f[i];
@@ -1277,7 +1350,7 @@ ev_json_put_opt(struct strbuf *out, const struct event *ev, int opts)
 		case FK_DEC:
 			/* Decimals stay strings (exact); an absent one is null. */
 			if (*p == '\0')
-				strbuf_puts(&b, "null");
+				jb_raw(&b, "null", 4);
 			else
 				jb_str(&b, p);
 			break;
@@ -1290,22 +1363,22 @@ ev_json_put_opt(struct strbuf *out, const struct event *ev, int opts)
 		case FK_I64N:
 			/* The member's "absent" value (event.h) is null. */
 			if (*(const int64_t *)(const void *)p == f->min)
-				strbuf_puts(&b, "null");
+				jb_raw(&b, "null", 4);
 			else if (f->ms)
 				jb_ms(&b, *(const int64_t *)(const void *)p, opts);
 			else
 				jb_i64(&b, *(const int64_t *)(const void *)p);
 			break;
 		case FK_BOOL:
-			strbuf_puts(&b, *(const bool *)(const void *)p ? "true" : "false");
+			jb_bool(&b, *(const bool *)(const void *)p);
 			break;
 		case FK_INT:
 			/* -1 means "not part of this change". */
 			iv = *(const int *)(const void *)p;
 			if (iv < 0)
-				strbuf_puts(&b, "null");
+				jb_raw(&b, "null", 4);
 			else if (f->max == 1)
-				strbuf_puts(&b, iv ? "true" : "false");
+				jb_bool(&b, iv);
 			else
 				jb_i64(&b, iv);
 			break;
@@ -1319,7 +1392,7 @@ ev_json_put_opt(struct strbuf *out, const struct event *ev, int opts)
 			break;
 		}
 	}
-	strbuf_put(&b, "}", 1);
+	jb_char(&b, '}');
 	*out = b;
 	return b.oom ? -1 : 0;
 }

@@ -7,6 +7,14 @@
  * end of the loop iteration (or when it reaches GWF_FRAME_BYTES) the
  * prefix is filled in and the body handed to ipc_send.  Its connection,
  * HELLO and backoff are the data plane's (dpsender.h).
+ *
+ * A frame handed to ipc_send counts as sent once ipc.c has written all of
+ * it to the socket (the frames in between are kept as (end offset, events)
+ * and reaped against ipc_pending); when the connection is lost, the events
+ * of frames not yet written whole are dropped and counted like any other,
+ * so the next connection's `lost` says so.  (What the kernel took and a
+ * dying gateway never read is not known here: the reconnect is a hole
+ * anyway.)
  */
 #include "autoconf.h"
 
@@ -30,10 +38,17 @@
 #define GWF_FRAME_BYTES		(1024 * 1024)	/* a frame is sent once it is this large */
 #define GWF_QUEUE_MAX		(4u * 1024 * 1024)	/* max_queued_bytes at most (ipc.c drops at 8) */
 #define GWF_PEERS_MAX		256
+#define GWF_REAP_S		0.05	/* frames handed to ipc.c are checked this often */
 /* map of 2, "lost", uint64, "ev", array32 */
 #define GWF_PREFIX_LEN		(1 + 5 + 9 + 3 + 5)
 
 /* ------------------------------------------------------------ the sender */
+
+/* A frame handed to ipc.c, not known to be written yet. */
+struct gwf_frame {
+	uint64_t	 end;		/* bytes handed on this connection after it */
+	uint32_t	 n;		/* its events */
+};
 
 struct gw_feed_sender {
 	struct ev_loop			*loop;
@@ -45,6 +60,10 @@ struct gw_feed_sender {
 	msgpack_sbuffer			 q;		/* the frame body being built */
 	size_t				 qn;		/* events in it */
 	uint64_t			 lost;		/* dropped since the last frame sent */
+	struct gwf_frame		*fr;		/* ring of frames in ipc.c's buffer */
+	size_t				 fr_head, fr_n, fr_cap;
+	uint64_t			 handed;	/* bytes handed to ipc.c on this connection */
+	ev_timer			 reap_timer;
 	ev_timer			 flush_timer;
 	ev_timer			 connect_timer;
 	double				 backoff_s;
@@ -110,6 +129,57 @@ gwf_clear(struct gw_feed_sender *gs)
 	gs->st.queued_bytes = gs->conn ? ipc_pending(gs->conn) : 0;
 }
 
+/* Frames ipc.c has written whole are sent; c is the connection (also while it is being dropped). */
+static void
+gwf_reap(struct gw_feed_sender *gs, struct ipc_conn *c)
+{
+	uint64_t written = gs->handed - (c != NULL ? ipc_pending(c) : 0);
+
+	while (gs->fr_n > 0 && gs->fr[gs->fr_head].end <= written) {
+		gs->st.sent += gs->fr[gs->fr_head].n;
+		gs->fr_head = (gs->fr_head + 1) % gs->fr_cap;
+		gs->fr_n--;
+	}
+	if (gs->fr_n == 0)
+		ev_timer_stop(gs->loop, &gs->reap_timer);
+}
+
+static void
+gwf_reap_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gw_feed_sender *gs = t->data;
+
+	gwf_reap(gs, gs->conn);
+	gs->st.queued_bytes = gs->conn ? ipc_pending(gs->conn) + (gs->qn ? gs->q.size : 0) : 0;
+}
+
+/* Note a frame of n events and len bytes about to be handed to ipc.c.  0, or -1 (memory). */
+static int
+gwf_frame_push(struct gw_feed_sender *gs, size_t len, size_t n)
+{
+	if (gs->fr_n == gs->fr_cap) {
+		size_t ncap = gs->fr_cap ? gs->fr_cap * 2 : 64;
+		struct gwf_frame *nf = malloc(ncap * sizeof(*nf));
+
+		if (nf == NULL)
+			return -1;
+		for (size_t i = 0; i < gs->fr_n; i++)
+			nf[i] = gs->fr[(gs->fr_head + i) % gs->fr_cap];
+		free(gs->fr);
+		gs->fr = nf;
+		gs->fr_head = 0;
+		gs->fr_cap = ncap;
+	}
+	gs->handed += IPC_HDR_LEN + len;
+	gs->fr[(gs->fr_head + gs->fr_n) % gs->fr_cap] = (struct gwf_frame){ gs->handed, (uint32_t)n };
+	gs->fr_n++;
+	if (!ev_is_active(&gs->reap_timer)) {
+		ev_timer_set(&gs->reap_timer, GWF_REAP_S, GWF_REAP_S);
+		ev_timer_start(gs->loop, &gs->reap_timer);
+	}
+	return 0;
+}
+
 /* Send the frame being built (also an empty one that only reports losses). */
 static void
 gwf_flush(struct gw_feed_sender *gs, int even_empty)
@@ -127,14 +197,25 @@ gwf_flush(struct gw_feed_sender *gs, int even_empty)
 	}
 	gwf_prefix((unsigned char *)gs->q.data, lost, (uint32_t)n);
 	gs->qn = 0;		/* the close callback, should ipc_send drop us, leaves q alone */
-	if (ipc_send(gs->conn, IPC_DP_EVENTS, gs->q.data, gs->q.size) == -1) {
+	if (gwf_frame_push(gs, gs->q.size, n) == -1) {
 		gwf_clear(gs);
-		gwf_drop(gs, n, NULL);
+		gwf_drop(gs, n, "out of memory");
+		return;
+	}
+	if (ipc_send(gs->conn, IPC_DP_EVENTS, gs->q.data, gs->q.size) == -1) {
+		if (gs->conn != NULL) {
+			/* Refused, not dropped: the frame was not handed after all. */
+			gs->fr_n--;
+			gs->handed -= IPC_HDR_LEN + gs->q.size;
+			gwf_drop(gs, n, "the frame was refused");
+		}
+		/* else the close callback counted its events as dropped */
+		gwf_clear(gs);
 		return;
 	}
 	gs->lost -= lost;
 	gs->st.frames++;
-	gs->st.sent += n;
+	gwf_reap(gs, gs->conn);
 	gwf_clear(gs);
 }
 
@@ -231,6 +312,15 @@ gwf_close_cb(struct ipc_conn *c, const char *why, void *arg)
 {
 	struct gw_feed_sender *gs = arg;
 
+	/* What ipc.c had not written whole is lost with the connection. */
+	gwf_reap(gs, c);
+	while (gs->fr_n > 0) {
+		gwf_drop(gs, gs->fr[gs->fr_head].n, NULL);
+		gs->fr_head = (gs->fr_head + 1) % gs->fr_cap;
+		gs->fr_n--;
+	}
+	ev_timer_stop(gs->loop, &gs->reap_timer);
+	gs->handed = 0;
 	gs->conn = NULL;
 	gs->st.connected = 0;
 	ev_timer_stop(gs->loop, &gs->flush_timer);
@@ -307,7 +397,8 @@ gw_feed_sender_new(struct ev_loop *loop, const char *socket_path, const char *ro
 	msgpack_sbuffer_init(&gs->q);
 	ev_timer_init(&gs->flush_timer, gwf_flush_cb, 0., 0.);
 	ev_timer_init(&gs->connect_timer, gwf_connect_cb, 0., 0.);
-	gs->flush_timer.data = gs->connect_timer.data = gs;
+	ev_timer_init(&gs->reap_timer, gwf_reap_cb, GWF_REAP_S, GWF_REAP_S);
+	gs->flush_timer.data = gs->connect_timer.data = gs->reap_timer.data = gs;
 	gwf_connect(gs);
 	return gs;
 }
@@ -338,10 +429,12 @@ gw_feed_sender_free(struct gw_feed_sender *gs)
 	ev_timer_stop(gs->loop, &gs->connect_timer);
 	gwf_flush(gs, 0);
 	ev_timer_stop(gs->loop, &gs->flush_timer);
+	ev_timer_stop(gs->loop, &gs->reap_timer);
 	if (gs->conn) {
 		ipc_flush(gs->conn, 200);
 		ipc_close(gs->conn);
 	}
+	free(gs->fr);
 	msgpack_sbuffer_destroy(&gs->q);
 	free(gs->path);
 	free(gs);

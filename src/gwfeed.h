@@ -51,6 +51,11 @@ void	 gw_feed_lost(struct gw_feed_sender *, size_t n);
 int	 gw_feed_sender_connected(const struct gw_feed_sender *);
 void	 gw_feed_sender_free(struct gw_feed_sender *);
 
+/*
+ * sent: events written whole to the gateway's socket; dropped: not sent
+ * (away, too slow, or in a frame not yet written when the connection was
+ * lost); frames: handed to the connection; queued_bytes: not yet written.
+ */
 struct gw_feed_sender_stats {
 	uint64_t	 sent, dropped, frames, connects, connected;
 	size_t		 queued_bytes;

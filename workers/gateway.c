@@ -22,6 +22,7 @@
 #include "exfeedd.h"
 #include "gw_db.h"
 #include "gw_ops.h"
+#include "gw_pages.h"
 #include "gw_server.h"
 #include "gwfeed.h"
 #include "log.h"
@@ -75,6 +76,8 @@ gateway_http(struct lws *wsi, const char *path)
 
 	gw.http_requests++;
 	if (gw_ops_http(wsi, path))
+		return 0;
+	if (gw_pages_http(wsi, path))
 		return 0;
 	if (strcmp(path, "/health") == 0) {
 		/* gw_ops_http answers it once the operators' endpoints are there. */

@@ -6,6 +6,12 @@
  * reconnect_delay_max), and while it is known down requests fail at once so
  * the client is told to retry rather than left waiting.
  *
+ * A request of a user whose same request is queued and not yet sent is
+ * answered with that one's answer: the read happens after both asked, so
+ * each client's live events held since it asked cover what the read
+ * misses (never one already sent: its read may predate events the new
+ * client is not holding).  Five tabs of one user cost one snapshot.
+ *
  * A snapshot is one simple-protocol query string of four SELECTs (one round
  * trip); each row becomes the event that set it (the same fields, and with
  * ev_make_id the same event_id as that event: every input of the id is a
@@ -50,6 +56,11 @@ struct gwdb_req {
 	double			 deadline;	/* ev_now() */
 	int			 cancelled;
 	struct gwdb_req		*next;
+	/*
+	 * Requests of the same kind and user queued while this one waited:
+	 * answered with its answer (a read made after each of them asked).
+	 */
+	struct gwdb_req		*followers;
 };
 
 struct gw_db {
@@ -114,17 +125,33 @@ gw_db_error(const struct gw_db *d)
 
 /* ---------------------------------------------------------------- answers */
 
-/* Run a request's callback (unless cancelled) with a failure, and free it. */
+/*
+ * Run the callbacks of r and its followers (unless cancelled) with an
+ * answer (rc -1: a failure), and free them.  A callback may queue or
+ * cancel requests: r and its followers are out of the queue already.
+ */
+static void
+req_answer(struct gwdb_req *r, int rc, const int64_t *ids, size_t n, const char *json,
+    size_t len)
+{
+	while (r != NULL) {
+		struct gwdb_req *next = r->followers;
+
+		if (!r->cancelled) {
+			if (r->kind == REQ_USER)
+				r->user_cb(rc, ids, n, r->arg);
+			else if (r->kind == REQ_SNAPSHOT)
+				r->snap_cb(rc == 1 ? 0 : -1, json, len, r->arg);
+		}
+		free(r);
+		r = next;
+	}
+}
+
 static void
 req_fail(struct gwdb_req *r)
 {
-	if (!r->cancelled) {
-		if (r->kind == REQ_USER)
-			r->user_cb(-1, NULL, 0, r->arg);
-		else if (r->kind == REQ_SNAPSHOT)
-			r->snap_cb(-1, NULL, 0, r->arg);
-	}
-	free(r);
+	req_answer(r, -1, NULL, 0, NULL, 0);
 }
 
 static struct gwdb_req *
@@ -137,7 +164,8 @@ queue_pop(struct gw_db *d)
 	d->head = r->next;
 	if (d->head == NULL)
 		d->tail = &d->head;
-	d->nq--;
+	for (struct gwdb_req *f = r; f != NULL; f = f->followers)
+		d->nq--;
 	return r;
 }
 
@@ -456,18 +484,13 @@ req_done(struct gw_db *d)
 	}
 	d->reachable = 1;
 	d->error[0] = '\0';
-	if (!r->cancelled) {
-		if (r->kind == REQ_USER)
-			r->user_cb(d->nids > 0 ? 1 : 0, d->ids, d->nids, r->arg);
-		else if (r->kind == REQ_SNAPSHOT) {
-			strbuf_puts(&d->snap, "}}");
-			if (d->snap.oom)
-				r->snap_cb(-1, NULL, 0, r->arg);
-			else
-				r->snap_cb(0, d->snap.p, d->snap.len, r->arg);
-		}
-	}
-	free(r);
+	if (r->kind == REQ_USER)
+		req_answer(r, d->nids > 0 ? 1 : 0, d->ids, d->nids, NULL, 0);
+	else if (r->kind == REQ_SNAPSHOT) {
+		strbuf_puts(&d->snap, "}}");
+		req_answer(r, d->snap.oom ? -1 : 1, NULL, 0, d->snap.p, d->snap.len);
+	} else
+		req_answer(r, 1, NULL, 0, NULL, 0);
 }
 
 static void
@@ -583,14 +606,23 @@ deadline_arm(struct gw_db *d)
 	}
 }
 
+static int
+all_cancelled(const struct gwdb_req *r)
+{
+	for (; r != NULL; r = r->followers)
+		if (!r->cancelled)
+			return 0;
+	return 1;
+}
+
 static void
 gwdb_kick(struct gw_db *d)
 {
 	struct gwdb_req *r;
 
 	if (d->state == GWDB_READY && d->inflight == NULL) {
-		while ((r = queue_pop(d)) != NULL && r->cancelled)
-			free(r);
+		while ((r = queue_pop(d)) != NULL && all_cancelled(r))
+			req_answer(r, -1, NULL, 0, NULL, 0);	/* runs no callback */
 		if (r != NULL)
 			send_req(d, r);
 	}
@@ -614,7 +646,8 @@ deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
 			*pp = r->next;
 			if (d->tail == &r->next)
 				d->tail = pp;
-			d->nq--;
+			for (struct gwdb_req *f = r; f != NULL; f = f->followers)
+				d->nq--;
 			req_fail(r);
 		} else
 			pp = &r->next;
@@ -634,6 +667,15 @@ queue_req(struct gw_db *d, struct gwdb_req *r)
 		free(r);
 		return -1;
 	}
+	if (r->kind != REQ_PING)
+		for (struct gwdb_req *q = d->head; q != NULL; q = q->next)
+			if (q->kind == r->kind && q->user_id == r->user_id) {
+				/* Queued, not sent: its answer is this one's too. */
+				r->followers = q->followers;
+				q->followers = r;
+				d->nq++;
+				return 0;
+			}
 	r->deadline = ev_now(d->loop) + GWDB_DEADLINE_S;
 	*d->tail = r;
 	d->tail = &r->next;
@@ -673,20 +715,17 @@ gw_db_snapshot(struct gw_db *d, int64_t user_id, gw_snapshot_fn cb, void *arg)
 void
 gw_db_cancel(struct gw_db *d, void *arg)
 {
-	struct gwdb_req **pp = &d->head, *r;
-
-	if (d->inflight && d->inflight->arg == arg)
-		d->inflight->cancelled = 1;	/* its answer is read and dropped */
-	while ((r = *pp) != NULL) {
-		if (r->arg == arg && r->kind != REQ_PING) {
-			*pp = r->next;
-			if (d->tail == &r->next)
-				d->tail = pp;
-			d->nq--;
-			free(r);
-		} else
-			pp = &r->next;
-	}
+	/*
+	 * Marked, not removed: a cancelled request still answers its
+	 * followers; one without followers is skipped when its turn comes.
+	 */
+	for (struct gwdb_req *f = d->inflight; f != NULL; f = f->followers)
+		if (f->arg == arg && f->kind != REQ_PING)
+			f->cancelled = 1;
+	for (struct gwdb_req *r = d->head; r != NULL; r = r->next)
+		for (struct gwdb_req *f = r; f != NULL; f = f->followers)
+			if (f->arg == arg && f->kind != REQ_PING)
+				f->cancelled = 1;
 }
 
 /* An idle connection is asked SELECT 1 now and then: /health follows the database. */
@@ -862,9 +901,10 @@ gw_db_free(struct gw_db *d)
 	ev_timer_stop(d->loop, &d->ping);
 	/* Callbacks of what waits do not run: the caller is going away. */
 	for (struct gwdb_req *r = d->head; r; r = r->next)
-		r->cancelled = 1;
-	if (d->inflight)
-		d->inflight->cancelled = 1;
+		for (struct gwdb_req *f = r; f != NULL; f = f->followers)
+			f->cancelled = 1;
+	for (struct gwdb_req *f = d->inflight; f != NULL; f = f->followers)
+		f->cancelled = 1;
 	gwdb_close(d);
 	queue_fail_all(d);
 	free(d->ids);

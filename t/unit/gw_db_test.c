@@ -367,6 +367,35 @@ Test(gw_db, user_snapshot_cancel_outage_deadline)
 		cr_assert_eq(ans.rc, 1);
 	}
 
+	/* one user's requests queued together: each answered once, a cancelled one never */
+	{
+		int a1, a2, a3, a4;
+		char *first;
+
+		gw_db_snapshot(d, 7, snap_cb, &a1);		/* sent at once */
+		gw_db_snapshot(d, 7, snap_cb, &a2);		/* queued */
+		gw_db_snapshot(d, 7, never_cb, &a3);		/* follows a2 */
+		gw_db_snapshot(d, 7, snap_cb, &a4);		/* follows a2 */
+		gw_db_cancel(d, &a3);
+		cr_assert(wait_calls(8, 10));
+		cr_assert_eq(ans.rc, 0);
+		first = strdup(ans.json);
+		cr_assert(wait_calls(10, 10));
+		cr_assert_eq(ans.rc, 0);
+		cr_assert(strstr(first, "\"orders\":[{") != NULL);
+		cr_assert_str_eq(strstr(ans.json, "\"data\""), strstr(first, "\"data\""),
+		    "the same snapshot");
+		free(first);
+		/* a leader cancelled: its followers are answered all the same */
+		gw_db_user(d, 8, user_cb, NULL);		/* sent at once */
+		gw_db_user(d, 7, user_cb, &a1);			/* queued */
+		gw_db_user(d, 7, user_cb, NULL);		/* follows */
+		gw_db_cancel(d, &a1);
+		cr_assert(wait_calls(12, 10));
+		cr_assert(ans.rc == 1 && ans.n == 2);
+		ans.calls -= 5;		/* the counts below are those of before */
+	}
+
 	/* PostgreSQL stopped: not reachable, requests fail; back: reachable by itself */
 	sh("down", NULL, 0);
 	cr_assert(wait_reachable(d, 0, 10), "not reachable once PostgreSQL stopped");

@@ -86,6 +86,7 @@ static const struct gw_feed_sender_stats *sst;
 static int connected(void *a) { return sst->connected != 0; }
 static int disconnected(void *a) { return sst->connected == 0; }
 static int holes_ge(void *a) { return rx.holes >= *(uint64_t *)a; }
+static int sent_n(void *a) { return sst->sent >= want; }
 
 static char sock_path[108];
 
@@ -156,6 +157,8 @@ Test(gwfeed, in_order_every_field)
 		cr_assert_eq(rx.seq[i], i + 1);
 		free(sent[i]);
 	}
+	want = N;
+	cr_assert(run_until(loop, sent_n, NULL, 2), "sent %llu", (unsigned long long)sst->sent);
 	cr_assert_eq(sst->sent, N);
 	cr_assert_eq(sst->dropped, 0);
 	cr_assert_gt(sst->frames, 1);
@@ -297,8 +300,14 @@ Test(gwfeed, stalled_gateway_bounded)
 	cr_assert_eq(sst->dropped, dropped);
 	cr_assert_eq(sst->connected, 1, "a slow gateway is not a lost one");
 	cr_assert_gt(ok, 0);
-	gw_feed_sender_free(gs);
+	/* it goes away with frames still in the sender's buffer: every event is accounted for */
 	close(cfd);
+	cr_assert(run_until(loop, disconnected, NULL, 2));
+	cr_assert_eq(sst->sent + sst->dropped, 200000, "sent %llu + dropped %llu",
+	    (unsigned long long)sst->sent, (unsigned long long)sst->dropped);
+	cr_assert_gt(sst->dropped, dropped, "the unwritten frames' events are dropped too");
+	cr_assert_eq(sst->queued_bytes, 0);
+	gw_feed_sender_free(gs);
 	close(lfd);
 	unlink(sock_path);
 	ev_loop_destroy(loop);
