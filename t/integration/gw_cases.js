@@ -4,7 +4,8 @@
 // line per case: {"name", "status" (HTTP status of a refused handshake),
 // "messages" (parsed, in order, each with "at": seconds since open),
 // "close": [code, reason]}.  A case: {name, path, origin, hold (connections
-// of the same path opened first and kept open during it), send: [[delay_s,
+// of the same path opened first, each sent a ping and waited for until its
+// first message, and kept open during it), send: [[delay_s,
 // text], ...], wait (seconds to collect), count (stop after this many
 // messages)}.  Required as NODE_PATH/ws.
 'use strict';
@@ -57,6 +58,7 @@ async function hold(c, base) {
     const held = [];
     for (let i = 0; i < (c.hold || 0); i++) {
         const ws = new WebSocket(base + c.path);
+        ws.on('open', () => ws.send('{"type":"ping"}'));
         await new Promise((resolve) => {
             ws.on('message', () => resolve());
             ws.on('close', () => resolve());

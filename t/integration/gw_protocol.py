@@ -16,7 +16,8 @@ events, on the channels asked, none of a channel after its unsubscribed);
 ping -> pong with the id echoed; invalid JSON, an oversized message and
 unknown types or channels answered with error 4004 while the connection
 lives on; a flood answered with errors and closed with 4004; /ws/market's
-subscriptions; Origin refused with 403 unless allowed; an unknown path 404.
+subscriptions; Origin refused with 403 unless allowed; an unknown path 404;
+past max_connections 503.
 Then, with the python client only: /ws/status against the connections
 open, a client that stops answering pings dropped by the heartbeat, a
 fresh snapshot after a hole in the writer's feed, and the JWT secret read
@@ -66,6 +67,7 @@ async def py_once(base, c):
     held = []
     for _ in range(c.get("hold", 0)):
         h = await websockets.connect(base + c["path"], **kw)
+        await h.send(json.dumps({"type": "ping"}))
         try:
             await asyncio.wait_for(h.recv(), 5)
         except Exception:
@@ -75,6 +77,9 @@ async def py_once(base, c):
         ws = await websockets.connect(base + c["path"], **kw)
     except websockets.exceptions.InvalidStatusCode as e:
         r["status"] = e.status_code
+        for h in held:
+            await h.close()
+        await asyncio.sleep(0.3)
         return r
     t0 = time.time()
 
@@ -209,6 +214,7 @@ def cases_for(st, user, key):
         {"name": "origin_good", "path": "/ws/market", "origin": "http://good.example",
          "count": 1, "send": [[0, ping]]},
         {"name": "bad_path", "path": "/ws/nope"},
+        {"name": "full", "path": "/ws/market", "hold": 4},
     ]
 
 
@@ -312,6 +318,7 @@ def check_all(client, res, user, accounts):
     c("origin_bad", res["origin_bad"]["status"] == 403, "Origin http://evil.example: HTTP 403")
     c("origin_good", types(res["origin_good"]) == ["pong"], "Origin http://good.example: let in")
     c("bad_path", res["bad_path"]["status"] == 404, "/ws/nope: HTTP 404")
+    c("full", res["full"]["status"] == 503, "a 5th connection (max_connections 4): HTTP 503")
 
 
 async def status_and_heartbeat(st, user):
@@ -405,6 +412,7 @@ async def hole_and_reload(st, user):
 
 with Stack(accounts=2, rate=60, seed=21, gateway=[
         "auth_timeout = 1s", "heartbeat_interval = 1s", "max_connections_per_user = 2",
+        "max_connections = 4",
         "max_message_size = 1K", "message_rate = 5", "message_burst = 10",
         "allowed_origins = http://good.example"]) as st:
     st.prepare()

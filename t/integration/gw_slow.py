@@ -18,9 +18,11 @@ buffers small, their reading paused).  Then:
   in the fast client's order (nothing invented, nothing reordered), and
   once exsim is paused and it reads again, its last message of every stream
   is the fast client's last;
-- the fast clients' delivery p99 in phase B is within 1.5x (+25 ms) of
-  the worse of phase A's and of a phase A2 after the slow clients are gone,
-  measured in this run."""
+- the fast clients' delivery p99 with slow clients (a new pair that stops
+  reading in each of 4 windows of 3 s) is within 1.5x (+25 ms) of their
+  p99 without (4 windows of 3 s interleaved with those), in this run: the
+  median over each side's windows of the window's p99, so that one stall
+  of a loaded machine does not decide it."""
 import asyncio
 import json
 import os
@@ -37,6 +39,7 @@ import websockets  # noqa: E402  (python3-websockets)
 skip_in_repeat_pass("gw_slow (a minute of load)", sanitizer=False)
 
 PHASE_S = 8
+WINDOWS, WINDOW_S = 4, 3
 USER_CHANNELS = ["orders", "fills", "positions", "balances", "risk_alerts", "account_config",
                  "algo_orders"]
 USER_TYPES = ("order_update", "fill", "position_update", "balance_update", "risk_alert",
@@ -211,34 +214,55 @@ async def main(st, user):
     check([m["type"] for m in first] == ["auth_ok", "snapshot"] and
           first[0]["data"]["user_id"] == user,
           "reconnected: auth_ok, then a fresh snapshot")
-    # Phase A again, the slow clients gone (the trading one closed, the market one read).
+    # The latency comparison: windows without and with slow clients, interleaved, so
+    # that a loaded machine's slow seconds fall on both sides alike.  Delivery latency
+    # = arrival - the event's exchange time: it includes exsim, the account and market
+    # workers and the writer's commits as well as the gateway.
     await again.close()
-    await sm.close()
+    sm.transport.abort()
     await asyncio.sleep(1)
-    c0 = time.time()
-    await asyncio.to_thread(poll, st, c0 + PHASE_S)
-    c1 = time.time()
-    # Delivery latency = arrival - the event's exchange time: it includes exsim, the
-    # account and market workers and the writer's commits, which a loaded machine slows
-    # at times; phase B is compared with the worse of the phases around it.
-    sets = {}
-    for ph, (t0, t1) in (("A", (a0, a1)), ("B", (b0, b1)), ("A2", (c0, c1))):
-        al = latencies(FU.msgs + FM.msgs, t0, t1)
-        us = latencies([x for x in FU.msgs if x[1].get("type") in USER_TYPES], t0, t1)
-        mk = latencies(FM.msgs, t0, t1)
-        sets[ph] = (al, us)
-        print("# phase %s: %d messages, p50 %.1f p99 %.1f ms (user events: %d, p99 %.1f ms; "
-              "market: %d, p99 %.1f ms)" % (ph, len(al), sorted(al)[len(al) // 2] if al else -1,
-                                            p99(al) or -1, len(us), p99(us) or -1, len(mk),
-                                            p99(mk) or -1), flush=True)
-    check(all(len(sets[ph][1]) > 100 and len(sets[ph][0]) > len(sets[ph][1]) for ph in sets),
-          "enough user and market messages in every phase to measure")
-    if all(sets[ph][0] for ph in sets):
-        ref = max(p99(sets["A"][0]), p99(sets["A2"][0]))
-        check(p99(sets["B"][0]) <= max(1.5 * ref, ref + 25),
-              "the fast clients' delivery p99 is unchanged by the slow ones: %.1f ms with, "
-              "%.1f and %.1f ms without" % (p99(sets["B"][0]), p99(sets["A"][0]),
-                                            p99(sets["A2"][0])))
+    windows = {"without": [], "with": []}
+    for _ in range(WINDOWS):
+        t0 = time.time()
+        await asyncio.to_thread(poll, st, t0 + WINDOW_S)
+        windows["without"].append((t0, time.time()))
+        slow = []
+        for path, sub in (("/ws/trading?token=" + tok, subscribe_trading),
+                          ("/ws/market", subscribe_market)):
+            w = await connect(st, path, small=True)
+            await sub(w)
+            w.transport.pause_reading()
+            slow.append(w)
+        t0 = time.time()
+        await asyncio.to_thread(poll, st, t0 + WINDOW_S)
+        windows["with"].append((t0, time.time()))
+        for w in slow:
+            w.transport.abort()
+    # Per window, the p99; then the median of the windows' p99s on each side: a stall of
+    # the whole machine (a few hundred ms now and then, on a loaded 2-core box) moves one
+    # window's p99, not the median.
+    p = {}
+    for name, ws_ in windows.items():
+        per = []
+        for t0, t1 in ws_:
+            al = latencies(FU.msgs + FM.msgs, t0, t1)
+            us = latencies([y for y in FU.msgs if y[1].get("type") in USER_TYPES], t0, t1)
+            per.append((p99(al), len(al), len(us)))
+        ps = sorted(x[0] for x in per if x[0] is not None)
+        med = (ps[(len(ps) - 1) // 2] + ps[len(ps) // 2]) / 2 if ps else None
+        p[name] = (med, sum(x[1] for x in per), sum(x[2] for x in per))
+        print("# %s slow clients: %d messages (%d user events); p99 per window %s ms, "
+              "median %s ms" % (name, p[name][1], p[name][2],
+                                ["%.1f" % x for x in ps], "%.1f" % med if ps else "-"),
+              flush=True)
+    check(all(p[n][2] > 100 and p[n][1] > p[n][2] for n in p),
+          "enough user and market messages with and without slow clients to measure")
+    if p["with"][0] is not None and p["without"][0] is not None:
+        ref = p["without"][0]
+        check(p["with"][0] <= max(1.5 * ref, ref + 25),
+              "the fast clients' delivery p99 is unchanged by slow clients: median of %d "
+              "windows' p99 %.1f ms with, %.1f ms without (windows of %d s, interleaved)" % (
+                  WINDOWS, p["with"][0], ref, WINDOW_S))
     check(FU.close is None and FM.close is None, "the fast clients were never closed")
     types = [m.get("type") for _, m in FU.msgs]
     mkt = [m for _, m in FU.msgs if m.get("channel") in ("trades", "ticker", "orderbook")]
