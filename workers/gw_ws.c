@@ -79,6 +79,7 @@ struct gw_qent {
 	TAILQ_ENTRY(gw_qent)	 mq;		/* K_MARKET: the client's unsent market messages */
 	struct gw_buf		*b;
 	enum gw_kind		 kind;
+	int			 ch;		/* held: the user channel, filtered when released */
 	char			 ckey[];	/* K_MARKET */
 };
 TAILQ_HEAD(gw_queue, gw_qent);
@@ -173,6 +174,10 @@ static struct {
 		uint64_t	 ops_messages;
 	} st;
 } ws;
+
+/* The channels whose state a snapshot carries (doc/gateway.md "Snapshots"). */
+#define SNAPSHOT_CHANNELS	((1u << GW_CH_ORDERS) | (1u << GW_CH_POSITIONS) | \
+	(1u << GW_CH_BALANCES) | (1u << GW_CH_ALGO_ORDERS))
 
 static struct log_ratelimit rl_event = LOG_RATELIMIT_INIT(10000, 5);
 static struct log_ratelimit rl_client = LOG_RATELIMIT_INIT(10000, 10);
@@ -463,6 +468,8 @@ queue_clear(struct gw_client *c)
 	c->reliable_bytes = 0;
 }
 
+static int enqueue_ch(struct gw_client *, struct gw_buf *, enum gw_kind, const char *, int, int);
+
 /*
  * Put b (a reference taken) on c's queue, or on its held queue.  A reliable
  * message that takes the client past client_queue_max closes it with 4008
@@ -470,6 +477,14 @@ queue_clear(struct gw_client *c)
  */
 static int
 enqueue(struct gw_client *c, struct gw_buf *b, enum gw_kind kind, const char *ckey, int hold)
+{
+	return enqueue_ch(c, b, kind, ckey, hold, GW_CH_NONE);
+}
+
+/* enqueue, with the user channel of a held message (GW_CH_NONE: kept whatever is subscribed). */
+static int
+enqueue_ch(struct gw_client *c, struct gw_buf *b, enum gw_kind kind, const char *ckey, int hold,
+    int ch)
 {
 	size_t kl = ckey ? strlen(ckey) + 1 : 0;
 	struct gw_qent *e;
@@ -498,6 +513,7 @@ enqueue(struct gw_client *c, struct gw_buf *b, enum gw_kind kind, const char *ck
 	e->b = b;
 	b->refs++;
 	e->kind = kind;
+	e->ch = ch;
 	if (kl)
 		memcpy(e->ckey, ckey, kl);
 	if (kind == K_RELIABLE)
@@ -719,9 +735,20 @@ snapshot_cb(int rc, const char *json, size_t len, void *arg)
 	ws.st.snapshots++;
 	if (enqueue_text(c, json, len, K_SNAPSHOT) == -1)
 		return;
-	/* What came while the snapshot was read, after it, in order (already counted). */
+	/*
+	 * What came while the snapshot was read, after it, in order (already
+	 * counted): of every channel, since one subscribed meanwhile must not
+	 * miss what came between the snapshot's read and its subscribe; those
+	 * of channels still not subscribed go now.
+	 */
 	while ((e = TAILQ_FIRST(&c->held)) != NULL) {
 		TAILQ_REMOVE(&c->held, e, q);
+		if (e->ch >= 0 && !(c->channels & (1u << e->ch))) {
+			if (e->kind == K_RELIABLE)
+				c->reliable_bytes -= e->b->len;
+			qent_free(e);
+			continue;
+		}
 		TAILQ_INSERT_TAIL(&c->queue, e, q);
 	}
 	c->state = ST_LIVE;
@@ -879,7 +906,7 @@ msg_channels(struct gw_client *c, const json_t *id, const json_t *data, int on)
 {
 	const json_t *arr, *v;
 	enum gw_channel ch;
-	uint32_t bits = 0;
+	uint32_t bits = 0, added;
 	size_t i;
 
 	if ((arr = string_list(c, id, data, "channels")) == NULL)
@@ -900,9 +927,20 @@ msg_channels(struct gw_client *c, const json_t *id, const json_t *data, int on)
 		else if (!on && (c->channels & (1u << b)))
 			ws.nsubs--;
 	}
+	added = on ? bits & ~c->channels : 0;
 	c->channels = on ? c->channels | bits : c->channels & ~bits;
-	enqueue_json(c, answer(on ? "subscribed" : "unsubscribed", id, json_pack("{s:O}",
-	    "channels", arr)));
+	if (enqueue_json(c, answer(on ? "subscribed" : "unsubscribed", id, json_pack("{s:O}",
+	    "channels", arr))) == -1)
+		return;
+	/*
+	 * A channel whose state the snapshot carries, added once the snapshot
+	 * was sent: what changed between its read and now never reached this
+	 * client, so a fresh snapshot (live events held meanwhile) follows.
+	 */
+	if ((added & SNAPSHOT_CHANNELS) && c->state == ST_LIVE) {
+		ws.st.resnapshots++;
+		send_snapshot_request(c);
+	}
 }
 
 /* subscribe_symbol / subscribe_ticker ... and their unsubscribe twins. */
@@ -1222,12 +1260,16 @@ fanout_user(const struct event *ev, enum gw_channel ch)
 		return;
 	for (c = LIST_FIRST(&u->clients); c != NULL; c = next) {
 		next = LIST_NEXT(c, ul);
-		/* Before ST_SNAPSHOT the snapshot still to be read has it. */
-		if (!(c->channels & (1u << ch)) || (c->state != ST_SNAPSHOT && c->state != ST_LIVE))
+		/*
+		 * Before ST_SNAPSHOT the snapshot still to be read has it; during
+		 * it every channel's is held (a subscribe may come before it ends).
+		 */
+		if (c->state == ST_SNAPSHOT ? 0 :
+		    !(c->channels & (1u << ch)) || c->state != ST_LIVE)
 			continue;
 		if (b == NULL && (b = event_message(ev)) == NULL)
 			return;
-		enqueue(c, b, K_RELIABLE, NULL, c->state == ST_SNAPSHOT);
+		enqueue_ch(c, b, K_RELIABLE, NULL, c->state == ST_SNAPSHOT, (int)ch);
 	}
 	buf_unref(b);
 }

@@ -365,6 +365,40 @@ async def status_and_heartbeat(st, user):
         await w.close()
 
 
+async def late_subscribe(st, user):
+    """A channel whose state the snapshot carries, subscribed after the
+    snapshot was sent, gets a fresh snapshot before its live events (what
+    changed between the first snapshot's read and the subscribe would be
+    lost otherwise); one the snapshot does not carry (fills) gets none."""
+    base = "ws://127.0.0.1:%d" % st.gw_port
+    ws = await websockets.connect(base + "/ws/trading?token=" + st.token(user))
+    first = [json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] for _ in range(2)]
+    await asyncio.sleep(1.0)            # exsim's orders change meanwhile
+    await ws.send(json.dumps({"type": "subscribe", "data": {"channels": ["fills"]}}))
+    await ws.send(json.dumps({"type": "ping"}))
+    got = []
+    while "pong" not in got:
+        got.append(json.loads(await asyncio.wait_for(ws.recv(), 5))["type"])
+    check(first == ["auth_ok", "snapshot"] and "snapshot" not in got,
+          "fills subscribed after the snapshot: no second snapshot (%s)" % got)
+    await ws.send(json.dumps({"type": "subscribe", "data": {"channels": ["orders",
+                                                                       "positions"]}}))
+    got, t0 = [], time.time()
+    try:
+        while time.time() - t0 < 10 and "snapshot" not in got:
+            got.append(json.loads(await asyncio.wait_for(ws.recv(), 10))["type"])
+        while time.time() - t0 < 10 and "order_update" not in got:
+            got.append(json.loads(await asyncio.wait_for(ws.recv(), 10))["type"])
+    except (asyncio.TimeoutError, websockets.ConnectionClosed):
+        pass
+    s_at = got.index("snapshot") if "snapshot" in got else None
+    o_at = got.index("order_update") if "order_update" in got else None
+    check(s_at is not None and o_at is not None and s_at < o_at,
+          "orders and positions subscribed after the snapshot: a fresh snapshot, then the "
+          "live order updates (%s)" % got[:8])
+    await ws.close()
+
+
 async def hole_and_reload(st, user):
     """A hole in the writer's feed (the writer killed and respawned: its new
     connection) sends a live trading client a fresh snapshot; a new JWT
@@ -374,6 +408,9 @@ async def hole_and_reload(st, user):
     ws = await websockets.connect(base + "/ws/trading?token=" + old_tok)
     first = [json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] for _ in range(2)]
     await ws.send(json.dumps({"type": "subscribe", "data": {"channels": ["orders"]}}))
+    # orders, added after the snapshot: its own fresh snapshot first (late_subscribe).
+    while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "snapshot":
+        pass
     g0 = st.gateway_status()
     pid = st.worker_pid("writer")
     os.kill(pid, 9)
@@ -431,6 +468,7 @@ with Stack(accounts=2, rate=60, seed=21, gateway=[
     else:
         check_all("node ws " + WS_VERSION, run_node(base, cases, moddir), user, accounts)
     asyncio.run(status_and_heartbeat(st, user))
+    asyncio.run(late_subscribe(st, user))
     asyncio.run(hole_and_reload(st, user))
     g = st.gateway_status()
     print("# gateway:", {k: v for k, v in g.items() if isinstance(v, int) and v}, flush=True)
