@@ -39,8 +39,9 @@
 #define GWF_QUEUE_MAX		(4u * 1024 * 1024)	/* max_queued_bytes at most (ipc.c drops at 8) */
 #define GWF_PEERS_MAX		256
 #define GWF_REAP_S		0.05	/* frames handed to ipc.c are checked this often */
-/* map of 2, "lost", uint64, "ev", array32 */
-#define GWF_PREFIX_LEN		(1 + 5 + 9 + 3 + 5)
+/* map of 3, "lost", uint64, "t", int64, "ev", array32 */
+#define GWF_PREFIX_LEN		(1 + 5 + 9 + 2 + 9 + 3 + 5)
+static const char gwf_zero[GWF_PREFIX_LEN];
 
 /* ------------------------------------------------------------ the sender */
 
@@ -60,6 +61,7 @@ struct gw_feed_sender {
 	msgpack_sbuffer			 q;		/* the frame body being built */
 	size_t				 qn;		/* events in it */
 	uint64_t			 lost;		/* dropped since the last frame sent */
+	int64_t				 t_us;		/* the frame's stamp (gw_feed_sender_stamp), 0: none */
 	struct gwf_frame		*fr;		/* ring of frames in ipc.c's buffer */
 	size_t				 fr_head, fr_n, fr_cap;
 	uint64_t			 handed;	/* bytes handed to ipc.c on this connection */
@@ -188,17 +190,28 @@ put_be(unsigned char *p, uint64_t v, int bytes)
 }
 
 static void
-gwf_prefix(unsigned char *p, uint64_t lost, uint32_t n)
+gwf_prefix(unsigned char *p, uint64_t lost, int64_t t_us, uint32_t n)
 {
-	p[0] = 0x82;			/* map of 2 */
+	p[0] = 0x83;			/* map of 3 */
 	p[1] = 0xa4;			/* fixstr 4 */
 	memcpy(p + 2, "lost", 4);
 	p[6] = 0xcf;			/* uint64 */
 	put_be(p + 7, lost, 8);
-	p[15] = 0xa2;			/* fixstr 2 */
-	memcpy(p + 16, "ev", 2);
-	p[18] = 0xdd;			/* array32 */
-	put_be(p + 19, n, 4);
+	p[15] = 0xa1;			/* fixstr 1 */
+	p[16] = 't';
+	p[17] = 0xd3;			/* int64 */
+	put_be(p + 18, (uint64_t)t_us, 8);
+	p[26] = 0xa2;			/* fixstr 2 */
+	memcpy(p + 27, "ev", 2);
+	p[29] = 0xdd;			/* array32 */
+	put_be(p + 30, n, 4);
+}
+
+void
+gw_feed_sender_stamp(struct gw_feed_sender *gs, int64_t t_us)
+{
+	if (gs->t_us == 0 || t_us < gs->t_us)
+		gs->t_us = t_us;
 }
 
 /*
@@ -298,10 +311,10 @@ gwf_flush(struct gw_feed_sender *gs, int even_empty)
 		return;
 	if (n == 0) {
 		msgpack_sbuffer_clear(&gs->q);
-		msgpack_sbuffer_write(&gs->q, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
-		    GWF_PREFIX_LEN);
+		msgpack_sbuffer_write(&gs->q, gwf_zero, GWF_PREFIX_LEN);
 	}
-	gwf_prefix((unsigned char *)gs->q.data, lost, (uint32_t)n);
+	gwf_prefix((unsigned char *)gs->q.data, lost, gs->t_us, (uint32_t)n);
+	gs->t_us = 0;
 	gs->qn = 0;		/* the close callback, should ipc_send drop us, leaves q alone */
 	if (gwf_frame_push(gs, gs->q.size, n) == -1) {
 		gwf_clear(gs);
@@ -345,8 +358,7 @@ gwf_room(struct gw_feed_sender *gs, size_t len, size_t n)
 	}
 	if (gs->qn == 0) {
 		msgpack_sbuffer_clear(&gs->q);
-		msgpack_sbuffer_write(&gs->q, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
-		    GWF_PREFIX_LEN);
+		msgpack_sbuffer_write(&gs->q, gwf_zero, GWF_PREFIX_LEN);
 	}
 	return 0;
 }
@@ -580,7 +592,14 @@ struct gw_feed {
 	struct log_ratelimit	 bad_rl;
 	struct gw_feed_stats	 st;
 	msgpack_sbuffer		 interest;	/* the IPC_GW_INTEREST body, sent to market senders */
+	int64_t			 frame_us;	/* the stamp of the frame being delivered, 0: none */
 };
+
+int64_t
+gw_feed_frame_us(const struct gw_feed *f)
+{
+	return f->frame_us;
+}
 
 const struct gw_feed_stats *
 gw_feed_stats(const struct gw_feed *f)
@@ -686,6 +705,11 @@ gwf_events(struct gwf_peer *p, const msgpack_object *body)
 		return;
 	}
 	f->st.frames++;
+	f->frame_us = 0;
+	if ((lo = mp_get(body, "t")) != NULL && (lo->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    lo->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) && lo->via.i64 > 0)
+		f->frame_us = lo->via.i64;
+	lo = mp_get(body, "lost");
 	if (lo->via.u64 > 0) {
 		f->st.holes++;
 		f->st.lost += lo->via.u64;

@@ -50,6 +50,12 @@ void	 gw_feed_lost(struct gw_feed_sender *, size_t n);
 /* 1 while connected to the gateway. */
 int	 gw_feed_sender_connected(const struct gw_feed_sender *);
 void	 gw_feed_sender_free(struct gw_feed_sender *);
+/*
+ * Stamp the frame being built with a wall-clock time (µs): the writer's
+ * COMMIT of the events it is about to send.  A frame carries the earliest
+ * stamp of its events ("t"); the gateway shows it as committed_at.
+ */
+void	 gw_feed_sender_stamp(struct gw_feed_sender *, int64_t t_us);
 
 /*
  * sent: events written whole to the gateway's socket; dropped: not sent
@@ -106,6 +112,8 @@ typedef void (*gw_feed_hole_fn)(const char *role, int instance, uint64_t lost, v
 struct gw_feed *gw_feed_listen(struct ev_loop *, const char *socket_path, gw_feed_event_fn,
 	    gw_feed_hole_fn, void *arg, char *err, size_t errlen);
 void	 gw_feed_close(struct gw_feed *);
+/* The stamp ("t", µs) of the frame whose events are being delivered; 0 when it has none. */
+int64_t	 gw_feed_frame_us(const struct gw_feed *);
 /* Replace the market interest (n entries, copied) and send it to the market senders.  0 or -1 (memory). */
 int	 gw_feed_set_interest(struct gw_feed *, const struct gw_interest *, size_t n);
 

@@ -90,8 +90,14 @@ gw_message_data(struct strbuf *out, const struct event *ev)
 int
 gw_message(struct strbuf *out, const struct event *ev)
 {
+	return gw_message_at(out, ev, 0);
+}
+
+int
+gw_message_at(struct strbuf *out, const struct event *ev, int64_t committed_us)
+{
 	enum gw_channel c = gw_channel_of(ev);
-	char iso[25];
+	char iso[25], frac[8];
 
 	if (c == GW_CH_NONE)
 		return -1;
@@ -103,6 +109,14 @@ gw_message(struct strbuf *out, const struct event *ev)
 	strbuf_puts(out, channels[c].name);
 	strbuf_puts(out, "\",\"timestamp\":\"");
 	strbuf_puts(out, iso);
+	if (committed_us > 0) {
+		/* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ": the ms form and three more digits. */
+		ev_iso8601(committed_us / 1000, iso);
+		snprintf(frac, sizeof(frac), "%03dZ", (int)(committed_us % 1000));
+		strbuf_puts(out, "\",\"committed_at\":\"");
+		strbuf_put(out, iso, 23);
+		strbuf_puts(out, frac);
+	}
 	strbuf_puts(out, "\",\"data\":");
 	if (gw_message_data(out, ev) == -1)
 		return -1;

@@ -1238,7 +1238,8 @@ event_message(const struct event *ev)
 
 	ws.sb.len = 0;
 	ws.sb.oom = 0;
-	if (gw_message(&ws.sb, ev) == -1 || ws.sb.oom) {
+	if (gw_message_at(&ws.sb, ev, ws.feed ? gw_feed_frame_us(ws.feed) : 0) == -1 ||
+	    ws.sb.oom) {
 		ws.st.msg_errors++;
 		log_warnx_rl(&rl_event, "no client message for %s event %s", ev_type_name(ev->type),
 		    ev->id);

@@ -1001,7 +1001,9 @@ batch_committed(void)
 		if (s->peer)
 			peer_ack(s->peer, s->acked);
 	}
-	/* Committed: the gateway may show them now. */
+	/* Committed: the gateway may show them now (stamped with the COMMIT's end). */
+	if (b->ngw > 0)
+		gw_feed_sender_stamp(wr.gw, clock_real_us());
 	if (b->ngw > 0 && gw_feed_send_packed(wr.gw, b->gw.data, b->gw.size, b->ngw) == 0)
 		log_debug("%zu committed events to the gateway", b->ngw);
 	/* Committed: now the candles may go out (a replay of them is harmless). */

@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -383,14 +384,27 @@ async def late_subscribe(st, user):
           "fills subscribed after the snapshot: no second snapshot (%s)" % got)
     await ws.send(json.dumps({"type": "subscribe", "data": {"channels": ["orders",
                                                                        "positions"]}}))
-    got, t0 = [], time.time()
+    got, t0, upd = [], time.time(), None
     try:
         while time.time() - t0 < 10 and "snapshot" not in got:
             got.append(json.loads(await asyncio.wait_for(ws.recv(), 10))["type"])
         while time.time() - t0 < 10 and "order_update" not in got:
-            got.append(json.loads(await asyncio.wait_for(ws.recv(), 10))["type"])
+            upd = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            got.append(upd["type"])
     except (asyncio.TimeoutError, websockets.ConnectionClosed):
         pass
+    # committed_at: the writer's COMMIT, µs, after the exchange's event time, before now.
+    ca = upd.get("committed_at", "") if upd else ""
+    ok = re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ca) is not None
+    if ok:
+        c_us = calendar.timegm(time.strptime(ca[:19], "%Y-%m-%dT%H:%M:%S")) * 10**6 + \
+            int(ca[20:26])
+        e_ms = calendar.timegm(time.strptime(upd["timestamp"][:19], "%Y-%m-%dT%H:%M:%S")) * \
+            1000 + int(upd["timestamp"][20:23])
+        ok = e_ms * 1000 - 50000 <= c_us <= time.time() * 10**6 + 1000
+    check(ok, "a live user message carries committed_at (µs), after its event time and "
+          "before its arrival: %s" % (upd and {k: upd.get(k) for k in ("timestamp",
+                                                                        "committed_at")}))
     s_at = got.index("snapshot") if "snapshot" in got else None
     o_at = got.index("order_update") if "order_update" in got else None
     check(s_at is not None and o_at is not None and s_at < o_at,
