@@ -34,6 +34,8 @@ enum ctype { T_STR, T_PATH, T_OPTPATH, T_LOG, T_INT, T_BOOL, T_DURATION, T_SIZE,
 #define K_REQUIRED	0x01	/* no default: the file must set it */
 #define K_NORELOAD	0x02	/* read at start only; a change on HUP is reported */
 #define K_SECRET	0x04	/* an rdkafka.* secret: -nv and reload logs say "(hidden)" */
+#define K_HOSTPORTS	0x08	/* T_LIST of HOST:PORT items ([gateway] listen) */
+#define K_ORIGINS	0x10	/* T_LIST of Origin values ([gateway] allowed_origins) */
 
 /* "[kafka] rdkafka.<property> = value" passes a property to librdkafka. */
 #define KAFKA_PROP_PREFIX	"rdkafka."
@@ -164,7 +166,20 @@ static const struct ckey keys[] = {
 	{ "market", "reconnect_delay_min", T_DURATION, "1s", 10, 600000, NULL, 0, D(market_reconnect_delay_min_ms) },
 	{ "market", "reconnect_delay_max", T_DURATION, "60s", 10, HOUR_MS, NULL, 0, D(market_reconnect_delay_max_ms) },
 	{ "market", "connection_max_age", T_DURATION, "23h", 1000, 24 * HOUR_MS, NULL, 0, D(market_connection_max_age_ms) },
-	{ "gateway", "listen", T_HOSTPORT, "127.0.0.1:8480", 0, 0, NULL, K_NORELOAD, D(gateway_listen) },
+	{ "gateway", "listen", T_LIST, "127.0.0.1:8480", 1, 16, NULL, K_NORELOAD | K_HOSTPORTS, D(gateway_listen) },
+	{ "gateway", "tls_cert", T_OPTPATH, "", 0, 0, NULL, K_NORELOAD, D(gateway_tls_cert) },
+	{ "gateway", "tls_key", T_OPTPATH, "", 0, 0, NULL, K_NORELOAD, D(gateway_tls_key) },
+	{ "gateway", "jwt_secret_file", T_OPTPATH, "", 0, 0, NULL, 0, D(gateway_jwt_secret_file) },
+	{ "gateway", "jwt_leeway", T_DURATION, "30s", 0, HOUR_MS, NULL, 0, D(gateway_jwt_leeway_ms) },
+	{ "gateway", "auth_timeout", T_DURATION, "10s", 100, 300000, NULL, 0, D(gateway_auth_timeout_ms) },
+	{ "gateway", "heartbeat_interval", T_DURATION, "30s", 100, HOUR_MS, NULL, 0, D(gateway_heartbeat_ms) },
+	{ "gateway", "max_connections", T_INT, "10000", 1, 1000000, NULL, 0, D(gateway_max_connections) },
+	{ "gateway", "max_connections_per_user", T_INT, "5", 1, 10000, NULL, 0, D(gateway_max_per_user) },
+	{ "gateway", "client_queue_max", T_SIZE, "1M", 4096, 1LL << 30, NULL, 0, D(gateway_client_queue_max) },
+	{ "gateway", "max_message_size", T_SIZE, "4K", 128, 1 << 20, NULL, 0, D(gateway_max_message_size) },
+	{ "gateway", "message_rate", T_INT, "20", 1, 100000, NULL, 0, D(gateway_message_rate) },
+	{ "gateway", "message_burst", T_INT, "40", 1, 100000, NULL, 0, D(gateway_message_burst) },
+	{ "gateway", "allowed_origins", T_LIST, "", 0, 64, NULL, K_ORIGINS, D(gateway_allowed_origins) },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -385,6 +400,50 @@ symbol_ok(const char *s, size_t len)
 			return 0;
 	}
 	return len > 0;
+}
+
+/*
+ * An item of a [gateway] list: a HOST:PORT of listen (config_parse_hostport),
+ * or an Origin of allowed_origins as browsers send it (RFC 6454 §6.2:
+ * "http" or "https", "://", a host and an optional port, nothing after).
+ * 0, or -1 with whybuf saying why.
+ */
+static int
+list_item_check(const struct ckey *k, const char *p, size_t len, char *whybuf, size_t whylen)
+{
+	char item[320];
+	const char *why = NULL, *host;
+	struct hostport hp;
+
+	if (len >= sizeof(item)) {
+		snprintf(whybuf, whylen, "\"%.64s...\" is too long", p);
+		return -1;
+	}
+	memcpy(item, p, len);
+	item[len] = '\0';
+	if (k->flags & K_HOSTPORTS) {
+		if (config_parse_hostport(item, &hp, &why) == -1) {
+			snprintf(whybuf, whylen, "%s (\"%s\")", why, item);
+			return -1;
+		}
+		return 0;
+	}
+	if (strncmp(item, "http://", 7) == 0)
+		host = item + 7;
+	else if (strncmp(item, "https://", 8) == 0)
+		host = item + 8;
+	else {
+		snprintf(whybuf, whylen, "\"%s\" is not an origin (http://HOST[:PORT] or "
+		    "https://HOST[:PORT])", item);
+		return -1;
+	}
+	if (*host == '\0' || strspn(host, "abcdefghijklmnopqrstuvwxyz0123456789.-_:[]") !=
+	    strlen(host)) {
+		snprintf(whybuf, whylen, "\"%s\" is not an origin (a lower-case host and an "
+		    "optional port after the scheme, no path)", item);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -765,8 +824,14 @@ value_set(void *base, const struct ckey *k, const char *v, int append,
 			if (*p == '\0')
 				break;
 			len = strcspn(p, ", \t");
+			if ((k->flags & (K_HOSTPORTS | K_ORIGINS)) &&
+			    list_item_check(k, p, len, whybuf, whylen) == -1) {
+				*why = whybuf;
+				strlist_free(&nl);
+				return -1;
+			}
 			/* The market symbols: what ev_symbol_ok takes, so also nothing inih reads as a comment. */
-			if (!k->enums && !symbol_ok(p, len)) {
+			if (!k->enums && !(k->flags & (K_HOSTPORTS | K_ORIGINS)) && !symbol_ok(p, len)) {
 				snprintf(whybuf, whylen, "\"%.*s\" is not a symbol (letters, digits, '_', '-', '.')",
 				    (int)(len > 64 ? 64 : len), p);
 				*why = whybuf;
@@ -797,6 +862,12 @@ value_set(void *base, const struct ckey *k, const char *v, int append,
 		strlist_free(&nl);
 		if ((int64_t)l->n > k->max) {
 			snprintf(whybuf, whylen, "too many items (%zu, at most %" PRId64 ")", l->n, k->max);
+			*why = whybuf;
+			return -1;
+		}
+		if ((int64_t)l->n < k->min) {
+			snprintf(whybuf, whylen, "at least %" PRId64 " item%s needed", k->min,
+			    k->min == 1 ? " is" : "s are");
 			*why = whybuf;
 			return -1;
 		}
@@ -1432,6 +1503,12 @@ loader_finish(struct loader *ld)
 	    cfg->market_book_depth > cfg->market_book_snapshot_limit))
 		err_add(ld->errs, ld->file, rule_line(ld, "market", "book_depth", "book_snapshot_limit"),
 		    "[market] book_depth: must not be above book_snapshot_limit");
+	if (RULE("gateway", "tls_cert", "tls_key",
+	    (cfg->gateway_tls_cert[0] == '\0') != (cfg->gateway_tls_key[0] == '\0')))
+		err_add(ld->errs, ld->file, rule_line(ld, "gateway", "tls_cert", "tls_key"),
+		    "[gateway] %s is set but %s is not: TLS needs both",
+		    cfg->gateway_tls_cert[0] ? "tls_cert" : "tls_key",
+		    cfg->gateway_tls_cert[0] ? "tls_key" : "tls_cert");
 #undef RULE
 	market_check(ld);
 	loader_release(ld);

@@ -124,7 +124,20 @@ struct config {
 	int64_t		 market_reconnect_delay_max_ms;
 	int64_t		 market_connection_max_age_ms;
 	/* [gateway] */
-	struct hostport	 gateway_listen;
+	struct strlist	 gateway_listen;	/* HOST:PORT items, at least one */
+	char		*gateway_tls_cert;	/* "": no TLS */
+	char		*gateway_tls_key;
+	char		*gateway_jwt_secret_file;	/* "": /ws/trading refuses every token */
+	int64_t		 gateway_jwt_leeway_ms;
+	int64_t		 gateway_auth_timeout_ms;	/* for the first message's token */
+	int64_t		 gateway_heartbeat_ms;	/* server pings after this much silence */
+	int64_t		 gateway_max_connections;
+	int64_t		 gateway_max_per_user;
+	int64_t		 gateway_client_queue_max;	/* bytes of unsent user messages */
+	int64_t		 gateway_max_message_size;	/* bytes of one inbound message */
+	int64_t		 gateway_message_rate;	/* inbound messages a second ... */
+	int64_t		 gateway_message_burst;	/* ... and at once */
+	struct strlist	 gateway_allowed_origins;	/* empty: any */
 
 	struct exchange_conf	ex[CONF_MAX_EXCHANGES];
 	int			nex;

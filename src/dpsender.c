@@ -310,37 +310,63 @@ dp_close_cb(struct ipc_conn *c, const char *why, void *arg)
 	ev_timer_start(ds->loop, &ds->connect_timer);
 }
 
+int
+dp_dial(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, saved;
+
+	if (ipc_unix_addr(path, &sun) == -1 ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+int
+dp_hello(struct ipc_conn *c, const char *role, int instance)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int rc;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	mp_kv_str(&pk, "role", role);
+	mp_kv_i64(&pk, "instance", instance);
+	mp_kv_i64(&pk, "pid", getpid());
+	rc = ipc_send_sbuf(c, IPC_DP_HELLO, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+double
+dp_backoff_next(double cur_s)
+{
+	double d = cur_s > 0 ? cur_s * 2 : DP_BACKOFF_MIN_S;
+
+	return d > DP_BACKOFF_MAX_S ? DP_BACKOFF_MAX_S : d;
+}
+
 static void
 dp_connect(struct dp_sender *ds)
 {
-	struct sockaddr_un sun;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
 	int fd;
 
-	if (ipc_unix_addr(ds->path, &sun) == -1 ||
-	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
+	if ((fd = dp_dial(ds->path)) == -1)
 		goto retry;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		int saved = errno;
-
-		close(fd);
-		errno = saved;
-		goto retry;
-	}
 	if ((ds->conn = ipc_conn_new(ds->loop, fd, "writer", IPC_ACCEPT_DP_SENDER, dp_msg_cb,
 	    dp_close_cb, ds)) == NULL) {
 		close(fd);
 		goto retry;
 	}
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 3);
-	mp_kv_str(&pk, "role", ds->role);
-	mp_kv_i64(&pk, "instance", ds->instance);
-	mp_kv_i64(&pk, "pid", getpid());
-	ipc_send_sbuf(ds->conn, IPC_DP_HELLO, &sb);
-	msgpack_sbuffer_destroy(&sb);
+	dp_hello(ds->conn, ds->role, ds->instance);
 	if (ds->conn == NULL)
 		return;		/* dropped at once; the close callback retries */
 	if (ds->warned || ds->st.reconnects)
@@ -357,9 +383,7 @@ retry:
 		log_warn("data plane: cannot connect to the writer at %s (retrying)", ds->path);
 		ds->warned = 1;
 	}
-	ds->backoff_s = ds->backoff_s ? ds->backoff_s * 2 : DP_BACKOFF_MIN_S;
-	if (ds->backoff_s > DP_BACKOFF_MAX_S)
-		ds->backoff_s = DP_BACKOFF_MAX_S;
+	ds->backoff_s = dp_backoff_next(ds->backoff_s);
 	ev_timer_set(&ds->connect_timer, ds->backoff_s, 0.);
 	ev_timer_start(ds->loop, &ds->connect_timer);
 }

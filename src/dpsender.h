@@ -55,4 +55,16 @@ struct dp_sender_stats {
 };
 const struct dp_sender_stats *dp_sender_stats(const struct dp_sender *);
 
+/*
+ * Pieces the gateway feed's sender (gwfeed.c) shares.  dp_dial: a
+ * non-blocking connection to the Unix socket at path, the fd or -1 (errno).
+ * dp_hello: the HELLO {role, instance, pid} on a new connection, 0 or -1
+ * (the connection was dropped).  dp_backoff_next: the reconnect delay after
+ * cur_s (0 for the first): 100 ms, doubling, at most 5 s.
+ */
+struct ipc_conn;
+int	 dp_dial(const char *path);
+int	 dp_hello(struct ipc_conn *, const char *role, int instance);
+double	 dp_backoff_next(double cur_s);
+
 #endif

@@ -46,23 +46,27 @@ struct field {
 	int		 min, max;	/* FK_INT */
 	int		 key_field;	/* FK_STR: the writer upserts on it, so never "" */
 	int		 symbol;	/* FK_STR: a symbol (ev_symbol_ok), or "" if not key_field */
+	int		 ms;		/* FK_I64, FK_I64N: a time in ms since the epoch */
 };
 
-#define S(t, f, k, j)	{ k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0, 0 }
-#define K(t, f, k, j)	{ k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 1, 0 }
-#define KSYM(t, f, k, j) { k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 1, 1 }
-#define SSYM(t, f, k, j) { k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0, 1 }
-#define DEC(t, f, k, j)	{ k, j, FK_DEC, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0, 0 }
-#define I64(t, f, k, j)	{ k, j, FK_I64, offsetof(struct t, f), 0, 0, 0, 0, 0 }
-#define I64N(t, f, k, j, none) { k, j, FK_I64N, offsetof(struct t, f), 0, none, 0, 0, 0 }
-#define B(t, f, k, j)	{ k, j, FK_BOOL, offsetof(struct t, f), 0, 0, 0, 0, 0 }
-#define INT(t, f, k, j, lo, hi)	{ k, j, FK_INT, offsetof(struct t, f), 0, lo, hi, 0, 0 }
-#define U16(t, f, k, j, lo, hi)	{ k, j, FK_U16, offsetof(struct t, f), 0, lo, hi, 0, 0 }
-#define RAW(t, f, k, j)	{ k, j, FK_RAW, offsetof(struct t, f), 0, 0, 0, 0, 0 }
+#define S(t, f, k, j)	{ k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0, 0, 0 }
+#define K(t, f, k, j)	{ k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 1, 0, 0 }
+#define KSYM(t, f, k, j) { k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 1, 1, 0 }
+#define SSYM(t, f, k, j) { k, j, FK_STR, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0, 1, 0 }
+#define DEC(t, f, k, j)	{ k, j, FK_DEC, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 0, 0, 0 }
+#define I64(t, f, k, j)	{ k, j, FK_I64, offsetof(struct t, f), 0, 0, 0, 0, 0, 0 }
+#define I64N(t, f, k, j, none) { k, j, FK_I64N, offsetof(struct t, f), 0, none, 0, 0, 0, 0 }
+#define B(t, f, k, j)	{ k, j, FK_BOOL, offsetof(struct t, f), 0, 0, 0, 0, 0, 0 }
+#define INT(t, f, k, j, lo, hi)	{ k, j, FK_INT, offsetof(struct t, f), 0, lo, hi, 0, 0, 0 }
+#define U16(t, f, k, j, lo, hi)	{ k, j, FK_U16, offsetof(struct t, f), 0, lo, hi, 0, 0, 0 }
+/* A time in ms (EV_JSON_ISO_TIMES prints it as ISO-8601); MSN: min means absent. */
+#define MS(t, f, k, j)	{ k, j, FK_I64, offsetof(struct t, f), 0, 0, 0, 0, 0, 1 }
+#define MSN(t, f, k, j, none) { k, j, FK_I64N, offsetof(struct t, f), 0, none, 0, 0, 0, 1 }
+#define RAW(t, f, k, j)	{ k, j, FK_RAW, offsetof(struct t, f), 0, 0, 0, 0, 0, 0 }
 /* A decimal that must be present (key_field on an FK_DEC: never ""). */
-#define KDEC(t, f, k, j) { k, j, FK_DEC, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 1, 0 }
+#define KDEC(t, f, k, j) { k, j, FK_DEC, offsetof(struct t, f), sizeof(((struct t *)0)->f), 0, 0, 1, 0, 0 }
 /* A side of a book: min 0 bids (first in levels), 1 asks (after the bids). */
-#define LEVELS(f, k, j, side) { k, j, FK_LEVELS, offsetof(struct ev_book, f), 0, side, side, 0, 0 }
+#define LEVELS(f, k, j, side) { k, j, FK_LEVELS, offsetof(struct ev_book, f), 0, side, side, 0, 0, 0 }
 
 static const struct field order_fields[] = {
 	I64(ev_order, order_id, "i", "order_id"),
@@ -82,7 +86,7 @@ static const struct field order_fields[] = {
 	DEC(ev_order, filled_qty, "z", "filled_qty"),
 	B(ev_order, reduce_only, "R", "reduce_only"),
 	B(ev_order, close_position, "cp", "close_position"),
-	I64(ev_order, update_time, "T", "update_time"),
+	MS(ev_order, update_time, "T", "update_time"),
 };
 
 static const struct field fill_fields[] = {
@@ -97,7 +101,7 @@ static const struct field fill_fields[] = {
 	S(ev_fill, fee_asset, "N", "fee_asset"),
 	DEC(ev_fill, realized_pnl, "rp", "realized_pnl"),
 	B(ev_fill, maker, "m", "maker"),
-	I64(ev_fill, time, "T", "trade_time"),
+	MS(ev_fill, time, "T", "trade_time"),
 };
 
 static const struct field algo_fields[] = {
@@ -119,7 +123,7 @@ static const struct field algo_fields[] = {
 	B(ev_algo, reduce_only, "R", "reduce_only"),
 	B(ev_algo, close_position, "cp", "close_position"),
 	S(ev_algo, reject_reason, "rm", "reject_reason"),
-	I64(ev_algo, update_time, "T", "update_time"),
+	MS(ev_algo, update_time, "T", "update_time"),
 };
 
 static const struct field position_fields[] = {
@@ -132,7 +136,7 @@ static const struct field position_fields[] = {
 	S(ev_position, margin_type, "mt", "margin_type"),
 	DEC(ev_position, isolated_wallet, "iw", "isolated_wallet"),
 	S(ev_position, margin_asset, "ma", "margin_asset"),
-	I64(ev_position, update_time, "T", "update_time"),
+	MS(ev_position, update_time, "T", "update_time"),
 };
 
 static const struct field balance_fields[] = {
@@ -141,7 +145,7 @@ static const struct field balance_fields[] = {
 	DEC(ev_balance, cross_wallet, "cw", "cross_wallet"),
 	DEC(ev_balance, change, "bc", "balance_change"),
 	S(ev_balance, reason, "m", "reason"),
-	I64(ev_balance, update_time, "T", "update_time"),
+	MS(ev_balance, update_time, "T", "update_time"),
 };
 
 static const struct field margin_call_fields[] = {
@@ -160,7 +164,7 @@ static const struct field config_fields[] = {
 	SSYM(ev_config, symbol, "s", "symbol"),
 	INT(ev_config, leverage, "l", "leverage", -1, 100000),
 	INT(ev_config, multi_assets, "j", "multi_assets", -1, 1),
-	I64(ev_config, update_time, "T", "update_time"),
+	MS(ev_config, update_time, "T", "update_time"),
 };
 
 static const struct field unknown_fields[] = {
@@ -170,9 +174,9 @@ static const struct field unknown_fields[] = {
 
 static const struct field gap_fields[] = {
 	B(ev_gap, heal, "h", "heal"),
-	I64(ev_gap, since, "s", "since"),
+	MS(ev_gap, since, "s", "since"),
 	I64(ev_gap, at_us, "at", "at_us"),
-	I64(ev_gap, until, "u", "until"),
+	MS(ev_gap, until, "u", "until"),
 	S(ev_gap, reason, "r", "reason"),
 };
 
@@ -183,8 +187,8 @@ static const struct field gap_fields[] = {
 static const struct field kline_fields[] = {
 	KSYM(ev_kline, symbol, "s", "symbol"),
 	K(ev_kline, interval, "i", "interval"),
-	I64(ev_kline, open_time, "t", "open_time"),
-	I64(ev_kline, close_time, "T", "close_time"),
+	MS(ev_kline, open_time, "t", "open_time"),
+	MS(ev_kline, close_time, "T", "close_time"),
 	I64N(ev_kline, first_trade_id, "f", "first_trade_id", -1),
 	I64N(ev_kline, last_trade_id, "L", "last_trade_id", -1),
 	KDEC(ev_kline, open, "o", "open"),
@@ -206,13 +210,13 @@ static const struct field mark_price_fields[] = {
 	DEC(ev_mark_price, index_price, "i", "index_price"),
 	DEC(ev_mark_price, settle_price, "P", "settle_price"),
 	DEC(ev_mark_price, funding_rate, "r", "funding_rate"),
-	I64N(ev_mark_price, next_funding_time, "T", "next_funding_time", 0),
+	MSN(ev_mark_price, next_funding_time, "T", "next_funding_time", 0),
 };
 
 static const struct field funding_fields[] = {
 	KSYM(ev_funding, symbol, "s", "symbol"),
 	KDEC(ev_funding, funding_rate, "r", "funding_rate"),
-	I64(ev_funding, next_funding_time, "T", "next_funding_time"),
+	MS(ev_funding, next_funding_time, "T", "next_funding_time"),
 	DEC(ev_funding, mark_price, "p", "mark_price"),
 };
 
@@ -228,8 +232,8 @@ static const struct field ticker_fields[] = {
 	KDEC(ev_ticker, low, "l", "low"),
 	KDEC(ev_ticker, volume, "v", "volume"),
 	KDEC(ev_ticker, quote_volume, "q", "quote_volume"),
-	I64N(ev_ticker, open_time, "O", "open_time", 0),
-	I64N(ev_ticker, close_time, "C", "close_time", 0),
+	MSN(ev_ticker, open_time, "O", "open_time", 0),
+	MSN(ev_ticker, close_time, "C", "close_time", 0),
 	I64N(ev_ticker, first_trade_id, "F", "first_trade_id", -1),
 	I64N(ev_ticker, last_trade_id, "L", "last_trade_id", -1),
 	I64N(ev_ticker, trades, "n", "trades", -1),
@@ -245,13 +249,13 @@ static const struct field trade_fields[] = {
 	DEC(ev_trade, normal_qty, "nq", "normal_qty"),
 	S(ev_trade, order_type, "X", "order_type"),
 	B(ev_trade, buyer_maker, "m", "buyer_maker"),
-	I64(ev_trade, time, "T", "time"),
+	MS(ev_trade, time, "T", "time"),
 };
 
 static const struct field book_fields[] = {
 	KSYM(ev_book, symbol, "s", "symbol"),
 	I64(ev_book, last_update_id, "u", "last_update_id"),
-	I64(ev_book, time, "T", "time"),
+	MS(ev_book, time, "T", "time"),
 	U16(ev_book, depth, "N", "depth", 1, EV_BOOK_LEVELS_MAX),
 	LEVELS(nbids, "b", "bids", 0),
 	LEVELS(nasks, "a", "asks", 1),
@@ -264,7 +268,7 @@ static const struct field book_ticker_fields[] = {
 	KDEC(ev_book_ticker, bid_qty, "B", "bid_qty"),
 	KDEC(ev_book_ticker, ask_price, "a", "ask_price"),
 	KDEC(ev_book_ticker, ask_qty, "A", "ask_qty"),
-	I64(ev_book_ticker, time, "T", "time"),
+	MS(ev_book_ticker, time, "T", "time"),
 };
 
 static const struct field liquidation_fields[] = {
@@ -278,7 +282,7 @@ static const struct field liquidation_fields[] = {
 	S(ev_liquidation, status, "X", "status"),
 	DEC(ev_liquidation, last_qty, "l", "last_qty"),
 	DEC(ev_liquidation, filled_qty, "z", "filled_qty"),
-	I64(ev_liquidation, time, "T", "time"),
+	MS(ev_liquidation, time, "T", "time"),
 };
 
 #define NF(a)	(sizeof(a) / sizeof((a)[0]))
@@ -322,13 +326,13 @@ static const struct {
 
 /* The common part: offsets from struct event. */
 static const struct field common_fields[] = {
-	{ "n", "seq", FK_I64, offsetof(struct event, seq), 0, 0, 0, 0, 0 },
-	{ "t", "type", FK_INT, offsetof(struct event, type), 0, 1, EV_TYPE_MAX - 1, 0, 0 },
-	{ "f", "flags", FK_INT, offsetof(struct event, flags), 0, 0, EVF_ALL, 0, 0 },
+	{ "n", "seq", FK_I64, offsetof(struct event, seq), 0, 0, 0, 0, 0, 0 },
+	{ "t", "type", FK_INT, offsetof(struct event, type), 0, 1, EV_TYPE_MAX - 1, 0, 0, 0 },
+	{ "f", "flags", FK_INT, offsetof(struct event, flags), 0, 0, EVF_ALL, 0, 0, 0 },
 	I64(event, account_id, "a", "account_id"),
 	I64(event, user_id, "u", "user_id"),
 	K(event, exchange, "x", "exchange"),
-	I64(event, event_time, "E", "event_time"),
+	MS(event, event_time, "E", "event_time"),
 	I64(event, recv_us, "r", "recv_us"),
 	K(event, id, "id", "event_id"),
 };
@@ -1126,49 +1130,145 @@ unpack_event(const msgpack_object *o, struct event *ev, const char **err)
 /* -------------------------------------------------------------------- JSON */
 
 
+/*
+ * The writers below reserve once and copy, then end with the NUL strbuf
+ * keeps: ev_json_put runs for every event (event_log, Kafka, the market
+ * worker's thousands a second), so no per-character call and no printf.
+ */
+
+/* n bytes of s as they are (no escaping). */
+static inline void
+jb_raw(struct strbuf *b, const char *s, size_t n)
+{
+	if (b->cap - b->len <= n && strbuf_reserve(b, n) == -1)
+		return;
+	if (b->oom)
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* One byte, as jb_raw. */
+static inline void
+jb_char(struct strbuf *b, char c)
+{
+	if (b->cap - b->len <= 1 && strbuf_reserve(b, 1) == -1)
+		return;
+	if (b->oom)
+		return;
+	b->p[b->len++] = c;
+	b->p[b->len] = '\0';
+}
+
+/* A JSON string: '"' and '\\' escaped, control characters as \\u00XX. */
 static void
 jb_str(struct strbuf *b, const char *s)
 {
 	const char *run = s;
+	size_t n = 0;
 
-	strbuf_put(b, "\"", 1);
+	while (s[n] != '\0' && s[n] != '"' && s[n] != '\\' && (unsigned char)s[n] >= 0x20)
+		n++;
+	if (s[n] == '\0') {
+		/* Nothing to escape (decimals, symbols, ids: nearly always). */
+		if (b->cap - b->len <= n + 2 && strbuf_reserve(b, n + 2) == -1)
+			return;
+		if (b->oom)
+			return;
+		b->p[b->len] = '"';
+		memcpy(b->p + b->len + 1, s, n);
+		b->p[b->len + 1 + n] = '"';
+		b->len += n + 2;
+		b->p[b->len] = '\0';
+		return;
+	}
+	jb_char(b, '"');
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		char esc[8];
 
 		if (c != '"' && c != '\\' && c >= 0x20)
 			continue;
-		strbuf_put(b, run, (size_t)(s - run));
+		jb_raw(b, run, (size_t)(s - run));
 		run = s + 1;
 		if (c == '"' || c == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)c;
-			strbuf_put(b, esc, 2);
+			jb_raw(b, esc, 2);
 		} else {
 			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			strbuf_put(b, esc, 6);
+			jb_raw(b, esc, 6);
 		}
 	}
-	strbuf_put(b, run, (size_t)(s - run));
-	strbuf_put(b, "\"", 1);
+	jb_raw(b, run, (size_t)(s - run));
+	jb_char(b, '"');
 }
 
+static void
+jb_bool(struct strbuf *b, int v)
+{
+	if (v)
+		jb_raw(b, "true", 4);
+	else
+		jb_raw(b, "false", 5);
+}
+
+/* ,"k": (the comma from the second member on); k is one of our own names. */
 static void
 jb_key(struct strbuf *b, const char *k)
 {
-	if (b->len > 1)
-		strbuf_put(b, ",", 1);
-	jb_str(b, k);
-	strbuf_put(b, ":", 1);
+	size_t n = strlen(k);
+
+	if (b->cap - b->len <= n + 4 && strbuf_reserve(b, n + 4) == -1)
+		return;
+	if (b->oom)
+		return;
+	/* The first member of an object (which may be appended to other text) has no comma. */
+	if (b->len > 0 && b->p[b->len - 1] != '{')
+		b->p[b->len++] = ',';
+	b->p[b->len++] = '"';
+	memcpy(b->p + b->len, k, n);
+	b->len += n;
+	b->p[b->len++] = '"';
+	b->p[b->len++] = ':';
+	b->p[b->len] = '\0';
 }
 
+/* A decimal integer, as printf's %" PRId64 " writes it. */
 static void
 jb_i64(struct strbuf *b, int64_t v)
 {
-	char num[24];
+	char num[24], *e = num + sizeof(num), *p = e;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 
-	snprintf(num, sizeof(num), "%" PRId64, v);
-	strbuf_puts(b, num);
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	jb_raw(b, p, (size_t)(e - p));
+}
+
+/* A time in ms: the integer, or with EV_JSON_ISO_TIMES its ISO-8601 string (0: null). */
+static void
+jb_ms(struct strbuf *b, int64_t ms, int opts)
+{
+	char iso[27];
+
+	if (!(opts & EV_JSON_ISO_TIMES)) {
+		jb_i64(b, ms);
+		return;
+	}
+	if (ms == 0) {
+		jb_raw(b, "null", 4);
+		return;
+	}
+	iso[0] = '"';
+	ev_iso8601(ms, iso + 1);
+	iso[25] = '"';
+	jb_raw(b, iso, 26);
 }
 
 /* One side of a book: [["price","qty"],...]. */
@@ -1179,21 +1279,25 @@ jb_levels(struct strbuf *b, const struct ev_book *book, int side)
 
 	if (book->levels == NULL)
 		n = 0;
-	strbuf_put(b, "[", 1);
+	jb_char(b, '[');
 	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			strbuf_put(b, ",", 1);
-		strbuf_put(b, "[", 1);
+		jb_raw(b, i > 0 ? ",[" : "[", i > 0 ? 2 : 1);
 		jb_str(b, book->levels[first + i].price);
-		strbuf_put(b, ",", 1);
+		jb_char(b, ',');
 		jb_str(b, book->levels[first + i].qty);
-		strbuf_put(b, "]", 1);
+		jb_char(b, ']');
 	}
-	strbuf_put(b, "]", 1);
+	jb_char(b, ']');
 }
 
 int
 ev_json_put(struct strbuf *out, const struct event *ev)
+{
+	return ev_json_put_opt(out, ev, 0);
+}
+
+int
+ev_json_put_opt(struct strbuf *out, const struct event *ev, int opts)
 {
 	struct strbuf b = *out;		/* appended to; given back whatever happens */
 	const char *name = ev_type_name(ev->type);
@@ -1202,7 +1306,7 @@ ev_json_put(struct strbuf *out, const struct event *ev)
 	if (name == NULL)
 		return -1;
 	b.oom = 0;
-	strbuf_put(&b, "{", 1);
+	jb_char(&b, '{');
 	jb_key(&b, "event_id");
 	jb_str(&b, ev->id);
 	jb_key(&b, "type");
@@ -1217,17 +1321,19 @@ ev_json_put(struct strbuf *out, const struct event *ev)
 	jb_key(&b, "exchange");
 	jb_str(&b, ev->exchange);
 	jb_key(&b, "event_time");
-	jb_i64(&b, ev->event_time);
-	jb_key(&b, "recv_us");
-	jb_i64(&b, ev->recv_us);
+	jb_ms(&b, ev->event_time, opts);
+	if (!(opts & EV_JSON_NO_RECV)) {
+		jb_key(&b, "recv_us");
+		jb_i64(&b, ev->recv_us);
+	}
 	jb_key(&b, "resync");
-	strbuf_puts(&b, ev->flags & EVF_RESYNC ? "true" : "false");
+	jb_bool(&b, ev->flags & EVF_RESYNC);
 	/* "lite" on every user-data type (as always); a market type's own flag on it only. */
 	for (size_t i = 0; i < NF(type_flags); i++)
 		if (type_flags[i].type == ev->type ||
 		    (type_flags[i].flag == EVF_LITE && !EV_IS_MARKET(ev->type))) {
 			jb_key(&b, type_flags[i].name);
-			strbuf_puts(&b, ev->flags & type_flags[i].flag ? "true" : "false");
+			jb_bool(&b, ev->flags & type_flags[i].flag);
 		}
 	for (size_t i = 0; i < payload[ev->type].n; i++) {
 		const struct field *f = &payload[ev->type].f[i];
@@ -1244,30 +1350,35 @@ ev_json_put(struct strbuf *out, const struct event *ev)
 		case FK_DEC:
 			/* Decimals stay strings (exact); an absent one is null. */
 			if (*p == '\0')
-				strbuf_puts(&b, "null");
+				jb_raw(&b, "null", 4);
 			else
 				jb_str(&b, p);
 			break;
 		case FK_I64:
-			jb_i64(&b, *(const int64_t *)(const void *)p);
+			if (f->ms)
+				jb_ms(&b, *(const int64_t *)(const void *)p, opts);
+			else
+				jb_i64(&b, *(const int64_t *)(const void *)p);
 			break;
 		case FK_I64N:
 			/* The member's "absent" value (event.h) is null. */
 			if (*(const int64_t *)(const void *)p == f->min)
-				strbuf_puts(&b, "null");
+				jb_raw(&b, "null", 4);
+			else if (f->ms)
+				jb_ms(&b, *(const int64_t *)(const void *)p, opts);
 			else
 				jb_i64(&b, *(const int64_t *)(const void *)p);
 			break;
 		case FK_BOOL:
-			strbuf_puts(&b, *(const bool *)(const void *)p ? "true" : "false");
+			jb_bool(&b, *(const bool *)(const void *)p);
 			break;
 		case FK_INT:
 			/* -1 means "not part of this change". */
 			iv = *(const int *)(const void *)p;
 			if (iv < 0)
-				strbuf_puts(&b, "null");
+				jb_raw(&b, "null", 4);
 			else if (f->max == 1)
-				strbuf_puts(&b, iv ? "true" : "false");
+				jb_bool(&b, iv);
 			else
 				jb_i64(&b, iv);
 			break;
@@ -1281,7 +1392,7 @@ ev_json_put(struct strbuf *out, const struct event *ev)
 			break;
 		}
 	}
-	strbuf_put(&b, "}", 1);
+	jb_char(&b, '}');
 	*out = b;
 	return b.oom ? -1 : 0;
 }

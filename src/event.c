@@ -360,3 +360,57 @@ ev_clear(struct event *ev)
 		ev->u.book.nbids = ev->u.book.nasks = 0;
 	}
 }
+
+/* v (0 <= v < 10^n) as n decimal digits. */
+static void
+digits(char *p, int64_t v, int n)
+{
+	while (n-- > 0) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+void
+ev_iso8601(int64_t ms, char out[25])
+{
+	/* 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z */
+	const int64_t lo = -62167219200000LL, hi = 253402300799999LL;
+	int64_t days, rem, z, era, doe, yoe, y, doy, mp, d, m;
+
+	if (ms < lo)
+		ms = lo;
+	if (ms > hi)
+		ms = hi;
+	days = ms >= 0 ? ms / 86400000 : -((-(ms + 1)) / 86400000) - 1;
+	rem = ms - days * 86400000;
+	/* Days since 1970-01-01 → the proleptic Gregorian date (H. Hinnant's civil_from_days). */
+	z = days + 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	if (m <= 2)
+		y++;
+	if (y < 0 || y > 9999)
+		y = y < 0 ? 0 : 9999;
+	digits(out, y, 4);
+	out[4] = '-';
+	digits(out + 5, m, 2);
+	out[7] = '-';
+	digits(out + 8, d, 2);
+	out[10] = 'T';
+	digits(out + 11, rem / 3600000, 2);
+	out[13] = ':';
+	digits(out + 14, rem / 60000 % 60, 2);
+	out[16] = ':';
+	digits(out + 17, rem / 1000 % 60, 2);
+	out[19] = '.';
+	digits(out + 20, rem % 1000, 3);
+	out[23] = 'Z';
+	out[24] = '\0';
+}

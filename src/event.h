@@ -406,5 +406,19 @@ char		*ev_to_json(const struct event *);
  */
 struct strbuf;
 int		 ev_json_put(struct strbuf *out, const struct event *);
+/*
+ * The same with options: EV_JSON_ISO_TIMES prints every time in ms
+ * (event_time, update_time, trade_time, open_time, ...) as an ISO-8601 UTC
+ * string with milliseconds (ev_iso8601; a time of 0, "absent", as null),
+ * EV_JSON_NO_RECV leaves recv_us out (the gateway's messages, gw_msg.h).
+ */
+#define EV_JSON_ISO_TIMES	0x01
+#define EV_JSON_NO_RECV		0x02
+int		 ev_json_put_opt(struct strbuf *out, const struct event *, int opts);
+/*
+ * ms since the epoch → "YYYY-MM-DDTHH:MM:SS.mmmZ" in out[25] (24 bytes and
+ * a NUL); times before year 0000 or after 9999 are clamped to those years.
+ */
+void		 ev_iso8601(int64_t ms, char out[25]);
 
 #endif

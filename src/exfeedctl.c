@@ -31,6 +31,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "event.h"
+#include "jwt.h"
 #include "kafka.h"
 #include "preflight.h"
 #include "ipc.h"
@@ -58,6 +59,7 @@ usage_to(FILE *f, int status)
 	    "  status   the supervisor and every worker: pid, state, restarts, uptime, last exit\n"
 	    "  accounts [--json]  every streamed account: state, since, reconnects, last event,\n"
 	    "           listen key expiry, resync\n"
+	    "  metrics  every worker's metrics, Prometheus text format (as GET /metrics)\n"
 	    "  reload   re-read the configuration and reconcile (as kill -HUP)\n"
 	    "  stop     stop the daemon in order and wait until it has exited (as kill -TERM)\n"
 	    "  preflight  before a first start, as root: every reason the start would fail\n"
@@ -70,6 +72,8 @@ usage_to(FILE *f, int status)
 	    "  account list [--json]\n"
 	    "  account enable ID | disable ID [--reason TEXT] | remove ID | check [ID]\n"
 	    "  rotate-key --new-key-file FILE\n"
+	    "  token --user ID [--ttl DURATION]\n"
+	    "           a JWT for /ws/trading signed with [gateway] jwt_secret_file (ttl: 1h)\n"
 	    "  replay --from TIME --to TIME [--account ID] [--user ID] [--type TYPE]\n"
 	    "         [--topic-prefix PREFIX] [--brokers LIST] [--format json|protobuf]\n"
 	    "           publish a window of event_log again (exchange_time in [from, to);\n"
@@ -1370,6 +1374,72 @@ cmd_rotate_key(int argc, char *argv[])
 	return 0;
 }
 
+/*
+ * token --user ID [--ttl DURATION]: a JWT of the user for the gateway's
+ * /ws/trading (and the /orders page), signed with [gateway]
+ * jwt_secret_file, valid from now for the ttl (1h; 1s to 365d), on stdout.
+ */
+static int
+cmd_token(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "user", required_argument, NULL, 'u' },
+		{ "ttl", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *path = lc.cfg.gateway_jwt_secret_file;
+	unsigned char *key;
+	size_t keylen;
+	int64_t user = 0, ttl_ms = 3600 * 1000, now;
+	char err[1024], *tok;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u':
+			user = lc_id(optarg, "--user");
+			break;
+		case 't':
+			if (config_parse_duration_ms(optarg, &ttl_ms) == -1 || ttl_ms < 1000 ||
+			    ttl_ms > 365LL * 24 * 3600 * 1000) {
+				fprintf(stderr, "exfeedctl: --ttl \"%s\" is not a duration from 1s to "
+				    "365d (a number with a unit: s, m, h, d)\n", optarg);
+				usage();
+			}
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc || user < 1) {
+		fprintf(stderr, "exfeedctl: token needs --user ID (a platform user id >= 1)\n");
+		usage();
+	}
+	if (path == NULL || path[0] == '\0') {
+		fprintf(stderr, "%s: [gateway] jwt_secret_file is not set: the gateway takes no "
+		    "tokens\n", lc.cfg.file);
+		return EX_CONFIG_STATUS;
+	}
+	if (jwt_secret_load(path, &key, &keylen, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s:%d: [gateway] jwt_secret_file: %s\n", lc.cfg.file,
+		    config_line_of(&lc.cfg, "gateway", "jwt_secret_file"), err);
+		return EX_CONFIG_STATUS;
+	}
+	now = (int64_t)time(NULL);
+	tok = jwt_sign_hs256(user, now, now + ttl_ms / 1000, key, keylen);
+	crypto_wipe(key, keylen);
+	free(key);
+	if (tok == NULL) {
+		fprintf(stderr, "exfeedctl: out of memory\n");
+		return 1;
+	}
+	printf("%s\n", tok);
+	crypto_wipe(tok, strlen(tok));
+	free(tok);
+	return 0;
+}
+
 /* The commands that work on the database and the key file, not on the daemon. */
 static int
 local_main(const char *config_path, int json, int argc, char *argv[])
@@ -1388,6 +1458,8 @@ local_main(const char *config_path, int json, int argc, char *argv[])
 		rc = cmd_db(argc, argv);
 	else if (strcmp(argv[0], "account") == 0)
 		rc = cmd_account(argc, argv);
+	else if (strcmp(argv[0], "token") == 0)
+		rc = cmd_token(argc, argv);
 	else
 		rc = cmd_rotate_key(argc, argv);
 	fflush(stdout);
@@ -1492,6 +1564,13 @@ ctl_main(const char *config_path, const char *sock, const char *cmd, int json)
 		print_status(&unp.data);
 	else if (strcmp(cmd, "accounts") == 0)
 		print_accounts(&unp.data);
+	else if (strcmp(cmd, "metrics") == 0) {
+		const msgpack_object *t = mp_get(&unp.data, "text");
+
+		/* The exposition as is: what promtool and a scraper read. */
+		if (t && t->type == MSGPACK_OBJECT_STR)
+			fwrite(t->via.str.ptr, 1, t->via.str.size, stdout);
+	}
 	rc = ok ? 0 : 1;
 	if (ok && strcmp(cmd, "stop") == 0) {
 		/* The supervisor closes this connection as its very last act. */
@@ -2360,7 +2439,8 @@ main(int argc, char *argv[])
 	if (strcmp(cmd, "replay") == 0)
 		return replay_main(config_path, sock, json, argc - optind, argv + optind);
 	if (strcmp(cmd, "db") == 0 || strcmp(cmd, "account") == 0 || strcmp(cmd, "keygen") == 0 ||
-	    strcmp(cmd, "rotate-key") == 0 || strcmp(cmd, "preflight") == 0)
+	    strcmp(cmd, "rotate-key") == 0 || strcmp(cmd, "preflight") == 0 ||
+	    strcmp(cmd, "token") == 0)
 		return local_main(config_path, json, argc - optind, argv + optind);
 	if (strcmp(cmd, "accounts") == 0 && optind == argc - 2 &&
 	    strcmp(argv[argc - 1], "--json") == 0) {
@@ -2370,7 +2450,7 @@ main(int argc, char *argv[])
 	if (optind != argc - 1)
 		usage();
 	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "reload") != 0 && strcmp(cmd, "stop") != 0 &&
-	    strcmp(cmd, "accounts") != 0) {
+	    strcmp(cmd, "accounts") != 0 && strcmp(cmd, "metrics") != 0) {
 		fprintf(stderr, "exfeedctl: unknown command \"%s\"\n", cmd);
 		usage();
 	}

@@ -135,6 +135,17 @@ void	 worker_ready_bootstraps(const char *bootstraps);
  * was registered, and not once the worker is stopping.  The writer's.
  */
 void	 worker_on_kafka_bootstrap(void (*cb)(const char *bootstraps));
+/*
+ * The gateway's /metrics, /health and ops feed: ask the supervisor for
+ * every worker's metrics (IPC_GATHER_REQ).  fn runs on the loop with its
+ * answer (checked: ipcmsg_gather; valid during the call), not once the
+ * worker is stopping.  The supervisor answers one request at a time and
+ * within its status deadline (1 s) plus the rendering; the caller keeps its
+ * own deadline.  0, or -1 when the channel is gone.
+ */
+struct ipcmsg_gather;
+typedef void (*worker_gather_fn)(const struct ipcmsg_gather *, void *arg);
+int	 worker_gather(worker_gather_fn, void *arg);
 void	 worker_stopped(void);
 void	 worker_fatal(int status, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3), noreturn));

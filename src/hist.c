@@ -26,17 +26,18 @@ hist_add(struct hist *h, int64_t us)
 {
 	int lo = 0, hi = HIST_NB - 1;
 
-	/* The first bucket whose upper bound exceeds us; the last is overflow. */
+	/* The first bucket whose upper bound is not below us; the last is overflow. */
 	while (lo < hi) {
 		int mid = (lo + hi) / 2;
 
-		if (us < h->bound[mid])
+		if (us <= h->bound[mid])
 			hi = mid;
 		else
 			lo = mid + 1;
 	}
 	h->count[lo]++;
 	h->n++;
+	h->sum += us > 0 ? (uint64_t)us : 0;
 }
 
 int64_t
@@ -58,8 +59,9 @@ hist_quantile(const struct hist *h, unsigned q)
 void
 hist_pack(const struct hist *h, msgpack_packer *pk)
 {
-	msgpack_pack_map(pk, 6);
+	msgpack_pack_map(pk, 7);
 	mp_kv_u64(pk, "count", h->n);
+	mp_kv_u64(pk, "sum_us", h->sum);
 	mp_kv_i64(pk, "p50", hist_quantile(h, 500));
 	mp_kv_i64(pk, "p99", hist_quantile(h, 990));
 	mp_kv_i64(pk, "p999", hist_quantile(h, 999));

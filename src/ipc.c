@@ -39,6 +39,9 @@ static const struct {
 	[IPC_DP_EVENTS] = { "DP_EVENTS", 8 * 1024 * 1024 },
 	[IPC_DP_ACK] = { "DP_ACK", 64 },
 	[IPC_KAFKA_BOOTSTRAP] = { "KAFKA_BOOTSTRAP", 512 },
+	[IPC_GATHER_REQ] = { "GATHER_REQ", 64 },
+	[IPC_GATHER] = { "GATHER", 4 * 1024 * 1024 },	/* the exposition, as CTL_REPLY */
+	[IPC_GW_INTEREST] = { "GW_INTEREST", 4 * 1024 * 1024 },	/* up to GW_INTEREST_MAX symbols */
 };
 
 struct ipc_conn {

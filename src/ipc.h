@@ -45,20 +45,36 @@ enum ipc_type {
 	 * whenever a restarted broker reports a new one.
 	 */
 	IPC_KAFKA_BOOTSTRAP,	/* supervisor → worker: {bootstraps} */
+	/*
+	 * The gateway's /metrics, /health and ops feed: the supervisor asks
+	 * every worker for its status (as for exfeedctl status, with the same
+	 * deadline) and answers with the exposition (metrics.h), the worker
+	 * states and a summary (ipcmsg.h).
+	 */
+	IPC_GATHER_REQ,		/* worker → supervisor: {} */
+	IPC_GATHER,		/* supervisor → worker: {text, workers, summary} */
+	/*
+	 * The gateway's market interest (gwfeed.h): which market streams its
+	 * clients read, sent to the market worker's feed connection after its
+	 * HELLO and whenever it changes.
+	 */
+	IPC_GW_INTEREST,	/* gateway → market sender: {s: [[symbol, channels, intervals], ...]} */
 	IPC_TYPE_MAX
 };
 
 #define IPC_BIT(t)	(1u << (t))
 /* What each end accepts. */
 #define IPC_ACCEPT_SUPERVISOR	(IPC_BIT(IPC_READY) | IPC_BIT(IPC_HEARTBEAT) | \
-	IPC_BIT(IPC_STATUS) | IPC_BIT(IPC_CONFIG_ACK) | IPC_BIT(IPC_FATAL))
+	IPC_BIT(IPC_STATUS) | IPC_BIT(IPC_CONFIG_ACK) | IPC_BIT(IPC_FATAL) | \
+	IPC_BIT(IPC_GATHER_REQ))
 #define IPC_ACCEPT_WORKER	(IPC_BIT(IPC_STATUS_REQ) | IPC_BIT(IPC_CONFIG) | \
 	IPC_BIT(IPC_RECONCILE) | IPC_BIT(IPC_SHUTDOWN) | IPC_BIT(IPC_LOG_REOPEN) | \
-	IPC_BIT(IPC_KAFKA_BOOTSTRAP))
+	IPC_BIT(IPC_KAFKA_BOOTSTRAP) | IPC_BIT(IPC_GATHER))
 #define IPC_ACCEPT_CTL_SERVER	(IPC_BIT(IPC_CTL_REQUEST))
 #define IPC_ACCEPT_CTL_CLIENT	(IPC_BIT(IPC_CTL_REPLY))
 #define IPC_ACCEPT_WRITER	(IPC_BIT(IPC_DP_HELLO) | IPC_BIT(IPC_DP_EVENTS))
 #define IPC_ACCEPT_DP_SENDER	(IPC_BIT(IPC_DP_ACK))
+#define IPC_ACCEPT_GW_SENDER	(IPC_BIT(IPC_GW_INTEREST))
 
 struct ipc_hdr {
 	uint16_t	 magic;

@@ -199,3 +199,49 @@ ipcmsg_dp_ack(const msgpack_object *body, int64_t *seq, const char **why)
 		return fail(why, "DP_ACK without a sequence number");
 	return 0;
 }
+
+static int
+gather_worker_read(const msgpack_object *w, struct ipcmsg_gather_worker *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (w->type != MSGPACK_OBJECT_MAP ||
+	    mp_get_str(w, "role", m->role, sizeof(m->role)) == -1 || m->role[0] == '\0' ||
+	    mp_get_str(w, "state", m->state, sizeof(m->state)) == -1 || m->state[0] == '\0' ||
+	    mp_get_i64(w, "instance", &m->instance) == -1 || m->instance < 0 ||
+	    mp_get_i64(w, "pid", &m->pid) == -1 || m->pid < 0 ||
+	    mp_get_i64(w, "restarts", &m->restarts) == -1 || m->restarts < 0)
+		return -1;
+	return 0;
+}
+
+int
+ipcmsg_gather(const msgpack_object *body, struct ipcmsg_gather *m, const char **why)
+{
+	const msgpack_object *t = mp_get(body, "text");
+	struct ipcmsg_gather_worker w;
+
+	memset(m, 0, sizeof(*m));
+	if (t == NULL || t->type != MSGPACK_OBJECT_STR)
+		return fail(why, "GATHER without a text");
+	m->text = t->via.str.ptr;
+	m->textlen = t->via.str.size;
+	m->workers = mp_get(body, "workers");
+	m->summary = mp_get(body, "summary");
+	if (m->workers == NULL || m->workers->type != MSGPACK_OBJECT_ARRAY)
+		return fail(why, "GATHER without a workers array");
+	if (m->summary == NULL || m->summary->type != MSGPACK_OBJECT_MAP)
+		return fail(why, "GATHER without a summary map");
+	for (uint32_t i = 0; i < m->workers->via.array.size; i++)
+		if (gather_worker_read(&m->workers->via.array.ptr[i], &w) == -1)
+			return fail(why, "GATHER with a worker entry that lacks role, state, "
+			    "instance, pid or restarts");
+	return 0;
+}
+
+void
+ipcmsg_gather_worker(const struct ipcmsg_gather *m, size_t i, struct ipcmsg_gather_worker *w)
+{
+	if (i >= m->workers->via.array.size ||
+	    gather_worker_read(&m->workers->via.array.ptr[i], w) == -1)
+		memset(w, 0, sizeof(*w));
+}

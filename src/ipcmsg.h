@@ -72,4 +72,27 @@ int	 ipcmsg_dp_events(const msgpack_object *, const msgpack_object **arr, const 
 /* IPC_DP_ACK (writer → sender): {seq >= 0}. */
 int	 ipcmsg_dp_ack(const msgpack_object *, int64_t *seq, const char **why);
 
+/*
+ * IPC_GATHER (supervisor → worker): {text: the Prometheus exposition,
+ * workers: [{role, instance >= 0, pid >= 0, state, restarts >= 0}, ...],
+ * summary: a map (metrics_summary_pack)}; every worker entry is checked
+ * here, ipcmsg_gather_worker then reads the i-th.
+ */
+struct ipcmsg_gather {
+	const char		*text;		/* not NUL-terminated */
+	size_t			 textlen;
+	const msgpack_object	*workers;	/* an array */
+	const msgpack_object	*summary;	/* a map */
+};
+struct ipcmsg_gather_worker {
+	char		 role[IPCMSG_ROLE_LEN];
+	char		 state[IPCMSG_ROLE_LEN];
+	int64_t		 instance;
+	int64_t		 pid;
+	int64_t		 restarts;
+};
+int	 ipcmsg_gather(const msgpack_object *, struct ipcmsg_gather *, const char **why);
+void	 ipcmsg_gather_worker(const struct ipcmsg_gather *, size_t i,
+	    struct ipcmsg_gather_worker *);
+
 #endif

@@ -37,9 +37,11 @@ char	*jwt_sign_hs256(int64_t sub, int64_t iat_s, int64_t exp_s, const unsigned c
 
 /*
  * Read the HS256 secret from path: the file's bytes (trailing newline
- * removed), at least 32 of them, the file not readable or writable by group
- * or others and owned by uid (the same check as [crypto] key_file).  0, or
- * -1 with err naming the file and the fault.  *key is malloc'd.
+ * removed), 32 to 4096 of them, the file regular, not readable or writable
+ * by group or others, and owned by this process's effective uid unless that
+ * is root (the checks of [crypto] key_file).  0, or -1 with err naming the
+ * file and the fault (never its bytes).  *key is malloc'd: wipe it
+ * (OPENSSL_cleanse) before freeing it.
  */
 int	 jwt_secret_load(const char *path, unsigned char **key, size_t *keylen, char *err,
 	    size_t errlen);

@@ -218,8 +218,9 @@ kafka_event_symbol(const struct event *ev)
 }
 
 rd_kafka_resp_err_t
-kafka_produce_event(rd_kafka_t *rk, const struct config *cfg, const char *prefix,
-    const struct event *ev, void *msg_opaque, struct strbuf *value, char *err, size_t errlen)
+kafka_produce_event(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const struct config *cfg,
+    const char *prefix, const struct event *ev, void *msg_opaque, struct strbuf *value, char *err,
+    size_t errlen)
 {
 	const char *topic = EV_IS_MARKET(ev->type) ? cfg->kafka_topic[ev->type] : NULL;
 	const char *type = ev_type_name(ev->type), *sym = kafka_event_symbol(ev);
@@ -260,7 +261,14 @@ kafka_produce_event(rd_kafka_t *rk, const struct config *cfg, const char *prefix
 	rd_kafka_header_add(hdrs, "exchange", -1, ev->exchange, -1);
 	rd_kafka_header_add(hdrs, "type", -1, type, -1);
 	rd_kafka_header_add(hdrs, "schema", -1, KAFKA_SCHEMA, -1);
-	e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+	e = rkt != NULL ? rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_VALUE(value->p, value->len),
+	    RD_KAFKA_V_KEY(sym, strlen(sym)),
+	    RD_KAFKA_V_HEADERS(hdrs),
+	    RD_KAFKA_V_OPAQUE(msg_opaque),
+	    RD_KAFKA_V_END) :
+	    rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
 	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 	    RD_KAFKA_V_VALUE(value->p, value->len),
 	    RD_KAFKA_V_KEY(sym, strlen(sym)),
@@ -278,6 +286,42 @@ kafka_produce_event(rd_kafka_t *rk, const struct config *cfg, const char *prefix
 
 /* A market message's opaque: &market_tag[type], never a small integer (the relay's ring slots). */
 static const char market_tag[EV_TYPE_MAX];
+
+/*
+ * The topic handle of type t's topic on rk, made on first use and kept:
+ * producing by name looks the topic up under librdkafka's lock for every
+ * message.  NULL (produce by name) when the topic has no handle yet and
+ * librdkafka refuses one.  A topic renamed by a reload gets a new handle.
+ */
+static rd_kafka_topic_t *
+market_topic(struct kafka_market *km, rd_kafka_t *rk, const char *name, unsigned t)
+{
+	if (km->rkt_rk != rk) {
+		/* A new producer: the old one's handles went with kafka_market_forget. */
+		memset(km->rkt, 0, sizeof(km->rkt));
+		km->rkt_rk = rk;
+	}
+	if (name == NULL)
+		return NULL;
+	if (km->rkt[t] != NULL && strcmp(rd_kafka_topic_name(km->rkt[t]), name) != 0) {
+		rd_kafka_topic_destroy(km->rkt[t]);
+		km->rkt[t] = NULL;
+	}
+	if (km->rkt[t] == NULL)
+		km->rkt[t] = rd_kafka_topic_new(rk, name, NULL);
+	return km->rkt[t];
+}
+
+void
+kafka_market_forget(struct kafka_market *km)
+{
+	for (unsigned t = 0; t < EV_TYPE_MAX; t++)
+		if (km->rkt[t] != NULL) {
+			rd_kafka_topic_destroy(km->rkt[t]);
+			km->rkt[t] = NULL;
+		}
+	km->rkt_rk = NULL;
+}
 
 int
 kafka_market_produce(struct kafka_market *km, rd_kafka_t *rk, const struct config *cfg,
@@ -303,8 +347,8 @@ kafka_market_produce(struct kafka_market *km, rd_kafka_t *rk, const struct confi
 		    KAFKA_MARKET_INFLIGHT);
 		return -1;
 	}
-	e = kafka_produce_event(rk, cfg, NULL, ev, (void *)&market_tag[t], &km->value, err,
-	    sizeof(err));
+	e = kafka_produce_event(rk, market_topic(km, rk, cfg->kafka_topic[t], t), cfg, NULL, ev,
+	    (void *)&market_tag[t], &km->value, err, sizeof(err));
 	if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		km->produced[t]++;
 		km->inflight++;

@@ -95,12 +95,13 @@ rd_kafka_resp_err_t kafka_produce_row(rd_kafka_t *, const struct config *, const
  * of its type; key: its symbol (one symbol's events stay in order on one
  * partition); headers event_id, exchange, type, schema (no account_id: no
  * account has them); value: ev_to_json's object in the [kafka] format
- * (kafka_value).  Returns as kafka_produce_row; RD_KAFKA_RESP_ERR__BAD_MSG
+ * (kafka_value).  rkt: the topic's handle on rk, or NULL to produce by
+ * name (prefix + topic).  Returns as kafka_produce_row; RD_KAFKA_RESP_ERR__BAD_MSG
  * with err set for an event that cannot be encoded.
  */
-rd_kafka_resp_err_t kafka_produce_event(rd_kafka_t *, const struct config *, const char *prefix,
-	    const struct event *, void *msg_opaque, struct strbuf *value, char *err,
-	    size_t errlen);
+rd_kafka_resp_err_t kafka_produce_event(rd_kafka_t *, rd_kafka_topic_t *, const struct config *,
+	    const char *prefix, const struct event *, void *msg_opaque, struct strbuf *value,
+	    char *err, size_t errlen);
 /* The symbol of a market event ("" for any other). */
 const char	*kafka_event_symbol(const struct event *);
 
@@ -118,6 +119,8 @@ struct kafka_market {
 	char		 error[256];
 	struct log_ratelimit rl;
 	struct strbuf	 value;
+	rd_kafka_t	*rkt_rk;		/* the producer the handles below belong to */
+	rd_kafka_topic_t *rkt[EV_TYPE_MAX];	/* per type, made on first use */
 };
 /*
  * Produce a market event on rk (NULL: no broker address yet, counted as
@@ -128,6 +131,8 @@ struct kafka_market {
  */
 int	 kafka_market_produce(struct kafka_market *, rd_kafka_t *, const struct config *,
 	    const struct event *);
+/* Destroy the topic handles: call it before rd_kafka_destroy of the producer it used. */
+void	 kafka_market_forget(struct kafka_market *);
 /*
  * A delivery report: 1 when m is a message of kafka_market_produce (its
  * opaque tells), counted (a failure logged); 0 for any other message.

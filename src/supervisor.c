@@ -26,7 +26,9 @@
 #include "ipc.h"
 #include "ipcmsg.h"
 #include "log.h"
+#include "metrics.h"
 #include "mpack.h"
+#include "strbuf.h"
 
 #define STATUS_TIMEOUT_S	1.0	/* how long a status query waits for workers */
 #define RELOAD_ACK_TIMEOUT_S	5.0
@@ -61,13 +63,30 @@ struct worker {
 	unsigned	 sent_gen;		/* last config generation sent */
 	unsigned	 status_id;		/* last status reply's id */
 	msgpack_sbuffer	 detail;		/* last status reply, re-packed */
+	/*
+	 * Last status reply with per-account rows (exfeedctl accounts): kept
+	 * apart, so that a gather's reply in between (the gateway asks every
+	 * second) does not replace the rows a slower shard's query waits for.
+	 */
+	msgpack_sbuffer	 rows;
+	int		 gathering;		/* its IPC_GATHER_REQ is being answered */
 };
+
+/*
+ * A round of status requests to the workers, answered when every ready
+ * worker replied or STATUS_TIMEOUT_S passed: exfeedctl status, accounts
+ * (per-account rows) and metrics, and a worker's IPC_GATHER_REQ.
+ */
+enum qkind { Q_STATUS, Q_ACCOUNTS, Q_METRICS, Q_GATHER };
 
 struct status_query {
 	struct status_query	*next;
-	void			*client;
+	void			*client;	/* the exfeedctl client, or NULL (Q_GATHER) */
 	unsigned		 id;
-	int			 accounts;	/* exfeedctl accounts: per-account rows */
+	enum qkind		 kind;
+	enum role		 from_role;	/* Q_GATHER: who asked */
+	int			 from_instance;
+	pid_t			 from_pid;
 	ev_timer		 timer;
 };
 
@@ -109,6 +128,7 @@ static struct {
 static void sup_spawn(struct worker *);
 static void sup_stage_advance(void);
 static void sup_queries_check(void);
+static void sup_status_begin(void *client, enum qkind, struct worker *from);
 
 static uint32_t
 sup_random(void)
@@ -214,6 +234,7 @@ sup_worker_add(enum role r, int instance)
 	snprintf(w->name, sizeof(w->name), "%s %d", role_name(r), instance);
 	snprintf(w->last_exit, sizeof(w->last_exit), "-");
 	msgpack_sbuffer_init(&w->detail);
+	msgpack_sbuffer_init(&w->rows);
 	ev_timer_init(&w->restart_timer, sup_restart_cb, 0., 0.);
 	w->restart_timer.data = w;
 	/* Keep the list sorted by role, then instance: status reads in that order. */
@@ -237,6 +258,7 @@ sup_worker_remove(struct worker *w)
 	if (w->chan)
 		ipc_close(w->chan);
 	msgpack_sbuffer_destroy(&w->detail);
+	msgpack_sbuffer_destroy(&w->rows);
 	free(w);
 	sup_queries_check();
 }
@@ -281,6 +303,7 @@ sup_worker_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_obj
 	case IPC_HEARTBEAT:
 		break;
 	case IPC_STATUS: {
+		const msgpack_object *r;
 		msgpack_packer pk;
 
 		if (ipcmsg_status(body, &v, &why) == -1) {
@@ -291,6 +314,12 @@ sup_worker_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_obj
 		msgpack_sbuffer_clear(&w->detail);
 		msgpack_packer_init(&pk, &w->detail, msgpack_sbuffer_write);
 		msgpack_pack_object(&pk, *body);
+		if ((r = mp_get(body, "role")) != NULL && r->type == MSGPACK_OBJECT_MAP &&
+		    (r = mp_get(r, "rows")) != NULL && r->type == MSGPACK_OBJECT_ARRAY) {
+			msgpack_sbuffer_clear(&w->rows);
+			msgpack_packer_init(&pk, &w->rows, msgpack_sbuffer_write);
+			msgpack_pack_object(&pk, *body);
+		}
 		sup_queries_check();
 		break;
 	}
@@ -307,6 +336,13 @@ sup_worker_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_obj
 		break;
 	case IPC_FATAL:
 		ipcmsg_fatal(body, w->reason, sizeof(w->reason));
+		break;
+	case IPC_GATHER_REQ:
+		/* One at a time per worker: more while one runs are dropped. */
+		if (!w->gathering && !sup.stopping) {
+			w->gathering = 1;
+			sup_status_begin(NULL, Q_GATHER, w);
+		}
 		break;
 	}
 }
@@ -360,9 +396,11 @@ sup_spawn(struct worker *w)
 	w->started_ms = w->last_msg_ms = monotonic_ms();
 	w->ready_ms = 0;
 	w->killed = 0;
+	w->gathering = 0;
 	w->reason[0] = '\0';
 	w->config_gen = 0;
 	msgpack_sbuffer_clear(&w->detail);
+	msgpack_sbuffer_clear(&w->rows);
 	w->chan = ipc_conn_new(sup.loop, fd, w->name, IPC_ACCEPT_SUPERVISOR,
 	    sup_worker_msg_cb, sup_worker_close_cb, w);
 	if (w->chan == NULL)
@@ -802,7 +840,7 @@ sup_status_reply(struct status_query *q)
 
 /*
  * exfeedctl accounts: the rows every account worker put in its status
- * detail (role.rows) for this query, concatenated; workers that did not
+ * detail (role.rows) for this query (kept in w->rows), concatenated; workers that did not
  * answer in time are named in "missing".
  */
 static void
@@ -833,8 +871,8 @@ sup_accounts_reply(struct status_query *q)
 		if (w->role != ROLE_ACCOUNT)
 			continue;
 		msgpack_unpacked_init(&unp[i]);
-		if (w->pid > 0 && w->detail.size && msgpack_unpack_next(&unp[i], w->detail.data,
-		    w->detail.size, &off) == MSGPACK_UNPACK_SUCCESS &&
+		if (w->pid > 0 && w->rows.size && msgpack_unpack_next(&unp[i], w->rows.data,
+		    w->rows.size, &off) == MSGPACK_UNPACK_SUCCESS &&
 		    mp_get_i64(&unp[i].data, "id", &id) == 0 && id >= (int64_t)q->id &&
 		    (r = mp_get(&unp[i].data, "role")) != NULL &&
 		    (r = mp_get(r, "rows")) != NULL && r->type == MSGPACK_OBJECT_ARRAY) {
@@ -865,6 +903,131 @@ sup_accounts_reply(struct status_query *q)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/*
+ * The exposition (metrics.h) of every worker's last status map, the
+ * processes from /proc (the supervisor's too) and the daemon itself,
+ * appended to text; with summary, metrics_summary_pack's map and the
+ * worker states for IPC_GATHER.  0, or -1 out of memory.
+ */
+static int
+sup_metrics(struct strbuf *text, msgpack_packer *gather)
+{
+	struct metrics *m;
+	struct metric_label l[1] = { { "version", PACKAGE_VERSION } };
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked unp;
+	uint64_t now = monotonic_ms();
+	size_t off = 0;
+	uint32_t n = 0;
+	int rc = -1;
+
+	if ((m = metrics_new()) == NULL)
+		return -1;
+	for (struct worker *w = sup.workers; w; w = w->next)
+		n++;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, n);
+	for (struct worker *w = sup.workers; w; w = w->next)
+		sup_pack_worker(&pk, w, now);
+	msgpack_unpacked_init(&unp);
+	if (msgpack_unpack_next(&unp, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS) {
+		metrics_add(m, "exfeedd_build_info", METRIC_GAUGE, "The daemon's version (always 1)",
+		    l, 1, 1);
+		metrics_add(m, "exfeedd_supervisor_uptime_seconds", METRIC_GAUGE,
+		    "Time since the supervisor started", NULL, 0, (double)(now - sup.start_ms) / 1000.);
+		metrics_workers(m, &unp.data);
+		metrics_process(m, "supervisor", 0, getpid());
+		for (struct worker *w = sup.workers; w; w = w->next)
+			if (w->pid > 0)
+				metrics_process(m, role_name(w->role), w->instance, w->pid);
+		rc = metrics_render(m, text);
+		if (rc == 0 && gather) {
+			msgpack_pack_map(gather, 3);
+			mp_str(gather, "text");
+			msgpack_pack_str(gather, text->len);
+			msgpack_pack_str_body(gather, text->p ? text->p : "", text->len);
+			mp_str(gather, "workers");
+			msgpack_pack_array(gather, n);
+			for (struct worker *w = sup.workers; w; w = w->next) {
+				msgpack_pack_map(gather, 5);
+				mp_kv_str(gather, "role", role_name(w->role));
+				mp_kv_i64(gather, "instance", w->instance);
+				mp_kv_i64(gather, "pid", w->pid);
+				mp_kv_str(gather, "state", wstate_names[w->state]);
+				mp_kv_u64(gather, "restarts", w->restarts);
+			}
+			mp_str(gather, "summary");
+			metrics_summary_pack(gather, &unp.data);
+		}
+	}
+	if (metrics_refused(m))
+		log_debug("metrics: %zu samples refused (names or types)", metrics_refused(m));
+	msgpack_unpacked_destroy(&unp);
+	msgpack_sbuffer_destroy(&sb);
+	metrics_free(m);
+	return rc;
+}
+
+/* exfeedctl metrics: {ok, text}. */
+static void
+sup_metrics_reply(struct status_query *q)
+{
+	struct strbuf text = { 0 };
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if (sup_metrics(&text, NULL) == -1) {
+		ctl_reply_error(sup.ctl, q->client, "out of memory");
+		free(text.p);
+		return;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	mp_kv_bool(&pk, "ok", 1);
+	mp_str(&pk, "text");
+	msgpack_pack_str(&pk, text.len);
+	msgpack_pack_str_body(&pk, text.p ? text.p : "", text.len);
+	if (sb.size > ipc_max_body(IPC_CTL_REPLY))
+		ctl_reply_error(sup.ctl, q->client, "the exposition (%zu bytes) does not fit one "
+		    "reply", text.len);
+	else
+		ctl_reply(sup.ctl, q->client, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	free(text.p);
+}
+
+/* IPC_GATHER to the worker that asked, if it is still the same process. */
+static void
+sup_gather_reply(struct status_query *q)
+{
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(60000, 1);
+	struct worker *w = sup_worker_find(q->from_role, q->from_instance);
+	struct strbuf text = { 0 };
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if (w == NULL || w->pid != q->from_pid)
+		return;
+	w->gathering = 0;
+	if (w->chan == NULL || w->state == W_STOPPING)
+		return;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	/* Asked again every second while someone watches: said once in a while. */
+	if (sup_metrics(&text, &pk) == -1)
+		log_warnx_rl(&rl, "%s: cannot gather the metrics: out of memory", w->name);
+	else if (sb.size > ipc_max_body(IPC_GATHER))
+		log_warnx_rl(&rl, "%s: the metrics (%zu bytes) do not fit one message", w->name,
+		    sb.size);
+	else
+		ipc_send_sbuf(w->chan, IPC_GATHER, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	free(text.p);
+}
+
 static void
 sup_query_finish(struct status_query *q)
 {
@@ -874,9 +1037,13 @@ sup_query_finish(struct status_query *q)
 		;
 	*pp = q->next;
 	ev_timer_stop(sup.loop, &q->timer);
-	if (ctl_client_alive(sup.ctl, q->client)) {
-		if (q->accounts)
+	if (q->kind == Q_GATHER)
+		sup_gather_reply(q);
+	else if (ctl_client_alive(sup.ctl, q->client)) {
+		if (q->kind == Q_ACCOUNTS)
 			sup_accounts_reply(q);
+		else if (q->kind == Q_METRICS)
+			sup_metrics_reply(q);
 		else
 			sup_status_reply(q);
 	}
@@ -895,7 +1062,7 @@ sup_queries_check(void)
 		next = q->next;
 		for (struct worker *w = sup.workers; w; w = w->next)
 			if (w->pid > 0 && w->chan && w->state == W_READY && w->status_id < q->id &&
-			    (!q->accounts || w->role == ROLE_ACCOUNT))
+			    (q->kind != Q_ACCOUNTS || w->role == ROLE_ACCOUNT))
 				waiting++;
 		if (!waiting)
 			sup_query_finish(q);
@@ -919,19 +1086,28 @@ sup_query_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 static void
-sup_status_begin(void *client, int accounts)
+sup_status_begin(void *client, enum qkind kind, struct worker *from)
 {
 	struct status_query *q;
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
+	int accounts = kind == Q_ACCOUNTS;
 
 	if ((q = calloc(1, sizeof(*q))) == NULL) {
-		ctl_reply_error(sup.ctl, client, "out of memory");
+		if (client)
+			ctl_reply_error(sup.ctl, client, "out of memory");
+		if (from)
+			from->gathering = 0;
 		return;
 	}
 	q->client = client;
 	q->id = ++sup.status_seq;
-	q->accounts = accounts;
+	q->kind = kind;
+	if (from) {
+		q->from_role = from->role;
+		q->from_instance = from->instance;
+		q->from_pid = from->pid;
+	}
 	ev_timer_init(&q->timer, sup_query_timer_cb, STATUS_TIMEOUT_S, 0.);
 	q->timer.data = q;
 	ev_timer_start(sup.loop, &q->timer);
@@ -958,8 +1134,10 @@ sup_ctl_request(struct ctl_server *srv, void *client, const char *cmd,
 	msgpack_packer pk;
 	char err[1024];
 
-	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "accounts") == 0) {
-		sup_status_begin(client, cmd[0] == 'a');
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "accounts") == 0 ||
+	    strcmp(cmd, "metrics") == 0) {
+		sup_status_begin(client, cmd[0] == 'a' ? Q_ACCOUNTS : cmd[0] == 'm' ? Q_METRICS :
+		    Q_STATUS, NULL);
 		return;
 	}
 	if (strcmp(cmd, "reload") == 0) {
@@ -971,7 +1149,7 @@ sup_ctl_request(struct ctl_server *srv, void *client, const char *cmd,
 	} else if (strcmp(cmd, "stop") == 0) {
 		/* reply first: the shutdown below may take a while */
 	} else {
-		ctl_reply_error(srv, client, "unknown command \"%s\" (known: status, accounts, reload, stop)", cmd);
+		ctl_reply_error(srv, client, "unknown command \"%s\" (known: status, accounts, metrics, reload, stop)", cmd);
 		return;
 	}
 	msgpack_sbuffer_init(&sb);

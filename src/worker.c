@@ -41,6 +41,9 @@ static struct {
 	/* The embedded broker's address, from the supervisor ("" until one came). */
 	char				 kafka_bootstraps[IPCMSG_BOOTSTRAPS_LEN];
 	void				(*kafka_cb)(const char *);
+	/* The gateway's IPC_GATHER_REQ: whom its answer goes to. */
+	worker_gather_fn		 gather_fn;
+	void				*gather_arg;
 } wk;
 
 static const struct worker_role *const role_ops[ROLE_MAX] = {
@@ -123,6 +126,30 @@ worker_on_bootstrap_msg(const msgpack_object *body)
 	memcpy(wk.kafka_bootstraps, addr, sizeof(addr));
 	if (wk.kafka_cb && !wk.stopping)
 		wk.kafka_cb(wk.kafka_bootstraps);
+}
+
+int
+worker_gather(worker_gather_fn fn, void *arg)
+{
+	wk.gather_fn = fn;
+	wk.gather_arg = arg;
+	if (wk.chan == NULL || wk.stopping)
+		return -1;
+	return ipc_send_empty(wk.chan, IPC_GATHER_REQ);
+}
+
+static void
+worker_on_gather(const msgpack_object *body)
+{
+	struct ipcmsg_gather g;
+	const char *why;
+
+	if (ipcmsg_gather(body, &g, &why) == -1) {
+		ipc_drop(wk.chan, why);
+		return;
+	}
+	if (wk.gather_fn && !wk.stopping)
+		wk.gather_fn(&g, wk.gather_arg);
 }
 
 void
@@ -309,6 +336,9 @@ worker_msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_object 
 		break;
 	case IPC_KAFKA_BOOTSTRAP:
 		worker_on_bootstrap_msg(body);
+		break;
+	case IPC_GATHER:
+		worker_on_gather(body);
 		break;
 	}
 }

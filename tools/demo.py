@@ -33,6 +33,15 @@ def main():
         st.start_daemon()
         print("demo: exsim at %s; exfeedd log %s" % (st.rest, st.log), flush=True)
         print("demo: the daemon:  %s -c %s status" % (EXFEEDCTL, st.conf), flush=True)
+        base = "http://127.0.0.1:%d" % st.gw_port
+        print("demo: status page: %s/" % base, flush=True)
+        # exfeedctl token mints a JWT with [gateway] jwt_secret_file (1 h by default).
+        user = 1000 + st.accounts[min(st.accounts)]["id"]
+        try:
+            print("demo: user %d's orders: %s/orders#token=%s" % (user, base, st.token(user)),
+                  flush=True)
+        except RuntimeError as e:
+            print("demo: no orders link: %s" % e, flush=True)
         # The embedded broker listens on a random port, new at each of its starts.
         kafka = st.status().get("kafka") or {}
         if kafka.get("brokers") == "embedded" and kafka.get("bootstraps"):

@@ -7,6 +7,7 @@
  *
  *   dpsend -s SOCK [options] -f FILE     events from JSON lines (- for stdin)
  *   dpsend -s SOCK [options] -g N -k K   N generated events for accounts 1..K
+ *                                        (--user-offset U: of users U+1..U+K)
  *   dpsend -s SOCK [options] -M -g N -k K  N generated market events for K
  *                                        symbols (send with -r market)
  *   dpsend -s SOCK --bad                 send a malformed event; exit 0 if dropped
@@ -279,6 +280,9 @@ read_json(const char *path)
  * Order lifecycles as an account produces them: NEW, then a partial and a
  * full fill, each fill with its trade, position and balance updates.
  */
+/* --user-offset: a generated event's user_id is its account id plus this. */
+static int64_t user_offset;
+
 static void
 generate(size_t n, int64_t accounts, uint64_t seed)
 {
@@ -302,7 +306,7 @@ generate(size_t n, int64_t accounts, uint64_t seed)
 			ev = ev_next();
 			ev->type = EV_ORDER;
 			ev->account_id = acct;
-			ev->user_id = acct;
+			ev->user_id = acct + user_offset;
 			strcpy(ev->exchange, "binance-futures");
 			ev->event_time = ts;
 			ev->u.order.order_id = order_id;
@@ -329,7 +333,8 @@ generate(size_t n, int64_t accounts, uint64_t seed)
 			if (ds.n < n) {
 				ev = ev_next();
 				ev->type = EV_FILL;
-				ev->account_id = ev->user_id = acct;
+				ev->account_id = acct;
+				ev->user_id = acct + user_offset;
 				strcpy(ev->exchange, "binance-futures");
 				ev->event_time = ts;
 				ev->u.fill.trade_id = ++trade_id;
@@ -348,7 +353,8 @@ generate(size_t n, int64_t accounts, uint64_t seed)
 			if (ds.n < n) {
 				ev = ev_next();
 				ev->type = EV_POSITION;
-				ev->account_id = ev->user_id = acct;
+				ev->account_id = acct;
+				ev->user_id = acct + user_offset;
 				strcpy(ev->exchange, "binance-futures");
 				ev->event_time = ts;
 				snprintf(ev->u.position.symbol, sizeof(ev->u.position.symbol), "%s", sym);
@@ -372,7 +378,8 @@ generate(size_t n, int64_t accounts, uint64_t seed)
 			if (ds.n < n) {
 				ev = ev_next();
 				ev->type = EV_BALANCE;
-				ev->account_id = ev->user_id = acct;
+				ev->account_id = acct;
+				ev->user_id = acct + user_offset;
 				strcpy(ev->exchange, "binance-futures");
 				ev->event_time = ts;
 				strcpy(ev->u.balance.asset, "USDT");
@@ -796,6 +803,7 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "bad", no_argument, NULL, 'B' },
+		{ "user-offset", required_argument, NULL, 'U' },
 		{ "naive", required_argument, NULL, 'N' },
 		{ "sql", no_argument, NULL, 'Q' },
 		{ NULL, 0, NULL, 0 }
@@ -823,6 +831,7 @@ main(int argc, char **argv)
 		case 'S': seed = strtoull(optarg, NULL, 10); break;
 		case 'M': market = 1; break;
 		case 'B': bad = 1; break;
+		case 'U': user_offset = strtoll(optarg, NULL, 10); break;
 		case 'N': naive = optarg; break;
 		case 'Q': sql = 1; break;
 		default: usage();

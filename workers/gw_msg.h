@@ -49,6 +49,12 @@ const char	*gw_channel_type(enum gw_channel);
  * strings and without recv_us.  0, or -1 (no channel, out of memory).
  */
 int		 gw_message(struct strbuf *out, const struct event *);
+/*
+ * The same with "committed_at" after "timestamp" when committed_us > 0:
+ * the writer's COMMIT of the event (gwfeed.h gw_feed_frame_us), ISO-8601
+ * UTC with microseconds, "2026-12-01T21:08:07.185123Z".
+ */
+int		 gw_message_at(struct strbuf *out, const struct event *, int64_t committed_us);
 
 /* Just the data object (the snapshot's array elements use it).  0 or -1. */
 int		 gw_message_data(struct strbuf *out, const struct event *);

@@ -25,6 +25,9 @@
 #include "config.h"
 #include "crypto.h"
 #include "exfeedd.h"
+#include "gw_msg.h"
+#include "kafka.h"
+#include "gwfeed.h"
 #include "market_int.h"
 #include "market_kafka.h"
 #include "mpack.h"
@@ -39,6 +42,7 @@
 #define INFO_BODY_MAX		(8 * 1024 * 1024)
 #define SNAPSHOT_BODY_MAX	(1024 * 1024)
 /* Depth snapshots spend at most this share of the host's REST weight per minute. */
+#define MK_GW_QUEUE		(4u * 1024 * 1024)	/* unsent bytes to the gateway, at most */
 #define SNAPSHOT_SHARE_PCT	25
 
 struct market_worker mw;
@@ -131,8 +135,19 @@ mk_emit(struct event *ev)
 			mw.st.events_invalid++;
 			return -1;
 		}
-	} else
+	} else {
 		market_kafka_publish(ev);	/* checked by its maker (market_int.h) */
+		/*
+		 * The gateway's clients too, when one reads this stream (its
+		 * interest, gwfeed.h); closed candles reach it from the writer.
+		 */
+		enum gw_channel ch;
+
+		if (mw.gw != NULL && (ch = gw_channel_of(ev)) != GW_CH_NONE &&
+		    gw_feed_sender_wants(mw.gw, kafka_event_symbol(ev), (int)ch,
+		    ev->type == EV_KLINE ? bm_interval_index(ev->u.kline.interval) : -1))
+			gw_feed_send(mw.gw, ev);
+	}
 	mw.st.events++;
 	if (ev->type < EV_TYPE_MAX)
 		mw.st.by_type[ev->type]++;
@@ -1044,6 +1059,10 @@ market_start(struct ev_loop *loop, const struct config *cfg)
 	if ((mw.dp = dp_sender_new(loop, path, "market", worker_instance(),
 	    (size_t)cfg->max_unacked, dp_overflow_cb, NULL)) == NULL)
 		worker_fatal(1, "cannot set up the data plane");
+	snprintf(path, sizeof(path), "%s/gateway.sock", cfg->runtime_dir);
+	if ((mw.gw = gw_feed_sender_new(loop, path, "market", worker_instance(),
+	    MK_GW_QUEUE)) == NULL)
+		worker_fatal(1, "cannot set up the gateway feed");
 	market_kafka_start(loop, cfg);
 	mk.loop = loop;
 	mk.cfg = cfg;
@@ -1162,7 +1181,7 @@ market_status(msgpack_packer *pk)
 	int64_t now = mk_now_ms();
 	const struct dp_sender_stats *ds = mw.dp ? dp_sender_stats(mw.dp) : NULL;
 
-	msgpack_pack_map(pk, (uint32_t)(nc + 13));
+	msgpack_pack_map(pk, (uint32_t)(nc + 14));
 	mp_kv_str(pk, "exchange", MK_EXCHANGE);
 	mp_kv_u64(pk, "symbols", mw.nsyms);
 	mp_kv_u64(pk, "streams", mw.nstreams);
@@ -1184,6 +1203,11 @@ market_status(msgpack_packer *pk)
 	mk_kline_status(pk);
 	mp_str(pk, "kafka");
 	market_kafka_status(pk);
+	mp_str(pk, "gateway");
+	if (mw.gw != NULL)
+		gw_feed_sender_pack(mw.gw, pk);
+	else
+		msgpack_pack_nil(pk);
 }
 
 static void

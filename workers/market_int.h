@@ -95,6 +95,7 @@ struct market_worker {
 	int64_t			 lookup_at_ms[2];
 	struct budget_host	*budget;
 	struct dp_sender	*dp;
+	struct gw_feed_sender	*gw;		/* the gateway's feed: what mk_emit publishes */
 	int			 stopping;
 	uint64_t		 rng;
 	struct msym		*syms;

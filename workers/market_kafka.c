@@ -121,6 +121,7 @@ producer_drop(void)
 	    RD_KAFKA_PURGE_F_NON_BLOCKING);
 	rd_kafka_poll(mkf.rk, 0);
 	ev_io_stop(mkf.loop, &mkf.io);
+	kafka_market_forget(&mkf.km);
 	rd_kafka_destroy(mkf.rk);
 	mkf.rk = NULL;
 	mkf.km.inflight = 0;

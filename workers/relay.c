@@ -285,6 +285,7 @@ producer_drop(void)
 	    RD_KAFKA_PURGE_F_NON_BLOCKING);
 	rd_kafka_poll(rl.rk, 0);
 	ev_io_stop(rl.loop, &rl.io);
+	kafka_market_forget(&rl.mkt);
 	rd_kafka_destroy(rl.rk);
 	rl.rk = NULL;
 	/* Reports that never came are failures too. */

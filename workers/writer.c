@@ -27,6 +27,14 @@
  * before it: what the sender forgets is always committed or replaceable.
  * The market worker sends closed klines only (it publishes the rest on its
  * own producer, workers/market_kafka.c); any sender may send the others.
+ *
+ * The gateway's feed (gwfeed.h): every event that has a client channel
+ * (gw_msg.h) is packed into its batch as it is gathered and sent to
+ * <runtime_dir>/gateway.sock once the batch committed, in commit order;
+ * market events without a row go at once, as they go to Kafka.  While the
+ * gateway is away, or past WR_GW_HELD_MAX bytes held in uncommitted
+ * batches, events are not kept but counted as lost (the gateway then
+ * resnapshots its clients from PostgreSQL).
  */
 #include "autoconf.h"
 
@@ -46,6 +54,8 @@
 #include "db.h"
 #include "event.h"
 #include "exfeedd.h"
+#include "gw_msg.h"
+#include "gwfeed.h"
 #include "hist.h"
 #include "relay.h"
 #include "ipc.h"
@@ -62,6 +72,8 @@
 #define WR_BACKOFF_FIRST_MS	50
 #define WR_STABLE_MS		1000		/* a connection this old resets the backoff */
 #define WR_ROLE_LEN		16
+#define WR_GW_QUEUE		(4u * 1024 * 1024)	/* unsent bytes to the gateway, at most */
+#define WR_GW_HELD_MAX		(32u * 1024 * 1024)	/* packed for the gateway, not yet committed */
 
 /* One sending process, known by (role, instance, pid); survives its reconnects. */
 struct sender {
@@ -99,6 +111,8 @@ struct batch {
 	size_t		 nklines, klines_cap;
 	uint64_t	 first_ms;	/* monotonic, when its first event came */
 	unsigned	 failures;	/* SQL errors so far */
+	msgpack_sbuffer	 gw;		/* its events for the gateway, ev_pack'ed back to back */
+	size_t		 ngw;
 };
 
 enum db_state { DB_DOWN, DB_CONNECTING, DB_READY };
@@ -153,6 +167,9 @@ static struct {
 	size_t		 last_batch;
 	uint64_t	 last_batch_us;
 	struct hist	 lat;		/* sender's receipt → COMMIT, µs */
+
+	struct gw_feed_sender *gw;	/* the gateway's feed */
+	size_t		 gw_held;	/* bytes packed in uncommitted batches */
 } wr = { .listen_fd = -1 };
 
 static struct log_ratelimit peer_rl = LOG_RATELIMIT_INIT(10000, 5);
@@ -204,7 +221,32 @@ batch_free(struct batch *b)
 	free(b->recv_us);
 	free(b->acks);
 	free(b->klines);
+	wr.gw_held -= b->gw.size;
+	msgpack_sbuffer_destroy(&b->gw);
 	free(b);
+}
+
+/*
+ * An event of the batch for the gateway, if it has a client channel: kept
+ * packed until the batch commits, or counted as lost at once when the
+ * gateway is away or too much is held already.
+ */
+static void
+batch_note_gw(struct batch *b, const struct event *ev)
+{
+	msgpack_packer pk;
+	size_t before = b->gw.size;
+
+	if (wr.gw == NULL || gw_channel_of(ev) == GW_CH_NONE)
+		return;
+	if (!gw_feed_sender_connected(wr.gw) || wr.gw_held >= WR_GW_HELD_MAX) {
+		gw_feed_lost(wr.gw, 1);
+		return;
+	}
+	msgpack_packer_init(&pk, &b->gw, msgpack_sbuffer_write);
+	ev_pack(&pk, ev);
+	wr.gw_held += b->gw.size - before;
+	b->ngw++;
 }
 
 /* The batch acks s up to seq when it commits (senders' events come in order). */
@@ -506,6 +548,8 @@ peer_events(struct peer *p, const msgpack_object *body)
 			 * batch acks this one too when it commits.
 			 */
 			relay_market(&ev);
+			if (wr.gw != NULL && gw_channel_of(&ev) != GW_CH_NONE)
+				gw_feed_send(wr.gw, &ev);
 			s->queued = ev.seq;
 			if (s->batch != NULL)
 				batch_note_ack(s->batch, s, ev.seq);
@@ -519,6 +563,7 @@ peer_events(struct peer *p, const msgpack_object *body)
 		}
 		if (wsql_add(wr.rows, &ev) == -1)
 			fatal(1, "writer: out of memory adding an event");
+		batch_note_gw(wr.open, &ev);
 		if (ev.type == EV_KLINE)
 			batch_note_kline(wr.open, &ev);
 		batch_note(wr.open, s, &ev);
@@ -956,6 +1001,11 @@ batch_committed(void)
 		if (s->peer)
 			peer_ack(s->peer, s->acked);
 	}
+	/* Committed: the gateway may show them now (stamped with the COMMIT's end). */
+	if (b->ngw > 0)
+		gw_feed_sender_stamp(wr.gw, clock_real_us());
+	if (b->ngw > 0 && gw_feed_send_packed(wr.gw, b->gw.data, b->gw.size, b->ngw) == 0)
+		log_debug("%zu committed events to the gateway", b->ngw);
 	/* Committed: now the candles may go out (a replay of them is harmless). */
 	for (size_t i = 0; i < b->nklines; i++)
 		relay_market(&b->klines[i]);
@@ -1186,6 +1236,10 @@ writer_start(struct ev_loop *loop, const struct config *cfg)
 	wr.queue_max = queue_max();
 	if (writer_listen(cfg->runtime_dir, err, sizeof(err)) == -1)
 		worker_fatal(1, "data plane: %s", err);
+	snprintf(err, sizeof(err), "%s/gateway.sock", cfg->runtime_dir);
+	if ((wr.gw = gw_feed_sender_new(loop, err, "writer", worker_instance(),
+	    WR_GW_QUEUE)) == NULL)
+		fatal(1, "writer: out of memory");
 	/*
 	 * Ready once senders can connect: while PostgreSQL is away the writer
 	 * still takes events (bounded) and commits them when it is back.
@@ -1218,7 +1272,7 @@ writer_status(msgpack_packer *pk)
 	for (struct peer *p = wr.peers; p; p = p->next)
 		if (p->s)
 			nsend++;
-	msgpack_pack_map(pk, 21);
+	msgpack_pack_map(pk, 22);
 	mp_kv_str(pk, "db", state[wr.state]);
 	mp_kv_str(pk, "db_error", wr.last_error);
 	relay_status(pk);
@@ -1253,6 +1307,11 @@ writer_status(msgpack_packer *pk)
 	mp_str(pk, "latency_us");
 	hist_pack(&wr.lat, pk);
 	mp_kv_u64(pk, "flush_interval_ms", (uint64_t)worker_config()->db_flush_interval_ms);
+	mp_str(pk, "gateway");
+	if (wr.gw != NULL)
+		gw_feed_sender_pack(wr.gw, pk);
+	else
+		msgpack_pack_nil(pk);
 }
 
 static void

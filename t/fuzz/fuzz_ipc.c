@@ -196,6 +196,18 @@ msg_cb(struct ipc_conn *c, const struct ipc_hdr *h, const msgpack_object *body, 
 
 			if (ipcmsg_status_req(body, &v, want, sizeof(want), &why) == -1)
 				ipc_drop(c, why);
+		} else if (h->type == IPC_GATHER) {
+			struct ipcmsg_gather g;
+			struct ipcmsg_gather_worker gw;
+
+			if (ipcmsg_gather(body, &g, &why) == -1)
+				ipc_drop(c, why);
+			else
+				for (size_t i = 0; i < g.workers->via.array.size; i++) {
+					ipcmsg_gather_worker(&g, i, &gw);
+					FUZZ_ASSERT(gw.role[0] && gw.state[0] && gw.instance >= 0 &&
+					    gw.pid >= 0 && gw.restarts >= 0, "GATHER worker %zu", i);
+				}
 		} else if (h->type == IPC_KAFKA_BOOTSTRAP) {
 			char addr[IPCMSG_BOOTSTRAPS_LEN];
 

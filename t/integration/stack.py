@@ -56,7 +56,7 @@ class Stack:
     def __init__(self, accounts=10, rate=200, seed=1, shards=2, exsim_args=(),
                  weight_limit=60000, budget=45000, log_level="debug", userdata=(),
                  database=(), keep=False, fast_pg=True, market_symbols=None, exchange=(),
-                 kafka=(), market=None):
+                 kafka=(), market=None, gateway=()):
         self.dir = tempfile.mkdtemp(prefix="exfeedd-stack.")
         os.chmod(self.dir, 0o755)
         self.n_accounts, self.rate, self.seed, self.shards = accounts, rate, seed, shards
@@ -66,6 +66,7 @@ class Stack:
         self.market_symbols = list(market_symbols or SYMBOLS)
         self.exchange = list(exchange)
         self.kafka = list(kafka)
+        self.gateway = list(gateway)    # [gateway] lines after listen and jwt_secret_file
         # [market] lines after symbols; None: no streams (the tests about
         # user data run without the market worker's connections and REST).
         self.market = ["streams ="] if market is None else list(market)
@@ -76,6 +77,7 @@ class Stack:
         self.log = os.path.join(self.dir, "exfeedd.log")
         self.conf = os.path.join(self.dir, "exfeedd.conf")
         self.key = os.path.join(self.dir, "master.key")
+        self.jwt_key = os.path.join(self.dir, "jwt.key")
         self.run = os.path.join(self.dir, "run")
         self.gw_port = free_port()
 
@@ -203,6 +205,8 @@ class Stack:
         ] + self.market + [
             "[gateway]",
             "listen = 127.0.0.1:%d" % self.gw_port,
+            "jwt_secret_file = %s" % self.jwt_key,
+        ] + self.gateway + [
             "[exchange.binance-futures]",
             "rest_url = %s" % self.rest,
             "ws_url = %s" % self.ws,
@@ -217,6 +221,11 @@ class Stack:
         self.start_exsim()
         if not os.path.exists(self.key):
             subprocess.run([EXFEEDCTL, "keygen", self.key], check=True, stdout=subprocess.DEVNULL)
+        if not os.path.exists(self.jwt_key):
+            # The gateway's HS256 secret: 48 random bytes, base64 (printable, as operators make it).
+            fd = os.open(self.jwt_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, __import__("base64").b64encode(os.urandom(48)) + b"\n")
+            os.close(fd)
         os.makedirs(self.run, exist_ok=True)
         self.write_config()
         self.ctl("db", "migrate")
@@ -265,6 +274,20 @@ class Stack:
 
     def status(self):
         return json.loads(self.ctl("--json", "status").stdout)
+
+    def token(self, user, ttl="1h"):
+        """A JWT of user for the gateway's /ws/trading (exfeedctl token)."""
+        return self.ctl("token", "--user", str(user), "--ttl", ttl).stdout.strip()
+
+    def jwt_secret(self):
+        with open(self.jwt_key, "rb") as f:
+            return f.read().rstrip(b"\n")
+
+    def gateway_status(self):
+        for w in self.status()["workers"]:
+            if w["role"] == "gateway" and w.get("detail", {}).get("role"):
+                return w["detail"]["role"]
+        return None
 
     def writer_status(self):
         for w in self.status()["workers"]:

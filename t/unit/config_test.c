@@ -103,7 +103,11 @@ Test(config, defaults_and_types)
 	cr_assert_eq(cfg.listenkey_renewal_ms, 30 * 60 * 1000);
 	cr_assert_eq(cfg.market_symbols.n, 2);
 	cr_assert_str_eq(cfg.market_symbols.v[1], "ETHUSDT");
-	cr_assert_eq(cfg.gateway_listen.port, 8480);
+	cr_assert_eq(cfg.gateway_listen.n, 1);
+	cr_assert_str_eq(cfg.gateway_listen.v[0], "127.0.0.1:8480");
+	cr_assert_eq(cfg.gateway_heartbeat_ms, 30000);
+	cr_assert_eq(cfg.gateway_max_per_user, 5);
+	cr_assert_eq(cfg.gateway_allowed_origins.n, 0);
 	cr_assert_eq(cfg.core_dumps, 0);
 	cr_assert_eq(config_has_broker(&cfg), 1);
 	cr_assert_eq(cfg.nex, 0);
@@ -310,7 +314,8 @@ Test(config, msgpack_round_trip_gives_the_same_config)
 
 	roundtrip(DB);
 	snprintf(text, sizeof(text), DB "[daemon]\naccount_shards = 7\nlog_level = debug\n"
-	    "core_dumps = yes\n[market]\nsymbols = A, B,\n  C\n[gateway]\nlisten = [::1]:0\n"
+	    "core_dumps = yes\n[market]\nsymbols = A, B,\n  C\n[gateway]\nlisten = [::1]:0, 127.0.0.1:1\n"
+	    "allowed_origins = https://a.example, http://b.example:8080\n"
 	    "[exchange.bybit]\nca_file = %s\n[exchange.binance-futures]\n", ca);
 	roundtrip(text);
 	unlink(ca);

@@ -221,3 +221,73 @@ Test(ipcmsg, ready_with_bootstraps)
 	msgpack_unpacked_destroy(&unp);
 	msgpack_sbuffer_destroy(&sb);
 }
+
+/* IPC_GATHER: text, workers (each entry whole) and summary, or refused. */
+static const msgpack_object *
+gather_body(int text, int summary, const char *role, int64_t pid)
+{
+	msgpack_packer pk;
+
+	msgpack_unpacked_destroy(&unp);
+	msgpack_sbuffer_destroy(&sb);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, (size_t)(1 + text + summary));
+	if (text)
+		mp_kv_str(&pk, "text", "# HELP a b\n");
+	mp_str(&pk, "workers");
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_map(&pk, 5);
+	mp_kv_str(&pk, "role", "writer");
+	mp_kv_i64(&pk, "instance", 0);
+	mp_kv_i64(&pk, "pid", 4242);
+	mp_kv_str(&pk, "state", "ready");
+	mp_kv_i64(&pk, "restarts", 2);
+	msgpack_pack_map(&pk, 5);
+	if (role)
+		mp_kv_str(&pk, "role", role);
+	else
+		mp_kv_i64(&pk, "role", 1);
+	mp_kv_i64(&pk, "instance", 1);
+	mp_kv_i64(&pk, "pid", pid);
+	mp_kv_str(&pk, "state", "backoff");
+	mp_kv_i64(&pk, "restarts", 0);
+	if (summary) {
+		mp_str(&pk, "summary");
+		msgpack_pack_map(&pk, 0);
+	}
+	msgpack_unpacked_init(&unp);
+	cr_assert_eq(msgpack_unpack_next(&unp, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
+	return &unp.data;
+}
+
+Test(ipcmsg, gather)
+{
+	struct ipcmsg_gather g;
+	struct ipcmsg_gather_worker w;
+	const char *why = NULL;
+
+	cr_assert_eq(ipcmsg_gather(gather_body(1, 1, "account", 0), &g, &why), 0);
+	cr_assert_eq(g.textlen, 11);
+	cr_assert_eq(memcmp(g.text, "# HELP a b\n", 11), 0);
+	cr_assert_eq(g.workers->via.array.size, 2);
+	ipcmsg_gather_worker(&g, 0, &w);
+	cr_assert_str_eq(w.role, "writer");
+	cr_assert_str_eq(w.state, "ready");
+	cr_assert(w.instance == 0 && w.pid == 4242 && w.restarts == 2);
+	ipcmsg_gather_worker(&g, 1, &w);
+	cr_assert_str_eq(w.role, "account");
+	cr_assert_str_eq(w.state, "backoff");
+	cr_assert(w.instance == 1 && w.pid == 0 && w.restarts == 0);
+	ipcmsg_gather_worker(&g, 2, &w);
+	cr_assert_str_eq(w.role, "", "past the end: zeroed");
+	cr_assert_eq(ipcmsg_gather(gather_body(0, 1, "account", 0), &g, &why), -1);
+	cr_assert_str_eq(why, "GATHER without a text");
+	cr_assert_eq(ipcmsg_gather(gather_body(1, 0, "account", 0), &g, &why), -1);
+	cr_assert_str_eq(why, "GATHER without a summary map");
+	cr_assert_eq(ipcmsg_gather(gather_body(1, 1, NULL, 0), &g, &why), -1);
+	cr_assert_eq(ipcmsg_gather(gather_body(1, 1, "account", -1), &g, &why), -1);
+	cr_assert_eq(ipcmsg_gather(gather_body(1, 1, "", 0), &g, &why), -1);
+	msgpack_unpacked_destroy(&unp);
+	msgpack_sbuffer_destroy(&sb);
+}
