@@ -491,11 +491,30 @@ req_done(struct gw_db *d)
 	}
 	d->reachable = 1;
 	d->error[0] = '\0';
-	if (r->kind == REQ_USER)
-		req_answer(r, d->nids > 0 ? 1 : 0, d->ids, d->nids, NULL, 0);
-	else if (r->kind == REQ_SNAPSHOT) {
+	/*
+	 * The answer's buffers are taken out of d first: a callback may queue
+	 * a request, which is sent at once (d->inflight is NULL) and starts
+	 * its answer in d's buffers while the followers of this one still
+	 * read theirs (a snapshot whose text was overwritten under them:
+	 * tools/bench gateway's clients got {"type":"snapshot",...,"data":{ and
+	 * a NUL).
+	 */
+	if (r->kind == REQ_USER) {
+		int64_t *ids = d->ids;
+		size_t n = d->nids;
+
+		d->ids = NULL;
+		d->nids = d->idscap = 0;
+		req_answer(r, n > 0 ? 1 : 0, ids, n, NULL, 0);
+		free(ids);
+	} else if (r->kind == REQ_SNAPSHOT) {
+		struct strbuf snap;
+
 		strbuf_puts(&d->snap, "}}");
-		req_answer(r, d->snap.oom ? -1 : 1, NULL, 0, d->snap.p, d->snap.len);
+		snap = d->snap;
+		memset(&d->snap, 0, sizeof(d->snap));
+		req_answer(r, snap.oom ? -1 : 1, NULL, 0, snap.p, snap.len);
+		free(snap.p);
 	} else
 		req_answer(r, 1, NULL, 0, NULL, 0);
 }

@@ -200,6 +200,27 @@ never_cb(int rc, const char *json, size_t len, void *arg)
 	cr_assert_fail("a cancelled request's callback ran");
 }
 
+/*
+ * Re-entrancy: a callback that queues another request (the gateway's does:
+ * auth_ok then a snapshot, a snapshot then a resnapshot), which is sent at
+ * once, while the answer it got still goes to the followers of the same
+ * read.  Every answer must be the whole, same text.
+ */
+static struct gw_db *reent_db;
+static char *reent_json[4];
+static int reent_n;
+
+static void
+reent_snap_cb(int rc, const char *json, size_t len, void *arg)
+{
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(strlen(json), len, "a NUL inside the answer: its buffer was reused");
+	cr_assert_lt(reent_n, 4);
+	reent_json[reent_n++] = strndup(json, len);
+	ans.calls++;
+	gw_db_snapshot(reent_db, 8, snap_cb, NULL);
+}
+
 static int
 wait_calls(int n, double secs)
 {
@@ -394,6 +415,31 @@ Test(gw_db, user_snapshot_cancel_outage_deadline)
 		cr_assert(wait_calls(12, 10));
 		cr_assert(ans.rc == 1 && ans.n == 2);
 		ans.calls -= 5;		/* the counts below are those of before */
+	}
+
+	/* callbacks that queue requests while their read's followers are answered */
+	{
+		int before = ans.calls, x;
+
+		reent_db = d;
+		reent_n = 0;
+		gw_db_user(d, 9, user_cb, &x);			/* sent at once */
+		for (int i = 0; i < 3; i++)
+			gw_db_snapshot(d, 7, reent_snap_cb, NULL);	/* one read, 3 answers */
+		/* 1 + 3 answers, and the 3 requests the callbacks queued (one read each or shared) */
+		cr_assert(wait_calls(before + 1 + 3 + 3, 20));
+		cr_assert_eq(reent_n, 3);
+		cr_assert(strstr(reent_json[0], "\"orders\":[{") != NULL);
+		for (int i = 0; i < 3; i++) {
+			json_t *j = json_loads(reent_json[i], 0, NULL);
+
+			cr_assert_not_null(j, "answer %d is JSON: %.80s", i, reent_json[i]);
+			json_decref(j);
+			cr_assert_str_eq(reent_json[i], reent_json[0], "answer %d the same", i);
+		}
+		for (int i = 0; i < 3; i++)
+			free(reent_json[i]);
+		ans.calls = before;
 	}
 
 	/* PostgreSQL stopped: not reachable, requests fail; back: reachable by itself */
