@@ -47,12 +47,8 @@ crypto_free_secret(char *s)
 }
 
 int
-crypto_key_load(const char *path, unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen)
+crypto_secret_open(const char *path, struct stat *st, char *err, size_t errlen)
 {
-	unsigned char buf[CRYPTO_KEY_LEN + 1];
-	struct stat st;
-	size_t got = 0;
-	ssize_t n;
 	int fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
@@ -60,16 +56,54 @@ crypto_key_load(const char *path, unsigned char key[CRYPTO_KEY_LEN], char *err, 
 		return -1;
 	}
 	/* fstat the descriptor we read: no window between the check and the read. */
-	if (fstat(fd, &st) == -1) {
+	if (fstat(fd, st) == -1) {
 		snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st->st_mode)) {
 		snprintf(err, errlen, "%s is not a regular file", path);
 		close(fd);
 		return -1;
 	}
+	return fd;
+}
+
+int
+crypto_secret_read(int fd, const char *path, unsigned char *buf, size_t max, size_t *got,
+    char *err, size_t errlen)
+{
+	ssize_t n;
+
+	*got = 0;
+	while (*got < max) {
+		n = read(fd, buf + *got, max - *got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+			crypto_wipe(buf, max);
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		*got += (size_t)n;
+	}
+	close(fd);
+	return 0;
+}
+
+int
+crypto_key_load(const char *path, unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen)
+{
+	unsigned char buf[CRYPTO_KEY_LEN + 1];
+	struct stat st;
+	size_t got = 0;
+	int fd;
+
+	if ((fd = crypto_secret_open(path, &st, err, errlen)) == -1)
+		return -1;
 	if (st.st_mode & (S_IRGRP | S_IROTH)) {
 		snprintf(err, errlen, "%s is readable by group or others (mode %04o); chmod 600 it",
 		    path, (unsigned)(st.st_mode & 07777));
@@ -83,21 +117,8 @@ crypto_key_load(const char *path, unsigned char key[CRYPTO_KEY_LEN], char *err, 
 		return -1;
 	}
 	/* Read one byte more than a key: a longer file is refused, not truncated. */
-	while (got < sizeof(buf)) {
-		n = read(fd, buf + got, sizeof(buf) - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-			crypto_wipe(buf, sizeof(buf));
-			close(fd);
-			return -1;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
+	if (crypto_secret_read(fd, path, buf, sizeof(buf), &got, err, errlen) == -1)
+		return -1;
 	if (got != CRYPTO_KEY_LEN) {
 		if (got > CRYPTO_KEY_LEN)
 			snprintf(err, errlen, "%s holds more than %d bytes; a key file is exactly %d "

@@ -23,6 +23,20 @@
  * a regular file, is readable or writable by group or others, or does not
  * hold exactly 32 bytes.
  */
+/*
+ * A secret file's descriptor: opened read-only (no controlling tty), the
+ * stat of that descriptor in *st (its mode and owner for the caller's
+ * checks: no window between check and read), a regular file.  The fd, or
+ * -1 with err naming the file and the fault.
+ */
+struct stat;
+int	 crypto_secret_open(const char *path, struct stat *st, char *err, size_t errlen);
+/*
+ * Read fd (then closed, whatever happens) into buf, at most max bytes;
+ * *got says how many.  0, or -1 with err (buf wiped).
+ */
+int	 crypto_secret_read(int fd, const char *path, unsigned char *buf, size_t max,
+	    size_t *got, char *err, size_t errlen);
 int	 crypto_key_load(const char *path, unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen);
 /*
  * Whether the key file can serve processes running as uid (the workers,

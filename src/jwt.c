@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "crypto.h"
 #include "jwt.h"
 
 #define JWT_SIG_LEN	32		/* SHA-256 */
@@ -299,26 +300,12 @@ jwt_secret_load(const char *path, unsigned char **key, size_t *keylen, char *err
 	unsigned char *buf;
 	struct stat st;
 	size_t got = 0;
-	ssize_t n;
 	int fd;
 
 	*key = NULL;
 	*keylen = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+	if ((fd = crypto_secret_open(path, &st, err, errlen)) == -1)
 		return -1;
-	}
-	/* fstat the descriptor we read: no window between the check and the read. */
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s is not a regular file", path);
-		close(fd);
-		return -1;
-	}
 	if (st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) {
 		snprintf(err, errlen, "%s is readable or writable by group or others (mode %04o); "
 		    "chmod 600 it", path, (unsigned)(st.st_mode & 07777));
@@ -337,22 +324,10 @@ jwt_secret_load(const char *path, unsigned char **key, size_t *keylen, char *err
 		close(fd);
 		return -1;
 	}
-	while (got < JWT_SECRET_MAX + 1) {
-		n = read(fd, buf + got, JWT_SECRET_MAX + 1 - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-			OPENSSL_cleanse(buf, JWT_SECRET_MAX + 1);
-			free(buf);
-			close(fd);
-			return -1;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
+	if (crypto_secret_read(fd, path, buf, JWT_SECRET_MAX + 1, &got, err, errlen) == -1) {
+		free(buf);
+		return -1;
 	}
-	close(fd);
 	if (got > 0 && buf[got - 1] == '\n')
 		got--;
 	if (got > 0 && buf[got - 1] == '\r')
