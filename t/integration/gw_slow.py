@@ -36,7 +36,7 @@ from tapcheck import check, finish  # noqa: E402
 
 import websockets  # noqa: E402  (python3-websockets)
 
-skip_in_repeat_pass("gw_slow (a minute of load)", sanitizer=False)
+skip_in_repeat_pass("gw_slow (a minute of load; its C code runs in gw_protocol)", sanitizer=True)
 
 PHASE_S = 8
 WINDOWS, WINDOW_S = 4, 3
