@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stack import Stack, skip_in_repeat_pass, wait_for  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 
-skip_in_repeat_pass("key_reserve.py (minutes of user data; the tarball's pass is about the tarball)")
+skip_in_repeat_pass("key_reserve.py (minutes of user data; the account worker's REST and listen-key paths run under the sanitizers in restate, listen_keys, lost_expiry)", sanitizer=True)
 
 N = 40
 RUN_S = 150
