@@ -414,3 +414,28 @@ ev_iso8601(int64_t ms, char out[25])
 	out[23] = 'Z';
 	out[24] = '\0';
 }
+
+const char *
+ev_market_symbol(const struct event *ev)
+{
+	switch (ev->type) {
+	case EV_KLINE:
+		return ev->u.kline.symbol;
+	case EV_MARK_PRICE:
+		return ev->u.mark_price.symbol;
+	case EV_FUNDING:
+		return ev->u.funding.symbol;
+	case EV_TICKER:
+		return ev->u.ticker.symbol;
+	case EV_TRADE:
+		return ev->u.trade.symbol;
+	case EV_BOOK:
+		return ev->u.book.symbol;
+	case EV_BOOK_TICKER:
+		return ev->u.book_ticker.symbol;
+	case EV_LIQUIDATION:
+		return ev->u.liquidation.symbol;
+	default:
+		return "";
+	}
+}

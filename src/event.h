@@ -396,6 +396,8 @@ int		 ev_unpack(const msgpack_object *, struct event *, const char **err);
  * exfeedd_fact_day does.
  */
 int64_t		 ev_fact_time(const struct event *);
+/* The symbol of a market event (its Kafka key, the gateway's routing), "" for any other type. */
+const char	*ev_market_symbol(const struct event *);
 int64_t		 ev_fact_day(const struct event *);
 /* JSON form of the normalized event (event_log.payload, Kafka json format); malloc'd. */
 char		*ev_to_json(const struct event *);

@@ -192,38 +192,13 @@ kafka_produce_row(rd_kafka_t *rk, const struct config *cfg, const char *prefix,
 	return e;
 }
 
-const char *
-kafka_event_symbol(const struct event *ev)
-{
-	switch (ev->type) {
-	case EV_KLINE:
-		return ev->u.kline.symbol;
-	case EV_MARK_PRICE:
-		return ev->u.mark_price.symbol;
-	case EV_FUNDING:
-		return ev->u.funding.symbol;
-	case EV_TICKER:
-		return ev->u.ticker.symbol;
-	case EV_TRADE:
-		return ev->u.trade.symbol;
-	case EV_BOOK:
-		return ev->u.book.symbol;
-	case EV_BOOK_TICKER:
-		return ev->u.book_ticker.symbol;
-	case EV_LIQUIDATION:
-		return ev->u.liquidation.symbol;
-	default:
-		return "";
-	}
-}
-
 rd_kafka_resp_err_t
 kafka_produce_event(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const struct config *cfg,
     const char *prefix, const struct event *ev, void *msg_opaque, struct strbuf *value, char *err,
     size_t errlen)
 {
 	const char *topic = EV_IS_MARKET(ev->type) ? cfg->kafka_topic[ev->type] : NULL;
-	const char *type = ev_type_name(ev->type), *sym = kafka_event_symbol(ev);
+	const char *type = ev_type_name(ev->type), *sym = ev_market_symbol(ev);
 	rd_kafka_headers_t *hdrs;
 	rd_kafka_resp_err_t e;
 	char name[512], *json;
@@ -337,13 +312,13 @@ kafka_market_produce(struct kafka_market *km, rd_kafka_t *rk, const struct confi
 		km->failed[t]++;
 		snprintf(km->error, sizeof(km->error), "no broker address yet");
 		log_warnx_rl(&km->rl, "kafka: market data (%s %s) not published: no broker "
-		    "address yet", ev_type_name(t), kafka_event_symbol(ev));
+		    "address yet", ev_type_name(t), ev_market_symbol(ev));
 		return -1;
 	}
 	if (km->inflight >= KAFKA_MARKET_INFLIGHT) {
 		km->queue_full[t]++;
 		log_warnx_rl(&km->rl, "kafka: market data (%s %s) dropped: %d messages wait for "
-		    "the brokers already", ev_type_name(t), kafka_event_symbol(ev),
+		    "the brokers already", ev_type_name(t), ev_market_symbol(ev),
 		    KAFKA_MARKET_INFLIGHT);
 		return -1;
 	}
@@ -357,13 +332,13 @@ kafka_market_produce(struct kafka_market *km, rd_kafka_t *rk, const struct confi
 	if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 		km->queue_full[t]++;
 		log_warnx_rl(&km->rl, "kafka: market data (%s %s) dropped: the producer's "
-		    "queue is full", ev_type_name(t), kafka_event_symbol(ev));
+		    "queue is full", ev_type_name(t), ev_market_symbol(ev));
 		return -1;
 	}
 	km->failed[t]++;
 	snprintf(km->error, sizeof(km->error), "%s", err);
 	log_warnx_rl(&km->rl, "kafka: market data (%s %s, event %s) not published: %s",
-	    ev_type_name(t), kafka_event_symbol(ev), ev->id, err);
+	    ev_type_name(t), ev_market_symbol(ev), ev->id, err);
 	return -1;
 }
 

@@ -102,8 +102,6 @@ rd_kafka_resp_err_t kafka_produce_row(rd_kafka_t *, const struct config *, const
 rd_kafka_resp_err_t kafka_produce_event(rd_kafka_t *, rd_kafka_topic_t *, const struct config *,
 	    const char *prefix, const struct event *, void *msg_opaque, struct strbuf *value,
 	    char *err, size_t errlen);
-/* The symbol of a market event ("" for any other). */
-const char	*kafka_event_symbol(const struct event *);
 
 /*
  * Market data on one producer, fire and forget (the market worker's, and

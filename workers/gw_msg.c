@@ -124,23 +124,6 @@ gw_message_at(struct strbuf *out, const struct event *ev, int64_t committed_us)
 	return out->oom ? -1 : 0;
 }
 
-/* The symbol of a market event, "" for others. */
-static const char *
-market_symbol(const struct event *ev)
-{
-	switch (ev->type) {
-	case EV_KLINE:		return ev->u.kline.symbol;
-	case EV_MARK_PRICE:	return ev->u.mark_price.symbol;
-	case EV_FUNDING:	return ev->u.funding.symbol;
-	case EV_TICKER:		return ev->u.ticker.symbol;
-	case EV_TRADE:		return ev->u.trade.symbol;
-	case EV_BOOK:		return ev->u.book.symbol;
-	case EV_BOOK_TICKER:	return ev->u.book_ticker.symbol;
-	case EV_LIQUIDATION:	return ev->u.liquidation.symbol;
-	default:		return "";
-	}
-}
-
 /*
  * The stream is the event type and the flag that makes it another stream
  * (a mini ticker is not a ticker, an aggregate trade not a trade), so a
@@ -161,5 +144,5 @@ gw_conflation_key(const struct event *ev, char *key, size_t keylen)
 	else if (ev->type == EV_BOOK)
 		snprintf(key, keylen, "%s:%s:%u", type, ev->u.book.symbol, ev->u.book.depth);
 	else
-		snprintf(key, keylen, "%s%s:%s", type ? type : "?", variant, market_symbol(ev));
+		snprintf(key, keylen, "%s%s:%s", type ? type : "?", variant, ev_market_symbol(ev));
 }

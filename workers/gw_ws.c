@@ -1216,20 +1216,6 @@ client_writable(struct gw_client *c)
 
 /* ------------------------------------------------------------ fan-out */
 
-static const char *
-market_symbol(const struct event *ev)
-{
-	switch (ev->type) {
-	case EV_KLINE:		return ev->u.kline.symbol;
-	case EV_MARK_PRICE:	return ev->u.mark_price.symbol;
-	case EV_TICKER:		return ev->u.ticker.symbol;
-	case EV_TRADE:		return ev->u.trade.symbol;
-	case EV_BOOK:		return ev->u.book.symbol;
-	case EV_BOOK_TICKER:	return ev->u.book_ticker.symbol;
-	default:		return NULL;
-	}
-}
-
 /* The message of ev, made once; NULL (counted, logged rate-limited) when it has none. */
 static struct gw_buf *
 event_message(const struct event *ev)
@@ -1278,13 +1264,13 @@ fanout_user(const struct event *ev, enum gw_channel ch)
 static void
 fanout_market(const struct event *ev, enum gw_channel ch)
 {
-	const char *sym = market_symbol(ev);
+	const char *sym = ev_market_symbol(ev);
 	struct gw_topic *t[2];
 	struct gw_sub *s, *next;
 	struct gw_buf *b = NULL;
 	char key[EV_SYM + 32], ckey[GW_CKEY];
 
-	if (sym == NULL)
+	if (*sym == '\0')
 		return;
 	topic_key(key, sizeof(key), ch, sym, ev->type == EV_KLINE ? ev->u.kline.interval : NULL);
 	t[0] = topic_find(key);

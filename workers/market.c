@@ -144,7 +144,7 @@ mk_emit(struct event *ev)
 		enum gw_channel ch;
 
 		if (mw.gw != NULL && (ch = gw_channel_of(ev)) != GW_CH_NONE &&
-		    gw_feed_sender_wants(mw.gw, kafka_event_symbol(ev), (int)ch,
+		    gw_feed_sender_wants(mw.gw, ev_market_symbol(ev), (int)ch,
 		    ev->type == EV_KLINE ? bm_interval_index(ev->u.kline.interval) : -1))
 			gw_feed_send(mw.gw, ev);
 	}
