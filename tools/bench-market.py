@@ -35,14 +35,12 @@ directory), --json FILE (the results as JSON too).
 import argparse
 import json
 import os
-import platform
 import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
@@ -52,6 +50,9 @@ os.environ.setdefault("top_srcdir", SRC)
 os.environ.setdefault("top_builddir", os.path.join(SRC, "_build"))
 sys.path.insert(0, os.path.join(SRC, "t", "integration"))
 import stack as stk  # noqa: E402
+sys.path.insert(0, HERE)
+from benchlib import (Lines, ccxt_dir, ccxt_install, cpu_s, loadavg, log,  # noqa: E402
+                      machine, node_version)
 
 CCXT_VERSION = "4.5.84"
 KINDS = ["aggTrade", "markPrice@1s", "kline", "bookTicker", "depth@100ms"]
@@ -64,19 +65,6 @@ KAFKA_TOPICS = ["topic.kline = websocket.kline", "topic.mark_price = websocket.m
                 "topic.funding = websocket.funding_rate", "topic.ticker = websocket.ticker",
                 "topic.trade = websocket.trade", "topic.book = websocket.depth",
                 "topic.book_ticker = websocket.ticker", "topic.liquidation = websocket.liquidation"]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def log(*a):
-    print("#", *a, file=sys.stderr, flush=True)
-
-
-def cpu_s(pid):
-    """utime + stime of a process, all its threads, in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        s = f.read()
-    rest = s[s.rindex(")") + 2:].split()
-    return (int(rest[11]) + int(rest[12])) / CLK_TCK
 
 
 def ctxsw(pid):
@@ -117,82 +105,7 @@ def trading_symbols(rest, n):
     return syms[:n]
 
 
-def machine():
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return "%s, %d CPUs (%s), kernel %s" % (platform.node(), os.cpu_count(), model,
-                                            platform.release())
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 # ---- ccxt ------------------------------------------------------------------
-def ccxt_dir(args):
-    if args.ccxt_dir:
-        return os.path.abspath(args.ccxt_dir)
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "exfeedd", "ccxt-" + args.ccxt_version)
-
-
-def ccxt_install(d, version):
-    """npm install --no-save ccxt@version into d unless it is there already."""
-    pj = os.path.join(d, "node_modules", "ccxt", "package.json")
-    try:
-        with open(pj) as f:
-            if json.load(f)["version"] == version:
-                return
-    except (OSError, ValueError, KeyError):
-        pass
-    for tool in ("node", "npm"):
-        if subprocess.run(["sh", "-c", "command -v " + tool], stdout=subprocess.DEVNULL).returncode:
-            raise RuntimeError("%s not found: install Debian's nodejs and npm (tools/deps bench)"
-                               % tool)
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "package.json"), "w") as f:
-        json.dump({"name": "exfeedd-bench-ccxt", "private": True}, f)
-    log("npm install --no-save ccxt@%s in %s" % (version, d))
-    subprocess.run(["npm", "install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error",
-                    "ccxt@" + version], cwd=d, check=True, timeout=600)
-
-
-class Lines(threading.Thread):
-    """The last JSON line a child printed on stdout."""
-
-    def __init__(self, proc):
-        super().__init__(daemon=True)
-        self.proc, self.last, self.n = proc, None, 0
-        self.cv = threading.Condition()
-
-    def run(self):
-        for line in self.proc.stdout:
-            try:
-                v = json.loads(line)
-            except ValueError:
-                continue
-            with self.cv:
-                self.last, self.n = v, self.n + 1
-                self.cv.notify_all()
-
-    def now(self):
-        """Counters as of now: SIGUSR2 makes bench-ccxt print them at once."""
-        with self.cv:
-            n = self.n
-            self.proc.send_signal(signal.SIGUSR2)
-            if not self.cv.wait_for(lambda: self.n > n, 5):
-                raise RuntimeError("bench-ccxt does not answer SIGUSR2")
-            return dict(self.last)
-
-
 def start_exsim(args, logf):
     port = stk.free_port()
     p = subprocess.Popen([stk.EXSIM, "--listen", "127.0.0.1:%d" % port] + EXSIM_ARGS +
@@ -235,7 +148,7 @@ def frames(st):
 
 
 def run_ccxt(args):
-    d = ccxt_dir(args)
+    d = ccxt_dir(args.ccxt_version, args.ccxt_dir)
     ccxt_install(d, args.ccxt_version)
     logf = open(os.path.join(args.tmp, "exsim-ccxt.log"), "w")
     ex, rest, ws = start_exsim(args, logf)
@@ -462,9 +375,7 @@ def main():
     # exsim's logs (the stack keeps its own directory)
     args.tmp = tempfile.mkdtemp(prefix="exfeedd-bench-market.")
     res = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "node": subprocess.run(["node", "--version"], stdout=subprocess.PIPE, text=True,
-                                  stderr=subprocess.DEVNULL).stdout.strip()
-           if "ccxt" in only else None}
+           "node": node_version() if "ccxt" in only else None}
     print("machine: %s; %s" % (res["machine"], res["date"]))
     # in the order asked: --only exfeedd --only ccxt runs exfeedd first
     for what in only:

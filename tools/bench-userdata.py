@@ -23,6 +23,10 @@ exfeedd) and measures:
      WAL is written once first (warm_wal), as on a server that has run a while;
   2b. Kafka's cost: the writer alone with publishing off and on (embedded
      broker) in one run, and the commit→ack latency of the relay;
+  2c. cpu: CPU-seconds per 1,000 user events of exfeedd's processes and of
+     PostgreSQL's, apart and together, with exsim --accounts 1000 at
+     --rate 1000 and 10000 (--cpu-rates, --cpu-accounts): measure_cpu, the
+     same code that tools/bench peer runs against ccxt pro;
   3. RSS (VmRSS of the supervisor and every worker, from /proc) with 0, 1000
      and 10000 accounts streaming, at a low rate, per account and per process;
   4. resync: the REST weight and requests a resync costs per account, for
@@ -44,10 +48,11 @@ exfeedd) and measures:
 
 Options: --quick (short windows, RSS at 0 and 1000 only, heal over 200
 accounts), --seconds N, --latency-seconds N, --rss LIST (account counts),
---skip PHASE (throughput, kafka, latency, rss, resync, heal; repeatable),
+--skip PHASE (throughput, kafka, latency, cpu, rss, resync, heal; repeatable),
 --only PHASE (repeatable), --heal-accounts N, --heal-rate N (exsim
 events/s), --heal-outage S, --heal-quiet-start, --heal-warmup S,
---heal-timeout S, --resync-accounts N.
+--heal-timeout S, --resync-accounts N, --cpu-rates LIST (exsim --rate
+values), --cpu-accounts N.
 """
 import argparse
 import concurrent.futures
@@ -71,6 +76,8 @@ os.environ.setdefault("PGTMP_CONF", "shared_buffers = 1GB\nwal_buffers = 64MB\n"
 os.environ.setdefault("top_builddir", os.path.join(SRC, "_build"))
 sys.path.insert(0, os.path.join(SRC, "t", "integration"))
 import stack as stk  # noqa: E402
+sys.path.insert(0, HERE)
+import benchlib  # noqa: E402
 
 DPSEND = os.path.join(os.environ["top_builddir"], "tools", "dpsend")
 # flush_interval 0: a batch is whatever is queued when the database is free (group
@@ -295,6 +302,101 @@ def sample(st, seconds, until=None):
     log("per second (events, p99 us, idle %, steal %): " + " ".join(
         "%d/%d/%.0f/%.1f" % (k, p99, c["idle"], c["steal"]) for k, p99, c, _ in secs))
     return out
+
+
+def postmaster_pid(st):
+    """The PID of the stack's PostgreSQL postmaster (postmaster.pid's first line)."""
+    with open(os.path.join(st.dir, "pg", "data", "postmaster.pid")) as f:
+        return int(f.readline())
+
+
+def user_events(stats):
+    """exsim's user events sent so far: one per frame delivered on a user
+    data stream (ORDER_TRADE_UPDATE, ACCOUNT_UPDATE, ...), all types."""
+    return sum(stats["eventsSent"].values())
+
+
+def cpu_window(seconds, trees, counters):
+    """CPU-seconds of each process tree of trees ({name: TreeCPU}) over a
+    window of seconds, sampled once a second, and the counters ({name: fn})
+    at both edges.  Returns (seconds, {name: CPU-s}, {name: (before, after)})."""
+    c0 = {k: f() for k, f in counters.items()}
+    t0 = time.time()
+    for tr in trees.values():
+        tr.sample(start=True)
+    i = 0
+    while time.time() - t0 < seconds:
+        i += 1
+        time.sleep(max(0.0, t0 + i - time.time()))
+        for tr in trees.values():
+            tr.sample()
+    t1 = time.time()
+    c1 = {k: f() for k, f in counters.items()}
+    return t1 - t0, {k: tr.total() for k, tr in trees.items()}, \
+        {k: (c0[k], c1[k]) for k in counters}
+
+
+def measure_cpu(a, rate, accounts):
+    """CPU-seconds per 1,000 user events of exfeedd and of PostgreSQL.
+
+    The stack as the latency phase runs it (start(): fsync and
+    synchronous_commit on, the WAL warmed, [database] DB_CONF, Kafka's
+    embedded broker, 2 account shards, every first resync done), exsim
+    --accounts accounts --rate rate; after a.warmup seconds, a window of
+    a.seconds: utime + stime of every process of the daemon (the supervisor
+    and every worker below it: account workers, writer, market worker,
+    gateway, the embedded broker) and of every process of the cluster (the
+    postmaster and everything below it: backends, walwriter, checkpointer,
+    ...), once a second so that a process that ends within the window keeps
+    its share; VmRSS and Pss summed over each tree at the window's end.
+    Events: exsim's user events sent over the window (the unit both
+    consumers of tools/bench peer see); the account workers' frames received
+    and the writer's events committed over the same window cross-check it.
+    """
+    st = start(accounts, rate, shards=2, resynced=True)
+    try:
+        time.sleep(a.warmup)
+        trees = {"exfeedd": benchlib.TreeCPU(st.daemon.pid),
+                 "postgresql": benchlib.TreeCPU(postmaster_pid(st)),
+                 "exsim": benchlib.TreeCPU(st.exsim.pid)}
+
+        def daemon():
+            acc, w = {"messages": 0, "events": 0}, None
+            for x in st.status()["workers"]:
+                d = x.get("detail", {}).get("role", {})
+                if x["role"] == "account":
+                    for k in acc:
+                        acc[k] += d.get(k, 0)
+                elif x["role"] == "writer":
+                    w = d
+            return acc["messages"], acc["events"], w["events_committed"], w["pending"]
+        la0 = benchlib.loadavg()
+        secs, cpu, ctr = cpu_window(a.seconds, trees,
+                                    {"exsim": lambda: user_events(st.sim_stats()),
+                                     "daemon": daemon})
+        mem = {k: trees[k].mem() for k in ("exfeedd", "postgresql")}
+        procs = {k: len(trees[k].last) for k in trees}
+        (e0, e1), (d0, d1) = ctr["exsim"], ctr["daemon"]
+        r = {"rate": rate, "accounts": accounts, "seconds": secs, "events": e1 - e0,
+             "events_per_s": (e1 - e0) / secs, "frames_received": d1[0] - d0[0],
+             "events_split": d1[1] - d0[1], "committed": d1[2] - d0[2], "pending": d1[3],
+             "cpu": cpu, "mem": mem, "procs": procs,
+             "gone": {k: trees[k].gone for k in trees},
+             "load": "%s -> %s" % (la0, benchlib.loadavg())}
+        log("exfeedd at exsim --rate %d, %d accounts: %d user events sent in %.0f s (%.0f/s), "
+            "%d frames received, %d events committed (writer pending %d); CPU-s %s; "
+            "MB (VmRSS, Pss) %s; processes %s; load %s" %
+            (rate, accounts, r["events"], secs, r["events_per_s"], r["frames_received"],
+             r["committed"], r["pending"], {k: round(v, 2) for k, v in cpu.items()},
+             {k: (round(v[0]), round(v[1])) for k, v in mem.items()}, procs, r["load"]))
+        return r
+    finally:
+        st.stop()
+
+
+def phase_cpu(a, res):
+    """measure_cpu at each of a.cpu_rates."""
+    res["cpu"] = [measure_cpu(a, rate, a.cpu_accounts) for rate in a.cpu_rates]
 
 
 def phase_latency(a, res):
@@ -572,13 +674,70 @@ def fmt_us(v):
     return "%.1f ms" % (v / 1000.0)
 
 
+def cpu_table(exf, ccxt=None):
+    """The CPU table of measure_cpu's runs (exf) and, with ccxt, of tools/bench
+    peer's ccxt runs at the same rates: one table per rate level."""
+    rates = [r["rate"] for r in exf] + [r["rate"] for r in ccxt or [] if r["rate"] not in
+                                        [x["rate"] for x in exf]]
+    for rate in rates:
+        e = ([r for r in exf if r["rate"] == rate] or [None])[0]
+        c = ([r for r in ccxt or [] if r["rate"] == rate] or [None])[0]
+        print()
+        print("exsim --rate %d (user events/s asked), %d accounts; achieved: %s" %
+              (rate, (e or c)["accounts"], "; ".join(
+                  "%s %.0f/s over %.0f s (load %s)" % (n, r["events_per_s"], r["seconds"],
+                                                      r["load"])
+                  for n, r in (("exfeedd run", e), ("ccxt run", c)) if r)))
+        for n, r in (("exfeedd run", e), ("ccxt run", c)):
+            if r and r["events_per_s"] < 0.9 * rate:
+                print("**exsim delivered %.0f user events/s in the %s, not the %d asked**" %
+                      (r["events_per_s"], n, rate))
+        print()
+        print("| consumer | CPU-s per 1,000 events | RSS MB (VmRSS summed) | PSS MB | events in "
+              "window (exsim sent) | consumed in window |")
+        print("|---|---|---|---|---|---|")
+
+        def per(cpu, r):
+            return 1000.0 * cpu / r["events"] if r["events"] else float("nan")
+        if e:
+            ce, cp = e["cpu"]["exfeedd"], e["cpu"]["postgresql"]
+            (re_, pe), (rp, pp) = e["mem"]["exfeedd"], e["mem"]["postgresql"]
+            eat = "%d frames (account workers), %d events committed (writer)" % (
+                e["frames_received"], e["committed"])
+            print("| exfeedd processes (%d: supervisor, workers, embedded broker) | %.3f | %.0f "
+                  "| %.0f | %d | %s |" % (e["procs"]["exfeedd"], per(ce, e), re_, pe,
+                                          e["events"], eat))
+            print("| PostgreSQL (%d processes: postmaster, backends, walwriter, checkpointer, "
+                  "...) | %.3f | %.0f | %.0f | %d | |" % (e["procs"]["postgresql"], per(cp, e),
+                                                          rp, pp, e["events"]))
+            print("| exfeedd + PostgreSQL | **%.3f** | %.0f | %.0f | %d | |" %
+                  (per(ce + cp, e), re_ + rp, pe + pp, e["events"]))
+        if c:
+            (rn, pn) = c["mem"]["node"]
+            print("| ccxt pro %s (node %s, %d binanceusdm instances, in memory only) | **%.3f** "
+                  "| %.0f | %.0f | %d | %d frames (ccxt's handlers); handed back: %d orders, "
+                  "%d trades, %d balances, %d positions |" %
+                  (c["ccxt_version"], c["node"], c["accounts"], per(c["cpu"]["node"], c), rn,
+                   pn, c["events"], c["frames"], c["orders"], c["myTrades"], c["balances"],
+                   c["positions"]))
+        ex = "; ".join("%s %.3f" % (n, per(r["cpu"]["exsim"], r))
+                       for n, r in (("exfeedd run", e), ("ccxt run", c)) if r)
+        print()
+        print("exsim itself (the load, not counted above), CPU-s per 1,000 events: %s" % ex)
+        if e and c:
+            t, p = per(e["cpu"]["exfeedd"] + e["cpu"]["postgresql"], e), per(c["cpu"]["node"], c)
+            print("ratio exfeedd + PostgreSQL / ccxt pro: **%.2f** (%s)" %
+                  (t / p, "exfeedd's whole path is cheaper per event" if t < p else
+                   "exfeedd's whole path costs more per event"))
+
+
 def report(a, res, cmd):
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
     print("## tools/bench userdata")
     print()
     print("command: `%s`  " % cmd)
     print("date: %s  " % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-    if any(k in res for k in ("path_eps", "lat_path", "rss", "kafka_runs")):
+    if any(k in res for k in ("path_eps", "lat_path", "rss", "kafka_runs", "cpu")):
         print("machine: %s, %d CPUs, %d MB RAM; PostgreSQL 15 (tools/pgtmp), fsync = on, "
               "synchronous_commit = on; [database] %s" % (platform.machine(), os.cpu_count(),
                                                            mem, ", ".join(DB_CONF)))
@@ -666,6 +825,10 @@ def report(a, res, cmd):
                       (h["n"], what, h["rate"], fmt_s(st_s), fmt_s(all_s), w))
         print("| … HTTP 429 / 418 from exsim over the heal runs | %d / %d |" %
               (h["429"], h["418"]))
+    if "cpu" in res:
+        print("| CPU-seconds per 1,000 user events (exsim's user events sent), exfeedd's "
+              "processes / PostgreSQL's / together, %d accounts: see the tables below | |" %
+              a.cpu_accounts)
     base = None
     for n, shards, total, procs in res.get("rss", []):
         if n == 0:
@@ -675,6 +838,8 @@ def report(a, res, cmd):
         extra = " (%.1f KB above the base)" % ((total - base) / n) if base is not None else ""
         print("| RSS / account, %d accounts, %d shards | %.1f KB%s |" %
               (n, shards, total / n, extra))
+    if "cpu" in res:
+        cpu_table(res["cpu"])
     for n, shards, total, procs in res.get("rss", []):
         print()
         print("RSS by process, %d accounts: %s; total %d kB" % (
@@ -701,6 +866,8 @@ def main():
     p.add_argument("--heal-timeout", type=int, default=3600)
     p.add_argument("--heal-quiet-start", action="store_true")
     p.add_argument("--heal-warmup", type=int, default=60)
+    p.add_argument("--cpu-rates", default="1000,10000")
+    p.add_argument("--cpu-accounts", type=int, default=1000)
     a = p.parse_args()
     a.warmup, a.rss_settle = 10, 10
     a.blast_events, a.naive_events = 300000, 10000
@@ -717,12 +884,13 @@ def main():
         if "--resync-accounts" not in sys.argv:
             a.resync_accounts = 20
     a.rss = [int(x) for x in a.rss.split(",") if x != ""]
+    a.cpu_rates = [int(x) for x in a.cpu_rates.split(",") if x != ""]
     res = {}
 
     def want(phase):
         return phase not in a.skip and (not a.only or phase in a.only)
     for phase, fn in (("throughput", phase_throughput), ("kafka", phase_kafka),
-                      ("latency", phase_latency),
+                      ("latency", phase_latency), ("cpu", phase_cpu),
                       ("rss", phase_rss), ("resync", phase_resync), ("heal", phase_heal)):
         if want(phase):
             fn(a, res)
