@@ -382,6 +382,7 @@ def measure_cpu(a, rate, accounts):
              "events_split": d1[1] - d0[1], "committed": d1[2] - d0[2], "pending": d1[3],
              "cpu": cpu, "mem": mem, "procs": procs,
              "gone": {k: trees[k].gone for k in trees},
+             "by_name": {k: trees[k].by_name() for k in ("exfeedd", "postgresql")},
              "load": "%s -> %s" % (la0, benchlib.loadavg())}
         log("exfeedd at exsim --rate %d, %d accounts: %d user events sent in %.0f s (%.0f/s), "
             "%d frames received, %d events committed (writer pending %d); CPU-s %s; "
@@ -720,6 +721,14 @@ def cpu_table(exf, ccxt=None):
                   (c["ccxt_version"], c["node"], c["accounts"], per(c["cpu"]["node"], c), rn,
                    pn, c["events"], c["frames"], c["orders"], c["myTrades"], c["balances"],
                    c["positions"]))
+        if e:
+            for k, what in (("exfeedd", "exfeedd's"), ("postgresql", "PostgreSQL's")):
+                print()
+                print("%s CPU-s per 1,000 events by process: %s" % (what, ", ".join(
+                    "%s %.3f" % (n, per(v, e)) for n, v in e["by_name"][k] if v > 0)))
+            if any(e["gone"].values()):
+                print("(processes that ended within the window, up to a second of their CPU "
+                      "not counted: %s)" % e["gone"])
         ex = "; ".join("%s %.3f" % (n, per(r["cpu"]["exsim"], r))
                        for n, r in (("exfeedd run", e), ("ccxt run", c)) if r)
         print()

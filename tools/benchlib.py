@@ -130,6 +130,20 @@ def mem_kb(pid):
     return rss, pss
 
 
+def proc_name(pid):
+    """A process's command line as it shows it, digits dropped, at most 48
+    characters (a worker's title, "postgres: exfeedd exfeedd [local] idle")."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            s = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return None
+    if "[local]" in s:  # a backend's title ends in what it does now
+        s = s[:s.index("[local]") + 7]
+    s = "".join(ch for ch in s if not ch.isdigit())
+    return s.strip()[:48]
+
+
 def descendants(root):
     """root and every process below it (pids), from /proc's parent links."""
     kids = {}
@@ -156,7 +170,7 @@ class TreeCPU:
     its exit (at most a second of it is lost: counted in `gone`)."""
 
     def __init__(self, root):
-        self.root, self.first, self.last, self.gone = root, {}, {}, 0
+        self.root, self.first, self.last, self.gone, self.names = root, {}, {}, 0, {}
 
     def sample(self, start=False):
         pids = descendants(self.root)
@@ -167,6 +181,8 @@ class TreeCPU:
             except (OSError, ValueError):
                 continue
             seen.add(pid)
+            if pid not in self.names:
+                self.names[pid] = proc_name(pid)
             if start:
                 self.first[pid] = v
             elif pid not in self.first:
@@ -178,6 +194,16 @@ class TreeCPU:
 
     def total(self):
         return sum(self.last[p] - self.first.get(p, 0.0) for p in self.last)
+
+    def by_name(self):
+        """CPU-seconds over the window by process name (its command line
+        as the process shows it, e.g. PostgreSQL's "postgres: walwriter",
+        exfeedd's worker titles, digits dropped), most first."""
+        out = {}
+        for p in self.last:
+            n = self.names.get(p) or "pid %d" % p
+            out[n] = out.get(n, 0.0) + self.last[p] - self.first.get(p, 0.0)
+        return sorted(out.items(), key=lambda kv: -kv[1])
 
     def mem(self):
         """(VmRSS, Pss) summed over the tree's live processes, MB."""
