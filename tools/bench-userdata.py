@@ -729,6 +729,22 @@ def cpu_table(exf, ccxt=None):
             if any(e["gone"].values()):
                 print("(processes that ended within the window, up to a second of their CPU "
                       "not counted: %s)" % e["gone"])
+        if c and c["frames"] < 0.98 * c["events"]:
+            print()
+            print("**ccxt fell behind**: its handlers took %d of the %d user events exsim sent "
+                  "in the window (exsim's send queues %.0f MB at the end; %d connections "
+                  "dropped as slow); per 1,000 events ccxt took: %.3f CPU-s" %
+                  (c["frames"], c["events"], c["queued_mb"], c["dropped_slow"],
+                   1000.0 * c["cpu"]["node"] / c["frames"] if c["frames"] else float("nan")))
+        if e and e["frames_received"] < 0.98 * e["events"]:
+            print()
+            print("**exfeedd fell behind**: its account workers took %d of the %d user events "
+                  "exsim sent in the window" % (e["frames_received"], e["events"]))
+        if e and e["committed"] < 0.98 * e["events_split"]:
+            print()
+            print("**exfeedd's writer fell behind**: it committed %d of the %d events the "
+                  "account workers made of those frames in the window (%d pending at its end)"
+                  % (e["committed"], e["events_split"], e["pending"]))
         ex = "; ".join("%s %.3f" % (n, per(r["cpu"]["exsim"], r))
                        for n, r in (("exfeedd run", e), ("ccxt run", c)) if r)
         print()
