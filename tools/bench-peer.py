@@ -8,8 +8,9 @@ against a fresh exsim with those arguments, at each rate of --rates:
   1. exfeedd: tools/bench userdata's measure_cpu (the same code as its
      --only cpu phase): the whole stack as its latency phase runs it
      (PostgreSQL with fsync and synchronous_commit on, the WAL warmed,
-     Kafka's embedded broker, 2 account shards, every account's first
-     resync done), then after --warmup seconds a window of --seconds:
+     Kafka's embedded broker, 2 account shards), exsim paused until every
+     account streams and its first resync is done, then resumed; after
+     --warmup seconds a window of --seconds:
      utime + stime of every process of the daemon (supervisor, workers,
      embedded broker) and of every process of the PostgreSQL cluster
      (postmaster, backends, walwriter, checkpointer, ...), VmRSS and Pss
@@ -19,7 +20,8 @@ against a fresh exsim with those arguments, at each rate of --rates:
      tools/bench-ccxt-user.cjs, one binanceusdm instance per account with
      its API key and secret, URLs rebased onto exsim, watchOrders,
      watchMyTrades, watchBalance and watchPositions per account in loops;
-     once every account's user-data connection is open, --warmup seconds,
+     exsim paused until every account's user-data connection is open, then
+     resumed; --warmup seconds,
      then the window: utime + stime of the node process (its threads
      included), its VmRSS and Pss, and what ccxt handed back.
 
@@ -152,13 +154,18 @@ def main():
     only = a.only or ["exfeedd", "ccxt"]
     cmd = "tools/bench peer " + " ".join(sys.argv[1:])
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    exf, ccxt = [], []
+    exf, ccxt, failed = [], [], []
     for rate in a.rates:
         for what in only:
-            if what == "exfeedd":
-                exf.append(bu.measure_cpu(a, rate, a.accounts))
-            else:
-                ccxt.append(run_ccxt(a, rate))
+            # one level's failure is reported with the others' results
+            try:
+                if what == "exfeedd":
+                    exf.append(bu.measure_cpu(a, rate, a.accounts))
+                else:
+                    ccxt.append(run_ccxt(a, rate))
+            except RuntimeError as e:
+                log("%s at exsim --rate %d failed: %s" % (what, rate, e))
+                failed.append("%s at exsim --rate %d: %s" % (what, rate, str(e)[:300]))
     print("## tools/bench peer")
     print()
     print("command: `%s`  " % cmd)
@@ -172,9 +179,15 @@ def main():
     print("events: exsim's user events sent in the window (one per user-data frame), the same "
           "unit for both; %d s window after %d s of warm-up" % (a.seconds, a.warmup))
     bu.cpu_table(exf, ccxt)
+    for f in failed:
+        print()
+        print("**FAILED**: " + f)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"command": cmd, "date": date, "exfeedd": exf, "ccxt": ccxt}, f, indent=1)
+            json.dump({"command": cmd, "date": date, "exfeedd": exf, "ccxt": ccxt,
+                       "failed": failed}, f, indent=1)
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -353,8 +353,13 @@ def measure_cpu(a, rate, accounts):
     consumers of tools/bench peer see); the account workers' frames received
     and the writer's events committed over the same window cross-check it.
     """
-    st = start(accounts, rate, shards=2, resynced=True)
+    # exsim paused until every account streams and its first resync is
+    # done (as tools/bench peer holds it until ccxt's connections are
+    # open): at 10,000 events/s the live flow fills the data plane and the
+    # first resyncs, queued behind it, did not finish in 10 minutes
+    st = start(accounts, rate, shards=2, resynced=True, paused=True)
     try:
+        st.fault("resume")
         time.sleep(a.warmup)
         trees = {"exfeedd": benchlib.TreeCPU(st.daemon.pid),
                  "postgresql": benchlib.TreeCPU(postmaster_pid(st)),
