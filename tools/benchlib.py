@@ -71,13 +71,14 @@ class Lines(threading.Thread):
                 self.last, self.n = v, self.n + 1
                 self.cv.notify_all()
 
-    def now(self):
-        """Counters as of now: SIGUSR2 makes the child print them at once."""
+    def now(self, timeout=5):
+        """Counters as of now: SIGUSR2 makes the child print them at once
+        (within timeout seconds: a saturated event loop answers late)."""
         with self.cv:
             n = self.n
             self.proc.send_signal(signal.SIGUSR2)
-            if not self.cv.wait_for(lambda: self.n > n, 5):
-                raise RuntimeError("the node child does not answer SIGUSR2")
+            if not self.cv.wait_for(lambda: self.n > n, timeout):
+                raise RuntimeError("the node child does not answer SIGUSR2 in %g s" % timeout)
             return dict(self.last)
 
 
