@@ -103,7 +103,7 @@ static const struct ckey keys[] = {
 	{ "daemon", "shutdown_timeout", T_DURATION, "10s", 100, 600000, NULL, 0, D(shutdown_timeout_ms) },
 	{ "database", "conninfo", T_STR, NULL, 0, 0, NULL, K_REQUIRED, D(db_conninfo) },
 	{ "database", "batch_size", T_INT, "500", 1, 100000, NULL, 0, D(db_batch_size) },
-	{ "database", "flush_interval", T_DURATION, "0ms", 0, 10000, NULL, 0, D(db_flush_interval_ms) },
+	{ "database", "flush_interval", T_DURATION, "2ms", 0, 10000, NULL, 0, D(db_flush_interval_ms) },
 	{ "database", "event_log_retention", T_DURATION, "7d", 24 * HOUR_MS, 3650 * 24 * HOUR_MS, NULL, 0, D(event_log_retention_ms) },
 	{ "database", "reconnect_delay_max", T_DURATION, "5s", 10, 600000, NULL, 0, D(db_reconnect_delay_max_ms) },
 	{ "crypto", "key_file", T_PATH, SYSCONFDIR "/exfeedd/master.key", 0, 0, NULL, 0, D(crypto_key_file) },

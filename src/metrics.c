@@ -563,6 +563,8 @@ static const struct mdef writer_defs[] = {
 	CNT("events_committed", "exfeedd_writer_events_committed_total", "Events committed to PostgreSQL (user events and gaps)"),
 	CMAP("committed", "exfeedd_events_committed_total", "type", "Events committed to PostgreSQL, by event type"),
 	CNT("batches", "exfeedd_writer_batches_total", "Transactions committed"),
+	CNT("batches_merged", "exfeedd_writer_batches_merged_total", "Batches that waited flush_interval for more events"),
+	CNT("batches_sparse", "exfeedd_writer_batches_sparse_total", "Batches sent at once: events further apart than flush_interval"),
 	GAU("last_batch_size", "exfeedd_writer_last_batch_events", "Events in the last transaction"),
 	GAUS("last_batch_us", "exfeedd_writer_last_batch_seconds", US, "Duration of the last transaction"),
 	GAU("rows_per_batch", "exfeedd_writer_batch_events_mean", "Mean events per transaction"),

@@ -969,3 +969,129 @@ wsql_batch_free(struct wsql_batch *sb)
 	free(sb->text);
 	free(sb);
 }
+
+/* ------------------------------------------------------- staging form */
+
+static const char *const stage_names[W_NTAB] = {
+	"exfeedd_stage_orders", "exfeedd_stage_algo_orders", "exfeedd_stage_fills",
+	"exfeedd_stage_positions", "exfeedd_stage_balances", "exfeedd_stage_margin_calls",
+	"exfeedd_stage_account_config", "exfeedd_stage_event_log", "exfeedd_stage_cursor",
+	"exfeedd_stage_gap_open", "exfeedd_stage_gap_heal", "exfeedd_stage_klines",
+};
+
+/*
+ * Every tail begins with ") [WITH ORDINALITY ]AS t(COLUMNS[, ord])": the
+ * alias, without the parenthesis that closes unnest (*alias, *alen), and
+ * what follows it (returned).
+ */
+static const char *
+tail_after_alias(enum wtab t, const char **alias, size_t *alen)
+{
+	const char *tail = tables[t].tail, *a = tail + 1, *end;
+
+	while (*a == ' ')
+		a++;
+	end = strchr(strstr(a, "AS t("), ')') + 1;
+	*alias = a;
+	*alen = (size_t)(end - a);
+	return end;
+}
+
+size_t
+wsql_rows(const struct wsql *w, int i)
+{
+	return i >= 0 && i < W_NTAB ? w->rows[i] : 0;
+}
+
+const char *
+wsql_stage_name(int i)
+{
+	return i >= 0 && i < W_NTAB ? stage_names[i] : NULL;
+}
+
+/* SELECT * FROM unnest(arrays) <alias>: typed NULL arrays (w NULL) or the rows gathered. */
+static char *
+stage_select(struct wsql *w, enum wtab t)
+{
+	struct strbuf b = { NULL, 0, 0, 0 };
+	const char *alias;
+	size_t alen;
+
+	tail_after_alias(t, &alias, &alen);
+	strbuf_puts(&b, "SELECT * FROM unnest(");
+	for (int c = 0; c < tables[t].ncols; c++) {
+		if (c)
+			strbuf_put(&b, ", ", 2);
+		if (w == NULL)
+			strbuf_puts(&b, "NULL::");
+		else {
+			strbuf_put(&b, "E'{", 3);
+			if (w->col[t][c].p)
+				sb_put_lit(&b, w->col[t][c].p, w->col[t][c].len);
+			strbuf_put(&b, "}'::", 4);
+			if (w->col[t][c].oom)
+				b.oom = 1;
+		}
+		strbuf_puts(&b, tables[t].types[c]);
+		strbuf_put(&b, "[]", 2);
+	}
+	strbuf_put(&b, ") ", 2);
+	strbuf_put(&b, alias, alen);
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+char *
+wsql_stage_create(int i)
+{
+	struct strbuf b = { NULL, 0, 0, 0 };
+	char *sel;
+
+	if (i < 0 || i >= W_NTAB || (sel = stage_select(NULL, (enum wtab)i)) == NULL)
+		return NULL;
+	strbuf_puts(&b, "CREATE TEMP TABLE ");
+	strbuf_puts(&b, stage_names[i]);
+	strbuf_puts(&b, " ON COMMIT DELETE ROWS AS ");
+	strbuf_puts(&b, sel);
+	strbuf_puts(&b, " WITH NO DATA");
+	free(sel);
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+char *
+wsql_stage_rows(struct wsql *w, int i)
+{
+	if (i < 0 || i >= W_NTAB || w->rows[i] == 0)
+		return NULL;
+	return stage_select(w, (enum wtab)i);
+}
+
+char *
+wsql_stage_upsert(int i)
+{
+	struct strbuf b = { NULL, 0, 0, 0 };
+	const char *head, *rest, *alias;
+	size_t hlen, alen;
+
+	if (i < 0 || i >= W_NTAB)
+		return NULL;
+	head = tables[i].head;
+	hlen = strlen(head) - strlen("unnest(");	/* every head ends so */
+	rest = tail_after_alias((enum wtab)i, &alias, &alen);
+	strbuf_put(&b, head, hlen);
+	strbuf_puts(&b, stage_names[i]);
+	strbuf_puts(&b, " AS t");
+	strbuf_puts(&b, rest);
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}

@@ -86,4 +86,26 @@ const char	*wsql_batch_stmt(const struct wsql_batch *, int i, int *nparams,
 size_t		 wsql_batch_bytes(const struct wsql_batch *);
 void		 wsql_batch_free(struct wsql_batch *);
 
+/*
+ * The staging form, for the ceiling the bench measures against the writer
+ * (dpsend --ceiling, tools/bench userdata): table i's rows loaded with COPY
+ * into a temporary staging table, then written by the same upsert as the
+ * writer's (same guards and de-duplication) reading FROM that table.  All
+ * three return malloc'd text, NULL if out of memory; i as wsql_prepared.
+ *   wsql_stage_create: CREATE TEMP TABLE <stage> ... (ON COMMIT DELETE ROWS)
+ *     with the columns the upsert reads (the statement's, and "ord" where it
+ *     keeps arrival order);
+ *   wsql_stage_rows: a query over the gathered rows of table i whose output,
+ *     in COPY's text format (COPY (query) TO STDOUT), loads the staging
+ *     table; NULL too when table i has no rows;
+ *   wsql_stage_upsert: the upsert FROM the staging table.
+ * wsql_stage_name gives the staging table's name.
+ */
+char		*wsql_stage_create(int i);
+char		*wsql_stage_rows(struct wsql *, int i);
+char		*wsql_stage_upsert(int i);
+const char	*wsql_stage_name(int i);
+/* Rows gathered for table i (wsql_prepared's numbering). */
+size_t		 wsql_rows(const struct wsql *, int i);
+
 #endif

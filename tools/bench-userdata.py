@@ -11,7 +11,10 @@ exfeedd) and measures:
      Also the writer alone at max load (tools/dpsend blasting the data plane
      of the same daemon, exsim paused), and, in the same script, the naive
      writer (dpsend --naive: the same rows per event, one transaction per
-     event, no batching) against the same database;
+     event, no batching) and the database's ceiling for the same rows
+     (dpsend --ceiling: COPY into staging tables and the writer's upserts
+     from them, 500 and 5,000 events a transaction) against the same
+     database;
   2. event->commit latency at 5,000 events/s offered: exsim over 1000
      accounts at the --exsim-rate that offers about that, once every
      account's first REST resync is done (it comes in per-minute bursts of
@@ -251,6 +254,15 @@ def phase_throughput(a, res):
                     str(max_ids(st)), "-S", "12"])
         res["naive_eps"] = r["events_per_s"]
         log("naive: %s" % r)
+        # The database's ceiling for the same rows, on the same cluster: COPY
+        # into staging tables and the writer's upserts from them, the COPY
+        # text made before the clock starts (dpsend --ceiling).
+        res["ceiling"] = []
+        for b in (500, 5000):
+            r = dpsend(["--ceiling", st.conninfo, "-g", str(int(a.ceiling_events)), "-k",
+                        str(max_ids(st)), "-S", str(13 + b), "-b", str(b)])
+            res["ceiling"].append((b, r["events_per_s"], r["rows_per_s"]))
+            log("ceiling, batch %d: %s" % (b, r))
     finally:
         st.stop()
 
@@ -788,6 +800,12 @@ def report(a, res, cmd):
               "%d events) | %.0f |" % (a.naive_events, res["naive_eps"]))
         print("| ratio, real path / naive | %.1f× |" % (res["path_eps"] / res["naive_eps"]))
         print("| ratio, writer alone / naive | %.1f× |" % (res["blast_eps"] / res["naive_eps"]))
+        for b, eps, rps in res["ceiling"]:
+            print("| staging-COPY ceiling, the same rows (dpsend --ceiling: COPY into temporary "
+                  "staging tables + the writer's upserts FROM them, %d events a transaction, "
+                  "%d events): events/s (rows/s) | %.0f (%.0f) |" % (b, a.ceiling_events, eps, rps))
+            print("| ratio, writer alone / ceiling at %d | %.0f%% |" %
+                  (b, 100.0 * res["blast_eps"] / eps))
     if "lat_path" in res:
         for key, what in (("lat_path", "exsim, 1000 accounts, --rate %d: receipt by the account "
                            "worker → COMMIT result" % a.exsim_rate),
@@ -900,13 +918,13 @@ def main():
     p.add_argument("--cpu-accounts", type=int, default=1000)
     a = p.parse_args()
     a.warmup, a.rss_settle = 10, 10
-    a.blast_events, a.naive_events = 300000, 10000
+    a.blast_events, a.naive_events, a.ceiling_events = 300000, 10000, 100000
     a.kafka_events, a.kafka_seconds = 300000, 30
     if a.quick:
         a.kafka_events, a.kafka_seconds = 60000, 10
         a.seconds = a.latency_seconds = 10
         a.warmup, a.rss_settle = 3, 3
-        a.blast_events, a.naive_events = 60000, 2000
+        a.blast_events, a.naive_events, a.ceiling_events = 60000, 2000, 20000
         if "--rss" not in sys.argv:
             a.rss = "0,1000"
         if "--heal-accounts" not in sys.argv:

@@ -7,12 +7,20 @@
  *
  *   dpsend -s SOCK [options] -f FILE     events from JSON lines (- for stdin)
  *   dpsend -s SOCK [options] -g N -k K   N generated events for accounts 1..K
- *                                        (--user-offset U: of users U+1..U+K)
+ *                                        (--user-offset U: of users U+1..U+K;
+ *                                        --time-base MS: times from MS, not now)
  *   dpsend -s SOCK [options] -M -g N -k K  N generated market events for K
  *                                        symbols (send with -r market)
  *   dpsend -s SOCK --bad                 send a malformed event; exit 0 if dropped
  *   dpsend --naive CONNINFO -f FILE|-g N the bench baseline: the writer's SQL,
  *                                        one transaction per event, no batching
+ *   dpsend --ceiling CONNINFO -g N [-b B] the database's ingest ceiling for the
+ *                                        same rows: per B events (5000), COPY
+ *                                        into temporary staging tables and the
+ *                                        writer's upserts FROM them, one
+ *                                        transaction; the COPY text is made
+ *                                        before the clock starts, so only the
+ *                                        database's work is timed
  *
  * A JSON line is an event in its wire form (evcodec.c keys), with defaults
  * for what it leaves out: {"t":1,"a":1,"E":5,"d":{"i":7,"X":"NEW","T":5}}.
@@ -282,13 +290,16 @@ read_json(const char *path)
  */
 /* --user-offset: a generated event's user_id is its account id plus this. */
 static int64_t user_offset;
+/* --time-base MS: generated events' exchange times start here, not now (repeatable runs). */
+static int64_t time_base;
 
 static void
 generate(size_t n, int64_t accounts, uint64_t seed)
 {
 	static const char *const symbols[] = { "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT" };
 	/* Runs with different seeds have distinct order and trade ids. */
-	int64_t t0 = clock_real_us() / 1000, order_id = 1000000 + (int64_t)seed * 100000000,
+	int64_t t0 = time_base ? time_base : clock_real_us() / 1000,
+	    order_id = 1000000 + (int64_t)seed * 100000000,
 	    trade_id = 5000000 + (int64_t)seed * 100000000;
 	uint64_t r = seed + 1;
 
@@ -405,7 +416,8 @@ static void
 generate_market(size_t n, int64_t nsym, uint64_t seed)
 {
 	/* The seed in the minutes: runs with different seeds write different candles. */
-	int64_t t0 = clock_real_us() / 1000, minute = (int64_t)seed * 100000000 + 1;
+	int64_t t0 = time_base ? time_base : clock_real_us() / 1000,
+	    minute = (int64_t)seed * 100000000 + 1;
 	int64_t agg = 1 + (int64_t)seed * 1000000000;
 	char sym[EV_SYM];
 
@@ -726,7 +738,8 @@ naive_stmt(const char *sql, size_t len, void *arg)
 	PGconn *conn = arg;
 	PGresult *r = PQexec(conn, sql);
 
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+	/* event_log's statement returns the rows it wrote (for the relay). */
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
 		die("naive: %s", PQerrorMessage(conn));
 	PQclear(r);
 }
@@ -766,6 +779,127 @@ run_naive(const char *conninfo)
 	return 0;
 }
 
+/* ---------------------------------------------------------- ceiling mode */
+
+struct stage_load {
+	int		 t;
+	char		*data;		/* COPY text */
+	size_t		 len;
+};
+
+static PGresult *
+ceil_ok(PGconn *conn, PGresult *r, const char *what)
+{
+	ExecStatusType st = PQresultStatus(r);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_COPY_IN &&
+	    st != PGRES_COPY_OUT)
+		die("ceiling: %s: %s", what, PQerrorMessage(conn));
+	return r;
+}
+
+/* COPY (rows of table t) TO STDOUT, kept in memory. */
+static void
+ceil_copy_out(PGconn *conn, struct wsql *w, int t, struct stage_load *sl)
+{
+	char *q = wsql_stage_rows(w, t), *cmd, *buf;
+	size_t cap = 0;
+	int n;
+
+	if (q == NULL || asprintf(&cmd, "COPY (%s) TO STDOUT", q) == -1)
+		die("out of memory");
+	PQclear(ceil_ok(conn, PQexec(conn, cmd), "COPY TO"));
+	sl->t = t;
+	sl->data = NULL;
+	sl->len = 0;
+	while ((n = PQgetCopyData(conn, &buf, 0)) > 0) {
+		if (sl->len + (size_t)n > cap) {
+			cap = (sl->len + (size_t)n) * 2;
+			if ((sl->data = realloc(sl->data, cap)) == NULL)
+				die("out of memory");
+		}
+		memcpy(sl->data + sl->len, buf, (size_t)n);
+		sl->len += (size_t)n;
+		PQfreemem(buf);
+	}
+	PQclear(ceil_ok(conn, PQgetResult(conn), "COPY TO end"));
+	free(cmd);
+	free(q);
+}
+
+static int
+run_ceiling(const char *conninfo)
+{
+	PGconn *conn = PQconnectdb(conninfo);
+	struct wsql *w = wsql_new();
+	size_t batch = ds.frame_events > 1 ? ds.frame_events : 5000;
+	size_t nb = (ds.n + batch - 1) / batch, rows = 0, nl = 0;
+	struct stage_load *sl;
+	double t0, el;
+	char name[32];
+
+	if (PQstatus(conn) != CONNECTION_OK)
+		die("ceiling: %s", PQerrorMessage(conn));
+	if (w == NULL || (sl = calloc(nb * (size_t)wsql_nprepared() + 1, sizeof(*sl))) == NULL)
+		die("out of memory");
+	for (int t = 0; t < wsql_nprepared(); t++) {
+		char *c = wsql_stage_create(t), *u = wsql_stage_upsert(t);
+
+		if (c == NULL || u == NULL)
+			die("out of memory");
+		PQclear(ceil_ok(conn, PQexec(conn, c), c));
+		snprintf(name, sizeof(name), "ceiling_%d", t);
+		PQclear(ceil_ok(conn, PQprepare(conn, name, u, 0, NULL), u));
+		free(c);
+		free(u);
+	}
+	/* The rows of each batch as COPY text, untimed. */
+	for (size_t b = 0; b < nb; b++) {
+		wsql_reset(w);
+		for (size_t i = b * batch; i < ds.n && i < (b + 1) * batch; i++)
+			if (wsql_add(w, &ds.ev[i]) == -1)
+				die("ceiling: cannot build the rows of event %zu", i);
+		for (int t = 0; t < wsql_nprepared(); t++)
+			if (wsql_rows(w, t) > 0) {
+				rows += wsql_rows(w, t);
+				ceil_copy_out(conn, w, t, &sl[nl++]);
+			}
+		sl[nl++].t = -1;	/* the end of a batch */
+	}
+	t0 = clock_mono_us() / 1e6;
+	for (size_t k = 0; k < nl; ) {
+		size_t first = k;
+		char cmd[128];
+
+		PQclear(ceil_ok(conn, PQexec(conn, "BEGIN"), "BEGIN"));
+		for (; sl[k].t >= 0; k++) {
+			snprintf(cmd, sizeof(cmd), "COPY %s FROM STDIN", wsql_stage_name(sl[k].t));
+			PQclear(ceil_ok(conn, PQexec(conn, cmd), cmd));
+			if (PQputCopyData(conn, sl[k].data, (int)sl[k].len) != 1 ||
+			    PQputCopyEnd(conn, NULL) != 1)
+				die("ceiling: COPY: %s", PQerrorMessage(conn));
+			PQclear(ceil_ok(conn, PQgetResult(conn), "COPY FROM end"));
+		}
+		for (size_t j = first; j < k; j++) {
+			snprintf(name, sizeof(name), "ceiling_%d", sl[j].t);
+			PQclear(ceil_ok(conn, PQexecPrepared(conn, name, 0, NULL, NULL, NULL, 0),
+			    name));
+		}
+		PQclear(ceil_ok(conn, PQexec(conn, "COMMIT"), "COMMIT"));
+		k++;	/* past the end mark */
+	}
+	el = clock_mono_us() / 1e6 - t0;
+	printf("ceiling events %zu rows %zu batch %zu elapsed_ms %.0f events_per_s %.0f "
+	    "rows_per_s %.0f\n", ds.n, rows, batch, el * 1000, el > 0 ? (double)ds.n / el : 0,
+	    el > 0 ? (double)rows / el : 0);
+	for (size_t k = 0; k < nl; k++)
+		free(sl[k].data);
+	free(sl);
+	wsql_free(w);
+	PQfinish(conn);
+	return 0;
+}
+
 /* The writer's transaction for all the events, as one batch: to read or to time. */
 static int
 run_sql(void)
@@ -794,6 +928,7 @@ usage(void)
 	    "              [-t TIMEOUT_S] [-R EVENTS_PER_S] [-v] (-f FILE | [-M] -g N [-k ACCOUNTS] [-S SEED])\n"
 	    "       dpsend -s SOCKET --bad\n"
 	    "       dpsend --naive CONNINFO (-f FILE | -g N [-k ACCOUNTS])\n"
+	    "       dpsend --ceiling CONNINFO [-b BATCH] (-f FILE | -g N [-k ACCOUNTS])\n"
 	    "       dpsend --sql (-f FILE | -g N [-k ACCOUNTS])\n");
 	exit(64);
 }
@@ -805,10 +940,12 @@ main(int argc, char **argv)
 		{ "bad", no_argument, NULL, 'B' },
 		{ "user-offset", required_argument, NULL, 'U' },
 		{ "naive", required_argument, NULL, 'N' },
+		{ "ceiling", required_argument, NULL, 'C' },
+		{ "time-base", required_argument, NULL, 'T' },
 		{ "sql", no_argument, NULL, 'Q' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *file = NULL, *naive = NULL;
+	const char *file = NULL, *naive = NULL, *ceiling = NULL;
 	size_t gen = 0;
 	int64_t accounts = 2;
 	uint64_t seed = 0;
@@ -833,6 +970,8 @@ main(int argc, char **argv)
 		case 'B': bad = 1; break;
 		case 'U': user_offset = strtoll(optarg, NULL, 10); break;
 		case 'N': naive = optarg; break;
+		case 'C': ceiling = optarg; break;
+		case 'T': time_base = strtoll(optarg, NULL, 10); break;
 		case 'Q': sql = 1; break;
 		default: usage();
 		}
@@ -844,7 +983,8 @@ main(int argc, char **argv)
 			usage();
 		return run_bad();
 	}
-	if ((file == NULL) == (gen == 0) || (naive == NULL && !sql && ds.sock == NULL))
+	if ((file == NULL) == (gen == 0) || (naive == NULL && ceiling == NULL && !sql &&
+	    ds.sock == NULL))
 		usage();
 	if (file)
 		read_json(file);
@@ -856,5 +996,7 @@ main(int argc, char **argv)
 		return run_sql();
 	if (naive)
 		return run_naive(naive);
+	if (ceiling)
+		return run_ceiling(ceiling);
 	return run_sender();
 }

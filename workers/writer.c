@@ -7,8 +7,10 @@
  *
  * Order of work: events from a frame go into the open batch (writer_sql.c
  * gathers their rows); the open batch is sealed when it holds batch_size
- * events, or, when the database is idle, once its oldest event has waited
- * flush_interval.  Sealed batches are sent one at a time, in order, each as
+ * events, or when the database is free: at once if the batch formed while
+ * a commit was in flight, else once its oldest event has waited
+ * flush_interval, unless events are too sparse for waiting to merge any
+ * (batch_due).  Sealed batches are sent one at a time, in order, each as
  * the prepared statements of its tables (writer_sql.c) back to back and a
  * pipeline sync: one round trip, one implicit transaction, and the server
  * neither parses nor plans a batch (planning cost more than running the
@@ -109,8 +111,10 @@ struct batch {
 	uint64_t	 per_type[EV_TYPE_MAX];
 	struct event	*klines;	/* closed klines, published once committed */
 	size_t		 nklines, klines_cap;
-	uint64_t	 first_ms;	/* monotonic, when its first event came */
+	int64_t		 first_us;	/* monotonic, when its first event came */
 	unsigned	 failures;	/* SQL errors so far */
+	int		 waited;	/* it waited for more events (batch_due) */
+	int		 began_idle;	/* its first event came with the database idle */
 	msgpack_sbuffer	 gw;		/* its events for the gateway, ev_pack'ed back to back */
 	size_t		 ngw;
 };
@@ -167,6 +171,12 @@ static struct {
 	size_t		 last_batch;
 	uint64_t	 last_batch_us;
 	struct hist	 lat;		/* sender's receipt → COMMIT, µs */
+	uint64_t	 merged;	/* batches sealed after waiting flush_interval for more */
+	uint64_t	 sparse;	/* batches sealed at once: events too sparse to wait for */
+
+	/* The arrival of events (loop time, µs), for whether waiting merges any. */
+	int64_t		 last_event_us;
+	int64_t		 gap_us;	/* moving mean of the gaps between events */
 
 	struct gw_feed_sender *gw;	/* the gateway's feed */
 	size_t		 gw_held;	/* bytes packed in uncommitted batches */
@@ -293,6 +303,8 @@ batch_note_kline(struct batch *b, const struct event *ev)
 static void
 batch_note(struct batch *b, struct sender *s, const struct event *ev)
 {
+	int64_t now;
+
 	if (b->n == b->recv_cap) {
 		size_t ncap = b->recv_cap ? b->recv_cap * 2 : 256;
 		int64_t *nr = realloc(b->recv_us, ncap * sizeof(*nr));
@@ -302,8 +314,26 @@ batch_note(struct batch *b, struct sender *s, const struct event *ev)
 		b->recv_us = nr;
 		b->recv_cap = ncap;
 	}
-	if (b->n == 0)
-		b->first_ms = monotonic_ms();
+	now = (int64_t)(ev_now(wr.loop) * 1e6);
+	if (b->n == 0) {
+		b->first_us = now;
+		b->began_idle = wr.inflight == IF_NONE && wr.sealed == NULL;
+	}
+	/*
+	 * The mean gap between events, over about the last 16 (batch_due).  A
+	 * gap counts as at most twice flush_interval: enough for a sparse
+	 * stream's mean to pass flush_interval, while one idle pause does not
+	 * make the trickle after it look sparse.
+	 */
+	if (wr.last_event_us > 0) {
+		int64_t gap = now - wr.last_event_us;
+		int64_t cap = 2 * worker_config()->db_flush_interval_ms * 1000;
+
+		if (gap > cap)
+			gap = cap;
+		wr.gap_us += (gap - wr.gap_us) / 16;
+	}
+	wr.last_event_us = now;
 	b->recv_us[b->n++] = ev->recv_us;
 	b->per_type[ev->type]++;
 	batch_note_ack(b, s, ev->seq);
@@ -317,6 +347,8 @@ batch_seal(void)
 
 	if (b->n == 0 && b->nacks == 0)
 		return;
+	if (b->waited)
+		wr.merged++;
 	if ((b->stmts = wsql_seal(wr.rows)) == NULL)
 		fatal(1, "writer: out of memory building a batch of %zu events", b->n);
 	wsql_reset(wr.rows);
@@ -1171,10 +1203,42 @@ writer_done_if_stopping(void)
 	}
 }
 
+/*
+ * With the database free, is the open batch to go now?  A batch that began
+ * while a commit was in flight goes at once: it grew while the database was
+ * busy (group commit), and under load nothing ever waits.  One that began
+ * with the database idle waits until its oldest event has waited
+ * flush_interval, so that a steady trickle costs one transaction per few
+ * events rather than one each (most of the database's CPU per event at a
+ * trickle, BENCHMARKS.md) -- unless events are sparse, their mean gap
+ * longer than flush_interval: then waiting would merge nothing and only
+ * cost latency, and it goes at once.  Else *wait_us is how much longer it
+ * waits.
+ */
+static int
+batch_due(struct batch *b, int64_t *wait_us)
+{
+	int64_t interval = worker_config()->db_flush_interval_ms * 1000, age;
+
+	*wait_us = 0;
+	if (b->n == 0 || wr.stopping || interval <= 0 || !b->began_idle)
+		return 1;
+	age = (int64_t)(ev_now(wr.loop) * 1e6) - b->first_us;
+	if (age >= interval)
+		return 1;
+	if (wr.gap_us >= interval) {
+		wr.sparse++;
+		return 1;
+	}
+	*wait_us = interval - age;
+	b->waited = 1;
+	return 0;
+}
+
 static void
 writer_kick(void)
 {
-	uint64_t age, interval = (uint64_t)worker_config()->db_flush_interval_ms;
+	int64_t wait_us;
 
 	ev_timer_stop(wr.loop, &wr.flush);
 	if (wr.state != DB_READY || wr.inflight || wr.hold) {
@@ -1182,11 +1246,10 @@ writer_kick(void)
 		return;
 	}
 	if (wr.sealed == NULL && (wr.open->n > 0 || wr.open->nacks > 0)) {
-		age = wr.open->n > 0 ? monotonic_ms() - wr.open->first_ms : interval;
-		if (age >= interval || wr.stopping)
+		if (batch_due(wr.open, &wait_us))
 			batch_seal();
 		else {
-			ev_timer_set(&wr.flush, (double)(interval - age) / 1000., 0.);
+			ev_timer_set(&wr.flush, (double)wait_us / 1e6, 0.);
 			ev_timer_start(wr.loop, &wr.flush);
 		}
 	}
@@ -1272,13 +1335,15 @@ writer_status(msgpack_packer *pk)
 	for (struct peer *p = wr.peers; p; p = p->next)
 		if (p->s)
 			nsend++;
-	msgpack_pack_map(pk, 22);
+	msgpack_pack_map(pk, 24);
 	mp_kv_str(pk, "db", state[wr.state]);
 	mp_kv_str(pk, "db_error", wr.last_error);
 	relay_status(pk);
 	mp_kv_u64(pk, "senders", nsend);
 	mp_kv_u64(pk, "events_committed", wr.events_committed);
 	mp_kv_u64(pk, "batches", wr.batches);
+	mp_kv_u64(pk, "batches_merged", wr.merged);
+	mp_kv_u64(pk, "batches_sparse", wr.sparse);
 	mp_kv_u64(pk, "last_batch_size", wr.last_batch);
 	mp_kv_u64(pk, "last_batch_us", wr.last_batch_us);
 	mp_kv_u64(pk, "rows_per_batch", wr.batches ? wr.events_committed / wr.batches : 0);
