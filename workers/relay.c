@@ -254,7 +254,11 @@ poll_producer(void)
 
 	if (rl.rk == NULL)
 		return;
-	while (read(rl.io_pipe[0], b, sizeof(b)) > 0)
+	/*
+	 * A read shorter than the buffer emptied the pipe: no second read to
+	 * learn EAGAIN (a syscall per delivery report at a trickle).
+	 */
+	while (read(rl.io_pipe[0], b, sizeof(b)) == (ssize_t)sizeof(b))
 		;
 	rd_kafka_poll(rl.rk, 0);
 	if (rd_kafka_fatal_error(rl.rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
