@@ -61,10 +61,16 @@ static struct {
 static char bf_errbuf[256];	/* what *err points to */
 static char bf_jsonerr[200];	/* jparse's reason, copied into bf_errbuf or drops */
 
-/* Where a field is, for drop reasons: "ORDER_TRADE_UPDATE: o.z: ...". */
+/*
+ * Where a field is, for drop reasons: "ORDER_TRADE_UPDATE: o.z: ...".  The
+ * path's parts are kept and only put together when a field fails: most
+ * events fail nothing, and formatting it for every row cost them.
+ */
 struct jctx {
 	const char	*what;		/* event type, or "GET /fapi/..." */
-	char		 path[48];	/* "o.", "a.B[2].", "[0]." */
+	const char	*pfx;		/* "o.", "a.", or NULL: "" */
+	const char	*arr;		/* the array of the row being read ("B"), or NULL */
+	int		 idx;		/* its index */
 	struct bf_drops	*drops;
 	char		 why[200];	/* why the event being built fails */
 };
@@ -73,12 +79,18 @@ struct jctx {
 static int
 jfail(struct jctx *c, const char *key, const char *why)
 {
-	size_t n = strlen(c->path);
+	char path[48];		/* "o.", "a.B[2].", "[0]." */
+	size_t n;
 
+	if (c->arr != NULL)
+		snprintf(path, sizeof(path), "%s%s[%d].", c->pfx ? c->pfx : "", c->arr, c->idx);
+	else
+		snprintf(path, sizeof(path), "%s", c->pfx ? c->pfx : "");
+	n = strlen(path);
 	/* A row itself ("a.B[1]") rather than one of its keys ("a.B[1].wb"). */
-	if (*key == '\0' && n > 0 && c->path[n - 1] == '.')
+	if (*key == '\0' && n > 0 && path[n - 1] == '.')
 		n--;
-	snprintf(c->why, sizeof(c->why), "%s: %.*s%s: %s", c->what, (int)n, c->path, key, why);
+	snprintf(c->why, sizeof(c->why), "%s: %.*s%s: %s", c->what, (int)n, path, key, why);
 	return -1;
 }
 
@@ -96,7 +108,17 @@ drop(struct bf_drops *d, const char *why)
 static void
 jpath(struct jctx *c, const char *prefix, const char *key, int idx)
 {
-	snprintf(c->path, sizeof(c->path), "%s%s[%d].", prefix, key, idx);
+	c->pfx = prefix;
+	c->arr = key;
+	c->idx = idx;
+}
+
+/* The path of the object under prefix: "o." */
+static void
+jprefix(struct jctx *c, const char *prefix)
+{
+	c->pfx = prefix;
+	c->arr = NULL;
 }
 
 /* A member, with JSON null taken as absent. */
@@ -309,9 +331,17 @@ jdefault(const struct jfield *f, char *dst)
 	case J_BOOL:
 		*(bool *)(void *)dst = f->dflt != NULL;
 		break;
-	default:
-		snprintf(dst, f->size, "%s", f->dflt != NULL ? f->dflt : "");
+	default: {
+		/* What snprintf "%s" would write, for every absent optional field. */
+		const char *d = f->dflt != NULL ? f->dflt : "";
+		size_t n = strlen(d);
+
+		if (n >= f->size)
+			n = f->size - 1;
+		memcpy(dst, d, n);
+		dst[n] = '\0';
 		break;
+	}
 	}
 }
 
@@ -676,7 +706,7 @@ bf_order_trade_update(struct bctx *b, const json_t *data)
 		frame_fail(b, 1);
 		return;
 	}
-	snprintf(b->j.path, sizeof(b->j.path), "o.");
+	jprefix(&b->j, "o.");
 	/* Read from the frame, so that a bad order field does not cost the fill. */
 	x = jget(o, "x");
 	l = jget(o, "l");
@@ -723,7 +753,7 @@ bf_account_update(struct bctx *b, const json_t *data)
 		frame_fail(b, 1);
 		return;
 	}
-	snprintf(b->j.path, sizeof(b->j.path), "a.");
+	jprefix(&b->j, "a.");
 	if ((m = jget(a, "m")) != NULL && json_is_string(m))
 		ev_copy_text(reason, sizeof(reason), json_string_value(m), json_string_length(m));
 	if (jsub(&b->j, a, "B", OPT, 1, &bal) == -1 || jsub(&b->j, a, "P", OPT, 1, &pos) == -1) {
@@ -801,7 +831,7 @@ bf_account_config_update(struct bctx *b, const json_t *data)
 		return;
 	}
 	if (ac != NULL && (ev = batch_add(b, EV_CONFIG)) != NULL) {
-		snprintf(b->j.path, sizeof(b->j.path), "ac.");
+		jprefix(&b->j, "ac.");
 		ev->u.config.multi_assets = -1;
 		ev->u.config.update_time = t;
 		if ((v = jget(ac, "s")) == NULL || !json_is_string(v) ||
@@ -820,7 +850,7 @@ bf_account_config_update(struct bctx *b, const json_t *data)
 		}
 	}
 	if (ai != NULL && (ev = batch_add(b, EV_CONFIG)) != NULL) {
-		snprintf(b->j.path, sizeof(b->j.path), "ai.");
+		jprefix(&b->j, "ai.");
 		ev->u.config.leverage = -1;
 		ev->u.config.update_time = t;
 		if ((v = jget(ai, "j")) == NULL || !json_is_boolean(v)) {
@@ -842,7 +872,7 @@ bf_algo_update(struct bctx *b, const json_t *data)
 		frame_fail(b, 1);
 		return;
 	}
-	snprintf(b->j.path, sizeof(b->j.path), "o.");
+	jprefix(&b->j, "o.");
 	if ((ev = batch_add(b, EV_ALGO)) == NULL ||
 	    jfields(&b->j, o, algo_stream, NFIELDS(algo_stream), &ev->u.algo) == -1) {
 		batch_discard(b);
