@@ -141,10 +141,22 @@ jget(const json_t *obj, const char *key)
  * its memory reused.  A block bigger than what is left, and every block
  * outside jparse (json_dumps, the callers' own values), is malloc's.
  * Installed on the first parse, in the processes that parse exchange JSON
- * here only; single-threaded, as the worker is.
+ * here only; single-threaded, as the worker is.  Not under
+ * AddressSanitizer: there every block stays malloc's, so that a tree used
+ * after bf_frame_free or never freed is still reported.
  */
 #define JA_SIZE		(128 * 1024)
 #define JA_ALIGN	16
+#if defined(__SANITIZE_ADDRESS__)
+#define JA_USE		0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define JA_USE		0
+#endif
+#endif
+#ifndef JA_USE
+#define JA_USE		1
+#endif
 
 static struct {
 	char	*base;		/* JA_SIZE bytes, or NULL: malloc only */
@@ -171,7 +183,7 @@ ja_malloc(size_t n)
 static void
 ja_free(void *p)
 {
-	if (ja.base != NULL && (char *)p >= ja.base && (char *)p < ja.base + JA_SIZE) {
+	if (ja.base != NULL && (uintptr_t)p - (uintptr_t)ja.base < JA_SIZE) {
 		if (--ja.live == 0)
 			ja.used = 0;
 		return;
@@ -188,7 +200,7 @@ ja_loadb(const char *buf, size_t len, json_error_t *e)
 
 	if (!installed) {
 		installed = 1;
-		if ((ja.base = malloc(JA_SIZE)) != NULL)
+		if (JA_USE && (ja.base = malloc(JA_SIZE)) != NULL)
 			json_set_alloc_funcs(ja_malloc, ja_free);
 	}
 	ja.on = ja.base != NULL;
