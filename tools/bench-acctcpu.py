@@ -7,7 +7,8 @@ until every account streams and its first REST resync is done (exsim
 starts paused, so they find no history; then it resumes), then over --windows windows of
 --seconds each reads utime + stime of every account worker (/proc/PID/stat)
 and the workers' `events` counter (events sent to the writer) and prints
-CPU-seconds per 1,000 events.  With --perf SECONDS it then runs
+CPU-seconds per 1,000 events, with exsim's own (the same code whatever
+exfeedd's build: an index of the shared machine's speed in the window).  With --perf SECONDS it then runs
 `perf record -g` on the account workers for that long and prints the top of
 `perf report --no-children`.
 
@@ -67,18 +68,21 @@ def acct_workers(st):
 
 
 def window(st, seconds):
+    """Events, the account workers' CPU-s, exsim's CPU-s and the seconds of one window."""
     e0 = acct_workers(st)
     c0 = {p: proc_cpu(p) for p in e0}
+    x0 = proc_cpu(st.exsim.pid)
     t0 = time.time()
     time.sleep(seconds)
     e1 = acct_workers(st)
     c1 = {p: proc_cpu(p) for p in e0}
+    x1 = proc_cpu(st.exsim.pid)
     t1 = time.time()
     if set(e0) != set(e1):
         raise RuntimeError("an account worker restarted during the window")
     ev = sum(e1[p] - e0[p] for p in e0)
     cpu = sum(c1[p] - c0[p] for p in e0)
-    return ev, cpu, t1 - t0
+    return ev, cpu, x1 - x0, t1 - t0
 
 
 def main():
@@ -111,18 +115,24 @@ def main():
             raise RuntimeError("first resyncs not done")
         st.fault("resume")
         time.sleep(a.warmup)
-        tot_ev = tot_cpu = 0
+        tot_ev = tot_cpu = tot_x = 0
         for i in range(a.windows):
-            ev, cpu, secs = window(st, a.seconds)
+            ev, cpu, xcpu, secs = window(st, a.seconds)
             tot_ev += ev
             tot_cpu += cpu
+            tot_x += xcpu
             log("window %d: %d events in %.1f s (%.0f events/s), %.2f CPU-s, "
-                "%.4f CPU-s per 1,000 events" % (i + 1, ev, secs, ev / secs, cpu,
-                                                 1000.0 * cpu / max(1, ev)))
-        print("account workers: %d events, %.2f CPU-s, %.4f CPU-s per 1,000 events "
-              "(exsim --accounts %d --rate %d --seed %d, %d shards)" %
-              (tot_ev, tot_cpu, 1000.0 * tot_cpu / max(1, tot_ev), a.accounts, a.rate, a.seed,
-               a.shards))
+                "%.4f CPU-s per 1,000 events; exsim %.4f" % (
+                    i + 1, ev, secs, ev / secs, cpu, 1000.0 * cpu / max(1, ev),
+                    1000.0 * xcpu / max(1, ev)))
+        # exsim runs the same code whatever exfeedd's build: its CPU per
+        # event is an index of the (shared) machine's speed in the window.
+        print("account workers: %d events, %.2f CPU-s, %.4f CPU-s per 1,000 events; "
+              "exsim %.4f, workers / exsim %.2f (exsim --accounts %d --rate %d --seed %d, "
+              "%d shards; load %.1f)" %
+              (tot_ev, tot_cpu, 1000.0 * tot_cpu / max(1, tot_ev),
+               1000.0 * tot_x / max(1, tot_ev), tot_cpu / max(1e-9, tot_x), a.accounts,
+               a.rate, a.seed, a.shards, os.getloadavg()[0]))
         if a.perf:
             out = a.perf_out or os.path.join(st.dir, "perf.data")
             pids = ",".join(str(x) for x in acct_workers(st))
