@@ -227,8 +227,6 @@ dp_grow(struct dp_sender *ds)
 int
 dp_sender_push(struct dp_sender *ds, struct event *ev, int64_t lost_since_ms)
 {
-	msgpack_packer pk;
-	struct dp_item *it;
 	const char *err;
 
 	/* One bad event costs only itself: never sent, so never a reason to drop us. */
@@ -238,6 +236,15 @@ dp_sender_push(struct dp_sender *ds, struct event *ev, int64_t lost_since_ms)
 		    ev_type_name(ev->type) ? ev_type_name(ev->type) : "?", ev->id, err);
 		return -1;
 	}
+	return dp_sender_push_valid(ds, ev, lost_since_ms);
+}
+
+int
+dp_sender_push_valid(struct dp_sender *ds, struct event *ev, int64_t lost_since_ms)
+{
+	msgpack_packer pk;
+	struct dp_item *it;
+
 	while (dp_sender_unacked(ds) >= ds->max_unacked) {
 		struct dp_item *old = dp_at(ds, ds->head_seq);
 

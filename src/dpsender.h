@@ -39,6 +39,12 @@ void	 dp_sender_set_max(struct dp_sender *, size_t max_unacked);
  * never sent (DESIGN §3.6).  0, or -1 if it was invalid or out of memory.
  */
 int	 dp_sender_push(struct dp_sender *, struct event *, int64_t lost_since_ms);
+/*
+ * dp_sender_push for an event the caller has just seen pass ev_validate
+ * and has not changed since (a parser's batch checks every event it
+ * emits): the check is not made twice.  0, or -1 out of memory.
+ */
+int	 dp_sender_push_valid(struct dp_sender *, struct event *, int64_t lost_since_ms);
 /* Send what is queued now rather than at the end of this loop iteration. */
 void	 dp_sender_flush(struct dp_sender *);
 size_t	 dp_sender_unacked(const struct dp_sender *);

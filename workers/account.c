@@ -377,7 +377,8 @@ acct_emit(struct event *ev, void *arg)
 		resync_stream_order(a, &ev->u.order);
 	a->events++;
 	aw.st.events++;
-	if (dp_sender_push(aw.dp, ev, lost) == -1) {
+	if ((ctx->valid ? dp_sender_push_valid(aw.dp, ev, lost) :
+	    dp_sender_push(aw.dp, ev, lost)) == -1) {
 		aw.st.invalid_events++;
 		log_warnx_rl(&aw.rl_drops, "account %" PRId64 ": %s event %s not sent (invalid or "
 		    "out of memory)", a->id, ev_type_name(ev->type), ev->id);

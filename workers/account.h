@@ -148,6 +148,7 @@ void	 acct_set_state(struct acct *, int);
 struct emit_ctx {
 	struct acct	*a;
 	int		 stream;	/* from the live stream: moves the gap cursor */
+	int		 valid;		/* passed ev_validate (bf_frame_events): not checked again */
 	int64_t		 lost_since_ms;	/* resync events: their gap's start */
 	void		(*note)(const struct event *, void *);	/* the resync's observer */
 	void		*note_arg;

@@ -456,7 +456,8 @@ ws_message_cb(struct net_ws *ws, const char *buf, size_t len, void *arg)
 		return;
 	}
 	{
-		struct emit_ctx ctx = { .a = a, .stream = 1 };
+		/* bf_frame_events emits only events that passed ev_validate. */
+		struct emit_ctx ctx = { .a = a, .stream = 1, .valid = 1 };
 		struct ev_origin org = { a->id, a->user_id, now * 1000, 0 };
 
 		memset(&drops, 0, sizeof(drops));

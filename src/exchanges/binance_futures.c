@@ -61,10 +61,16 @@ static struct {
 static char bf_errbuf[256];	/* what *err points to */
 static char bf_jsonerr[200];	/* jparse's reason, copied into bf_errbuf or drops */
 
-/* Where a field is, for drop reasons: "ORDER_TRADE_UPDATE: o.z: ...". */
+/*
+ * Where a field is, for drop reasons: "ORDER_TRADE_UPDATE: o.z: ...".  The
+ * path's parts are kept and only put together when a field fails: most
+ * events fail nothing, and formatting it for every row cost them.
+ */
 struct jctx {
 	const char	*what;		/* event type, or "GET /fapi/..." */
-	char		 path[48];	/* "o.", "a.B[2].", "[0]." */
+	const char	*pfx;		/* "o.", "a.", or NULL: "" */
+	const char	*arr;		/* the array of the row being read ("B"), or NULL */
+	int		 idx;		/* its index */
 	struct bf_drops	*drops;
 	char		 why[200];	/* why the event being built fails */
 };
@@ -73,12 +79,18 @@ struct jctx {
 static int
 jfail(struct jctx *c, const char *key, const char *why)
 {
-	size_t n = strlen(c->path);
+	char path[48];		/* "o.", "a.B[2].", "[0]." */
+	size_t n;
 
+	if (c->arr != NULL)
+		snprintf(path, sizeof(path), "%s%s[%d].", c->pfx ? c->pfx : "", c->arr, c->idx);
+	else
+		snprintf(path, sizeof(path), "%s", c->pfx ? c->pfx : "");
+	n = strlen(path);
 	/* A row itself ("a.B[1]") rather than one of its keys ("a.B[1].wb"). */
-	if (*key == '\0' && n > 0 && c->path[n - 1] == '.')
+	if (*key == '\0' && n > 0 && path[n - 1] == '.')
 		n--;
-	snprintf(c->why, sizeof(c->why), "%s: %.*s%s: %s", c->what, (int)n, c->path, key, why);
+	snprintf(c->why, sizeof(c->why), "%s: %.*s%s: %s", c->what, (int)n, path, key, why);
 	return -1;
 }
 
@@ -96,7 +108,17 @@ drop(struct bf_drops *d, const char *why)
 static void
 jpath(struct jctx *c, const char *prefix, const char *key, int idx)
 {
-	snprintf(c->path, sizeof(c->path), "%s%s[%d].", prefix, key, idx);
+	c->pfx = prefix;
+	c->arr = key;
+	c->idx = idx;
+}
+
+/* The path of the object under prefix: "o." */
+static void
+jprefix(struct jctx *c, const char *prefix)
+{
+	c->pfx = prefix;
+	c->arr = NULL;
 }
 
 /* A member, with JSON null taken as absent. */
@@ -106,6 +128,85 @@ jget(const json_t *obj, const char *key)
 	json_t *v = json_object_get(obj, key);
 
 	return v == NULL || json_is_null(v) ? NULL : v;
+}
+
+/*
+ * jansson's blocks while it parses come from one bump arena: a frame's
+ * tree is a few dozen small blocks (objects, their hash tables, keys,
+ * strings, numbers) that all live until the frame is freed, and malloc and
+ * free of each were a fifth of the account worker's CPU (issue 14, perf
+ * at 5,000 events/s).  The blocks are counted and the arena starts over
+ * only when every one of them is freed: a tree kept longer (a REST body
+ * being read) makes the blocks after it come from malloc, it never has
+ * its memory reused.  A block bigger than what is left, and every block
+ * outside jparse (json_dumps, the callers' own values), is malloc's.
+ * Installed on the first parse, in the processes that parse exchange JSON
+ * here only; single-threaded, as the worker is.  Not under
+ * AddressSanitizer: there every block stays malloc's, so that a tree used
+ * after bf_frame_free or never freed is still reported.
+ */
+#define JA_SIZE		(128 * 1024)
+#define JA_ALIGN	16
+#if defined(__SANITIZE_ADDRESS__)
+#define JA_USE		0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define JA_USE		0
+#endif
+#endif
+#ifndef JA_USE
+#define JA_USE		1
+#endif
+
+static struct {
+	char	*base;		/* JA_SIZE bytes, or NULL: malloc only */
+	size_t	 used;
+	size_t	 live;		/* blocks handed out and not yet freed */
+	int	 on;		/* inside json_loadb */
+} ja;
+
+static void *
+ja_malloc(size_t n)
+{
+	size_t need = (n + JA_ALIGN - 1) & ~(size_t)(JA_ALIGN - 1);
+
+	if (ja.on && need >= n && need > 0 && need <= JA_SIZE - ja.used) {
+		void *p = ja.base + ja.used;
+
+		ja.used += need;
+		ja.live++;
+		return p;
+	}
+	return malloc(n);
+}
+
+static void
+ja_free(void *p)
+{
+	if (ja.base != NULL && (uintptr_t)p - (uintptr_t)ja.base < JA_SIZE) {
+		if (--ja.live == 0)
+			ja.used = 0;
+		return;
+	}
+	free(p);
+}
+
+/* json_loadb with the arena on. */
+static json_t *
+ja_loadb(const char *buf, size_t len, json_error_t *e)
+{
+	static int installed;
+	json_t *root;
+
+	if (!installed) {
+		installed = 1;
+		if (JA_USE && (ja.base = malloc(JA_SIZE)) != NULL)
+			json_set_alloc_funcs(ja_malloc, ja_free);
+	}
+	ja.on = ja.base != NULL;
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, e);
+	ja.on = 0;
+	return root;
 }
 
 /*
@@ -129,8 +230,7 @@ jparse(const char *buf, size_t len, const char **why)
 		*why = bf_jsonerr;
 		return NULL;
 	}
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
-
+	root = ja_loadb(buf, len, &e);
 	if (root == NULL) {
 		snprintf(bf_jsonerr, sizeof(bf_jsonerr), "not JSON (%s at byte %d)", e.text,
 		    e.position);
@@ -243,9 +343,17 @@ jdefault(const struct jfield *f, char *dst)
 	case J_BOOL:
 		*(bool *)(void *)dst = f->dflt != NULL;
 		break;
-	default:
-		snprintf(dst, f->size, "%s", f->dflt != NULL ? f->dflt : "");
+	default: {
+		/* What snprintf "%s" would write, for every absent optional field. */
+		const char *d = f->dflt != NULL ? f->dflt : "";
+		size_t n = strlen(d);
+
+		if (n >= f->size)
+			n = f->size - 1;
+		memcpy(dst, d, n);
+		dst[n] = '\0';
 		break;
+	}
 	}
 }
 
@@ -610,7 +718,7 @@ bf_order_trade_update(struct bctx *b, const json_t *data)
 		frame_fail(b, 1);
 		return;
 	}
-	snprintf(b->j.path, sizeof(b->j.path), "o.");
+	jprefix(&b->j, "o.");
 	/* Read from the frame, so that a bad order field does not cost the fill. */
 	x = jget(o, "x");
 	l = jget(o, "l");
@@ -657,7 +765,7 @@ bf_account_update(struct bctx *b, const json_t *data)
 		frame_fail(b, 1);
 		return;
 	}
-	snprintf(b->j.path, sizeof(b->j.path), "a.");
+	jprefix(&b->j, "a.");
 	if ((m = jget(a, "m")) != NULL && json_is_string(m))
 		ev_copy_text(reason, sizeof(reason), json_string_value(m), json_string_length(m));
 	if (jsub(&b->j, a, "B", OPT, 1, &bal) == -1 || jsub(&b->j, a, "P", OPT, 1, &pos) == -1) {
@@ -735,7 +843,7 @@ bf_account_config_update(struct bctx *b, const json_t *data)
 		return;
 	}
 	if (ac != NULL && (ev = batch_add(b, EV_CONFIG)) != NULL) {
-		snprintf(b->j.path, sizeof(b->j.path), "ac.");
+		jprefix(&b->j, "ac.");
 		ev->u.config.multi_assets = -1;
 		ev->u.config.update_time = t;
 		if ((v = jget(ac, "s")) == NULL || !json_is_string(v) ||
@@ -754,7 +862,7 @@ bf_account_config_update(struct bctx *b, const json_t *data)
 		}
 	}
 	if (ai != NULL && (ev = batch_add(b, EV_CONFIG)) != NULL) {
-		snprintf(b->j.path, sizeof(b->j.path), "ai.");
+		jprefix(&b->j, "ai.");
 		ev->u.config.leverage = -1;
 		ev->u.config.update_time = t;
 		if ((v = jget(ai, "j")) == NULL || !json_is_boolean(v)) {
@@ -776,7 +884,7 @@ bf_algo_update(struct bctx *b, const json_t *data)
 		frame_fail(b, 1);
 		return;
 	}
-	snprintf(b->j.path, sizeof(b->j.path), "o.");
+	jprefix(&b->j, "o.");
 	if ((ev = batch_add(b, EV_ALGO)) == NULL ||
 	    jfields(&b->j, o, algo_stream, NFIELDS(algo_stream), &ev->u.algo) == -1) {
 		batch_discard(b);

@@ -71,8 +71,10 @@ int	 bf_frame_parse(const char *buf, size_t len, struct bf_frame *, const char *
  * MARGIN_CALL → one EV_MARGIN_CALL per p[] (one with symbol "" if none),
  * ACCOUNT_CONFIG_UPDATE → EV_CONFIG, ALGO_UPDATE → EV_ALGO, any other type
  * (except listenKeyExpired, which the caller handles) → EV_UNKNOWN with the
- * raw frame.  Returns the number of events emitted (>= 0); events that
- * could not be built are counted in *drops (which may be NULL).
+ * raw frame.  Every event emitted has its id (ev_make_id) and has passed
+ * ev_validate.  Returns the number of events emitted (>= 0); events that
+ * could not be built or fail ev_validate are counted in *drops (which may
+ * be NULL).
  */
 int	 bf_frame_events(const struct bf_frame *, const char *raw, size_t rawlen,
 	    const struct ev_origin *, ev_emit_fn, void *arg, struct bf_drops *drops);

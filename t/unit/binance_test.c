@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "event.h"
@@ -693,6 +694,80 @@ Test(stream, listen_key_expired)
 	malformed("{\"e\":\"listenKeyExpired\",\"listenKey\":\"k\"}", "listenKeyExpired: E: missing");
 	malformed("{\"e\":\"listenKeyExpired\",\"E\":1,\"listenKey\":5}",
 	    "listenKeyExpired: listenKey: expected a string");
+}
+
+/*
+ * jansson parses into a bump arena (binance_futures.c) that starts over
+ * only when every block from it is freed: a frame kept while others are
+ * parsed, and a frame too big for the arena, keep their values.
+ */
+static char *
+balances_frame(const char *key, int rows)
+{
+	size_t cap = 200 + (size_t)rows * 64, n;
+	char *buf = malloc(cap);
+
+	cr_assert_not_null(buf);
+	n = (size_t)snprintf(buf, cap, "{\"stream\":\"%s\",\"data\":{\"e\":\"ACCOUNT_UPDATE\","
+	    "\"E\":1700000000000,\"T\":1700000000001,\"a\":{\"m\":\"ORDER\",\"B\":[", key);
+	for (int i = 0; i < rows; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "%s{\"a\":\"A%d\",\"wb\":\"%d.5\","
+		    "\"cw\":\"1\",\"bc\":\"0\"}", i ? "," : "", i, i);
+	snprintf(buf + n, cap - n, "],\"P\":[]}}}");
+	return buf;
+}
+
+static void
+check_balances(const char *buf, struct bf_frame *f, const char *key, int rows)
+{
+	char want[32];
+
+	cr_assert_str_eq(f->stream, key);
+	cr_assert_str_eq(f->etype, "ACCOUNT_UPDATE");
+	got_reset();
+	cr_assert_eq(bf_frame_events(f, buf, strlen(buf), &org, collect, &got, NULL), rows);
+	for (int i = 0; i < rows; i++) {
+		snprintf(want, sizeof(want), "A%d", i);
+		cr_assert_str_eq(got.ev[i].u.balance.asset, want);
+		snprintf(want, sizeof(want), "%d.5", i);
+		cr_assert_str_eq(got.ev[i].u.balance.wallet, want);
+	}
+}
+
+Test(stream, frames_kept_while_others_parse)
+{
+	char *a = balances_frame("KA", 3), *b = balances_frame("KB", 5);
+	char *big = balances_frame("KBIG", 4000), *c = balances_frame("KC", 2);
+	struct bf_frame fa, fb, fbig, fc;
+	const char *err = NULL;
+	const json_t *bal;
+
+	cr_assert_eq(bf_frame_parse(a, strlen(a), &fa, &err), 0, "%s", err);
+	cr_assert_eq(bf_frame_parse(b, strlen(b), &fb, &err), 0, "%s", err);
+	check_balances(a, &fa, "KA", 3);
+	/* Bigger than the arena: the rest of its blocks come from malloc. */
+	cr_assert_eq(bf_frame_parse(big, strlen(big), &fbig, &err), 0, "%s", err);
+	bf_frame_free(&fa);
+	cr_assert_eq(bf_frame_parse(c, strlen(c), &fc, &err), 0, "%s", err);
+	check_balances(b, &fb, "KB", 5);
+	check_balances(c, &fc, "KC", 2);
+	cr_assert_str_eq(fbig.stream, "KBIG");
+	bal = json_object_get(json_object_get((json_t *)fbig.data, "a"), "B");
+	cr_assert_eq(json_array_size(bal), 4000);
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(bal, 3999), "a")),
+	    "A3999");
+	bf_frame_free(&fb);
+	bf_frame_free(&fbig);
+	bf_frame_free(&fc);
+	/* Everything freed: the arena starts over, and parses as before. */
+	cr_assert_eq(bf_frame_parse(a, strlen(a), &fa, &err), 0, "%s", err);
+	check_balances(a, &fa, "KA", 3);
+	bf_frame_free(&fa);
+	got_reset();
+	free(a);
+	free(b);
+	free(big);
+	free(c);
 }
 
 Test(stream, unknown_type_is_kept_raw)
