@@ -20,7 +20,6 @@ Usage: tools/bench-acctcpu.py [--accounts 1000] [--rate 3250] [--shards 2]
 Environment: top_builddir (default SRC/_build), the binaries measured.
 """
 import argparse
-import concurrent.futures
 import os
 import subprocess
 import sys
@@ -32,6 +31,7 @@ os.environ.setdefault("top_srcdir", SRC)
 os.environ.setdefault("top_builddir", os.path.join(SRC, "_build"))
 sys.path.insert(0, os.path.join(SRC, "t", "integration"))
 import stack as stk  # noqa: E402
+import benchlib  # noqa: E402
 
 
 def log(*a):
@@ -40,25 +40,7 @@ def log(*a):
 
 class FastStack(stk.Stack):
     """A Stack that adds its accounts four at a time (1,000 one by one is slow)."""
-
-    def add_accounts(self, sim_accounts):
-        def one(a):
-            out = self.ctl("account", "add", "--user", str(1000 + a["id"]), "--exchange",
-                           "binance-futures", "--api-key-file", "-", "--api-secret-file", "-",
-                           "--label", "sim%d" % a["id"],
-                           stdin="%s\n%s\n" % (a["apiKey"], a["secretKey"]))
-            return int([w for w in out.stdout.split() if w.isdigit()][-1]), a
-
-        with concurrent.futures.ThreadPoolExecutor(4) as ex:
-            for dbid, a in ex.map(one, sim_accounts):
-                self.accounts[dbid] = a
-
-
-def proc_cpu(pid):
-    """utime + stime of a process, in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        v = f.read().rsplit(")", 1)[1].split()
-    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+    add_accounts = benchlib.add_accounts
 
 
 def acct_workers(st):
@@ -70,13 +52,13 @@ def acct_workers(st):
 def window(st, seconds):
     """Events, the account workers' CPU-s, exsim's CPU-s and the seconds of one window."""
     e0 = acct_workers(st)
-    c0 = {p: proc_cpu(p) for p in e0}
-    x0 = proc_cpu(st.exsim.pid)
+    c0 = {p: benchlib.cpu_s(p) for p in e0}
+    x0 = benchlib.cpu_s(st.exsim.pid)
     t0 = time.time()
     time.sleep(seconds)
     e1 = acct_workers(st)
-    c1 = {p: proc_cpu(p) for p in e0}
-    x1 = proc_cpu(st.exsim.pid)
+    c1 = {p: benchlib.cpu_s(p) for p in e0}
+    x1 = benchlib.cpu_s(st.exsim.pid)
     t1 = time.time()
     if set(e0) != set(e1):
         raise RuntimeError("an account worker restarted during the window")

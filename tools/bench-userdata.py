@@ -97,18 +97,7 @@ def log(*a):
 
 class BenchStack(stk.Stack):
     """A Stack that adds its accounts a few at a time (10000 one by one is slow)."""
-
-    def add_accounts(self, sim_accounts):
-        def one(a):
-            out = self.ctl("account", "add", "--user", str(1000 + a["id"]), "--exchange",
-                           "binance-futures", "--api-key-file", "-", "--api-secret-file", "-",
-                           "--label", "sim%d" % a["id"],
-                           stdin="%s\n%s\n" % (a["apiKey"], a["secretKey"]))
-            return int([w for w in out.stdout.split() if w.isdigit()][-1]), a
-
-        with concurrent.futures.ThreadPoolExecutor(4) as ex:
-            for dbid, a in ex.map(one, sim_accounts):
-                self.accounts[dbid] = a
+    add_accounts = benchlib.add_accounts
 
 
 def start(accounts, rate, shards, per_conn=200, paused=False, resynced=False, kafka=()):
@@ -471,14 +460,14 @@ def phase_kafka(a, res):
             st.write_config()
             st.start_daemon()
             wpid = st.worker_pid("writer", 0)
-            c0 = proc_cpu(wpid)
+            c0 = benchlib.cpu_s(wpid)
             r = dpsend(["-s", os.path.join(st.run, "writer.sock"), "-g", str(int(a.kafka_events)),
                         "-k", str(max_ids(st)), "-w", "20000", "-b", "256", "-S", str(21 + i),
                         "-t", "300"])
-            cpu = proc_cpu(wpid) - c0
+            cpu = benchlib.cpu_s(wpid) - c0
             if mode == "on":
                 kafka_settle(st)
-                cpu = proc_cpu(wpid) - c0
+                cpu = benchlib.cpu_s(wpid) - c0
             runs.append((mode, r["events_per_s"], cpu * 1000.0 / a.kafka_events))
             log("kafka %s: %.0f events/s committed, writer %.3f CPU-s per 1000 events" %
                 (mode, r["events_per_s"], runs[-1][2]))
@@ -504,31 +493,13 @@ def phase_kafka(a, res):
         st.stop()
 
 
-def proc_cpu(pid):
-    """utime + stime of a process, in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        v = f.read().rsplit(")", 1)[1].split()
-    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def rss_of(st):
     """{pid: (name, kB)} for the supervisor and all its descendants."""
     names = {st.daemon.pid: "supervisor"}
     for w in st.status()["workers"]:
         names[w["pid"]] = "%s %d" % (w["role"], w["instance"])
-    kids = {}
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                with open("/proc/%s/stat" % p) as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                kids.setdefault(ppid, []).append(int(p))
-            except (OSError, ValueError, IndexError):
-                pass
-    out, todo = {}, [st.daemon.pid]
-    while todo:
-        pid = todo.pop()
-        todo += kids.get(pid, [])
+    out = {}
+    for pid in benchlib.descendants(st.daemon.pid):
         try:
             with open("/proc/%d/status" % pid) as f:
                 kb = [int(l.split()[1]) for l in f if l.startswith("VmRSS:")][0]

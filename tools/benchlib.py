@@ -3,6 +3,7 @@ userdata) share: ccxt pro installed into a cache directory, a node child's
 JSON counter lines, and the machine, load and per-process CPU and memory
 read from /proc.
 """
+import concurrent.futures
 import json
 import os
 import platform
@@ -95,6 +96,20 @@ def machine():
         pass
     return "%s, %d CPUs (%s), kernel %s" % (platform.node(), os.cpu_count(), model,
                                             platform.release())
+
+
+def add_accounts(st, sim_accounts):
+    """Stack.add_accounts four at a time (1,000 one by one is slow): each
+    exsim account added with `exfeedctl account add`, its keys on stdin."""
+    def one(a):
+        out = st.ctl("account", "add", "--user", str(1000 + a["id"]), "--exchange",
+                     "binance-futures", "--api-key-file", "-", "--api-secret-file", "-",
+                     "--label", "sim%d" % a["id"], stdin="%s\n%s\n" % (a["apiKey"], a["secretKey"]))
+        return int([w for w in out.stdout.split() if w.isdigit()][-1]), a
+
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        for dbid, a in ex.map(one, sim_accounts):
+            st.accounts[dbid] = a
 
 
 def loadavg():
