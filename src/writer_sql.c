@@ -789,32 +789,47 @@ sb_put_lit(struct strbuf *b, const char *s, size_t n)
 	strbuf_put(b, run, (size_t)(end - run));
 }
 
-/* One table's statement into b: the arrays as literals, or as $1, $2 ... */
+/*
+ * Table t's column arrays into b, comma-separated, each cast to its type:
+ * the rows gathered in w as literals, or with w NULL a placeholder, none
+ * ("NULL") or, if none is NULL, $1, $2 ...
+ */
 static void
-build(struct wsql *w, enum wtab t, struct strbuf *b)
+put_arrays(struct wsql *w, enum wtab t, const char *none, struct strbuf *b)
 {
 	const struct wtable *tab = &tables[t];
 	char num[16];
 
-	strbuf_puts(b, tab->head);
 	for (int c = 0; c < tab->ncols; c++) {
 		if (c)
 			strbuf_put(b, ", ", 2);
 		if (w == NULL) {
-			snprintf(num, sizeof(num), "$%d::", c + 1);
-			strbuf_puts(b, num);
+			if (none == NULL) {
+				snprintf(num, sizeof(num), "$%d", c + 1);
+				strbuf_puts(b, num);
+			} else
+				strbuf_puts(b, none);
 		} else {
 			strbuf_put(b, "E'{", 3);
 			if (w->col[t][c].p)
 				sb_put_lit(b, w->col[t][c].p, w->col[t][c].len);
-			strbuf_put(b, "}'::", 4);
+			strbuf_put(b, "}'", 2);
 			if (w->col[t][c].oom)
 				b->oom = 1;
 		}
+		strbuf_put(b, "::", 2);
 		strbuf_puts(b, tab->types[c]);
 		strbuf_put(b, "[]", 2);
 	}
-	strbuf_puts(b, tab->tail);
+}
+
+/* One table's statement into b: the arrays as literals, or as $1, $2 ... */
+static void
+build(struct wsql *w, enum wtab t, struct strbuf *b)
+{
+	strbuf_puts(b, tables[t].head);
+	put_arrays(w, t, NULL, b);
+	strbuf_puts(b, tables[t].tail);
 }
 
 int
@@ -1019,22 +1034,7 @@ stage_select(struct wsql *w, enum wtab t)
 
 	tail_after_alias(t, &alias, &alen);
 	strbuf_puts(&b, "SELECT * FROM unnest(");
-	for (int c = 0; c < tables[t].ncols; c++) {
-		if (c)
-			strbuf_put(&b, ", ", 2);
-		if (w == NULL)
-			strbuf_puts(&b, "NULL::");
-		else {
-			strbuf_put(&b, "E'{", 3);
-			if (w->col[t][c].p)
-				sb_put_lit(&b, w->col[t][c].p, w->col[t][c].len);
-			strbuf_put(&b, "}'::", 4);
-			if (w->col[t][c].oom)
-				b.oom = 1;
-		}
-		strbuf_puts(&b, tables[t].types[c]);
-		strbuf_put(&b, "[]", 2);
-	}
+	put_arrays(w, t, "NULL", &b);
 	strbuf_put(&b, ") ", 2);
 	strbuf_put(&b, alias, alen);
 	if (b.oom) {
