@@ -32,6 +32,7 @@
 const fs = require("fs");
 const path = require("path");
 const { createRequire } = require("module");
+const { runner } = require("./benchnode.cjs");
 
 function arg(name, dflt) {
 	const i = process.argv.indexOf("--" + name);
@@ -85,32 +86,10 @@ const c = {
 	orders: 0, myTrades: 0, balances: 0, positions: 0,
 	accounts: accounts.length, started: 0, connected: 0, errors: 0,
 };
-let lastErr = 0;
+const watch = runner("bench-ccxt-user", c);
 const exs = [];
 
-function err(what, e) {
-	c.errors++;
-	const now = Date.now();
-	if (now - lastErr > 5000) {
-		lastErr = now;
-		process.stderr.write(`bench-ccxt-user: ${what}: ${e && e.message ? e.message : e}\n`);
-	}
-}
 
-let running = true;
-
-async function loop(what, fn) {
-	while (running) {
-		try {
-			await fn();
-		} catch (e) {
-			if (!running)
-				return;
-			err(what, e);
-			await new Promise((r) => setTimeout(r, 1000));
-		}
-	}
-}
 
 function report() {
 	let n = 0;
@@ -133,19 +112,19 @@ function run(ex) {
 	return [
 		// not `c.x += (await ...)`: that reads c.x before the await and
 		// loses what the other accounts' loops added meanwhile
-		loop("watchOrders", async () => {
+		watch.loop("watchOrders", async () => {
 			const r = await ex.watchOrders();
 			c.orders += r.length;
 		}),
-		loop("watchMyTrades", async () => {
+		watch.loop("watchMyTrades", async () => {
 			const r = await ex.watchMyTrades();
 			c.myTrades += r.length;
 		}),
-		loop("watchBalance", async () => {
+		watch.loop("watchBalance", async () => {
 			await ex.watchBalance();
 			c.balances++;
 		}),
-		loop("watchPositions", async () => {
+		watch.loop("watchPositions", async () => {
 			const r = await ex.watchPositions();
 			c.positions += r.length;
 		}),
@@ -163,7 +142,7 @@ async function main() {
 	    `WS ${first.getPrivateWsUrl("future", "KEY")}\n`);
 	const timer = setInterval(report, interval * 1000);
 	const stop = () => {
-		running = false;
+		watch.running = false;
 		clearInterval(timer);
 		report();
 		Promise.allSettled(exs.map((ex) => ex.close())).finally(() => process.exit(0));
@@ -176,7 +155,7 @@ async function main() {
 	const loops = [];
 	// Started a batch at a time: each batch's listen keys are asked for
 	// and its connections opened before the next batch starts.
-	for (let i = 0; i < accounts.length && running; i += startBatch) {
+	for (let i = 0; i < accounts.length && watch.running; i += startBatch) {
 		const batch = [];
 		for (const a of accounts.slice(i, i + startBatch)) {
 			const ex = make(a.apiKey, a.secretKey);
@@ -188,7 +167,7 @@ async function main() {
 			batch.push(ex);
 		}
 		const t0 = Date.now();
-		while (running && Date.now() - t0 < 30000 && !batch.every((ex) =>
+		while (watch.running && Date.now() - t0 < 30000 && !batch.every((ex) =>
 		    Object.values(ex.clients || {}).some((cl) => cl.isConnected)))
 			await new Promise((r) => setTimeout(r, 50));
 	}

@@ -24,6 +24,7 @@
 
 const path = require("path");
 const { createRequire } = require("module");
+const { runner } = require("./benchnode.cjs");
 
 function arg(name, dflt) {
 	const i = process.argv.indexOf("--" + name);
@@ -69,7 +70,7 @@ const c = {
 	trades: 0, candles: 0, markPrices: 0, bidsAsks: 0, bookUpdates: 0,
 	booksSynced: 0, crossedBooks: 0, errors: 0,
 };
-let lastErr = 0;
+const watch = runner("bench-ccxt", c);
 
 // Count every frame the exchange class handles, by event type.
 const handle = ex.handleMessage.bind(ex);
@@ -79,29 +80,7 @@ ex.handleMessage = function (client, message) {
 	return handle(client, message);
 };
 
-function err(what, e) {
-	c.errors++;
-	const now = Date.now();
-	if (now - lastErr > 5000) {
-		lastErr = now;
-		process.stderr.write(`bench-ccxt: ${what}: ${e && e.message ? e.message : e}\n`);
-	}
-}
 
-let running = true;
-
-async function loop(what, fn) {
-	while (running) {
-		try {
-			await fn();
-		} catch (e) {
-			if (!running)
-				return;
-			err(what, e);
-			await new Promise((r) => setTimeout(r, 1000));
-		}
-	}
-}
 
 function report() {
 	let synced = 0, crossed = 0;
@@ -131,7 +110,7 @@ async function main() {
 	    `WS ${ex.getWsUrl("future", "market")} and ${ex.getWsUrl("future", "public")}\n`);
 	const timer = setInterval(report, interval * 1000);
 	const stop = () => {
-		running = false;
+		watch.running = false;
 		clearInterval(timer);
 		report();
 		ex.close().catch(() => {}).finally(() => process.exit(0));
@@ -143,24 +122,24 @@ async function main() {
 
 	const tf = symbols.map((s) => [s, "1m"]);
 	await Promise.all([
-		loop("aggTrade", async () => {
+		watch.loop("aggTrade", async () => {
 			c.trades += (await ex.watchTradesForSymbols(symbols, undefined, undefined,
 			    { name: "aggTrade" })).length;
 		}),
-		loop("markPrice", async () => {
+		watch.loop("markPrice", async () => {
 			c.markPrices += Object.keys(await ex.watchMarkPrices(symbols,
 			    { use1sFreq: true })).length;
 		}),
-		loop("kline", async () => {
+		watch.loop("kline", async () => {
 			const r = await ex.watchOHLCVForSymbols(tf);
 			for (const s of Object.keys(r))
 				for (const t of Object.keys(r[s]))
 					c.candles += r[s][t].length;
 		}),
-		loop("bookTicker", async () => {
+		watch.loop("bookTicker", async () => {
 			c.bidsAsks += Object.keys(await ex.watchBidsAsks(symbols)).length;
 		}),
-		loop("depth", async () => {
+		watch.loop("depth", async () => {
 			await ex.watchOrderBookForSymbols(symbols);
 			c.bookUpdates++;
 		}),
