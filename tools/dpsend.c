@@ -290,6 +290,8 @@ read_json(const char *path)
  */
 /* --user-offset: a generated event's user_id is its account id plus this. */
 static int64_t user_offset;
+/* -b was given: --ceiling's events per transaction, else 5,000 (not the frame default). */
+static int frames_given;
 /* --time-base MS: generated events' exchange times start here, not now (repeatable runs). */
 static int64_t time_base;
 
@@ -832,7 +834,7 @@ run_ceiling(const char *conninfo)
 {
 	PGconn *conn = PQconnectdb(conninfo);
 	struct wsql *w = wsql_new();
-	size_t batch = ds.frame_events > 1 ? ds.frame_events : 5000;
+	size_t batch = frames_given ? ds.frame_events : 5000;
 	size_t nb = (ds.n + batch - 1) / batch, rows = 0, nl = 0;
 	struct stage_load *sl;
 	double t0, el;
@@ -957,7 +959,7 @@ main(int argc, char **argv)
 		case 's': ds.sock = optarg; break;
 		case 'r': ds.role = optarg; break;
 		case 'i': ds.instance = strtoll(optarg, NULL, 10); break;
-		case 'b': ds.frame_events = strtoul(optarg, NULL, 10); break;
+		case 'b': ds.frame_events = strtoul(optarg, NULL, 10); frames_given = 1; break;
 		case 'w': ds.window = strtoul(optarg, NULL, 10); break;
 		case 't': ds.timeout_s = strtod(optarg, NULL); break;
 		case 'R': ds.rate = strtod(optarg, NULL); break;
