@@ -171,7 +171,12 @@ def main():
         res["open"] = opened
         res["open_s"] = round(time.time() - t0, 1)
         log("clients open in %.1f s: %s" % (res["open_s"], opened))
+        i0, it0 = cpu_s(gw), time.time()
         time.sleep(a.settle)
+        i1, it1 = cpu_s(gw), time.time()
+        res["idle_gateway_cpu_per_s"] = round((i1 - i0) / (it1 - it0), 4)
+        log("idle: the gateway used %.4f CPU-s a second with the clients open" %
+            res["idle_gateway_cpu_per_s"])
         if st.worker_pid("gateway") != gw:
             raise RuntimeError("the gateway restarted")
         pss1 = pss_kb(gw)
@@ -219,7 +224,8 @@ def main():
         res["events_committed_per_s"] = None
         print("gateway: %d clients over %d users, %s" % (a.clients, a.users, res["machine"]))
         print("  open: %d clients with their snapshot in %.1f s; idle: %d bytes of gateway "
-              "memory (PSS) a client" % (n_open, res["open_s"], res["bytes_per_idle_client"]))
+              "memory (PSS) a client, %.4f CPU-s a second" %
+              (n_open, res["open_s"], res["bytes_per_idle_client"], res["idle_gateway_cpu_per_s"]))
         print("  load: dpsend offering %g events/s; %d messages delivered in %.0f s (%d/s), "
               "%d of another user, %d without committed_at" %
               (a.rate, msgs, t2 - t1, res["messages_per_s"], res["foreign"], res["nolatency"]))

@@ -200,6 +200,18 @@ gateway_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+/*
+ * lws's own idle check off (no ping, no hangup): the sweep in gw_ws.c pings
+ * and cuts silent clients itself.  With lws 4.1's default (ping at 300 s),
+ * every pong re-inserts the connection's validity timer into lws's sorted
+ * timer list, a walk over every connection: at 10,000 clients most of the
+ * gateway's CPU (perf: lws_dll2_add_sorted).
+ */
+static const lws_retry_bo_t gateway_idle_policy = {
+	.secs_since_valid_ping = 0,
+	.secs_since_valid_hangup = 0,
+};
+
 static void
 gateway_start(struct ev_loop *loop, const struct config *cfg)
 {
@@ -228,6 +240,7 @@ gateway_start(struct ev_loop *loop, const struct config *cfg)
 	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = gateway_protocols;
 	info.vhost_name = "exfeedd-gateway";
+	info.retry_and_idle_policy = &gateway_idle_policy;
 	/*
 	 * Enough descriptors for max_connections and ours: the soft limit is
 	 * raised (up to the hard one) and lws sizes its tables from it.  Not
