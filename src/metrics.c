@@ -577,6 +577,7 @@ static const struct mdef writer_defs[] = {
 	CNT("resent", "exfeedd_writer_resent_total", "Events received again after a sender reconnected"),
 	CNT("rejected", "exfeedd_writer_rejected_total", "Events refused as invalid"),
 	HIST("latency_us", "exfeedd_event_commit_latency_seconds", "Exchange event received to PostgreSQL COMMIT"),
+	HIST("commit_us", "exfeedd_writer_commit_seconds", "A batch sent to PostgreSQL to its COMMIT answered"),
 	CMAP("market/received", "exfeedd_writer_market_events_received_total", "type", "Market events received by the writer, by type"),
 	CNT("market/klines_upserted", "exfeedd_writer_klines_upserted_total", "Closed candles written to klines"),
 	CNT("market/acked_at_once", "exfeedd_writer_market_acked_at_once_total", "Market events acknowledged without a row"),

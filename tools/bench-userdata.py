@@ -292,7 +292,10 @@ def sample(st, seconds, until=None):
     bounds = w1["latency_us"]["bounds"]
     n, q = quantiles(bounds, w0["latency_us"]["counts"], w1["latency_us"]["counts"])
     committed = w1["events_committed"] - w0["events_committed"]
-    out = {"eps": committed / (t1 - t0), "q": q, "n": n,
+    # The database's share: one sample per transaction, sent → COMMIT answered.
+    cq = quantiles(bounds, w0["commit_us"]["counts"], w1["commit_us"]["counts"])[1] \
+        if "commit_us" in w1 else [None, None, None]
+    out = {"eps": committed / (t1 - t0), "q": q, "n": n, "commit_q": cq,
            "batch": committed / max(1, w1["batches"] - w0["batches"]),
            "cpu": cpu_share(c0, pc), "secs": secs, "checkpoints": g1[0] - g0[0],
            "wal_mb": (g1[1] - g0[1]) / 1e6}
@@ -303,9 +306,9 @@ def sample(st, seconds, until=None):
     tot = [sum(col) for col in zip(*steady)] if steady else [0] * len(bounds)
     out["steady"] = (len(steady), quantiles(bounds, [0] * len(tot), tot)[1],
                      sum(tot) / max(1, len(steady)))
-    log("%.0f events/s: %d events, p50/p99/p999 %s us, %.1f events/batch, cpu %s, "
-        "%d checkpoints, %.0f MB WAL; steady seconds %s" %
-        (out["eps"], n, q, out["batch"], out["cpu"], out["checkpoints"], out["wal_mb"],
+    log("%.0f events/s: %d events, p50/p99/p999 %s us (of it the transaction %s us), "
+        "%.1f events/batch, cpu %s, %d checkpoints, %.0f MB WAL; steady seconds %s" %
+        (out["eps"], n, q, cq, out["batch"], out["cpu"], out["checkpoints"], out["wal_mb"],
          out["steady"]))
     log("per second (events, p99 us, idle %, steal %): " + " ".join(
         "%d/%d/%.0f/%.1f" % (k, p99, c["idle"], c["steal"]) for k, p99, c, _ in secs))
@@ -801,6 +804,11 @@ def report(a, res, cmd):
                   "%.0f MB |" % (sum(1 for s_ in secs if s_[1] > 10000), len(secs),
                                  max(s_[0] for s_ in secs), w["cpu"]["idle"], w["cpu"]["steal"],
                                  w["checkpoints"], w["wal_mb"]))
+            cq = w.get("commit_q", [None] * 3)
+            if cq[0] is not None:
+                print("| … of it in the database: batch sent → COMMIT answered, p50 / p99 / "
+                      "p999 over the transactions (writer's commit histogram) | %s / %s / %s |"
+                      % (fmt_us(cq[0]), fmt_us(cq[1]), fmt_us(cq[2])))
             print("| … p50 / p99 / p999 over the %d seconds within 15%% of the mean rate "
                   "(%.0f events/s) | %s / %s / %s |" %
                   (ns, eps, fmt_us(qs[0]), fmt_us(qs[1]), fmt_us(qs[2])))

@@ -171,6 +171,7 @@ static struct {
 	size_t		 last_batch;
 	uint64_t	 last_batch_us;
 	struct hist	 lat;		/* sender's receipt → COMMIT, µs */
+	struct hist	 commit_lat;	/* a batch sent → its COMMIT answered, µs */
 	uint64_t	 merged;	/* batches sealed after waiting flush_interval for more */
 	uint64_t	 sparse;	/* batches sealed at once: events too sparse to wait for */
 
@@ -1013,6 +1014,7 @@ batch_committed(void)
 	wr.inflight = IF_NONE;
 	wr.fail_count = 0;
 	relay_batch_end(1);
+	hist_add(&wr.commit_lat, (int64_t)took_us);
 	for (size_t i = 0; i < b->n; i++)
 		hist_add(&wr.lat, now_us - b->recv_us[i]);
 	for (int t = 0; t < EV_TYPE_MAX; t++)
@@ -1290,6 +1292,7 @@ writer_start(struct ev_loop *loop, const struct config *cfg)
 	if ((wr.rows = wsql_new()) == NULL)
 		fatal(1, "writer: out of memory");
 	hist_init(&wr.lat);
+	hist_init(&wr.commit_lat);
 	relay_set_kick(writer_kick);
 	relay_start(loop, cfg);
 	ev_init(&wr.db_io, db_io_cb);
@@ -1335,7 +1338,7 @@ writer_status(msgpack_packer *pk)
 	for (struct peer *p = wr.peers; p; p = p->next)
 		if (p->s)
 			nsend++;
-	msgpack_pack_map(pk, 24);
+	msgpack_pack_map(pk, 25);
 	mp_kv_str(pk, "db", state[wr.state]);
 	mp_kv_str(pk, "db_error", wr.last_error);
 	relay_status(pk);
@@ -1371,6 +1374,8 @@ writer_status(msgpack_packer *pk)
 	relay_market_status(pk);
 	mp_str(pk, "latency_us");
 	hist_pack(&wr.lat, pk);
+	mp_str(pk, "commit_us");
+	hist_pack(&wr.commit_lat, pk);
 	mp_kv_u64(pk, "flush_interval_ms", (uint64_t)worker_config()->db_flush_interval_ms);
 	mp_str(pk, "gateway");
 	if (wr.gw != NULL)

@@ -248,6 +248,14 @@ with Stack(accounts=6, rate=100, seed=13, shards=2, market_symbols=SYMS, market=
     sm = total(s1, "exfeedd_event_commit_latency_seconds_sum")
     check(0 < sm <= count * 10 and role_map(before, "writer")["latency_us"]["count"] <= count <=
           lat["count"], "commit latency _count between the status reads, _sum %.3f s" % sm)
+    # One commit sample per transaction; a batch's time in the database is
+    # part of each of its events' latency, so its sum is at most theirs.
+    ccount = total(s1, "exfeedd_writer_commit_seconds_count")
+    csum = total(s1, "exfeedd_writer_commit_seconds_sum")
+    check(role_map(before, "writer")["batches"] <= ccount <= role_map(after, "writer")["batches"]
+          and 0 < csum <= sm + 0.001 * count,
+          "commit time: _count %d between the status reads' batches, _sum %.3f s <= the "
+          "events' latency sum %.3f s" % (ccount, csum, sm))
     time.sleep(3)
     _, _, text2, _ = get(st, "/metrics")
     _, s2 = parse(text2)
