@@ -55,7 +55,9 @@ accounts), --seconds N, --latency-seconds N, --rss LIST (account counts),
 --only PHASE (repeatable), --heal-accounts N, --heal-rate N (exsim
 events/s), --heal-outage S, --heal-quiet-start, --heal-warmup S,
 --heal-timeout S, --resync-accounts N, --cpu-rates LIST (exsim --rate
-values), --cpu-accounts N.
+values), --cpu-accounts N, --kafka LINE (a line for [kafka] of every
+stack started, repeatable: 'brokers =' turns Kafka off, 'linger = 50ms';
+the kafka phase sets its own brokers).
 """
 import argparse
 import concurrent.futures
@@ -100,7 +102,11 @@ class BenchStack(stk.Stack):
     add_accounts = benchlib.add_accounts
 
 
+KAFKA_LINES = []     # --kafka: lines added to [kafka] of every stack a phase starts
+
+
 def start(accounts, rate, shards, per_conn=200, paused=False, resynced=False, kafka=()):
+    kafka = list(KAFKA_LINES) + list(kafka)
     st = BenchStack(accounts=accounts, rate=rate, shards=shards, log_level="info",
                     database=DB_CONF, fast_pg=False, budget=50000, weight_limit=1000000,
                     kafka=kafka,
@@ -902,7 +908,11 @@ def main():
     p.add_argument("--heal-warmup", type=int, default=60)
     p.add_argument("--cpu-rates", default="1000,10000")
     p.add_argument("--cpu-accounts", type=int, default=1000)
+    p.add_argument("--kafka", action="append", default=[],
+                   help="a line for [kafka] of every stack started (e.g. 'brokers =' for "
+                   "Kafka off, 'linger = 50ms'); repeatable")
     a = p.parse_args()
+    KAFKA_LINES.extend(a.kafka)
     a.warmup, a.rss_settle = 10, 10
     a.blast_events, a.naive_events, a.ceiling_events = 300000, 10000, 100000
     a.kafka_events, a.kafka_seconds = 300000, 30
