@@ -8,8 +8,10 @@ then --clients WebSocket clients (node's ws, tools/bench-gateway.cjs, in
 each authenticated with its own JWT (minted here with the configured
 secret) and subscribed to every user channel.
 
-1. Idle: once every client has its snapshot, and --settle seconds later, the
-   gateway's memory: (PSS with the clients - PSS before them) / clients.
+1. Idle: once every client has its snapshot, the gateway's CPU-seconds a
+   second over the next --settle seconds (longer than the clients' 30 s
+   heartbeat_interval, so every client's ping and pong is in it), then its
+   memory: (PSS with the clients - PSS before them) / clients.
 2. Load: tools/dpsend offers --rate events/s (order lifecycles: orders,
    fills, positions, balances) of those users' accounts to the writer for
    --seconds; the writer commits them and forwards them to the gateway,
@@ -21,7 +23,7 @@ secret) and subscribed to every user channel.
    messages delivered.
 
 Options: --users N (2000), --clients N (10000), --rate R (5000), --seconds S
-(30), --warmup S (5: load before the window), --settle S (10), --procs N
+(30), --warmup S (5: load before the window), --settle S (35), --procs N
 (2), --keep, --json FILE.
 """
 import argparse
@@ -132,7 +134,9 @@ def main():
     ap.add_argument("--rate", type=float, default=5000)
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--settle", type=int, default=10)
+    # The idle window: longer than the clients' heartbeat_interval (30 s
+    # below), so that it holds every client's ping and pong.
+    ap.add_argument("--settle", type=int, default=35)
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--json")
