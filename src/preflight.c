@@ -5,7 +5,7 @@
  * to that user), the database as that user (reachable, migrated), the log
  * target (a syslog that nobody reads is silence; a file's directory must
  * take a new file from that user after rotation), the runtime directory,
- * and every exchange URL's host name.
+ * the gateway's JWT secret, and every exchange URL's host name.
  */
 #include "autoconf.h"
 
@@ -22,11 +22,13 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
 
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
 #include "exfeedd.h"
+#include "jwt.h"
 #include "log.h"
 #include "preflight.h"
 
@@ -482,6 +484,55 @@ pf_runtime(struct pf *pf, const struct config *cfg, uid_t uid, int drops)
 	pf_ok(pf, what);
 }
 
+/*
+ * [gateway] jwt_secret_file, as the gateway meets it at its start, where a
+ * bad one stops the start: jwt_secret_load's checks (a regular file, mode
+ * 600 or stricter, 32 to 4096 bytes) and, when the daemon drops to
+ * [daemon] user, that user owning it (the gateway reads it as that user).
+ * Not set: a note, since the gateway then refuses every /ws/trading token.
+ */
+static void
+pf_jwt(struct pf *pf, const struct config *cfg, uid_t uid, int drops)
+{
+	const char *path = cfg->gateway_jwt_secret_file;
+	char what[4200], why[1024], fix[8800], own[4200] = "";
+	unsigned char *key;
+	size_t keylen;
+	struct stat st;
+	int missing;
+
+	if (path == NULL || *path == '\0') {
+		fprintf(pf->out, "note  [gateway] jwt_secret_file is not set: /ws/trading refuses "
+		    "every token (the market endpoints and the pages work)\n");
+		return;
+	}
+	snprintf(what, sizeof(what), "[gateway] jwt_secret_file %s", path);
+	if (drops && uid != (uid_t)-1)
+		snprintf(own, sizeof(own), " && chown %s %s", cfg->user, path);
+	if (jwt_secret_load(path, &key, &keylen, why, sizeof(why)) == -1) {
+		missing = stat(path, &st) == -1 && errno == ENOENT;
+		if (!missing && S_ISREG(st.st_mode) &&
+		    (st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) != 0)
+			snprintf(fix, sizeof(fix), "chmod 600 %s%s", path, own);
+		else
+			snprintf(fix, sizeof(fix), "put the secret your platform signs its tokens "
+			    "with in %s (32 to 4096 bytes; a new one: head -c 48 /dev/urandom | base64 > %s), "
+			    "then chmod 600 %s%s", path, path, path, own);
+		pf_fail(pf, what, why, fix);
+		return;
+	}
+	OPENSSL_cleanse(key, keylen);
+	free(key);
+	if (drops && uid != (uid_t)-1 && stat(path, &st) == 0 && st.st_uid != uid) {
+		snprintf(why, sizeof(why), "owned by uid %ld, not by %s: the gateway reads it as %s "
+		    "and refuses it", (long)st.st_uid, cfg->user, cfg->user);
+		snprintf(fix, sizeof(fix), "chown %s %s", cfg->user, path);
+		pf_fail(pf, what, why, fix);
+		return;
+	}
+	pf_ok(pf, what);
+}
+
 /* The host of scheme://host[:port]/..., or -1. */
 static int
 url_host(const char *url, char *host, size_t len)
@@ -594,6 +645,7 @@ preflight(const struct config *cfg, FILE *out)
 	pf_db(&pf, cfg, drops, ids_known, &db);
 	pf_log(&pf, cfg, uid, gid, drops, ids_known);
 	pf_runtime(&pf, cfg, uid, drops);
+	pf_jwt(&pf, cfg, uid, drops);
 	pf_exchanges(&pf, cfg);
 	if (pf.failed)
 		fprintf(out, "preflight: the start would fail; fix the FAIL lines above\n");

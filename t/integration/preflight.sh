@@ -38,6 +38,7 @@ key_file = $2
 rest_url = http://$4:1
 ws_url = ws://127.0.0.1:1
 EOC
+	if [ -n "${5:-}" ]; then printf '[gateway]\njwt_secret_file = %s\n' "$5" >> "$T/pf.conf"; fi
 }
 
 # Everything wrong at once.
@@ -70,6 +71,39 @@ pf
 check "all well: exit 0" [ "$(rc)" -eq 0 ]
 check "all well: the closing line says so" has "^preflight: nothing stands in the way of a start"
 check "all well: no FAIL line" sh -c "! grep -q '^FAIL' '$T/pf.out'"
+check "no jwt_secret_file: a note that /ws/trading refuses every token" has "^note  \[gateway\] jwt_secret_file is not set: /ws/trading refuses every token"
+
+# The gateway's JWT secret, as the gateway will read it (a bad one stops the start).
+head -c 40 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$T/jwt.secret"
+chmod 644 "$T/jwt.secret"
+[ "$(id -u)" -eq 0 ] && chown "$RUNAS" "$T/jwt.secret"
+pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1 "$T/jwt.secret"
+pf
+check "a jwt secret readable by others: the start would fail" [ "$(rc)" -eq 1 ]
+check "... its line says why" has "FAIL  \[gateway\] jwt_secret_file $T/jwt.secret: $T/jwt.secret is readable or writable by group or others (mode 0644)"
+check "... fix: chmod 600" has "fix: chmod 600 $T/jwt.secret"
+chmod 600 "$T/jwt.secret"
+pf
+check "a good jwt secret: exit 0" [ "$(rc)" -eq 0 ]
+check "... an ok line" has "^ok    \[gateway\] jwt_secret_file $T/jwt.secret$"
+if [ "$(id -u)" -eq 0 ] && [ "$RUNAS" != root ]; then
+	chown root "$T/jwt.secret"
+	pf
+	check "as root: a jwt secret not owned by $RUNAS fails" has "FAIL  \[gateway\] jwt_secret_file $T/jwt.secret: owned by uid 0, not by $RUNAS"
+	check "... fix: chown $RUNAS" has "fix: chown $RUNAS $T/jwt.secret"
+	chown "$RUNAS" "$T/jwt.secret"
+fi
+head -c 10 /dev/urandom > "$T/jwt.short"; chmod 600 "$T/jwt.short"
+[ "$(id -u)" -eq 0 ] && chown "$RUNAS" "$T/jwt.short"
+pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1 "$T/jwt.short"
+pf
+check "a 10-byte jwt secret fails" has "FAIL  \[gateway\] jwt_secret_file $T/jwt.short:"
+check "... fix: the platform's secret, 32 to 4096 bytes" has "fix: put the secret your platform signs its tokens with in $T/jwt.short (32 to 4096 bytes"
+pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1 "$T/no.secret"
+pf
+check "a missing jwt secret fails, with how to make one" has "FAIL  \[gateway\] jwt_secret_file $T/no.secret: cannot open"
+check "... fix: how to make one" has "a new one: head -c 48 /dev/urandom | base64 > $T/no.secret"
+pf_conf "$RUNAS" "$T/pf.key" "$T/logs/pf.log" 127.0.0.1
 if [ ! -S /dev/log ]; then
 	# Only syslog unheard: the start goes ahead (logging to a file), so exit 0.
 	pf_conf "$RUNAS" "$T/pf.key" syslog 127.0.0.1
