@@ -28,6 +28,7 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "clock.h"
 #include "config.h"
@@ -53,6 +54,7 @@
 #define GW_SNDBUF		(128 * 1024)	/* a client socket's kernel send buffer */
 #define GW_LINGER_MS		100	/* a closing client's quiet before the close frame */
 #define GW_LINGER_MAX_MS	2000
+#define GW_PING_LEN		8	/* bytes of a ping's payload, random per ping */
 
 enum gw_ep { EP_TRADING, EP_MARKET, EP_OPS };
 static const char *const ep_path[] = { "/ws/trading", "/ws/market", "/ws/ops" };
@@ -132,9 +134,13 @@ struct gw_client {
 	int64_t			 tokens_us;
 	int			 abuse;
 	int64_t			 abuse_since_ms;
-	/* liveness */
-	int64_t			 connected_ms, last_rx_ms, ping_sent_ms;
-	int			 ping_due;
+	/*
+	 * liveness: a client is alive while it answers our pings, each with a
+	 * payload of its own that only a client reading the stream can echo
+	 */
+	int64_t			 connected_ms, last_rx_ms, ping_sent_ms, pong_ms;
+	int			 ping_due, ping_outstanding;
+	unsigned char		 ping_payload[GW_PING_LEN];
 	/* closing */
 	int64_t			 closing_ms;
 	int			 close_code;
@@ -1179,13 +1185,13 @@ client_writable(struct gw_client *c)
 		return -1;
 	}
 	if (c->ping_due) {
-		/* With a payload: lws sends no zero-length ping. */
-		unsigned char ping[LWS_PRE + 8];
+		/* The payload the pong must echo (lws sends no zero-length ping anyway). */
+		unsigned char ping[LWS_PRE + GW_PING_LEN];
 
-		memcpy(ping + LWS_PRE, "exfeedd", 7);
+		memcpy(ping + LWS_PRE, c->ping_payload, GW_PING_LEN);
 		c->ping_due = 0;
 		ws.st.pings++;
-		if (lws_write(c->wsi, ping + LWS_PRE, 7, LWS_WRITE_PING) < 7)
+		if (lws_write(c->wsi, ping + LWS_PRE, GW_PING_LEN, LWS_WRITE_PING) < GW_PING_LEN)
 			return -1;
 		if (lws_send_pipe_choked(c->wsi)) {
 			lws_callback_on_writable(c->wsi);
@@ -1365,6 +1371,19 @@ ops_message(const char *json, size_t len, void *arg)
 
 /* ------------------------------------------------------------ the heartbeat */
 
+/* GW_PING_LEN bytes no client can predict without reading our ping. */
+static void
+ping_payload_new(unsigned char *p)
+{
+	static uint64_t n;
+	uint64_t v;
+
+	if (RAND_bytes(p, GW_PING_LEN) == 1)
+		return;
+	v = (uint64_t)now_ms() * 0x9e3779b97f4a7c15ULL ^ ++n * 0xbf58476d1ce4e5b9ULL;
+	memcpy(p, &v, GW_PING_LEN);
+}
+
 static void
 sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -1386,16 +1405,22 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			client_close(c, 4001, "auth required");
 			continue;
 		}
-		if (now - c->last_rx_ms >= 2 * ws.heartbeat_ms) {
-			/* Silent through a ping and its wait: gone, or not reading; no close frame would get through. */
+		if (c->ping_outstanding && now - c->ping_sent_ms >= ws.heartbeat_ms) {
+			/*
+			 * Our ping unanswered for a heartbeat: gone, or not reading
+			 * (what it sends meanwhile proves nothing); no close frame
+			 * would get through.
+			 */
 			ws.st.dropped_dead++;
 			c->state = ST_CLOSING;
 			queue_clear(c);
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 			continue;
 		}
-		if (now - c->last_rx_ms >= ws.heartbeat_ms && c->ping_sent_ms <= c->last_rx_ms) {
+		if (!c->ping_outstanding && now - c->pong_ms >= ws.heartbeat_ms) {
+			ping_payload_new(c->ping_payload);
 			c->ping_sent_ms = now;
+			c->ping_outstanding = 1;
 			c->ping_due = 1;
 			lws_callback_on_writable(c->wsi);
 		}
@@ -1506,7 +1531,7 @@ client_new(struct lws *wsi, struct gw_pss *pss)
 	TAILQ_INIT(&c->mqueue);
 	TAILQ_INIT(&c->held);
 	LIST_INIT(&c->subs);
-	c->connected_ms = c->last_rx_ms = now_ms();
+	c->connected_ms = c->last_rx_ms = c->pong_ms = now_ms();
 	c->tokens = (double)ws.burst;
 	c->tokens_us = clock_mono_us();
 	c->state = c->ep == EP_TRADING ? ST_AUTH : ST_LIVE;
@@ -1564,8 +1589,15 @@ gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, vo
 			client_receive(c, in, len);
 		return 1;
 	case LWS_CALLBACK_RECEIVE_PONG:
-		if (c != NULL)
+		if (c != NULL) {
 			c->last_rx_ms = now_ms();
+			/* Only the answer to our last ping proves the client reads. */
+			if (c->ping_outstanding && len == GW_PING_LEN &&
+			    memcmp(in, c->ping_payload, GW_PING_LEN) == 0) {
+				c->ping_outstanding = 0;
+				c->pong_ms = c->last_rx_ms;
+			}
+		}
 		return 1;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (c != NULL)

@@ -361,6 +361,37 @@ async def status_and_heartbeat(st, user):
     except Exception:
         pass
     check(ok, "a client that answers pings is kept")
+    # Sending proves nothing: one that stops reading while it sends messages,
+    # and one that sends pongs of its own (not the echo of our ping's
+    # payload), are dropped as b was.
+    for what, send in (("messages", lambda w: w.send(json.dumps({"type": "ping"}))),
+                       ("unprompted pongs", lambda w: w.pong(b"exfeedd"))):
+        w = await websockets.connect(base + "/ws/market", ping_interval=None)
+        dead0 = st.gateway_status()["dropped_dead"]
+        w.transport.pause_reading()
+        stop = asyncio.Event()
+
+        async def keep_sending(w=w, send=send, stop=stop):
+            try:
+                while not stop.is_set():
+                    await send(w)
+                    await asyncio.sleep(0.2)
+            except Exception:
+                pass
+        task = asyncio.create_task(keep_sending())
+        t0 = time.time()
+        gone = await asyncio.to_thread(wait_for, lambda: st.gateway_status()["dropped_dead"] >
+                                       dead0, 8, 0.1)
+        stop.set()
+        await task
+        check(gone and 0.5 < time.time() - t0 < 4.5,
+              "a client that sends %s but never reads is dropped after 2 heartbeats "
+              "(%.1f s)" % (what, time.time() - t0))
+        w.transport.resume_reading()
+        try:
+            await asyncio.wait_for(w.close(), 3)
+        except Exception:
+            pass
     for w in (a, b, m):
         w.transport.resume_reading()
         await w.close()
