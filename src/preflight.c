@@ -499,7 +499,6 @@ pf_jwt(struct pf *pf, const struct config *cfg, uid_t uid, int drops)
 	unsigned char *key;
 	size_t keylen;
 	struct stat st;
-	int missing;
 
 	if (path == NULL || *path == '\0') {
 		fprintf(pf->out, "note  [gateway] jwt_secret_file is not set: /ws/trading refuses "
@@ -510,8 +509,8 @@ pf_jwt(struct pf *pf, const struct config *cfg, uid_t uid, int drops)
 	if (drops && uid != (uid_t)-1)
 		snprintf(own, sizeof(own), " && chown %s %s", cfg->user, path);
 	if (jwt_secret_load(path, &key, &keylen, why, sizeof(why)) == -1) {
-		missing = stat(path, &st) == -1 && errno == ENOENT;
-		if (!missing && S_ISREG(st.st_mode) &&
+		/* Its mode alone is wrong: a file there, of the right kind. */
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 		    (st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) != 0)
 			snprintf(fix, sizeof(fix), "chmod 600 %s%s", path, own);
 		else
