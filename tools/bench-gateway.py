@@ -45,6 +45,8 @@ os.environ.setdefault("top_srcdir", SRC)
 os.environ.setdefault("top_builddir", os.path.join(SRC, "_build"))
 sys.path.insert(0, os.path.join(SRC, "t", "integration"))
 import stack as stk  # noqa: E402
+sys.path.insert(0, HERE)
+from benchlib import cpu_s  # noqa: E402
 
 WS_VERSION = "8.18.0"
 DPSEND = os.path.join(os.environ["top_builddir"], "tools", "dpsend")
@@ -81,12 +83,6 @@ def ws_dir():
 def pss_kb(pid):
     with open("/proc/%d/smaps_rollup" % pid) as f:
         return sum(int(l.split()[1]) for l in f if l.startswith("Pss:"))
-
-
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        v = f.read().rsplit(")", 1)[1].split()
-    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def q(xs, p):
