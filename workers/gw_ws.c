@@ -136,10 +136,12 @@ struct gw_client {
 	int64_t			 abuse_since_ms;
 	/*
 	 * liveness: a client is alive while it answers our pings, each with a
-	 * payload of its own that only a client reading the stream can echo
+	 * payload of its own that only a client reading the stream can echo;
+	 * a ping is outstanding while ping_sent_ms > pong_ms (the next one
+	 * goes a heartbeat after the answer, never in the answer's ms)
 	 */
 	int64_t			 connected_ms, last_rx_ms, ping_sent_ms, pong_ms;
-	int			 ping_due, ping_outstanding;
+	int			 ping_due;
 	unsigned char		 ping_payload[GW_PING_LEN];
 	/* closing */
 	int64_t			 closing_ms;
@@ -1405,7 +1407,7 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			client_close(c, 4001, "auth required");
 			continue;
 		}
-		if (c->ping_outstanding && now - c->ping_sent_ms >= ws.heartbeat_ms) {
+		if (c->ping_sent_ms > c->pong_ms && now - c->ping_sent_ms >= ws.heartbeat_ms) {
 			/*
 			 * Our ping unanswered for a heartbeat: gone, or not reading
 			 * (what it sends meanwhile proves nothing); no close frame
@@ -1417,10 +1419,9 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 			continue;
 		}
-		if (!c->ping_outstanding && now - c->pong_ms >= ws.heartbeat_ms) {
+		if (c->ping_sent_ms <= c->pong_ms && now - c->pong_ms >= ws.heartbeat_ms) {
 			ping_payload_new(c->ping_payload);
 			c->ping_sent_ms = now;
-			c->ping_outstanding = 1;
 			c->ping_due = 1;
 			lws_callback_on_writable(c->wsi);
 		}
@@ -1591,12 +1592,13 @@ gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, vo
 	case LWS_CALLBACK_RECEIVE_PONG:
 		if (c != NULL) {
 			c->last_rx_ms = now_ms();
-			/* Only the answer to our last ping proves the client reads. */
-			if (c->ping_outstanding && len == GW_PING_LEN &&
-			    memcmp(in, c->ping_payload, GW_PING_LEN) == 0) {
-				c->ping_outstanding = 0;
+			/*
+			 * Only the answer to our outstanding ping proves the client
+			 * reads (not a replay of an answered one).
+			 */
+			if (c->ping_sent_ms > c->pong_ms && len == GW_PING_LEN &&
+			    memcmp(in, c->ping_payload, GW_PING_LEN) == 0)
 				c->pong_ms = c->last_rx_ms;
-			}
 		}
 		return 1;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
