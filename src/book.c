@@ -4,6 +4,7 @@
  */
 #include "autoconf.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,10 @@ struct lvl {
 	char		 qty[EV_DEC];
 	struct pkey	 k;
 };
+/* book_top copies a level's price and qty as one ev_level. */
+_Static_assert(offsetof(struct lvl, price) == offsetof(struct ev_level, price) &&
+    offsetof(struct lvl, qty) == offsetof(struct ev_level, qty) &&
+    sizeof(struct ev_level) <= sizeof(struct lvl), "struct lvl starts as an ev_level");
 
 /*
  * One side, worst level first and best last: bids by ascending price, asks
@@ -242,7 +247,7 @@ side_set(struct book *b, struct side *s, const struct lvl *x, bool zero)
 	return 0;
 }
 
-static bool
+bool
 book_crossed(const struct book *b)
 {
 	return b->bids.n > 0 && b->asks.n > 0 &&
@@ -638,7 +643,7 @@ side_top(const struct side *s, int n)
 }
 
 int
-book_top(const struct book *b, int n, struct event *ev)
+book_top(const struct book *b, int n, struct event *ev, struct ev_level *into)
 {
 	struct ev_book *bk = &ev->u.book;
 	int nb, na, i;
@@ -657,19 +662,15 @@ book_top(const struct book *b, int n, struct event *ev)
 	bk->depth = n;
 	bk->nbids = nb;
 	bk->nasks = na;
-	if (nb + na > 0 && (bk->levels = malloc((nb + na) * sizeof(*bk->levels))) == NULL)
+	if (into != NULL)
+		bk->levels = into;
+	else if (nb + na > 0 && (bk->levels = malloc((nb + na) * sizeof(*bk->levels))) == NULL)
 		return -1;
-	for (i = 0; i < nb; i++) {
-		const struct lvl *l = &b->bids.v[b->bids.n - 1 - i];
-
-		memcpy(bk->levels[i].price, l->price, strlen(l->price) + 1);
-		memcpy(bk->levels[i].qty, l->qty, strlen(l->qty) + 1);
-	}
-	for (i = 0; i < na; i++) {
-		const struct lvl *l = &b->asks.v[b->asks.n - 1 - i];
-
-		memcpy(bk->levels[nb + i].price, l->price, strlen(l->price) + 1);
-		memcpy(bk->levels[nb + i].qty, l->qty, strlen(l->qty) + 1);
-	}
+	/* A level's two strings are an ev_level's: one copy each (a price and a
+	 * qty are NUL-terminated within EV_DEC; the bytes after are copied too). */
+	for (i = 0; i < nb; i++)
+		memcpy(&bk->levels[i], &b->bids.v[b->bids.n - 1 - i], sizeof(struct ev_level));
+	for (i = 0; i < na; i++)
+		memcpy(&bk->levels[nb + i], &b->asks.v[b->asks.n - 1 - i], sizeof(struct ev_level));
 	return 0;
 }

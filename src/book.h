@@ -122,6 +122,12 @@ enum book_rc	 book_snapshot(struct book *, const struct bm_depth_snapshot *,
 void		 book_unsync(struct book *);
 
 bool		 book_synced(const struct book *);
+/*
+ * Whether the best bid is at or above the best ask.  Never true after a
+ * diff or snapshot was applied (one that would cross is a break); the
+ * publisher asks again before each top it sends.
+ */
+bool		 book_crossed(const struct book *);
 /* The u of the last diff applied, the snapshot's L when WAITING, 0 when UNSYNCED. */
 int64_t		 book_last_update_id(const struct book *);
 /* Why the last BOOK_BREAK happened (a static string), "" if none yet. */
@@ -134,11 +140,18 @@ void		 book_get_stats(const struct book *, struct book_stats *);
  * of the last diff applied (or the snapshot's), u.book: symbol,
  * last_update_id, time (T of that diff, or the snapshot's), depth = n,
  * nbids/nasks (fewer than n only on a side the snapshot held whole), levels
- * malloc'd (ev_clear or free them).  account_id, user_id, recv_us and the
- * id are left for the caller.  0, or -1 when not synced, when n is out of
- * range, when a side cannot prove its top n (fewer than n levels inside its
- * range), or when out of memory.
+ * best first, bids then asks.  The levels go into `into` when it is not NULL
+ * (room for 2n; the event then does not own them: do not ev_clear it), else
+ * into a malloc'd array (ev_clear or free it).  account_id, user_id, recv_us
+ * and the id are left for the caller.  0, or -1 when not synced, when n is
+ * out of range, when a side cannot prove its top n (fewer than n levels
+ * inside its range), or when out of memory.
+ *
+ * What comes out passes ev_validate by construction (book_test's random
+ * walk checks every top it takes): each level was a canonical positive
+ * decimal when it entered, each side is kept strictly ordered, and no diff
+ * or snapshot that would cross the book is applied.
  */
-int		 book_top(const struct book *, int n, struct event *ev);
+int		 book_top(const struct book *, int n, struct event *ev, struct ev_level *into);
 
 #endif
