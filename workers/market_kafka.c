@@ -50,6 +50,7 @@ static struct {
 	int		 io_pipe[2];
 	ev_io		 io;
 	ev_timer	 poll;
+	ev_timer	 window;	/* market_linger from the first staged event */
 	uint64_t	 producers;
 	struct kafka_market km;	/* counters, in-flight bound, last error */
 } mkf = { .io_pipe = { -1, -1 }, .km = { .rl = LOG_RATELIMIT_INIT(10000, 5) } };
@@ -111,6 +112,24 @@ poll_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	poll_producer();
 }
 
+/* Produce the window (to no producer: counted failed). */
+static void
+window_flush(void)
+{
+	ev_timer_stop(mkf.loop, &mkf.window);
+	if (mkf.km.nstaged > 0)
+		kafka_market_flush(&mkf.km, mkf.rk, mkf.cfg);
+}
+
+static void
+window_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)t;
+	(void)revents;
+	window_flush();
+}
+
 /* Drop the producer: what it holds is lost (counted failed by its reports). */
 static void
 producer_drop(void)
@@ -170,6 +189,7 @@ market_kafka_start(struct ev_loop *loop, const struct config *cfg)
 	ev_io_init(&mkf.io, io_cb, mkf.io_pipe[0], EV_READ);
 	ev_timer_init(&mkf.poll, poll_cb, MKAFKA_POLL_S, MKAFKA_POLL_S);
 	ev_timer_start(loop, &mkf.poll);
+	ev_timer_init(&mkf.window, window_cb, (double)cfg->kafka_market_linger_ms / 1000., 0.);
 	if (config_has_broker(cfg))
 		worker_on_kafka_bootstrap(bootstrap_cb);	/* the embedded broker's */
 	else
@@ -185,9 +205,20 @@ market_kafka_reconfigure(const struct config *cfg)
 int
 market_kafka_publish(const struct event *ev)
 {
+	int r;
+
 	if (!mkf.enabled || !EV_IS_MARKET(ev->type))
 		return 0;
-	return kafka_market_produce(&mkf.km, mkf.rk, mkf.cfg, ev);
+	if (mkf.cfg->kafka_market_linger_ms <= 0)
+		return kafka_market_produce(&mkf.km, mkf.rk, mkf.cfg, ev);
+	/* market_linger is read once (no reload): the window's length is the start's */
+	if ((r = kafka_market_stage(&mkf.km, mkf.rk, mkf.cfg, ev)) == -1)
+		return -1;
+	if (r == 1)
+		window_flush();
+	else if (!ev_is_active(&mkf.window))
+		ev_timer_start(mkf.loop, &mkf.window);
+	return 0;
 }
 
 void
@@ -204,6 +235,7 @@ market_kafka_stop(void)
 {
 	if (!mkf.enabled)
 		return;
+	window_flush();
 	if (mkf.rk != NULL) {
 		/* What waits goes now, within a bound: market data is replaceable. */
 		if (rd_kafka_flush(mkf.rk, MKAFKA_STOP_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -215,6 +247,5 @@ market_kafka_stop(void)
 	close(mkf.io_pipe[0]);
 	close(mkf.io_pipe[1]);
 	mkf.io_pipe[0] = mkf.io_pipe[1] = -1;
-	free(mkf.km.value.p);
-	mkf.km.value.p = NULL;
+	kafka_market_free(&mkf.km);
 }

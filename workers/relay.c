@@ -807,8 +807,7 @@ relay_end(void)
 	rl.ring = NULL;
 	free(rl.value.p);
 	rl.value.p = NULL;
-	free(rl.mkt.value.p);
-	rl.mkt.value.p = NULL;
+	kafka_market_free(&rl.mkt);
 }
 
 /* ---------------------------------------------------------------- status */

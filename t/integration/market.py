@@ -23,7 +23,9 @@ bookTicker, forceOrder), exsim at --time-scale 120 so that candles of 1m to
    published every market event but the closed candles, the writer those
    (after their commit): what Kafka holds lies between each one's status
    counters (delivered before the read, published after it), none failed;
-   the writer received closed candles only.
+   the writer received closed candles only.  The market worker's window
+   ([kafka] market_linger): each symbol's events of a type reach Kafka in
+   the order they were made, and each was produced within the window.
 """
 import json
 import os
@@ -222,11 +224,15 @@ def main():
         m0, w0 = market(st)["kafka"], st.writer_status()["market"]
         on_kafka = {"market": {}, "writer": {}}
         bad_headers = []
+        seq = {}        # (topic, partition, key, type) -> [(offset, recv_us, CreateTime ms)]
         for topic in TOPICS:
             for msg in kafka_read(boot, topic):
                 ev = json.loads(msg["payload"])
                 who = "writer" if ev["type"] == "kline" and ev["closed"] else "market"
                 on_kafka[who][topic] = on_kafka[who].get(topic, 0) + 1
+                if who == "market":
+                    seq.setdefault((topic, msg["partition"], msg.get("key"), ev["type"]),
+                                   []).append((msg["offset"], ev["recv_us"], msg["ts"]))
                 h = msg["headers"]
                 if set(h) != {"event_id", "exchange", "type", "schema"} or \
                         (h["event_id"], h["exchange"], h["type"], h["schema"]) != \
@@ -246,6 +252,25 @@ def main():
                 if msg.get("key") != ev["symbol"]:
                     check(False, "Kafka key %r is the symbol of %s" % (msg.get("key"), k))
         check(dup == 0, "no event published twice")
+        # The market worker's window ([kafka] market_linger, 50 ms here): each
+        # symbol's events of a type in the order they were made, and out
+        # within the window (Kafka's CreateTime is the produce call's time;
+        # 1 s of slack for a loaded machine, the sanitizers).
+        back, late, n_seq = [], [], 0
+        for k, v in seq.items():
+            v.sort()
+            n_seq += len(v)
+            for a, b in zip(v, v[1:]):
+                if b[1] < a[1]:
+                    back.append((k, a, b))
+            late += [(k, x) for x in v if not -5 <= x[2] - x[1] // 1000 <= 50 + 1000]
+        check(n_seq > 1000 and not back and not late,
+              "the market worker's %d messages: in the order they were made per symbol and "
+              "type (%d out of order), each produced within market_linger of being made (%d "
+              "late; the largest wait %d ms)%s" % (
+                  n_seq, len(back), len(late),
+                  max((x[2] - x[1] // 1000 for v in seq.values() for x in v), default=0),
+                  "".join("\n# %s" % (b,) for b in (back + late)[:3])))
         check(not bad_headers, "every message's headers: event_id, exchange, type, schema, equal "
               "to its value's (%d bad%s)" % (len(bad_headers), "".join(
                   "\n# %s" % (b,) for b in bad_headers[:3])))
