@@ -154,7 +154,7 @@ int	 kafka_market_produce(struct kafka_market *, rd_kafka_t *, const struct conf
  * so messages produced as they come start as many linger timers as there
  * are partitions, each expiring at its own time, and the producer's thread
  * wakes and sends a request for each; a window produced at once (with a
- * linger of 1 ms) goes in one or two requests (BENCHMARKS.md, "Market
+ * linger of 1 ms) goes in a few requests (BENCHMARKS.md, "Market
  * data").  Refused like kafka_market_produce (no producer, the in-flight
  * bound counting the staged, an event with no value): -1, counted.  0 when
  * staged, 1 when staged and the window is full (KAFKA_MARKET_STAGE_MAX or

@@ -17,7 +17,17 @@
  * costs the message, counted per type (market_kafka_status) and logged
  * rate-limited; nothing here ever holds the loop, except the stop's flush,
  * bounded by MKAFKA_STOP_MS.  At most KAFKA_MARKET_INFLIGHT messages wait
- * in the producer.
+ * in the window and the producer.
+ *
+ * The window.  Events are staged for [kafka] market_linger from the first
+ * of them (kafka_market_stage) and the window is produced at once.
+ * librdkafka lingers per partition: events handed to it as they come make
+ * each partition's batch expire at its own time, and its thread wakes and
+ * sends a small request for each; a window produced at once goes in a few
+ * (BENCHMARKS.md, "Market data": the worker's CPU per frame 0.93x).  A
+ * message waits at most market_linger plus KAFKA_MARKET_RDK_LINGER_MS, as
+ * it waited market_linger in librdkafka before.  market_linger = 0: each
+ * event is produced as it comes, with no linger.
  */
 #include "autoconf.h"
 
