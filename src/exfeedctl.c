@@ -201,10 +201,9 @@ print_market(const msgpack_object *d)
 	    mp_i64_or(d, "duplicates", 0));
 	if (k != NULL && k->type == MSGPACK_OBJECT_MAP)
 		printf("market kafka: %" PRId64 " published, %" PRId64 " delivered, %" PRId64
-		    " failed, %" PRId64 " queue full, %" PRId64 " in flight, %" PRId64
-		    " in the window\n",
+		    " failed, %" PRId64 " queue full, %" PRId64 " in flight\n",
 		    mp_sum(k, "published"), mp_sum(k, "delivered"), mp_sum(k, "failed"),
-		    mp_sum(k, "queue_full"), mp_i64_or(k, "in_flight", 0), mp_i64_or(k, "staged", 0));
+		    mp_sum(k, "queue_full"), mp_i64_or(k, "in_flight", 0));
 	printf("%6s %-7s %-11s %7s %9s %10s %6s %10s %6s\n", "CONN", "ROUTE", "STATE", "STREAMS",
 	    "SINCE", "RECONNECTS", "FAILED", "MESSAGES", "ERRORS");
 	for (uint32_t i = 0; cs && cs->type == MSGPACK_OBJECT_ARRAY && i < cs->via.array.size;

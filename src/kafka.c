@@ -59,9 +59,8 @@ set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err, size_
 
 /*
  * A producer.  market: the market worker's (market_kafka.c), for replaceable
- * data: not idempotent, [kafka] market_compression (no compression by
- * default: BENCHMARKS.md, "Market data"), a linger of
- * KAFKA_MARKET_RDK_LINGER_MS (market_linger is the worker's own window);
+ * data: not idempotent, [kafka] market_linger and market_compression (fewer,
+ * larger batches, no compression by default: BENCHMARKS.md, "Market data");
  * otherwise the writer's outbox producer (idempotent, [kafka] linger and
  * compression).  [kafka] rdkafka.* lines apply to both, last.
  */
@@ -73,14 +72,7 @@ producer_new(const struct config *cfg, const char *bootstraps, const char *clien
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_t *rk;
 	char num[32], why[512];
-	/*
-	 * The market worker holds a window of market_linger itself and
-	 * produces it at once (kafka_market_stage): librdkafka's own linger is
-	 * then only the 1 ms that gathers the window's partitions into one
-	 * request.
-	 */
-	int64_t linger = !market ? cfg->kafka_linger_ms : cfg->kafka_market_linger_ms > 0 ?
-	    KAFKA_MARKET_RDK_LINGER_MS : 0;
+	int64_t linger = market ? cfg->kafka_market_linger_ms : cfg->kafka_linger_ms;
 	int codec = market ? cfg->kafka_market_compression_i : cfg->kafka_compression_i;
 	if (set(conf, "bootstrap.servers", bootstraps, err, errlen) == -1 ||
 	    set(conf, "client.id", client_id, err, errlen) == -1 ||
@@ -200,87 +192,20 @@ kafka_produce_row(rd_kafka_t *rk, const struct config *cfg, const char *prefix,
 	return e;
 }
 
-/*
- * Append ev's value in cfg's [kafka] format to *value (json: ev_json_put's
- * object written in place; otherwise kafka_value of it).  0, or -1 with err
- * set and *value as it was.
- */
-static int
-event_value(const struct config *cfg, const struct event *ev, struct strbuf *value, char *err,
-    size_t errlen)
-{
-	const char *type = ev_type_name(ev->type);
-	size_t len0 = value->len;
-	char *json;
-	int r;
-
-	if (cfg->kafka_format == CONF_KAFKA_JSON) {
-		if (ev_json_put(value, ev) == 0)
-			return 0;
-		value->len = len0;
-		snprintf(err, errlen, "event %s (%s): no JSON form", ev->id, type);
-		return -1;
-	}
-	if ((json = ev_to_json(ev)) == NULL) {
-		snprintf(err, errlen, "event %s (%s): no JSON form", ev->id, type);
-		return -1;
-	}
-	r = kafka_value(cfg->kafka_format, type, json, strlen(json), NULL, 0, value, err, errlen);
-	free(json);
-	if (r == -1)
-		value->len = len0;
-	return r;
-}
-
-/*
- * One market message: on rkt, or by topic name when rkt is NULL; the key;
- * headers event_id, exchange, type, schema; the value copied.  librdkafka's
- * answer (err set when it is not NO_ERROR).
- */
-static rd_kafka_resp_err_t
-produce_market(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *topic, const char *key,
-    size_t keylen, const char *id, const char *exchange, const char *type, const char *v,
-    size_t vlen, void *msg_opaque, char *err, size_t errlen)
-{
-	rd_kafka_headers_t *hdrs;
-	rd_kafka_resp_err_t e;
-
-	hdrs = rd_kafka_headers_new(4);
-	rd_kafka_header_add(hdrs, "event_id", -1, id, -1);
-	rd_kafka_header_add(hdrs, "exchange", -1, exchange, -1);
-	rd_kafka_header_add(hdrs, "type", -1, type, -1);
-	rd_kafka_header_add(hdrs, "schema", -1, KAFKA_SCHEMA, -1);
-	e = rkt != NULL ? rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt),
-	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-	    RD_KAFKA_V_VALUE((void *)v, vlen),
-	    RD_KAFKA_V_KEY(key, keylen),
-	    RD_KAFKA_V_HEADERS(hdrs),
-	    RD_KAFKA_V_OPAQUE(msg_opaque),
-	    RD_KAFKA_V_END) :
-	    rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-	    RD_KAFKA_V_VALUE((void *)v, vlen),
-	    RD_KAFKA_V_KEY(key, keylen),
-	    RD_KAFKA_V_HEADERS(hdrs),
-	    RD_KAFKA_V_OPAQUE(msg_opaque),
-	    RD_KAFKA_V_END);
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		rd_kafka_headers_destroy(hdrs);	/* ours until producev succeeds */
-		snprintf(err, errlen, "%s", rd_kafka_err2str(e));
-	}
-	return e;
-}
-
 rd_kafka_resp_err_t
 kafka_produce_event(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const struct config *cfg,
     const char *prefix, const struct event *ev, void *msg_opaque, struct strbuf *value, char *err,
     size_t errlen)
 {
 	const char *topic = EV_IS_MARKET(ev->type) ? cfg->kafka_topic[ev->type] : NULL;
-	const char *sym = ev_market_symbol(ev);
-	char name[512];
+	const char *type = ev_type_name(ev->type), *sym = ev_market_symbol(ev);
+	rd_kafka_headers_t *hdrs;
+	rd_kafka_resp_err_t e;
+	char name[512], *json;
+	int r;
 
 	value->len = 0;
+
 	if (topic == NULL) {
 		snprintf(err, errlen, "event %s: type %u has no market topic", ev->id, ev->type);
 		return RD_KAFKA_RESP_ERR__BAD_MSG;
@@ -289,10 +214,47 @@ kafka_produce_event(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const struct config *
 		snprintf(name, sizeof(name), "%s%s", prefix, topic);
 		topic = name;
 	}
-	if (event_value(cfg, ev, value, err, errlen) == -1)
-		return RD_KAFKA_RESP_ERR__BAD_MSG;
-	return produce_market(rk, rkt, topic, sym, strlen(sym), ev->id, ev->exchange,
-	    ev_type_name(ev->type), value->p, value->len, msg_opaque, err, errlen);
+	if (cfg->kafka_format == CONF_KAFKA_JSON) {
+		/* The value is the JSON object itself (kafka_value): written in place. */
+		if (ev_json_put(value, ev) == -1) {
+			snprintf(err, errlen, "event %s (%s): no JSON form", ev->id, type);
+			return RD_KAFKA_RESP_ERR__BAD_MSG;
+		}
+	} else {
+		if ((json = ev_to_json(ev)) == NULL) {
+			snprintf(err, errlen, "event %s (%s): no JSON form", ev->id, type);
+			return RD_KAFKA_RESP_ERR__BAD_MSG;
+		}
+		r = kafka_value(cfg->kafka_format, type, json, strlen(json), NULL, 0, value, err,
+		    errlen);
+		free(json);
+		if (r == -1)
+			return RD_KAFKA_RESP_ERR__BAD_MSG;
+	}
+	hdrs = rd_kafka_headers_new(4);
+	rd_kafka_header_add(hdrs, "event_id", -1, ev->id, -1);
+	rd_kafka_header_add(hdrs, "exchange", -1, ev->exchange, -1);
+	rd_kafka_header_add(hdrs, "type", -1, type, -1);
+	rd_kafka_header_add(hdrs, "schema", -1, KAFKA_SCHEMA, -1);
+	e = rkt != NULL ? rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_VALUE(value->p, value->len),
+	    RD_KAFKA_V_KEY(sym, strlen(sym)),
+	    RD_KAFKA_V_HEADERS(hdrs),
+	    RD_KAFKA_V_OPAQUE(msg_opaque),
+	    RD_KAFKA_V_END) :
+	    rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_VALUE(value->p, value->len),
+	    RD_KAFKA_V_KEY(sym, strlen(sym)),
+	    RD_KAFKA_V_HEADERS(hdrs),
+	    RD_KAFKA_V_OPAQUE(msg_opaque),
+	    RD_KAFKA_V_END);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rd_kafka_headers_destroy(hdrs);	/* ours until producev succeeds */
+		snprintf(err, errlen, "%s", rd_kafka_err2str(e));
+	}
+	return e;
 }
 
 /* ------------------------------------------------------------- market data */
@@ -336,49 +298,6 @@ kafka_market_forget(struct kafka_market *km)
 	km->rkt_rk = NULL;
 }
 
-/* Count librdkafka's answer e for a message of type t (sym, id for the log). */
-static int
-market_result(struct kafka_market *km, unsigned t, rd_kafka_resp_err_t e, const char *err,
-    const char *sym, const char *id)
-{
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		km->produced[t]++;
-		km->inflight++;
-		return 0;
-	}
-	if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-		km->queue_full[t]++;
-		log_warnx_rl(&km->rl, "kafka: market data (%s %s) dropped: the producer's "
-		    "queue is full", ev_type_name(t), sym);
-		return -1;
-	}
-	km->failed[t]++;
-	snprintf(km->error, sizeof(km->error), "%s", err);
-	log_warnx_rl(&km->rl, "kafka: market data (%s %s, event %s) not published: %s",
-	    ev_type_name(t), sym, id, err);
-	return -1;
-}
-
-/* Whether a message of type t may go: a producer, room under the bound.  Counts a refusal. */
-static int
-market_admit(struct kafka_market *km, rd_kafka_t *rk, unsigned t, const char *sym)
-{
-	if (rk == NULL) {
-		km->failed[t]++;
-		snprintf(km->error, sizeof(km->error), "no broker address yet");
-		log_warnx_rl(&km->rl, "kafka: market data (%s %s) not published: no broker "
-		    "address yet", ev_type_name(t), sym);
-		return -1;
-	}
-	if (km->inflight + km->nstaged >= KAFKA_MARKET_INFLIGHT) {
-		km->queue_full[t]++;
-		log_warnx_rl(&km->rl, "kafka: market data (%s %s) dropped: %d messages wait for "
-		    "the brokers already", ev_type_name(t), sym, KAFKA_MARKET_INFLIGHT);
-		return -1;
-	}
-	return 0;
-}
-
 int
 kafka_market_produce(struct kafka_market *km, rd_kafka_t *rk, const struct config *cfg,
     const struct event *ev)
@@ -389,98 +308,38 @@ kafka_market_produce(struct kafka_market *km, rd_kafka_t *rk, const struct confi
 
 	if (!EV_IS_MARKET(t))
 		return -1;
-	if (market_admit(km, rk, t, ev_market_symbol(ev)) == -1)
+	if (rk == NULL) {
+		km->failed[t]++;
+		snprintf(km->error, sizeof(km->error), "no broker address yet");
+		log_warnx_rl(&km->rl, "kafka: market data (%s %s) not published: no broker "
+		    "address yet", ev_type_name(t), ev_market_symbol(ev));
 		return -1;
+	}
+	if (km->inflight >= KAFKA_MARKET_INFLIGHT) {
+		km->queue_full[t]++;
+		log_warnx_rl(&km->rl, "kafka: market data (%s %s) dropped: %d messages wait for "
+		    "the brokers already", ev_type_name(t), ev_market_symbol(ev),
+		    KAFKA_MARKET_INFLIGHT);
+		return -1;
+	}
 	e = kafka_produce_event(rk, market_topic(km, rk, cfg->kafka_topic[t], t), cfg, NULL, ev,
 	    (void *)&market_tag[t], &km->value, err, sizeof(err));
-	return market_result(km, t, e, err, ev_market_symbol(ev), ev->id);
-}
-
-/* A string into the stage: its offset. */
-static uint32_t
-stage_str(struct strbuf *b, const char *s)
-{
-	uint32_t off = (uint32_t)b->len;
-
-	strbuf_put(b, s, strlen(s) + 1);	/* with its NUL; an oom is seen by the caller */
-	return off;
-}
-
-int
-kafka_market_stage(struct kafka_market *km, rd_kafka_t *rk, const struct config *cfg,
-    const struct event *ev)
-{
-	unsigned t = ev->type;
-	struct kafka_market_msg *m;
-	char err[256];
-	size_t len0 = km->stage.len;
-
-	if (!EV_IS_MARKET(t) || cfg->kafka_topic[t] == NULL)
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		km->produced[t]++;
+		km->inflight++;
+		return 0;
+	}
+	if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+		km->queue_full[t]++;
+		log_warnx_rl(&km->rl, "kafka: market data (%s %s) dropped: the producer's "
+		    "queue is full", ev_type_name(t), ev_market_symbol(ev));
 		return -1;
-	if (market_admit(km, rk, t, ev_market_symbol(ev)) == -1)
-		return -1;
-	if (km->nstaged == km->staged_cap) {
-		size_t cap = km->staged_cap ? 2 * km->staged_cap : 256;
-
-		if ((m = realloc(km->staged, cap * sizeof(*m))) == NULL)
-			return market_result(km, t, RD_KAFKA_RESP_ERR__FAIL, "out of memory",
-			    ev_market_symbol(ev), ev->id);
-		km->staged = m;
-		km->staged_cap = cap;
 	}
-	m = &km->staged[km->nstaged];
-	m->type = (uint8_t)t;
-	km->stage.oom = 0;
-	m->key = stage_str(&km->stage, ev_market_symbol(ev));
-	m->id = stage_str(&km->stage, ev->id);
-	m->exchange = stage_str(&km->stage, ev->exchange);
-	m->value = (uint32_t)km->stage.len;
-	if (km->stage.oom || event_value(cfg, ev, &km->stage, err, sizeof(err)) == -1) {
-		km->stage.len = len0;
-		return market_result(km, t, RD_KAFKA_RESP_ERR__BAD_MSG,
-		    km->stage.oom ? "out of memory" : err, ev_market_symbol(ev), ev->id);
-	}
-	m->vlen = (uint32_t)(km->stage.len - m->value);
-	km->nstaged++;
-	return km->nstaged >= KAFKA_MARKET_STAGE_MAX || km->stage.len >= KAFKA_MARKET_STAGE_BYTES;
-}
-
-void
-kafka_market_flush(struct kafka_market *km, rd_kafka_t *rk, const struct config *cfg)
-{
-	char err[256];
-
-	for (size_t i = 0; i < km->nstaged; i++) {
-		const struct kafka_market_msg *m = &km->staged[i];
-		const char *b = km->stage.p, *topic = cfg->kafka_topic[m->type];
-		rd_kafka_resp_err_t e;
-
-		if (rk == NULL || topic == NULL) {
-			/* The producer went, or a reload took the topic, in the window. */
-			km->failed[m->type]++;
-			snprintf(km->error, sizeof(km->error), "%s", rk == NULL ?
-			    "no broker address yet" : "no topic");
-			continue;
-		}
-		e = produce_market(rk, market_topic(km, rk, topic, m->type), topic, b + m->key,
-		    strlen(b + m->key), b + m->id, b + m->exchange, ev_type_name(m->type),
-		    b + m->value, m->vlen, (void *)&market_tag[m->type], err, sizeof(err));
-		(void)market_result(km, m->type, e, err, b + m->key, b + m->id);
-	}
-	km->nstaged = 0;
-	km->stage.len = 0;
-}
-
-void
-kafka_market_free(struct kafka_market *km)
-{
-	free(km->value.p);
-	free(km->stage.p);
-	free(km->staged);
-	km->value.p = km->stage.p = NULL;
-	km->value.len = km->value.cap = km->stage.len = km->stage.cap = 0;
-	km->staged = NULL;
-	km->nstaged = km->staged_cap = 0;
+	km->failed[t]++;
+	snprintf(km->error, sizeof(km->error), "%s", err);
+	log_warnx_rl(&km->rl, "kafka: market data (%s %s, event %s) not published: %s",
+	    ev_type_name(t), ev_market_symbol(ev), ev->id, err);
+	return -1;
 }
 
 int
@@ -544,6 +403,5 @@ kafka_market_pack(msgpack_packer *pk, const struct kafka_market *km, const struc
 	mp_str(pk, "queue_full");
 	pack_topics(pk, cfg, km->queue_full);
 	mp_kv_u64(pk, "in_flight", km->inflight);
-	mp_kv_u64(pk, "staged", km->nstaged);
 	mp_kv_str(pk, "last_error", km->error);
 }

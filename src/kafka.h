@@ -35,15 +35,6 @@
  * outbox's room in librdkafka's queue.
  */
 #define KAFKA_MARKET_INFLIGHT	100000
-/*
- * A market worker's window (kafka_market_stage) is produced at once when it
- * holds this many messages or bytes, before its time is up (at 5,300 events/s
- * a 50 ms window holds about 270 messages, 100 KB).
- */
-#define KAFKA_MARKET_STAGE_MAX		8192
-/* The market producer's linger.ms under a window: gathers the window's partitions. */
-#define KAFKA_MARKET_RDK_LINGER_MS	1
-#define KAFKA_MARKET_STAGE_BYTES	(4u << 20)
 
 /*
  * A row as the relay reads it: WSQL_LOG_RETURNING's columns, in order
@@ -117,14 +108,8 @@ rd_kafka_resp_err_t kafka_produce_event(rd_kafka_t *, rd_kafka_topic_t *, const 
  * the writer's for closed klines and any sender's market events): counters
  * per event type, the in-flight bound (KAFKA_MARKET_INFLIGHT), the last
  * error, the rate limit of its log lines, kafka_produce_event's scratch.
- * Zero it, then set rl to LOG_RATELIMIT_INIT(10000, 5); kafka_market_free at the end.
+ * Zero it, then set rl to LOG_RATELIMIT_INIT(10000, 5); free value.p at the end.
  */
-/* A staged market message: offsets into kafka_market.stage (NUL-terminated but the value). */
-struct kafka_market_msg {
-	uint8_t		 type;
-	uint32_t	 key, id, exchange, value, vlen;
-};
-
 struct kafka_market {
 	uint64_t	 produced[EV_TYPE_MAX], delivered[EV_TYPE_MAX], failed[EV_TYPE_MAX],
 			 queue_full[EV_TYPE_MAX];
@@ -134,9 +119,6 @@ struct kafka_market {
 	struct strbuf	 value;
 	rd_kafka_t	*rkt_rk;		/* the producer the handles below belong to */
 	rd_kafka_topic_t *rkt[EV_TYPE_MAX];	/* per type, made on first use */
-	struct strbuf	 stage;			/* the window's keys, ids and values */
-	struct kafka_market_msg *staged;	/* nstaged of them, in order */
-	size_t		 nstaged, staged_cap;
 };
 /*
  * Produce a market event on rk (NULL: no broker address yet, counted as
@@ -147,28 +129,6 @@ struct kafka_market {
  */
 int	 kafka_market_produce(struct kafka_market *, rd_kafka_t *, const struct config *,
 	    const struct event *);
-/*
- * The same, later: the event's key, headers and value (written now, in the
- * [kafka] format) are kept in the window until kafka_market_flush produces
- * the whole window at once.  Why: librdkafka's linger runs per partition,
- * so messages produced as they come start as many linger timers as there
- * are partitions, each expiring at its own time, and the producer's thread
- * wakes and sends a request for each; a window produced at once (with a
- * linger of 1 ms) goes in a few requests (BENCHMARKS.md, "Market
- * data").  Refused like kafka_market_produce (no producer, the in-flight
- * bound counting the staged, an event with no value): -1, counted.  0 when
- * staged, 1 when staged and the window is full (KAFKA_MARKET_STAGE_MAX or
- * _BYTES): flush it now.
- */
-int	 kafka_market_stage(struct kafka_market *, rd_kafka_t *, const struct config *,
-	    const struct event *);
-/*
- * Produce the staged messages on rk in their order (NULL: each counted as
- * failed, "no broker address yet"), counted as kafka_market_produce counts.
- */
-void	 kafka_market_flush(struct kafka_market *, rd_kafka_t *, const struct config *);
-/* Free what km holds (its scratch, the stage); its counters stay. */
-void	 kafka_market_free(struct kafka_market *);
 /* Destroy the topic handles: call it before rd_kafka_destroy of the producer it used. */
 void	 kafka_market_forget(struct kafka_market *);
 /*
@@ -179,9 +139,9 @@ int	 kafka_market_report(struct kafka_market *, const rd_kafka_message_t *);
 /*
  * The status: KAFKA_MARKET_STATUS_KEYS key/value pairs of a map the caller
  * opened (published, delivered, failed, queue_full: per topic, types that
- * share a topic added up; in_flight; staged: messages in the window; last_error).
+ * share a topic added up; in_flight; last_error).
  */
-#define KAFKA_MARKET_STATUS_KEYS	7
+#define KAFKA_MARKET_STATUS_KEYS	6
 void	 kafka_market_pack(msgpack_packer *, const struct kafka_market *, const struct config *);
 
 #endif

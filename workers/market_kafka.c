@@ -17,17 +17,7 @@
  * costs the message, counted per type (market_kafka_status) and logged
  * rate-limited; nothing here ever holds the loop, except the stop's flush,
  * bounded by MKAFKA_STOP_MS.  At most KAFKA_MARKET_INFLIGHT messages wait
- * in the window and the producer.
- *
- * The window.  Events are staged for [kafka] market_linger from the first
- * of them (kafka_market_stage) and the window is produced at once.
- * librdkafka lingers per partition: events handed to it as they come make
- * each partition's batch expire at its own time, and its thread wakes and
- * sends a small request for each; a window produced at once goes in a few
- * (BENCHMARKS.md, "Market data": the worker's CPU per frame 0.93x).  A
- * message waits at most market_linger plus KAFKA_MARKET_RDK_LINGER_MS, as
- * it waited market_linger in librdkafka before.  market_linger = 0: each
- * event is produced as it comes, with no linger.
+ * in the producer.
  */
 #include "autoconf.h"
 
@@ -60,7 +50,6 @@ static struct {
 	int		 io_pipe[2];
 	ev_io		 io;
 	ev_timer	 poll;
-	ev_timer	 window;	/* market_linger from the first staged event */
 	uint64_t	 producers;
 	struct kafka_market km;	/* counters, in-flight bound, last error */
 } mkf = { .io_pipe = { -1, -1 }, .km = { .rl = LOG_RATELIMIT_INIT(10000, 5) } };
@@ -122,24 +111,6 @@ poll_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	poll_producer();
 }
 
-/* Produce the window (to no producer: counted failed). */
-static void
-window_flush(void)
-{
-	ev_timer_stop(mkf.loop, &mkf.window);
-	if (mkf.km.nstaged > 0)
-		kafka_market_flush(&mkf.km, mkf.rk, mkf.cfg);
-}
-
-static void
-window_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	(void)loop;
-	(void)t;
-	(void)revents;
-	window_flush();
-}
-
 /* Drop the producer: what it holds is lost (counted failed by its reports). */
 static void
 producer_drop(void)
@@ -199,7 +170,6 @@ market_kafka_start(struct ev_loop *loop, const struct config *cfg)
 	ev_io_init(&mkf.io, io_cb, mkf.io_pipe[0], EV_READ);
 	ev_timer_init(&mkf.poll, poll_cb, MKAFKA_POLL_S, MKAFKA_POLL_S);
 	ev_timer_start(loop, &mkf.poll);
-	ev_timer_init(&mkf.window, window_cb, (double)cfg->kafka_market_linger_ms / 1000., 0.);
 	if (config_has_broker(cfg))
 		worker_on_kafka_bootstrap(bootstrap_cb);	/* the embedded broker's */
 	else
@@ -215,20 +185,9 @@ market_kafka_reconfigure(const struct config *cfg)
 int
 market_kafka_publish(const struct event *ev)
 {
-	int r;
-
 	if (!mkf.enabled || !EV_IS_MARKET(ev->type))
 		return 0;
-	if (mkf.cfg->kafka_market_linger_ms <= 0)
-		return kafka_market_produce(&mkf.km, mkf.rk, mkf.cfg, ev);
-	/* market_linger is read once (no reload): the window's length is the start's */
-	if ((r = kafka_market_stage(&mkf.km, mkf.rk, mkf.cfg, ev)) == -1)
-		return -1;
-	if (r == 1)
-		window_flush();
-	else if (!ev_is_active(&mkf.window))
-		ev_timer_start(mkf.loop, &mkf.window);
-	return 0;
+	return kafka_market_produce(&mkf.km, mkf.rk, mkf.cfg, ev);
 }
 
 void
@@ -245,7 +204,6 @@ market_kafka_stop(void)
 {
 	if (!mkf.enabled)
 		return;
-	window_flush();
 	if (mkf.rk != NULL) {
 		/* What waits goes now, within a bound: market data is replaceable. */
 		if (rd_kafka_flush(mkf.rk, MKAFKA_STOP_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -257,5 +215,6 @@ market_kafka_stop(void)
 	close(mkf.io_pipe[0]);
 	close(mkf.io_pipe[1]);
 	mkf.io_pipe[0] = mkf.io_pipe[1] = -1;
-	kafka_market_free(&mkf.km);
+	free(mkf.km.value.p);
+	mkf.km.value.p = NULL;
 }

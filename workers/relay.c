@@ -807,7 +807,8 @@ relay_end(void)
 	rl.ring = NULL;
 	free(rl.value.p);
 	rl.value.p = NULL;
-	kafka_market_free(&rl.mkt);
+	free(rl.mkt.value.p);
+	rl.mkt.value.p = NULL;
 }
 
 /* ---------------------------------------------------------------- status */
