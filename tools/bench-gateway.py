@@ -46,7 +46,7 @@ os.environ.setdefault("top_builddir", os.path.join(SRC, "_build"))
 sys.path.insert(0, os.path.join(SRC, "t", "integration"))
 import stack as stk  # noqa: E402
 sys.path.insert(0, HERE)
-from benchlib import cpu_s  # noqa: E402
+from benchlib import TreeCPU, cpu_s, cpu_share, cpu_times, postmaster_pid  # noqa: E402
 
 WS_VERSION = "8.18.0"
 DPSEND = os.path.join(os.environ["top_builddir"], "tools", "dpsend")
@@ -195,11 +195,22 @@ def main():
         time.sleep(a.warmup)
         for c in procs:
             c.window()
+        # Who uses the two CPUs: every process of the run, and the machine's idle share.
+        others = {"clients (node)": [c.p.pid for c in procs], "dpsend": [dp.pid],
+                  "exsim": [st.exsim.pid]}
+        pg = TreeCPU(postmaster_pid(st))
+        pg.sample(start=True)
+        o0 = {k: sum(cpu_s(p) for p in v) for k, v in others.items()}
+        m0 = cpu_times()
         c0, w0, t1 = cpu_s(gw), cpu_s(st.worker_pid("writer")), time.time()
         g0 = st.gateway_status()
         time.sleep(a.seconds)
         wins = [c.window() for c in procs]
         c1, w1, t2 = cpu_s(gw), cpu_s(st.worker_pid("writer")), time.time()
+        share = cpu_share(m0, cpu_times())
+        pg.sample()
+        used = {"gateway": c1 - c0, "writer": w1 - w0, "postgresql": pg.total()}
+        used.update({k: sum(cpu_s(p) for p in v) - o0[k] for k, v in others.items()})
         g1 = st.gateway_status()
         out, err = dp.communicate(timeout=a.seconds * 4 + 120)
         lat = []
@@ -220,6 +231,8 @@ def main():
             "gateway_cpu_s_per_1000_messages": round((c1 - c0) / max(1, msgs) * 1000, 4),
             "dpsend": out.strip().splitlines()[-1:] if out else err.strip().splitlines()[-1:],
             "gateway_status": {k: g1.get(k) for k in g1 if isinstance(g1.get(k), int)},
+            "cpu_s": {k: round(v, 2) for k, v in used.items()},
+            "machine_idle_pct": round(share["idle"], 1), "steal_pct": round(share["steal"], 1),
         })
         res["events_committed_per_s"] = None
         print("gateway: %d clients over %d users, %s" % (a.clients, a.users, res["machine"]))
@@ -234,6 +247,9 @@ def main():
                                 len(lat)))
         print("  CPU: gateway %.2f s (%.4f s per 1,000 messages), writer %.2f s" %
               (c1 - c0, res["gateway_cpu_s_per_1000_messages"], w1 - w0))
+        print("  the 2 CPUs over the window: %.0f%% idle, %.1f%% stolen; CPU-s: %s" %
+              (share["idle"], share["steal"], ", ".join(
+                  "%s %.2f" % kv for kv in sorted(used.items(), key=lambda kv: -kv[1]))))
         print("  closes by code: %s" % res["closes"])
         if a.json:
             with open(a.json, "w") as f:

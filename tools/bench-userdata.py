@@ -162,16 +162,7 @@ def warm_wal(st, mb=1500):
     log("WAL warmed in %.1f s: %d files in pg_wal" % (time.time() - t0, n))
 
 
-def cpu_times():
-    """The aggregate CPU line of /proc/stat: user nice system idle iowait irq softirq steal."""
-    with open("/proc/stat") as f:
-        return [int(x) for x in f.readline().split()[1:9]]
-
-
-def cpu_share(c0, c1):
-    d = [b - a for a, b in zip(c0, c1)]
-    tot = float(sum(d)) or 1.0
-    return {"idle": 100 * (d[3] + d[4]) / tot, "steal": 100 * d[7] / tot}
+cpu_times, cpu_share = benchlib.cpu_times, benchlib.cpu_share
 
 
 def writer(st):
@@ -321,10 +312,7 @@ def sample(st, seconds, until=None):
     return out
 
 
-def postmaster_pid(st):
-    """The PID of the stack's PostgreSQL postmaster (postmaster.pid's first line)."""
-    with open(os.path.join(st.dir, "pg", "data", "postmaster.pid")) as f:
-        return int(f.readline())
+postmaster_pid = benchlib.postmaster_pid
 
 
 def user_events(stats):

@@ -231,3 +231,23 @@ class TreeCPU:
                 continue
             rss, pss = rss + r, pss + p
         return rss / 1024.0, pss / 1024.0
+
+
+def cpu_times():
+    """The aggregate CPU line of /proc/stat: user nice system idle iowait irq softirq steal."""
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:9]]
+
+
+def cpu_share(c0, c1):
+    """Between two cpu_times(): percent of all CPUs' time idle (idle +
+    iowait) and stolen by the hypervisor."""
+    d = [b - a for a, b in zip(c0, c1)]
+    tot = float(sum(d)) or 1.0
+    return {"idle": 100 * (d[3] + d[4]) / tot, "steal": 100 * d[7] / tot}
+
+
+def postmaster_pid(st):
+    """The PID of a stack's PostgreSQL postmaster (postmaster.pid's first line)."""
+    with open(os.path.join(st.dir, "pg", "data", "postmaster.pid")) as f:
+        return int(f.readline())
