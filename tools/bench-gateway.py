@@ -46,7 +46,7 @@ os.environ.setdefault("top_builddir", os.path.join(SRC, "_build"))
 sys.path.insert(0, os.path.join(SRC, "t", "integration"))
 import stack as stk  # noqa: E402
 sys.path.insert(0, HERE)
-from benchlib import TreeCPU, cpu_s, cpu_share, cpu_times, postmaster_pid  # noqa: E402
+from benchlib import TreeCPU, cpu_s, cpu_share, cpu_times, postmaster_pid, quantiles  # noqa: E402
 
 WS_VERSION = "8.18.0"
 DPSEND = os.path.join(os.environ["top_builddir"], "tools", "dpsend")
@@ -207,11 +207,18 @@ def main():
         time.sleep(a.seconds)
         wins = [c.window() for c in procs]
         c1, w1, t2 = cpu_s(gw), cpu_s(st.worker_pid("writer")), time.time()
+        g1 = st.gateway_status()
         share = cpu_share(m0, cpu_times())
         pg.sample()
         used = {"gateway": c1 - c0, "writer": w1 - w0, "postgresql": pg.total()}
         used.update({k: sum(cpu_s(p) for p in v) - o0[k] for k, v in others.items()})
-        g1 = st.gateway_status()
+        # The gateway's own clocks over the window (status histograms, hist.h):
+        # COMMIT -> the event arrived, COMMIT -> its message written to a client.
+        gw_clock = {}
+        for k in ("feed_us", "delivery_us"):
+            n_k, q_k = quantiles(g1[k]["bounds"], g0[k]["counts"], g1[k]["counts"])
+            gw_clock[k] = {"samples": n_k, "p50_us": q_k[0], "p99_us": q_k[1],
+                           "p999_us": q_k[2]}
         out, err = dp.communicate(timeout=a.seconds * 4 + 120)
         lat = []
         for c in procs:
@@ -232,6 +239,7 @@ def main():
             "dpsend": out.strip().splitlines()[-1:] if out else err.strip().splitlines()[-1:],
             "gateway_status": {k: g1.get(k) for k in g1 if isinstance(g1.get(k), int)},
             "cpu_s": {k: round(v, 2) for k, v in used.items()},
+            "gateway_clock": gw_clock,
             "machine_idle_pct": round(share["idle"], 1), "steal_pct": round(share["steal"], 1),
         })
         res["events_committed_per_s"] = None
@@ -245,6 +253,11 @@ def main():
         print("  commit -> client delivery: p50 %s us, p99 %s us, p99.9 %s us, max %s us "
               "(%d samples)" % (res["p50_us"], res["p99_us"], res["p999_us"], res["max_us"],
                                 len(lat)))
+        print("  the gateway's own clock (bucket bounds, 26%%): commit -> arrived p50 %d, p99 %d us; "
+              "commit -> written to the client p50 %d, p99 %d, p99.9 %d us (%d samples)" %
+              (gw_clock["feed_us"]["p50_us"], gw_clock["feed_us"]["p99_us"],
+               gw_clock["delivery_us"]["p50_us"], gw_clock["delivery_us"]["p99_us"],
+               gw_clock["delivery_us"]["p999_us"], gw_clock["delivery_us"]["samples"]))
         print("  CPU: gateway %.2f s (%.4f s per 1,000 messages), writer %.2f s" %
               (c1 - c0, res["gateway_cpu_s_per_1000_messages"], w1 - w0))
         print("  the 2 CPUs over the window: %.0f%% idle, %.1f%% stolen; CPU-s: %s" %

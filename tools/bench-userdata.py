@@ -172,20 +172,7 @@ def writer(st):
     raise RuntimeError("no writer")
 
 
-def quantiles(bounds, c0, c1, qs=(0.5, 0.99, 0.999)):
-    d = [b - a for a, b in zip(c0, c1)]
-    n = sum(d)
-    out = []
-    for q in qs:
-        want, seen = max(1, int(n * q + 0.999999)), 0
-        for i, k in enumerate(d):
-            seen += k
-            if seen >= want:
-                out.append(bounds[min(i, len(bounds) - 1)])
-                break
-        else:
-            out.append(0)
-    return n, out
+quantiles = benchlib.quantiles
 
 
 def drain(st, timeout=300):

@@ -251,3 +251,22 @@ def postmaster_pid(st):
     """The PID of a stack's PostgreSQL postmaster (postmaster.pid's first line)."""
     with open(os.path.join(st.dir, "pg", "data", "postmaster.pid")) as f:
         return int(f.readline())
+
+
+def quantiles(bounds, c0, c1, qs=(0.5, 0.99, 0.999)):
+    """Quantiles of the samples a status histogram (hist.h: bounds, counts)
+    took between two reads c0 and c1 of its counts: (samples, [the upper
+    bound, µs, of the bucket holding each quantile in qs])."""
+    d = [b - a for a, b in zip(c0, c1)]
+    n = sum(d)
+    out = []
+    for q in qs:
+        want, seen = max(1, int(n * q + 0.999999)), 0
+        for i, k in enumerate(d):
+            seen += k
+            if seen >= want:
+                out.append(bounds[min(i, len(bounds) - 1)])
+                break
+        else:
+            out.append(0)
+    return n, out

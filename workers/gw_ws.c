@@ -40,6 +40,7 @@
 #include "gw_msg.h"
 #include "gw_ops.h"
 #include "gw_server.h"
+#include "hist.h"
 #include "jwt.h"
 #include "log.h"
 #include "mpack.h"
@@ -70,6 +71,7 @@ enum gw_state {
 /* One message, shared by the queues it is on; data has LWS_PRE bytes before it. */
 struct gw_buf {
 	unsigned		 refs;
+	int64_t			 committed_us;	/* a user event's COMMIT (the feed's stamp), else 0 */
 	size_t			 len;
 	unsigned char		 data[];
 };
@@ -181,6 +183,8 @@ static struct {
 		uint64_t	 snapshots, snapshot_errors, resnapshots, holes;
 		uint64_t	 ops_messages;
 	} st;
+	struct hist		 feed_lat;	/* a user event's COMMIT to its arrival here */
+	struct hist		 delivery;	/* its COMMIT to its message written to a client */
 } ws;
 
 /* The channels whose state a snapshot carries (doc/gateway.md "Snapshots"). */
@@ -439,6 +443,7 @@ buf_new(const char *p, size_t len)
 	if (b == NULL)
 		return NULL;
 	b->refs = 1;
+	b->committed_us = 0;
 	b->len = len;
 	memcpy(b->data + LWS_PRE, p, len);
 	return b;
@@ -1213,6 +1218,8 @@ client_writable(struct gw_client *c)
 		}
 		ws.st.sent_messages++;
 		ws.st.sent_bytes += e->b->len;
+		if (e->b->committed_us > 0)
+			hist_add(&ws.delivery, clock_real_us() - e->b->committed_us);
 		qent_free(e);
 		if (lws_send_pipe_choked(c->wsi))
 			break;
@@ -1241,6 +1248,8 @@ event_message(const struct event *ev)
 	}
 	if ((b = buf_new(ws.sb.p, ws.sb.len)) == NULL)
 		ws.st.msg_errors++;
+	else if (!EV_IS_MARKET(ev->type) && ws.feed != NULL)
+		b->committed_us = gw_feed_frame_us(ws.feed);
 	return b;
 }
 
@@ -1311,7 +1320,11 @@ gw_ws_event(const struct event *ev, void *arg)
 	(void)arg;
 	ws.st.events++;
 	if (GW_CH_IS_USER(ch)) {
+		int64_t t = ws.feed != NULL ? gw_feed_frame_us(ws.feed) : 0;
+
 		ws.st.events_user++;
+		if (t > 0)
+			hist_add(&ws.feed_lat, clock_real_us() - t);
 		fanout_user(ev, ch);
 	} else if (GW_CH_IS_MARKET(ch)) {
 		ws.st.events_market++;
@@ -1671,6 +1684,8 @@ gw_ws_start(struct ev_loop *loop, const struct config *cfg, struct gw_db *db)
 	gw_ws_config(cfg);
 	secret_load(cfg, 1);
 	ws.loop = loop;
+	hist_init(&ws.feed_lat);
+	hist_init(&ws.delivery);
 	ev_init(&ws.interest, interest_cb);
 	ev_init(&ws.sweep, sweep_cb);
 	sweep_arm();
@@ -1700,7 +1715,7 @@ gw_ws_status_json(struct strbuf *out)
 size_t
 gw_ws_status_count(void)
 {
-	return 36;
+	return 38;
 }
 
 void
@@ -1742,6 +1757,10 @@ gw_ws_status_pack(msgpack_packer *pk)
 	mp_kv_u64(pk, "ops_messages", ws.st.ops_messages);
 	mp_kv_u64(pk, "topics", ws.topics.n);
 	mp_kv_bool(pk, "jwt_secret", ws.key != NULL);
+	mp_str(pk, "feed_us");
+	hist_pack(&ws.feed_lat, pk);
+	mp_str(pk, "delivery_us");
+	hist_pack(&ws.delivery, pk);
 }
 
 void

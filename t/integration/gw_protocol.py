@@ -413,17 +413,32 @@ async def late_subscribe(st, user):
         got.append(json.loads(await asyncio.wait_for(ws.recv(), 5))["type"])
     check(first == ["auth_ok", "snapshot"] and "snapshot" not in got,
           "fills subscribed after the snapshot: no second snapshot (%s)" % got)
+    g0 = st.gateway_status()
     await ws.send(json.dumps({"type": "subscribe", "data": {"channels": ["orders",
                                                                        "positions"]}}))
-    got, t0, upd = [], time.time(), None
+    got, t0, upd, lat = [], time.time(), None, []
     try:
         while time.time() - t0 < 10 and "snapshot" not in got:
             got.append(json.loads(await asyncio.wait_for(ws.recv(), 10))["type"])
         while time.time() - t0 < 10 and "order_update" not in got:
             upd = json.loads(await asyncio.wait_for(ws.recv(), 10))
             got.append(upd["type"])
+            if upd.get("committed_at"):
+                lat.append(upd["committed_at"])
     except (asyncio.TimeoutError, websockets.ConnectionClosed):
         pass
+    # The gateway's own clocks: each live user message it wrote is one
+    # sample of COMMIT -> written (delivery_us), each user event it got one
+    # of COMMIT -> arrived (feed_us); both before the client had it.
+    g1 = st.gateway_status()
+    dn = {k: g1[k]["count"] - g0[k]["count"] for k in ("feed_us", "delivery_us")}
+    dsum = g1["delivery_us"]["sum_us"] - g0["delivery_us"]["sum_us"]
+    check(lat and dn["delivery_us"] >= len(lat) and dn["feed_us"] >= 1 and
+          0 <= dsum <= dn["delivery_us"] * 10**7,
+          "the gateway timed its deliveries: %d COMMIT -> written samples for the %d live user "
+          "messages this client got (mean %.1f ms), %d COMMIT -> arrived" %
+          (dn["delivery_us"], len(lat), dsum / max(1, dn["delivery_us"]) / 1000,
+           dn["feed_us"]))
     # committed_at: the writer's COMMIT, µs, after the exchange's event time, before now.
     ca = upd.get("committed_at", "") if upd else ""
     ok = re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ca) is not None
