@@ -26,6 +26,7 @@
  * (default 3).  Every message must be delivered (counted by delivery
  * report); a mode that loses one says so and exits 1.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -84,12 +85,18 @@ cpu_s(void)
 static long
 broker_switches(void)
 {
-	char path[64], comm[64], line[128];
+	char path[300], comm[64], line[128];
+	struct dirent *d;
 	long n = 0;
+	DIR *dir;
 	FILE *f;
 
-	for (int tid = getpid(); tid < getpid() + 64; tid++) {
-		snprintf(path, sizeof(path), "/proc/self/task/%d/comm", tid);
+	if ((dir = opendir("/proc/self/task")) == NULL)
+		return 0;
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", d->d_name);
 		if ((f = fopen(path, "r")) == NULL)
 			continue;
 		if (fgets(comm, sizeof(comm), f) == NULL)
@@ -97,7 +104,7 @@ broker_switches(void)
 		fclose(f);
 		if (strncmp(comm, "rdk:broker", 10) != 0)
 			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", d->d_name);
 		if ((f = fopen(path, "r")) == NULL)
 			continue;
 		while (fgets(line, sizeof(line), f) != NULL) {
@@ -109,6 +116,7 @@ broker_switches(void)
 		}
 		fclose(f);
 	}
+	closedir(dir);
 	return n;
 }
 
