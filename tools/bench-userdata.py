@@ -83,6 +83,7 @@ sys.path.insert(0, os.path.join(SRC, "t", "integration"))
 import stack as stk  # noqa: E402
 sys.path.insert(0, HERE)
 import benchlib  # noqa: E402
+from benchlib import cpu_share, cpu_times, postmaster_pid, quantiles  # noqa: E402
 
 DPSEND = os.path.join(os.environ["top_builddir"], "tools", "dpsend")
 # The defaults, said: a batch is whatever is queued when the database is free
@@ -162,17 +163,11 @@ def warm_wal(st, mb=1500):
     log("WAL warmed in %.1f s: %d files in pg_wal" % (time.time() - t0, n))
 
 
-cpu_times, cpu_share = benchlib.cpu_times, benchlib.cpu_share
-
-
 def writer(st):
     for w in st.status()["workers"]:
         if w["role"] == "writer":
             return w["detail"]["role"]
     raise RuntimeError("no writer")
-
-
-quantiles = benchlib.quantiles
 
 
 def drain(st, timeout=300):
@@ -297,9 +292,6 @@ def sample(st, seconds, until=None):
     log("per second (events, p99 us, idle %, steal %): " + " ".join(
         "%d/%d/%.0f/%.1f" % (k, p99, c["idle"], c["steal"]) for k, p99, c, _ in secs))
     return out
-
-
-postmaster_pid = benchlib.postmaster_pid
 
 
 def user_events(stats):
