@@ -656,6 +656,10 @@ static const char *const ignored[] = {
 	"kline/exchange_time_ms", NULL
 };
 
+/* Every worker's, from worker.c (the status map's top level). */
+static const struct mdef loop_busy_def =
+	HIST("loop_busy_us", "exfeedd_worker_loop_busy_seconds", "Time one turn of the worker's event loop spent in its callbacks (poll to poll)");
+
 struct role_table {
 	const char		*role;
 	const struct mdef	*defs[3];
@@ -976,6 +980,7 @@ metrics_workers(struct metrics *m, const msgpack_object *workers)
 			    (double)v / MS);
 		if ((detail = get_map(w, "detail")) == NULL || (rmap = get_map(detail, "role")) == NULL)
 			continue;
+		emit_def(m, &loop_busy_def, detail, base, 2);
 		if (mp_get_i64(detail, "config_gen", &v) == 0)
 			metrics_add(m, "exfeedd_worker_config_generation", METRIC_GAUGE,
 			    "Configuration generation the worker applied", base, 2, (double)v);

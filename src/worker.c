@@ -16,7 +16,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "exfeedd.h"
+#include "hist.h"
 #include "ipc.h"
 #include "ipcmsg.h"
 #include "log.h"
@@ -38,6 +40,15 @@ static struct {
 	ev_timer			 heartbeat;
 	ev_signal			 sig_term;
 	uint64_t			 start_ms;
+	/*
+	 * How long each turn of the event loop ran its callbacks (from poll's
+	 * return to the next poll, µs): one long turn delays every event
+	 * behind it, so its tail is the worker's own share of any latency.
+	 */
+	ev_check			 turn_begin;
+	ev_prepare			 turn_end;
+	int64_t				 turn_us;
+	struct hist			 turn;
 	/* The embedded broker's address, from the supervisor ("" until one came). */
 	char				 kafka_bootstraps[IPCMSG_BOOTSTRAPS_LEN];
 	void				(*kafka_cb)(const char *);
@@ -279,6 +290,19 @@ worker_on_config(const msgpack_object *body)
 }
 
 static void
+worker_turn_begin_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+	wk.turn_us = clock_mono_us();
+}
+
+static void
+worker_turn_end_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	if (wk.turn_us > 0)
+		hist_add(&wk.turn, clock_mono_us() - wk.turn_us);
+}
+
+static void
 worker_on_status(const msgpack_object *body)
 {
 	msgpack_sbuffer sb;
@@ -292,8 +316,10 @@ worker_on_status(const msgpack_object *body)
 	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 5);
+	msgpack_pack_map(&pk, 6);
 	mp_kv_i64(&pk, "id", id);
+	mp_str(&pk, "loop_busy_us");
+	hist_pack(&wk.turn, &pk);
 	mp_kv_bool(&pk, "ready", wk.ready);
 	mp_kv_u64(&pk, "config_gen", wk.config_gen);
 	mp_kv_u64(&pk, "uptime_ms", monotonic_ms() - wk.start_ms);
@@ -400,6 +426,15 @@ worker_main(enum role role, int instance, int foreground, int verbose)
 	ev_signal_init(&wk.sig_term, worker_signal_cb, SIGTERM);
 	ev_signal_start(wk.loop, &wk.sig_term);
 	ev_timer_init(&wk.heartbeat, worker_heartbeat_cb, 1., 1.);
+	hist_init(&wk.turn);
+	ev_check_init(&wk.turn_begin, worker_turn_begin_cb);
+	ev_set_priority(&wk.turn_begin, EV_MAXPRI);	/* the turn's first callback */
+	ev_check_start(wk.loop, &wk.turn_begin);
+	ev_unref(wk.loop);
+	ev_prepare_init(&wk.turn_end, worker_turn_end_cb);
+	ev_set_priority(&wk.turn_end, EV_MINPRI);	/* and its last */
+	ev_prepare_start(wk.loop, &wk.turn_end);
+	ev_unref(wk.loop);
 	wk.chan = ipc_conn_new(wk.loop, WORKER_CHANNEL_FD, "supervisor", IPC_ACCEPT_WORKER,
 	    worker_msg_cb, worker_close_cb, NULL);
 	if (wk.chan == NULL)

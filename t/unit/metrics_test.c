@@ -144,8 +144,10 @@ pack_workers(msgpack_sbuffer *sb, const struct hist *h)
 	mp_kv_str(&pk, "state", "ready");
 	mp_kv_u64(&pk, "restarts", 3);
 	mp_str(&pk, "detail");
-	msgpack_pack_map(&pk, 2);
+	msgpack_pack_map(&pk, 3);
 	mp_kv_u64(&pk, "config_gen", 1);
+	mp_str(&pk, "loop_busy_us");	/* worker.c's, beside the role's map */
+	hist_pack(h, &pk);
 	mp_str(&pk, "role");
 	msgpack_pack_map(&pk, 6);
 	mp_kv_u64(&pk, "events_committed", 10);
@@ -205,6 +207,10 @@ Test(metrics, workers)
 	cr_assert(strstr(out, "exfeedd_event_commit_latency_seconds_bucket{role=\"writer\",instance=\"0\",le=\"+Inf\"} 3\n"), "%s", out);
 	cr_assert(strstr(out, "exfeedd_event_commit_latency_seconds_sum{role=\"writer\",instance=\"0\"} 20.000201\n"), "%s", out);
 	cr_assert(strstr(out, "exfeedd_event_commit_latency_seconds_count{role=\"writer\",instance=\"0\"} 3\n"), "%s", out);
+	/* Every worker's loop turns, with its role's labels only. */
+	cr_assert(strstr(out, "# TYPE exfeedd_worker_loop_busy_seconds histogram\n"), "%s", out);
+	cr_assert(strstr(out, "exfeedd_worker_loop_busy_seconds_bucket{role=\"writer\",instance=\"0\",le=\"0.000126\"} 2\n"), "%s", out);
+	cr_assert(strstr(out, "exfeedd_worker_loop_busy_seconds_count{role=\"writer\",instance=\"0\"} 3\n"), "%s", out);
 	/* The fallback: what no table names, untyped, _ms made seconds, nested keys joined. */
 	cr_assert(strstr(out, "# TYPE exfeedd_writer_brand_new_counter untyped\n"
 	    "exfeedd_writer_brand_new_counter{role=\"writer\",instance=\"0\"} 5\n"), "%s", out);
