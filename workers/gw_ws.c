@@ -1402,6 +1402,17 @@ ping_payload_new(unsigned char *p)
 	memcpy(p, &v, GW_PING_LEN);
 }
 
+/* A random delay in [0, heartbeat_interval / 2), ms. */
+static int64_t
+ping_jitter_ms(void)
+{
+	uint32_t r;
+
+	if (ws.heartbeat_ms < 2 || RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+		return 0;
+	return (int64_t)(r % (uint32_t)(ws.heartbeat_ms / 2));
+}
+
 static void
 sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -1548,7 +1559,15 @@ client_new(struct lws *wsi, struct gw_pss *pss)
 	TAILQ_INIT(&c->mqueue);
 	TAILQ_INIT(&c->held);
 	LIST_INIT(&c->subs);
-	c->connected_ms = c->last_rx_ms = c->pong_ms = now_ms();
+	c->connected_ms = c->last_rx_ms = now_ms();
+	/*
+	 * The first ping goes between half a heartbeat and one after the
+	 * connect, at random: clients that came together (a restart, a
+	 * deploy, a bench) would otherwise be pinged, and answer, together,
+	 * every heartbeat, in one long turn of the loop that holds up the
+	 * events behind it.  Each later ping follows its client's last pong.
+	 */
+	c->pong_ms = c->connected_ms - ping_jitter_ms();
 	c->tokens = (double)ws.burst;
 	c->tokens_us = clock_mono_us();
 	c->state = c->ep == EP_TRADING ? ST_AUTH : ST_LIVE;
