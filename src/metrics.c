@@ -628,6 +628,7 @@ static const struct mdef gateway_defs[] = {
 	CNT("sent_bytes", "exfeedd_gateway_sent_bytes_total", "Bytes of the messages sent to clients"),
 	HIST("feed_us", "exfeedd_gateway_feed_seconds", "A user event's PostgreSQL COMMIT to its arrival at the gateway"),
 	HIST("delivery_us", "exfeedd_gateway_delivery_seconds", "A user event's PostgreSQL COMMIT to its message written to a client's socket"),
+	HIST("queue_us", "exfeedd_gateway_queue_seconds", "A user event's arrival at the gateway to its message written to a client's socket (the gateway's own share)"),
 	CNT("conflated", "exfeedd_gateway_conflated_total", "Market messages replaced by a newer one before they were sent"),
 	CNT("snapshots", "exfeedd_gateway_snapshots_total", "Snapshots sent to trading clients"),
 	CNT("snapshot_errors", "exfeedd_gateway_snapshot_errors_total", "Snapshots that could not be read"),

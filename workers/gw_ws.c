@@ -72,6 +72,7 @@ enum gw_state {
 struct gw_buf {
 	unsigned		 refs;
 	int64_t			 committed_us;	/* a user event's COMMIT (the feed's stamp), else 0 */
+	int64_t			 arrived_us;	/* and its arrival here (wall clock), else 0 */
 	size_t			 len;
 	unsigned char		 data[];
 };
@@ -184,6 +185,8 @@ static struct {
 		uint64_t	 ops_messages;
 	} st;
 	struct hist		 feed_lat;	/* a user event's COMMIT to its arrival here */
+	struct hist		 queue_lat;	/* its arrival to its message written to a client */
+	int64_t			 arrived_us;	/* the user event being fanned out: its arrival */
 	struct hist		 delivery;	/* its COMMIT to its message written to a client */
 } ws;
 
@@ -444,6 +447,7 @@ buf_new(const char *p, size_t len)
 		return NULL;
 	b->refs = 1;
 	b->committed_us = 0;
+	b->arrived_us = 0;
 	b->len = len;
 	memcpy(b->data + LWS_PRE, p, len);
 	return b;
@@ -1223,6 +1227,8 @@ client_writable(struct gw_client *c)
 		ws.st.sent_bytes += e->b->len;
 		if (e->b->committed_us > 0)
 			hist_add(&ws.delivery, now_us - e->b->committed_us);
+		if (e->b->arrived_us > 0)
+			hist_add(&ws.queue_lat, now_us - e->b->arrived_us);
 		qent_free(e);
 		if (lws_send_pipe_choked(c->wsi))
 			break;
@@ -1251,8 +1257,10 @@ event_message(const struct event *ev)
 	}
 	if ((b = buf_new(ws.sb.p, ws.sb.len)) == NULL)
 		ws.st.msg_errors++;
-	else if (!EV_IS_MARKET(ev->type) && ws.feed != NULL)
+	else if (!EV_IS_MARKET(ev->type) && ws.feed != NULL) {
 		b->committed_us = gw_feed_frame_us(ws.feed);
+		b->arrived_us = ws.arrived_us;
+	}
 	return b;
 }
 
@@ -1326,8 +1334,9 @@ gw_ws_event(const struct event *ev, void *arg)
 		int64_t t = ws.feed != NULL ? gw_feed_frame_us(ws.feed) : 0;
 
 		ws.st.events_user++;
+		ws.arrived_us = clock_real_us();
 		if (t > 0)
-			hist_add(&ws.feed_lat, clock_real_us() - t);
+			hist_add(&ws.feed_lat, ws.arrived_us - t);
 		fanout_user(ev, ch);
 	} else if (GW_CH_IS_MARKET(ch)) {
 		ws.st.events_market++;
@@ -1707,6 +1716,7 @@ gw_ws_start(struct ev_loop *loop, const struct config *cfg, struct gw_db *db)
 	secret_load(cfg, 1);
 	ws.loop = loop;
 	hist_init(&ws.feed_lat);
+	hist_init(&ws.queue_lat);
 	hist_init(&ws.delivery);
 	ev_init(&ws.interest, interest_cb);
 	ev_init(&ws.sweep, sweep_cb);
@@ -1737,7 +1747,7 @@ gw_ws_status_json(struct strbuf *out)
 size_t
 gw_ws_status_count(void)
 {
-	return 38;
+	return 39;
 }
 
 void
@@ -1783,6 +1793,8 @@ gw_ws_status_pack(msgpack_packer *pk)
 	hist_pack(&ws.feed_lat, pk);
 	mp_str(pk, "delivery_us");
 	hist_pack(&ws.delivery, pk);
+	mp_str(pk, "queue_us");
+	hist_pack(&ws.queue_lat, pk);
 }
 
 void

@@ -19,7 +19,8 @@ lives on; a flood answered with errors and closed with 4004; /ws/market's
 subscriptions; Origin refused with 403 unless allowed; an unknown path 404;
 past max_connections 503.
 Then, with the python client only: /ws/status against the connections
-open, a client that stops answering pings dropped by the heartbeat, a
+open, a client that stops answering pings dropped by the heartbeat, the
+first pings of clients that connect together spread over half a heartbeat, a
 fresh snapshot after a hole in the writer's feed, and the JWT secret read
 again on reload."""
 import asyncio
@@ -397,6 +398,50 @@ async def status_and_heartbeat(st, user):
         await w.close()
 
 
+async def first_ping_after(port):
+    """Connect to /ws/market over a bare socket (to see the server's ping
+    frames, which a client library answers unseen) and return the seconds
+    from the upgrade to the first ping."""
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    w.write(("GET /ws/market HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+             "Sec-WebSocket-Version: 13\r\n\r\n" % key).encode())
+    head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 5)
+    t0 = time.monotonic()
+    if b" 101 " not in head.split(b"\r\n")[0]:
+        raise RuntimeError("no upgrade: %r" % head[:80])
+    try:
+        while True:
+            b0, b1 = await asyncio.wait_for(r.readexactly(2), 5)
+            n = b1 & 0x7f
+            if n == 126:
+                n = int.from_bytes(await r.readexactly(2), "big")
+            elif n == 127:
+                n = int.from_bytes(await r.readexactly(8), "big")
+            await r.readexactly(n)
+            if b0 & 0x0f == 0x9:
+                return time.monotonic() - t0
+    finally:
+        w.close()
+
+
+async def first_pings(st):
+    """Clients that connect together are not pinged together: each one's
+    first ping comes at a random time between half a heartbeat_interval
+    (1 s here) and one after its connect (then at the sweep's next 250 ms
+    tick), never all at one heartbeat."""
+    check(wait_for(lambda: st.gateway_status()["connections"] == 0, 5),
+          "the earlier clients are gone (max_connections is 4)")
+    after = []
+    for _ in range(5):
+        after += await asyncio.gather(*(first_ping_after(st.gw_port) for _ in range(4)))
+    after.sort()
+    check(0.45 <= after[0] and after[-1] <= 1.5 and after[0] < 0.9,
+          "the first pings of 20 clients (4 at a time) come 0.5-1.25 s after their connect, "
+          "spread, not all at 1 s: %s" % " ".join("%.2f" % x for x in after))
+
+
 async def late_subscribe(st, user):
     """A channel whose state the snapshot carries, subscribed after the
     snapshot was sent, gets a fresh snapshot before its live events (what
@@ -429,16 +474,21 @@ async def late_subscribe(st, user):
         pass
     # The gateway's own clocks: each live user message it wrote is one
     # sample of COMMIT -> written (delivery_us), each user event it got one
-    # of COMMIT -> arrived (feed_us); both before the client had it.
+    # of COMMIT -> arrived (feed_us); both before the client had it.  And
+    # each written one a sample of arrived -> written (queue_us), a part of
+    # its COMMIT -> written.
     g1 = st.gateway_status()
-    dn = {k: g1[k]["count"] - g0[k]["count"] for k in ("feed_us", "delivery_us")}
-    dsum = g1["delivery_us"]["sum_us"] - g0["delivery_us"]["sum_us"]
+    keys = ("feed_us", "delivery_us", "queue_us")
+    dn = {k: g1[k]["count"] - g0[k]["count"] for k in keys}
+    ds = {k: g1[k]["sum_us"] - g0[k]["sum_us"] for k in keys}
     check(lat and dn["delivery_us"] >= len(lat) and dn["feed_us"] >= 1 and
-          0 <= dsum <= dn["delivery_us"] * 10**7,
+          0 <= ds["delivery_us"] <= dn["delivery_us"] * 10**7 and
+          dn["queue_us"] == dn["delivery_us"] and 0 <= ds["queue_us"] <= ds["delivery_us"],
           "the gateway timed its deliveries: %d COMMIT -> written samples for the %d live user "
-          "messages this client got (mean %.1f ms), %d COMMIT -> arrived" %
-          (dn["delivery_us"], len(lat), dsum / max(1, dn["delivery_us"]) / 1000,
-           dn["feed_us"]))
+          "messages this client got (mean %.1f ms), %d arrived -> written (mean %.1f ms), "
+          "%d COMMIT -> arrived" %
+          (dn["delivery_us"], len(lat), ds["delivery_us"] / max(1, dn["delivery_us"]) / 1000,
+           dn["queue_us"], ds["queue_us"] / max(1, dn["queue_us"]) / 1000, dn["feed_us"]))
     # committed_at: the writer's COMMIT, µs, after the exchange's event time, before now.
     ca = upd.get("committed_at", "") if upd else ""
     ok = re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ca) is not None
@@ -528,6 +578,7 @@ with Stack(accounts=2, rate=60, seed=21, gateway=[
     else:
         check_all("node ws " + WS_VERSION, run_node(base, cases, moddir), user, accounts)
     asyncio.run(status_and_heartbeat(st, user))
+    asyncio.run(first_pings(st))
     asyncio.run(late_subscribe(st, user))
     asyncio.run(hole_and_reload(st, user))
     g = st.gateway_status()
