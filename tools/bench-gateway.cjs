@@ -35,8 +35,28 @@ function newWindow() {
 	return { messages: 0, user: 0, foreign: 0, nolatency: 0, lat: [], bytes: 0 };
 }
 
+// The wall clock in µs.  performance.now() is monotonic and fine-grained
+// but drifts from the wall clock while NTP slews it (tens of ms over a
+// bench on a freshly booted VM, seen here); Date.now() follows the wall
+// clock but in whole ms.  So the offset between the two is taken again
+// every second, at the instant Date.now() ticks over (a spin of at most
+// a millisecond), and µs are the monotonic clock plus that offset.
+let wallOffsetMs = 0;
+
+function syncWall() {
+	const d0 = Date.now();
+	let d, m;
+	do {
+		m = performance.now();
+		d = Date.now();
+	} while (d === d0);
+	wallOffsetMs = d - m;
+}
+syncWall();
+setInterval(syncWall, 1000).unref();
+
 function nowUs() {
-	return Math.round((performance.timeOrigin + performance.now()) * 1000);
+	return Math.round((performance.now() + wallOffsetMs) * 1000);
 }
 
 function isoUs(s) {

@@ -46,7 +46,8 @@ os.environ.setdefault("top_builddir", os.path.join(SRC, "_build"))
 sys.path.insert(0, os.path.join(SRC, "t", "integration"))
 import stack as stk  # noqa: E402
 sys.path.insert(0, HERE)
-from benchlib import TreeCPU, cpu_s, cpu_share, cpu_times, postmaster_pid, quantiles  # noqa: E402
+from benchlib import (TreeCPU, cpu_s, cpu_share, cpu_times, postmaster_pid, quantiles,
+                      run_queue)  # noqa: E402
 
 WS_VERSION = "8.18.0"
 DPSEND = os.path.join(os.environ["top_builddir"], "tools", "dpsend")
@@ -134,6 +135,7 @@ def main():
     # below), so that it holds every client's ping and pong.
     ap.add_argument("--settle", type=int, default=35)
     ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--heartbeat", type=int, default=30)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--json")
     a = ap.parse_args()
@@ -147,7 +149,7 @@ def main():
                    userdata=["accounts_per_connection = 200", "silence_timeout = 60s"],
                    gateway=["max_connections = %d" % (a.clients + 100),
                             "max_connections_per_user = %d" % (a.clients // a.users + 5),
-                            "heartbeat_interval = 30s"])
+                            "heartbeat_interval = %ds" % a.heartbeat])
     procs = []
     tmp = tempfile.mkdtemp(prefix="bench-gateway.")
     try:
@@ -204,10 +206,20 @@ def main():
         m0 = cpu_times()
         c0, w0, t1 = cpu_s(gw), cpu_s(st.worker_pid("writer")), time.time()
         g0 = st.gateway_status()
+        s0 = st.status()
+        wpid = st.worker_pid("writer")
+        rq0 = {"gateway": run_queue(gw), "writer": run_queue(wpid)}
         time.sleep(a.seconds)
         wins = [c.window() for c in procs]
         c1, w1, t2 = cpu_s(gw), cpu_s(st.worker_pid("writer")), time.time()
         g1 = st.gateway_status()
+        s1 = st.status()
+        rq1 = {"gateway": run_queue(gw), "writer": run_queue(wpid)}
+        # Waits for a CPU: each time the process was woken (a socket
+        # readable), how long it stood in the run queue before it ran.
+        rq = {k: {"wait_s": round(rq1[k][0] - rq0[k][0], 3), "runs": rq1[k][1] - rq0[k][1]}
+              for k in rq0}
+        res["run_queue"] = rq
         share = cpu_share(m0, cpu_times())
         pg.sample()
         used = {"gateway": c1 - c0, "writer": w1 - w0, "postgresql": pg.total()}
@@ -215,10 +227,24 @@ def main():
         # The gateway's own clocks over the window (status histograms, hist.h):
         # COMMIT -> the event arrived, COMMIT -> its message written to a client.
         gw_clock = {}
-        for k in ("feed_us", "delivery_us"):
+        for k in ("feed_us", "delivery_us", "queue_us"):
             n_k, q_k = quantiles(g1[k]["bounds"], g0[k]["counts"], g1[k]["counts"])
             gw_clock[k] = {"samples": n_k, "p50_us": q_k[0], "p99_us": q_k[1],
                            "p999_us": q_k[2]}
+        # Each worker's turns of its event loop over the window (worker.c):
+        # the longest delay a turn put on every event behind it.
+        turns = {}
+        for x0, x1 in zip(s0["workers"], s1["workers"]):
+            h0, h1 = ((x.get("detail") or {}).get("loop_busy_us") for x in (x0, x1))
+            if x0["role"] != x1["role"] or not h0 or not h1:
+                continue
+            n_k, q_k = quantiles(h1["bounds"], h0["counts"], h1["counts"])
+            turns["%s %d" % (x1["role"], x1["instance"])] = {
+                "turns": n_k, "p99_us": q_k[1], "p999_us": q_k[2],
+                "over_10ms": sum(c1 - c0 for b, c0, c1 in zip(h1["bounds"] + [None],
+                                                             h0["counts"], h1["counts"])
+                                 if b is None or b > 10000)}
+        res["loop_busy"] = turns
         out, err = dp.communicate(timeout=a.seconds * 4 + 120)
         lat = []
         for c in procs:
@@ -258,6 +284,17 @@ def main():
               (gw_clock["feed_us"]["p50_us"], gw_clock["feed_us"]["p99_us"],
                gw_clock["delivery_us"]["p50_us"], gw_clock["delivery_us"]["p99_us"],
                gw_clock["delivery_us"]["p999_us"], gw_clock["delivery_us"]["samples"]))
+        print("  of which in the gateway (arrived -> written): p50 %d, p99 %d, p99.9 %d us" %
+              (gw_clock["queue_us"]["p50_us"], gw_clock["queue_us"]["p99_us"],
+               gw_clock["queue_us"]["p999_us"]))
+        print("  event-loop turns (callbacks between two polls): %s" % "; ".join(
+            "%s %d turns, p99 %d us, p99.9 %d us, %d over 10 ms" %
+            (k, v["turns"], v["p99_us"], v["p999_us"], v["over_10ms"])
+            for k, v in sorted(turns.items()) if k.split()[0] in ("gateway", "writer")))
+        print("  waits for a CPU (schedstat): %s" % "; ".join(
+            "%s %.3f s over %d runs (%.0f us a run)" %
+            (k, v["wait_s"], v["runs"], v["wait_s"] * 1e6 / max(1, v["runs"]))
+            for k, v in sorted(rq.items())))
         print("  CPU: gateway %.2f s (%.4f s per 1,000 messages), writer %.2f s" %
               (c1 - c0, res["gateway_cpu_s_per_1000_messages"], w1 - w0))
         print("  the 2 CPUs over the window: %.0f%% idle, %.1f%% stolen; CPU-s: %s" %

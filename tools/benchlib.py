@@ -125,6 +125,21 @@ def cpu_s(pid):
     return (int(rest[11]) + int(rest[12])) / CLK_TCK
 
 
+def run_queue(pid):
+    """(seconds spent runnable but waiting for a CPU, times run) of a
+    process, all its threads: /proc/PID/task/*/schedstat's second and third
+    fields (the scheduler's run_delay and pcount)."""
+    wait = runs = 0
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                v = f.read().split()
+        except OSError:
+            continue
+        wait, runs = wait + int(v[1]), runs + int(v[2])
+    return wait / 1e9, runs
+
+
 def mem_kb(pid):
     """(VmRSS, Pss) of a process in kB; Pss shares each shared page among
     the processes mapping it, so it sums across a process tree (VmRSS
