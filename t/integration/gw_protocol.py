@@ -19,7 +19,7 @@ lives on; a flood answered with errors and closed with 4004; /ws/market's
 subscriptions; Origin refused with 403 unless allowed; an unknown path 404;
 past max_connections 503.
 Then, with the python client only: /ws/status against the connections
-open, a client that stops answering pings dropped by the heartbeat, the
+open, TCP_NODELAY on the gateway's socket of each, a client that stops answering pings dropped by the heartbeat, the
 first pings of clients that connect together spread over half a heartbeat, a
 fresh snapshot after a hole in the writer's feed, and the JWT secret read
 again on reload."""
@@ -37,7 +37,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, wait_for  # noqa: E402
+from stack import Stack, tcp_nodelay, wait_for  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 
 import websockets  # noqa: E402  (python3-websockets)
@@ -341,6 +341,12 @@ async def status_and_heartbeat(st, user):
         s = json.loads(r.read())
     check(s == {"connections": 3, "by_user": {str(user): 2}, "subscriptions": 4},
           "/ws/status: 3 connections, 2 of user %d, 4 subscriptions: %s" % (user, s))
+    # Every client's socket sends each message as it is written (no Nagle:
+    # a message written behind an unacknowledged one would otherwise wait
+    # for a delayed ACK, up to 40 ms).
+    nd = [v for (lport, _), v in tcp_nodelay(st.worker_pid("gateway")) if lport == st.gw_port]
+    check(len(nd) == 3 and all(nd),
+          "TCP_NODELAY on the gateway's socket of each of the 3 clients: %s" % nd)
     # b stops reading: no pong to the server's pings (heartbeat_interval 1s): dropped.
     dead0 = st.gateway_status()["dropped_dead"]
     b.transport.pause_reading()

@@ -466,6 +466,43 @@ def skip_in_repeat_pass(what, sanitizer=False):
         sys.exit(77)
 
 
+def tcp_nodelay(pid):
+    """TCP_NODELAY of each established TCP socket of process pid: a list of
+    ((local port, remote port), 0 or 1), read from copies of the process's
+    own file descriptors (pidfd_getfd, Linux 5.6; the tests run as root)."""
+    import ctypes
+    ports = {}
+    for path in ("/proc/%d/net/tcp" % pid, "/proc/%d/net/tcp6" % pid):
+        with open(path) as f:
+            for line in f.readlines()[1:]:
+                v = line.split()
+                if v[3] == "01":	# ESTABLISHED
+                    ports[v[9]] = (int(v[1].split(":")[1], 16), int(v[2].split(":")[1], 16))
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    out = []
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if not link.startswith("socket:[") or link[8:-1] not in ports:
+                continue
+            copy = libc.syscall(438, pidfd, int(fd), 0)	# SYS_pidfd_getfd on x86_64
+            if copy < 0:
+                raise OSError(ctypes.get_errno(), "pidfd_getfd")
+            s = socket.socket(fileno=copy)
+            try:
+                out.append((ports[link[8:-1]], s.getsockopt(socket.IPPROTO_TCP,
+                                                             socket.TCP_NODELAY)))
+            finally:
+                s.close()
+    finally:
+        os.close(pidfd)
+    return out
+
+
 def wait_for(cond, timeout, every=0.2):
     """Poll cond until it is true (True) or timeout seconds pass (False)."""
     end = time.time() + timeout
