@@ -79,7 +79,12 @@ producer_new(const struct config *cfg, const char *bootstraps, const char *clien
 	    set(conf, "enable.idempotence", market ? "false" : "true", err, errlen) == -1 ||
 	    set(conf, "acks", "all", err, errlen) == -1 ||
 	    set(conf, "compression.codec", config_compression(codec), err, errlen) == -1 ||
-	    set(conf, "log.queue", "true", err, errlen) == -1)
+	    set(conf, "log.queue", "true", err, errlen) == -1 ||
+	    /*
+	     * A produce request goes as librdkafka makes it (after linger.ms),
+	     * not behind an unacknowledged one until the broker's delayed ACK.
+	     */
+	    set(conf, "socket.nagle.disable", "true", err, errlen) == -1)
 		goto fail;
 	snprintf(num, sizeof(num), "%" PRId64, linger);
 	if (set(conf, "linger.ms", num, err, errlen) == -1)

@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, kafka_read, skip_in_repeat_pass, wait_for  # noqa: E402
+from stack import Stack, kafka_read, skip_in_repeat_pass, tcp_nodelay, wait_for  # noqa: E402
 from tapcheck import check, finish  # noqa: E402
 from wsclient import WS  # noqa: E402
 
@@ -95,6 +95,17 @@ def main():
         c0 = conns(st)
         total0 = st.sim_stats()["connections"]["total"]
         check(len(c0) == 2, "one connection per route (%d)" % len(c0))
+        # No socket of ours holds a message back for Nagle's algorithm (a
+        # small write behind an unacknowledged one waits for a delayed ACK,
+        # up to 40 ms): the exchange's connections (libwebsockets) and the
+        # Kafka producers' (librdkafka, socket.nagle.disable).
+        check(st.wait_streaming(1, 60), "the account streams")
+        for role in ("market", "writer", "account"):
+            nd = [x for w in st.status()["workers"] if w["role"] == role and w["pid"]
+                  for x in tcp_nodelay(w["pid"])]
+            check(nd and all(v for _, v in nd),
+                  "TCP_NODELAY on every TCP socket of the %s workers ((local, remote port), "
+                  "flag): %s" % (role, nd))
         msgs0 = {n: a["messages"] for n, a in market(st)["stream_ages"].items()}
 
         def text_ok():
