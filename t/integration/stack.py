@@ -491,11 +491,15 @@ def tcp_nodelay(pid):
                 continue
             copy = libc.syscall(438, pidfd, int(fd), 0)	# SYS_pidfd_getfd on x86_64
             if copy < 0:
+                if ctypes.get_errno() == 9:	# EBADF: closed since it was listed
+                    continue
                 raise OSError(ctypes.get_errno(), "pidfd_getfd")
             s = socket.socket(fileno=copy)
             try:
-                out.append((ports[link[8:-1]], s.getsockopt(socket.IPPROTO_TCP,
-                                                             socket.TCP_NODELAY)))
+                # Not the socket listed any more (its number reused meanwhile): passed over.
+                if os.fstat(copy).st_ino == int(link[8:-1]):
+                    out.append((ports[link[8:-1]], s.getsockopt(socket.IPPROTO_TCP,
+                                                                 socket.TCP_NODELAY)))
             finally:
                 s.close()
     finally:
