@@ -300,6 +300,7 @@ worker_turn_end_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	if (wk.turn_us > 0)
 		hist_add(&wk.turn, clock_mono_us() - wk.turn_us);
+	wk.turn_us = 0;		/* one sample a turn, whatever runs the loop again */
 }
 
 static void
