@@ -204,16 +204,16 @@ def main():
         pg.sample(start=True)
         o0 = {k: sum(cpu_s(p) for p in v) for k, v in others.items()}
         m0 = cpu_times()
-        c0, w0, t1 = cpu_s(gw), cpu_s(st.worker_pid("writer")), time.time()
-        g0 = st.gateway_status()
-        s0 = st.status()
         wpid = st.worker_pid("writer")
+        c0, w0, t1 = cpu_s(gw), cpu_s(wpid), time.time()
+        s0 = st.status()
+        g0 = st.gateway_status(s0)
         rq0 = {"gateway": run_queue(gw), "writer": run_queue(wpid)}
         time.sleep(a.seconds)
         wins = [c.window() for c in procs]
-        c1, w1, t2 = cpu_s(gw), cpu_s(st.worker_pid("writer")), time.time()
-        g1 = st.gateway_status()
+        c1, w1, t2 = cpu_s(gw), cpu_s(wpid), time.time()
         s1 = st.status()
+        g1 = st.gateway_status(s1)
         rq1 = {"gateway": run_queue(gw), "writer": run_queue(wpid)}
         # Waits for a CPU: each time the process was woken (a socket
         # readable), how long it stood in the run queue before it ran.

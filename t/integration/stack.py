@@ -283,8 +283,9 @@ class Stack:
         with open(self.jwt_key, "rb") as f:
             return f.read().rstrip(b"\n")
 
-    def gateway_status(self):
-        for w in self.status()["workers"]:
+    def gateway_status(self, status=None):
+        """The gateway's role status, from status (a status() already read) or a new one."""
+        for w in (status or self.status())["workers"]:
             if w["role"] == "gateway" and w.get("detail", {}).get("role"):
                 return w["detail"]["role"]
         return None
