@@ -34,9 +34,18 @@ rate is printed for each run; a run below 90% of the rate asked says so.
 A ccxt run whose handlers took under half the frames sent, or that handed
 back nothing, fails.
 
+--flush LIST ([database] flush_interval values in ms, e.g. 0,2,20,100,500):
+exfeedd is measured in one window per value on the same stack (each set by
+HUP, 5 s to settle), and a second table gives, per value, the events per
+transaction, the writer's event->commit p50/p99, the CPU of the writer,
+the account workers, all of exfeedd, PostgreSQL, both, and the ratio to
+ccxt's figure of the same run: the trade-off between batching and CPU as
+one command.  The first table shows the first value's window.
+
 Options: --accounts N (1000), --rates LIST (1000,10000), --seconds S (60),
 --warmup S (20), --only exfeedd|ccxt (repeatable), --ccxt-version V,
---ccxt-dir DIR, --json FILE.
+--ccxt-dir DIR, --flush LIST, --kafka LINE (a line for exfeedd's [kafka],
+repeatable: 'linger = 20ms'; 'brokers =' is Kafka off), --json FILE.
 """
 import argparse
 import importlib.util
@@ -150,18 +159,29 @@ def main():
     p.add_argument("--only", action="append", choices=["exfeedd", "ccxt"], default=[])
     p.add_argument("--ccxt-version", default=CCXT_VERSION)
     p.add_argument("--ccxt-dir")
+    p.add_argument("--flush", help="[database] flush_interval values (ms, comma-separated): "
+                   "exfeedd measured in one window per value on one stack")
+    p.add_argument("--kafka", action="append", default=[],
+                   help="a line for exfeedd's [kafka] (e.g. 'linger = 20ms', 'brokers =' for "
+                   "Kafka off); repeatable")
     p.add_argument("--json")
     a = p.parse_args()
+    bu.KAFKA_LINES.extend(a.kafka)
     a.rates = [int(x) for x in a.rates.split(",") if x != ""]
+    a.flush = [int(x) for x in a.flush.split(",") if x != ""] if a.flush else None
     only = a.only or ["exfeedd", "ccxt"]
     cmd = "tools/bench peer " + " ".join(sys.argv[1:])
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    exf, ccxt, failed = [], [], []
+    exf, ccxt, failed, curve = [], [], [], []
     for rate in a.rates:
         for what in only:
             # one level's failure is reported with the others' results
             try:
-                if what == "exfeedd":
+                if what == "exfeedd" and a.flush:
+                    # the table below shows the first window; the curve all
+                    curve += bu.measure_cpu(a, rate, a.accounts, a.flush)
+                    exf.append([r for r in curve if r["rate"] == rate][0])
+                elif what == "exfeedd":
                     exf.append(bu.measure_cpu(a, rate, a.accounts))
                 else:
                     ccxt.append(run_ccxt(a, rate))
@@ -176,17 +196,23 @@ def main():
           benchlib.machine())
     print("exfeedd: PostgreSQL 15 (tools/pgtmp) with fsync = on, synchronous_commit = on, "
           "shared_buffers 1GB; [database] %s; [kafka] brokers = embedded (json; the "
-          "embedded broker is one of exfeedd's processes); 2 account shards, 200 accounts per "
-          "connection  " % ", ".join(bu.DB_CONF))
+          "embedded broker is one of exfeedd's processes)%s; 2 account shards, 200 accounts "
+          "per connection  " % (", ".join(bu.DB_CONF),
+                                "".join(", " + x for x in bu.KAFKA_LINES)))
     print("events: exsim's user events sent in the window (one per user-data frame), the same "
           "unit for both; %d s window after %d s of warm-up" % (a.seconds, a.warmup))
+    if a.flush:
+        print("(the table below: the window at flush_interval = %d ms; the next, every "
+              "window)" % a.flush[0])
     bu.cpu_table(exf, ccxt)
+    if curve:
+        bu.flush_table(curve, ccxt)
     for f in failed:
         print()
         print("**FAILED**: " + f)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"command": cmd, "date": date, "exfeedd": exf, "ccxt": ccxt,
+            json.dump({"command": cmd, "date": date, "exfeedd": exf, "ccxt": ccxt, "curve": curve,
                        "failed": failed}, f, indent=1)
     if failed:
         sys.exit(1)

@@ -257,6 +257,22 @@ def sample(st, seconds, until=None):
     carry twice the mean) or from the hypervisor (steal).  With until, the
     window ends when until() is true instead (a sender that has finished).
     """
+    # The writer's and its backend's waits for a CPU (runnable, not running)
+    # beside their CPU: on 2 cores shared with exsim, the account workers,
+    # the broker and PostgreSQL, a transaction's tail is often a wait.
+    pids = {"writer": st.worker_pid("writer", 0),
+            "backend": int(st.sql("SELECT pid FROM pg_stat_activity "
+                                  "WHERE application_name = 'exfeedd writer'")[0][0])}
+
+    def waits():
+        out = {}
+        for k, p in pids.items():
+            try:
+                out[k] = benchlib.run_queue(p) + (benchlib.cpu_s(p),)
+            except OSError:     # it ended (a reconnect): no figure for this window
+                out[k] = (float("nan"),) * 3
+        return out
+    r0 = waits()
     w0, c0, g0, t0 = writer(st), cpu_times(), pg_counters(st), time.time()
     secs, prev, pc, i = [], w0, c0, 0
     while (until is None and i < seconds) or (until is not None and not until()):
@@ -268,6 +284,7 @@ def sample(st, seconds, until=None):
         secs.append((n1, q1[1], cpu_share(pc, cc), d))
         prev, pc = cur, cc
     w1, g1, t1 = prev, pg_counters(st), time.time()
+    r1 = waits()
     bounds = w1["latency_us"]["bounds"]
     n, q = quantiles(bounds, w0["latency_us"]["counts"], w1["latency_us"]["counts"])
     committed = w1["events_committed"] - w0["events_committed"]
@@ -277,7 +294,9 @@ def sample(st, seconds, until=None):
     out = {"eps": committed / (t1 - t0), "q": q, "n": n, "commit_q": cq,
            "batch": committed / max(1, w1["batches"] - w0["batches"]),
            "cpu": cpu_share(c0, pc), "secs": secs, "checkpoints": g1[0] - g0[0],
-           "wal_mb": (g1[1] - g0[1]) / 1e6}
+           "wal_mb": (g1[1] - g0[1]) / 1e6, "seconds": t1 - t0,
+           # per process: (s waiting for a CPU, times run, CPU-s) over the window
+           "waits": {k: tuple(b - a for a, b in zip(r0[k], r1[k])) for k in r0}}
     # The seconds whose committed events were within 15% of the window's
     # mean: their histograms summed, for the latency at the rate asked for.
     mean = out["eps"]
@@ -286,9 +305,10 @@ def sample(st, seconds, until=None):
     out["steady"] = (len(steady), quantiles(bounds, [0] * len(tot), tot)[1],
                      sum(tot) / max(1, len(steady)))
     log("%.0f events/s: %d events, p50/p99/p999 %s us (of it the transaction %s us), "
-        "%.1f events/batch, cpu %s, %d checkpoints, %.0f MB WAL; steady seconds %s" %
+        "%.1f events/batch, cpu %s, %d checkpoints, %.0f MB WAL; steady seconds %s; "
+        "waits for a CPU (s, runs, CPU-s) %s" %
         (out["eps"], n, q, cq, out["batch"], out["cpu"], out["checkpoints"], out["wal_mb"],
-         out["steady"]))
+         out["steady"], out["waits"]))
     log("per second (events, p99 us, idle %, steal %): " + " ".join(
         "%d/%d/%.0f/%.1f" % (k, p99, c["idle"], c["steal"]) for k, p99, c, _ in secs))
     return out
@@ -320,7 +340,7 @@ def cpu_window(seconds, trees, counters):
         {k: (c0[k], c1[k]) for k in counters}
 
 
-def measure_cpu(a, rate, accounts):
+def measure_cpu(a, rate, accounts, flushes=None):
     """CPU-seconds per 1,000 user events of exfeedd and of PostgreSQL.
 
     The stack as the latency phase runs it (start(): fsync and
@@ -336,6 +356,11 @@ def measure_cpu(a, rate, accounts):
     Events: exsim's user events sent over the window (the unit both
     consumers of tools/bench peer see); the account workers' frames received
     and the writer's events committed over the same window cross-check it.
+
+    With flushes (a list of [database] flush_interval values, ms): one
+    window per value on the same stack, each set by HUP and given 5 s to
+    settle; returns the list of results (each with its "flush", events per
+    transaction and event->commit quantiles).  Without: the one result.
     """
     # exsim paused until every account streams and its first resync is
     # done (as tools/bench peer holds it until ccxt's connections are
@@ -345,43 +370,89 @@ def measure_cpu(a, rate, accounts):
     try:
         st.fault("resume")
         time.sleep(a.warmup)
-        trees = {"exfeedd": benchlib.TreeCPU(st.daemon.pid),
-                 "postgresql": benchlib.TreeCPU(postmaster_pid(st)),
-                 "exsim": benchlib.TreeCPU(st.exsim.pid)}
-
-        def daemon():
-            acc, w = {"messages": 0, "events": 0}, None
-            for x in st.status()["workers"]:
-                d = x.get("detail", {}).get("role", {})
-                if x["role"] == "account":
-                    for k in acc:
-                        acc[k] += d.get(k, 0)
-                elif x["role"] == "writer":
-                    w = d
-            return acc["messages"], acc["events"], w["events_committed"], w["pending"]
-        la0 = benchlib.loadavg()
-        secs, cpu, ctr = cpu_window(a.seconds, trees,
-                                    {"exsim": lambda: user_events(st.sim_stats()),
-                                     "daemon": daemon})
-        mem = {k: trees[k].mem() for k in ("exfeedd", "postgresql")}
-        procs = {k: len(trees[k].last) for k in trees}
-        (e0, e1), (d0, d1) = ctr["exsim"], ctr["daemon"]
-        r = {"rate": rate, "accounts": accounts, "seconds": secs, "events": e1 - e0,
-             "events_per_s": (e1 - e0) / secs, "frames_received": d1[0] - d0[0],
-             "events_split": d1[1] - d0[1], "committed": d1[2] - d0[2], "pending": d1[3],
-             "cpu": cpu, "mem": mem, "procs": procs,
-             "gone": {k: trees[k].gone for k in trees},
-             "by_name": {k: trees[k].by_name() for k in ("exfeedd", "postgresql")},
-             "load": "%s -> %s" % (la0, benchlib.loadavg())}
-        log("exfeedd at exsim --rate %d, %d accounts: %d user events sent in %.0f s (%.0f/s), "
-            "%d frames received, %d events committed (writer pending %d); CPU-s %s; "
-            "MB (VmRSS, Pss) %s; processes %s; load %s" %
-            (rate, accounts, r["events"], secs, r["events_per_s"], r["frames_received"],
-             r["committed"], r["pending"], {k: round(v, 2) for k, v in cpu.items()},
-             {k: (round(v[0]), round(v[1])) for k, v in mem.items()}, procs, r["load"]))
-        return r
+        out = []
+        for fl in flushes or [None]:
+            if fl is not None:
+                st.database = [x for x in DB_CONF if not x.startswith("flush_interval")] + \
+                    ["flush_interval = %dms" % fl]
+                st.write_config()
+                os.kill(st.daemon.pid, signal.SIGHUP)
+                time.sleep(5)
+            out.append(cpu_window_result(a, st, rate, accounts, fl))
+        return out if flushes else out[0]
     finally:
         st.stop()
+
+
+def cpu_window_result(a, st, rate, accounts, flush):
+    """One window of measure_cpu on a running stack."""
+    trees = {"exfeedd": benchlib.TreeCPU(st.daemon.pid),
+             "postgresql": benchlib.TreeCPU(postmaster_pid(st)),
+             "exsim": benchlib.TreeCPU(st.exsim.pid)}
+
+    def daemon():
+        acc, w = {"messages": 0, "events": 0}, None
+        for x in st.status()["workers"]:
+            d = x.get("detail", {}).get("role", {})
+            if x["role"] == "account":
+                for k in acc:
+                    acc[k] += d.get(k, 0)
+            elif x["role"] == "writer":
+                w = d
+        return acc["messages"], acc["events"], w["events_committed"], w["pending"], w
+    la0 = benchlib.loadavg()
+    secs, cpu, ctr = cpu_window(a.seconds, trees,
+                                {"exsim": lambda: user_events(st.sim_stats()),
+                                 "daemon": daemon})
+    mem = {k: trees[k].mem() for k in ("exfeedd", "postgresql")}
+    procs = {k: len(trees[k].last) for k in trees}
+    (e0, e1), (d0, d1) = ctr["exsim"], ctr["daemon"]
+    w0, w1 = d0[4], d1[4]
+    _, q = quantiles(w1["latency_us"]["bounds"], w0["latency_us"]["counts"],
+                     w1["latency_us"]["counts"])
+    r = {"rate": rate, "accounts": accounts, "seconds": secs, "events": e1 - e0,
+         "events_per_s": (e1 - e0) / secs, "frames_received": d1[0] - d0[0],
+         "events_split": d1[1] - d0[1], "committed": d1[2] - d0[2], "pending": d1[3],
+         "batches": w1["batches"] - w0["batches"], "flush": flush,
+         "commit_p50_ms": q[0] / 1000, "commit_p99_ms": q[1] / 1000,
+         "cpu": cpu, "mem": mem, "procs": procs,
+         "gone": {k: trees[k].gone for k in trees},
+         "by_name": {k: trees[k].by_name() for k in ("exfeedd", "postgresql")},
+         "load": "%s -> %s" % (la0, benchlib.loadavg())}
+    log("exfeedd at exsim --rate %d, %d accounts%s: %d user events sent in %.0f s (%.0f/s), "
+        "%d frames received, %d events committed in %d transactions (writer pending %d); "
+        "CPU-s %s; MB (VmRSS, Pss) %s; processes %s; load %s" %
+        (rate, accounts, "" if flush is None else ", flush_interval %d ms" % flush,
+         r["events"], secs, r["events_per_s"], r["frames_received"], r["committed"],
+         r["batches"], r["pending"], {k: round(v, 2) for k, v in cpu.items()},
+         {k: (round(v[0]), round(v[1])) for k, v in mem.items()}, procs, r["load"]))
+    return r
+
+
+def flush_table(exf, ccxt):
+    """tools/bench peer --flush: one line per flush_interval window of
+    measure_cpu, beside ccxt's figure of the same run at that rate."""
+    for rate in sorted({r["rate"] for r in exf}):
+        c = ([r for r in ccxt if r["rate"] == rate] or [None])[0]
+        cp = 1000.0 * c["cpu"]["node"] / c["events"] if c and c["events"] else None
+        print()
+        print("exsim --rate %d, %d accounts: [database] flush_interval against CPU-s per "
+              "1,000 exsim events%s" % (rate, exf[0]["accounts"], "" if cp is None else
+                                         " (ccxt pro in this run: **%.3f**)" % cp))
+        print()
+        print("| flush_interval | events / transaction | event->commit p50 / p99 | writer | "
+              "account workers | exfeedd processes | PostgreSQL | together | / ccxt pro |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in [x for x in exf if x["rate"] == rate]:
+            per = 1000.0 / r["events"] if r["events"] else float("nan")
+            name = dict(r["by_name"]["exfeedd"])
+            wr = sum(v for k, v in name.items() if "writer" in k)
+            ac = sum(v for k, v in name.items() if "account" in k)
+            t = (r["cpu"]["exfeedd"] + r["cpu"]["postgresql"]) * per
+            print("| %d ms | %.1f | %.1f / %.1f ms | %.3f | %.3f | %.3f | %.3f | **%.3f** | %s |" %
+                  (r["flush"], r["committed"] / max(1, r["batches"]), r["commit_p50_ms"],
+                   r["commit_p99_ms"], wr * per, ac * per, r["cpu"]["exfeedd"] * per,
+                   r["cpu"]["postgresql"] * per, t, "%.2f" % (t / cp) if cp else "-"))
 
 
 def phase_cpu(a, res):
@@ -785,6 +856,15 @@ def report(a, res, cmd):
             print("| … p50 / p99 / p999 over the %d seconds within 15%% of the mean rate "
                   "(%.0f events/s) | %s / %s / %s |" %
                   (ns, eps, fmt_us(qs[0]), fmt_us(qs[1]), fmt_us(qs[2])))
+            wt = w.get("waits")
+            if wt:
+                print("| … over the %.0f s: the writer / its backend waited for a CPU "
+                      "(runnable, not running; schedstat run_delay) against their CPU, "
+                      "per run | %.2f s / %.2f s against %.2f / %.2f CPU-s; %.0f / %.0f µs "
+                      "a wait |" % (w["seconds"], wt["writer"][0], wt["backend"][0],
+                                    wt["writer"][2], wt["backend"][2],
+                                    1e6 * wt["writer"][0] / max(1, wt["writer"][1]),
+                                    1e6 * wt["backend"][0] / max(1, wt["backend"][1])))
         q = res["lat_dpsend"]
         print("| event→ack p50 / p99 / p999 at %d events/s, dpsend's own count (at the "
               "sender: adds the ack's way back) | %s / %s / %s |" %
