@@ -168,7 +168,14 @@ def main():
     a = p.parse_args()
     bu.KAFKA_LINES.extend(a.kafka)
     a.rates = [int(x) for x in a.rates.split(",") if x != ""]
-    a.flush = [int(x) for x in a.flush.split(",") if x != ""] if a.flush else None
+    try:
+        a.flush = [int(x) for x in a.flush.split(",") if x != ""] if a.flush else None
+    except ValueError:
+        p.error("--flush: a comma-separated list of milliseconds, e.g. 0,2,20")
+    if a.flush and not all(0 <= x <= 10000 for x in a.flush):
+        # a reload the daemon refuses keeps the old value: the window would
+        # be measured under a flush_interval other than the one printed
+        p.error("--flush: each value 0 to 10000 (ms), as [database] flush_interval takes")
     only = a.only or ["exfeedd", "ccxt"]
     cmd = "tools/bench peer " + " ".join(sys.argv[1:])
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
