@@ -11,7 +11,7 @@ per 1,000 committed events of the writer, its PostgreSQL backend and the
 account workers, and the writer's event->commit p50/p99/p999.
 Environment: ACCTS (accounts, 1000), KX ("[kafka] lines;...").
 """
-import os, sys, time, signal
+import os, sys, time
 B = os.path.abspath(os.environ.get("top_builddir", "_build")); os.environ["top_builddir"] = B
 src = os.path.dirname(os.path.dirname(os.path.abspath(__file__))); os.chdir(src)
 import importlib.util
@@ -31,11 +31,10 @@ def cpu(pids):
 try:
     wpid = [w["pid"] for w in st.status()["workers"] if w["role"] == "writer"][0]
     apids = [w["pid"] for w in st.status()["workers"] if w["role"] == "account"]
-    bpid = int(st.sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'exfeedd writer'")[0][0])
+    bpid = bu.writer_backend_pid(st)
     for rep in range(reps):
         for fl in flushes:
-            st.database = ["batch_size = 500", "flush_interval = %dms" % fl]
-            st.write_config(); os.kill(st.daemon.pid, signal.SIGHUP); time.sleep(5)
+            bu.set_flush(st, fl)
             w0 = bu.writer(st); c0, p0, a0 = cpu([wpid]), cpu([bpid]), cpu(apids)
             time.sleep(secs)
             w1 = bu.writer(st); c1, p1, a1 = cpu([wpid]), cpu([bpid]), cpu(apids)

@@ -184,12 +184,12 @@ def main():
         for what in only:
             # one level's failure is reported with the others' results
             try:
-                if what == "exfeedd" and a.flush:
-                    # the table below shows the first window; the curve all
-                    curve += bu.measure_cpu(a, rate, a.accounts, a.flush)
-                    exf.append([r for r in curve if r["rate"] == rate][0])
-                elif what == "exfeedd":
-                    exf.append(bu.measure_cpu(a, rate, a.accounts))
+                if what == "exfeedd":
+                    # the first table shows the first window; the curve all
+                    wins = bu.measure_cpu(a, rate, a.accounts, a.flush or (None,))
+                    exf.append(wins[0])
+                    if a.flush:
+                        curve += wins
                 else:
                     ccxt.append(run_ccxt(a, rate))
             except RuntimeError as e:

@@ -249,6 +249,22 @@ def pg_counters(st):
     return int(r[0]), int(float(r[1]))
 
 
+def writer_backend_pid(st):
+    """The pid of the writer's PostgreSQL backend (its application_name)."""
+    return int(st.sql("SELECT pid FROM pg_stat_activity "
+                      "WHERE application_name = 'exfeedd writer'")[0][0])
+
+
+def set_flush(st, ms):
+    """[database] DB_CONF with flush_interval = ms, by a rewritten file and
+    HUP; 5 s to settle."""
+    st.database = [x for x in DB_CONF if not x.startswith("flush_interval")] + \
+        ["flush_interval = %dms" % ms]
+    st.write_config()
+    os.kill(st.daemon.pid, signal.SIGHUP)
+    time.sleep(5)
+
+
 def sample(st, seconds, until=None):
     """The writer's latency histogram over a window, and once a second within it.
 
@@ -260,9 +276,7 @@ def sample(st, seconds, until=None):
     # The writer's and its backend's waits for a CPU (runnable, not running)
     # beside their CPU: on 2 cores shared with exsim, the account workers,
     # the broker and PostgreSQL, a transaction's tail is often a wait.
-    pids = {"writer": st.worker_pid("writer", 0),
-            "backend": int(st.sql("SELECT pid FROM pg_stat_activity "
-                                  "WHERE application_name = 'exfeedd writer'")[0][0])}
+    pids = {"writer": st.worker_pid("writer", 0), "backend": writer_backend_pid(st)}
 
     def waits():
         out = {}
@@ -340,7 +354,7 @@ def cpu_window(seconds, trees, counters):
         {k: (c0[k], c1[k]) for k in counters}
 
 
-def measure_cpu(a, rate, accounts, flushes=None):
+def measure_cpu(a, rate, accounts, flushes=(None,)):
     """CPU-seconds per 1,000 user events of exfeedd and of PostgreSQL.
 
     The stack as the latency phase runs it (start(): fsync and
@@ -357,10 +371,10 @@ def measure_cpu(a, rate, accounts, flushes=None):
     consumers of tools/bench peer see); the account workers' frames received
     and the writer's events committed over the same window cross-check it.
 
-    With flushes (a list of [database] flush_interval values, ms): one
-    window per value on the same stack, each set by HUP and given 5 s to
-    settle; returns the list of results (each with its "flush", events per
-    transaction and event->commit quantiles).  Without: the one result.
+    One window per entry of flushes, on the same stack: None keeps DB_CONF,
+    a number is a [database] flush_interval (ms) set by HUP (set_flush).
+    Returns the list of results, one per window (each with its "flush",
+    events per transaction and event->commit quantiles).
     """
     # exsim paused until every account streams and its first resync is
     # done (as tools/bench peer holds it until ccxt's connections are
@@ -371,15 +385,11 @@ def measure_cpu(a, rate, accounts, flushes=None):
         st.fault("resume")
         time.sleep(a.warmup)
         out = []
-        for fl in flushes or [None]:
+        for fl in flushes:
             if fl is not None:
-                st.database = [x for x in DB_CONF if not x.startswith("flush_interval")] + \
-                    ["flush_interval = %dms" % fl]
-                st.write_config()
-                os.kill(st.daemon.pid, signal.SIGHUP)
-                time.sleep(5)
+                set_flush(st, fl)
             out.append(cpu_window_result(a, st, rate, accounts, fl))
-        return out if flushes else out[0]
+        return out
     finally:
         st.stop()
 
@@ -457,7 +467,7 @@ def flush_table(exf, ccxt):
 
 def phase_cpu(a, res):
     """measure_cpu at each of a.cpu_rates."""
-    res["cpu"] = [measure_cpu(a, rate, a.cpu_accounts) for rate in a.cpu_rates]
+    res["cpu"] = [measure_cpu(a, rate, a.cpu_accounts)[0] for rate in a.cpu_rates]
 
 
 def phase_latency(a, res):
