@@ -275,7 +275,8 @@ def sample(st, seconds, until=None):
     """
     # The writer's and its backend's waits for a CPU (runnable, not running)
     # beside their CPU: on 2 cores shared with exsim, the account workers,
-    # the broker and PostgreSQL, a transaction's tail is often a wait.
+    # the broker and PostgreSQL, whether a tail goes with such waits (at
+    # 5,000 events/s on 2026-12-02 it did not follow them: BENCHMARKS.md).
     pids = {"writer": st.worker_pid("writer", 0), "backend": writer_backend_pid(st)}
 
     def waits():
